@@ -1,0 +1,19 @@
+/* Redis URLs: redis://[:password@]host:port[/db] and unix:///path[?db=N]. */
+#ifndef FC_STORE_REDIS_RDS_URL_H
+#define FC_STORE_REDIS_RDS_URL_H
+
+#include <stddef.h>
+
+typedef struct {
+    int is_unix;
+    char host[256];
+    int port;              /* default 6379 when the URL has none */
+    char path[108];
+    char password[256];    /* empty when none */
+    int db;                /* 0..; default 0 */
+} rds_url_t;
+
+/* Returns 0, or -1 with a reason naming what is wrong in err. */
+int rds_url_parse(const char *url, rds_url_t *out, char *err, size_t errlen);
+
+#endif

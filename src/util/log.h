@@ -1,0 +1,31 @@
+/* Leveled logging: one line per event, to stderr.
+ *
+ * Lines look like `2026-11-28T02:00:00.123Z warn  rds: reconnecting in 250 ms`.
+ * The level is a process-wide setting (log_level); messages below it cost one
+ * comparison. */
+#ifndef FC_UTIL_LOG_H
+#define FC_UTIL_LOG_H
+
+typedef enum {
+    LOG_DEBUG = 0,
+    LOG_INFO  = 1,
+    LOG_WARN  = 2,
+    LOG_ERROR = 3,
+} log_level_t;
+
+extern log_level_t log_threshold;
+
+/* Returns 0 and sets *out for "debug", "info", "warn", "error"; -1 otherwise. */
+int log_level_parse(const char *name, log_level_t *out);
+const char *log_level_name(log_level_t level);
+void log_set_level(log_level_t level);
+
+void log_write(log_level_t level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(mod, ...) do { if (log_threshold <= LOG_DEBUG) log_write(LOG_DEBUG, mod, __VA_ARGS__); } while (0)
+#define log_info(mod, ...)  do { if (log_threshold <= LOG_INFO)  log_write(LOG_INFO,  mod, __VA_ARGS__); } while (0)
+#define log_warn(mod, ...)  do { if (log_threshold <= LOG_WARN)  log_write(LOG_WARN,  mod, __VA_ARGS__); } while (0)
+#define log_error(mod, ...) log_write(LOG_ERROR, mod, __VA_ARGS__)
+
+#endif
