@@ -1,3 +1,224 @@
+/* feedcached: start-up reads like a table of contents. Settings, logging,
+ * backends (Redis, PostgreSQL), the RPC server, the HTTP endpoint, signals;
+ * then the loop runs until a graceful shutdown has closed everything.
+ *
+ * Shutdown (SIGTERM/SIGINT, CONTRACT.md section 1): stop accepting; requests
+ * already received get their result, or UNAVAILABLE when shutdown_timeout_ms
+ * passes; later requests get UNAVAILABLE with retry_after_ms; then every
+ * handle is closed and the process exits 0. A watchdog exits 0 at 9.5 s even
+ * if a backend hangs, to stay within the contract's 10 s. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "feed/feed_metrics.h"
+#include "feedcached/health.h"
+#include "feedcached/service.h"
 #include "fc_version.h"
-int main(void) { printf("feedcached %s\n", FC_VERSION); return 0; }
+#include "http/http_server.h"
+#include "metrics/metrics.h"
+#include "util/log.h"
+
+extern char **environ;
+
+#define HEALTH_TIMEOUT_MS 800
+#define WATCHDOG_MS 9500
+
+static void close_if_open(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Everything in flight is answered: close every module and handle so the
+ * loop runs out of work and main returns. */
+static void service_finish(service_t *svc)
+{
+    if (svc->finished)
+        return;
+    svc->finished = true;
+    log_info("main", "closing connections and backends");
+    if (svc->rpc) {
+        rpc_server_close(svc->rpc);
+        svc->rpc = NULL;
+    }
+    if (svc->http) {
+        http_server_close(svc->http);
+        svc->http = NULL;
+    }
+    if (svc->health) {
+        health_destroy(svc->health);
+        svc->health = NULL;
+    }
+    if (svc->redis) {
+        rds_pool_close(svc->redis);
+        svc->redis = NULL;
+    }
+    if (svc->pg) {
+        pg_pool_close(svc->pg);
+        svc->pg = NULL;
+    }
+    uv_timer_stop(&svc->shutdown_deadline);
+    close_if_open((uv_handle_t *)&svc->shutdown_deadline);
+    close_if_open((uv_handle_t *)&svc->sigterm);
+    close_if_open((uv_handle_t *)&svc->sigint);
+    /* The watchdog stays, unreferenced, in case a close never completes. */
+}
+
+static void on_drained(void *arg)
+{
+    service_finish(arg);
+}
+
+static void on_shutdown_deadline(uv_timer_t *t)
+{
+    service_t *svc = t->data;
+    log_warn("main", "shutdown: %zu requests still running after %llu ms: answering UNAVAILABLE",
+             svc->rpc ? rpc_server_inflight(svc->rpc) : 0,
+             (unsigned long long)svc->settings.shutdown_timeout_ms);
+    if (svc->rpc)
+        rpc_server_abort_inflight(svc->rpc);
+    service_finish(svc);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    log_error("main", "shutdown did not complete in %d ms: exiting now", WATCHDOG_MS);
+    fflush(stderr);
+    _exit(0);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    service_t *svc = h->data;
+    if (svc->shutting_down) {
+        log_info("main", "%s again: shutdown already in progress", strsignal(signum));
+        return;
+    }
+    svc->shutting_down = true;
+    log_info("main", "%s: shutting down (%zu requests in flight)", strsignal(signum),
+             svc->rpc ? rpc_server_inflight(svc->rpc) : 0);
+    uv_timer_start(&svc->shutdown_deadline, on_shutdown_deadline,
+                   svc->settings.shutdown_timeout_ms, 0);
+    uv_timer_start(&svc->shutdown_watchdog, on_watchdog, WATCHDOG_MS, 0);
+    uv_unref((uv_handle_t *)&svc->shutdown_watchdog);
+    if (svc->rpc)
+        rpc_server_drain(svc->rpc, on_drained, svc);
+    else
+        service_finish(svc);
+}
+
+static int start_backends(service_t *svc, char *err, size_t errlen)
+{
+    const settings_t *st = &svc->settings;
+    rds_url_t url;
+    if (rds_url_parse(st->redis, &url, err, errlen) != 0)
+        return -1;
+    rds_pool_options_t ro = {
+        .size = (int)st->redis_pool,
+        .timeout_ms = (unsigned)st->redis_timeout_ms,
+        .name = "redis",
+    };
+    svc->redis = rds_pool_create(svc->loop, &url, &ro);
+    pg_pool_options_t po = {
+        .size = (int)st->pg_pool,
+        .timeout_ms = (unsigned)st->pg_timeout_ms,
+        .max_queued = 10000,
+        .name = "pg",
+    };
+    svc->pg = pg_pool_create(svc->loop, st->pg, &po);
+    if (!svc->redis || !svc->pg) {
+        snprintf(err, errlen, "cannot create the backend pools");
+        return -1;
+    }
+    return 0;
+}
+
+static int start_servers(service_t *svc, char *err, size_t errlen)
+{
+    const settings_t *st = &svc->settings;
+    addr_t addr;
+    char why[256];
+    if (addr_parse(st->listen, &addr, why, sizeof why) != 0) {
+        snprintf(err, errlen, "listen: %s", why);
+        return -1;
+    }
+    rpc_server_options_t ro = {
+        .max_frame = st->max_frame,
+        .max_output = st->max_output,
+        .max_connections = (unsigned)st->max_connections,
+        .methods = service_methods,
+        .nmethods = service_nmethods,
+        .ctx = svc,
+    };
+    svc->rpc = rpc_server_start(svc->loop, &addr, &ro, err, errlen);
+    if (!svc->rpc)
+        return -1;
+    log_info("main", "RPC listening on %s", st->listen);
+
+    if (strcmp(st->metrics_listen, "off") != 0) {
+        if (addr_parse(st->metrics_listen, &addr, why, sizeof why) != 0) {
+            snprintf(err, errlen, "metrics_listen: %s", why);
+            return -1;
+        }
+        svc->health = health_create(svc->loop, svc->redis, svc->pg, HEALTH_TIMEOUT_MS);
+        svc->http = http_server_start(svc->loop, &addr, health_check, svc->health, err, errlen);
+        if (!svc->http)
+            return -1;
+        log_info("main", "metrics and health on http://%s/metrics", st->metrics_listen);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    service_t svc;
+    memset(&svc, 0, sizeof svc);
+    char err[1024] = "";
+
+    settings_result_t sr = settings_load(&svc.settings, argc, argv, environ, stdout, err,
+                                         sizeof err);
+    if (sr != SETTINGS_OK) {
+        if (sr == SETTINGS_BAD)
+            fprintf(stderr, "feedcached: %s (see --help)\n", err);
+        settings_free(&svc.settings);
+        return sr == SETTINGS_BAD ? 2 : 0;
+    }
+    log_level_t level;
+    log_level_parse(svc.settings.log_level, &level);
+    log_set_level(level);
+    signal(SIGPIPE, SIG_IGN);
+
+    svc.loop = uv_default_loop();
+    feed_metrics_setup();
+    uv_signal_init(svc.loop, &svc.sigterm);
+    uv_signal_init(svc.loop, &svc.sigint);
+    uv_timer_init(svc.loop, &svc.shutdown_deadline);
+    uv_timer_init(svc.loop, &svc.shutdown_watchdog);
+    svc.sigterm.data = svc.sigint.data = &svc;
+    svc.shutdown_deadline.data = svc.shutdown_watchdog.data = &svc;
+
+    int rc = 0;
+    if (start_backends(&svc, err, sizeof err) != 0 || start_servers(&svc, err, sizeof err) != 0) {
+        log_error("main", "start-up failed: %s", err);
+        rc = 1;
+        service_finish(&svc);
+    } else {
+        uv_signal_start(&svc.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&svc.sigint, on_signal, SIGINT);
+        log_info("main", "feedcached %s ready (pid %d)", FC_VERSION, (int)getpid());
+    }
+
+    uv_run(svc.loop, UV_RUN_DEFAULT);
+    close_if_open((uv_handle_t *)&svc.shutdown_watchdog);
+    uv_run(svc.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(svc.loop) != 0)
+        log_warn("main", "loop closed with handles still open");
+    metrics_teardown();
+    settings_free(&svc.settings);
+    if (rc == 0)
+        log_info("main", "bye");
+    return rc;
+}

@@ -7,7 +7,25 @@
  *
  * pg_query returns -1 at once (callback NOT called) when no connection is up
  * or the wait queue is full; otherwise 0 and the callback runs exactly once,
- * later, from the loop. */
+ * later, from the loop.
+ *
+ * Failures map to two statuses: PG_ERROR when the server rejected the
+ * statement and the connection is fine (bad SQL, constraint violation);
+ * PG_UNAVAILABLE when no answer could be had (connection lost or refused,
+ * deadline passed, server shutting down: SQLSTATE classes 08, 53, 57, 58 or
+ * a FATAL error), where retrying later may help.
+ *
+ * A query's deadline is timeout_ms after pg_query. Still queued at its
+ * deadline: it fails PG_UNAVAILABLE. Still running: its connection is dropped
+ * (the only way to stop the server working for a client that has gone) and
+ * reconnected. When the last connection goes down, every queued query fails
+ * PG_UNAVAILABLE at once rather than waiting out its deadline.
+ *
+ * libpq resolves host names with a blocking getaddrinfo while connecting:
+ * give IP addresses or unix socket directories in the conninfo.
+ *
+ * Metrics: feedcache_pg_{queries,errors,timeouts,reconnects}_total,
+ * feedcache_pg_connections, feedcache_pg_query_duration_seconds{query}. */
 #ifndef FC_STORE_PG_PG_H
 #define FC_STORE_PG_PG_H
 
@@ -33,7 +51,14 @@ typedef struct {
     unsigned timeout_ms;    /* per query (including time queued); also connect timeout */
     unsigned max_queued;    /* queries waiting for a connection; beyond: -1 */
     const char *name;       /* for logs */
+    unsigned retry_min_ms;  /* first reconnect delay; 0: 100 */
+    unsigned retry_max_ms;  /* reconnect delay cap; 0: 5000 */
 } pg_pool_options_t;
+
+/* Zero fields take defaults: size 1, timeout_ms 5000, max_queued 1024,
+ * name "pg". Never returns NULL: a conninfo that does not parse makes every
+ * connection attempt fail (logged), so check it first with
+ * pg_conninfo_check when it comes from a user. */
 
 pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_options_t *opts);
 
@@ -47,8 +72,24 @@ int pg_query(pg_pool_t *pool, pg_stmt_t stmt, int nparams, const char *const *va
              const int *lengths, const int *formats, int result_format,
              pg_result_fn *cb, void *privdata);
 
-/* Fails queued and running queries with PG_UNAVAILABLE, closes every
- * connection; the pool frees itself once its handles are closed. */
+/* For tests and tools only (feedcachectl, the integration tests): runs an
+ * ad-hoc statement that is not in pg_queries.h, through the same queue,
+ * deadline and rules as pg_query. One statement per call (extended query
+ * protocol); COPY is refused. The service itself sends only the prepared
+ * statements of pg_queries.h, so that every SQL it runs is listed there. */
+int pg_query_sql(pg_pool_t *pool, const char *sql, pg_result_fn *cb, void *privdata);
+int pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
+                        const char *const *values, const int *lengths, const int *formats,
+                        int result_format, pg_result_fn *cb, void *privdata);
+
+/* Returns 0 when libpq can parse conninfo (key=value pairs or a
+ * postgresql:// URI), else -1 with libpq's reason in err. */
+int pg_conninfo_check(const char *conninfo, char *err, size_t errlen);
+
+/* Fails queued and running queries with PG_UNAVAILABLE (their callbacks run
+ * before this returns), closes every connection; the pool frees itself once
+ * its handles are closed (run the loop until it has no more work). Safe to
+ * call from a pg callback. */
 void pg_pool_close(pg_pool_t *pool);
 
 #endif

@@ -16,7 +16,14 @@
  *
  * Timeouts: a connection whose oldest outstanding command has waited longer
  * than timeout_ms is dropped (all its commands get NULL) and reconnected.
- * hiredis 0.14 has no timeouts of its own, hence the timer. */
+ * hiredis 0.14 has no timeouts of its own, hence the timer. So blocking
+ * commands (BLPOP, XREADGROUP BLOCK) need a pool whose timeout_ms exceeds
+ * their block time; SUBSCRIBE/MONITOR are not supported.
+ *
+ * A connection is ready once the server answered its handshake: AUTH (when
+ * the URL has a password), SELECT (db != 0), or else PING.
+ * Metrics: feedcache_redis_{commands,errors,timeouts,reconnects}_total and the
+ * gauge feedcache_redis_connections, shared by all pools of the process. */
 #ifndef FC_STORE_REDIS_RDS_H
 #define FC_STORE_REDIS_RDS_H
 
@@ -33,15 +40,20 @@ typedef struct rds_pool rds_pool_t;
 
 typedef struct {
     int size;                  /* connections, >= 1 */
-    unsigned timeout_ms;       /* command timeout; also the connect timeout */
+    unsigned timeout_ms;       /* command timeout; also the connect timeout; 0: 1000 */
     const char *name;          /* for logs, e.g. "redis" or "redis-fanout" */
 } rds_pool_options_t;
 
-/* Starts connecting at once; commands fail with -1 until a connection is up. */
+/* Starts connecting at once; commands fail with -1 until a connection is up.
+ * Returns NULL (logged) for bad options: size outside 1..1024, or a host that
+ * is not a numeric IP or "localhost" (hiredis would resolve it blocking). */
 rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_pool_options_t *opts);
 
 /* Connections that are connected (AUTH and SELECT done). */
 int rds_pool_ready(const rds_pool_t *pool);
+
+/* Commands accepted whose callback has not run yet. */
+int rds_pool_pending(const rds_pool_t *pool);
 
 int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
                      int argc, const char *const *argv, const size_t *argvlen);

@@ -1,4 +1,9 @@
-/* Redis URLs: redis://[:password@]host:port[/db] and unix:///path[?db=N]. */
+/* Redis URLs: redis://[:password@]host:port[/db] and unix:///path[?db=N].
+ *
+ * Also accepted: no port (6379), `user:password@` (only the password is
+ * used), `[IPv6]` hosts, %XX escapes in the password, and
+ * `unix:///path?db=N&password=P`. The host must be a numeric IP or
+ * `localhost` (no blocking name lookups on the loop). See rds_url.c. */
 #ifndef FC_STORE_REDIS_RDS_URL_H
 #define FC_STORE_REDIS_RDS_URL_H
 

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The whole test suite, in one command (and the only thing .ci/run runs):
+#
+#   1. installs what is missing (scripts/install-deps.sh)
+#   2. builds two trees: plain, and with AddressSanitizer + UBSan
+#   3. starts a throwaway Redis + PostgreSQL (scripts/services.sh) and exports
+#      FEEDCACHE_TEST_REDIS_URL, FEEDCACHE_TEST_REDIS_PORT, FEEDCACHE_TEST_PG,
+#      FEEDCACHE_TEST_PG_PORT for the integration tests
+#   4. runs `meson test` in the plain tree, then in the sanitizer tree, then
+#      the unit suite of the plain tree under valgrind
+#   5. stops the servers (also on failure or Ctrl-C) and prints, as its very
+#      last line, `N passed, N failed[, N skipped]` over all three runs.
+#
+# Every step runs even when an earlier test run failed; the exit status is
+# non-zero when anything failed. Extra arguments go to every `meson test`:
+#   scripts/test.sh --suite unit
+#   scripts/test.sh metrics            (one test by name)
+#
+# Knobs (environment): FC_BUILD_DIR [build], FC_ASAN_BUILD_DIR [build-asan].
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+BUILD=${FC_BUILD_DIR:-build}
+ASAN_BUILD=${FC_ASAN_BUILD_DIR:-build-asan}
+SANITIZE_OPTS=(-Db_sanitize=address,undefined -Db_lundef=false)
+VALGRIND='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q'
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+FAILED_STEPS=()
+STATE_DIR=
+T0=$SECONDS
+
+say() { printf '\n=== %s\n' "$*"; }
+
+finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$STATE_DIR" ]; then
+        bash scripts/services.sh stop "$STATE_DIR" || FAILED_STEPS+=("services stop")
+    fi
+    echo
+    if [ ${#FAILED_STEPS[@]} -ne 0 ]; then
+        echo "failed steps: ${FAILED_STEPS[*]}"
+    fi
+    echo "total time: $((SECONDS - T0)) s"
+    if [ $rc -eq 0 ] && { [ ${#FAILED_STEPS[@]} -ne 0 ] || [ "$FAILED" -ne 0 ]; }; then
+        rc=1
+    fi
+    if [ "$SKIPPED" -ne 0 ]; then
+        echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    else
+        echo "$PASSED passed, $FAILED failed"
+    fi
+    exit "$rc"
+}
+trap finish EXIT
+trap 'FAILED_STEPS+=("interrupted"); exit 130' INT
+trap 'FAILED_STEPS+=("terminated"); exit 143' TERM
+
+# Counts the results in meson's testlog JSON files (one object per line,
+# "result": OK / EXPECTEDFAIL / SKIP / FAIL / TIMEOUT / ERROR / ...).
+# Prints "passed failed skipped".
+count_results() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 - "$@" <<'EOF'
+import json, sys
+passed = failed = skipped = 0
+for name in sys.argv[1:]:
+    with open(name) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            result = json.loads(line).get("result")
+            if result in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif result == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
+print(passed, failed, skipped)
+EOF
+    else
+        local all p s
+        all=$(cat "$@" | grep -c '"result": *"' || true)
+        p=$(cat "$@" | grep -cE '"result": *"(OK|EXPECTEDFAIL)"' || true)
+        s=$(cat "$@" | grep -c '"result": *"SKIP"' || true)
+        echo "$p $((all - p - s)) $s"
+    fi
+}
+
+# Sets up (if needed) and builds one tree. $1 = dir, rest = meson options.
+build_tree() {
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        if [ $# -gt 0 ]; then
+            meson configure "$dir" "$@" || return 1
+        fi
+    else
+        # An earlier `meson setup` that failed leaves a tree meson cannot
+        # reuse (not even with --wipe): start it afresh.
+        if [ -d "$dir/meson-private" ]; then
+            rm -rf "$dir"
+        fi
+        meson setup "$dir" "$@" || return 1
+    fi
+    ninja -C "$dir"
+}
+
+# Runs `meson test` in tree $2 (label $1) with extra arguments, and adds its
+# results to the totals.
+run_tests() {
+    local label=$1 dir=$2 rc=0 logs counts p f s
+    shift 2
+    say "tests: $label"
+    rm -f "$dir"/meson-logs/testlog*.json
+    # Integration tests start the daemon of the tree under test.
+    FEEDCACHED=$REPO/$dir/src/feedcached/feedcached \
+        meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || rc=$?
+    logs=("$dir"/meson-logs/testlog*.json)
+    if [ -f "${logs[0]}" ]; then
+        counts=$(count_results "${logs[@]}")
+        read -r p f s <<<"$counts"
+        echo "$label: $p passed, $f failed, $s skipped (exit $rc)"
+        PASSED=$((PASSED + p))
+        FAILED=$((FAILED + f))
+        SKIPPED=$((SKIPPED + s))
+    else
+        echo "$label: no test log (exit $rc)"
+    fi
+    [ $rc -eq 0 ] || FAILED_STEPS+=("$label")
+}
+
+say "dependencies"
+bash scripts/install-deps.sh || { FAILED_STEPS+=("install-deps"); exit 1; }
+
+say "build: $BUILD"
+plain_ok=1
+build_tree "$BUILD" || { FAILED_STEPS+=("build $BUILD"); plain_ok=0; }
+
+say "build: $ASAN_BUILD (address,undefined)"
+asan_ok=1
+build_tree "$ASAN_BUILD" "${SANITIZE_OPTS[@]}" || { FAILED_STEPS+=("build $ASAN_BUILD"); asan_ok=0; }
+
+if [ $plain_ok = 0 ] && [ $asan_ok = 0 ]; then
+    exit 1      # nothing to test
+fi
+
+say "services"
+mkdir -p "$REPO/.tmp"
+# A fresh state dir per run, so that a demo (scripts/run.sh) or another test
+# run can be up at the same time.
+STATE_DIR=$(mktemp -d "$REPO/.tmp/test-services.XXXXXX")
+chmod 755 "$STATE_DIR"     # let the postgres user keep its data in there
+if ! bash scripts/services.sh start "$STATE_DIR"; then
+    rmdir "$STATE_DIR" 2>/dev/null     # services.sh removed it unless it failed early
+    STATE_DIR=
+    FAILED_STEPS+=("services start")
+    exit 1
+fi
+set -a
+# shellcheck disable=SC1091
+. "$STATE_DIR/env"
+set +a
+
+if [ $plain_ok = 1 ]; then
+    run_tests "plain" "$BUILD" "$@"
+fi
+if [ $asan_ok = 1 ]; then
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run_tests "asan+ubsan" "$ASAN_BUILD" "$@"
+fi
+if [ $plain_ok = 1 ]; then
+    run_tests "valgrind (unit)" "$BUILD" --suite unit --wrapper "$VALGRIND" \
+        --timeout-multiplier 4 "$@"
+fi

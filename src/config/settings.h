@@ -1,0 +1,88 @@
+/* Settings: one table drives flags, FEEDCACHE_* environment variables, the
+ * config file, defaults, validation and --help (CONTRACT.md section 1).
+ *
+ * Every setting has one name used three ways: flag `--feed-ttl 300` (or
+ * `--feed-ttl=300`), file line `feed_ttl = 300`, environment
+ * `FEEDCACHE_FEED_TTL=300`. Precedence: flag > environment > file > default.
+ *
+ * SETTING(name, type, default, min, max, help)
+ *   type STR:  min/max bound the length in bytes; a validator may apply
+ *   type UINT: min/max bound the value */
+#ifndef FC_CONFIG_SETTINGS_H
+#define FC_CONFIG_SETTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define FC_SETTINGS(SETTING) \
+    SETTING(listen,              STR,  "127.0.0.1:7400", 1, 255, \
+            "RPC address: HOST:PORT or unix:/path") \
+    SETTING(metrics_listen,      STR,  "127.0.0.1:9464", 1, 255, \
+            "HTTP address for /metrics and /healthz: HOST:PORT, unix:/path, or off") \
+    SETTING(redis,               STR,  "redis://127.0.0.1:6379/0", 1, 1023, \
+            "Redis URL: redis://[:password@]host:port[/db] or unix:///path[?db=N]") \
+    SETTING(pg,                  STR,  "dbname=feedcache", 1, 4095, \
+            "PostgreSQL libpq connection string") \
+    SETTING(celebrity_threshold, UINT, "10000", 1, INT64_MAX, \
+            "followers at which an author's posts are merged at read time, not fanned out") \
+    SETTING(feed_max,            UINT, "800", 1, 100000, \
+            "entries kept per home feed and per author's recent-posts set") \
+    SETTING(feed_ttl,            UINT, "300", 1, 315360000, \
+            "seconds a home feed lives after its last read or warm (sliding)") \
+    SETTING(post_ttl,            UINT, "3600", 1, 315360000, \
+            "seconds a cached post hash lives") \
+    SETTING(key_prefix,          STR,  "fc:", 1, 64, \
+            "prefix of every Redis key the service writes") \
+    SETTING(max_frame,           UINT, "1048576", 16, 1073741824, \
+            "largest request frame in bytes") \
+    SETTING(log_level,           STR,  "info", 1, 5, \
+            "debug, info, warn or error") \
+    SETTING(redis_pool,          UINT, "4", 1, 64, \
+            "Redis connections in the command pool") \
+    SETTING(redis_timeout_ms,    UINT, "1000", 10, 600000, \
+            "Redis command and connect timeout in milliseconds") \
+    SETTING(pg_pool,             UINT, "4", 1, 64, \
+            "PostgreSQL connections in the pool") \
+    SETTING(pg_timeout_ms,       UINT, "2000", 10, 600000, \
+            "PostgreSQL query and connect timeout in milliseconds") \
+    SETTING(max_connections,     UINT, "10000", 1, 1000000, \
+            "RPC connections accepted at once; more are closed on accept") \
+    SETTING(max_output,          UINT, "16777216", 4096, 1073741824, \
+            "bytes of queued responses per connection before it stops being read") \
+    SETTING(shutdown_timeout_ms, UINT, "8000", 100, 9500, \
+            "on SIGTERM, how long in-flight requests may take before they get UNAVAILABLE")
+
+typedef struct {
+#define SETTING_FIELD_STR(name) char *name;
+#define SETTING_FIELD_UINT(name) uint64_t name;
+#define SETTING_FIELD(name, type, def, min, max, help) SETTING_FIELD_##type(name)
+    FC_SETTINGS(SETTING_FIELD)
+#undef SETTING_FIELD
+#undef SETTING_FIELD_STR
+#undef SETTING_FIELD_UINT
+} settings_t;
+
+typedef enum {
+    SETTINGS_OK = 0,        /* run */
+    SETTINGS_EXIT = 1,      /* --help or --version printed: exit 0 */
+    SETTINGS_BAD = 2,       /* error message in err: exit 2 */
+} settings_result_t;
+
+/* Loads defaults, then the config file (--config FILE or FEEDCACHE_CONFIG),
+ * then FEEDCACHE_* variables from envp, then flags from argv. Unknown
+ * FEEDCACHE_* variables are logged as warnings and ignored. On SETTINGS_BAD
+ * err names the key (and where it came from). --help/--version print to out.
+ * settings_free() must be called in every case. */
+settings_result_t settings_load(settings_t *s, int argc, char **argv, char **envp,
+                                FILE *out, char *err, size_t errlen);
+
+/* Sets one setting by key name from text, validating it. Returns 0 or -1
+ * with a reason in err. Used by the loader and by tests. */
+int settings_set(settings_t *s, const char *key, const char *value, char *err, size_t errlen);
+
+void settings_defaults(settings_t *s);
+void settings_free(settings_t *s);
+void settings_print_help(FILE *out, const char *progname);
+
+#endif

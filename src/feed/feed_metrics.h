@@ -1,0 +1,34 @@
+/* The caller-facing counters of the feed engine (CONTRACT.md section 4):
+ * the same variables feed /metrics and the `stats` method, so the two can
+ * never disagree. */
+#ifndef FC_FEED_FEED_METRICS_H
+#define FC_FEED_FEED_METRICS_H
+
+#include <msgpack.h>
+
+#include "metrics/metrics.h"
+
+#define FEED_METRICS(ACTION) \
+    ACTION(feed_rebuilds_total, METRIC_COUNTER, "home feeds rebuilt from PostgreSQL") \
+    ACTION(pg_fallbacks_total, METRIC_COUNTER, \
+           "reads (feed pages or post hashes) that needed PostgreSQL") \
+    ACTION(fanout_posts_total, METRIC_COUNTER, "posts fanned out (celebrity posts excluded)") \
+    ACTION(fanout_deliveries_total, METRIC_COUNTER, "post ids pushed into home feeds by fan-out") \
+    ACTION(fanout_queue_depth, METRIC_GAUGE, "fan-out jobs queued and not yet finished")
+
+typedef struct {
+    FEED_METRICS(METRIC_FIELD)
+    metric_t *feed_hits, *feed_misses;      /* feedcache_feed_cache_requests_total{result} */
+    metric_t *post_hits, *post_misses;      /* feedcache_post_cache_requests_total{result} */
+    metric_t *fanout_lag_seconds;           /* publish answered -> last delivery */
+} feed_metrics_t;
+
+extern feed_metrics_t feed_metrics;
+
+/* Registers the families (idempotent per process until metrics_teardown). */
+void feed_metrics_setup(void);
+
+/* Packs the `stats` map: at least the contract's keys, as integers. */
+void feed_metrics_pack_stats(msgpack_packer *pk);
+
+#endif

@@ -1,0 +1,36 @@
+/* The daemon's state: every module it started, in one place, passed to RPC
+ * handlers as their context. */
+#ifndef FC_FEEDCACHED_SERVICE_H
+#define FC_FEEDCACHED_SERVICE_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config/settings.h"
+#include "rpc/rpc_server.h"
+#include "store/pg/pg.h"
+#include "store/redis/rds.h"
+
+struct http_server;
+struct health;
+
+typedef struct service {
+    uv_loop_t *loop;
+    settings_t settings;
+    rds_pool_t *redis;
+    pg_pool_t *pg;
+    rpc_server_t *rpc;
+    struct http_server *http;
+    struct health *health;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t shutdown_deadline;   /* in-flight calls get UNAVAILABLE */
+    uv_timer_t shutdown_watchdog;   /* exit 0 even if a backend hangs */
+    bool shutting_down;
+    bool finished;
+} service_t;
+
+/* The RPC method table (methods.c). */
+extern const rpc_method_t service_methods[];
+extern const size_t service_nmethods;
+
+#endif

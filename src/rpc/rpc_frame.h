@@ -1,0 +1,69 @@
+/* Framing of msgpack messages on a byte stream, safe against hostile input.
+ *
+ * msgpack-c's streaming unpacker trusts declared lengths: an array32 header
+ * makes it reserve n * sizeof(msgpack_object) before any element arrives (a
+ * 5-byte frame can ask for ~100 GB). So bytes are first walked by a small
+ * resumable scanner that only reads headers: it finds where a message ends,
+ * refuses a message that would exceed max_frame as soon as its headers say
+ * so (before the body arrives, so nothing is allocated for it), refuses
+ * nesting deeper than RPC_FRAME_MAX_DEPTH and the reserved byte 0xc1. Only a
+ * complete, size-checked message is handed to msgpack_unpack_next.
+ *
+ * The scanner keeps its position, so a frame trickled in byte by byte is
+ * scanned once in total, not once per read. */
+#ifndef FC_RPC_RPC_FRAME_H
+#define FC_RPC_RPC_FRAME_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define RPC_FRAME_MAX_DEPTH 16
+
+typedef enum {
+    RPC_FRAME_NEED_MORE = 0,   /* no complete message buffered yet */
+    RPC_FRAME_OK = 1,          /* *out holds the next message */
+    RPC_FRAME_TOO_BIG = -1,    /* the message exceeds max_frame: close */
+    RPC_FRAME_BAD = -2,        /* not msgpack (or nested too deep): close */
+} rpc_frame_result_t;
+
+/* Resumable header scanner over one message. */
+typedef struct {
+    size_t pos;                              /* end of the last whole element */
+    int depth;                               /* open containers */
+    int started;                             /* the top-level header was read */
+    uint64_t remaining[RPC_FRAME_MAX_DEPTH]; /* elements left per container */
+} rpc_scan_t;
+
+/* Scans data[0..len) from where the last call stopped. On RPC_FRAME_OK,
+ * *frame_len is the length of the complete message. */
+rpc_frame_result_t rpc_scan(rpc_scan_t *s, const uint8_t *data, size_t len, size_t max_frame,
+                            size_t *frame_len);
+
+typedef struct {
+    buf_t in;            /* received bytes; [start, in.len) not yet framed */
+    size_t start;
+    size_t max_frame;
+    rpc_scan_t scan;
+} rpc_framer_t;
+
+void rpc_framer_init(rpc_framer_t *f, size_t max_frame);
+void rpc_framer_free(rpc_framer_t *f);
+
+/* Space to read into directly (at least `want` bytes), then commit the bytes
+ * read. Keeps the read path free of an extra copy. */
+char *rpc_framer_space(rpc_framer_t *f, size_t want, size_t *got);
+void rpc_framer_commit(rpc_framer_t *f, size_t n);
+/* Copies bytes in (tests, and callers without a read buffer of their own). */
+void rpc_framer_feed(rpc_framer_t *f, const void *data, size_t len);
+
+/* Extracts the next message into *out (msgpack_unpacked_init'ed by the
+ * caller; its zone is replaced on each success). */
+rpc_frame_result_t rpc_framer_next(rpc_framer_t *f, msgpack_unpacked *out);
+
+/* Bytes buffered but not yet returned as messages. */
+size_t rpc_framer_pending(const rpc_framer_t *f);
+
+#endif

@@ -1,0 +1,718 @@
+#include "rpc/rpc_server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics/metrics.h"
+#include "rpc/rpc_frame.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+/* Calls in flight on one connection before it stops being read: bounds the
+ * memory a client can make us hold by pipelining without reading. */
+#define RPC_MAX_INFLIGHT_PER_CONN 4096
+#define RPC_READ_SIZE 65536
+/* retry_after_ms given to requests that arrive during shutdown. */
+#define RPC_SHUTDOWN_RETRY_MS 1000
+
+#define RPC_METRICS(ACTION) \
+    ACTION(rpc_connections, METRIC_GAUGE, "open RPC connections") \
+    ACTION(rpc_connections_total, METRIC_COUNTER, "RPC connections accepted") \
+    ACTION(rpc_connections_rejected_total, METRIC_COUNTER, \
+           "RPC connections closed at accept because max_connections was reached") \
+    ACTION(rpc_protocol_errors_total, METRIC_COUNTER, \
+           "RPC connections closed for a malformed or oversized frame") \
+    ACTION(rpc_inflight, METRIC_GAUGE, "RPC calls being processed")
+
+typedef struct { RPC_METRICS(METRIC_FIELD) } rpc_metrics_t;
+
+/* Per method (and one extra slot for unknown names): requests by code, and
+ * the duration histogram. */
+typedef struct {
+    metric_t *requests[RPC_CODE__COUNT];
+    metric_t *duration;
+} rpc_method_metrics_t;
+
+typedef struct rpc_conn rpc_conn_t;
+
+struct rpc_server {
+    uv_loop_t *loop;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } listener;
+    bool listening;
+    bool is_unix;
+    char unix_path[108];
+    rpc_server_options_t opts;
+    rpc_method_metrics_t *method_metrics;   /* opts.nmethods + 1 */
+    rpc_metrics_t m;
+
+    uv_check_t flush_check;      /* writes what the iteration produced */
+    uv_idle_t flush_idle;        /* keeps the poll from blocking while dirty */
+    rpc_conn_t *dirty;           /* connections with unsent output */
+
+    rpc_conn_t *conns;           /* all open connections */
+    size_t nconns;
+    size_t nalloc;               /* connection objects not yet freed */
+    size_t inflight;
+    unsigned next_conn_id;
+
+    bool draining;
+    void (*on_drained)(void *);
+    void *on_drained_arg;
+    bool closing;
+    int handles_open;            /* listener, check, idle */
+    rpc_call_t *calls;           /* in-flight calls, for abort */
+    msgpack_sbuffer discard;     /* replies nobody will read */
+};
+
+struct rpc_conn {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    rpc_server_t *server;
+    unsigned id;
+    rpc_framer_t framer;
+    buf_t out;                   /* responses not yet given to libuv */
+    size_t out_in_flight;        /* bytes in unfinished uv_write requests */
+    size_t inflight;             /* calls not yet answered */
+    int refs;                    /* 1 while the handle is open, + 1 per call */
+    bool closing;
+    bool reading;
+    bool is_dirty;
+    bool resume_pending;         /* buffered frames wait for processing */
+    rpc_conn_t *dirty_next;
+    rpc_conn_t *prev, *next;
+};
+
+struct rpc_call {
+    rpc_conn_t *conn;            /* NULL once answered by abort */
+    int64_t msgid;
+    bool notification;
+    bool answered;
+    size_t method_index;         /* opts.nmethods for unknown */
+    uint64_t start_ns;
+    msgpack_packer pk;
+    rpc_call_t *prev, *next;     /* server's in-flight list */
+};
+
+typedef struct {
+    uv_write_t req;
+    rpc_conn_t *conn;
+    char *data;
+    size_t len;
+} rpc_write_t;
+
+static void conn_close(rpc_conn_t *c);
+static void conn_maybe_resume(rpc_conn_t *c);
+static void process_frames(rpc_conn_t *c);
+static void on_flush_idle(uv_idle_t *h);
+static void conn_release(rpc_conn_t *c);
+static void server_maybe_free(rpc_server_t *s);
+
+/* ---- output ------------------------------------------------------------ */
+
+static int buf_packer_write(void *data, const char *bytes, size_t len)
+{
+    buf_append((buf_t *)data, bytes, len);
+    return 0;
+}
+
+static void mark_dirty(rpc_conn_t *c)
+{
+    if (c->is_dirty)
+        return;
+    rpc_server_t *s = c->server;
+    c->is_dirty = true;
+    c->dirty_next = s->dirty;
+    s->dirty = c;
+    c->refs++;                       /* the dirty list holds a reference */
+    if (!s->closing)
+        uv_idle_start(&s->flush_idle, on_flush_idle);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    rpc_write_t *w = container_of(req, rpc_write_t, req);
+    rpc_conn_t *c = w->conn;
+    c->out_in_flight -= w->len;
+    free(w->data);
+    free(w);
+    if (status < 0 && status != UV_ECANCELED && !c->closing) {
+        log_debug("rpc", "conn %u: write failed: %s", c->id, uv_strerror(status));
+        conn_close(c);
+    } else {
+        conn_maybe_resume(c);
+    }
+    conn_release(c);
+}
+
+static void conn_flush(rpc_conn_t *c)
+{
+    if (c->closing || c->out.len == 0)
+        return;
+    rpc_write_t *w = fc_xmalloc(sizeof *w);
+    w->conn = c;
+    w->data = c->out.data;            /* the write owns the bytes now */
+    w->len = c->out.len;
+    buf_init(&c->out);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    c->out_in_flight += w->len;
+    c->refs++;
+    int rc = uv_write(&w->req, &c->h.stream, &b, 1, on_write);
+    if (rc < 0) {
+        c->out_in_flight -= w->len;
+        c->refs--;
+        free(w->data);
+        free(w);
+        log_debug("rpc", "conn %u: write failed: %s", c->id, uv_strerror(rc));
+        conn_close(c);
+    }
+}
+
+static void flush_all(rpc_server_t *s)
+{
+    while (s->dirty) {
+        rpc_conn_t *c = s->dirty;
+        s->dirty = c->dirty_next;
+        c->is_dirty = false;
+        if (c->resume_pending && !c->closing) {
+            /* Frames that arrived while the connection was paused. This may
+             * mark it dirty again; the loop then comes back to it. */
+            c->resume_pending = false;
+            process_frames(c);
+        }
+        conn_flush(c);
+        conn_release(c);
+    }
+    uv_idle_stop(&s->flush_idle);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    flush_all(container_of(h, rpc_server_t, flush_check));
+}
+
+static void on_flush_idle(uv_idle_t *h)
+{
+    /* Only here so that the poll phase does not block while output waits;
+     * the check handle does the writing. */
+    (void)h;
+}
+
+/* ---- calls ------------------------------------------------------------- */
+
+static void call_unlink(rpc_server_t *s, rpc_call_t *call)
+{
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        s->calls = call->next;
+    if (call->next)
+        call->next->prev = call->prev;
+    call->prev = call->next = NULL;
+}
+
+static buf_t *call_output(rpc_call_t *call)
+{
+    rpc_conn_t *c = call->conn;
+    if (!c || call->notification || c->closing)
+        return NULL;
+    return &c->out;
+}
+
+static void call_account(rpc_call_t *call, rpc_code_t code)
+{
+    rpc_conn_t *c = call->conn;
+    rpc_server_t *s = c->server;
+    rpc_method_metrics_t *mm = &s->method_metrics[call->method_index];
+    metric_inc(mm->requests[code]);
+    metric_observe(mm->duration, (double)(uv_hrtime() - call->start_ns) / 1e9);
+}
+
+/* Ends a call after its reply was packed: accounting, output, release. */
+static void call_finish(rpc_call_t *call)
+{
+    rpc_conn_t *c = call->conn;
+    rpc_server_t *s = c->server;
+    call_unlink(s, call);
+    s->inflight--;
+    c->inflight--;
+    metric_set(s->m.rpc_inflight, (double)s->inflight);
+    if (!call->notification && !c->closing)
+        mark_dirty(c);
+    conn_maybe_resume(c);
+    free(call);
+    conn_release(c);
+    if (s->draining && s->inflight == 0 && s->on_drained) {
+        void (*cb)(void *) = s->on_drained;
+        s->on_drained = NULL;
+        cb(s->on_drained_arg);
+    }
+}
+
+msgpack_packer *rpc_reply_begin(rpc_call_t *call)
+{
+    buf_t *out = call->answered ? NULL : call_output(call);
+    if (out) {
+        msgpack_packer_init(&call->pk, out, buf_packer_write);
+    } else {
+        msgpack_sbuffer_clear(&call->conn->server->discard);
+        msgpack_packer_init(&call->pk, &call->conn->server->discard, msgpack_sbuffer_write);
+    }
+    rpc_pack_result_header(&call->pk, call->msgid);
+    return &call->pk;
+}
+
+void rpc_reply_end(rpc_call_t *call)
+{
+    if (!call->answered)
+        call_account(call, RPC_OK);
+    call_finish(call);
+}
+
+static void reply_error_text(rpc_call_t *call, rpc_code_t code, int64_t retry_after_ms,
+                             const char *msg)
+{
+    if (!call->answered) {
+        buf_t *out = call_output(call);
+        if (out) {
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, out, buf_packer_write);
+            rpc_pack_error(&pk, call->msgid, code, msg, retry_after_ms);
+        }
+        call_account(call, code);
+    }
+    call_finish(call);
+}
+
+void rpc_reply_error(rpc_call_t *call, rpc_code_t code, int64_t retry_after_ms,
+                     const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_error_text(call, code, retry_after_ms, msg);
+}
+
+bool rpc_call_is_notification(const rpc_call_t *call)
+{
+    return call->notification;
+}
+
+unsigned rpc_call_conn_id(const rpc_call_t *call)
+{
+    return call->conn->id;
+}
+
+const char *rpc_call_method(const rpc_call_t *call)
+{
+    const rpc_server_t *s = call->conn->server;
+    return call->method_index < s->opts.nmethods ? s->opts.methods[call->method_index].name
+                                                 : "unknown";
+}
+
+void rpc_server_abort_inflight(rpc_server_t *s)
+{
+    /* Answer now; the handlers still own their calls and will end them
+     * later, when their replies are dropped. */
+    for (rpc_call_t *call = s->calls; call; call = call->next) {
+        if (call->answered)
+            continue;
+        buf_t *out = call_output(call);
+        if (out) {
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, out, buf_packer_write);
+            rpc_pack_error(&pk, call->msgid, RPC_UNAVAILABLE, "shutting down",
+                           RPC_SHUTDOWN_RETRY_MS);
+            mark_dirty(call->conn);
+        }
+        call_account(call, RPC_UNAVAILABLE);
+        call->answered = true;
+    }
+    flush_all(s);
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static size_t find_method(const rpc_server_t *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->opts.nmethods; i++) {
+        const char *m = s->opts.methods[i].name;
+        if (strlen(m) == len && memcmp(m, name, len) == 0)
+            return i;
+    }
+    return s->opts.nmethods;
+}
+
+static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
+{
+    rpc_server_t *s = c->server;
+    rpc_call_t *call = fc_xcalloc(1, sizeof *call);
+    call->conn = c;
+    call->msgid = msg->msgid;
+    call->notification = msg->kind == RPC_MSG_NOTIFICATION;
+    call->start_ns = uv_hrtime();
+    call->method_index = msg->kind == RPC_MSG_BAD_REQUEST
+                             ? s->opts.nmethods
+                             : find_method(s, msg->method, msg->method_len);
+    call->next = s->calls;
+    if (s->calls)
+        s->calls->prev = call;
+    s->calls = call;
+    s->inflight++;
+    c->inflight++;
+    c->refs++;
+    metric_set(s->m.rpc_inflight, (double)s->inflight);
+
+    if (msg->kind == RPC_MSG_BAD_REQUEST) {
+        reply_error_text(call, RPC_BAD_REQUEST, -1, msg->why);
+    } else if (call->method_index == s->opts.nmethods) {
+        /* Unknown method: NOT_FOUND; for a notification, silently ignored. */
+        rpc_reply_error(call, RPC_NOT_FOUND, -1, "unknown method '%.*s'",
+                        (int)(msg->method_len > 64 ? 64 : msg->method_len), msg->method);
+    } else if (s->draining) {
+        rpc_reply_error(call, RPC_UNAVAILABLE, RPC_SHUTDOWN_RETRY_MS, "shutting down");
+    } else {
+        s->opts.methods[call->method_index].handler(call, msg->args, s->opts.ctx);
+    }
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void conn_free(rpc_conn_t *c)
+{
+    rpc_server_t *s = c->server;
+    rpc_framer_free(&c->framer);
+    buf_free(&c->out);
+    free(c);
+    s->nalloc--;
+    server_maybe_free(s);
+}
+
+static void conn_release(rpc_conn_t *c)
+{
+    if (--c->refs == 0)
+        conn_free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    conn_release(container_of(h, rpc_conn_t, h.handle));
+}
+
+static void conn_close(rpc_conn_t *c)
+{
+    if (c->closing)
+        return;
+    rpc_server_t *s = c->server;
+    c->closing = true;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    metric_set(s->m.rpc_connections, (double)s->nconns);
+    buf_free(&c->out);
+    uv_close(&c->h.handle, on_conn_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    rpc_conn_t *c = container_of(h, rpc_conn_t, h.handle);
+    size_t got;
+    char *space = rpc_framer_space(&c->framer, RPC_READ_SIZE, &got);
+    *b = uv_buf_init(space, (unsigned)got);
+}
+
+static bool conn_should_pause(const rpc_conn_t *c)
+{
+    return c->out.len + c->out_in_flight > c->server->opts.max_output ||
+           c->inflight >= RPC_MAX_INFLIGHT_PER_CONN;
+}
+
+static void conn_pause(rpc_conn_t *c)
+{
+    if (c->reading && !c->closing) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
+
+static void conn_maybe_resume(rpc_conn_t *c)
+{
+    if (c->reading || c->closing)
+        return;
+    if (c->out.len + c->out_in_flight > c->server->opts.max_output / 2 ||
+        c->inflight >= RPC_MAX_INFLIGHT_PER_CONN / 2)
+        return;
+    if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+        c->reading = true;
+    if (rpc_framer_pending(&c->framer) > 0) {
+        /* Never process frames from here: we may be inside a handler. */
+        c->resume_pending = true;
+        mark_dirty(c);
+    }
+}
+
+static void protocol_error(rpc_conn_t *c, const char *why)
+{
+    log_warn("rpc", "conn %u: closing: %s", c->id, why);
+    metric_inc(c->server->m.rpc_protocol_errors_total);
+    conn_close(c);
+}
+
+static void process_frames(rpc_conn_t *c)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    c->refs++;                 /* handlers may close the connection */
+    while (!c->closing) {
+        rpc_frame_result_t r = rpc_framer_next(&c->framer, &u);
+        if (r == RPC_FRAME_NEED_MORE)
+            break;
+        if (r == RPC_FRAME_TOO_BIG) {
+            char why[96];
+            snprintf(why, sizeof why, "frame larger than max_frame (%zu bytes)",
+                     c->server->opts.max_frame);
+            protocol_error(c, why);
+            break;
+        }
+        if (r == RPC_FRAME_BAD) {
+            protocol_error(c, "malformed msgpack");
+            break;
+        }
+        rpc_msg_t msg;
+        rpc_msg_classify(&u.data, &msg);
+        if (msg.kind == RPC_MSG_INVALID) {
+            protocol_error(c, msg.why);
+            break;
+        }
+        dispatch(c, &msg);
+        if (conn_should_pause(c)) {
+            conn_pause(c);
+            break;            /* the rest stays buffered until we resume */
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    conn_release(c);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    rpc_conn_t *c = container_of(stream, rpc_conn_t, h.stream);
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_debug("rpc", "conn %u: read: %s", c->id, uv_strerror((int)nread));
+        conn_close(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    rpc_framer_commit(&c->framer, (size_t)nread);
+    process_frames(c);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    rpc_server_t *s = listener->data;
+    if (status < 0) {
+        log_warn("rpc", "accept: %s", uv_strerror(status));
+        return;
+    }
+    rpc_conn_t *c = fc_xcalloc(1, sizeof *c);
+    c->server = s;
+    c->refs = 1;
+    c->id = ++s->next_conn_id;
+    s->nalloc++;
+    rpc_framer_init(&c->framer, s->opts.max_frame);
+    buf_init(&c->out);
+    if (s->is_unix)
+        uv_pipe_init(s->loop, &c->h.pipe, 0);
+    else
+        uv_tcp_init(s->loop, &c->h.tcp);
+    if (uv_accept(listener, &c->h.stream) != 0) {
+        c->closing = true;
+        uv_close(&c->h.handle, on_conn_closed);
+        return;
+    }
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    metric_inc(s->m.rpc_connections_total);
+    metric_set(s->m.rpc_connections, (double)s->nconns);
+    if (s->nconns > s->opts.max_connections) {
+        log_warn("rpc", "max_connections (%u) reached: closing a new connection",
+                 s->opts.max_connections);
+        metric_inc(s->m.rpc_connections_rejected_total);
+        conn_close(c);
+        return;
+    }
+    if (!s->is_unix)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    conn_maybe_resume(c);
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+static void register_metrics(rpc_server_t *s)
+{
+#define METRICS_TARGET (&s->m)
+    RPC_METRICS(METRIC_REGISTER)
+#undef METRICS_TARGET
+    metric_family_t *req = metrics_family("feedcache_rpc_requests_total",
+                                          "RPC requests answered, by method and code",
+                                          METRIC_COUNTER, NULL, 0);
+    metric_family_t *dur = metrics_family("feedcache_rpc_duration_seconds",
+                                          "RPC request duration, receipt to reply, by method",
+                                          METRIC_HISTOGRAM, NULL, 0);
+    s->method_metrics = fc_xcalloc(s->opts.nmethods + 1, sizeof *s->method_metrics);
+    for (size_t i = 0; i <= s->opts.nmethods; i++) {
+        const char *method = i < s->opts.nmethods ? s->opts.methods[i].name : "unknown";
+        const char *names[] = { "method", "code" };
+        for (int code = 0; code < RPC_CODE__COUNT; code++) {
+            const char *values[] = { method, rpc_code_name((rpc_code_t)code) };
+            s->method_metrics[i].requests[code] = metrics_series(req, 2, names, values);
+        }
+        s->method_metrics[i].duration = metrics_series(dur, 1, names, &method);
+    }
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    rpc_server_t *s = h->data;
+    s->handles_open--;
+    server_maybe_free(s);
+}
+
+static void server_maybe_free(rpc_server_t *s)
+{
+    /* Connections still waiting for close callbacks or holding calls call
+     * back here when they are freed (conn_free). */
+    if (!s->closing || s->handles_open > 0 || s->nalloc > 0)
+        return;
+    msgpack_sbuffer_destroy(&s->discard);
+    free(s->method_metrics);
+    free(s);
+}
+
+rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
+                               const rpc_server_options_t *opts, char *err, size_t errlen)
+{
+    rpc_server_t *s = fc_xcalloc(1, sizeof *s);
+    s->loop = loop;
+    s->opts = *opts;
+    s->is_unix = addr->is_unix;
+    msgpack_sbuffer_init(&s->discard);
+    int rc;
+    if (addr->is_unix) {
+        uv_pipe_init(loop, &s->listener.pipe, 0);
+        /* A stale socket file from a crashed run would make bind fail. */
+        if (access(addr->path, F_OK) == 0)
+            unlink(addr->path);
+        rc = uv_pipe_bind(&s->listener.pipe, addr->path);
+        snprintf(s->unix_path, sizeof s->unix_path, "%s", addr->path);
+    } else {
+        uv_tcp_init(loop, &s->listener.tcp);
+        struct sockaddr_storage ss;
+        rc = uv_ip4_addr(addr->host, addr->port, (struct sockaddr_in *)&ss);
+        if (rc != 0)
+            rc = uv_ip6_addr(addr->host, addr->port, (struct sockaddr_in6 *)&ss);
+        if (rc != 0 && strcmp(addr->host, "localhost") == 0)
+            rc = uv_ip4_addr("127.0.0.1", addr->port, (struct sockaddr_in *)&ss);
+        if (rc == 0)
+            rc = uv_tcp_bind(&s->listener.tcp, (const struct sockaddr *)&ss, 0);
+    }
+    s->listener.handle.data = s;
+    if (rc == 0)
+        rc = uv_listen(&s->listener.stream, 1024, on_connection);
+    if (rc != 0) {
+        char a[300];
+        addr_format(addr, a, sizeof a);
+        snprintf(err, errlen, "cannot listen on %s: %s", a, uv_strerror(rc));
+        s->closing = true;
+        s->handles_open = 1;
+        s->listener.handle.data = s;
+        uv_close(&s->listener.handle, on_server_handle_closed);
+        /* Freed from the loop when the handle is closed. */
+        return NULL;
+    }
+    s->listening = true;
+    uv_check_init(loop, &s->flush_check);
+    uv_idle_init(loop, &s->flush_idle);
+    s->flush_check.data = s;
+    s->flush_idle.data = s;
+    uv_check_start(&s->flush_check, on_flush_check);
+    uv_unref((uv_handle_t *)&s->flush_check);
+    s->handles_open = 3;
+    register_metrics(s);
+    return s;
+}
+
+void rpc_server_drain(rpc_server_t *s, void (*on_drained)(void *), void *arg)
+{
+    if (!s->draining) {
+        s->draining = true;
+        if (s->listening) {
+            s->listening = false;
+            uv_close(&s->listener.handle, on_server_handle_closed);
+            if (s->is_unix)
+                unlink(s->unix_path);
+        }
+    }
+    s->on_drained = on_drained;
+    s->on_drained_arg = arg;
+    if (s->inflight == 0 && on_drained) {
+        s->on_drained = NULL;
+        on_drained(arg);
+    }
+}
+
+void rpc_server_close(rpc_server_t *s)
+{
+    rpc_server_abort_inflight(s);
+    flush_all(s);
+    s->closing = true;
+    s->draining = true;
+    s->on_drained = NULL;
+    if (s->listening) {
+        s->listening = false;
+        uv_close(&s->listener.handle, on_server_handle_closed);
+        if (s->is_unix)
+            unlink(s->unix_path);
+    }
+    uv_check_stop(&s->flush_check);
+    uv_idle_stop(&s->flush_idle);
+    uv_close((uv_handle_t *)&s->flush_check, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->flush_idle, on_server_handle_closed);
+    while (s->conns)
+        conn_close(s->conns);
+}
+
+size_t rpc_server_inflight(const rpc_server_t *s)
+{
+    return s->inflight;
+}
+
+size_t rpc_server_connections(const rpc_server_t *s)
+{
+    return s->nconns;
+}

@@ -1,0 +1,84 @@
+/* The msgpack-RPC server: connections on the libuv loop (TCP or unix
+ * socket), framing, dispatch through a method table, and replies.
+ *
+ * Requests on one connection are dispatched in arrival order; a handler may
+ * answer at once or later (after Redis or PostgreSQL replied), so responses
+ * may leave out of order. Every call must be answered exactly once, with
+ * rpc_reply_begin/rpc_reply_end or rpc_reply_error, even if its connection
+ * has gone (the reply is then dropped) and even for notifications (whose
+ * reply is dropped too).
+ *
+ * Responses produced during one loop iteration are written together (a
+ * uv_check flush), so pipelined clients get few, large writes. A connection
+ * stops being read while its queued output exceeds max_output or it has too
+ * many calls in flight; it resumes as the client catches up. */
+#ifndef FC_RPC_RPC_SERVER_H
+#define FC_RPC_RPC_SERVER_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "rpc/rpc_msg.h"
+#include "util/addr.h"
+
+typedef struct rpc_server rpc_server_t;
+typedef struct rpc_call rpc_call_t;
+
+/* args is the map of named arguments, or NULL when params was []. It is
+ * valid only until the handler returns: copy what an async handler keeps. */
+typedef void rpc_handler_fn(rpc_call_t *call, const msgpack_object *args, void *ctx);
+
+typedef struct {
+    const char *name;
+    rpc_handler_fn *handler;
+} rpc_method_t;
+
+typedef struct {
+    size_t max_frame;
+    size_t max_output;
+    unsigned max_connections;
+    const rpc_method_t *methods;   /* must outlive the server */
+    size_t nmethods;
+    void *ctx;                     /* passed to every handler */
+} rpc_server_options_t;
+
+rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
+                               const rpc_server_options_t *opts, char *err, size_t errlen);
+
+/* Stops accepting connections; requests that arrive from now on get
+ * UNAVAILABLE with retry_after_ms. on_drained runs (from the loop) once no
+ * call is in flight. */
+void rpc_server_drain(rpc_server_t *s, void (*on_drained)(void *arg), void *arg);
+
+/* Answers every call still in flight with UNAVAILABLE now (their handlers'
+ * later replies are dropped). For the shutdown deadline. */
+void rpc_server_abort_inflight(rpc_server_t *s);
+
+/* Flushes what can be flushed and closes every connection; frees the server
+ * once its handles are closed. Calls still in flight are answered first. */
+void rpc_server_close(rpc_server_t *s);
+
+size_t rpc_server_inflight(const rpc_server_t *s);
+size_t rpc_server_connections(const rpc_server_t *s);
+
+/* --- answering a call --------------------------------------------------- */
+
+/* Returns a packer positioned after [1, msgid, nil, : pack exactly one
+ * result object, then call rpc_reply_end. No other reply may be started in
+ * between. */
+msgpack_packer *rpc_reply_begin(rpc_call_t *call);
+void rpc_reply_end(rpc_call_t *call);
+
+void rpc_reply_error(rpc_call_t *call, rpc_code_t code, int64_t retry_after_ms,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+bool rpc_call_is_notification(const rpc_call_t *call);
+/* A number identifying the call's connection: use it as the Redis pool's
+ * affinity so one connection's commands stay in order. */
+unsigned rpc_call_conn_id(const rpc_call_t *call);
+const char *rpc_call_method(const rpc_call_t *call);
+
+#endif

@@ -1,0 +1,624 @@
+/* The Redis connection pool (see rds.h for the contract callers rely on).
+ *
+ * Each connection goes IDLE -> CONNECTING -> HANDSHAKE -> READY and back to
+ * IDLE on any failure, with a retry timer armed with exponential backoff.
+ * HANDSHAKE is AUTH and/or SELECT, or a PING when neither is needed, so a
+ * connection counts as ready only once the server has actually answered
+ * (a stopped server accepts TCP connections from its backlog).
+ *
+ * Every command carries a small wrapper (rds_cmd_t) linked oldest first on its
+ * connection: the periodic tick looks at the head to find commands waiting
+ * longer than timeout_ms, and the wrapper guarantees the user callback runs
+ * exactly once, from hiredis's reply or NULL-on-free path.
+ *
+ * hiredis rules this code lives by (0.14.1):
+ *   - redisAsyncFree inside a reply callback is deferred until the callback
+ *     returns; anywhere else it runs every pending callback with NULL at once.
+ *   - It must never be called from the connect or disconnect callback (the
+ *     context is still in use by hiredis right after them).
+ *   - The disconnect callback runs only for contexts that were connected; the
+ *     event-library cleanup hook runs for every context that is freed, so that
+ *     is where the pool counts contexts still alive (live_acs). The pool is
+ *     freed only once none is, and only from a libuv close callback.
+ *   - After a failed connect hiredis frees the context itself.
+ * To tell "our" context from one being torn down, conn->ac is cleared before
+ * a context is dropped; callbacks for any other context are stale. */
+#include "store/redis/rds.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "metrics/metrics.h"
+#include "store/redis/rds_uv.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+#define RDS_BACKOFF_MIN_MS 50
+#define RDS_BACKOFF_MAX_MS 5000
+#define RDS_DEFAULT_TIMEOUT_MS 1000
+#define RDS_MAX_POOL_SIZE 1024
+/* Repeated connect failures are logged at warn at most this often. */
+#define RDS_FAIL_LOG_INTERVAL_MS 30000
+
+#define RDS_METRICS(ACTION) \
+    ACTION(redis_commands_total, METRIC_COUNTER, "Redis commands sent") \
+    ACTION(redis_errors_total, METRIC_COUNTER, \
+           "Redis commands that failed: no reply (connection lost, timeout, close) or an error reply") \
+    ACTION(redis_timeouts_total, METRIC_COUNTER, \
+           "Redis connections dropped because a command or the connect took longer than the timeout") \
+    ACTION(redis_reconnects_total, METRIC_COUNTER, "Redis reconnect attempts") \
+    ACTION(redis_connections, METRIC_GAUGE, "Redis connections ready (connected, AUTH and SELECT done)")
+
+typedef struct { RDS_METRICS(METRIC_FIELD) } rds_metrics_t;
+static rds_metrics_t rds_metrics;
+
+typedef enum { CONN_IDLE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state_t;
+
+typedef struct rds_conn rds_conn_t;
+typedef struct rds_cmd rds_cmd_t;
+
+struct rds_cmd {
+    rds_conn_t *conn;
+    rds_reply_fn *cb;
+    void *privdata;
+    const char *handshake;        /* "AUTH", "SELECT", "PING" for internal ones, else NULL */
+    uint64_t sent_ms;
+    rds_cmd_t *prev, *next;
+};
+
+struct rds_conn {
+    rds_pool_t *pool;
+    int index;
+    conn_state_t state;
+    redisAsyncContext *ac;        /* the live context, NULL when none or dropped */
+    uint64_t state_since;         /* when the connect started */
+    int handshake_left;
+    rds_cmd_t *head, *tail;       /* outstanding commands, oldest first */
+    uv_timer_t retry;
+    unsigned backoff_ms;          /* last delay; 0 after a success */
+    int attempted;
+};
+
+struct rds_pool {
+    uv_loop_t *loop;
+    rds_url_t url;
+    char ip[64];                  /* numeric address handed to hiredis */
+    char name[64];
+    char where[300];              /* for logs, never with the password */
+    unsigned timeout_ms;
+    int size;
+    rds_conn_t *conns;
+    int ready;
+    int pending;                  /* user commands without their callback yet */
+    uv_timer_t tick;
+    int closing;
+    int tick_closed;
+    int live_acs;                 /* hiredis contexts not yet freed */
+    int open_handles;             /* timers not yet closed */
+    uint64_t rng;
+    /* Log rate limiting for connect failures. */
+    int fail_logged;
+    uint64_t fail_logged_ms;
+    unsigned fail_count;          /* failures since the last success */
+};
+
+static void conn_connect(rds_conn_t *conn);
+static void on_retry(uv_timer_t *timer);
+
+static unsigned rng_next(rds_pool_t *pool)
+{
+    /* xorshift64: jitter only needs to differ between connections/processes. */
+    uint64_t x = pool->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    pool->rng = x;
+    return (unsigned)(x >> 32);
+}
+
+/* --- outstanding command list ------------------------------------------- */
+
+static void cmd_link(rds_conn_t *conn, rds_cmd_t *cmd)
+{
+    cmd->prev = conn->tail;
+    cmd->next = NULL;
+    if (conn->tail)
+        conn->tail->next = cmd;
+    else
+        conn->head = cmd;
+    conn->tail = cmd;
+}
+
+static void cmd_unlink(rds_conn_t *conn, rds_cmd_t *cmd)
+{
+    if (cmd->prev)
+        cmd->prev->next = cmd->next;
+    else
+        conn->head = cmd->next;
+    if (cmd->next)
+        cmd->next->prev = cmd->prev;
+    else
+        conn->tail = cmd->prev;
+    cmd->prev = cmd->next = NULL;
+}
+
+/* --- state changes ------------------------------------------------------ */
+
+static void schedule_retry(rds_conn_t *conn)
+{
+    rds_pool_t *pool = conn->pool;
+    unsigned d = conn->backoff_ms ? conn->backoff_ms * 2 : RDS_BACKOFF_MIN_MS;
+    if (d > RDS_BACKOFF_MAX_MS)
+        d = RDS_BACKOFF_MAX_MS;
+    conn->backoff_ms = d;
+    /* +-25 % so that connections (and processes) do not retry in lockstep. */
+    unsigned delay = d - d / 4 + rng_next(pool) % (d / 2 + 1);
+    log_debug("rds", "%s: connection %d retrying in %u ms", pool->name, conn->index, delay);
+    uv_timer_start(&conn->retry, on_retry, delay, 0);
+}
+
+static void note_failure(rds_pool_t *pool, rds_conn_t *conn, const char *reason)
+{
+    uint64_t now = uv_now(pool->loop);
+    pool->fail_count++;
+    if (!pool->fail_logged || now - pool->fail_logged_ms >= RDS_FAIL_LOG_INTERVAL_MS) {
+        log_warn("rds", "%s: cannot connect to %s: %s (%u failed attempts so far; retrying "
+                 "with backoff up to %d ms)", pool->name, pool->where, reason, pool->fail_count,
+                 RDS_BACKOFF_MAX_MS);
+        pool->fail_logged = 1;
+        pool->fail_logged_ms = now;
+    } else {
+        log_debug("rds", "%s: connection %d to %s failed: %s", pool->name, conn->index,
+                  pool->where, reason);
+    }
+}
+
+/* The connection has no usable context any more (it is gone or being
+ * dropped): account for it and, unless closing, retry later from a timer. */
+static void conn_down(rds_conn_t *conn, const char *reason)
+{
+    rds_pool_t *pool = conn->pool;
+    int was_ready = conn->state == CONN_READY;
+    conn->state = CONN_IDLE;
+    if (was_ready) {
+        pool->ready--;
+        metric_gauge_add(rds_metrics.redis_connections, -1);
+        log_warn("rds", "%s: connection %d to %s lost: %s (%d of %d ready)", pool->name,
+                 conn->index, pool->where, reason, pool->ready, pool->size);
+        conn->backoff_ms = 0;
+    } else if (!pool->closing) {
+        note_failure(pool, conn, reason);
+    }
+    if (!pool->closing)
+        schedule_retry(conn);
+}
+
+/* Our decision to drop a connection (timeout, failed handshake): mark it down
+ * first so callbacks run during the free cannot pick it, then free the
+ * context: pending callbacks get NULL now, or right after the reply callback
+ * we may be in. */
+static void conn_drop(rds_conn_t *conn, const char *reason)
+{
+    redisAsyncContext *ac = conn->ac;
+    conn->ac = NULL;
+    conn_down(conn, reason);
+    if (ac)
+        redisAsyncFree(ac);
+}
+
+static void conn_ready(rds_conn_t *conn)
+{
+    rds_pool_t *pool = conn->pool;
+    conn->state = CONN_READY;
+    conn->backoff_ms = 0;
+    pool->ready++;
+    metric_gauge_add(rds_metrics.redis_connections, 1);
+    if (pool->fail_count > 0 && pool->fail_logged) {
+        log_info("rds", "%s: connected to %s after %u failed attempts", pool->name,
+                 pool->where, pool->fail_count);
+    } else if (pool->ready == 1) {
+        log_info("rds", "%s: connected to %s", pool->name, pool->where);
+    } else {
+        log_debug("rds", "%s: connection %d to %s ready (%d of %d)", pool->name, conn->index,
+                  pool->where, pool->ready, pool->size);
+    }
+    pool->fail_logged = 0;
+    pool->fail_count = 0;
+}
+
+/* --- hiredis callbacks -------------------------------------------------- */
+
+static void handshake_reply(rds_conn_t *conn, redisAsyncContext *ac, const char *what,
+                            redisReply *reply)
+{
+    /* A stale context, or NULL: the context is going away and the disconnect
+     * callback (or whoever dropped it) accounts for that. */
+    if (conn->ac != ac || !reply)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s failed: %.*s", what,
+                 (int)(reply->len > 200 ? 200 : reply->len), reply->str ? reply->str : "");
+        conn_drop(conn, reason);
+        return;
+    }
+    if (--conn->handshake_left == 0)
+        conn_ready(conn);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    rds_cmd_t *cmd = privdata;
+    rds_conn_t *conn = cmd->conn;
+    redisReply *reply = r;
+    cmd_unlink(conn, cmd);
+    if (cmd->handshake) {
+        handshake_reply(conn, ac, cmd->handshake, reply);
+        free(cmd);
+        return;
+    }
+    conn->pool->pending--;
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        metric_inc(rds_metrics.redis_errors_total);
+    rds_reply_fn *cb = cmd->cb;
+    void *pd = cmd->privdata;
+    free(cmd);
+    /* The callback may close the pool: nothing below touches it. */
+    if (cb)
+        cb(reply, pd);
+}
+
+static int send_handshake(rds_conn_t *conn, const char *what, int argc, const char **argv)
+{
+    rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
+    cmd->conn = conn;
+    cmd->handshake = what;
+    cmd->sent_ms = uv_now(conn->pool->loop);
+    cmd_link(conn, cmd);
+    if (redisAsyncCommandArgv(conn->ac, on_reply, cmd, argc, argv, NULL) != REDIS_OK) {
+        cmd_unlink(conn, cmd);
+        free(cmd);
+        return -1;
+    }
+    conn->handshake_left++;
+    return 0;
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    rds_conn_t *conn = ac->data;
+    if (conn->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context when we return (no disconnect callback).
+         * Its error is in ac->c: ac->errstr is copied only afterwards. */
+        conn->ac = NULL;
+        conn_down(conn, ac->c.err ? ac->c.errstr : "connect failed");
+        return;
+    }
+    rds_pool_t *pool = conn->pool;
+    conn->state = CONN_HANDSHAKE;
+    conn->handshake_left = 0;
+    /* Never free the context from here (hiredis uses it after we return): if
+     * a send fails, the connect timeout drops the connection. */
+    if (pool->url.password[0]) {
+        const char *argv[] = { "AUTH", pool->url.password };
+        send_handshake(conn, "AUTH", 2, argv);
+    }
+    if (pool->url.db != 0) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", pool->url.db);
+        const char *argv[] = { "SELECT", db };
+        send_handshake(conn, "SELECT", 2, argv);
+    }
+    if (!pool->url.password[0] && pool->url.db == 0) {
+        const char *argv[] = { "PING" };
+        send_handshake(conn, "PING", 1, argv);
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    rds_conn_t *conn = ac->data;
+    if (conn->ac != ac)
+        return;   /* we dropped it ourselves and already accounted for it */
+    conn->ac = NULL;
+    /* Reconnecting is left to the retry timer armed by conn_down: never from
+     * inside this callback. */
+    conn_down(conn, ac->c.err ? ac->c.errstr : "connection closed");
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    rds_pool_t *pool = handle->data;
+    if (--pool->open_handles > 0)
+        return;
+    free(pool->conns);
+    free(pool);
+}
+
+static void close_tick(rds_pool_t *pool)
+{
+    if (pool->tick_closed)
+        return;
+    pool->tick_closed = 1;
+    uv_close((uv_handle_t *)&pool->tick, on_handle_closed);
+}
+
+/* From the glue: hiredis is freeing one of our contexts. The pool outlives
+ * every context, so its last timer closes only once none is left. */
+static void on_cleanup(void *data)
+{
+    rds_conn_t *conn = data;
+    rds_pool_t *pool = conn->pool;
+    pool->live_acs--;
+    if (pool->closing && pool->live_acs == 0)
+        close_tick(pool);
+}
+
+/* --- timers ------------------------------------------------------------- */
+
+static void on_retry(uv_timer_t *timer)
+{
+    rds_conn_t *conn = container_of(timer, rds_conn_t, retry);
+    if (!conn->pool->closing && conn->state == CONN_IDLE && !conn->ac)
+        conn_connect(conn);
+}
+
+/* The one periodic timer of the pool: drops connections whose connect or
+ * oldest outstanding command has waited longer than timeout_ms. */
+static void on_tick(uv_timer_t *timer)
+{
+    rds_pool_t *pool = timer->data;
+    uint64_t now = uv_now(pool->loop);
+    for (int i = 0; i < pool->size && !pool->closing; i++) {
+        rds_conn_t *conn = &pool->conns[i];
+        if (!conn->ac)
+            continue;
+        char reason[128];
+        if (conn->state == CONN_CONNECTING || conn->state == CONN_HANDSHAKE) {
+            if (now - conn->state_since < pool->timeout_ms)
+                continue;
+            snprintf(reason, sizeof reason, "connect timed out after %u ms", pool->timeout_ms);
+        } else if (conn->state == CONN_READY && conn->head) {
+            if (now - conn->head->sent_ms < pool->timeout_ms)
+                continue;
+            snprintf(reason, sizeof reason, "command timed out after %u ms", pool->timeout_ms);
+        } else {
+            continue;
+        }
+        metric_inc(rds_metrics.redis_timeouts_total);
+        conn_drop(conn, reason);
+    }
+}
+
+/* --- connecting --------------------------------------------------------- */
+
+static void conn_connect(rds_conn_t *conn)
+{
+    rds_pool_t *pool = conn->pool;
+    if (conn->attempted)
+        metric_inc(rds_metrics.redis_reconnects_total);
+    conn->attempted = 1;
+    conn->state = CONN_CONNECTING;
+    conn->state_since = uv_now(pool->loop);
+
+    /* pool->ip is numeric: hiredis's getaddrinfo cannot block on DNS. */
+    redisAsyncContext *ac = pool->url.is_unix ? redisAsyncConnectUnix(pool->url.path)
+                                              : redisAsyncConnect(pool->ip, pool->url.port);
+    if (!ac) {
+        conn_down(conn, "out of memory");
+        return;
+    }
+    if (ac->err) {
+        /* Failed at once (e.g. no such unix socket): never attached. */
+        char reason[128];
+        snprintf(reason, sizeof reason, "%s", ac->errstr ? ac->errstr : "connect failed");
+        redisAsyncFree(ac);
+        conn_down(conn, reason);
+        return;
+    }
+    int rc = rds_uv_attach(ac, pool->loop, on_cleanup, conn);
+    if (rc != 0) {
+        redisAsyncFree(ac);
+        conn_down(conn, uv_strerror(rc));
+        return;
+    }
+    pool->live_acs++;
+    ac->data = conn;
+    conn->ac = ac;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+}
+
+/* --- public API --------------------------------------------------------- */
+
+rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_pool_options_t *opts)
+{
+    if (!loop || !url || !opts || opts->size < 1 || opts->size > RDS_MAX_POOL_SIZE) {
+        log_error("rds", "pool: invalid options (size must be 1..%d)", RDS_MAX_POOL_SIZE);
+        return NULL;
+    }
+    const char *name = opts->name && *opts->name ? opts->name : "redis";
+    char ip[64] = "";
+    if (!url->is_unix) {
+        unsigned char tmp[sizeof(struct in6_addr)];
+        if (strcmp(url->host, "localhost") == 0)
+            snprintf(ip, sizeof ip, "127.0.0.1");
+        else if (strlen(url->host) < sizeof ip && (inet_pton(AF_INET, url->host, tmp) == 1 ||
+                                                   inet_pton(AF_INET6, url->host, tmp) == 1))
+            snprintf(ip, sizeof ip, "%s", url->host);
+        else {
+            log_error("rds", "%s: host '%.64s' must be a numeric IP address or localhost",
+                      name, url->host);
+            return NULL;
+        }
+    }
+
+    /* metrics_simple returns the existing series for a name, so a second
+     * pool shares the first one's metrics. */
+#define METRICS_TARGET (&rds_metrics)
+    RDS_METRICS(METRIC_REGISTER)
+#undef METRICS_TARGET
+
+    rds_pool_t *pool = fc_xcalloc(1, sizeof *pool);
+    pool->loop = loop;
+    pool->url = *url;
+    snprintf(pool->ip, sizeof pool->ip, "%s", ip);
+    snprintf(pool->name, sizeof pool->name, "%s", name);
+    if (url->is_unix)
+        snprintf(pool->where, sizeof pool->where, "unix:%s", url->path);
+    else if (strchr(ip, ':'))
+        snprintf(pool->where, sizeof pool->where, "[%s]:%d", ip, url->port);
+    else
+        snprintf(pool->where, sizeof pool->where, "%s:%d", ip, url->port);
+    if (url->db != 0) {
+        size_t n = strlen(pool->where);
+        snprintf(pool->where + n, sizeof pool->where - n, " db %d", url->db);
+    }
+    pool->timeout_ms = opts->timeout_ms ? opts->timeout_ms : RDS_DEFAULT_TIMEOUT_MS;
+    pool->size = opts->size;
+    pool->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)pool ^ 0x9e3779b97f4a7c15ULL;
+    pool->conns = fc_xcalloc((size_t)opts->size, sizeof *pool->conns);
+
+    uv_timer_init(loop, &pool->tick);
+    pool->tick.data = pool;
+    pool->open_handles = 1 + pool->size;
+    /* A quarter of the timeout keeps detection within ~1.25x timeout_ms. */
+    unsigned every = pool->timeout_ms / 4;
+    if (every < 5)
+        every = 5;
+    if (every > 250)
+        every = 250;
+    uv_timer_start(&pool->tick, on_tick, every, every);
+
+    for (int i = 0; i < pool->size; i++) {
+        rds_conn_t *conn = &pool->conns[i];
+        conn->pool = pool;
+        conn->index = i;
+        uv_timer_init(loop, &conn->retry);
+        conn->retry.data = pool;
+    }
+    log_info("rds", "%s: connecting to %s (%d connections, timeout %u ms)", pool->name,
+             pool->where, pool->size, pool->timeout_ms);
+    for (int i = 0; i < pool->size; i++)
+        conn_connect(&pool->conns[i]);
+    return pool;
+}
+
+int rds_pool_ready(const rds_pool_t *pool)
+{
+    return pool ? pool->ready : 0;
+}
+
+int rds_pool_pending(const rds_pool_t *pool)
+{
+    return pool ? pool->pending : 0;
+}
+
+/* The connection for affinity, or the next ready one after it. A context
+ * hiredis is tearing down (its NULL callbacks run before the disconnect
+ * callback tells us) is skipped. */
+static rds_conn_t *pick(rds_pool_t *pool, unsigned affinity)
+{
+    unsigned start = affinity % (unsigned)pool->size;
+    for (int i = 0; i < pool->size; i++) {
+        rds_conn_t *conn = &pool->conns[(start + (unsigned)i) % (unsigned)pool->size];
+        if (conn->state == CONN_READY && conn->ac &&
+            !(conn->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+            return conn;
+    }
+    return NULL;
+}
+
+static rds_cmd_t *cmd_begin(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb,
+                            void *privdata)
+{
+    if (!pool || pool->closing)
+        return NULL;
+    rds_conn_t *conn = pick(pool, affinity);
+    if (!conn)
+        return NULL;
+    rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
+    cmd->conn = conn;
+    cmd->cb = cb;
+    cmd->privdata = privdata;
+    cmd->sent_ms = uv_now(pool->loop);
+    cmd_link(conn, cmd);
+    return cmd;
+}
+
+static int cmd_end(rds_cmd_t *cmd, int rc)
+{
+    rds_conn_t *conn = cmd->conn;
+    if (rc != REDIS_OK) {
+        cmd_unlink(conn, cmd);
+        free(cmd);
+        return -1;
+    }
+    conn->pool->pending++;
+    metric_inc(rds_metrics.redis_commands_total);
+    return 0;
+}
+
+int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
+                     int argc, const char *const *argv, const size_t *argvlen)
+{
+    if (argc < 1 || !argv)
+        return -1;
+    rds_cmd_t *cmd = cmd_begin(pool, affinity, cb, privdata);
+    if (!cmd)
+        return -1;
+    int rc = redisAsyncCommandArgv(cmd->conn->ac, on_reply, cmd, argc, (const char **)argv,
+                                   argvlen);
+    return cmd_end(cmd, rc);
+}
+
+int rds_command(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
+                const char *fmt, ...)
+{
+    if (!fmt)
+        return -1;
+    rds_cmd_t *cmd = cmd_begin(pool, affinity, cb, privdata);
+    if (!cmd)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(cmd->conn->ac, on_reply, cmd, fmt, ap);
+    va_end(ap);
+    return cmd_end(cmd, rc);
+}
+
+void rds_pool_close(rds_pool_t *pool)
+{
+    if (!pool || pool->closing)
+        return;
+    pool->closing = 1;
+    log_info("rds", "%s: closing (%d commands outstanding)", pool->name, pool->pending);
+    for (int i = 0; i < pool->size; i++) {
+        rds_conn_t *conn = &pool->conns[i];
+        uv_close((uv_handle_t *)&conn->retry, on_handle_closed);
+        if (conn->state == CONN_READY) {
+            pool->ready--;
+            metric_gauge_add(rds_metrics.redis_connections, -1);
+        }
+        conn->state = CONN_IDLE;
+        redisAsyncContext *ac = conn->ac;
+        conn->ac = NULL;
+        /* Pending callbacks get NULL now (or, for a context whose reply
+         * callback we are in, as soon as that returns). */
+        if (ac)
+            redisAsyncFree(ac);
+    }
+    if (pool->live_acs == 0)
+        close_tick(pool);
+}

@@ -1,0 +1,134 @@
+/* Redis key names: see rds_keys.h for the whole data model. */
+#include "store/redis/rds_keys.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Printable ASCII without space and braces: what may sit outside or inside a
+ * hash tag without changing which part Redis hashes. */
+static int token_ok(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (c <= ' ' || c >= 0x7f || c == '{' || c == '}' || n >= max)
+            return 0;
+    }
+    return n > 0;
+}
+
+int rds_key_prefix_check(const char *prefix, char *err, size_t errlen)
+{
+    if (!prefix || !*prefix) {
+        snprintf(err, errlen, "key prefix is empty");
+        return -1;
+    }
+    if (strlen(prefix) > RDS_KEY_PREFIX_MAX) {
+        snprintf(err, errlen, "key prefix longer than %d characters", RDS_KEY_PREFIX_MAX);
+        return -1;
+    }
+    if (!token_ok(prefix, RDS_KEY_PREFIX_MAX)) {
+        snprintf(err, errlen, "key prefix may hold only printable characters, "
+                 "no space and no '{' or '}' (they would change the cluster hash tag)");
+        return -1;
+    }
+    return 0;
+}
+
+/* PREFIX KIND {TAG}: the single place that decides the shape of a key. */
+static size_t build(char *out, size_t cap, const char *prefix, const char *kind,
+                    const char *tag)
+{
+    if (cap > 0)
+        out[0] = '\0';
+    if (!prefix || !token_ok(prefix, RDS_KEY_PREFIX_MAX))
+        return 0;
+    int n = snprintf(out, cap, "%s%s{%s}", prefix, kind, tag);
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap > 0)
+            out[0] = '\0';
+        return 0;
+    }
+    return (size_t)n;
+}
+
+static size_t build_id(char *out, size_t cap, const char *prefix, const char *kind, int64_t id)
+{
+    char tag[24];
+    snprintf(tag, sizeof tag, "%" PRId64, id);
+    return build(out, cap, prefix, kind, tag);
+}
+
+size_t rds_key_feed(char *out, size_t cap, const char *prefix, int64_t user_id)
+{
+    return build_id(out, cap, prefix, "feed:", user_id);
+}
+
+size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_id)
+{
+    return build_id(out, cap, prefix, "posts:", author_id);
+}
+
+size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id)
+{
+    return build_id(out, cap, prefix, "post:", post_id);
+}
+
+size_t rds_key_celebs(char *out, size_t cap, const char *prefix, int64_t user_id)
+{
+    return build_id(out, cap, prefix, "celebs:", user_id);
+}
+
+size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_id)
+{
+    return build_id(out, cap, prefix, "fcount:", author_id);
+}
+
+size_t rds_key_rebuild_lock(char *out, size_t cap, const char *prefix, int64_t user_id)
+{
+    return build_id(out, cap, prefix, "lock:rebuild:", user_id);
+}
+
+size_t rds_key_fanout(char *out, size_t cap, const char *prefix)
+{
+    /* One stream for the whole service: its own name is its tag. */
+    return build(out, cap, prefix, "", "fanout");
+}
+
+size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id)
+{
+    if (!job_id || !token_ok(job_id, RDS_KEY_JOB_MAX)) {
+        if (cap > 0)
+            out[0] = '\0';
+        return 0;
+    }
+    return build(out, cap, prefix, "warm:", job_id);
+}
+
+/* CRC16/XMODEM (poly 0x1021, init 0), bit by bit: keys are short and this is
+ * only used for checks, not on a hot path. */
+static unsigned crc16(const char *p, size_t len)
+{
+    unsigned crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (unsigned)(unsigned char)p[i] << 8;
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+    return crc;
+}
+
+unsigned rds_key_slot(const char *key, size_t len)
+{
+    /* As Redis does it: the first '{', then the first '}' after it; an empty
+     * tag "{}" means the whole key is hashed. */
+    const char *open = memchr(key, '{', len);
+    if (open) {
+        size_t rest = len - (size_t)(open - key) - 1;
+        const char *close = memchr(open + 1, '}', rest);
+        if (close && close > open + 1)
+            return crc16(open + 1, (size_t)(close - open - 1)) & 16383;
+    }
+    return crc16(key, len) & 16383;
+}

@@ -1,0 +1,55 @@
+/* Every Redis key feedcache uses, built in this one place.
+ *
+ * PREFIX is the key_prefix setting (default "fc:"). The part in {braces} is
+ * the Redis Cluster hash tag: only it is hashed to pick the slot, so all keys
+ * of one id share a slot and a script or MULTI touching them stays legal on a
+ * cluster. Redis takes the FIRST '{' ... '}' of a key as the tag, which is why
+ * a prefix may not contain braces.
+ *
+ *   key                     type    purpose
+ *   PREFIXfeed:{U}          zset    home feed of user U: post ids scored by created_at
+ *                                   (ms); trimmed to feed_max; expires feed_ttl after
+ *                                   the last read or warm
+ *   PREFIXposts:{A}         zset    recent posts of author A, same scoring, trimmed to
+ *                                   feed_max; read-time merge source for celebrities
+ *   PREFIXpost:{P}          hash    post P: author_id, created_at, body; expires post_ttl
+ *   PREFIXcelebs:{U}        set     the celebrity authors U follows (merged at read time)
+ *   PREFIXfcount:{A}        string  cached follower count of author A (integer)
+ *   PREFIXlock:rebuild:{U}  string  lock while U's feed is rebuilt: a token, SET NX PX
+ *   PREFIX{fanout}          stream  fan-out jobs, XADD on publish, read by a consumer group
+ *   PREFIXwarm:{JOB}        hash    warm job JOB: done, total, state; kept >= 1 h after it ends
+ *
+ * Each builder writes the key into out (cap bytes, NUL included) and returns
+ * its length, or returns 0 with out set to "" when it does not fit or an
+ * argument is invalid (see rds_key_prefix_check): a key is never truncated.
+ * RDS_KEY_MAX bytes always suffice for a valid prefix and job id. */
+#ifndef FC_STORE_REDIS_RDS_KEYS_H
+#define FC_STORE_REDIS_RDS_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RDS_KEY_PREFIX_MAX 64
+#define RDS_KEY_JOB_MAX 64
+/* prefix + "lock:rebuild:" or "warm:" + "{" + 20 digits or a job id + "}" + NUL */
+#define RDS_KEY_MAX 160
+
+size_t rds_key_feed(char *out, size_t cap, const char *prefix, int64_t user_id);
+size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_id);
+size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id);
+size_t rds_key_celebs(char *out, size_t cap, const char *prefix, int64_t user_id);
+size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_id);
+size_t rds_key_rebuild_lock(char *out, size_t cap, const char *prefix, int64_t user_id);
+size_t rds_key_fanout(char *out, size_t cap, const char *prefix);
+/* job_id: 1..RDS_KEY_JOB_MAX printable characters, no space or brace. */
+size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id);
+
+/* Checks a key_prefix setting: 1..RDS_KEY_PREFIX_MAX printable characters,
+ * no space and no brace. Returns 0, or -1 with the reason in err. */
+int rds_key_prefix_check(const char *prefix, char *err, size_t errlen);
+
+/* The Redis Cluster slot of a key: CRC16/XMODEM of its hash tag (or of the
+ * whole key when it has none) modulo 16384. */
+unsigned rds_key_slot(const char *key, size_t len);
+
+#endif

@@ -1,0 +1,247 @@
+/* Redis URL parsing.
+ *
+ * Accepted forms (what the `redis` setting documents):
+ *   redis://host                     port 6379, db 0
+ *   redis://host:port[/db]           a trailing "/" alone means db 0
+ *   redis://:password@host:port/db   password only (Redis < 6 style)
+ *   redis://user:password@host...    the user name is accepted and ignored
+ *   redis://[::1]:port               IPv6 literal in brackets
+ *   unix:///abs/path[?db=N][&password=P]
+ *
+ * The host must be a numeric IP address or "localhost": hiredis 0.14 would
+ * resolve a name with a blocking getaddrinfo() on the event loop, so names are
+ * refused here, when the setting is read, rather than stalling later.
+ *
+ * The user-info part ends at the LAST '@', so a password may contain '@' or
+ * '/' as long as it has no '%'; "%XX" escapes are decoded as in any URL. */
+#include "store/redis/rds_url.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)tolower((unsigned char)c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Decodes s[0..n) with %XX escapes into out (cap bytes with the NUL). */
+static int decode_password(const char *s, size_t n, char *out, size_t cap,
+                           char *err, size_t errlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int h = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int l = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (h < 0 || l < 0) {
+                snprintf(err, errlen, "bad %%-escape in password (expected %%XX)");
+                return -1;
+            }
+            c = (char)(h * 16 + l);
+            i += 2;
+        }
+        if (c == '\0') {
+            snprintf(err, errlen, "password contains a NUL byte");
+            return -1;
+        }
+        if (o + 1 >= cap) {
+            snprintf(err, errlen, "password longer than %zu bytes", cap - 1);
+            return -1;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* Non-negative decimal without sign, spaces or overflow. */
+static int parse_uint(const char *s, size_t n, long max, long *out)
+{
+    if (n == 0 || n > 10)
+        return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_db(const char *s, size_t n, int *db, char *err, size_t errlen)
+{
+    long v;
+    if (parse_uint(s, n, INT_MAX, &v) != 0) {
+        snprintf(err, errlen, "bad database number '%.*s' (expected 0 or a positive integer)",
+                 (int)(n > 32 ? 32 : n), s);
+        return -1;
+    }
+    *db = (int)v;
+    return 0;
+}
+
+static int host_is_allowed(const char *host, int bracketed)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (bracketed)
+        return inet_pton(AF_INET6, host, buf) == 1;
+    return strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, buf) == 1;
+}
+
+static int parse_tcp(const char *rest, rds_url_t *out, char *err, size_t errlen)
+{
+    /* User info: everything up to the last '@'. */
+    const char *at = strrchr(rest, '@');
+    if (at) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        if (!colon) {
+            snprintf(err, errlen, "user info without ':' (write redis://:PASSWORD@HOST)");
+            return -1;
+        }
+        if (decode_password(colon + 1, (size_t)(at - colon - 1), out->password,
+                            sizeof out->password, err, errlen) != 0)
+            return -1;
+        rest = at + 1;
+    }
+
+    /* Host: [v6] or up to ':' or '/'. */
+    const char *p = rest;
+    const char *host;
+    size_t hostlen;
+    int bracketed = 0;
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        if (!close) {
+            snprintf(err, errlen, "missing ']' after IPv6 address");
+            return -1;
+        }
+        host = p + 1;
+        hostlen = (size_t)(close - host);
+        p = close + 1;
+        bracketed = 1;
+    } else {
+        host = p;
+        hostlen = strcspn(p, ":/?#");
+        p += hostlen;
+    }
+    if (hostlen == 0) {
+        snprintf(err, errlen, "empty host");
+        return -1;
+    }
+    if (hostlen >= sizeof out->host) {
+        snprintf(err, errlen, "host longer than %zu bytes", sizeof out->host - 1);
+        return -1;
+    }
+    memcpy(out->host, host, hostlen);
+    out->host[hostlen] = '\0';
+    if (!host_is_allowed(out->host, bracketed)) {
+        snprintf(err, errlen, "host '%.64s' must be a numeric IP address or localhost "
+                 "(names would be resolved with a blocking lookup)", out->host);
+        return -1;
+    }
+
+    out->port = 6379;
+    if (*p == ':') {
+        p++;
+        size_t n = strcspn(p, "/?#");
+        long port;
+        if (parse_uint(p, n, 65535, &port) != 0 || port < 1) {
+            snprintf(err, errlen, "bad port '%.*s' (1..65535)", (int)(n > 16 ? 16 : n), p);
+            return -1;
+        }
+        out->port = (int)port;
+        p += n;
+    }
+    if (*p == '/') {
+        p++;
+        size_t n = strlen(p);
+        if (n > 0 && parse_db(p, n, &out->db, err, errlen) != 0)
+            return -1;
+        p += n;
+    }
+    if (*p) {
+        snprintf(err, errlen, "unexpected '%.32s' after host and port", p);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_unix(const char *rest, rds_url_t *out, char *err, size_t errlen)
+{
+    if (rest[0] != '/') {
+        snprintf(err, errlen, "unix socket path must be absolute (unix:///path)");
+        return -1;
+    }
+    size_t n = strcspn(rest, "?");
+    if (n >= sizeof out->path) {
+        snprintf(err, errlen, "unix socket path longer than %zu bytes", sizeof out->path - 1);
+        return -1;
+    }
+    memcpy(out->path, rest, n);
+    out->path[n] = '\0';
+    out->is_unix = 1;
+
+    const char *q = rest + n;
+    if (*q == '\0')
+        return 0;
+    q++;   /* '?' */
+    while (*q) {
+        size_t len = strcspn(q, "&");
+        if (len > 3 && strncmp(q, "db=", 3) == 0) {
+            if (parse_db(q + 3, len - 3, &out->db, err, errlen) != 0)
+                return -1;
+        } else if (len >= 9 && strncmp(q, "password=", 9) == 0) {
+            if (decode_password(q + 9, len - 9, out->password, sizeof out->password,
+                                err, errlen) != 0)
+                return -1;
+        } else {
+            snprintf(err, errlen, "unknown parameter '%.*s' (expected db=N or password=P)",
+                     (int)(len > 32 ? 32 : len), q);
+            return -1;
+        }
+        q += len;
+        if (*q == '&')
+            q++;
+    }
+    return 0;
+}
+
+int rds_url_parse(const char *url, rds_url_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+    if (!url) {
+        snprintf(err, errlen, "no Redis URL");
+        return -1;
+    }
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            snprintf(err, errlen, "Redis URL contains a space or control character");
+            return -1;
+        }
+    }
+    if (strncmp(url, "redis://", 8) == 0)
+        return parse_tcp(url + 8, out, err, errlen);
+    if (strncmp(url, "unix://", 7) == 0)
+        return parse_unix(url + 7, out, err, errlen);
+    if (strncmp(url, "rediss://", 9) == 0) {
+        snprintf(err, errlen, "TLS (rediss://) is not supported");
+        return -1;
+    }
+    snprintf(err, errlen, "expected redis://[:password@]host:port[/db] or unix:///path[?db=N]");
+    return -1;
+}

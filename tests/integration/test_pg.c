@@ -1,0 +1,732 @@
+/* Integration tests for the PostgreSQL pool (src/store/pg) and sql/schema.sql.
+ *
+ * This test starts its OWN PostgreSQL 15 (initdb into a temp dir as user
+ * postgres, loopback only, a port in 16500..16519) instead of using
+ * FEEDCACHE_TEST_PG, because it stops and restarts the server. It needs
+ * root (for runuser) and /usr/lib/postgresql/15/bin; without them every
+ * test is skipped. Each test runs its own uv loop and checks at the end that
+ * the pool closed every handle (uv_loop_close succeeds). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <uv.h>
+
+#include "metrics/metrics.h"
+#include "store/pg/pg.h"
+#include "util/buf.h"
+
+#define PG_BIN "/usr/lib/postgresql/15/bin"
+#define PORT_MIN 16500
+#define PORT_MAX 16519
+
+static char tmpdir[64];
+static int pg_port;
+static int pg_running;
+static char conninfo[256];
+
+/* --- shell and server helpers --------------------------------------------- */
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+/* A loopback port in our range that nobody listens on, other than `avoid`. */
+static int free_port(int avoid)
+{
+    for (int p = PORT_MIN; p <= PORT_MAX; p++) {
+        if (p == avoid)
+            continue;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        close(fd);
+        if (ok)
+            return p;
+    }
+    return -1;
+}
+
+static int pg_start(void)
+{
+    return sh("runuser -u postgres -- " PG_BIN "/pg_ctl -D %s/data -l %s/server.log -w -t 60 "
+              "-o \"-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off "
+              "-c full_page_writes=off\" start >/dev/null", tmpdir, tmpdir, pg_port, tmpdir);
+}
+
+static int pg_stop(void)
+{
+    return sh("runuser -u postgres -- " PG_BIN "/pg_ctl -D %s/data -m fast -w -t 60 stop "
+              ">/dev/null", tmpdir);
+}
+
+static int psql(const char *args)
+{
+    return sh("psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d -U postgres %s >>%s/psql.log 2>&1",
+              pg_port, args, tmpdir);
+}
+
+static int group_setup(void **state)
+{
+    struct passwd *pw = getpwnam("postgres");
+    if (geteuid() != 0 || !pw || access(PG_BIN "/initdb", X_OK) != 0) {
+        fprintf(stderr, "test_pg: needs root, user postgres and " PG_BIN ": skipping\n");
+        return 0;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/fc-pgtest-XXXXXX");
+    if (!mkdtemp(tmpdir) || chown(tmpdir, pw->pw_uid, pw->pw_gid) != 0)
+        return -1;
+    pg_port = free_port(-1);
+    if (pg_port < 0)
+        return -1;
+    if (sh("runuser -u postgres -- " PG_BIN "/initdb -D %s/data -A trust -U postgres "
+           "-E UTF8 --locale=C --no-sync >%s/initdb.log 2>&1", tmpdir, tmpdir) != 0)
+        return -1;
+    if (pg_start() != 0)
+        return -1;
+    pg_running = 1;
+    if (psql("-d postgres -c 'CREATE DATABASE fctest'") != 0)
+        return -1;
+    snprintf(conninfo, sizeof conninfo,
+             "host=127.0.0.1 port=%d user=postgres dbname=fctest sslmode=disable", pg_port);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    if (pg_running)
+        pg_stop();
+    if (tmpdir[0])
+        sh("rm -rf %s", tmpdir);
+    metrics_teardown();
+    return 0;
+}
+
+/* --- loop helpers ----------------------------------------------------------- */
+
+typedef struct {
+    uv_loop_t loop;
+    uv_timer_t wake;   /* keeps UV_RUN_ONCE from blocking longer than 10 ms */
+} env_t;
+
+static void on_wake(uv_timer_t *t) { (void)t; }
+
+static int setup(void **state)
+{
+    if (!pg_running)
+        skip();
+    env_t *e = fc_xcalloc(1, sizeof *e);
+    assert_int_equal(uv_loop_init(&e->loop), 0);
+    uv_timer_init(&e->loop, &e->wake);
+    uv_timer_start(&e->wake, on_wake, 10, 10);
+    *state = e;
+    return 0;
+}
+
+/* Every pool must have been closed by the test: after a few turns the loop
+ * has no handle left, and uv_loop_close succeeds. */
+static int teardown(void **state)
+{
+    env_t *e = *state;
+    if (!e)
+        return 0;
+    uv_close((uv_handle_t *)&e->wake, NULL);
+    for (int i = 0; i < 100 && uv_loop_alive(&e->loop); i++)
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+    int rc = uv_loop_close(&e->loop);
+    free(e);
+    assert_int_equal(rc, 0);
+    return 0;
+}
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+/* Runs the loop until *counter reaches target or ms pass; returns whether it did. */
+static int run_until_count(env_t *e, const int *counter, int target, unsigned ms)
+{
+    uint64_t end = now_ms() + ms;
+    while (*counter < target && now_ms() < end)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    return *counter >= target;
+}
+
+static int run_until_ready(env_t *e, pg_pool_t *pool, int n, unsigned ms)
+{
+    uint64_t end = now_ms() + ms;
+    while (pg_pool_ready(pool) < n && now_ms() < end)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    return pg_pool_ready(pool) >= n;
+}
+
+static void run_for(env_t *e, unsigned ms)
+{
+    uint64_t end = now_ms() + ms;
+    while (now_ms() < end)
+        uv_run(&e->loop, UV_RUN_ONCE);
+}
+
+/* Closes the pool and lets the loop free it. */
+static void close_pool(env_t *e, pg_pool_t *pool)
+{
+    pg_pool_close(pool);
+    for (int i = 0; i < 10; i++)
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+}
+
+typedef struct {
+    int *counter;        /* bumped on every callback */
+    int calls;
+    pg_status_t status;
+    char value[4096];    /* every row's first column, newline separated */
+    char err[512];
+    uint64_t at_ms;
+} res_t;
+
+static void on_result(pg_status_t st, PGresult *res, const char *err, void *arg)
+{
+    res_t *r = arg;
+    r->calls++;
+    r->status = st;
+    r->at_ms = now_ms();
+    r->value[0] = '\0';
+    if (st == PG_OK) {
+        assert_non_null(res);
+        assert_null(err);
+        size_t off = 0;
+        for (int i = 0; i < PQntuples(res) && off < sizeof r->value; i++)
+            off += (size_t)snprintf(r->value + off, sizeof r->value - off, "%s%s",
+                                    i ? "\n" : "", PQgetvalue(res, i, 0));
+    } else {
+        assert_null(res);
+        assert_non_null(err);
+        snprintf(r->err, sizeof r->err, "%s", err);
+    }
+    if (r->counter)
+        (*r->counter)++;
+}
+
+static pg_pool_t *make_pool(env_t *e, const char *ci, int size, unsigned timeout_ms)
+{
+    pg_pool_options_t o = { .size = size, .timeout_ms = timeout_ms, .max_queued = 1000,
+                            .name = "pgtest", .retry_min_ms = 50, .retry_max_ms = 500 };
+    pg_pool_t *pool = pg_pool_create(&e->loop, ci, &o);
+    assert_non_null(pool);
+    return pool;
+}
+
+/* Runs one ad-hoc statement and waits for its answer. */
+static void sql_sync(env_t *e, pg_pool_t *pool, const char *sql, res_t *r)
+{
+    int n = 0;
+    memset(r, 0, sizeof *r);
+    r->counter = &n;
+    assert_int_equal(pg_query_sql(pool, sql, on_result, r), 0);
+    assert_true(run_until_count(e, &n, 1, 10000));
+    assert_int_equal(r->calls, 1);
+}
+
+static double metric_value(const char *line_prefix)
+{
+    buf_t b;
+    buf_init(&b);
+    metrics_render(&b);
+    double v = -1;
+    for (const char *p = b.data; p && (p = strstr(p, line_prefix)) != NULL; p++) {
+        if (p == b.data || p[-1] == '\n') {
+            v = strtod(p + strlen(line_prefix), NULL);
+            break;
+        }
+    }
+    buf_free(&b);
+    return v;
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+static void ping_returns_one(void **state)
+{
+    env_t *e = *state;
+    pg_pool_t *pool = make_pool(e, conninfo, 2, 5000);
+    assert_int_equal(pg_pool_ready(pool), 0);
+    assert_true(run_until_ready(e, pool, 2, 5000));
+
+    int n = 0;
+    res_t r = { .counter = &n };
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), 0);
+    assert_int_equal(n, 0);   /* never called from inside pg_query */
+    assert_true(run_until_count(e, &n, 1, 5000));
+    assert_int_equal(r.status, PG_OK);
+    assert_string_equal(r.value, "1");
+    assert_true(metric_value("feedcache_pg_connections ") >= 2);
+    assert_true(metric_value("feedcache_pg_query_duration_seconds_count{query=\"ping\"} ") >= 1);
+    close_pool(e, pool);
+
+    /* The same over the unix socket in the temp dir. */
+    char ci[512];
+    snprintf(ci, sizeof ci, "host=%s port=%d user=postgres dbname=fctest", tmpdir, pg_port);
+    pool = make_pool(e, ci, 1, 5000);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    n = 0;
+    memset(&r, 0, sizeof r);
+    r.counter = &n;
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), 0);
+    assert_true(run_until_count(e, &n, 1, 5000));
+    assert_int_equal(r.status, PG_OK);
+    assert_string_equal(r.value, "1");
+    close_pool(e, pool);
+}
+
+typedef struct {
+    int expect;
+    int got;
+    int calls;
+    pg_status_t status;
+    int *counter;
+} num_t;
+
+static void on_num(pg_status_t st, PGresult *res, const char *err, void *arg)
+{
+    num_t *q = arg;
+    q->calls++;
+    q->status = st;
+    if (st == PG_OK)
+        q->got = atoi(PQgetvalue(res, 0, 0));
+    (*q->counter)++;
+}
+
+static void many_queries_queue_on_four(void **state)
+{
+    env_t *e = *state;
+    enum { N = 200 };
+    pg_pool_t *pool = make_pool(e, conninfo, 4, 10000);
+    assert_true(run_until_ready(e, pool, 4, 5000));
+
+    /* 200 parameterised queries at once: 4 run, 196 wait. The parameter
+     * buffer is reused at once, so each answer proves the pool copied it. */
+    static num_t q[N];
+    int done = 0;
+    for (int i = 0; i < N; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i * 7);
+        const char *values[] = { v };
+        q[i] = (num_t){ .expect = i * 7, .got = -1, .counter = &done };
+        assert_int_equal(pg_query_sql_params(pool, "SELECT $1::int", 1, values, NULL, NULL, 0,
+                                             on_num, &q[i]), 0);
+        memset(v, 'x', sizeof v - 1);
+    }
+    /* And 200 pings through the prepared statement. */
+    static res_t pings[N];
+    int pinged = 0;
+    for (int i = 0; i < N; i++) {
+        pings[i] = (res_t){ .counter = &pinged };
+        assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &pings[i]), 0);
+    }
+    uint64_t t0 = now_ms();
+    assert_true(run_until_count(e, &done, N, 10000));
+    assert_true(run_until_count(e, &pinged, N, 10000));
+    fprintf(stderr, "test_pg: 400 queries on 4 connections in %llu ms\n",
+            (unsigned long long)(now_ms() - t0));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(q[i].calls, 1);
+        assert_int_equal(q[i].status, PG_OK);
+        assert_int_equal(q[i].got, q[i].expect);
+        assert_int_equal(pings[i].calls, 1);
+        assert_int_equal(pings[i].status, PG_OK);
+        assert_string_equal(pings[i].value, "1");
+    }
+    assert_int_equal(pg_pool_ready(pool), 4);
+    close_pool(e, pool);
+}
+
+static void full_queue_refuses(void **state)
+{
+    env_t *e = *state;
+    pg_pool_options_t o = { .size = 1, .timeout_ms = 5000, .max_queued = 3, .name = "pgtest" };
+    pg_pool_t *pool = pg_pool_create(&e->loop, conninfo, &o);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    int n = 0;
+    res_t r[5];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 5; i++)
+        r[i].counter = &n;
+    /* One runs, three wait, the fifth is refused and never called. */
+    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(0.2)", on_result, &r[0]), 0);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r[i]), 0);
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r[4]), -1);
+    /* Wrong parameter count for a prepared statement: refused. */
+    const char *v[] = { "1" };
+    assert_int_equal(pg_query(pool, PGQ_ping, 1, v, NULL, NULL, 0, on_result, &r[4]), -1);
+    assert_true(run_until_count(e, &n, 4, 5000));
+    run_for(e, 50);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].status, PG_OK);
+    }
+    assert_int_equal(r[4].calls, 0);
+    close_pool(e, pool);
+}
+
+static void refused_and_garbage_conninfo_fail_cleanly(void **state)
+{
+    env_t *e = *state;
+    char ci[256];
+    int n = 0;
+    res_t r = { .counter = &n };
+
+    /* Nothing listens on this port. */
+    int dead = free_port(pg_port);
+    assert_true(dead > 0);
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres dbname=fctest sslmode=disable",
+             dead);
+    double reconnects = metric_value("feedcache_pg_reconnects_total ");
+    pg_pool_t *pool = make_pool(e, ci, 2, 500);
+    run_for(e, 700);
+    assert_int_equal(pg_pool_ready(pool), 0);
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), -1);
+    assert_true(metric_value("feedcache_pg_reconnects_total ") > reconnects);
+    close_pool(e, pool);
+
+    /* A conninfo libpq cannot parse. */
+    char err[256] = "";
+    assert_int_equal(pg_conninfo_check("this is not a conninfo", err, sizeof err), -1);
+    assert_true(strlen(err) > 0);
+    assert_int_equal(pg_conninfo_check(conninfo, err, sizeof err), 0);
+    assert_int_equal(pg_conninfo_check("postgresql://u@127.0.0.1:5/db", err, sizeof err), 0);
+    pool = make_pool(e, "this is not a conninfo", 1, 500);
+    run_for(e, 300);
+    assert_int_equal(pg_pool_ready(pool), 0);
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), -1);
+    close_pool(e, pool);
+
+    /* The server is up but the database does not exist (FATAL at startup). */
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres dbname=nosuchdb", pg_port);
+    pool = make_pool(e, ci, 1, 500);
+    run_for(e, 300);
+    assert_int_equal(pg_pool_ready(pool), 0);
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), -1);
+    close_pool(e, pool);
+
+    /* A listener that accepts (the kernel does) and never answers: only
+     * the pool's own connect timer can end that. */
+    int silent = free_port(pg_port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)silent) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=postgres dbname=fctest", silent);
+    pool = make_pool(e, ci, 1, 200);
+    run_for(e, 700);
+    assert_int_equal(pg_pool_ready(pool), 0);
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), -1);
+    close_pool(e, pool);
+    close(fd);
+    assert_int_equal(n, 0);
+
+    /* NULL pool and NULL SQL: -1, no crash. */
+    assert_int_equal(pg_query(NULL, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), -1);
+    assert_int_equal(pg_query_sql(NULL, "SELECT 1", on_result, &r), -1);
+}
+
+static void sql_error_keeps_connection(void **state)
+{
+    env_t *e = *state;
+    pg_pool_t *pool = make_pool(e, conninfo, 1, 5000);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    res_t r;
+    sql_sync(e, pool, "SELECT pg_backend_pid()", &r);
+    assert_int_equal(r.status, PG_OK);
+    char pid[32];
+    snprintf(pid, sizeof pid, "%.31s", r.value);
+
+    sql_sync(e, pool, "SELECT * FROM no_such_table", &r);
+    assert_int_equal(r.status, PG_ERROR);
+    assert_non_null(strstr(r.err, "no_such_table"));
+    assert_non_null(strstr(r.err, "42P01"));
+    sql_sync(e, pool, "SELECT 1/0", &r);
+    assert_int_equal(r.status, PG_ERROR);
+    assert_non_null(strstr(r.err, "division by zero"));
+    sql_sync(e, pool, "SELEC 1", &r);
+    assert_int_equal(r.status, PG_ERROR);
+
+    /* Same backend afterwards: the connection was kept. */
+    assert_int_equal(pg_pool_ready(pool), 1);
+    sql_sync(e, pool, "SELECT pg_backend_pid()", &r);
+    assert_int_equal(r.status, PG_OK);
+    assert_string_equal(r.value, pid);
+
+    /* COPY is refused without wedging the pool. */
+    sql_sync(e, pool, "COPY (SELECT 1) TO STDOUT", &r);
+    assert_int_equal(r.status, PG_ERROR);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    sql_sync(e, pool, "SELECT 2", &r);
+    assert_int_equal(r.status, PG_OK);
+    assert_string_equal(r.value, "2");
+    close_pool(e, pool);
+}
+
+static void slow_query_times_out_and_pool_recovers(void **state)
+{
+    env_t *e = *state;
+    pg_pool_t *pool = make_pool(e, conninfo, 1, 500);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    res_t r;
+    sql_sync(e, pool, "SELECT pg_backend_pid()", &r);
+    char pid[32];
+    snprintf(pid, sizeof pid, "%.31s", r.value);
+
+    double timeouts = metric_value("feedcache_pg_timeouts_total ");
+    int n = 0;
+    res_t slow = { .counter = &n }, queued = { .counter = &n };
+    uint64_t t0 = now_ms();
+    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(2)", on_result, &slow), 0);
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &queued), 0);
+    assert_true(run_until_count(e, &n, 2, 3000));
+    uint64_t took = slow.at_ms - t0;
+    fprintf(stderr, "test_pg: pg_sleep(2) with a 500 ms timeout failed after %llu ms (%s)\n",
+            (unsigned long long)took, slow.err);
+    assert_int_equal(slow.status, PG_UNAVAILABLE);
+    assert_true(took >= 450 && took < 1000);
+    assert_int_equal(queued.status, PG_UNAVAILABLE);
+    assert_true(metric_value("feedcache_pg_timeouts_total ") > timeouts);
+
+    /* A new connection (a new backend) takes over. */
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    sql_sync(e, pool, "SELECT pg_backend_pid()", &r);
+    assert_int_equal(r.status, PG_OK);
+    assert_string_not_equal(r.value, pid);
+    close_pool(e, pool);
+}
+
+static void server_stop_fails_queries_and_pool_reconnects(void **state)
+{
+    env_t *e = *state;
+    pg_pool_t *pool = make_pool(e, conninfo, 2, 10000);
+    assert_true(run_until_ready(e, pool, 2, 5000));
+
+    int n = 0;
+    res_t r[5];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 5; i++)
+        r[i].counter = &n;
+    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(5)", on_result, &r[0]), 0);
+    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(5)", on_result, &r[1]), 0);
+    for (int i = 2; i < 5; i++)
+        assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r[i]), 0);
+    run_for(e, 200);   /* the two sleeps are running, three pings wait */
+    assert_int_equal(n, 0);
+
+    assert_int_equal(pg_stop(), 0);
+    uint64_t t0 = now_ms();
+    assert_true(run_until_count(e, &n, 5, 5000));
+    fprintf(stderr, "test_pg: server stopped: 5 queries failed within %llu ms; first: %s\n",
+            (unsigned long long)(now_ms() - t0), r[0].err);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].status, PG_UNAVAILABLE);
+    }
+    run_for(e, 300);
+    assert_int_equal(pg_pool_ready(pool), 0);
+    res_t late = { .counter = &n };
+    int rc = pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &late);
+    if (rc == 0) {
+        assert_true(run_until_count(e, &n, 6, 12000));
+        assert_int_equal(late.status, PG_UNAVAILABLE);
+    } else {
+        assert_int_equal(rc, -1);
+    }
+    run_for(e, 1000);   /* retries with backoff against a dead port */
+
+    assert_int_equal(pg_start(), 0);
+    t0 = now_ms();
+    assert_true(run_until_ready(e, pool, 2, 15000));
+    fprintf(stderr, "test_pg: server back: pool ready again after %llu ms\n",
+            (unsigned long long)(now_ms() - t0));
+    res_t ok;
+    sql_sync(e, pool, "SELECT 42", &ok);
+    assert_int_equal(ok.status, PG_OK);
+    assert_string_equal(ok.value, "42");
+    close_pool(e, pool);
+}
+
+static pg_pool_t *closing_pool;
+
+static void on_result_close_pool(pg_status_t st, PGresult *res, const char *err, void *arg)
+{
+    on_result(st, res, err, arg);
+    pg_pool_close(closing_pool);
+    /* A query issued from a callback of a closing pool is refused. */
+    res_t dummy;
+    assert_int_equal(pg_query(closing_pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &dummy),
+                     -1);
+}
+
+static void close_calls_every_outstanding_query(void **state)
+{
+    env_t *e = *state;
+    /* Closing while still connecting. */
+    pg_pool_t *pool = make_pool(e, conninfo, 3, 5000);
+    close_pool(e, pool);
+
+    pool = make_pool(e, conninfo, 2, 5000);
+    assert_true(run_until_ready(e, pool, 2, 5000));
+    int n = 0;
+    res_t r[12];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 12; i++)
+        r[i].counter = &n;
+    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(1)", on_result, &r[0]), 0);
+    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(1)", on_result, &r[1]), 0);
+    for (int i = 2; i < 12; i++)
+        assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r[i]), 0);
+    run_for(e, 100);
+    assert_int_equal(n, 0);
+    pg_pool_close(pool);
+    assert_int_equal(n, 12);   /* all called before pg_pool_close returned */
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].status, PG_UNAVAILABLE);
+    }
+    res_t late = { 0 };
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &late), -1);
+    pg_pool_close(pool);   /* twice is harmless until the loop frees it */
+    for (int i = 0; i < 10; i++)
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_int_equal(late.calls, 0);
+
+    /* Closing from inside a callback, with more queries outstanding. */
+    closing_pool = pool = make_pool(e, conninfo, 1, 5000);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    n = 0;
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 4; i++)
+        r[i].counter = &n;
+    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result_close_pool, &r[0]), 0);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r[i]), 0);
+    assert_true(run_until_count(e, &n, 4, 5000));
+    run_for(e, 50);
+    assert_int_equal(r[0].status, PG_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(r[i].calls, 1);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(r[i].status, PG_UNAVAILABLE);
+}
+
+static const char *schema_path(void)
+{
+    static char path[1024];
+    const char *env = getenv("FEEDCACHE_SCHEMA");
+    if (env)
+        return env;
+    /* __FILE__ is this file as the compiler saw it, relative to the build
+     * directory (where meson runs tests) or absolute. */
+    const char *tail = "tests/integration/test_pg.c";
+    const char *f = __FILE__;
+    size_t len = strlen(f), tlen = strlen(tail);
+    if (len >= tlen && strcmp(f + len - tlen, tail) == 0) {
+        snprintf(path, sizeof path, "%.*ssql/schema.sql", (int)(len - tlen), f);
+        if (access(path, R_OK) == 0)
+            return path;
+    }
+    const char *guesses[] = { "../sql/schema.sql", "sql/schema.sql", "../../sql/schema.sql" };
+    for (size_t i = 0; i < sizeof guesses / sizeof guesses[0]; i++)
+        if (access(guesses[i], R_OK) == 0)
+            return guesses[i];
+    return NULL;
+}
+
+static void expect_plan_uses(env_t *e, pg_pool_t *pool, const char *query, const char *index)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql, "EXPLAIN %s", query);
+    res_t r;
+    sql_sync(e, pool, sql, &r);
+    assert_int_equal(r.status, PG_OK);
+    if (!strstr(r.value, index) || strstr(r.value, "Seq Scan")) {
+        fprintf(stderr, "test_pg: plan of `%s` does not use %s:\n%s\n", query, index, r.value);
+        fail();
+    }
+}
+
+static void schema_applies_twice_with_its_indexes(void **state)
+{
+    env_t *e = *state;
+    const char *schema = schema_path();
+    assert_non_null(schema);
+    char args[1200];
+    snprintf(args, sizeof args, "-d fctest -f %s", schema);
+    assert_int_equal(psql(args), 0);
+    assert_int_equal(psql(args), 0);   /* idempotent */
+
+    pg_pool_t *pool = make_pool(e, conninfo, 1, 5000);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    res_t r;
+    sql_sync(e, pool, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
+                      "WHERE schemaname = 'public'", &r);
+    assert_string_equal(r.value, "follows,posts,users");
+    sql_sync(e, pool, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
+                      "WHERE schemaname = 'public'", &r);
+    assert_string_equal(r.value, "follows_followee_idx,follows_pkey,posts_author_created_idx,"
+                                 "posts_pkey,users_last_active_idx,users_pkey");
+
+    /* The planner can serve each access path from an index. Tables are
+     * empty, so seq scans are switched off to ask "could it", not "would it". */
+    sql_sync(e, pool, "SET enable_seqscan = off", &r);
+    assert_int_equal(r.status, PG_OK);
+    expect_plan_uses(e, pool, "SELECT follower_id FROM follows WHERE followee_id = 7 "
+                     "ORDER BY follower_id LIMIT 1000", "follows_followee_idx");
+    expect_plan_uses(e, pool, "SELECT followee_id FROM follows WHERE follower_id = 7",
+                     "follows_pkey");
+    expect_plan_uses(e, pool, "SELECT id, created_at FROM posts WHERE author_id = 7 "
+                     "AND deleted_at IS NULL AND (created_at, id) < (now(), 99) "
+                     "ORDER BY created_at DESC, id DESC LIMIT 20", "posts_author_created_idx");
+    expect_plan_uses(e, pool, "SELECT id FROM users WHERE last_active_at >= now() - "
+                     "interval '1 hour'", "users_last_active_idx");
+    expect_plan_uses(e, pool, "SELECT id, body FROM posts WHERE id = ANY('{1,2,3}'::bigint[])",
+                     "posts_pkey");
+    close_pool(e, pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(ping_returns_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_queries_queue_on_four, setup, teardown),
+        cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(refused_and_garbage_conninfo_fail_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(sql_error_keeps_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(slow_query_times_out_and_pool_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_calls_every_outstanding_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(schema_applies_twice_with_its_indexes, setup, teardown),
+        /* Last: it stops and restarts the server. */
+        cmocka_unit_test_setup_teardown(server_stop_fails_queries_and_pool_reconnects, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,771 @@
+/* Integration tests for the Redis pool (rds.h) against real redis-servers.
+ *
+ * This program starts its own throwaway servers (redis-server from PATH,
+ * loopback ports 16400..16419, data in a temp dir, daemonized with a pidfile)
+ * because it kills, stops and restarts them; it ignores FEEDCACHE_TEST_*.
+ * Every server is stopped by PID in the group teardown, even after a failure.
+ * FEEDCACHE_TEST_LOG=debug shows the pool's debug logs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "metrics/metrics.h"
+#include "store/redis/rds.h"
+#include "util/log.h"
+
+extern char **environ;
+
+enum {
+    PORT_PLAIN = 16400,   /* also serves a unix socket */
+    PORT_AUTH = 16401,    /* --requirepass */
+    PORT_KILL = 16402,
+    PORT_SLOW = 16403,
+    PORT_LATE = 16404,
+    PORT_CLOSE = 16405,
+};
+#define PASSWORD "s3cret pass"
+
+/* --- throwaway servers --------------------------------------------------- */
+
+typedef struct {
+    int port;
+    pid_t pid;
+} server_t;
+
+static server_t servers[16];
+static char tmpdir[64];
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static server_t *server_slot(int port)
+{
+    for (size_t i = 0; i < sizeof servers / sizeof servers[0]; i++)
+        if (servers[i].port == port)
+            return &servers[i];
+    for (size_t i = 0; i < sizeof servers / sizeof servers[0]; i++)
+        if (servers[i].port == 0) {
+            servers[i].port = port;
+            return &servers[i];
+        }
+    return NULL;
+}
+
+/* Gone, or a zombie nobody reaps yet (it holds no sockets any more). */
+static int process_gone(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* Any reply, even NOAUTH, means the server is up. */
+static int server_answers(int port)
+{
+    struct timeval tv = { 0, 200000 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    int ok = 0;
+    if (c && !c->err) {
+        redisReply *r = redisCommand(c, "PING");
+        ok = r != NULL;
+        if (r)
+            freeReplyObject(r);
+    }
+    if (c)
+        redisFree(c);
+    return ok;
+}
+
+static int server_start(int port, int with_password)
+{
+    server_t *s = server_slot(port);
+    if (!s)
+        return -1;
+    char portstr[16], pidfile[128], logfile[128], sock[128];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    snprintf(pidfile, sizeof pidfile, "%s/redis-%d.pid", tmpdir, port);
+    snprintf(logfile, sizeof logfile, "%s/redis-%d.log", tmpdir, port);
+    snprintf(sock, sizeof sock, "%s/redis-%d.sock", tmpdir, port);
+    unlink(pidfile);
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = "redis-server";
+    argv[n++] = "--port"; argv[n++] = portstr;
+    argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
+    argv[n++] = "--save"; argv[n++] = "";
+    argv[n++] = "--appendonly"; argv[n++] = "no";
+    argv[n++] = "--daemonize"; argv[n++] = "yes";
+    argv[n++] = "--pidfile"; argv[n++] = pidfile;
+    argv[n++] = "--logfile"; argv[n++] = logfile;
+    argv[n++] = "--dir"; argv[n++] = tmpdir;
+    argv[n++] = "--enable-debug-command"; argv[n++] = "local";
+    argv[n++] = "--unixsocket"; argv[n++] = sock;
+    argv[n++] = "--unixsocketperm"; argv[n++] = "700";
+    if (with_password) {
+        argv[n++] = "--requirepass";
+        argv[n++] = PASSWORD;
+    }
+    argv[n] = NULL;
+
+    pid_t child;
+    int rc = posix_spawnp(&child, "redis-server", NULL, NULL, (char *const *)argv, environ);
+    if (rc != 0) {
+        fprintf(stderr, "cannot run redis-server from PATH: %s\n", strerror(rc));
+        return -1;
+    }
+    int status;
+    waitpid(child, &status, 0);   /* the daemonizing parent exits at once */
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "redis-server on port %d failed to start\n", port);
+        return -1;
+    }
+    for (uint64_t deadline = now_ms() + 5000; now_ms() < deadline; sleep_ms(20)) {
+        FILE *f = fopen(pidfile, "r");
+        int pid = 0;
+        if (f) {
+            if (fscanf(f, "%d", &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        if (pid > 0 && server_answers(port)) {
+            s->pid = pid;
+            return 0;
+        }
+    }
+    fprintf(stderr, "redis-server on port %d did not come up (see %s)\n", port, logfile);
+    return -1;
+}
+
+static void server_signal(int port, int sig)
+{
+    server_t *s = server_slot(port);
+    if (s && s->pid > 0)
+        kill(s->pid, sig);
+}
+
+/* Stops by PID (SIGCONT first in case it is stopped) and waits until gone. */
+static void server_stop(int port, int sig)
+{
+    server_t *s = server_slot(port);
+    if (!s || s->pid <= 0)
+        return;
+    kill(s->pid, sig);
+    kill(s->pid, SIGCONT);
+    for (uint64_t deadline = now_ms() + 5000; now_ms() < deadline; sleep_ms(10))
+        if (process_gone(s->pid))
+            break;
+    if (!process_gone(s->pid)) {
+        kill(s->pid, SIGKILL);
+        sleep_ms(100);
+    }
+    s->pid = 0;
+}
+
+/* --- loop helpers --------------------------------------------------------- */
+
+typedef int pred_fn(void *arg);
+
+static void wake(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop until pred(arg) holds or timeout_ms pass; returns pred. */
+static int run_until(uv_loop_t *loop, pred_fn *pred, void *arg, unsigned timeout_ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, wake, 2, 2);
+    uint64_t deadline = now_ms() + timeout_ms;
+    int ok;
+    while (!(ok = pred ? pred(arg) : 0) && now_ms() < deadline)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+static void run_for(uv_loop_t *loop, unsigned ms)
+{
+    run_until(loop, NULL, NULL, ms);
+}
+
+typedef struct {
+    rds_pool_t *pool;
+    int want;
+} ready_arg_t;
+
+static int pool_has_ready(void *arg)
+{
+    ready_arg_t *a = arg;
+    return rds_pool_ready(a->pool) >= a->want;
+}
+
+static int wait_ready(uv_loop_t *loop, rds_pool_t *pool, int want, unsigned timeout_ms)
+{
+    ready_arg_t a = { pool, want };
+    return run_until(loop, pool_has_ready, &a, timeout_ms);
+}
+
+/* Closes the pool, runs the loop dry and checks nothing was left open. */
+static void finish(uv_loop_t *loop, rds_pool_t *pool)
+{
+    if (pool)
+        rds_pool_close(pool);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static rds_pool_t *make_pool(uv_loop_t *loop, const char *url, int size, unsigned timeout_ms)
+{
+    rds_url_t u;
+    char err[256];
+    if (rds_url_parse(url, &u, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", url, err);
+        return NULL;
+    }
+    rds_pool_options_t o = { .size = size, .timeout_ms = timeout_ms, .name = "test" };
+    return rds_pool_create(loop, &u, &o);
+}
+
+static const char *url_of(int port, char *buf, size_t n)
+{
+    snprintf(buf, n, "redis://127.0.0.1:%d", port);
+    return buf;
+}
+
+static uint64_t counter(const char *name)
+{
+    return metrics_simple(name, "", METRIC_COUNTER)->count;
+}
+
+static double gauge(const char *name)
+{
+    return metrics_simple(name, "", METRIC_GAUGE)->value;
+}
+
+/* --- reply recording ------------------------------------------------------ */
+
+typedef struct {
+    int calls, nulls, errors;
+    int type;
+    long long integer;
+    char str[512];
+    size_t len;
+} rec_t;
+
+static void rec_cb(redisReply *r, void *pd)
+{
+    rec_t *rec = pd;
+    rec->calls++;
+    if (!r) {
+        rec->nulls++;
+        return;
+    }
+    rec->type = r->type;
+    if (r->type == REDIS_REPLY_ERROR)
+        rec->errors++;
+    if (r->type == REDIS_REPLY_INTEGER)
+        rec->integer = r->integer;
+    if (r->str) {
+        rec->len = r->len < sizeof rec->str ? r->len : sizeof rec->str - 1;
+        memcpy(rec->str, r->str, rec->len);
+        rec->str[rec->len] = '\0';
+    }
+}
+
+typedef struct {
+    rec_t *rec;
+    int want;
+} calls_arg_t;
+
+static int has_calls(void *arg)
+{
+    calls_arg_t *a = arg;
+    return a->rec->calls >= a->want;
+}
+
+static int wait_calls(uv_loop_t *loop, rec_t *rec, int want, unsigned timeout_ms)
+{
+    calls_arg_t a = { rec, want };
+    return run_until(loop, has_calls, &a, timeout_ms);
+}
+
+/* One command, waited for; returns its record. */
+static rec_t roundtrip(uv_loop_t *loop, rds_pool_t *pool, int argc, const char **argv,
+                       const size_t *lens)
+{
+    rec_t rec = { 0 };
+    assert_int_equal(rds_command_argv(pool, 0, rec_cb, &rec, argc, argv, lens), 0);
+    assert_true(wait_calls(loop, &rec, 1, 5000));
+    assert_int_equal(rec.calls, 1);
+    return rec;
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+static void commands_and_binary_safety(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 2, 1000);
+    assert_non_null(pool);
+    assert_true(wait_ready(&loop, pool, 2, 5000));
+    uint64_t cmds0 = counter("feedcache_redis_commands_total");
+    uint64_t errs0 = counter("feedcache_redis_errors_total");
+    assert_int_equal(gauge("feedcache_redis_connections"), 2);
+
+    const char key[] = "bin\0key", val[] = "a\0b\r\nc";
+    const char *set[] = { "SET", key, val };
+    size_t setlen[] = { 3, 7, 6 };
+    rec_t r = roundtrip(&loop, pool, 3, set, setlen);
+    assert_int_equal(r.type, REDIS_REPLY_STATUS);
+    assert_string_equal(r.str, "OK");
+
+    const char *get[] = { "GET", key };
+    size_t getlen[] = { 3, 7 };
+    r = roundtrip(&loop, pool, 2, get, getlen);
+    assert_int_equal(r.type, REDIS_REPLY_STRING);
+    assert_int_equal(r.len, 6);
+    assert_memory_equal(r.str, val, 6);
+
+    /* printf form with %b. */
+    rec_t f = { 0 };
+    assert_int_equal(rds_command(pool, 1, rec_cb, &f, "SET %s %b", "fmtkey", "x\0y", (size_t)3), 0);
+    assert_true(wait_calls(&loop, &f, 1, 5000));
+    assert_string_equal(f.str, "OK");
+    const char *getf[] = { "GET", "fmtkey" };
+    r = roundtrip(&loop, pool, 2, getf, NULL);   /* NULL lengths: strlen */
+    assert_int_equal(r.len, 3);
+    assert_memory_equal(r.str, "x\0y", 3);
+
+    /* An error reply is a reply, delivered once. */
+    const char *bad[] = { "INCR", "fmtkey" };
+    r = roundtrip(&loop, pool, 2, bad, NULL);
+    assert_int_equal(r.type, REDIS_REPLY_ERROR);
+    assert_int_equal(r.errors, 1);
+
+    /* No callback wanted: still counted and completed. */
+    const char *ping[] = { "PING" };
+    assert_int_equal(rds_command_argv(pool, 3, NULL, NULL, 1, ping, NULL), 0);
+    assert_int_equal(rds_pool_pending(pool), 1);
+    run_for(&loop, 100);
+    assert_int_equal(rds_pool_pending(pool), 0);
+
+    /* Bad calls fail at once and call nothing. */
+    assert_int_equal(rds_command_argv(pool, 0, rec_cb, &f, 0, ping, NULL), -1);
+    assert_int_equal(rds_command_argv(pool, 0, rec_cb, &f, 1, NULL, NULL), -1);
+    assert_int_equal(rds_command(pool, 0, rec_cb, &f, NULL), -1);
+    assert_int_equal(rds_command_argv(NULL, 0, rec_cb, &f, 1, ping, NULL), -1);
+
+    assert_int_equal(counter("feedcache_redis_commands_total") - cmds0, 6);
+    assert_int_equal(counter("feedcache_redis_errors_total") - errs0, 1);
+    finish(&loop, pool);
+    assert_int_equal(gauge("feedcache_redis_connections"), 0);
+}
+
+typedef struct {
+    int calls, in_order;
+} incr_state_t;
+
+typedef struct {
+    incr_state_t *st;
+    long long want;
+} incr_t;
+
+static void incr_cb(redisReply *r, void *pd)
+{
+    incr_t *x = pd;
+    x->st->calls++;
+    if (!r || r->type != REDIS_REPLY_INTEGER || r->integer != x->want ||
+        x->st->calls != x->want)
+        x->st->in_order = 0;
+}
+
+static int incr_done(void *arg)
+{
+    return ((incr_state_t *)arg)->calls >= 1000;
+}
+
+static void pipelined_incrs_in_order(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 4, 2000);
+    assert_true(wait_ready(&loop, pool, 4, 5000));
+    const char *del[] = { "DEL", "incr:counter" };
+    roundtrip(&loop, pool, 2, del, NULL);
+
+    static incr_t slots[1000];
+    incr_state_t st = { 0, 1 };
+    const char *incr[] = { "INCR", "incr:counter" };
+    /* All queued in one tick: hiredis writes them as one pipeline. */
+    for (int i = 0; i < 1000; i++) {
+        slots[i].st = &st;
+        slots[i].want = i + 1;
+        assert_int_equal(rds_command_argv(pool, 77, incr_cb, &slots[i], 2, incr, NULL), 0);
+    }
+    assert_int_equal(rds_pool_pending(pool), 1000);
+    assert_true(run_until(&loop, incr_done, &st, 10000));
+    assert_int_equal(st.calls, 1000);
+    assert_true(st.in_order);
+    assert_int_equal(rds_pool_pending(pool), 0);
+    finish(&loop, pool);
+}
+
+static void auth_and_select(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    /* The password has a space: %20 in the URL. */
+    snprintf(url, sizeof url, "redis://:s3cret%%20pass@127.0.0.1:%d/3", PORT_AUTH);
+    rds_pool_t *pool = make_pool(&loop, url, 2, 1000);
+    assert_true(wait_ready(&loop, pool, 2, 5000));
+
+    const char *set[] = { "SET", "db3:key", "in-three" };
+    rec_t r = roundtrip(&loop, pool, 3, set, NULL);
+    assert_string_equal(r.str, "OK");
+    for (unsigned aff = 0; aff < 2; aff++) {   /* both connections */
+        rec_t ci = { 0 };
+        assert_int_equal(rds_command(pool, aff, rec_cb, &ci, "CLIENT INFO"), 0);
+        assert_true(wait_calls(&loop, &ci, 1, 5000));
+        assert_non_null(strstr(ci.str, " db=3 "));
+    }
+    finish(&loop, pool);
+
+    /* The key really is in db 3 (checked with a plain blocking client). */
+    redisContext *c = redisConnect("127.0.0.1", PORT_AUTH);
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
+    redisReply *rep = redisCommand(c, "AUTH %s", PASSWORD);
+    assert_int_equal(rep->type, REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    rep = redisCommand(c, "GET db3:key");
+    assert_int_equal(rep->type, REDIS_REPLY_NIL);   /* not in db 0 */
+    freeReplyObject(rep);
+    rep = redisCommand(c, "SELECT 3");
+    freeReplyObject(rep);
+    rep = redisCommand(c, "GET db3:key");
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_string_equal(rep->str, "in-three");
+    freeReplyObject(rep);
+    redisFree(c);
+
+    /* Wrong password, or none: never ready, commands fail at once. */
+    const char *fmts[] = { "redis://:wrong@127.0.0.1:%d/3", "redis://127.0.0.1:%d" };
+    for (int i = 0; i < 2; i++) {
+        uv_loop_init(&loop);
+        snprintf(url, sizeof url, fmts[i], PORT_AUTH);
+        pool = make_pool(&loop, url, 2, 1000);
+        run_for(&loop, 600);
+        assert_int_equal(rds_pool_ready(pool), 0);
+        rec_t n = { 0 };
+        assert_int_equal(rds_command(pool, 0, rec_cb, &n, "PING"), -1);
+        finish(&loop, pool);
+        assert_int_equal(n.calls, 0);
+    }
+}
+
+static void unix_socket_with_db(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[160];
+    snprintf(url, sizeof url, "unix://%s/redis-%d.sock?db=2", tmpdir, PORT_PLAIN);
+    rds_pool_t *pool = make_pool(&loop, url, 1, 1000);
+    assert_true(wait_ready(&loop, pool, 1, 5000));
+    rec_t ci = { 0 };
+    assert_int_equal(rds_command(pool, 0, rec_cb, &ci, "CLIENT INFO"), 0);
+    assert_true(wait_calls(&loop, &ci, 1, 5000));
+    assert_non_null(strstr(ci.str, " db=2 "));
+    finish(&loop, pool);
+}
+
+static void killed_server_fails_everything_then_reconnects(void **state)
+{
+    (void)state;
+    assert_int_equal(server_start(PORT_KILL, 0), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_KILL, url, sizeof url), 2, 3000);
+    assert_true(wait_ready(&loop, pool, 2, 5000));
+    uint64_t timeouts0 = counter("feedcache_redis_timeouts_total");
+    uint64_t reconnects0 = counter("feedcache_redis_reconnects_total");
+
+    /* Stopped: the commands are written but never answered. */
+    server_signal(PORT_KILL, SIGSTOP);
+    rec_t rec = { 0 };
+    const char *get[] = { "GET", "k" };
+    for (unsigned i = 0; i < 200; i++)
+        assert_int_equal(rds_command_argv(pool, i, rec_cb, &rec, 2, get, NULL), 0);
+    run_for(&loop, 100);
+    assert_int_equal(rec.calls, 0);
+    assert_int_equal(rds_pool_pending(pool), 200);
+
+    server_stop(PORT_KILL, SIGKILL);
+    uint64_t t0 = now_ms();
+    assert_true(wait_calls(&loop, &rec, 200, 2500));
+    assert_int_equal(rec.calls, 200);
+    assert_int_equal(rec.nulls, 200);
+    assert_true(now_ms() - t0 < 2500);
+    assert_int_equal(counter("feedcache_redis_timeouts_total"), timeouts0);  /* seen as lost, not slow */
+    assert_int_equal(rds_pool_ready(pool), 0);
+    assert_int_equal(rds_pool_pending(pool), 0);
+    rec_t none = { 0 };
+    assert_int_equal(rds_command_argv(pool, 0, rec_cb, &none, 2, get, NULL), -1);
+
+    /* Down for a while (backoff grows), then back: the pool heals itself. */
+    run_for(&loop, 700);
+    assert_int_equal(rds_pool_ready(pool), 0);
+    assert_int_equal(server_start(PORT_KILL, 0), 0);
+    t0 = now_ms();
+    assert_true(wait_ready(&loop, pool, 2, 10000));
+    fprintf(stderr, "# reconnected %llu ms after the restart\n",
+            (unsigned long long)(now_ms() - t0));
+    assert_true(counter("feedcache_redis_reconnects_total") > reconnects0);
+    const char *set[] = { "SET", "k", "v" };
+    rec_t ok = roundtrip(&loop, pool, 3, set, NULL);
+    assert_string_equal(ok.str, "OK");
+    finish(&loop, pool);
+    server_stop(PORT_KILL, SIGTERM);
+}
+
+static void command_timeout_drops_and_recovers(void **state)
+{
+    (void)state;
+    assert_int_equal(server_start(PORT_SLOW, 0), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_SLOW, url, sizeof url), 1, 300);
+    assert_true(wait_ready(&loop, pool, 1, 5000));
+    uint64_t timeouts0 = counter("feedcache_redis_timeouts_total");
+
+    /* DEBUG SLEEP 2 blocks the server for 2 s; both commands must fail after
+     * ~300 ms (the tick runs every 75 ms). */
+    rec_t rec = { 0 };
+    assert_int_equal(rds_command(pool, 0, rec_cb, &rec, "DEBUG SLEEP 2"), 0);
+    assert_int_equal(rds_command(pool, 0, rec_cb, &rec, "GET k"), 0);
+    uint64_t t0 = now_ms();
+    assert_true(wait_calls(&loop, &rec, 2, 3000));
+    uint64_t took = now_ms() - t0;
+    fprintf(stderr, "# DEBUG SLEEP: NULL after %llu ms\n", (unsigned long long)took);
+    assert_int_equal(rec.nulls, 2);
+    assert_true(took >= 250 && took < 1000);
+    assert_true(counter("feedcache_redis_timeouts_total") > timeouts0);
+
+    /* Reconnects (handshakes time out until the server wakes up). */
+    assert_true(wait_ready(&loop, pool, 1, 8000));
+    const char *set[] = { "SET", "k", "after" };
+    rec_t ok = roundtrip(&loop, pool, 3, set, NULL);
+    assert_string_equal(ok.str, "OK");
+
+    /* Same with a stopped process. */
+    server_signal(PORT_SLOW, SIGSTOP);
+    rec_t st = { 0 };
+    assert_int_equal(rds_command(pool, 5, rec_cb, &st, "GET k"), 0);
+    t0 = now_ms();
+    assert_true(wait_calls(&loop, &st, 1, 3000));
+    took = now_ms() - t0;
+    fprintf(stderr, "# SIGSTOP: NULL after %llu ms\n", (unsigned long long)took);
+    assert_int_equal(st.nulls, 1);
+    assert_true(took >= 250 && took < 1000);
+    run_for(&loop, 500);
+    assert_int_equal(rds_pool_ready(pool), 0);   /* handshake cannot finish */
+    server_signal(PORT_SLOW, SIGCONT);
+    assert_true(wait_ready(&loop, pool, 1, 8000));
+    const char *get[] = { "GET", "k" };
+    ok = roundtrip(&loop, pool, 2, get, NULL);
+    assert_string_equal(ok.str, "after");
+    finish(&loop, pool);
+    server_stop(PORT_SLOW, SIGTERM);
+}
+
+static void server_down_at_start(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_LATE, url, sizeof url), 2, 500);
+    assert_non_null(pool);
+    run_for(&loop, 400);
+    assert_int_equal(rds_pool_ready(pool), 0);
+    rec_t rec = { 0 };
+    assert_int_equal(rds_command(pool, 0, rec_cb, &rec, "PING"), -1);
+    assert_int_equal(server_start(PORT_LATE, 0), 0);
+    assert_true(wait_ready(&loop, pool, 2, 10000));
+    assert_int_equal(rds_command(pool, 0, rec_cb, &rec, "PING"), 0);
+    assert_true(wait_calls(&loop, &rec, 1, 5000));
+    assert_string_equal(rec.str, "PONG");
+    finish(&loop, pool);
+    server_stop(PORT_LATE, SIGTERM);
+}
+
+static void close_runs_outstanding_callbacks(void **state)
+{
+    (void)state;
+    assert_int_equal(server_start(PORT_CLOSE, 0), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_CLOSE, url, sizeof url), 2, 5000);
+    assert_true(wait_ready(&loop, pool, 2, 5000));
+    server_signal(PORT_CLOSE, SIGSTOP);
+    rec_t rec = { 0 };
+    for (unsigned i = 0; i < 50; i++)
+        assert_int_equal(rds_command(pool, i, rec_cb, &rec, "GET k%u", i), 0);
+    run_for(&loop, 50);
+    assert_int_equal(rec.calls, 0);
+    rds_pool_close(pool);
+    assert_int_equal(rec.calls, 50);   /* before close returned */
+    assert_int_equal(rec.nulls, 50);
+    assert_int_equal(rds_command(pool, 0, rec_cb, &rec, "PING"), -1);
+    rds_pool_close(pool);   /* twice is harmless */
+    finish(&loop, NULL);
+    server_signal(PORT_CLOSE, SIGCONT);
+}
+
+typedef struct {
+    rds_pool_t *pool;
+    rec_t rec;
+    int retry_rc;
+} closer_t;
+
+static void close_from_callback(redisReply *r, void *pd)
+{
+    closer_t *c = pd;
+    rec_cb(r, &c->rec);
+    if (c->rec.calls == 1) {
+        rds_pool_close(c->pool);
+        c->retry_rc = rds_command(c->pool, 0, NULL, NULL, "PING");
+    }
+}
+
+static void close_from_inside_a_callback(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_CLOSE, url, sizeof url), 2, 5000);
+    assert_true(wait_ready(&loop, pool, 2, 5000));
+    closer_t c = { .pool = pool, .retry_rc = 0 };
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(rds_command(pool, 0, close_from_callback, &c, "PING"), 0);
+    rec_t other = { 0 };
+    assert_int_equal(rds_command(pool, 1, rec_cb, &other, "DEBUG SLEEP 0.5"), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);   /* ends once the pool is closed and freed */
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(c.rec.calls, 10);
+    assert_int_equal(c.rec.nulls, 9);
+    assert_int_equal(c.retry_rc, -1);
+    assert_int_equal(other.calls, 1);
+    assert_int_equal(other.nulls, 1);
+    server_stop(PORT_CLOSE, SIGTERM);
+}
+
+static void bad_options_are_refused(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rds_url_t u;
+    char err[128];
+    assert_int_equal(rds_url_parse("redis://127.0.0.1:16419", &u, err, sizeof err), 0);
+    rds_pool_options_t o = { .size = 0, .timeout_ms = 100, .name = "bad" };
+    assert_null(rds_pool_create(&loop, &u, &o));
+    o.size = 1;
+    snprintf(u.host, sizeof u.host, "redis.example.com");   /* would block in getaddrinfo */
+    assert_null(rds_pool_create(&loop, &u, &o));
+    finish(&loop, NULL);
+}
+
+/* --- setup ---------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *lvl = getenv("FEEDCACHE_TEST_LOG");
+    log_level_t l;
+    if (lvl && log_level_parse(lvl, &l) == 0)
+        log_set_level(l);
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/fc-rds-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    if (server_start(PORT_PLAIN, 0) != 0 || server_start(PORT_AUTH, 1) != 0)
+        return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof servers / sizeof servers[0]; i++)
+        if (servers[i].port)
+            server_stop(servers[i].port, SIGTERM);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (tmpdir[0] && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    metrics_teardown();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(commands_and_binary_safety),
+        cmocka_unit_test(pipelined_incrs_in_order),
+        cmocka_unit_test(auth_and_select),
+        cmocka_unit_test(unix_socket_with_db),
+        cmocka_unit_test(killed_server_fails_everything_then_reconnects),
+        cmocka_unit_test(command_timeout_drops_and_recovers),
+        cmocka_unit_test(server_down_at_start),
+        cmocka_unit_test(close_runs_outstanding_callbacks),
+        cmocka_unit_test(close_from_inside_a_callback),
+        cmocka_unit_test(bad_options_are_refused),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

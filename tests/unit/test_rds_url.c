@@ -1,0 +1,227 @@
+/* Unit tests for Redis URL parsing (rds_url_parse). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "store/redis/rds_url.h"
+
+static rds_url_t parse_ok(const char *s)
+{
+    rds_url_t u;
+    char err[256] = "";
+    int rc = rds_url_parse(s, &u, err, sizeof err);
+    if (rc != 0)
+        print_error("unexpected failure for '%s': %s\n", s, err);
+    assert_int_equal(rc, 0);
+    return u;
+}
+
+/* Fails, and the error text contains `want`. */
+static void parse_bad(const char *s, const char *want)
+{
+    rds_url_t u;
+    char err[256] = "";
+    int rc = rds_url_parse(s, &u, err, sizeof err);
+    if (rc == 0)
+        print_error("'%s' was accepted\n", s ? s : "(null)");
+    assert_int_equal(rc, -1);
+    if (!strstr(err, want))
+        print_error("'%s': error '%s' lacks '%s'\n", s ? s : "(null)", err, want);
+    assert_non_null(strstr(err, want));
+}
+
+static void full_form(void **state)
+{
+    (void)state;
+    rds_url_t u = parse_ok("redis://:s3cret@127.0.0.1:6380/3");
+    assert_int_equal(u.is_unix, 0);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6380);
+    assert_string_equal(u.password, "s3cret");
+    assert_int_equal(u.db, 3);
+}
+
+static void defaults(void **state)
+{
+    (void)state;
+    rds_url_t u = parse_ok("redis://127.0.0.1");
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_string_equal(u.password, "");
+
+    u = parse_ok("redis://127.0.0.1:6379/0");   /* the documented default setting */
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+
+    u = parse_ok("redis://localhost/");         /* a lone slash: db 0 */
+    assert_string_equal(u.host, "localhost");
+    assert_int_equal(u.db, 0);
+
+    u = parse_ok("redis://10.0.0.7/12");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 12);
+}
+
+static void user_and_password(void **state)
+{
+    (void)state;
+    rds_url_t u = parse_ok("redis://app:pw@127.0.0.1:7000");
+    assert_string_equal(u.password, "pw");
+    assert_int_equal(u.port, 7000);
+
+    /* The last '@' ends the user info: '@' and '/' may be in a password. */
+    u = parse_ok("redis://:p@ss/w0rd@127.0.0.1/2");
+    assert_string_equal(u.password, "p@ss/w0rd");
+    assert_int_equal(u.db, 2);
+
+    u = parse_ok("redis://:a%20b%3a%40@127.0.0.1");
+    assert_string_equal(u.password, "a b:@");
+
+    /* 255 bytes fit. */
+    char url[400], pw[256];
+    memset(pw, 'x', 255);
+    pw[255] = '\0';
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1", pw);
+    u = parse_ok(url);
+    assert_string_equal(u.password, pw);
+}
+
+static void ipv6(void **state)
+{
+    (void)state;
+    rds_url_t u = parse_ok("redis://[::1]:6390/1");
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 6390);
+    assert_int_equal(u.db, 1);
+    u = parse_ok("redis://[fe80::1]");
+    assert_int_equal(u.port, 6379);
+}
+
+static void unix_socket(void **state)
+{
+    (void)state;
+    rds_url_t u = parse_ok("unix:///run/redis/redis.sock");
+    assert_int_equal(u.is_unix, 1);
+    assert_string_equal(u.path, "/run/redis/redis.sock");
+    assert_int_equal(u.db, 0);
+
+    u = parse_ok("unix:///tmp/r.sock?db=5");
+    assert_string_equal(u.path, "/tmp/r.sock");
+    assert_int_equal(u.db, 5);
+
+    u = parse_ok("unix:///tmp/r.sock?db=2&password=x%26y");
+    assert_int_equal(u.db, 2);
+    assert_string_equal(u.password, "x&y");
+}
+
+static void bad_scheme(void **state)
+{
+    (void)state;
+    parse_bad("http://127.0.0.1:6379", "expected redis://");
+    parse_bad("127.0.0.1:6379", "expected redis://");
+    parse_bad("redis:/127.0.0.1", "expected redis://");
+    parse_bad("REDIS://127.0.0.1", "expected redis://");
+    parse_bad("", "expected redis://");
+    parse_bad(NULL, "no Redis URL");
+    parse_bad("rediss://127.0.0.1", "TLS");
+}
+
+static void bad_port(void **state)
+{
+    (void)state;
+    parse_bad("redis://127.0.0.1:", "bad port");
+    parse_bad("redis://127.0.0.1:0", "bad port");
+    parse_bad("redis://127.0.0.1:65536", "bad port");
+    parse_bad("redis://127.0.0.1:99999999999", "bad port");
+    parse_bad("redis://127.0.0.1:-1", "bad port");
+    parse_bad("redis://127.0.0.1:+80", "bad port");
+    parse_bad("redis://127.0.0.1:63a9", "bad port");
+    parse_bad("redis://127.0.0.1:6379:1", "bad port");
+    parse_bad("redis://[::1]6379", "unexpected");
+}
+
+static void bad_db(void **state)
+{
+    (void)state;
+    parse_bad("redis://127.0.0.1:6379/x", "bad database");
+    parse_bad("redis://127.0.0.1:6379/-1", "bad database");
+    parse_bad("redis://127.0.0.1:6379/1/2", "bad database");
+    parse_bad("redis://127.0.0.1:6379/99999999999", "bad database");
+    parse_bad("redis://127.0.0.1:6379/3?x=1", "bad database");
+    parse_bad("unix:///tmp/r.sock?db=", "unknown parameter");
+    parse_bad("unix:///tmp/r.sock?db=abc", "bad database");
+    parse_bad("unix:///tmp/r.sock?db=1x", "bad database");
+    parse_bad("unix:///tmp/r.sock?timeout=3", "unknown parameter");
+}
+
+static void bad_host(void **state)
+{
+    (void)state;
+    parse_bad("redis://", "empty host");
+    parse_bad("redis://:6379", "empty host");
+    parse_bad("redis://:pw@:6379", "empty host");
+    parse_bad("redis:///3", "empty host");
+    parse_bad("redis://[]:6379", "empty host");
+    parse_bad("redis://[::1:6379", "missing ']'");
+    parse_bad("redis://redis.example.com:6379", "numeric IP address or localhost");
+    parse_bad("redis://256.1.1.1", "numeric IP address or localhost");
+    parse_bad("redis://[127.0.0.1]", "numeric IP address or localhost");
+    parse_bad("redis://127.0.0.1 :6379", "space or control");
+    parse_bad("redis://127.0.0.1\n", "space or control");
+    char url[400];
+    char host[300];
+    memset(host, 'a', 299);
+    host[299] = '\0';
+    snprintf(url, sizeof url, "redis://%s:6379", host);
+    parse_bad(url, "host longer");
+}
+
+static void bad_password(void **state)
+{
+    (void)state;
+    char url[400], pw[257];
+    memset(pw, 'x', 256);
+    pw[256] = '\0';
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1", pw);
+    parse_bad(url, "password longer than 255");
+    parse_bad("redis://justuser@127.0.0.1", "user info without ':'");
+    parse_bad("redis://:bad%zzescape@127.0.0.1", "%-escape");
+    parse_bad("redis://:trailing%4@127.0.0.1", "%-escape");
+    parse_bad("redis://:nul%00@127.0.0.1", "NUL");
+    parse_bad("unix:///tmp/r.sock?password=a%2", "%-escape");
+}
+
+static void bad_unix(void **state)
+{
+    (void)state;
+    parse_bad("unix://", "absolute");
+    parse_bad("unix://tmp/r.sock", "absolute");
+    char url[300], path[200];
+    memset(path, 'p', 199);
+    path[0] = '/';
+    path[199] = '\0';
+    snprintf(url, sizeof url, "unix://%s", path);
+    parse_bad(url, "path longer");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(full_form),
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(user_and_password),
+        cmocka_unit_test(ipv6),
+        cmocka_unit_test(unix_socket),
+        cmocka_unit_test(bad_scheme),
+        cmocka_unit_test(bad_port),
+        cmocka_unit_test(bad_db),
+        cmocka_unit_test(bad_host),
+        cmocka_unit_test(bad_password),
+        cmocka_unit_test(bad_unix),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
