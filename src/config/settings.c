@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "fc_version.h"
+#include "store/pg/pg.h"
+#include "store/redis/rds_keys.h"
 #include "store/redis/rds_url.h"
 #include "util/addr.h"
 #include "util/buf.h"
@@ -53,6 +55,16 @@ static int validate_string(const char *key, const char *value, char *err, size_t
         rds_url_t u;
         if (rds_url_parse(value, &u, why, sizeof why) != 0) {
             snprintf(err, errlen, "%s: %s", key, why);
+            return -1;
+        }
+    } else if (strcmp(key, "pg") == 0) {
+        if (pg_conninfo_check(value, why, sizeof why) != 0) {
+            snprintf(err, errlen, "pg: %s", why);
+            return -1;
+        }
+    } else if (strcmp(key, "key_prefix") == 0) {
+        if (rds_key_prefix_check(value, why, sizeof why) != 0) {
+            snprintf(err, errlen, "key_prefix: %s", why);
             return -1;
         }
     } else if (strcmp(key, "log_level") == 0) {

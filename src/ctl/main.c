@@ -5,6 +5,7 @@
 
 #include "ctl/ctl.h"
 #include "fc_version.h"
+#include "util/addr.h"
 
 #define DEFAULT_ADDR "127.0.0.1:7400"
 #define DEFAULT_TIMEOUT_MS 5000
@@ -43,17 +44,7 @@ static void print_help(void)
 
 int main(int argc, char **argv)
 {
-    ctl_opts_t opts = { .addr = DEFAULT_ADDR, .timeout_ms = DEFAULT_TIMEOUT_MS };
-    const char *env = getenv("FEEDCACHE_ADDR");
-    if (env && *env) {
-        /* Validate it like --addr would, naming where it came from. */
-        char *fake[] = { "--addr", (char *)env };
-        int i = 0;
-        if (ctl_global_option(&opts, 2, fake, &i, NULL) != 1) {
-            fputs("feedcachectl: (the address came from FEEDCACHE_ADDR)\n", stderr);
-            return CTL_USAGE;
-        }
-    }
+    ctl_opts_t opts = { .addr = NULL, .timeout_ms = DEFAULT_TIMEOUT_MS };
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -69,6 +60,14 @@ int main(int argc, char **argv)
             return g;
         if (g == 0)
             return ctl_usage_error(NULL, "unknown option '%s'", argv[i]);
+    }
+    if (!opts.addr) {
+        const char *env = getenv("FEEDCACHE_ADDR");
+        addr_t a;
+        char why[128];
+        if (env && *env && addr_parse(env, &a, why, sizeof why) != 0)
+            return ctl_usage_error(NULL, "bad FEEDCACHE_ADDR '%s': %s", env, why);
+        opts.addr = env && *env ? env : DEFAULT_ADDR;
     }
     if (i == argc) {
         buf_t names;

@@ -483,7 +483,7 @@ int harness_http(const char *addr, const char *method, const char *path, int tim
     buf_append(&out->headers, raw.data, (size_t)(sep - raw.data) + 2);
     buf_append(&out->body, sep + 4, raw.len - (size_t)(sep + 4 - raw.data));
     /* Transfer-Encoding: chunked, in any letter case. */
-    for (const char *h = out->headers.data; h && *h; h = strstr(h, "\r\n") ? strstr(h, "\r\n") + 2 : "") {
+    for (const char *h = out->headers.data; h && *h;) {
         if (strncasecmp(h, "transfer-encoding:", 18) == 0) {
             const char *v = h + 18;
             while (*v == ' ' || *v == '\t')
@@ -493,6 +493,8 @@ int harness_http(const char *addr, const char *method, const char *path, int tim
                 goto fail;
             }
         }
+        const char *eol = strstr(h, "\r\n");
+        h = eol ? eol + 2 : NULL;
     }
     buf_free(&raw);
     close(fd);

@@ -413,11 +413,14 @@ static void refused_and_garbage_conninfo_fail_cleanly(void **state)
 
     /* A conninfo libpq cannot parse. */
     char err[256] = "";
-    assert_int_equal(pg_conninfo_check("this is not a conninfo", err, sizeof err), -1);
-    assert_true(strlen(err) > 0);
+    const char *garbage = "host=127.0.0.1 bogus_option=1";
+    assert_int_equal(pg_conninfo_check(garbage, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bogus_option"));
+    assert_int_equal(pg_conninfo_check("host=127.0.0.1 port", err, sizeof err), -1);
     assert_int_equal(pg_conninfo_check(conninfo, err, sizeof err), 0);
     assert_int_equal(pg_conninfo_check("postgresql://u@127.0.0.1:5/db", err, sizeof err), 0);
-    pool = make_pool(e, "this is not a conninfo", 1, 500);
+    assert_int_equal(pg_conninfo_check("feedcache", err, sizeof err), 0);   /* a db name */
+    pool = make_pool(e, garbage, 1, 500);
     run_for(e, 300);
     assert_int_equal(pg_pool_ready(pool), 0);
     assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), -1);
@@ -487,6 +490,30 @@ static void sql_error_keeps_connection(void **state)
     sql_sync(e, pool, "SELECT 2", &r);
     assert_int_equal(r.status, PG_OK);
     assert_string_equal(r.value, "2");
+    close_pool(e, pool);
+}
+
+static void killed_idle_connection_is_replaced(void **state)
+{
+    env_t *e = *state;
+    pg_pool_t *pool = make_pool(e, conninfo, 1, 5000);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    res_t r;
+    sql_sync(e, pool, "SELECT pg_backend_pid()", &r);
+    char pid[32];
+    snprintf(pid, sizeof pid, "%.31s", r.value);
+    char args[128];
+    snprintf(args, sizeof args, "-d fctest -c 'SELECT pg_terminate_backend(%s)'", pid);
+    assert_int_equal(psql(args), 0);
+    /* The pool sees the idle connection close, not only at the next query. */
+    uint64_t end = now_ms() + 3000;
+    while (pg_pool_ready(pool) == 1 && now_ms() < end)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(pg_pool_ready(pool), 0);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    sql_sync(e, pool, "SELECT pg_backend_pid()", &r);
+    assert_int_equal(r.status, PG_OK);
+    assert_string_not_equal(r.value, pid);
     close_pool(e, pool);
 }
 
@@ -713,6 +740,39 @@ static void schema_applies_twice_with_its_indexes(void **state)
     close_pool(e, pool);
 }
 
+/* Everything the pool registered renders as valid Prometheus text. */
+static void metrics_pass_promtool(void **state)
+{
+    env_t *e = *state;
+    pg_pool_t *pool = make_pool(e, conninfo, 1, 5000);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    res_t r;
+    sql_sync(e, pool, "SELECT 1", &r);
+    close_pool(e, pool);
+    if (sh("command -v promtool >/dev/null") != 0)
+        skip();
+    buf_t b;
+    buf_init(&b);
+    metrics_render(&b);
+    char path[128];
+    snprintf(path, sizeof path, "%s/metrics.txt", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite(b.data, 1, b.len, f);
+    fclose(f);
+    for (const char *name = "feedcache_pg_queries_total\0feedcache_pg_errors_total\0"
+                            "feedcache_pg_timeouts_total\0feedcache_pg_reconnects_total\0"
+                            "feedcache_pg_connections\0feedcache_pg_query_duration_seconds\0";
+         *name; name += strlen(name) + 1) {
+        char line[128];
+        snprintf(line, sizeof line, "# TYPE %s ", name);
+        assert_non_null(strstr(b.data, line));
+    }
+    assert_non_null(strstr(b.data, "feedcache_pg_query_duration_seconds_bucket{query=\"ping\",le=\"+Inf\"}"));
+    buf_free(&b);
+    assert_int_equal(sh("promtool check metrics < %s", path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,9 +781,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_and_garbage_conninfo_fail_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(sql_error_keeps_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(killed_idle_connection_is_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(slow_query_times_out_and_pool_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(close_calls_every_outstanding_query, setup, teardown),
         cmocka_unit_test_setup_teardown(schema_applies_twice_with_its_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(metrics_pass_promtool, setup, teardown),
         /* Last: it stops and restarts the server. */
         cmocka_unit_test_setup_teardown(server_stop_fails_queries_and_pool_reconnects, setup,
                                         teardown),

@@ -115,10 +115,13 @@ typedef struct {
     uint64_t up_since;
 } pg_conn_t;
 
+/* A token bucket: bursts of `burst` lines (one event touching every
+ * connection), then one line per PG_LOG_INTERVAL_MS. */
 typedef struct {
-    uint64_t last;
+    uint64_t last;              /* when tokens were last refilled */
+    unsigned tokens;
+    unsigned burst;
     unsigned suppressed;
-    int any;
 } ratelimit_t;
 
 struct pg_pool {
@@ -178,13 +181,27 @@ static pg_req_t *list_pop(req_list_t *l)
     return r;
 }
 
-/* Copies a libpq message, without its trailing newline. */
+/* Copies a libpq message as one line: libpq ends lines with "\n" and
+ * indents hints with "\t", which would break logs and RPC error strings. */
 static void msg_copy(char *out, size_t n, const char *msg)
 {
-    snprintf(out, n, "%s", msg && *msg ? msg : "unknown error");
-    size_t len = strlen(out);
-    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' ' || out[len - 1] == '\t'))
-        out[--len] = '\0';
+    if (!msg || !*msg)
+        msg = "unknown error";
+    size_t j = 0;
+    for (const char *p = msg; *p && j + 1 < n; p++) {
+        char ch = *p == '\n' || *p == '\t' || *p == '\r' ? ' ' : *p;
+        if (ch == ' ' && (j == 0 || out[j - 1] == ' '))
+            continue;
+        out[j++] = ch;
+    }
+    while (j > 0 && out[j - 1] == ' ')
+        j--;
+    out[j] = '\0';
+}
+
+static const char *str_or(const char *s, const char *dflt)
+{
+    return s && *s ? s : dflt;
 }
 
 static uint64_t rng_next(pg_pool_t *pool)
@@ -198,8 +215,8 @@ static uint64_t rng_next(pg_pool_t *pool)
     return x * 2685821657736338717ull;
 }
 
-/* Logs through a limiter: the first message of a storm goes out, then at
- * most one per PG_LOG_INTERVAL_MS, saying how many were dropped. */
+/* Logs through a limiter: the first lines of a storm go out, then at most
+ * one per PG_LOG_INTERVAL_MS, saying how many were dropped. */
 static void pool_log(pg_pool_t *pool, log_level_t level, ratelimit_t *rl, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -208,10 +225,16 @@ static void pool_log(pg_pool_t *pool, log_level_t level, ratelimit_t *rl, const 
     if (level < log_threshold)
         return;
     uint64_t now = uv_now(pool->loop);
-    if (rl->any && now - rl->last < PG_LOG_INTERVAL_MS) {
+    uint64_t refill = (now - rl->last) / PG_LOG_INTERVAL_MS;
+    if (refill) {
+        rl->tokens = refill >= rl->burst - rl->tokens ? rl->burst : rl->tokens + (unsigned)refill;
+        rl->last = now;
+    }
+    if (rl->tokens == 0) {
         rl->suppressed++;
         return;
     }
+    rl->tokens--;
     char msg[PG_MSG_MAX + 128];
     va_list ap;
     va_start(ap, fmt);
@@ -222,8 +245,6 @@ static void pool_log(pg_pool_t *pool, log_level_t level, ratelimit_t *rl, const 
                   rl->suppressed);
     else
         log_write(level, "pg", "%s: %s", pool->name, msg);
-    rl->any = 1;
-    rl->last = now;
     rl->suppressed = 0;
 }
 
@@ -488,7 +509,8 @@ static void conn_ready(pg_conn_t *c)
     /* Worth an info line: the pool coming up, or a connection recovering. */
     if (pool->nready == 1 || c->failures)
         pool_log(pool, LOG_INFO, &pool->info_limit, "conn %d up (%s:%s/%s), %d of %d up",
-                 c->index, PQhost(c->pg), PQport(c->pg), PQdb(c->pg), pool->nready, pool->size);
+                 c->index, str_or(PQhost(c->pg), "?"), str_or(PQport(c->pg), "?"),
+                 str_or(PQdb(c->pg), "?"), pool->nready, pool->size);
     else
         log_debug("pg", "%s: conn %d up, %d of %d up", pool->name, c->index, pool->nready,
                   pool->size);
@@ -561,6 +583,16 @@ static void conn_connect_step(pg_conn_t *c)
         conn_fail(c, PG_UNAVAILABLE, uv_strerror(rc));
 }
 
+/* Server notices and warnings (and a FATAL that arrives while idle) go to
+ * our log instead of libpq's default, a raw fprintf to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    pg_pool_t *pool = arg;
+    char msg[PG_MSG_MAX];
+    msg_copy(msg, sizeof msg, message);
+    pool_log(pool, LOG_WARN, &pool->warn_limit, "server says: %s", msg);
+}
+
 static void conn_start(pg_conn_t *c)
 {
     pg_pool_t *pool = c->pool;
@@ -576,6 +608,7 @@ static void conn_start(pg_conn_t *c)
         conn_fail(c, PG_UNAVAILABLE, PQerrorMessage(c->pg));
         return;
     }
+    PQsetNoticeProcessor(c->pg, on_notice, pool);
     /* libpq ignores connect_timeout in this mode; this timer is the timeout,
      * and it covers preparing the statements too. */
     uv_timer_start(&c->timer, on_conn_timer, pool->timeout_ms, 0);
@@ -910,6 +943,9 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
     if (pool->retry_max_ms < pool->retry_min_ms)
         pool->retry_max_ms = pool->retry_min_ms;
     pool->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)pool) | 1;
+    pool->warn_limit = (ratelimit_t){ .last = uv_now(loop), .burst = (unsigned)pool->size + 2 };
+    pool->warn_limit.tokens = pool->warn_limit.burst;
+    pool->info_limit = pool->warn_limit;
     metrics_setup();
 
     uv_timer_init(loop, &pool->qtimer);
@@ -1009,8 +1045,15 @@ int pg_query_sql(pg_pool_t *pool, const char *sql, pg_result_fn *cb, void *privd
 
 int pg_conninfo_check(const char *conninfo, char *err, size_t errlen)
 {
+    if (!conninfo)
+        conninfo = "";
+    /* libpq's expand_dbname rule, as pg_pool_create uses it: a string with
+     * no '=' that is not a URI is just a database name. */
+    if (!strchr(conninfo, '=') && strncmp(conninfo, "postgresql://", 13) != 0 &&
+        strncmp(conninfo, "postgres://", 11) != 0)
+        return 0;
     char *msg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &msg);
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
     if (opts) {
         PQconninfoFree(opts);
         return 0;

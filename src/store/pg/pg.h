@@ -82,8 +82,10 @@ int pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
                         const char *const *values, const int *lengths, const int *formats,
                         int result_format, pg_result_fn *cb, void *privdata);
 
-/* Returns 0 when libpq can parse conninfo (key=value pairs or a
- * postgresql:// URI), else -1 with libpq's reason in err. */
+/* Returns 0 when libpq can parse conninfo (key=value pairs, a
+ * postgresql:// URI, or a bare database name), else -1 with libpq's reason
+ * in err (e.g. an unknown keyword, a missing "="). Reachability is not
+ * checked. */
 int pg_conninfo_check(const char *conninfo, char *err, size_t errlen);
 
 /* Fails queued and running queries with PG_UNAVAILABLE (their callbacks run

@@ -5,8 +5,46 @@
 #define FC_STORE_PG_PG_QUERIES_H
 
 /* Q(name, nparams, sql) */
+#define PG_MS(col) "(extract(epoch FROM " col ") * 1000)::int8"
+#define PG_TS(param) "('epoch'::timestamptz + " param "::int8 * interval '1 millisecond')"
+
 #define PG_QUERIES(Q) \
-    Q(ping, 0, "SELECT 1")
+    Q(ping, 0, "SELECT 1") \
+    /* Publish: is the author a celebrity? follows_followee_idx, index-only. */ \
+    Q(follower_count, 1, "SELECT count(*) FROM follows WHERE followee_id = $1") \
+    /* Fan-out: followers of $1 after follower $2, in pages. follows_followee_idx. */ \
+    Q(followers_page, 3, \
+      "SELECT follower_id FROM follows WHERE followee_id = $1 AND follower_id > $2 " \
+      "ORDER BY follower_id LIMIT $3") \
+    /* Rebuild: whom $1 follows. The primary key (follower_id, followee_id). */ \
+    Q(followees, 1, "SELECT followee_id FROM follows WHERE follower_id = $1") \
+    /* Rebuild: the newest $2 live posts of the authors in $1, one index range \
+     * scan per author (posts_author_created_idx) merged by a top-N sort. */ \
+    Q(feed_rebuild, 2, \
+      "SELECT p.id, p.author_id, " PG_MS("p.created_at") " FROM unnest($1::int8[]) AS a(id) " \
+      "CROSS JOIN LATERAL (SELECT id, author_id, created_at FROM posts " \
+      "WHERE author_id = a.id AND deleted_at IS NULL " \
+      "ORDER BY created_at DESC, id DESC LIMIT $2) p " \
+      "ORDER BY p.created_at DESC, p.id DESC LIMIT $2") \
+    /* Author set rebuild: newest $2 live posts of $1 (posts_author_created_idx). */ \
+    Q(author_posts, 2, \
+      "SELECT id, " PG_MS("created_at") " FROM posts WHERE author_id = $1 AND deleted_at IS NULL " \
+      "ORDER BY created_at DESC, id DESC LIMIT $2") \
+    /* Hydration misses: posts by id, deleted ones too (primary key). */ \
+    Q(posts_by_ids, 1, \
+      "SELECT id, author_id, " PG_MS("created_at") ", body, deleted_at IS NOT NULL " \
+      "FROM posts WHERE id = ANY($1::int8[])") \
+    /* A timeline page from PostgreSQL (Redis down, or past the cached window): \
+     * posts of $1 and its followees strictly after ($2 ms, $3 id), $4 of them. \
+     * Per author a range scan of posts_author_created_idx; the PK for followees. */ \
+    Q(timeline_page, 4, \
+      "SELECT p.id, p.author_id, " PG_MS("p.created_at") ", p.body FROM " \
+      "(SELECT $1::int8 AS id UNION SELECT followee_id FROM follows WHERE follower_id = $1) a " \
+      "CROSS JOIN LATERAL (SELECT id, author_id, created_at, body FROM posts " \
+      "WHERE author_id = a.id AND deleted_at IS NULL " \
+      "AND (created_at, id) < (" PG_TS("$2") ", $3::int8) " \
+      "ORDER BY created_at DESC, id DESC LIMIT $4) p " \
+      "ORDER BY p.created_at DESC, p.id DESC LIMIT $4")
 
 typedef enum {
 #define PG_QUERY_ENUM(name, nparams, sql) PGQ_##name,

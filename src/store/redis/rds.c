@@ -82,8 +82,10 @@ struct rds_conn {
     int handshake_left;
     rds_cmd_t *head, *tail;       /* outstanding commands, oldest first */
     uv_timer_t retry;
-    unsigned backoff_ms;          /* last delay; 0 after a success */
+    unsigned backoff_ms;          /* last retry delay; 0: start again from the minimum */
+    uint64_t ready_since;
     int attempted;
+    int was_ready;                /* has been ready before: the next ready is a reconnect */
 };
 
 struct rds_pool {
@@ -192,7 +194,10 @@ static void conn_down(rds_conn_t *conn, const char *reason)
         metric_gauge_add(rds_metrics.redis_connections, -1);
         log_warn("rds", "%s: connection %d to %s lost: %s (%d of %d ready)", pool->name,
                  conn->index, pool->where, reason, pool->ready, pool->size);
-        conn->backoff_ms = 0;
+        /* Retry quickly after a connection that worked for a while; one that
+         * drops right after connecting (flapping) keeps backing off. */
+        if (uv_now(pool->loop) - conn->ready_since >= RDS_BACKOFF_MAX_MS)
+            conn->backoff_ms = 0;
     } else if (!pool->closing) {
         note_failure(pool, conn, reason);
     }
@@ -217,12 +222,18 @@ static void conn_ready(rds_conn_t *conn)
 {
     rds_pool_t *pool = conn->pool;
     conn->state = CONN_READY;
-    conn->backoff_ms = 0;
+    conn->ready_since = uv_now(pool->loop);
     pool->ready++;
     metric_gauge_add(rds_metrics.redis_connections, 1);
-    if (pool->fail_count > 0 && pool->fail_logged) {
-        log_info("rds", "%s: connected to %s after %u failed attempts", pool->name,
-                 pool->where, pool->fail_count);
+    char after[64] = "";
+    if (pool->fail_count > 0 && pool->fail_logged)
+        snprintf(after, sizeof after, " after %u failed attempts", pool->fail_count);
+    if (conn->was_ready) {
+        /* The counterpart of the "lost" warning for this connection. */
+        log_info("rds", "%s: connection %d to %s re-established%s (%d of %d ready)", pool->name,
+                 conn->index, pool->where, after, pool->ready, pool->size);
+    } else if (after[0]) {
+        log_info("rds", "%s: connected to %s%s", pool->name, pool->where, after);
     } else if (pool->ready == 1) {
         log_info("rds", "%s: connected to %s", pool->name, pool->where);
     } else {
@@ -231,6 +242,7 @@ static void conn_ready(rds_conn_t *conn)
     }
     pool->fail_logged = 0;
     pool->fail_count = 0;
+    conn->was_ready = 1;
 }
 
 /* --- hiredis callbacks -------------------------------------------------- */
@@ -449,6 +461,10 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
         return NULL;
     }
     const char *name = opts->name && *opts->name ? opts->name : "redis";
+    if (url->is_unix ? url->path[0] != '/' : url->port < 1 || url->port > 65535) {
+        log_error("rds", "%s: bad address (port 1..65535, or an absolute unix socket path)", name);
+        return NULL;
+    }
     char ip[64] = "";
     if (!url->is_unix) {
         unsigned char tmp[sizeof(struct in6_addr)];

@@ -1,0 +1,60 @@
+/* The Lua scripts of the feed engine: every multi-step change to one feed or
+ * author set is done atomically inside Redis. Each script touches only keys
+ * that share one hash tag ({user} or {author}), so all stay legal on a Redis
+ * Cluster (callers group keys by slot there).
+ *
+ * Layout of a home feed zset PREFIXfeed:{U} (and of an author's recent-posts
+ * zset PREFIXposts:{A}, which has no markers):
+ *   member "<post id>"   score created_at ms (>= 0)    the entries
+ *   member "s"           score -1 complete             sentinel: the key is a
+ *                              -2 partial                real feed; partial = trimmed,
+ *                              -3 building               entries older than the oldest
+ *                                                        one may be missing
+ *   member "b:<token>"   score -4                      the rebuild that owns a
+ *                                                        building feed
+ *   member "c:<author>"  score -5                      a celebrity the user follows:
+ *                                                        merge posts:{author} at read
+ * Negative scores never collide with entries; page reads ask for scores >= 0
+ * and the meta read for scores < 0. */
+#ifndef FC_FEED_FEED_SCRIPTS_H
+#define FC_FEED_FEED_SCRIPTS_H
+
+#define FEED_STATE_COMPLETE (-1)
+#define FEED_STATE_PARTIAL (-2)
+#define FEED_STATE_BUILDING (-3)
+#define FEED_SCORE_TOKEN (-4)
+#define FEED_SCORE_CELEB (-5)
+
+/* FEED_PUSH: add one member to many feeds that exist.
+ * KEYS: feed keys, or (feed, unfollowed-set) pairs when ARGV[5] == "2".
+ * ARGV: member, score, feed_max, author id, stride (1 or 2).
+ * A feed whose owner recently unfollowed `author` is skipped (a fan-out that
+ * read its followers before the unfollow must not deliver after it). Entries
+ * beyond feed_max are trimmed oldest first (the feed becomes partial); a
+ * building feed is not trimmed (the rebuild trims when it finishes).
+ * Returns how many feeds received the member. */
+extern const char feed_script_push[];
+
+/* REBUILD_BEGIN: KEYS[1] the feed or author set; ARGV token, ttl_ms.
+ * Returns 1: a building placeholder owned by token now exists; 0: the key is
+ * already a complete/partial feed; -1: another rebuild is building it. */
+extern const char feed_script_rebuild_begin[];
+
+/* REBUILD_APPLY: KEYS[1]; ARGV token, feed_max, ttl_ms, partial (0/1),
+ * nmarkers, marker members..., then score/member pairs. Adds everything to
+ * the placeholder (which may already hold fan-out deliveries: a union, so
+ * nothing racing the rebuild is lost), trims, and sets the sentinel.
+ * Returns 1, or 0 when the placeholder is gone or owned by another token
+ * (invalidated meanwhile: nothing is written). */
+extern const char feed_script_rebuild_apply[];
+
+/* POST_FILL: KEYS[1] a post hash; ARGV ttl_s, field/value pairs. Sets only
+ * fields that are absent (HSETNX): a write-back from PostgreSQL never
+ * overwrites a newer body or a deletion tombstone written meanwhile. */
+extern const char feed_script_post_fill[];
+
+/* MARK_IF_EXISTS: KEYS[1] a feed; ARGV member, score. Adds the member only
+ * when the feed exists (not building). Returns 1 if added. */
+extern const char feed_script_mark_if_exists[];
+
+#endif

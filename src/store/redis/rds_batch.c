@@ -1,0 +1,308 @@
+#include "store/redis/rds_batch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+/* ---- args -------------------------------------------------------------- */
+
+void rds_args_init(rds_args_t *a)
+{
+    memset(a, 0, sizeof *a);
+    buf_init(&a->bytes);
+}
+
+void rds_args_reset(rds_args_t *a)
+{
+    buf_reset(&a->bytes);
+    a->argc = 0;
+}
+
+void rds_args_free(rds_args_t *a)
+{
+    buf_free(&a->bytes);
+    free(a->offsets);
+    free(a->lens);
+    free(a->argv);
+    memset(a, 0, sizeof *a);
+}
+
+void rds_args_add(rds_args_t *a, const char *s, size_t len)
+{
+    if (a->argc == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->offsets = fc_xrealloc(a->offsets, (size_t)a->cap * sizeof *a->offsets);
+        a->lens = fc_xrealloc(a->lens, (size_t)a->cap * sizeof *a->lens);
+        a->argv = fc_xrealloc(a->argv, (size_t)a->cap * sizeof *a->argv);
+    }
+    a->offsets[a->argc] = a->bytes.len;
+    a->lens[a->argc] = len;
+    buf_append(&a->bytes, s, len);
+    a->argc++;
+}
+
+void rds_args_str(rds_args_t *a, const char *s)
+{
+    rds_args_add(a, s, strlen(s));
+}
+
+void rds_args_int(rds_args_t *a, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    rds_args_add(a, tmp, (size_t)n);
+}
+
+void rds_args_addf(rds_args_t *a, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof tmp) {
+        char *big = fc_xmalloc((size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        rds_args_add(a, big, (size_t)n);
+        free(big);
+        return;
+    }
+    rds_args_add(a, tmp, (size_t)n);
+}
+
+const char *const *rds_args_argv(rds_args_t *a)
+{
+    /* Pointers are made last: the byte buffer moves as it grows. */
+    for (int i = 0; i < a->argc; i++)
+        a->argv[i] = a->bytes.data + a->offsets[i];
+    return a->argv;
+}
+
+const size_t *rds_args_lens(const rds_args_t *a)
+{
+    return a->lens;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+redisReply *rds_reply_copy(const redisReply *r)
+{
+    redisReply *c = fc_xcalloc(1, sizeof *c);
+    c->type = r->type;
+    c->integer = r->integer;
+    if (r->str) {
+        c->str = fc_xmalloc(r->len + 1);
+        memcpy(c->str, r->str, r->len);
+        c->str[r->len] = '\0';
+        c->len = r->len;
+    }
+    if (r->elements > 0 && r->element) {
+        c->elements = r->elements;
+        c->element = fc_xcalloc(r->elements, sizeof *c->element);
+        for (size_t i = 0; i < r->elements; i++)
+            c->element[i] = r->element[i] ? rds_reply_copy(r->element[i]) : NULL;
+    }
+    return c;
+}
+
+void rds_reply_free_copy(redisReply *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->elements; i++)
+        rds_reply_free_copy(r->element[i]);
+    free(r->element);
+    free(r->str);
+    free(r);
+}
+
+int rds_reply_int(const redisReply *r, int64_t *out)
+{
+    if (!r)
+        return -1;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = r->integer;
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < 24) {
+        char tmp[24], *end;
+        memcpy(tmp, r->str, r->len);
+        tmp[r->len] = '\0';
+        errno = 0;
+        long long v = strtoll(tmp, &end, 10);
+        if (errno || *end)
+            return -1;
+        *out = v;
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- batch ------------------------------------------------------------- */
+
+typedef struct {
+    rds_batch_t *batch;
+    size_t index;
+    uint64_t generation;
+} rds_slot_t;
+
+struct rds_batch {
+    rds_pool_t *pool;
+    unsigned affinity;
+    redisReply **replies;
+    size_t n, cap;
+    size_t outstanding;
+    int failed;
+    rds_batch_fn *cb;
+    void *arg;
+    uint64_t generation;      /* bumps on clear: late replies of old commands are ignored */
+    int freed_pending;        /* rds_batch_free while commands are outstanding */
+    uv_idle_t *defer;         /* completes a batch whose commands all failed at once */
+};
+
+rds_batch_t *rds_batch_new(rds_pool_t *pool, unsigned affinity)
+{
+    rds_batch_t *b = fc_xcalloc(1, sizeof *b);
+    b->pool = pool;
+    b->affinity = affinity;
+    return b;
+}
+
+static void batch_destroy(rds_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        rds_reply_free_copy(b->replies[i]);
+    free(b->replies);
+    free(b);
+}
+
+static void batch_maybe_complete(rds_batch_t *b)
+{
+    if (b->outstanding > 0 || !b->cb)
+        return;
+    rds_batch_fn *cb = b->cb;
+    b->cb = NULL;
+    cb(b, b->arg);
+}
+
+static void on_batch_reply(redisReply *reply, void *privdata)
+{
+    rds_slot_t *slot = privdata;
+    rds_batch_t *b = slot->batch;
+    size_t i = slot->index;
+    uint64_t gen = slot->generation;
+    free(slot);
+    b->outstanding--;
+    if (b->freed_pending) {
+        if (b->outstanding == 0)
+            batch_destroy(b);
+        return;
+    }
+    if (gen != b->generation)
+        return;
+    if (reply)
+        b->replies[i] = rds_reply_copy(reply);
+    else
+        b->failed = 1;
+    batch_maybe_complete(b);
+}
+
+size_t rds_batch_add(rds_batch_t *b, rds_args_t *args)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 8;
+        b->replies = fc_xrealloc(b->replies, b->cap * sizeof *b->replies);
+    }
+    size_t i = b->n++;
+    b->replies[i] = NULL;
+    rds_slot_t *slot = fc_xmalloc(sizeof *slot);
+    slot->batch = b;
+    slot->index = i;
+    slot->generation = b->generation;
+    if (rds_command_argv(b->pool, b->affinity, on_batch_reply, slot, args->argc,
+                         rds_args_argv(args), rds_args_lens(args)) != 0) {
+        free(slot);
+        b->failed = 1;
+    } else {
+        b->outstanding++;
+    }
+    return i;
+}
+
+static void on_defer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_defer(uv_idle_t *h)
+{
+    rds_batch_t *b = h->data;
+    uv_idle_stop(h);
+    uv_close((uv_handle_t *)h, on_defer_closed);
+    b->defer = NULL;
+    batch_maybe_complete(b);
+}
+
+void rds_batch_wait(rds_batch_t *b, rds_batch_fn *cb, void *arg)
+{
+    b->cb = cb;
+    b->arg = arg;
+    if (b->outstanding == 0) {
+        /* Nothing in flight (all failed at once, or an empty batch): still
+         * complete from the loop, never from inside the caller. */
+        b->defer = fc_xmalloc(sizeof *b->defer);
+        uv_idle_init(uv_default_loop(), b->defer);
+        b->defer->data = b;
+        uv_idle_start(b->defer, on_defer);
+    }
+}
+
+size_t rds_batch_count(const rds_batch_t *b)
+{
+    return b->n;
+}
+
+const redisReply *rds_batch_reply(const rds_batch_t *b, size_t i)
+{
+    return i < b->n ? b->replies[i] : NULL;
+}
+
+int rds_batch_failed(const rds_batch_t *b)
+{
+    return b->failed;
+}
+
+void rds_batch_clear(rds_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        rds_reply_free_copy(b->replies[i]);
+    b->n = 0;
+    b->failed = 0;
+    b->generation++;
+}
+
+void rds_batch_free(rds_batch_t *b)
+{
+    if (!b)
+        return;
+    if (b->defer) {
+        uv_idle_stop(b->defer);
+        uv_close((uv_handle_t *)b->defer, on_defer_closed);
+        b->defer = NULL;
+    }
+    b->cb = NULL;
+    if (b->outstanding > 0) {
+        b->freed_pending = 1;
+        return;
+    }
+    batch_destroy(b);
+}

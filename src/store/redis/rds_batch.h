@@ -1,0 +1,70 @@
+/* A batch of Redis commands sent together (pipelined on one connection) and
+ * completed together: one callback once every reply is in.
+ *
+ * hiredis 0.14 frees a reply as soon as its callback returns, so the batch
+ * keeps a deep copy of each reply until it is freed. Replies are small on the
+ * paths that use batches (page ranges, a few hashes).
+ *
+ * Commands are built with rds_args_t, an argv whose strings the builder
+ * owns; hiredis formats a command at once, so args can be reset right after
+ * rds_batch_add. */
+#ifndef FC_STORE_REDIS_RDS_BATCH_H
+#define FC_STORE_REDIS_RDS_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store/redis/rds.h"
+#include "util/buf.h"
+
+typedef struct {
+    buf_t bytes;           /* all argument bytes, back to back */
+    size_t *offsets;
+    size_t *lens;
+    const char **argv;     /* filled by rds_args_argv */
+    int argc, cap;
+} rds_args_t;
+
+void rds_args_init(rds_args_t *a);
+void rds_args_reset(rds_args_t *a);
+void rds_args_free(rds_args_t *a);
+void rds_args_add(rds_args_t *a, const char *s, size_t len);
+void rds_args_str(rds_args_t *a, const char *s);
+void rds_args_int(rds_args_t *a, int64_t v);
+void rds_args_addf(rds_args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* argv/argvlen views, valid until the next add or reset. */
+const char *const *rds_args_argv(rds_args_t *a);
+const size_t *rds_args_lens(const rds_args_t *a);
+
+typedef struct rds_batch rds_batch_t;
+typedef void rds_batch_fn(rds_batch_t *batch, void *arg);
+
+rds_batch_t *rds_batch_new(rds_pool_t *pool, unsigned affinity);
+
+/* Queues a command; returns its index. Commands are sent at once (hiredis
+ * writes everything queued in this loop iteration in one go). If the pool has
+ * no connection the command is recorded as failed (reply NULL). */
+size_t rds_batch_add(rds_batch_t *b, rds_args_t *args);
+
+/* Calls cb once every command queued so far has its reply (possibly from the
+ * loop later, never before this returns). After the callback the batch may be
+ * reused (add + wait again) or freed. */
+void rds_batch_wait(rds_batch_t *b, rds_batch_fn *cb, void *arg);
+
+size_t rds_batch_count(const rds_batch_t *b);
+/* The reply of command i, or NULL when it failed without one. */
+const redisReply *rds_batch_reply(const rds_batch_t *b, size_t i);
+/* True when any command got no reply (connection lost, timeout, not connected). */
+int rds_batch_failed(const rds_batch_t *b);
+/* Drops the replies (and commands) so the batch can be reused. */
+void rds_batch_clear(rds_batch_t *b);
+void rds_batch_free(rds_batch_t *b);
+
+/* Reply helpers: an integer reply's value, or a bulk string as int64. */
+int rds_reply_int(const redisReply *r, int64_t *out);
+redisReply *rds_reply_copy(const redisReply *r);
+void rds_reply_free_copy(redisReply *r);
+
+#endif
