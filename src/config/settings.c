@@ -1,5 +1,6 @@
 #include "config/settings.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -49,6 +50,15 @@ static int validate_string(const char *key, const char *value, char *err, size_t
         addr_t a;
         if (addr_parse(value, &a, why, sizeof why) != 0) {
             snprintf(err, errlen, "%s: %s", key, why);
+            return -1;
+        }
+        /* The servers bind numeric addresses (no blocking resolver on the
+         * loop): refuse a host name here, with the key named, not at bind. */
+        struct in6_addr ip;
+        if (!a.is_unix && strcmp(a.host, "localhost") != 0 && inet_pton(AF_INET, a.host, &ip) != 1 &&
+            inet_pton(AF_INET6, a.host, &ip) != 1) {
+            snprintf(err, errlen, "%s: '%s' is not a numeric IP address (or localhost)", key,
+                     a.host);
             return -1;
         }
     } else if (strcmp(key, "redis") == 0) {

@@ -1,5 +1,6 @@
 #include "rpc/rpc_msg.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -195,10 +196,11 @@ int rpc_arg_number(const msgpack_object *args, const char *key, double *out, cha
         return 0;
     if (is_int(v))
         *out = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double)v->via.u64 : (double)v->via.i64;
-    else if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64)
+    else if ((v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64) &&
+             isfinite(v->via.f64))
         *out = v->via.f64;
     else {
-        snprintf(err, errlen, "%s: must be a number", key);
+        snprintf(err, errlen, "%s: must be a finite number", key);
         return -1;
     }
     return 1;

@@ -9,6 +9,10 @@ static int parse_port(const char *s, int *port)
 {
     if (!*s)
         return -1;
+    /* Digits only: strtol would also take a sign and leading blanks. */
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);

@@ -18,12 +18,12 @@ static void every_key_has_its_shape(void **state)
     assert_string_equal(k, "fc:posts:{7}");
     rds_key_post(k, sizeof k, "fc:", 123456789012345678LL);
     assert_string_equal(k, "fc:post:{123456789012345678}");
-    rds_key_celebs(k, sizeof k, "fc:", 42);
-    assert_string_equal(k, "fc:celebs:{42}");
+    rds_key_unfollowed(k, sizeof k, "fc:", 42);
+    assert_string_equal(k, "fc:unf:{42}");
     rds_key_fcount(k, sizeof k, "fc:", 9);
     assert_string_equal(k, "fc:fcount:{9}");
-    rds_key_rebuild_lock(k, sizeof k, "fc:", 42);
-    assert_string_equal(k, "fc:lock:rebuild:{42}");
+    assert_int_equal(rds_key_celebrities(k, sizeof k, "fc:"), strlen("fc:{celebrities}"));
+    assert_string_equal(k, "fc:{celebrities}");
     assert_int_equal(rds_key_fanout(k, sizeof k, "fc:"), strlen("fc:{fanout}"));
     assert_string_equal(k, "fc:{fanout}");
     rds_key_warm(k, sizeof k, "fc:", "w-1a2b");
@@ -48,7 +48,8 @@ static void longest_keys_fit_key_max(void **state)
     prefix[RDS_KEY_PREFIX_MAX] = '\0';
     memset(job, 'j', RDS_KEY_JOB_MAX);
     job[RDS_KEY_JOB_MAX] = '\0';
-    assert_true(rds_key_rebuild_lock(k, sizeof k, prefix, INT64_MIN) > 0);
+    assert_true(rds_key_unfollowed(k, sizeof k, prefix, INT64_MIN) > 0);
+    assert_true(rds_key_celebrities(k, sizeof k, prefix) > 0);
     assert_true(rds_key_warm(k, sizeof k, prefix, job) > 0);
     assert_int_equal(strlen(k), RDS_KEY_PREFIX_MAX + strlen("warm:{}") + RDS_KEY_JOB_MAX);
 }
@@ -122,8 +123,8 @@ static void slots_follow_the_hash_tag(void **state)
     /* Every key of one user lands in one slot, whatever the prefix. */
     char a[RDS_KEY_MAX], b[RDS_KEY_MAX], c[RDS_KEY_MAX], d[RDS_KEY_MAX];
     size_t la = rds_key_feed(a, sizeof a, "fc:", 4242);
-    size_t lb = rds_key_celebs(b, sizeof b, "other:", 4242);
-    size_t lc = rds_key_rebuild_lock(c, sizeof c, "fc:", 4242);
+    size_t lb = rds_key_unfollowed(b, sizeof b, "other:", 4242);
+    size_t lc = rds_key_fcount(c, sizeof c, "fc:", 4242);
     size_t ld = rds_key_posts(d, sizeof d, "fc:", 4242);
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(b, lb));
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(c, lc));

@@ -401,8 +401,8 @@ static const char config_text[] =
     "post_ttl=222\n"
     "feed_max\t=\t333   \n"
     "   celebrity_threshold   =   444\n"
-    "key_prefix = \"quoted value:\"\n"
-    "pg = \"host=/tmp dbname=feed cache\"\n"
+    "key_prefix = \"quoted#value:\"\n"
+    "pg = \"host=/tmp dbname='feed cache'\"\n"
     "listen = 127.0.0.1:7401\n"
     "feed_max = 334\n"                 /* repeated: the last wins */
     "log_level = warn\r\n"             /* CRLF line ending */
@@ -414,8 +414,8 @@ static void assert_config_applied(const settings_t *s)
     assert_int_equal(s->post_ttl, 222);
     assert_int_equal(s->feed_max, 334);
     assert_int_equal(s->celebrity_threshold, 444);
-    assert_string_equal(s->key_prefix, "quoted value:");
-    assert_string_equal(s->pg, "host=/tmp dbname=feed cache");
+    assert_string_equal(s->key_prefix, "quoted#value:");
+    assert_string_equal(s->pg, "host=/tmp dbname='feed cache'");
     assert_string_equal(s->listen, "127.0.0.1:7401");
     assert_string_equal(s->log_level, "warn");
     assert_int_equal(s->max_frame, 1048576);   /* untouched */

@@ -75,9 +75,9 @@ size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id)
     return build_id(out, cap, prefix, "post:", post_id);
 }
 
-size_t rds_key_celebs(char *out, size_t cap, const char *prefix, int64_t user_id)
+size_t rds_key_unfollowed(char *out, size_t cap, const char *prefix, int64_t user_id)
 {
-    return build_id(out, cap, prefix, "celebs:", user_id);
+    return build_id(out, cap, prefix, "unf:", user_id);
 }
 
 size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_id)
@@ -85,9 +85,10 @@ size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_
     return build_id(out, cap, prefix, "fcount:", author_id);
 }
 
-size_t rds_key_rebuild_lock(char *out, size_t cap, const char *prefix, int64_t user_id)
+size_t rds_key_celebrities(char *out, size_t cap, const char *prefix)
 {
-    return build_id(out, cap, prefix, "lock:rebuild:", user_id);
+    /* One set for the whole service: its own name is its tag. */
+    return build(out, cap, prefix, "", "celebrities");
 }
 
 size_t rds_key_fanout(char *out, size_t cap, const char *prefix)

@@ -8,14 +8,19 @@
  *
  *   key                     type    purpose
  *   PREFIXfeed:{U}          zset    home feed of user U: post ids scored by created_at
- *                                   (ms); trimmed to feed_max; expires feed_ttl after
- *                                   the last read or warm
- *   PREFIXposts:{A}         zset    recent posts of author A, same scoring, trimmed to
- *                                   feed_max; read-time merge source for celebrities
- *   PREFIXpost:{P}          hash    post P: author_id, created_at, body; expires post_ttl
- *   PREFIXcelebs:{U}        set     the celebrity authors U follows (merged at read time)
+ *                                   (ms), plus meta members with negative scores (the
+ *                                   state sentinel, a rebuild token, celebrity markers;
+ *                                   see src/feed/feed_scripts.h); trimmed to feed_max;
+ *                                   expires feed_ttl after the last read or warm
+ *   PREFIXposts:{A}         zset    recent posts of author A, same layout without
+ *                                   markers; read-time merge source for celebrities
+ *   PREFIXpost:{P}          hash    post P: a (author id), t (created_at ms), b (body),
+ *                                   d = 1 once deleted (a tombstone); expires post_ttl
+ *   PREFIXunf:{U}           set     authors U unfollowed in the last 10 minutes: a
+ *                                   fan-out that read U as a follower before the
+ *                                   unfollow must not deliver after it
  *   PREFIXfcount:{A}        string  cached follower count of author A (integer)
- *   PREFIXlock:rebuild:{U}  string  lock while U's feed is rebuilt: a token, SET NX PX
+ *   PREFIX{celebrities}     set     authors that ever published as celebrities
  *   PREFIX{fanout}          stream  fan-out jobs, XADD on publish, read by a consumer group
  *   PREFIXwarm:{JOB}        hash    warm job JOB: done, total, state; kept >= 1 h after it ends
  *
@@ -31,15 +36,15 @@
 
 #define RDS_KEY_PREFIX_MAX 64
 #define RDS_KEY_JOB_MAX 64
-/* prefix + "lock:rebuild:" or "warm:" + "{" + 20 digits or a job id + "}" + NUL */
+/* prefix + "celebrities" or "warm:" + "{" + 20 digits or a job id + "}" + NUL */
 #define RDS_KEY_MAX 160
 
 size_t rds_key_feed(char *out, size_t cap, const char *prefix, int64_t user_id);
 size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_id);
 size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id);
-size_t rds_key_celebs(char *out, size_t cap, const char *prefix, int64_t user_id);
+size_t rds_key_unfollowed(char *out, size_t cap, const char *prefix, int64_t user_id);
 size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_id);
-size_t rds_key_rebuild_lock(char *out, size_t cap, const char *prefix, int64_t user_id);
+size_t rds_key_celebrities(char *out, size_t cap, const char *prefix);
 size_t rds_key_fanout(char *out, size_t cap, const char *prefix);
 /* job_id: 1..RDS_KEY_JOB_MAX printable characters, no space or brace. */
 size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id);
