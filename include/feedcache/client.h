@@ -111,8 +111,9 @@ int fc_client_call(fc_client_t *c, const char *method, const fc_params_t *params
 int fc_client_send_raw(fc_client_t *c, const void *bytes, size_t len);
 
 /* Corking: while on, send/notify/send_raw only queue bytes; they are written
- * by fc_client_flush(), by turning cork off, or before any recv. Lets a
- * pipelining caller put many requests in one write. */
+ * by fc_client_flush(), before any recv or call, or with the next send after
+ * cork is turned off. Lets a pipelining caller put many requests in one
+ * write. */
 void fc_client_set_cork(fc_client_t *c, bool on);
 int fc_client_flush(fc_client_t *c);
 

@@ -10,21 +10,15 @@
 #include "feedcache/client.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "client/client_pack.h"
-#include "util/addr.h"
+#include "client/client_int.h"
 #include "util/buf.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -52,30 +46,6 @@ struct fc_client {
     char closed_why[128];  /* how the server side closed, for the ECLOSED message */
     char err[256];
 };
-
-/* --- time -------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* -1 means no deadline. */
-static int64_t deadline_after(int timeout_ms)
-{
-    return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-}
-
-/* The poll() timeout left until deadline. */
-static int remaining_ms(int64_t deadline)
-{
-    if (deadline < 0)
-        return -1;
-    int64_t left = deadline - now_ms();
-    return left <= 0 ? 0 : (int)(left > 1000000000 ? 1000000000 : left);
-}
 
 /* --- errors ------------------------------------------------------------ */
 
@@ -149,7 +119,7 @@ static int wait_fd(fc_client_t *c, short events, int64_t deadline)
 {
     struct pollfd pfd = { .fd = c->fd, .events = events };
     for (;;) {
-        int n = poll(&pfd, 1, remaining_ms(deadline));
+        int n = poll(&pfd, 1, fc__remaining_ms(deadline));
         if (n > 0)
             return pfd.revents;
         if (n == 0)
@@ -304,101 +274,11 @@ void fc_response_free(fc_response_t *r)
     r->result.type = MSGPACK_OBJECT_NIL;
 }
 
-/* --- connecting -------------------------------------------------------- */
-
-/* Starts a non-blocking connect and waits for it. Returns the fd or -1 with
- * a reason in err. */
-static int connect_one(int family, const struct sockaddr *sa, socklen_t salen,
-                       int64_t deadline, char *err, size_t errlen)
-{
-    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    for (;;) {
-        if (connect(fd, sa, salen) == 0)
-            return fd;
-        if (errno == EINTR)
-            continue;
-        /* A unix socket whose backlog is full says EAGAIN and does not
-         * queue us: try again until the deadline. */
-        if (errno == EAGAIN && family == AF_UNIX && remaining_ms(deadline) != 0) {
-            usleep(10000);
-            continue;
-        }
-        break;
-    }
-    if (errno != EINPROGRESS) {
-        snprintf(err, errlen, "%s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-    int n;
-    do
-        n = poll(&pfd, 1, remaining_ms(deadline));
-    while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-        if (n == 0)
-            snprintf(err, errlen, "connect timed out");
-        else
-            snprintf(err, errlen, "poll: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    int soerr = 0;
-    socklen_t len = sizeof soerr;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
-        snprintf(err, errlen, "%s", strerror(soerr ? soerr : errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int connect_addr(const addr_t *a, int64_t deadline, char *err, size_t errlen)
-{
-    if (a->is_unix) {
-        struct sockaddr_un sun = { .sun_family = AF_UNIX };
-        memcpy(sun.sun_path, a->path, strlen(a->path) + 1);
-        return connect_one(AF_UNIX, (struct sockaddr *)&sun, sizeof sun, deadline, err, errlen);
-    }
-    char port[8];
-    snprintf(port, sizeof port, "%d", a->port);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV };
-    struct addrinfo *res;
-    int gai = getaddrinfo(a->host, port, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "cannot resolve '%s': %s", a->host, gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
-        fd = connect_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline, err, errlen);
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        /* Requests are small and the caller waits for each answer. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return fd;
-}
-
 fc_client_t *fc_client_connect(const char *addr, int timeout_ms, char *err, size_t errlen)
 {
-    addr_t a;
-    char why[512];
-    if (addr_parse(addr, &a, why, sizeof why) != 0) {
-        snprintf(err, errlen, "bad address '%s': %s", addr, why);
+    int fd = fc__connect(addr, timeout_ms, err, errlen);
+    if (fd < 0)
         return NULL;
-    }
-    int fd = connect_addr(&a, deadline_after(timeout_ms), why, sizeof why);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot connect: %s", why);
-        return NULL;
-    }
     fc_client_t *c = fc_xcalloc(1, sizeof *c);
     c->fd = fd;
     c->timeout_ms = timeout_ms;
@@ -461,7 +341,7 @@ static void pack_params(fc_client_t *c, const fc_params_t *p)
 /* Writes what is queued unless corked. */
 static int maybe_flush(fc_client_t *c)
 {
-    return c->corked ? FC_OK : flush_until(c, deadline_after(c->timeout_ms));
+    return c->corked ? FC_OK : flush_until(c, fc__deadline_after(c->timeout_ms));
 }
 
 static int check_usable(fc_client_t *c, const char *method)
@@ -475,18 +355,25 @@ static int check_usable(fc_client_t *c, const char *method)
     return FC_OK;
 }
 
-int fc_client_send(fc_client_t *c, const char *method, const fc_params_t *params,
-                   uint32_t *msgid)
+/* Packs a request into the output queue; returns its msgid. */
+static uint32_t queue_request(fc_client_t *c, const char *method, const fc_params_t *params)
 {
-    int rc = check_usable(c, method);
-    if (rc < 0)
-        return rc;
     uint32_t id = c->next_msgid++;
     msgpack_pack_array(&c->pk, 4);
     msgpack_pack_uint8(&c->pk, 0);
     msgpack_pack_uint32(&c->pk, id);
     msgpack_pack_str_with_body(&c->pk, method, strlen(method));
     pack_params(c, params);
+    return id;
+}
+
+int fc_client_send(fc_client_t *c, const char *method, const fc_params_t *params,
+                   uint32_t *msgid)
+{
+    int rc = check_usable(c, method);
+    if (rc < 0)
+        return rc;
+    uint32_t id = queue_request(c, method, params);
     if (msgid)
         *msgid = id;
     return maybe_flush(c);
@@ -521,7 +408,7 @@ void fc_client_set_cork(fc_client_t *c, bool on)
 int fc_client_flush(fc_client_t *c)
 {
     int rc = check_usable(c, NULL);
-    return rc < 0 ? rc : flush_until(c, deadline_after(c->timeout_ms));
+    return rc < 0 ? rc : flush_until(c, fc__deadline_after(c->timeout_ms));
 }
 
 int fc_client_recv(fc_client_t *c, fc_response_t *resp)
@@ -538,21 +425,19 @@ int fc_client_recv(fc_client_t *c, fc_response_t *resp)
     }
     if (c->dead)
         return c->dead;
-    return recv_wire(c, resp, deadline_after(c->timeout_ms));
+    return recv_wire(c, resp, fc__deadline_after(c->timeout_ms));
 }
 
 int fc_client_call(fc_client_t *c, const char *method, const fc_params_t *params,
                    fc_response_t *resp)
 {
     memset(resp, 0, sizeof *resp);
-    int64_t deadline = deadline_after(c->timeout_ms);
-    uint32_t id;
     int rc = check_usable(c, method);
     if (rc < 0)
         return rc;
-    rc = fc_client_send(c, method, params, &id);
-    if (rc < 0 && rc != FC_ECLOSED)
-        return rc;
+    /* One deadline for the whole call; recv_wire writes the request. */
+    int64_t deadline = fc__deadline_after(c->timeout_ms);
+    uint32_t id = queue_request(c, method, params);
     for (;;) {
         rc = recv_wire(c, resp, deadline);
         if (rc < 0)

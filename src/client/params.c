@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/client_pack.h"
+#include "client/client_int.h"
 
 int fc__sbuffer_write(void *sbuf, const char *buf, size_t len)
 {

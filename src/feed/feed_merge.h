@@ -18,8 +18,11 @@
  * Typical use, per source:
  *     ZRANGE key <cursor.ts | +inf> 0 BYSCORE REV LIMIT 0 N WITHSCORES
  *     -> items, feed_source_prepare(&src, cursor, got == N, trimmed, floor)
- * then feed_merge over all sources; on FEED_MERGE_SHORT fetch more from the
- * bounded sources (larger N) or serve the page from PostgreSQL.
+ * then feed_merge over all sources. On FEED_MERGE_SHORT: if some fetch came
+ * back full, fetch again with a larger N (a ts group larger than N can make
+ * a page SHORT with nothing ready, so N must grow, not stay); when only
+ * trimmed sets hold the page back, serve it from PostgreSQL. This is the loop
+ * tests/unit/test_feed_merge.c runs against an oracle.
  *
  * Pure functions over caller memory: no allocation except a small array of
  * positions in feed_merge when there are more than FEED_MERGE_STACK_SOURCES
@@ -97,7 +100,10 @@ bool feed_merge_watermark(const feed_source_t *srcs, size_t nsrc, feed_key_t *w)
  * *more (set for every status, meaningful for PAGE): true when at least one
  * more trusted item exists or some source is bounded (there may be more
  * below W): the caller returns a next cursor made from out[limit - 1];
- * false only when every source is complete and exhausted.
+ * false only when every source is complete and exhausted. It is exact when
+ * the sources came from feed_source_prepare over real posts: a bounded
+ * source then always holds, below W, the posts its bound dropped, so a next
+ * cursor never leads to an empty page.
  *
  * Dedup relies on a post having one created_at everywhere (the service
  * scores every set with it), so that copies of a post have equal keys and

@@ -64,7 +64,8 @@ const char feed_script_post_fill[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
     "return 1\n";
 
-const char feed_script_mark_if_exists[] =
+const char feed_script_follow_celeb[] =
     "local s = redis.call('ZSCORE', KEYS[1], 's')\n"
-    "if s == '-1' or s == '-2' then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]); return 1 end\n"
+    "if s == '-1' or s == '-2' then redis.call('ZADD', KEYS[1], -5, ARGV[1]); return 1 end\n"
+    "if s == '-3' then redis.call('DEL', KEYS[1]) end\n"
     "return 0\n";

@@ -53,8 +53,10 @@ extern const char feed_script_rebuild_apply[];
  * overwrites a newer body or a deletion tombstone written meanwhile. */
 extern const char feed_script_post_fill[];
 
-/* MARK_IF_EXISTS: KEYS[1] a feed; ARGV member, score. Adds the member only
- * when the feed exists (not building). Returns 1 if added. */
-extern const char feed_script_mark_if_exists[];
+/* FOLLOW_CELEB: KEYS[1] a feed; ARGV marker member. A complete or partial
+ * feed gets the celebrity marker; a building one is dropped (its rebuild may
+ * have read the followees before this follow, and starts over on the next
+ * read). Returns 1 if marked. */
+extern const char feed_script_follow_celeb[];
 
 #endif

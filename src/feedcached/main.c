@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "feed/feed_engine.h"
 #include "feed/feed_metrics.h"
 #include "feedcached/health.h"
 #include "feedcached/service.h"
@@ -44,6 +45,8 @@ static void service_finish(service_t *svc)
         rpc_server_close(svc->rpc);
         svc->rpc = NULL;
     }
+    if (svc->engine)
+        feed_engine_stop(svc->engine);
     if (svc->http) {
         http_server_close(svc->http);
         svc->http = NULL;
@@ -133,6 +136,17 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the backend pools");
         return -1;
     }
+    svc->engine = feed_engine_create(svc->loop, svc->redis, svc->pg, st);
+    /* The consumer name survives a restart of this instance, so that it
+     * picks up its own unfinished fan-out jobs at once. */
+    char host[128] = "feedcached", consumer[512];
+    gethostname(host, sizeof host - 1);
+    snprintf(consumer, sizeof consumer, "%s/%s", host, st->listen);
+    if (feed_engine_start_fanout(svc->engine, st->redis, consumer,
+                                 (unsigned)st->redis_timeout_ms) != 0) {
+        snprintf(err, errlen, "cannot start the fan-out worker");
+        return -1;
+    }
     return 0;
 }
 
@@ -151,7 +165,7 @@ static int start_servers(service_t *svc, char *err, size_t errlen)
         .max_connections = (unsigned)st->max_connections,
         .methods = service_methods,
         .nmethods = service_nmethods,
-        .ctx = svc,
+        .ctx = svc->engine,
     };
     svc->rpc = rpc_server_start(svc->loop, &addr, &ro, err, errlen);
     if (!svc->rpc)
@@ -214,6 +228,7 @@ int main(int argc, char **argv)
     uv_run(svc.loop, UV_RUN_DEFAULT);
     close_if_open((uv_handle_t *)&svc.shutdown_watchdog);
     uv_run(svc.loop, UV_RUN_DEFAULT);
+    feed_engine_free(svc.engine);
     if (uv_loop_close(svc.loop) != 0)
         log_warn("main", "loop closed with handles still open");
     metrics_teardown();

@@ -1,7 +1,8 @@
-/* RPC methods of the daemon. The feed engine's methods join this table as
- * they are built; each handler lives with its module. */
+/* RPC methods of the daemon: one table; each handler lives with its module.
+ * The handlers' ctx is the feed engine. */
 #include <msgpack.h>
 
+#include "feed/feed_methods.h"
 #include "feed/feed_metrics.h"
 #include "feedcached/service.h"
 #include "rpc/rpc_msg.h"
@@ -23,5 +24,12 @@ static void method_stats(rpc_call_t *call, const msgpack_object *args, void *ctx
 const rpc_method_t service_methods[] = {
     { "ping", method_ping },
     { "stats", method_stats },
+    { "post.publish", feed_method_publish },
+    { "post.update", feed_method_update },
+    { "post.delete", feed_method_delete },
+    { "follow", feed_method_follow },
+    { "unfollow", feed_method_unfollow },
+    { "timeline.get", feed_method_timeline_get },
+    { "timeline.invalidate", feed_method_invalidate },
 };
 const size_t service_nmethods = sizeof service_methods / sizeof service_methods[0];

@@ -12,6 +12,7 @@
 #include "store/redis/rds.h"
 
 struct http_server;
+struct feed_engine;
 struct health;
 
 typedef struct service {
@@ -19,6 +20,7 @@ typedef struct service {
     settings_t settings;
     rds_pool_t *redis;
     pg_pool_t *pg;
+    struct feed_engine *engine;
     rpc_server_t *rpc;
     struct http_server *http;
     struct health *health;

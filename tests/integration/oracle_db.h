@@ -218,6 +218,16 @@ int odb_world_publish(odb_world_t *w, size_t author, int how, size_t *idx,
 int odb_world_delete_random(odb_world_t *w, int64_t *id, char *err, size_t errlen);
 int odb_world_edit_random(odb_world_t *w, int64_t *id, char *err, size_t errlen);
 
+/* The oracle for everyone: every user's timeline, plus `extra` user ids
+ * (e.g. one unknown to PostgreSQL), walked with limit 7 and bodies; also
+ * limit 200 and limit 1 for a few users, and hydrate=false (limit 11) for
+ * every fourth. When first_source is not NULL, the first walk of each user
+ * whose timeline is not empty must report that source ("rebuilt" after a
+ * cold start). Prints every failure to stderr with the phase and the seed;
+ * returns the number of failed walks. */
+size_t odb_world_check_all(odb_world_t *w, const char *phase, const int64_t *extra,
+                           size_t nextra, const char *first_source);
+
 /* Random UTF-8 text (sometimes empty, sometimes long); malloc'd. */
 char *odb_random_body(odb_rng_t *r);
 

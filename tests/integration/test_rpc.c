@@ -157,8 +157,9 @@ static void expect_closed(fc_client_t *c, const char *after)
     fc_response_t r;
     int rc = fc_client_recv(c, &r);
     if (rc == FC_OK) {
+        uint32_t id = r.msgid;
         fc_response_free(&r);
-        fail_msg("after %s: got a response (msgid %u) instead of a closed connection", after, r.msgid);
+        fail_msg("after %s: got a response (msgid %u) instead of a closed connection", after, id);
     }
     if (rc != FC_ECLOSED)
         fail_msg("after %s: connection not closed: %s", after, fc_client_error(c));
@@ -494,6 +495,89 @@ static void stats_has_the_contract_keys(void **state)
     f->finished = true;
 }
 
+/* Sum of the samples of `name` whose labels include every `k="v"` given
+ * (NULL-terminated), or -1 when there is none. */
+static double metric_sum(const char *text, const char *name, const char *const *labels)
+{
+    double sum = -1;
+    size_t n = strlen(name);
+    for (const char *line = text; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        if (strncmp(line, name, n) == 0 && line[n] == '{') {
+            char *copy = strndup(line, len);
+            bool match = true;
+            for (size_t i = 0; labels[i] && match; i++)
+                match = strstr(copy, labels[i]) != NULL;
+            const char *close = strrchr(copy, '}');
+            if (match && close)
+                sum = (sum < 0 ? 0 : sum) + strtod(close + 1, NULL);
+            free(copy);
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    return sum;
+}
+
+/* Requests are counted in /metrics by method and code (contract section 4),
+ * and unknown method names do not become label values: a client sending
+ * random names must not grow the registry without bound. Also exercises the
+ * harness's HTTP helper on /healthz. */
+static void rpc_requests_show_in_metrics(void **state)
+{
+    fixture_t *f = *state;
+    assert_true(f->d->metrics_addr[0] != '\0');
+    fc_client_t *c = dial(f);
+    for (int i = 0; i < 3; i++)
+        ping_ok(c);
+    for (int i = 0; i < 20; i++) {
+        char method[32];
+        uint32_t id;
+        snprintf(method, sizeof method, "nosuch%d", i);
+        assert_int_equal(fc_client_send(c, method, NULL, &id), FC_OK);
+        expect_error(c, id, "NOT_FOUND", NULL);
+    }
+    send_raw_ok(c, RAW("\x94\x00\x07\xa4ping\x80"));
+    expect_error(c, 7, "BAD_REQUEST", NULL);
+    fc_client_close(c);
+
+    harness_http_t h;
+    char err[512];
+    if (harness_http(f->d->metrics_addr, "GET", "/metrics", TIMEOUT_MS, &h, err, sizeof err) != 0)
+        fail_msg("GET /metrics: %s", err);
+    assert_int_equal(h.status, 200);
+    const char *text = h.body.data ? h.body.data : "";
+    const char *ping_ok_labels[] = { "method=\"ping\"", "code=\"OK\"", NULL };
+    const char *not_found[] = { "code=\"NOT_FOUND\"", NULL };
+    const char *bad_request[] = { "code=\"BAD_REQUEST\"", NULL };
+    const char *ping_only[] = { "method=\"ping\"", NULL };
+    const char *none[] = { NULL };
+    assert_true(metric_sum(text, "feedcache_rpc_requests_total", ping_ok_labels) >= 3);
+    assert_true(metric_sum(text, "feedcache_rpc_requests_total", not_found) >= 20);
+    assert_true(metric_sum(text, "feedcache_rpc_requests_total", bad_request) >= 1);
+    assert_true(metric_sum(text, "feedcache_rpc_duration_seconds_count", ping_only) >= 3);
+    assert_true(metric_sum(text, "feedcache_rpc_requests_total", none) >= 24);
+    if (strstr(text, "nosuch"))
+        fail_msg("an unknown method name became a metric label");
+    harness_http_free(&h);
+
+    /* /healthz: HEAD has no body; GET says ok when both backends answer. */
+    if (harness_http(f->d->metrics_addr, "HEAD", "/healthz", TIMEOUT_MS, &h, err, sizeof err) != 0)
+        fail_msg("HEAD /healthz: %s", err);
+    assert_true(h.status == 200 || h.status == 503);
+    assert_int_equal(h.body.len, 0);
+    harness_http_free(&h);
+    if (harness_http(f->d->metrics_addr, "GET", "/healthz", TIMEOUT_MS, &h, err, sizeof err) != 0)
+        fail_msg("GET /healthz: %s", err);
+    if (getenv("FEEDCACHE_TEST_REDIS_URL") && getenv("FEEDCACHE_TEST_PG")) {
+        if (h.status != 200)
+            fail_msg("/healthz %d with both backends up: %s", h.status, h.body.data);
+        assert_true(h.body.data && strncmp(h.body.data, "ok", 2) == 0);
+    }
+    harness_http_free(&h);
+    f->finished = true;
+}
+
 /* After a signal: a connection open at the time gets UNAVAILABLE (with
  * retry_after_ms) or is closed; new connections are refused; exit 0 within
  * 10 s. */
@@ -591,6 +675,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_headers_close_without_allocating,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(stats_has_the_contract_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(rpc_requests_show_in_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(sigterm_shuts_down_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(sigint_shuts_down_cleanly, setup, teardown),
     };

@@ -1,0 +1,696 @@
+/* timeline.get: a page of a home timeline.
+ *
+ * Round trips for a cached page:
+ *   RT1  the feed's meta members (state, celebrity markers), the page window
+ *        after the cursor, the oldest entry (the floor of a trimmed feed), and
+ *        a PEXPIRE that slides the TTL — one pipelined batch;
+ *   RT2  only when the user follows celebrities: the same window of each
+ *        celebrity's recent-posts set;
+ *   RT3  the page's post hashes (HMGET), for bodies and deletion tombstones.
+ * Then the sources are merged (feed_merge: dedupe, (created_at, id) order,
+ * trust bounds), and misses of the post cache come from PostgreSQL in one
+ * query and are written back.
+ *
+ * Fallbacks: a missing feed is rebuilt (feed_rebuild, single flight) and the
+ * read starts over ("rebuilt"); a page that reaches below what Redis holds
+ * (a trimmed feed or set) is served from PostgreSQL with the same order and
+ * cursor ("db"); Redis down: the page comes from PostgreSQL ("db",
+ * degraded). Posts found deleted are removed from the feed lazily and the
+ * read starts over, so pages stay full. */
+#include "feed/feed_read.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feed/feed_cursor.h"
+#include "feed/feed_metrics.h"
+#include "feed/feed_scripts.h"
+#include "util/log.h"
+
+#define READ_MAX_ATTEMPTS 4
+#define READ_SLACK 16
+/* When the first page starts at the newest post: a timestamp beyond any post
+ * (9999-12-31) and the largest id. */
+#define READ_TS_MAX INT64_C(253402300799999)
+
+typedef struct {
+    int64_t id;
+    int64_t author_id;
+    int64_t ts;
+    char *body;            /* NULL when not hydrated */
+    bool found;            /* author/ts known (hash or PostgreSQL) */
+    bool deleted;
+} read_post_t;
+
+typedef struct {
+    feed_engine_t *e;
+    rpc_call_t *call;
+    feed_read_req_t req;
+    unsigned affinity;
+    int attempts;
+    int64_t fetch_n;
+    const char *source;
+    bool degraded;
+    bool counted_feed;
+    bool used_pg;
+    rds_batch_t *batch;
+    rds_args_t args;
+
+    /* sources: [0] the home feed, then one per celebrity */
+    int64_t *celebs;
+    size_t ncelebs;
+    feed_source_t *srcs;
+    size_t nsrcs;
+    bool any_full;             /* some range came back full: a bigger fetch helps */
+    int author_rebuilds;       /* outstanding author-set rebuilds */
+
+    feed_item_t *page;
+    size_t npage;
+    bool more;
+    read_post_t *posts;        /* one per page item */
+} read_t;
+
+static void read_start(read_t *r);
+static void read_from_db(read_t *r);
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void free_sources(read_t *r)
+{
+    for (size_t i = 0; i < r->nsrcs; i++)
+        free(r->srcs[i].items);
+    free(r->srcs);
+    r->srcs = NULL;
+    r->nsrcs = 0;
+    free(r->celebs);
+    r->celebs = NULL;
+    r->ncelebs = 0;
+}
+
+static void free_posts(read_t *r)
+{
+    if (r->posts)
+        for (size_t i = 0; i < r->npage; i++)
+            free(r->posts[i].body);
+    free(r->posts);
+    r->posts = NULL;
+    free(r->page);
+    r->page = NULL;
+    r->npage = 0;
+}
+
+static void read_free(read_t *r)
+{
+    free_sources(r);
+    free_posts(r);
+    rds_batch_free(r->batch);
+    rds_args_free(&r->args);
+    free(r);
+}
+
+static void read_fail(read_t *r, rpc_code_t code, const char *msg)
+{
+    rpc_reply_error(r->call, code, code == RPC_UNAVAILABLE ? 1000 : -1, "%s", msg);
+    read_free(r);
+}
+
+static void count_pg(read_t *r)
+{
+    if (!r->used_pg) {
+        r->used_pg = true;
+        metric_inc(feed_metrics.pg_fallbacks_total);
+    }
+}
+
+/* Starts over after a rebuild or a lazy removal, within a bound. */
+static void read_restart(read_t *r)
+{
+    if (++r->attempts >= READ_MAX_ATTEMPTS) {
+        read_from_db(r);
+        return;
+    }
+    free_sources(r);
+    free_posts(r);
+    read_start(r);
+}
+
+/* ---- reply ------------------------------------------------------------- */
+
+static void pack_post(msgpack_packer *pk, int64_t id, int64_t author, int64_t ts,
+                      const char *body, size_t body_len, bool hydrate)
+{
+    msgpack_pack_map(pk, hydrate ? 4 : 3);
+    rpc_pack_cstr(pk, "id");
+    msgpack_pack_int64(pk, id);
+    rpc_pack_cstr(pk, "author_id");
+    msgpack_pack_int64(pk, author);
+    rpc_pack_cstr(pk, "created_at");
+    msgpack_pack_int64(pk, ts);
+    if (hydrate) {
+        rpc_pack_cstr(pk, "body");
+        msgpack_pack_str(pk, body_len);
+        msgpack_pack_str_body(pk, body ? body : "", body_len);
+    }
+}
+
+static void pack_tail(read_t *r, msgpack_packer *pk, bool has_next, feed_key_t last)
+{
+    rpc_pack_cstr(pk, "next_cursor");
+    if (has_next) {
+        char cursor[FEED_CURSOR_MAX];
+        feed_cursor_t c = { r->req.user_id, last.ts, last.id };
+        size_t n = feed_cursor_encode(&c, cursor, sizeof cursor);
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, cursor, n);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    rpc_pack_cstr(pk, "source");
+    rpc_pack_cstr(pk, r->source);
+    rpc_pack_cstr(pk, "degraded");
+    if (r->degraded)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+static void reply_page(read_t *r)
+{
+    size_t shown = 0;
+    for (size_t i = 0; i < r->npage; i++)
+        if (r->posts[i].found && !r->posts[i].deleted)
+            shown++;
+    msgpack_packer *pk = rpc_reply_begin(r->call);
+    msgpack_pack_map(pk, 4);
+    rpc_pack_cstr(pk, "posts");
+    msgpack_pack_array(pk, shown);
+    for (size_t i = 0; i < r->npage; i++) {
+        const read_post_t *p = &r->posts[i];
+        if (p->found && !p->deleted)
+            pack_post(pk, p->id, p->author_id, p->ts, p->body, p->body ? strlen(p->body) : 0,
+                      r->req.hydrate);
+    }
+    feed_key_t last = { 0, 0 };
+    if (r->npage > 0)
+        last = feed_item_key(&r->page[r->npage - 1]);
+    pack_tail(r, pk, r->more && r->npage > 0, last);
+    rpc_reply_end(r->call);
+    read_free(r);
+}
+
+/* ---- the PostgreSQL path ----------------------------------------------- */
+
+static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+{
+    read_t *r = arg;
+    if (status != PG_OK) {
+        read_fail(r, status == PG_UNAVAILABLE ? RPC_UNAVAILABLE : RPC_INTERNAL,
+                  r->degraded ? "Redis and PostgreSQL are unavailable"
+                              : "PostgreSQL is unavailable");
+        return;
+    }
+    int rows = PQntuples(res);
+    int shown = rows > r->req.limit ? (int)r->req.limit : rows;
+    r->source = "db";
+    msgpack_packer *pk = rpc_reply_begin(r->call);
+    msgpack_pack_map(pk, 4);
+    rpc_pack_cstr(pk, "posts");
+    msgpack_pack_array(pk, (size_t)shown);
+    feed_key_t last = { 0, 0 };
+    for (int i = 0; i < shown; i++) {
+        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        int64_t author = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        int64_t ts = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        pack_post(pk, id, author, ts, PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
+                  r->req.hydrate);
+        last = (feed_key_t){ ts, id };
+    }
+    pack_tail(r, pk, rows > r->req.limit, last);
+    rpc_reply_end(r->call);
+    read_free(r);
+}
+
+static void read_from_db(read_t *r)
+{
+    count_pg(r);
+    char user[24], ts[24], id[24], limit[24];
+    snprintf(user, sizeof user, "%" PRId64, r->req.user_id);
+    snprintf(ts, sizeof ts, "%" PRId64, r->req.has_cursor ? r->req.after.ts : READ_TS_MAX);
+    snprintf(id, sizeof id, "%" PRId64, r->req.has_cursor ? r->req.after.id : INT64_MAX);
+    snprintf(limit, sizeof limit, "%" PRId64, r->req.limit + 1);
+    const char *params[] = { user, ts, id, limit };
+    if (pg_query(r->e->pg, PGQ_timeline_page, 4, params, NULL, NULL, 0, on_db_page, r) != 0)
+        read_fail(r, RPC_UNAVAILABLE,
+                  r->degraded ? "Redis and PostgreSQL are unavailable"
+                              : "PostgreSQL is unavailable");
+}
+
+/* ---- RT3: hydration ---------------------------------------------------- */
+
+static void remove_deleted(read_t *r)
+{
+    /* Lazy cleanup, on the read's own connection so that the read that
+     * starts over next sees it done. */
+    for (size_t i = 0; i < r->npage; i++) {
+        read_post_t *p = &r->posts[i];
+        if (!p->deleted)
+            continue;
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "ZREM");
+        feed_args_key(&r->args, rds_key_feed, r->e, r->req.user_id);
+        rds_args_int(&r->args, p->id);
+        rds_command_argv(r->e->redis, r->affinity, NULL, NULL, r->args.argc,
+                         rds_args_argv(&r->args), rds_args_lens(&r->args));
+        if (p->author_id > 0) {
+            rds_args_reset(&r->args);
+            rds_args_str(&r->args, "ZREM");
+            feed_args_key(&r->args, rds_key_posts, r->e, p->author_id);
+            rds_args_int(&r->args, p->id);
+            rds_command_argv(r->e->redis, r->affinity, NULL, NULL, r->args.argc,
+                             rds_args_argv(&r->args), rds_args_lens(&r->args));
+        }
+    }
+}
+
+static void finish_hydration(read_t *r)
+{
+    bool any_deleted = false;
+    for (size_t i = 0; i < r->npage; i++)
+        any_deleted |= r->posts[i].deleted;
+    if (any_deleted) {
+        remove_deleted(r);
+        if (r->attempts + 1 < READ_MAX_ATTEMPTS) {
+            read_restart(r);
+            return;
+        }
+    }
+    reply_page(r);
+}
+
+/* Write-back of posts that came from PostgreSQL, without overwriting what a
+ * concurrent update or delete wrote meanwhile (POST_FILL uses HSETNX). */
+static void fill_post(read_t *r, const read_post_t *p, const char *body, size_t body_len)
+{
+    feed_args_eval(&r->args, feed_script_post_fill, 1);
+    feed_args_key(&r->args, rds_key_post, r->e, p->id);
+    rds_args_int(&r->args, r->e->post_ttl_s);
+    rds_args_str(&r->args, "a");
+    rds_args_int(&r->args, p->author_id);
+    rds_args_str(&r->args, "t");
+    rds_args_int(&r->args, p->ts);
+    if (p->deleted) {
+        rds_args_str(&r->args, "d");
+        rds_args_str(&r->args, "1");
+    } else {
+        rds_args_str(&r->args, "b");
+        rds_args_add(&r->args, body, body_len);
+    }
+    rds_command_argv(r->e->redis, r->affinity, NULL, NULL, r->args.argc, rds_args_argv(&r->args),
+                     rds_args_lens(&r->args));
+}
+
+static void on_missing_posts(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+{
+    read_t *r = arg;
+    if (status != PG_OK) {
+        /* The page goes out without the posts we could not read. */
+        log_warn("feed", "post lookup failed: %s", errmsg ? errmsg : "?");
+        r->degraded = true;
+        reply_page(r);
+        return;
+    }
+    int rows = PQntuples(res);
+    for (size_t i = 0; i < r->npage; i++) {
+        read_post_t *p = &r->posts[i];
+        if (p->found)
+            continue;
+        /* Not in PostgreSQL at all: the post is gone. */
+        p->deleted = true;
+        for (int row = 0; row < rows; row++) {
+            if (strtoll(PQgetvalue(res, row, 0), NULL, 10) != p->id)
+                continue;
+            p->found = true;
+            p->author_id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+            p->ts = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+            p->deleted = PQgetvalue(res, row, 4)[0] == 't';
+            const char *body = PQgetvalue(res, row, 3);
+            size_t len = (size_t)PQgetlength(res, row, 3);
+            if (r->req.hydrate && !p->deleted)
+                p->body = fc_xstrndup(body, len);
+            fill_post(r, p, body, len);
+            break;
+        }
+    }
+    finish_hydration(r);
+}
+
+static int field_is(const redisReply *r, const char *s)
+{
+    return r && r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
+}
+
+static void on_hashes(rds_batch_t *b, void *arg)
+{
+    read_t *r = arg;
+    buf_t ids;
+    buf_init(&ids);
+    size_t misses = 0;
+    int64_t *miss_ids = fc_xmalloc((r->npage ? r->npage : 1) * sizeof *miss_ids);
+    for (size_t i = 0; i < r->npage; i++) {
+        read_post_t *p = &r->posts[i];
+        const redisReply *h = rds_batch_reply(b, i);
+        /* HMGET a t d [b] */
+        if (h && h->type == REDIS_REPLY_ARRAY && h->elements >= 3 &&
+            h->element[0]->type == REDIS_REPLY_STRING) {
+            int64_t author = strtoll(h->element[0]->str, NULL, 10);
+            p->deleted = field_is(h->element[2], "1");
+            if (author > 0) {
+                p->found = true;
+                p->author_id = author;
+                if (r->req.hydrate && h->elements >= 4 &&
+                    h->element[3]->type == REDIS_REPLY_STRING)
+                    p->body = fc_xstrndup(h->element[3]->str, h->element[3]->len);
+                else if (r->req.hydrate)
+                    p->found = false;       /* a hash without body: read it again */
+            }
+        } else if (h && h->type == REDIS_REPLY_ARRAY && h->elements >= 3 &&
+                   field_is(h->element[2], "1")) {
+            p->deleted = true;              /* a tombstone without fields */
+            p->found = true;
+        }
+        if (p->found || p->deleted) {
+            metric_inc(feed_metrics.post_hits);
+        } else {
+            metric_inc(feed_metrics.post_misses);
+            miss_ids[misses++] = p->id;
+        }
+    }
+    if (misses == 0) {
+        free(miss_ids);
+        buf_free(&ids);
+        finish_hydration(r);
+        return;
+    }
+    count_pg(r);
+    feed_pg_array(&ids, miss_ids, misses);
+    free(miss_ids);
+    const char *params[] = { ids.data };
+    int rc = pg_query(r->e->pg, PGQ_posts_by_ids, 1, params, NULL, NULL, 0, on_missing_posts, r);
+    buf_free(&ids);
+    if (rc != 0)
+        on_missing_posts(PG_UNAVAILABLE, NULL, "PostgreSQL is not connected", r);
+}
+
+static void hydrate(read_t *r)
+{
+    r->posts = fc_xcalloc(r->npage ? r->npage : 1, sizeof *r->posts);
+    rds_batch_clear(r->batch);
+    for (size_t i = 0; i < r->npage; i++) {
+        read_post_t *p = &r->posts[i];
+        p->id = r->page[i].id;
+        p->ts = r->page[i].ts;
+        p->author_id = r->page[i].author_id;
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "HMGET");
+        feed_args_key(&r->args, rds_key_post, r->e, p->id);
+        rds_args_str(&r->args, "a");
+        rds_args_str(&r->args, "t");
+        rds_args_str(&r->args, "d");
+        if (r->req.hydrate)
+            rds_args_str(&r->args, "b");
+        rds_batch_add(r->batch, &r->args);
+    }
+    if (r->npage == 0) {
+        reply_page(r);
+        return;
+    }
+    rds_batch_wait(r->batch, on_hashes, r);
+}
+
+/* ---- merge ------------------------------------------------------------- */
+
+static void merge_sources(read_t *r)
+{
+    r->page = fc_xcalloc((size_t)r->req.limit, sizeof *r->page);
+    feed_merge_status_t st = feed_merge(r->srcs, r->nsrcs, (size_t)r->req.limit, r->page,
+                                        &r->npage, &r->more);
+    if (st == FEED_MERGE_END)
+        r->more = false;
+    if (st == FEED_MERGE_SHORT) {
+        if (r->any_full && r->fetch_n < 4 * r->e->feed_max + READ_SLACK) {
+            /* Cut by the fetch size (many ties, or many duplicates): fetch more. */
+            r->fetch_n *= 4;
+            free_sources(r);
+            free_posts(r);
+            read_start(r);
+            return;
+        }
+        /* The page reaches below what Redis holds: PostgreSQL serves it. */
+        free_posts(r);
+        read_from_db(r);
+        return;
+    }
+    hydrate(r);
+}
+
+/* Fills a source from a ZRANGE ... WITHSCORES reply; returns whether the
+ * reply was full (fetch_n entries). */
+static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range,
+                        const redisReply *floor, bool partial, int64_t author)
+{
+    size_t n = range && range->type == REDIS_REPLY_ARRAY ? range->elements / 2 : 0;
+    s->items = fc_xcalloc(n ? n : 1, sizeof *s->items);
+    s->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        feed_item_t *it = &s->items[s->n];
+        it->id = strtoll(range->element[2 * i]->str, NULL, 10);
+        it->ts = strtoll(range->element[2 * i + 1]->str, NULL, 10);
+        it->author_id = author;
+        if (it->id > 0)
+            s->n++;
+    }
+    feed_key_t floor_key = { 0, 0 };
+    if (partial && floor && floor->type == REDIS_REPLY_ARRAY && floor->elements >= 2) {
+        floor_key.id = strtoll(floor->element[0]->str, NULL, 10);
+        floor_key.ts = strtoll(floor->element[1]->str, NULL, 10);
+    } else if (partial) {
+        /* A trimmed set emptied by deletes since: older posts may exist, and
+         * nothing in Redis can be trusted: PostgreSQL will serve the page. */
+        floor_key = (feed_key_t){ INT64_MAX, INT64_MAX };
+    }
+    bool full = (int64_t)n >= r->fetch_n;
+    feed_source_prepare(s, r->req.has_cursor ? &r->req.after : NULL, full, partial, floor_key);
+    return full;
+}
+
+static void add_range(read_t *r, rds_args_t *a, size_t (*key)(char *, size_t, const char *, int64_t),
+                      int64_t id)
+{
+    rds_args_reset(a);
+    rds_args_str(a, "ZRANGE");
+    feed_args_key(a, key, r->e, id);
+    if (r->req.has_cursor)
+        rds_args_int(a, r->req.after.ts);
+    else
+        rds_args_str(a, "+inf");
+    rds_args_str(a, "0");
+    rds_args_str(a, "BYSCORE");
+    rds_args_str(a, "REV");
+    rds_args_str(a, "LIMIT");
+    rds_args_str(a, "0");
+    rds_args_int(a, r->fetch_n);
+    rds_args_str(a, "WITHSCORES");
+    rds_batch_add(r->batch, a);
+}
+
+static void add_floor(read_t *r, rds_args_t *a, size_t (*key)(char *, size_t, const char *, int64_t),
+                      int64_t id)
+{
+    rds_args_reset(a);
+    rds_args_str(a, "ZRANGE");
+    feed_args_key(a, key, r->e, id);
+    rds_args_str(a, "0");
+    rds_args_str(a, "+inf");
+    rds_args_str(a, "BYSCORE");
+    rds_args_str(a, "LIMIT");
+    rds_args_str(a, "0");
+    rds_args_str(a, "1");
+    rds_args_str(a, "WITHSCORES");
+    rds_batch_add(r->batch, a);
+}
+
+/* ---- RT2: celebrity sets ----------------------------------------------- */
+
+static void read_celebs(read_t *r);
+
+static void on_author_rebuilt(feed_rebuild_status_t status, void *arg)
+{
+    read_t *r = arg;
+    if (status == FEED_REBUILD_UNAVAILABLE)
+        r->degraded = true;
+    if (--r->author_rebuilds > 0)
+        return;
+    if (r->degraded) {
+        read_from_db(r);
+        return;
+    }
+    if (++r->attempts >= READ_MAX_ATTEMPTS) {
+        read_from_db(r);
+        return;
+    }
+    read_celebs(r);
+}
+
+static void on_celebs(rds_batch_t *b, void *arg)
+{
+    read_t *r = arg;
+    if (rds_batch_failed(b)) {
+        r->degraded = true;
+        read_from_db(r);
+        return;
+    }
+    /* Missing author sets are rebuilt first (all at once), then RT2 again. */
+    int64_t *missing = fc_xmalloc(r->ncelebs * sizeof *missing);
+    size_t nmissing = 0;
+    for (size_t j = 0; j < r->ncelebs; j++) {
+        const redisReply *state = rds_batch_reply(b, 3 * j);
+        if (!state || state->type != REDIS_REPLY_STRING || strcmp(state->str, "-3") == 0)
+            missing[nmissing++] = r->celebs[j];
+    }
+    if (nmissing > 0) {
+        r->author_rebuilds = (int)nmissing;
+        count_pg(r);
+        for (size_t j = 0; j < nmissing; j++)
+            feed_rebuild_author(r->e, missing[j], on_author_rebuilt, r);
+        free(missing);
+        return;
+    }
+    free(missing);
+    for (size_t j = 0; j < r->ncelebs; j++) {
+        const redisReply *state = rds_batch_reply(b, 3 * j);
+        bool partial = strcmp(state->str, "-2") == 0;
+        r->any_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, 3 * j + 1),
+                                   rds_batch_reply(b, 3 * j + 2), partial, r->celebs[j]);
+    }
+    r->nsrcs = 1 + r->ncelebs;
+    merge_sources(r);
+}
+
+static void read_celebs(read_t *r)
+{
+    for (size_t j = 1; j < r->nsrcs; j++) {
+        free(r->srcs[j].items);
+        r->srcs[j].items = NULL;
+    }
+    rds_batch_clear(r->batch);
+    for (size_t j = 0; j < r->ncelebs; j++) {
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "ZSCORE");
+        feed_args_key(&r->args, rds_key_posts, r->e, r->celebs[j]);
+        rds_args_str(&r->args, "s");
+        rds_batch_add(r->batch, &r->args);
+        add_range(r, &r->args, rds_key_posts, r->celebs[j]);
+        add_floor(r, &r->args, rds_key_posts, r->celebs[j]);
+    }
+    rds_batch_wait(r->batch, on_celebs, r);
+}
+
+/* ---- RT1: the home feed ------------------------------------------------ */
+
+static void on_feed_rebuilt(feed_rebuild_status_t status, void *arg)
+{
+    read_t *r = arg;
+    if (status == FEED_REBUILD_UNAVAILABLE) {
+        read_from_db(r);
+        return;
+    }
+    if (status == FEED_REBUILD_OK)
+        r->source = "rebuilt";
+    read_restart(r);
+}
+
+static void on_feed(rds_batch_t *b, void *arg)
+{
+    read_t *r = arg;
+    const redisReply *meta = rds_batch_reply(b, 0);
+    const redisReply *range = rds_batch_reply(b, 1);
+    if (!meta || !range || meta->type != REDIS_REPLY_ARRAY || range->type != REDIS_REPLY_ARRAY) {
+        r->degraded = true;
+        read_from_db(r);
+        return;
+    }
+    int state = 0;
+    size_t nc = 0;
+    r->celebs = fc_xmalloc((meta->elements / 2 + 1) * sizeof *r->celebs);
+    for (size_t i = 0; i + 1 < meta->elements; i += 2) {
+        const char *m = meta->element[i]->str;
+        if (strcmp(m, "s") == 0)
+            state = (int)strtol(meta->element[i + 1]->str, NULL, 10);
+        else if (strncmp(m, "c:", 2) == 0)
+            r->celebs[nc++] = strtoll(m + 2, NULL, 10);
+    }
+    r->ncelebs = nc;
+    if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL) {
+        if (!r->counted_feed) {
+            r->counted_feed = true;
+            metric_inc(feed_metrics.feed_misses);
+            count_pg(r);
+        }
+        free_sources(r);
+        feed_rebuild_home(r->e, r->req.user_id, on_feed_rebuilt, r);
+        return;
+    }
+    if (!r->counted_feed) {
+        r->counted_feed = true;
+        metric_inc(feed_metrics.feed_hits);
+    }
+    if (!r->source)
+        r->source = "cache";
+    r->nsrcs = 1 + nc;
+    r->srcs = fc_xcalloc(r->nsrcs, sizeof *r->srcs);
+    r->any_full = fill_source(r, &r->srcs[0], range, rds_batch_reply(b, 2),
+                              state == FEED_STATE_PARTIAL, 0);
+    if (nc > 0) {
+        read_celebs(r);
+        return;
+    }
+    merge_sources(r);
+}
+
+static void read_start(read_t *r)
+{
+    rds_batch_clear(r->batch);
+    rds_args_t *a = &r->args;
+    rds_args_reset(a);
+    rds_args_str(a, "ZRANGE");
+    feed_args_key(a, rds_key_feed, r->e, r->req.user_id);
+    rds_args_str(a, "-inf");
+    rds_args_str(a, "(0");
+    rds_args_str(a, "BYSCORE");
+    rds_args_str(a, "WITHSCORES");
+    rds_batch_add(r->batch, a);
+    add_range(r, a, rds_key_feed, r->req.user_id);
+    add_floor(r, a, rds_key_feed, r->req.user_id);
+    rds_args_reset(a);
+    rds_args_str(a, "PEXPIRE");
+    feed_args_key(a, rds_key_feed, r->e, r->req.user_id);
+    rds_args_int(a, r->e->feed_ttl_ms);
+    rds_batch_add(r->batch, a);
+    rds_batch_wait(r->batch, on_feed, r);
+}
+
+void feed_timeline_get(feed_engine_t *e, rpc_call_t *call, const feed_read_req_t *req)
+{
+    read_t *r = fc_xcalloc(1, sizeof *r);
+    r->e = e;
+    r->call = call;
+    r->req = *req;
+    /* Never 0: 0 would mean "no affinity" to a reader of this code. */
+    r->affinity = (unsigned)req->user_id | 1u;
+    r->fetch_n = req->limit + READ_SLACK;
+    r->batch = rds_batch_new(e->redis, r->affinity);
+    rds_args_init(&r->args);
+    read_start(r);
+}

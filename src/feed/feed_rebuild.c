@@ -1,0 +1,318 @@
+/* Cold start: a home feed (or an author's recent-posts set) rebuilt from
+ * PostgreSQL.
+ *
+ *   1. REBUILD_BEGIN puts a "building" placeholder with our token in Redis
+ *      (or finds the key already there, or another rebuild at work: then we
+ *      poll until it is done). From now on fan-out deliveries, celebrity
+ *      markers and follows land in the placeholder, so nothing that happens
+ *      while we query PostgreSQL is lost.
+ *   2. Home feeds: the followees (PostgreSQL), and which of them (and the user)
+ *      are flagged celebrities (Redis): those are merged at read time, so they
+ *      become markers and their posts stay out of the feed.
+ *   3. The newest feed_max + 1 live posts of the remaining authors (one
+ *      query); more than feed_max means older ones exist: the feed is partial.
+ *   4. REBUILD_APPLY adds the rows to the placeholder and marks it complete or
+ *      partial — unless the placeholder was invalidated meanwhile (a DEL by
+ *      timeline.invalidate, follow or unfollow): then nothing is written and
+ *      the waiters read again.
+ * Concurrent callers share one run (feed_flight). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feed/feed_engine.h"
+#include "feed/feed_flight.h"
+#include "feed/feed_metrics.h"
+#include "feed/feed_scripts.h"
+#include "metrics/metrics.h"
+#include "util/log.h"
+
+#define REBUILD_POLL_MS 20
+#define REBUILD_MAX_POLLS 150       /* 3 s of waiting for another rebuilder */
+
+typedef struct {
+    feed_engine_t *e;
+    feed_flight_kind_t kind;
+    int64_t id;
+    char token[32];
+    rds_batch_t *batch;
+    rds_args_t args;
+    int polls;
+    uv_timer_t *poll_timer;
+    int64_t *markers;          /* celebrity authors (home feeds) */
+    size_t nmarkers;
+    int64_t *authors;          /* authors whose posts go in */
+    size_t nauthors;
+    uint64_t start_ns;
+} rebuild_t;
+
+static metric_t *rebuild_duration;
+
+static void rebuild_begin(rebuild_t *r);
+
+static size_t rebuild_key(const rebuild_t *r, char *out, size_t cap)
+{
+    return r->kind == FEED_FLIGHT_HOME ? rds_key_feed(out, cap, r->e->prefix, r->id)
+                                       : rds_key_posts(out, cap, r->e->prefix, r->id);
+}
+
+static void args_key(rebuild_t *r)
+{
+    char key[RDS_KEY_MAX];
+    size_t n = rebuild_key(r, key, sizeof key);
+    rds_args_add(&r->args, key, n);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
+{
+    if (status == FEED_REBUILD_OK && r->kind == FEED_FLIGHT_HOME && r->start_ns) {
+        metric_observe(rebuild_duration, (double)(uv_hrtime() - r->start_ns) / 1e9);
+    }
+    if (r->poll_timer)
+        uv_close((uv_handle_t *)r->poll_timer, on_timer_closed);
+    feed_engine_t *e = r->e;
+    feed_flight_kind_t kind = r->kind;
+    int64_t id = r->id;
+    rds_batch_free(r->batch);
+    rds_args_free(&r->args);
+    free(r->markers);
+    free(r->authors);
+    free(r);
+    feed_flight_finish(e, kind, id, status);
+}
+
+/* Drops our placeholder after a failure so that readers do not wait for a
+ * rebuild that will never finish. Fire and forget. */
+static void rebuild_abort(rebuild_t *r, const char *why)
+{
+    log_warn("feed", "rebuild of %s %" PRId64 " failed: %s",
+             r->kind == FEED_FLIGHT_HOME ? "feed" : "author set", r->id, why);
+    static const char drop[] =
+        "if redis.call('ZSCORE', KEYS[1], 'b:' .. ARGV[1]) then redis.call('DEL', KEYS[1]) end\n"
+        "return 1\n";
+    feed_args_eval(&r->args, drop, 1);
+    args_key(r);
+    rds_args_str(&r->args, r->token);
+    rds_command_argv(r->e->redis, (unsigned)r->id, NULL, NULL, r->args.argc,
+                     rds_args_argv(&r->args), rds_args_lens(&r->args));
+    rebuild_end(r, FEED_REBUILD_UNAVAILABLE);
+}
+
+static int64_t cell_int(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* ---- step 4: apply ----------------------------------------------------- */
+
+static void on_applied(rds_batch_t *b, void *arg)
+{
+    rebuild_t *r = arg;
+    int64_t v;
+    if (rds_reply_int(rds_batch_reply(b, 0), &v) != 0) {
+        rebuild_abort(r, "Redis did not take the rebuilt feed");
+        return;
+    }
+    if (v == 0) {
+        rebuild_end(r, FEED_REBUILD_RETRY);
+        return;
+    }
+    if (r->kind == FEED_FLIGHT_HOME)
+        metric_inc(feed_metrics.feed_rebuilds_total);
+    rebuild_end(r, FEED_REBUILD_OK);
+}
+
+static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+{
+    rebuild_t *r = arg;
+    if (status != PG_OK) {
+        rebuild_abort(r, errmsg ? errmsg : "PostgreSQL failed");
+        return;
+    }
+    int rows = PQntuples(res);
+    int partial = rows > r->e->feed_max;
+    if (partial)
+        rows = (int)r->e->feed_max;
+    int ts_col = r->kind == FEED_FLIGHT_HOME ? 2 : 1;
+    feed_args_eval(&r->args, feed_script_rebuild_apply, 1);
+    args_key(r);
+    rds_args_str(&r->args, r->token);
+    rds_args_int(&r->args, r->e->feed_max);
+    rds_args_int(&r->args, r->kind == FEED_FLIGHT_HOME ? r->e->feed_ttl_ms
+                                                       : r->e->post_ttl_s * 1000);
+    rds_args_int(&r->args, partial);
+    rds_args_int(&r->args, (int64_t)r->nmarkers);
+    for (size_t i = 0; i < r->nmarkers; i++)
+        rds_args_addf(&r->args, "c:%" PRId64, r->markers[i]);
+    for (int i = 0; i < rows; i++) {
+        rds_args_int(&r->args, cell_int(res, i, ts_col));
+        rds_args_int(&r->args, cell_int(res, i, 0));
+    }
+    rds_batch_clear(r->batch);
+    rds_batch_add(r->batch, &r->args);
+    rds_batch_wait(r->batch, on_applied, r);
+}
+
+static void query_rows(rebuild_t *r)
+{
+    char limit[24];
+    snprintf(limit, sizeof limit, "%" PRId64, r->e->feed_max + 1);
+    int rc;
+    if (r->kind == FEED_FLIGHT_HOME) {
+        buf_t arr;
+        buf_init(&arr);
+        feed_pg_array(&arr, r->authors, r->nauthors);
+        const char *params[] = { arr.data, limit };
+        rc = pg_query(r->e->pg, PGQ_feed_rebuild, 2, params, NULL, NULL, 0, on_rows, r);
+        buf_free(&arr);
+    } else {
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, r->id);
+        const char *params[] = { id, limit };
+        rc = pg_query(r->e->pg, PGQ_author_posts, 2, params, NULL, NULL, 0, on_rows, r);
+    }
+    if (rc != 0)
+        rebuild_abort(r, "PostgreSQL is not connected");
+}
+
+/* ---- step 2: followees and celebrity flags (home feeds) ----------------- */
+
+static void on_flags(rds_batch_t *b, void *arg)
+{
+    rebuild_t *r = arg;
+    const redisReply *rep = rds_batch_reply(b, 0);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != r->nauthors) {
+        rebuild_abort(r, "cannot read the celebrity flags");
+        return;
+    }
+    /* authors[] holds the user and the followees; flagged ones move to
+     * markers[], the rest stay. */
+    r->markers = fc_xcalloc(r->nauthors ? r->nauthors : 1, sizeof *r->markers);
+    size_t kept = 0;
+    for (size_t i = 0; i < r->nauthors; i++) {
+        if (rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer == 1)
+            r->markers[r->nmarkers++] = r->authors[i];
+        else
+            r->authors[kept++] = r->authors[i];
+    }
+    r->nauthors = kept;
+    query_rows(r);
+}
+
+static void on_followees(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+{
+    rebuild_t *r = arg;
+    if (status != PG_OK) {
+        rebuild_abort(r, errmsg ? errmsg : "PostgreSQL failed");
+        return;
+    }
+    int rows = PQntuples(res);
+    r->authors = fc_xmalloc(((size_t)rows + 1) * sizeof *r->authors);
+    r->authors[r->nauthors++] = r->id;
+    for (int i = 0; i < rows; i++)
+        r->authors[r->nauthors++] = cell_int(res, i, 0);
+    char key[RDS_KEY_MAX];
+    size_t n = rds_key_celebrities(key, sizeof key, r->e->prefix);
+    rds_args_reset(&r->args);
+    rds_args_str(&r->args, "SMISMEMBER");
+    rds_args_add(&r->args, key, n);
+    for (size_t i = 0; i < r->nauthors; i++)
+        rds_args_int(&r->args, r->authors[i]);
+    rds_batch_clear(r->batch);
+    rds_batch_add(r->batch, &r->args);
+    rds_batch_wait(r->batch, on_flags, r);
+}
+
+static void query_followees(rebuild_t *r)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, r->id);
+    const char *params[] = { id };
+    if (pg_query(r->e->pg, PGQ_followees, 1, params, NULL, NULL, 0, on_followees, r) != 0)
+        rebuild_abort(r, "PostgreSQL is not connected");
+}
+
+/* ---- step 1: placeholder ----------------------------------------------- */
+
+static void on_poll_timer(uv_timer_t *t)
+{
+    rebuild_begin(t->data);
+}
+
+static void on_begun(rds_batch_t *b, void *arg)
+{
+    rebuild_t *r = arg;
+    int64_t v;
+    if (rds_reply_int(rds_batch_reply(b, 0), &v) != 0) {
+        rebuild_end(r, FEED_REBUILD_UNAVAILABLE);
+        return;
+    }
+    if (v == 0) {
+        rebuild_end(r, FEED_REBUILD_OK);
+    } else if (v < 0) {
+        /* Another process is rebuilding this key: wait for it. */
+        if (++r->polls > REBUILD_MAX_POLLS) {
+            rebuild_end(r, FEED_REBUILD_UNAVAILABLE);
+            return;
+        }
+        if (!r->poll_timer) {
+            r->poll_timer = fc_xmalloc(sizeof *r->poll_timer);
+            uv_timer_init(r->e->loop, r->poll_timer);
+            r->poll_timer->data = r;
+        }
+        uv_timer_start(r->poll_timer, on_poll_timer, REBUILD_POLL_MS, 0);
+    } else {
+        r->start_ns = uv_hrtime();
+        if (r->kind == FEED_FLIGHT_HOME)
+            query_followees(r);
+        else
+            query_rows(r);
+    }
+}
+
+static void rebuild_begin(rebuild_t *r)
+{
+    feed_args_eval(&r->args, feed_script_rebuild_begin, 1);
+    args_key(r);
+    rds_args_str(&r->args, r->token);
+    rds_args_int(&r->args, FEED_BUILD_TTL_MS);
+    rds_batch_clear(r->batch);
+    rds_batch_add(r->batch, &r->args);
+    rds_batch_wait(r->batch, on_begun, r);
+}
+
+static void rebuild_start(feed_engine_t *e, feed_flight_kind_t kind, int64_t id,
+                          feed_rebuild_fn *cb, void *arg)
+{
+    if (!rebuild_duration) {
+        rebuild_duration = metrics_simple("feedcache_feed_rebuild_duration_seconds",
+                                          "time to rebuild a home feed from PostgreSQL",
+                                          METRIC_HISTOGRAM);
+    }
+    if (!feed_flight_join(e, kind, id, cb, arg))
+        return;
+    rebuild_t *r = fc_xcalloc(1, sizeof *r);
+    r->e = e;
+    r->kind = kind;
+    r->id = id;
+    snprintf(r->token, sizeof r->token, "%" PRIx64, ++e->next_token);
+    r->batch = rds_batch_new(e->redis, (unsigned)id);
+    rds_args_init(&r->args);
+    rebuild_begin(r);
+}
+
+void feed_rebuild_home(feed_engine_t *e, int64_t user_id, feed_rebuild_fn *cb, void *arg)
+{
+    rebuild_start(e, FEED_FLIGHT_HOME, user_id, cb, arg);
+}
+
+void feed_rebuild_author(feed_engine_t *e, int64_t author_id, feed_rebuild_fn *cb, void *arg)
+{
+    rebuild_start(e, FEED_FLIGHT_AUTHOR, author_id, cb, arg);
+}

@@ -1,0 +1,398 @@
+/* The write side of the engine. Every method writes Redis before answering,
+ * so that a read after the answer sees the change:
+ *
+ *   post.publish   the post hash (write-through), the author's recent-posts
+ *                  set, and either a durable fan-out job (XADD) or, for a
+ *                  celebrity, the celebrity flag (plus a one-time marker job
+ *                  when the author just became one) — decided by the cached
+ *                  follower count at publish time;
+ *   post.update    the new body into the post hash;
+ *   post.delete    a tombstone in the post hash (reads skip tombstones), the
+ *                  post out of the author's set and own feed, and a job that
+ *                  removes it from the followers' feeds;
+ *   follow         a celebrity marker into the follower's feed, or for other
+ *                  authors the feed dropped (rebuilt on the next read);
+ *   unfollow       the author recorded in the follower's unfollowed set (so a
+ *                  fan-out in flight cannot deliver) and the feed dropped;
+ *   invalidate     the feed dropped. */
+#include "feed/feed_write.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feed/feed_metrics.h"
+#include "feed/feed_scripts.h"
+#include "util/log.h"
+
+typedef struct {
+    feed_engine_t *e;
+    rpc_call_t *call;
+    feed_post_t post;
+    char *body;
+    int64_t follower, followee;
+    bool celebrity;
+    rds_batch_t *batch;
+    rds_args_t args;
+} write_t;
+
+static write_t *write_new(feed_engine_t *e, rpc_call_t *call, int64_t affinity)
+{
+    write_t *w = fc_xcalloc(1, sizeof *w);
+    w->e = e;
+    w->call = call;
+    w->batch = rds_batch_new(e->redis, (unsigned)affinity | 1u);
+    rds_args_init(&w->args);
+    return w;
+}
+
+static void write_free(write_t *w)
+{
+    rds_batch_free(w->batch);
+    rds_args_free(&w->args);
+    free(w->body);
+    free(w);
+}
+
+static void reply_ok(write_t *w)
+{
+    msgpack_packer *pk = rpc_reply_begin(w->call);
+    msgpack_pack_map(pk, 1);
+    rpc_pack_cstr(pk, "ok");
+    msgpack_pack_true(pk);
+    rpc_reply_end(w->call);
+    write_free(w);
+}
+
+static void reply_unavailable(write_t *w)
+{
+    rpc_reply_error(w->call, RPC_UNAVAILABLE, 1000, "Redis is unavailable");
+    write_free(w);
+}
+
+/* A reply that is neither missing nor a Redis error. */
+static bool reply_good(const redisReply *r)
+{
+    return r && r->type != REDIS_REPLY_ERROR;
+}
+
+static bool batch_good(const rds_batch_t *b)
+{
+    for (size_t i = 0; i < rds_batch_count(b); i++) {
+        const redisReply *r = rds_batch_reply(b, i);
+        if (!reply_good(r)) {
+            if (r)
+                log_warn("feed", "redis error: %s", r->str);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void add_job(write_t *w, const char *type, int64_t post, int64_t author, int64_t ts)
+{
+    rds_args_t *a = &w->args;
+    char key[RDS_KEY_MAX];
+    size_t n = rds_key_fanout(key, sizeof key, w->e->prefix);
+    rds_args_reset(a);
+    rds_args_str(a, "XADD");
+    rds_args_add(a, key, n);
+    rds_args_str(a, "*");
+    rds_args_str(a, "t");
+    rds_args_str(a, type);
+    rds_args_str(a, "p");
+    rds_args_int(a, post);
+    rds_args_str(a, "a");
+    rds_args_int(a, author);
+    rds_args_str(a, "ts");
+    rds_args_int(a, ts);
+    rds_args_str(a, "pub");
+    rds_args_int(a, feed_now_ms());
+    rds_batch_add(w->batch, a);
+}
+
+/* Adds one member to a single feed or author set (FEED_PUSH, stride 1). */
+static void add_push(write_t *w, size_t (*key)(char *, size_t, const char *, int64_t),
+                     int64_t owner, int64_t post, int64_t ts, int64_t author)
+{
+    feed_args_eval(&w->args, feed_script_push, 1);
+    feed_args_key(&w->args, key, w->e, owner);
+    rds_args_int(&w->args, post);
+    rds_args_int(&w->args, ts);
+    rds_args_int(&w->args, w->e->feed_max);
+    rds_args_int(&w->args, author);
+    rds_args_str(&w->args, "1");
+    rds_batch_add(w->batch, &w->args);
+}
+
+/* ---- post.publish ------------------------------------------------------ */
+
+static void reply_published(write_t *w)
+{
+    msgpack_packer *pk = rpc_reply_begin(w->call);
+    msgpack_pack_map(pk, 2);
+    rpc_pack_cstr(pk, "queued");
+    msgpack_pack_true(pk);
+    rpc_pack_cstr(pk, "mode");
+    rpc_pack_cstr(pk, w->celebrity ? "celebrity" : "fanout");
+    rpc_reply_end(w->call);
+    write_free(w);
+}
+
+static void on_mark_job(rds_batch_t *b, void *arg)
+{
+    write_t *w = arg;
+    if (!batch_good(b)) {
+        reply_unavailable(w);
+        return;
+    }
+    reply_published(w);
+}
+
+static void on_published(rds_batch_t *b, void *arg)
+{
+    write_t *w = arg;
+    if (!batch_good(b)) {
+        reply_unavailable(w);
+        return;
+    }
+    if (w->celebrity) {
+        /* SADD is the last command: 1 when the author just became a
+         * celebrity, whose followers' feeds now need the marker. */
+        const redisReply *added = rds_batch_reply(b, rds_batch_count(b) - 1);
+        if (added->type == REDIS_REPLY_INTEGER && added->integer == 1) {
+            log_info("feed", "author %" PRId64 " is now a celebrity: marking followers' feeds",
+                     w->post.author_id);
+            rds_batch_clear(b);
+            add_job(w, FEED_JOB_MARK, w->post.id, w->post.author_id, w->post.created_at);
+            rds_batch_wait(b, on_mark_job, w);
+            return;
+        }
+    } else {
+        metric_gauge_add(feed_metrics.fanout_queue_depth, 1);
+    }
+    reply_published(w);
+}
+
+static void publish_write(write_t *w)
+{
+    const feed_post_t *p = &w->post;
+    feed_engine_t *e = w->e;
+    rds_args_t *a = &w->args;
+    rds_batch_clear(w->batch);
+    if (w->body) {
+        rds_args_reset(a);
+        rds_args_str(a, "HSET");
+        feed_args_key(a, rds_key_post, e, p->id);
+        rds_args_str(a, "a");
+        rds_args_int(a, p->author_id);
+        rds_args_str(a, "t");
+        rds_args_int(a, p->created_at);
+        rds_args_str(a, "b");
+        rds_args_add(a, w->body, p->body_len);
+        rds_batch_add(w->batch, a);
+        rds_args_reset(a);
+        rds_args_str(a, "EXPIRE");
+        feed_args_key(a, rds_key_post, e, p->id);
+        rds_args_int(a, e->post_ttl_s);
+        rds_batch_add(w->batch, a);
+    }
+    add_push(w, rds_key_posts, p->author_id, p->id, p->created_at, p->author_id);
+    if (w->celebrity) {
+        /* No fan-out: followers merge the author's set at read time. The
+         * author's own feed gets the post directly. */
+        add_push(w, rds_key_feed, p->author_id, p->id, p->created_at, p->author_id);
+        char key[RDS_KEY_MAX];
+        size_t n = rds_key_celebrities(key, sizeof key, e->prefix);
+        rds_args_reset(a);
+        rds_args_str(a, "SADD");
+        rds_args_add(a, key, n);
+        rds_args_int(a, p->author_id);
+        rds_batch_add(w->batch, a);
+    } else {
+        add_job(w, FEED_JOB_POST, p->id, p->author_id, p->created_at);
+    }
+    rds_batch_wait(w->batch, on_published, w);
+}
+
+static void decide_mode(write_t *w, int64_t followers)
+{
+    w->celebrity = followers >= w->e->celebrity_threshold;
+    publish_write(w);
+}
+
+static void on_follower_count(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+{
+    write_t *w = arg;
+    if (status != PG_OK) {
+        /* Without the count, fan out: always correct, only costlier. */
+        log_warn("feed", "follower count of %" PRId64 " unavailable (%s): fanning out",
+                 w->post.author_id, errmsg ? errmsg : "?");
+        decide_mode(w, 0);
+        return;
+    }
+    int64_t count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, "SET");
+    feed_args_key(&w->args, rds_key_fcount, w->e, w->post.author_id);
+    rds_args_int(&w->args, count);
+    rds_args_str(&w->args, "EX");
+    rds_args_int(&w->args, FEED_FCOUNT_TTL_S);
+    rds_command_argv(w->e->redis, (unsigned)w->post.author_id | 1u, NULL, NULL, w->args.argc,
+                     rds_args_argv(&w->args), rds_args_lens(&w->args));
+    decide_mode(w, count);
+}
+
+static void on_cached_count(rds_batch_t *b, void *arg)
+{
+    write_t *w = arg;
+    const redisReply *r = rds_batch_reply(b, 0);
+    if (!reply_good(r)) {
+        reply_unavailable(w);
+        return;
+    }
+    int64_t count;
+    if (rds_reply_int(r, &count) == 0) {
+        decide_mode(w, count);
+        return;
+    }
+    char author[24];
+    snprintf(author, sizeof author, "%" PRId64, w->post.author_id);
+    const char *params[] = { author };
+    if (pg_query(w->e->pg, PGQ_follower_count, 1, params, NULL, NULL, 0, on_follower_count, w) != 0)
+        on_follower_count(PG_UNAVAILABLE, NULL, "PostgreSQL is not connected", w);
+}
+
+void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
+{
+    write_t *w = write_new(e, call, post->author_id);
+    w->post = *post;
+    if (post->body) {
+        w->body = fc_xstrndup(post->body, post->body_len);
+        w->post.body = w->body;
+    }
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, "GET");
+    feed_args_key(&w->args, rds_key_fcount, e, post->author_id);
+    rds_batch_add(w->batch, &w->args);
+    rds_batch_wait(w->batch, on_cached_count, w);
+}
+
+/* ---- the others -------------------------------------------------------- */
+
+static void on_done(rds_batch_t *b, void *arg)
+{
+    write_t *w = arg;
+    if (!batch_good(b)) {
+        reply_unavailable(w);
+        return;
+    }
+    reply_ok(w);
+}
+
+static void add_simple(write_t *w, const char *cmd,
+                       size_t (*key)(char *, size_t, const char *, int64_t), int64_t id,
+                       const char *arg1, const char *arg2)
+{
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, cmd);
+    feed_args_key(&w->args, key, w->e, id);
+    if (arg1)
+        rds_args_str(&w->args, arg1);
+    if (arg2)
+        rds_args_str(&w->args, arg2);
+    rds_batch_add(w->batch, &w->args);
+}
+
+void feed_post_update(feed_engine_t *e, rpc_call_t *call, int64_t id, const char *body,
+                      size_t body_len)
+{
+    write_t *w = write_new(e, call, id);
+    /* A hash without 'a' (not cached before) counts as a miss for readers,
+     * who fill the rest from PostgreSQL without overwriting this body. */
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, "HSET");
+    feed_args_key(&w->args, rds_key_post, e, id);
+    rds_args_str(&w->args, "b");
+    rds_args_add(&w->args, body, body_len);
+    rds_batch_add(w->batch, &w->args);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%" PRId64, e->post_ttl_s);
+    add_simple(w, "EXPIRE", rds_key_post, id, ttl, NULL);
+    rds_batch_wait(w->batch, on_done, w);
+}
+
+void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t author_id)
+{
+    write_t *w = write_new(e, call, author_id);
+    char ttl[24], post[24];
+    snprintf(ttl, sizeof ttl, "%" PRId64, e->post_ttl_s);
+    snprintf(post, sizeof post, "%" PRId64, id);
+    add_simple(w, "HSET", rds_key_post, id, "d", "1");
+    add_simple(w, "EXPIRE", rds_key_post, id, ttl, NULL);
+    add_simple(w, "ZREM", rds_key_posts, author_id, post, NULL);
+    add_simple(w, "ZREM", rds_key_feed, author_id, post, NULL);
+    add_job(w, FEED_JOB_DELETE, id, author_id, 0);
+    rds_batch_wait(w->batch, on_done, w);
+}
+
+static void on_follow_flag(rds_batch_t *b, void *arg)
+{
+    write_t *w = arg;
+    if (!batch_good(b)) {
+        reply_unavailable(w);
+        return;
+    }
+    const redisReply *flag = rds_batch_reply(b, 1);
+    rds_batch_clear(b);
+    if (flag->type == REDIS_REPLY_INTEGER && flag->integer == 1) {
+        feed_args_eval(&w->args, feed_script_follow_celeb, 1);
+        feed_args_key(&w->args, rds_key_feed, w->e, w->follower);
+        rds_args_addf(&w->args, "c:%" PRId64, w->followee);
+        rds_batch_add(b, &w->args);
+    } else {
+        /* The followee's posts must appear from the next read on: the feed
+         * is rebuilt with them (an in-flight rebuild is cancelled too). */
+        add_simple(w, "DEL", rds_key_feed, w->follower, NULL, NULL);
+    }
+    rds_batch_wait(b, on_done, w);
+}
+
+void feed_follow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee)
+{
+    write_t *w = write_new(e, call, follower);
+    w->follower = follower;
+    w->followee = followee;
+    char who[24], key[RDS_KEY_MAX];
+    snprintf(who, sizeof who, "%" PRId64, followee);
+    add_simple(w, "SREM", rds_key_unfollowed, follower, who, NULL);
+    size_t n = rds_key_celebrities(key, sizeof key, e->prefix);
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, "SISMEMBER");
+    rds_args_add(&w->args, key, n);
+    rds_args_str(&w->args, who);
+    rds_batch_add(w->batch, &w->args);
+    add_simple(w, "DEL", rds_key_fcount, followee, NULL, NULL);
+    rds_batch_wait(w->batch, on_follow_flag, w);
+}
+
+void feed_unfollow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee)
+{
+    write_t *w = write_new(e, call, follower);
+    char who[24], ttl[24];
+    snprintf(who, sizeof who, "%" PRId64, followee);
+    snprintf(ttl, sizeof ttl, "%d", FEED_UNFOLLOW_TTL_MS);
+    add_simple(w, "SADD", rds_key_unfollowed, follower, who, NULL);
+    add_simple(w, "PEXPIRE", rds_key_unfollowed, follower, ttl, NULL);
+    add_simple(w, "DEL", rds_key_feed, follower, NULL, NULL);
+    add_simple(w, "DEL", rds_key_fcount, followee, NULL, NULL);
+    rds_batch_wait(w->batch, on_done, w);
+}
+
+void feed_invalidate(feed_engine_t *e, rpc_call_t *call, int64_t user_id)
+{
+    write_t *w = write_new(e, call, user_id);
+    add_simple(w, "DEL", rds_key_feed, user_id, NULL, NULL);
+    rds_batch_wait(w->batch, on_done, w);
+}

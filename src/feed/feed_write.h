@@ -1,0 +1,36 @@
+/* The write methods: post.publish, post.update, post.delete, follow,
+ * unfollow, timeline.invalidate (CONTRACT.md section 3). Each answers its
+ * call (for a notification the answer is dropped). */
+#ifndef FC_FEED_FEED_WRITE_H
+#define FC_FEED_FEED_WRITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "feed/feed_engine.h"
+#include "rpc/rpc_server.h"
+
+typedef struct {
+    int64_t id;
+    int64_t author_id;
+    int64_t created_at;
+    const char *body;          /* NULL when absent; copied */
+    size_t body_len;
+} feed_post_t;
+
+void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post);
+void feed_post_update(feed_engine_t *e, rpc_call_t *call, int64_t id, const char *body,
+                      size_t body_len);
+void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t author_id);
+void feed_follow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee);
+void feed_unfollow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee);
+void feed_invalidate(feed_engine_t *e, rpc_call_t *call, int64_t user_id);
+
+/* Fan-out job fields in the stream: t = p (post), m (celebrity marker),
+ * d (delete); p post id; a author id; ts created_at ms; pub publish time ms. */
+#define FEED_JOB_POST "p"
+#define FEED_JOB_MARK "m"
+#define FEED_JOB_DELETE "d"
+
+#endif

@@ -1,0 +1,599 @@
+/* The oracle test of the feed engine (CONTRACT.md sections 2 and 3).
+ *
+ * For a few seeded random worlds (users, a power-law follow graph, posts
+ * with many created_at ties and ids whose decimal strings sort unlike their
+ * numbers), written the way the timeline API writes (PostgreSQL commit, then
+ * the RPC), every user's timeline is walked page by page and compared with
+ * the SQL definition of a home timeline: same posts, same order, same
+ * fields. Around that: deletes, edits, follows and unfollows (each checked
+ * on the very next read), authors crossing the celebrity threshold both
+ * ways, a cold start (FLUSHDB), invalidations, and bad input.
+ *
+ * The daemon runs with --celebrity-threshold 10 (so the popular authors are
+ * celebrities) and --feed-max 25 (so walks go past the cached window).
+ * Own PostgreSQL database fc_oracle_<pid>, own Redis db 7, own key prefix.
+ *
+ * FEEDCACHE_ORACLE_SEED=N picks another base seed; a failure prints the
+ * seed of the world it happened in. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "oracle_db.h"
+
+#define THRESHOLD 10
+#define FEED_MAX "25"
+#define TIMEOUT_MS 10000
+#define SETTLE_MS 15000
+#define REDIS_DB 7
+
+static odb_env_t env;
+static uint64_t base_seed = 20240601;
+static int daemons_started;
+
+typedef struct {
+    harness_daemon_t *d;
+    fc_client_t *c;
+    PGconn *pg;
+    bool finished;        /* the test body reached its end */
+} fixture_t;
+
+/* --- fixture ----------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    char err[4096];
+    const char *s = getenv("FEEDCACHE_ORACLE_SEED");
+    if (s && *s)
+        base_seed = strtoull(s, NULL, 10);
+    if (odb_env_setup(&env, "fc_oracle", REDIS_DB, err, sizeof err) != 0) {
+        fprintf(stderr, "test_oracle: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    odb_env_teardown(&env);
+    return 0;
+}
+
+/* Empty tables, empty Redis db, a fresh daemon with its own key prefix. */
+static int setup(void **state)
+{
+    char err[4096];
+    fixture_t *f = calloc(1, sizeof *f);
+    *state = f;
+    f->pg = odb_pg_connect(&env, err, sizeof err);
+    if (!f->pg || odb_pg_truncate(f->pg, err, sizeof err) != 0 ||
+        odb_redis_flushdb(&env, err, sizeof err) != 0) {
+        fprintf(stderr, "test_oracle: %s\n", err);
+        return -1;
+    }
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "fcoracle%d.%d:", (int)getpid(), ++daemons_started);
+    const char *const extra[] = {
+        "--celebrity-threshold", "10", "--feed-max", FEED_MAX, "--key-prefix", prefix, NULL,
+    };
+    f->d = harness_daemon_start(extra, err, sizeof err);
+    if (!f->d) {
+        fprintf(stderr, "test_oracle: cannot start feedcached: %s\n", err);
+        return -1;
+    }
+    f->c = harness_connect(f->d, TIMEOUT_MS, err, sizeof err);
+    if (!f->c) {
+        fprintf(stderr, "test_oracle: %s\n", err);
+        harness_daemon_dump_log(f->d, "connect failed");
+        return -1;
+    }
+    fc_client_set_timeout(f->c, TIMEOUT_MS);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    int rc = 0;
+    if (!f)
+        return 0;
+    if (f->c)
+        fc_client_close(f->c);
+    if (f->d) {
+        if (!harness_daemon_alive(f->d)) {
+            fprintf(stderr, "feedcached died during the test (status %d)\n", f->d->status);
+            rc = -1;
+        } else {
+            int st = harness_daemon_stop(f->d, 10000);
+            if (st != 0) {
+                fprintf(stderr, "feedcached did not exit 0 within 10 s of SIGTERM (status %d)\n",
+                        st);
+                rc = -1;
+            }
+        }
+        if (rc != 0 || !f->finished)
+            harness_daemon_dump_log(f->d, f->finished ? "teardown" : "test failed");
+        harness_daemon_free(f->d);
+    }
+    if (f->pg)
+        PQfinish(f->pg);
+    free(f);
+    return rc;
+}
+
+/* --- the scenario -------------------------------------------------------------- */
+
+/* A random user index other than `not`. */
+static size_t other_user(odb_world_t *w, size_t not)
+{
+    size_t i;
+    do
+        i = (size_t)odb_rng_below(&w->rng, w->nusers);
+    while (i == not);
+    return i;
+}
+
+/* An id no user has: PostgreSQL has never heard of it. */
+static int64_t unknown_user(odb_world_t *w)
+{
+    int64_t id = 4242424242424242LL;
+    for (bool taken = true; taken;) {
+        taken = false;
+        for (size_t i = 0; i < w->nusers; i++)
+            taken |= w->users[i] == id;
+        if (taken)
+            id++;
+    }
+    return id;
+}
+
+/* Checks one user right after a change: the contract says the very next
+ * read reflects it. Returns 1 on a mismatch (printed). */
+static size_t check_now(odb_world_t *w, int64_t user, const char *after)
+{
+    char err[8192];
+    odb_walk_opts_t o = { .limit = 7, .hydrate = true };
+    if (odb_check_user(w->pg, w->c, user, &o, NULL, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "ORACLE MISMATCH [next read after %s, seed %" PRIu64 "] %s\n", after, w->seed,
+            err);
+    return 1;
+}
+
+/* A user, other than j, who follows j; nusers when none. */
+static size_t some_follower(odb_world_t *w, size_t j)
+{
+    size_t start = (size_t)odb_rng_below(&w->rng, w->nusers);
+    for (size_t k = 0; k < w->nusers; k++) {
+        size_t i = (start + k) % w->nusers;
+        if (i != j && odb_world_follows(w, i, j))
+            return i;
+    }
+    return w->nusers;
+}
+
+#define STEP(expr)                                                              \
+    do {                                                                        \
+        if ((expr) != 0) {                                                      \
+            odb_world_free(&w);                                                 \
+            fail_msg("seed %" PRIu64 ": %s", seed, err);                        \
+        }                                                                       \
+    } while (0)
+
+static void scenario(fixture_t *f, uint64_t seed, size_t nusers, size_t nposts)
+{
+    odb_world_t w;
+    char err[8192], what[160];
+    size_t failed = 0;
+    odb_world_init(&w, f->pg, f->c, seed, THRESHOLD);
+    fprintf(stderr, "world: seed %" PRIu64 ", %zu users, %zu posts\n", seed, nusers, nposts);
+
+    /* Users; user 0 follows nobody (others may follow them). */
+    STEP(odb_world_add_users(&w, nusers, err, sizeof err));
+    const size_t loner = 0;
+    STEP(odb_world_random_follows(&w, 8, &loner, 1, err, sizeof err));
+    int64_t extra[] = { unknown_user(&w) };
+
+    /* The authors who will cross the threshold: `up` from a few followers
+     * to more than the threshold, `down` from just above it to below. */
+    size_t up = w.nusers, down = w.nusers;
+    for (size_t j = 1; j < w.nusers; j++) {
+        size_t n = odb_world_followers(&w, j);
+        if (n >= 2 && n <= THRESHOLD - 3 && (up == w.nusers || n > odb_world_followers(&w, up)))
+            up = j;
+        if (n >= THRESHOLD + 2 && (down == w.nusers || n < odb_world_followers(&w, down)))
+            down = j;
+    }
+    if (up == w.nusers)
+        up = other_user(&w, loner);
+    if (down == w.nusers || down == up)
+        down = odb_world_most_followed(&w);
+    size_t maxf = odb_world_followers(&w, odb_world_most_followed(&w)), celebs = 0;
+    for (size_t j = 0; j < w.nusers; j++)
+        celebs += odb_world_followers(&w, j) >= THRESHOLD;
+    fprintf(stderr, "graph: %zu celebrities (>= %d followers), most followed has %zu; up-crosser "
+            "%" PRId64 " (%zu followers), down-crosser %" PRId64 " (%zu followers)\n", celebs,
+            THRESHOLD, maxf, w.users[up], odb_world_followers(&w, up), w.users[down],
+            odb_world_followers(&w, down));
+
+    /* Phase 1: 40% of the posts; the crossers post every so often. */
+    size_t n1 = nposts * 4 / 10;
+    for (size_t k = 0; k < n1; k++) {
+        if (k % 10 == 3)
+            STEP(odb_world_publish(&w, up, ODB_PUB_PLAIN, NULL, err, sizeof err));
+        else if (k % 10 == 7)
+            STEP(odb_world_publish(&w, down, ODB_PUB_PLAIN, NULL, err, sizeof err));
+        else
+            STEP(odb_world_publish(&w, (size_t)odb_rng_below(&w.rng, w.nusers), ODB_PUB_RANDOM,
+                                   NULL, err, sizeof err));
+    }
+    STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+    failed += odb_world_check_all(&w, "phase 1", extra, 1, NULL);
+
+    /* `up` crosses the threshold upwards; each new follower's next read
+     * already holds up's posts. */
+    while ((int64_t)odb_world_followers(&w, up) < THRESHOLD + 2) {
+        size_t i = other_user(&w, up);
+        if (i == loner || odb_world_follows(&w, i, up))
+            continue;
+        STEP(odb_world_follow(&w, i, up, err, sizeof err));
+        snprintf(what, sizeof what, "follow %" PRId64 " -> %" PRId64, w.users[i], w.users[up]);
+        failed += check_now(&w, w.users[i], what);
+    }
+    for (int k = 0; k < 8; k++)     /* now celebrity posts (checked by the mode) */
+        STEP(odb_world_publish(&w, up, ODB_PUB_PLAIN, NULL, err, sizeof err));
+    STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+
+    /* `down` crosses it downwards; an ex-follower's next read has none of
+     * down's posts. */
+    while ((int64_t)odb_world_followers(&w, down) > THRESHOLD - 2) {
+        size_t i = some_follower(&w, down);
+        STEP(odb_world_unfollow(&w, i, down, err, sizeof err));
+        snprintf(what, sizeof what, "unfollow %" PRId64 " -> %" PRId64, w.users[i],
+                 w.users[down]);
+        failed += check_now(&w, w.users[i], what);
+    }
+    for (int k = 0; k < 8; k++)     /* fanned out again */
+        STEP(odb_world_publish(&w, down, ODB_PUB_PLAIN, NULL, err, sizeof err));
+    STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+
+    /* Random follows and unfollows, each checked on the next read. */
+    for (int k = 0; k < 24; k++) {
+        size_t i = other_user(&w, loner), j = other_user(&w, i);
+        if (j == up || j == down)
+            continue;   /* keep the crossers where they are */
+        bool unf = odb_world_follows(&w, i, j);
+        if (unf)
+            STEP(odb_world_unfollow(&w, i, j, err, sizeof err));
+        else
+            STEP(odb_world_follow(&w, i, j, err, sizeof err));
+        snprintf(what, sizeof what, "%s %" PRId64 " -> %" PRId64, unf ? "unfollow" : "follow",
+                 w.users[i], w.users[j]);
+        failed += check_now(&w, w.users[i], what);
+    }
+
+    /* Phase 2: the rest of the posts, with deletes and edits in between. */
+    for (size_t k = n1; k < nposts; k++) {
+        STEP(odb_world_publish(&w, (size_t)odb_rng_below(&w.rng, w.nusers), ODB_PUB_RANDOM,
+                               NULL, err, sizeof err));
+        if (k % 25 == 0) {
+            STEP(odb_world_delete_random(&w, NULL, err, sizeof err));
+            STEP(odb_world_edit_random(&w, NULL, err, sizeof err));
+        }
+    }
+    STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+
+    /* More deletes and edits on settled feeds: the next read of the author
+     * and of one follower no longer shows a deleted post, and shows an
+     * edited body. */
+    for (int k = 0; k < 40; k++) {
+        int64_t id;
+        bool del = k % 4 != 3;
+        if (del)
+            STEP(odb_world_delete_random(&w, &id, err, sizeof err));
+        else
+            STEP(odb_world_edit_random(&w, &id, err, sizeof err));
+        if (k >= 16)
+            continue;
+        size_t author = 0;
+        for (size_t p = 0; p < w.nposts; p++)
+            if (w.posts[p].post.id == id)
+                for (size_t u = 0; u < w.nusers; u++)
+                    if (w.users[u] == w.posts[p].post.author_id)
+                        author = u;
+        snprintf(what, sizeof what, "%s of post %" PRId64, del ? "post.delete" : "post.update", id);
+        failed += check_now(&w, w.users[author], what);
+        size_t fol = some_follower(&w, author);
+        if (fol < w.nusers)
+            failed += check_now(&w, w.users[fol], what);
+    }
+    STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+    failed += odb_world_check_all(&w, "settled", extra, 1, NULL);
+
+    /* Cold start: Redis emptied under the daemon. Same answers, each
+     * user's first read rebuilt from PostgreSQL; then fan-out still works. */
+    STEP(odb_redis_flushdb(&env, err, sizeof err));
+    failed += odb_world_check_all(&w, "cold start", extra, 1, "rebuilt");
+    for (int k = 0; k < 40; k++)
+        STEP(odb_world_publish(&w, (size_t)odb_rng_below(&w.rng, w.nusers), ODB_PUB_RANDOM, NULL,
+                               err, sizeof err));
+    STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+    failed += odb_world_check_all(&w, "publishes after cold start", extra, 1, NULL);
+
+    /* timeline.invalidate: the next read rebuilds, the one after is cached. */
+    for (int k = 0; k < 10; k++) {
+        size_t i = k == 0 ? loner : (size_t)odb_rng_below(&w.rng, w.nusers);
+        int64_t user = w.users[i];
+        STEP(odb_rpc_invalidate(f->c, user, err, sizeof err));
+        odb_walk_opts_t o = { .limit = 7, .hydrate = true };
+        char src1[16] = "", src2[16] = "";
+        snprintf(what, sizeof what, "timeline.invalidate of %" PRId64, user);
+        if (odb_check_user(w.pg, w.c, user, &o, src1, err, sizeof err) != 0 ||
+            odb_check_user(w.pg, w.c, user, &o, src2, err, sizeof err) != 0) {
+            fprintf(stderr, "ORACLE MISMATCH [after %s, seed %" PRIu64 "] %s\n", what, seed, err);
+            failed++;
+            continue;
+        }
+        odb_posts_t want = { 0 };
+        STEP(odb_pg_timeline(w.pg, user, &want, err, sizeof err));
+        bool empty = want.n == 0;
+        odb_posts_free(&want);
+        if (!empty && (strcmp(src1, "rebuilt") != 0 || strcmp(src2, "cache") != 0)) {
+            fprintf(stderr, "SOURCE MISMATCH [after %s, seed %" PRIu64 "]: first read \"%s\" "
+                    "(expected \"rebuilt\"), second read \"%s\" (expected \"cache\")\n", what,
+                    seed, src1, src2);
+            failed++;
+        }
+    }
+
+    int64_t fan = -1, deliveries = -1;
+    odb_rpc_stat(f->c, "fanout_posts", &fan, err, sizeof err);
+    odb_rpc_stat(f->c, "fanout_deliveries", &deliveries, err, sizeof err);
+    fprintf(stderr, "seed %" PRIu64 ": published %zu posts (%zu fanout, %zu celebrity answers, %zu "
+            "notifications); daemon: fanout_posts %" PRId64 ", fanout_deliveries %" PRId64 "\n",
+            seed, w.nposts, w.published_fanout, w.published_celebrity, w.published_notify, fan,
+            deliveries);
+    odb_world_free(&w);
+    if (failed)
+        fail_msg("seed %" PRIu64 ": %zu oracle checks failed (see above)", seed, failed);
+}
+
+static void world_large(void **state)
+{
+    fixture_t *f = *state;
+    scenario(f, base_seed, 72, 1500);
+    f->finished = true;
+}
+
+static void world_small(void **state)
+{
+    fixture_t *f = *state;
+    scenario(f, base_seed + 1, 40, 500);
+    f->finished = true;
+}
+
+static void world_tiny(void **state)
+{
+    fixture_t *f = *state;
+    scenario(f, base_seed + 2, 24, 300);
+    f->finished = true;
+}
+
+/* --- bad input ------------------------------------------------------------------ */
+
+static size_t bad_failures;
+
+/* The call must answer BAD_REQUEST with a message naming `field`. */
+static void expect_bad(fc_client_t *c, const char *method, const fc_params_t *p,
+                       const char *field, const char *what)
+{
+    fc_response_t r;
+    memset(&r, 0, sizeof r);
+    int rc = fc_client_call(c, method, p, &r);
+    if (rc != FC_OK) {
+        fprintf(stderr, "BAD INPUT %s (%s): no answer: %s\n", method, what, fc_client_error(c));
+        bad_failures++;
+        return;
+    }
+    if (r.ok) {
+        fprintf(stderr, "BAD INPUT %s (%s): succeeded, expected BAD_REQUEST naming %s\n", method,
+                what, field);
+        bad_failures++;
+    } else if (strcmp(r.code, "BAD_REQUEST") != 0 || !strstr(r.message, field)) {
+        fprintf(stderr, "BAD INPUT %s (%s): got %s \"%s\", expected BAD_REQUEST naming %s\n",
+                method, what, r.code, r.message, field);
+        bad_failures++;
+    }
+    fc_response_free(&r);
+}
+
+/* timeline.get with a user and one odd argument, packed by `pack`. */
+typedef void (*packer_fn)(msgpack_packer *pk, const void *arg);
+
+static void pack_str(msgpack_packer *pk, const void *arg)
+{
+    const char *s = arg;
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+static void pack_true(msgpack_packer *pk, const void *arg)
+{
+    msgpack_pack_true(pk);
+}
+
+static void pack_int(msgpack_packer *pk, const void *arg)
+{
+    msgpack_pack_int64(pk, *(const int64_t *)arg);
+}
+
+static void pack_double(msgpack_packer *pk, const void *arg)
+{
+    msgpack_pack_double(pk, *(const double *)arg);
+}
+
+static void pack_nil(msgpack_packer *pk, const void *arg)
+{
+    msgpack_pack_nil(pk);
+}
+
+static void get_with(fc_client_t *c, int64_t user, const char *key, packer_fn pack,
+                     const void *arg, const char *field, const char *what)
+{
+    fc_params_t p;
+    fc_params_init(&p);
+    if (strcmp(key, "user_id") != 0)
+        fc_params_int(&p, "user_id", user);
+    pack(fc_params_value(&p, key), arg);
+    expect_bad(c, "timeline.get", &p, field, what);
+    fc_params_free(&p);
+}
+
+static void bad_input(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t seed = base_seed + 99;
+    odb_world_t w;
+    char err[8192];
+    odb_world_init(&w, f->pg, f->c, seed, THRESHOLD);
+    STEP(odb_world_add_users(&w, 4, err, sizeof err));
+    STEP(odb_world_follow(&w, 0, 1, err, sizeof err));
+    STEP(odb_world_follow(&w, 2, 1, err, sizeof err));
+    for (int k = 0; k < 30; k++)
+        STEP(odb_world_publish(&w, (size_t)k % 3, ODB_PUB_PLAIN, NULL, err, sizeof err));
+    STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+    int64_t a = w.users[0], b = w.users[2];
+
+    /* A real cursor of a's walk. */
+    odb_walk_t walk;
+    odb_walk_opts_t o = { .limit = 5, .hydrate = true };
+    STEP(odb_walk(f->c, a, &o, &walk, err, sizeof err));
+    if (!walk.first_cursor) {
+        odb_walk_free(&walk);
+        odb_world_free(&w);
+        fail_msg("user %" PRId64 " has %zu posts but no next_cursor after 5", a, walk.posts.n);
+    }
+    char *cursor = fc_xstrdup(walk.first_cursor);
+    odb_walk_free(&walk);
+    bad_failures = 0;
+
+    /* Cursors. */
+    get_with(f->c, b, "cursor", pack_str, cursor, "cursor", "a cursor of another user's walk");
+    get_with(f->c, a, "cursor", pack_str, "garbage!!", "cursor", "cursor 'garbage!!'");
+    get_with(f->c, a, "cursor", pack_str, "", "cursor", "empty cursor");
+    char *half = fc_xstrndup(cursor, strlen(cursor) / 2);
+    get_with(f->c, a, "cursor", pack_str, half, "cursor", "first half of a real cursor");
+    free(half);
+    int64_t five = 5;
+    get_with(f->c, a, "cursor", pack_int, &five, "cursor", "cursor 5 (an integer)");
+    /* Positive control: the cursor is fine for its own user. */
+    {
+        fc_params_t p;
+        fc_params_init(&p);
+        fc_params_int(&p, "user_id", a);
+        fc_params_int(&p, "limit", 5);
+        fc_params_str(&p, "cursor", cursor);
+        if (odb_call(f->c, "timeline.get", &p, NULL, err, sizeof err) != 0) {
+            fprintf(stderr, "BAD INPUT control: a's own cursor was refused: %s\n", err);
+            bad_failures++;
+        }
+        fc_params_free(&p);
+    }
+    free(cursor);
+
+    /* limit */
+    int64_t zero = 0, big = 201, neg = -1;
+    double frac = 7.5;
+    get_with(f->c, a, "limit", pack_int, &zero, "limit", "limit 0");
+    get_with(f->c, a, "limit", pack_int, &big, "limit", "limit 201");
+    get_with(f->c, a, "limit", pack_int, &neg, "limit", "limit -1");
+    get_with(f->c, a, "limit", pack_str, "x", "limit", "limit \"x\"");
+    get_with(f->c, a, "limit", pack_true, NULL, "limit", "limit true");
+    get_with(f->c, a, "limit", pack_double, &frac, "limit", "limit 7.5");
+
+    /* user_id */
+    get_with(f->c, a, "user_id", pack_int, &zero, "user_id", "user_id 0");
+    get_with(f->c, a, "user_id", pack_int, &neg, "user_id", "user_id -1");
+    get_with(f->c, a, "user_id", pack_true, NULL, "user_id", "user_id true");
+    get_with(f->c, a, "user_id", pack_str, "42", "user_id", "user_id \"42\"");
+    get_with(f->c, a, "user_id", pack_nil, NULL, "user_id", "user_id nil (= missing)");
+    {
+        fc_params_t p;
+        fc_params_init(&p);
+        fc_params_int(&p, "limit", 5);
+        expect_bad(f->c, "timeline.get", &p, "user_id", "user_id missing");
+        fc_params_free(&p);
+    }
+    expect_bad(f->c, "timeline.get", NULL, "user_id", "params []");
+
+    /* hydrate: booleans are not integers, and the other way round */
+    int64_t one = 1;
+    get_with(f->c, a, "hydrate", pack_int, &one, "hydrate", "hydrate 1");
+    get_with(f->c, a, "hydrate", pack_str, "yes", "hydrate", "hydrate \"yes\"");
+
+    /* follow / unfollow / invalidate */
+    {
+        fc_params_t p;
+        fc_params_init(&p);
+        fc_params_int(&p, "follower_id", a);
+        expect_bad(f->c, "follow", &p, "followee_id", "followee_id missing");
+        fc_params_reset(&p);
+        fc_params_int(&p, "follower_id", a);
+        fc_params_bool(&p, "followee_id", true);
+        expect_bad(f->c, "follow", &p, "followee_id", "followee_id true");
+        fc_params_reset(&p);
+        fc_params_int(&p, "followee_id", b);
+        expect_bad(f->c, "unfollow", &p, "follower_id", "follower_id missing");
+        fc_params_reset(&p);
+        fc_params_bool(&p, "user_id", false);
+        expect_bad(f->c, "timeline.invalidate", &p, "user_id", "user_id false");
+        fc_params_free(&p);
+    }
+
+    /* post.publish */
+    {
+        fc_params_t p;
+        fc_params_init(&p);
+        fc_params_int(&p, "id", 777000777);
+        fc_params_int(&p, "author_id", a);
+        fc_params_str(&p, "created_at", "1700000000000");
+        expect_bad(f->c, "post.publish", &p, "created_at", "created_at a string");
+        fc_params_reset(&p);
+        fc_params_int(&p, "id", 777000777);
+        fc_params_int(&p, "created_at", 1700000000000LL);
+        expect_bad(f->c, "post.publish", &p, "author_id", "author_id missing");
+        fc_params_free(&p);
+    }
+
+    /* None of that broke the connection, the daemon or the data. */
+    fc_response_t r;
+    if (fc_client_call(f->c, "ping", NULL, &r) != FC_OK || !r.ok ||
+        !fc_obj_str_eq(&r.result, "pong")) {
+        fprintf(stderr, "BAD INPUT: ping failed afterwards\n");
+        bad_failures++;
+    }
+    fc_response_free(&r);
+    size_t failed = bad_failures + odb_world_check_all(&w, "after bad input", NULL, 0, NULL);
+    odb_world_free(&w);
+    if (failed)
+        fail_msg("%zu bad-input checks failed (see above)", failed);
+    f->finished = true;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(world_tiny, setup, teardown),
+        cmocka_unit_test_setup_teardown(world_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(world_large, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
