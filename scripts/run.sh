@@ -82,10 +82,10 @@ ninja -C "$BUILD"
 say "3/4 Redis + PostgreSQL ($STATE_DIR)"
 services_started=1     # services.sh cleans up itself if start fails half way
 bash scripts/services.sh start "$STATE_DIR"
-set -a
+# Not exported: feedcached gets the addresses as flags, and would warn about
+# FEEDCACHE_* variables it does not know.
 # shellcheck disable=SC1091
 . "$STATE_DIR/env"
-set +a
 
 say "4/4 demo data"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$FEEDCACHE_TEST_PG" -f scripts/demo-data.sql ||

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "feed/feed_cursor.h"
+#include "feed/feed_hydrate.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
 #include "util/log.h"
@@ -34,15 +35,6 @@
 /* When the first page starts at the newest post: a timestamp beyond any post
  * (9999-12-31) and the largest id. */
 #define READ_TS_MAX INT64_C(253402300799999)
-
-typedef struct {
-    int64_t id;
-    int64_t author_id;
-    int64_t ts;
-    char *body;            /* NULL when not hydrated */
-    bool found;            /* author/ts known (hash or PostgreSQL) */
-    bool deleted;
-} read_post_t;
 
 typedef struct {
     feed_engine_t *e;
@@ -69,7 +61,7 @@ typedef struct {
     feed_item_t *page;
     size_t npage;
     bool more;
-    read_post_t *posts;        /* one per page item */
+    feed_hpost_t *posts;        /* one per page item */
 } read_t;
 
 static void read_start(read_t *r);
@@ -187,7 +179,7 @@ static void reply_page(read_t *r)
     rpc_pack_cstr(pk, "posts");
     msgpack_pack_array(pk, shown);
     for (size_t i = 0; i < r->npage; i++) {
-        const read_post_t *p = &r->posts[i];
+        const feed_hpost_t *p = &r->posts[i];
         if (p->found && !p->deleted)
             pack_post(pk, p->id, p->author_id, p->ts, p->body, p->body ? strlen(p->body) : 0,
                       r->req.hydrate);
@@ -254,7 +246,7 @@ static void remove_deleted(read_t *r)
     /* Lazy cleanup, on the read's own connection so that the read that
      * starts over next sees it done. */
     for (size_t i = 0; i < r->npage; i++) {
-        read_post_t *p = &r->posts[i];
+        feed_hpost_t *p = &r->posts[i];
         if (!p->deleted)
             continue;
         rds_args_reset(&r->args);
@@ -274,8 +266,13 @@ static void remove_deleted(read_t *r)
     }
 }
 
-static void finish_hydration(read_t *r)
+static void on_hydrated(int status, bool pg_used, void *arg)
 {
+    read_t *r = arg;
+    if (pg_used)
+        count_pg(r);
+    if (status != 0)
+        r->degraded = true;     /* the page goes out without the posts we could not read */
     bool any_deleted = false;
     for (size_t i = 0; i < r->npage; i++)
         any_deleted |= r->posts[i].deleted;
@@ -289,144 +286,19 @@ static void finish_hydration(read_t *r)
     reply_page(r);
 }
 
-/* Write-back of posts that came from PostgreSQL, without overwriting what a
- * concurrent update or delete wrote meanwhile (POST_FILL uses HSETNX). */
-static void fill_post(read_t *r, const read_post_t *p, const char *body, size_t body_len)
-{
-    feed_args_eval(&r->args, feed_script_post_fill, 1);
-    feed_args_key(&r->args, rds_key_post, r->e, p->id);
-    rds_args_int(&r->args, r->e->post_ttl_s);
-    rds_args_str(&r->args, "a");
-    rds_args_int(&r->args, p->author_id);
-    rds_args_str(&r->args, "t");
-    rds_args_int(&r->args, p->ts);
-    if (p->deleted) {
-        rds_args_str(&r->args, "d");
-        rds_args_str(&r->args, "1");
-    } else {
-        rds_args_str(&r->args, "b");
-        rds_args_add(&r->args, body, body_len);
-    }
-    rds_command_argv(r->e->redis, r->affinity, NULL, NULL, r->args.argc, rds_args_argv(&r->args),
-                     rds_args_lens(&r->args));
-}
-
-static void on_missing_posts(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
-{
-    read_t *r = arg;
-    if (status != PG_OK) {
-        /* The page goes out without the posts we could not read. */
-        log_warn("feed", "post lookup failed: %s", errmsg ? errmsg : "?");
-        r->degraded = true;
-        reply_page(r);
-        return;
-    }
-    int rows = PQntuples(res);
-    for (size_t i = 0; i < r->npage; i++) {
-        read_post_t *p = &r->posts[i];
-        if (p->found)
-            continue;
-        /* Not in PostgreSQL at all: the post is gone. */
-        p->deleted = true;
-        for (int row = 0; row < rows; row++) {
-            if (strtoll(PQgetvalue(res, row, 0), NULL, 10) != p->id)
-                continue;
-            p->found = true;
-            p->author_id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-            p->ts = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-            p->deleted = PQgetvalue(res, row, 4)[0] == 't';
-            const char *body = PQgetvalue(res, row, 3);
-            size_t len = (size_t)PQgetlength(res, row, 3);
-            if (r->req.hydrate && !p->deleted)
-                p->body = fc_xstrndup(body, len);
-            fill_post(r, p, body, len);
-            break;
-        }
-    }
-    finish_hydration(r);
-}
-
-static int field_is(const redisReply *r, const char *s)
-{
-    return r && r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
-}
-
-static void on_hashes(rds_batch_t *b, void *arg)
-{
-    read_t *r = arg;
-    buf_t ids;
-    buf_init(&ids);
-    size_t misses = 0;
-    int64_t *miss_ids = fc_xmalloc((r->npage ? r->npage : 1) * sizeof *miss_ids);
-    for (size_t i = 0; i < r->npage; i++) {
-        read_post_t *p = &r->posts[i];
-        const redisReply *h = rds_batch_reply(b, i);
-        /* HMGET a t d [b] */
-        if (h && h->type == REDIS_REPLY_ARRAY && h->elements >= 3 &&
-            h->element[0]->type == REDIS_REPLY_STRING) {
-            int64_t author = strtoll(h->element[0]->str, NULL, 10);
-            p->deleted = field_is(h->element[2], "1");
-            if (author > 0) {
-                p->found = true;
-                p->author_id = author;
-                if (r->req.hydrate && h->elements >= 4 &&
-                    h->element[3]->type == REDIS_REPLY_STRING)
-                    p->body = fc_xstrndup(h->element[3]->str, h->element[3]->len);
-                else if (r->req.hydrate)
-                    p->found = false;       /* a hash without body: read it again */
-            }
-        } else if (h && h->type == REDIS_REPLY_ARRAY && h->elements >= 3 &&
-                   field_is(h->element[2], "1")) {
-            p->deleted = true;              /* a tombstone without fields */
-            p->found = true;
-        }
-        if (p->found || p->deleted) {
-            metric_inc(feed_metrics.post_hits);
-        } else {
-            metric_inc(feed_metrics.post_misses);
-            miss_ids[misses++] = p->id;
-        }
-    }
-    if (misses == 0) {
-        free(miss_ids);
-        buf_free(&ids);
-        finish_hydration(r);
-        return;
-    }
-    count_pg(r);
-    feed_pg_array(&ids, miss_ids, misses);
-    free(miss_ids);
-    const char *params[] = { ids.data };
-    int rc = pg_query(r->e->pg, PGQ_posts_by_ids, 1, params, NULL, NULL, 0, on_missing_posts, r);
-    buf_free(&ids);
-    if (rc != 0)
-        on_missing_posts(PG_UNAVAILABLE, NULL, "PostgreSQL is not connected", r);
-}
-
 static void hydrate(read_t *r)
 {
-    r->posts = fc_xcalloc(r->npage ? r->npage : 1, sizeof *r->posts);
-    rds_batch_clear(r->batch);
-    for (size_t i = 0; i < r->npage; i++) {
-        read_post_t *p = &r->posts[i];
-        p->id = r->page[i].id;
-        p->ts = r->page[i].ts;
-        p->author_id = r->page[i].author_id;
-        rds_args_reset(&r->args);
-        rds_args_str(&r->args, "HMGET");
-        feed_args_key(&r->args, rds_key_post, r->e, p->id);
-        rds_args_str(&r->args, "a");
-        rds_args_str(&r->args, "t");
-        rds_args_str(&r->args, "d");
-        if (r->req.hydrate)
-            rds_args_str(&r->args, "b");
-        rds_batch_add(r->batch, &r->args);
-    }
     if (r->npage == 0) {
         reply_page(r);
         return;
     }
-    rds_batch_wait(r->batch, on_hashes, r);
+    r->posts = fc_xcalloc(r->npage, sizeof *r->posts);
+    for (size_t i = 0; i < r->npage; i++) {
+        r->posts[i].id = r->page[i].id;
+        r->posts[i].ts = r->page[i].ts;
+        r->posts[i].author_id = r->page[i].author_id;
+    }
+    feed_hydrate(r->e, r->affinity, r->posts, r->npage, r->req.hydrate, on_hydrated, r);
 }
 
 /* ---- merge ------------------------------------------------------------- */

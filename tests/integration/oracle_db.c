@@ -935,6 +935,22 @@ static void show_ids(buf_t *b, const odb_posts_t *ps, size_t from, size_t to)
     buf_puts(b, "]");
 }
 
+/* A body for a one-line message: quoted, escaped, cut at 60 bytes. */
+static void show_body(buf_t *b, const odb_post_t *p)
+{
+    buf_puts(b, "\"");
+    for (size_t i = 0; i < p->body_len && i < 60; i++) {
+        unsigned char ch = (unsigned char)p->body[i];
+        if (ch == '"' || ch == '\\')
+            buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20)
+            buf_printf(b, "\\x%02x", ch);
+        else
+            buf_append(b, &p->body[i], 1);
+    }
+    buf_printf(b, "\"%s (%zu bytes)", p->body_len > 60 ? "..." : "", p->body_len);
+}
+
 static long find_id(const odb_posts_t *ps, int64_t id)
 {
     for (size_t i = 0; i < ps->n; i++)
@@ -1006,10 +1022,14 @@ int odb_compare(const odb_posts_t *want, const odb_posts_t *got, bool hydrate,
             return -1;
         }
         if (hydrate && (e->body_len != g->body_len || memcmp(e->body, g->body, e->body_len) != 0)) {
-            set_err(err, errlen, "post %" PRId64 " at position %zu: body \"%.60s\"%s (%zu bytes), "
-                    "expected \"%.60s\"%s (%zu bytes)", e->id, i, g->body,
-                    g->body_len > 60 ? "..." : "", g->body_len, e->body,
-                    e->body_len > 60 ? "..." : "", e->body_len);
+            buf_t b;
+            buf_init(&b);
+            buf_printf(&b, "post %" PRId64 " at position %zu: body ", e->id, i);
+            show_body(&b, g);
+            buf_puts(&b, ", expected ");
+            show_body(&b, e);
+            set_err(err, errlen, "%s", b.data);
+            buf_free(&b);
             return -1;
         }
     }

@@ -14,7 +14,8 @@
  * Own PostgreSQL database fc_oracle_<pid>, own Redis db 7, own key prefix.
  *
  * FEEDCACHE_ORACLE_SEED=N picks another base seed; a failure prints the
- * seed of the world it happened in. */
+ * seed of the world it happened in. FEEDCACHE_TEST_FILTER=world_tiny runs
+ * one test (cmocka's name filter, wildcards allowed). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -595,5 +596,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(world_small, setup, teardown),
         cmocka_unit_test_setup_teardown(world_large, setup, teardown),
     };
+    /* e.g. FEEDCACHE_TEST_FILTER=world_tiny */
+    if (getenv("FEEDCACHE_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("FEEDCACHE_TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

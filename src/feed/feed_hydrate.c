@@ -1,0 +1,164 @@
+#include "feed/feed_hydrate.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feed/feed_metrics.h"
+#include "feed/feed_scripts.h"
+#include "util/log.h"
+
+typedef struct {
+    feed_engine_t *e;
+    unsigned affinity;
+    feed_hpost_t *posts;
+    size_t n;
+    bool bodies;
+    feed_hydrate_fn *cb;
+    void *arg;
+    rds_batch_t *batch;
+    rds_args_t args;
+} hydrate_t;
+
+static void hydrate_end(hydrate_t *h, int status, bool pg_used)
+{
+    feed_hydrate_fn *cb = h->cb;
+    void *arg = h->arg;
+    rds_batch_free(h->batch);
+    rds_args_free(&h->args);
+    free(h);
+    cb(status, pg_used, arg);
+}
+
+/* Write-back of a post read from PostgreSQL. Fire and forget, on the
+ * caller's connection so that its next read sees it. */
+static void fill_post(hydrate_t *h, const feed_hpost_t *p, const char *body, size_t body_len)
+{
+    feed_args_eval(&h->args, feed_script_post_fill, 1);
+    feed_args_key(&h->args, rds_key_post, h->e, p->id);
+    rds_args_int(&h->args, h->e->post_ttl_s);
+    rds_args_str(&h->args, "a");
+    rds_args_int(&h->args, p->author_id);
+    rds_args_str(&h->args, "t");
+    rds_args_int(&h->args, p->ts);
+    if (p->deleted) {
+        rds_args_str(&h->args, "d");
+        rds_args_str(&h->args, "1");
+    } else {
+        rds_args_str(&h->args, "b");
+        rds_args_add(&h->args, body, body_len);
+    }
+    rds_command_argv(h->e->redis, h->affinity, NULL, NULL, h->args.argc, rds_args_argv(&h->args),
+                     rds_args_lens(&h->args));
+}
+
+static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+{
+    hydrate_t *h = arg;
+    if (status != PG_OK) {
+        log_warn("feed", "post lookup failed: %s", errmsg ? errmsg : "?");
+        hydrate_end(h, -1, true);
+        return;
+    }
+    int rows = PQntuples(res);
+    for (size_t i = 0; i < h->n; i++) {
+        feed_hpost_t *p = &h->posts[i];
+        if (p->found || p->deleted)
+            continue;
+        p->deleted = true;          /* not in PostgreSQL at all: gone */
+        for (int row = 0; row < rows; row++) {
+            if (strtoll(PQgetvalue(res, row, 0), NULL, 10) != p->id)
+                continue;
+            p->found = true;
+            p->author_id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+            p->ts = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+            p->deleted = PQgetvalue(res, row, 4)[0] == 't';
+            const char *body = PQgetvalue(res, row, 3);
+            size_t len = (size_t)PQgetlength(res, row, 3);
+            if (h->bodies && !p->deleted)
+                p->body = fc_xstrndup(body, len);
+            fill_post(h, p, body, len);
+            break;
+        }
+    }
+    hydrate_end(h, 0, true);
+}
+
+static bool field_is(const redisReply *r, const char *s)
+{
+    return r && r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
+}
+
+static void on_hashes(rds_batch_t *b, void *arg)
+{
+    hydrate_t *h = arg;
+    size_t misses = 0;
+    int64_t *miss_ids = fc_xmalloc((h->n ? h->n : 1) * sizeof *miss_ids);
+    for (size_t i = 0; i < h->n; i++) {
+        feed_hpost_t *p = &h->posts[i];
+        const redisReply *r = rds_batch_reply(b, i);
+        /* HMGET a t d [b]: a hash without 'a' was only touched by an update;
+         * a hash without the body we need is read again too. */
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3) {
+            p->deleted = field_is(r->element[2], "1");
+            if (r->element[0]->type == REDIS_REPLY_STRING) {
+                p->author_id = strtoll(r->element[0]->str, NULL, 10);
+                p->found = p->author_id > 0;
+                if (p->found && h->bodies) {
+                    const redisReply *body = r->elements >= 4 ? r->element[3] : NULL;
+                    if (body && body->type == REDIS_REPLY_STRING)
+                        p->body = fc_xstrndup(body->str, body->len);
+                    else
+                        p->found = false;
+                }
+            }
+        }
+        if (p->found || p->deleted) {
+            metric_inc(feed_metrics.post_hits);
+        } else {
+            metric_inc(feed_metrics.post_misses);
+            miss_ids[misses++] = p->id;
+        }
+    }
+    if (misses == 0) {
+        free(miss_ids);
+        hydrate_end(h, 0, false);
+        return;
+    }
+    buf_t ids;
+    buf_init(&ids);
+    feed_pg_array(&ids, miss_ids, misses);
+    free(miss_ids);
+    const char *params[] = { ids.data };
+    int rc = pg_query(h->e->pg, PGQ_posts_by_ids, 1, params, NULL, NULL, 0, on_rows, h);
+    buf_free(&ids);
+    if (rc != 0)
+        on_rows(PG_UNAVAILABLE, NULL, "PostgreSQL is not connected", h);
+}
+
+void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
+                  bool bodies, feed_hydrate_fn *cb, void *arg)
+{
+    hydrate_t *h = fc_xcalloc(1, sizeof *h);
+    h->e = e;
+    h->affinity = affinity;
+    h->posts = posts;
+    h->n = n;
+    h->bodies = bodies;
+    h->cb = cb;
+    h->arg = arg;
+    h->batch = rds_batch_new(e->redis, affinity);
+    rds_args_init(&h->args);
+    for (size_t i = 0; i < n; i++) {
+        rds_args_reset(&h->args);
+        rds_args_str(&h->args, "HMGET");
+        feed_args_key(&h->args, rds_key_post, e, posts[i].id);
+        rds_args_str(&h->args, "a");
+        rds_args_str(&h->args, "t");
+        rds_args_str(&h->args, "d");
+        if (bodies)
+            rds_args_str(&h->args, "b");
+        rds_batch_add(h->batch, &h->args);
+    }
+    rds_batch_wait(h->batch, on_hashes, h);
+}

@@ -1,0 +1,31 @@
+/* Hydration: the post hashes of a list of posts, in one pipelined round
+ * trip (HMGET a t d [b]), then the misses from PostgreSQL in one query,
+ * written back with POST_FILL (never over a newer body or a tombstone).
+ * Used by timeline.get for a page and by warming for a feed's newest posts. */
+#ifndef FC_FEED_FEED_HYDRATE_H
+#define FC_FEED_FEED_HYDRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "feed/feed_engine.h"
+
+typedef struct {
+    int64_t id;            /* in: the post */
+    int64_t ts;            /* in: created_at from the feed; out: from the hash or PostgreSQL */
+    int64_t author_id;     /* out (0 = unknown) */
+    char *body;            /* out, when bodies were asked for (free it) */
+    bool found;            /* out: the post exists (hash or PostgreSQL) */
+    bool deleted;          /* out: deleted, or unknown to PostgreSQL */
+} feed_hpost_t;
+
+/* status: 0 done; -1 PostgreSQL failed (the misses stay !found). pg_used:
+ * PostgreSQL was asked (a cache miss). */
+typedef void feed_hydrate_fn(int status, bool pg_used, void *arg);
+
+/* posts must stay valid until cb runs (always later, from the loop). */
+void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
+                  bool bodies, feed_hydrate_fn *cb, void *arg);
+
+#endif
