@@ -87,6 +87,8 @@ static int psql(const char *args)
               pg_port, args, tmpdir);
 }
 
+static const char *schema_path(void);
+
 static int group_setup(void **state)
 {
     struct passwd *pw = getpwnam("postgres");
@@ -107,6 +109,13 @@ static int group_setup(void **state)
         return -1;
     pg_running = 1;
     if (psql("-d postgres -c 'CREATE DATABASE fctest'") != 0)
+        return -1;
+    /* The pool prepares every statement of pg_queries.h on connect, and
+     * they name the schema's tables. */
+    const char *schema = schema_path();
+    char args[1200];
+    snprintf(args, sizeof args, "-d fctest -f %s", schema ? schema : "sql/schema.sql");
+    if (!schema || psql(args) != 0)
         return -1;
     snprintf(conninfo, sizeof conninfo,
              "host=127.0.0.1 port=%d user=postgres dbname=fctest sslmode=disable", pg_port);
