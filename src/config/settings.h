@@ -48,6 +48,8 @@
             "PostgreSQL query and connect timeout in milliseconds") \
     SETTING(max_connections,     UINT, "10000", 1, 1000000, \
             "RPC connections accepted at once; more are closed on accept") \
+    SETTING(max_inflight,        UINT, "50000", 1, 10000000, \
+            "RPC calls in progress at once; beyond, requests get OVERLOADED") \
     SETTING(max_output,          UINT, "16777216", 4096, 1073741824, \
             "bytes of queued responses per connection before it stops being read") \
     SETTING(shutdown_timeout_ms, UINT, "8000", 100, 9500, \

@@ -31,6 +31,7 @@ struct feed_fanout {
     bool stopping;
     int jobs;
     int ticks;
+    int side_commands;             /* XLEN, XAUTOCLAIM, CONFIG GET in flight */
     uv_timer_t tick;
     uv_timer_t retry;
     int handles;
@@ -52,7 +53,7 @@ static void read_jobs(feed_fanout_t *f);
 
 static void fanout_maybe_free(feed_fanout_t *f)
 {
-    if (!f->stopping || f->jobs > 0 || f->reading || f->handles > 0)
+    if (!f->stopping || f->jobs > 0 || f->reading || f->handles > 0 || f->side_commands > 0)
         return;
     if (f->blocking) {
         rds_pool_close(f->blocking);
@@ -308,6 +309,27 @@ static void on_read(redisReply *reply, void *arg)
     read_jobs(f);
 }
 
+/* Feeds are sorted sets of up to feed_max entries: as listpacks they take
+ * about 6x less memory than as skiplists (docs/OPERATIONS.md). Checked once
+ * Redis answers; a warning, since the cache still works. */
+static bool side_done(feed_fanout_t *f);
+static void side_command(feed_fanout_t *f, rds_reply_fn *cb, int argc, const char *const *argv,
+                         const size_t *lens);
+
+static void on_listpack_config(redisReply *reply, void *arg)
+{
+    feed_fanout_t *f = arg;
+    if (!side_done(f))
+        return;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return;
+    long long entries = strtoll(reply->element[1]->str, NULL, 10);
+    if (entries < f->e->feed_max + 16)
+        log_warn("fanout", "Redis zset-max-listpack-entries is %lld, below feed_max (%" PRId64
+                 ") + 16: feeds will be stored as skiplists, about 6x the memory; set it to %"
+                 PRId64 " or more", entries, f->e->feed_max, f->e->feed_max + 16);
+}
+
 static void on_group(redisReply *reply, void *arg)
 {
     feed_fanout_t *f = arg;
@@ -319,6 +341,9 @@ static void on_group(redisReply *reply, void *arg)
     if (reply && (reply->type != REDIS_REPLY_ERROR || strncmp(reply->str, "BUSYGROUP", 9) == 0)) {
         f->group_ready = true;
         f->own_pending = true;
+        const char *argv[] = { "CONFIG", "GET", "zset-max-listpack-entries" };
+        size_t lens[] = { 6, 3, 25 };
+        side_command(f, on_listpack_config, 3, argv, lens);
         read_jobs(f);
         return;
     }
@@ -363,8 +388,30 @@ static void read_jobs(feed_fanout_t *f)
 
 /* ---- periodic: queue depth, abandoned jobs ----------------------------- */
 
+/* Commands whose callbacks take the worker as privdata are counted, so that
+ * it is freed only after the last one is answered. */
+static void side_command(feed_fanout_t *f, rds_reply_fn *cb, int argc, const char *const *argv,
+                         const size_t *lens)
+{
+    if (rds_command_argv(f->e->redis, 0, cb, f, argc, argv, lens) == 0)
+        f->side_commands++;
+}
+
+/* Returns true when the worker may still be used. */
+static bool side_done(feed_fanout_t *f)
+{
+    f->side_commands--;
+    if (f->stopping) {
+        fanout_maybe_free(f);
+        return false;
+    }
+    return true;
+}
+
 static void on_xlen(redisReply *reply, void *arg)
 {
+    if (!side_done(arg))
+        return;
     if (reply && reply->type == REDIS_REPLY_INTEGER)
         metric_set(feed_metrics.fanout_queue_depth, (double)reply->integer);
 }
@@ -372,8 +419,10 @@ static void on_xlen(redisReply *reply, void *arg)
 static void on_claimed(redisReply *reply, void *arg)
 {
     feed_fanout_t *f = arg;
+    if (!side_done(f))
+        return;
     /* [next-cursor, [entries...], [deleted ids...]] */
-    if (f->stopping || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
         return;
     if (reply->element[1]->elements > 0)
         log_info("fanout", "claimed %zu abandoned jobs", reply->element[1]->elements);
@@ -387,7 +436,7 @@ static void on_tick(uv_timer_t *t)
         return;
     const char *xlen[] = { "XLEN", f->stream };
     size_t xlen_lens[] = { 4, strlen(f->stream) };
-    rds_command_argv(f->e->redis, 0, on_xlen, f, 2, xlen, xlen_lens);
+    side_command(f, on_xlen, 2, xlen, xlen_lens);
     if (++f->ticks % FANOUT_CLAIM_EVERY_TICKS == 0 && f->group_ready &&
         f->jobs < FANOUT_CONCURRENCY) {
         char idle[16], count[16];
@@ -398,7 +447,7 @@ static void on_tick(uv_timer_t *t)
         size_t lens[8];
         for (int i = 0; i < 8; i++)
             lens[i] = strlen(argv[i]);
-        rds_command_argv(f->e->redis, 0, on_claimed, f, 8, argv, lens);
+        side_command(f, on_claimed, 8, argv, lens);
     }
     read_jobs(f);
 }

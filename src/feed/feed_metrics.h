@@ -14,7 +14,13 @@
            "reads (feed pages or post hashes) that needed PostgreSQL") \
     ACTION(fanout_posts_total, METRIC_COUNTER, "posts fanned out (celebrity posts excluded)") \
     ACTION(fanout_deliveries_total, METRIC_COUNTER, "post ids pushed into home feeds by fan-out") \
-    ACTION(fanout_queue_depth, METRIC_GAUGE, "fan-out jobs queued and not yet finished")
+    ACTION(fanout_queue_depth, METRIC_GAUGE, "fan-out jobs queued and not yet finished") \
+    ACTION(celebrity_merges_total, METRIC_COUNTER, \
+           "celebrity recent-post sets merged into timeline pages at read time") \
+    ACTION(timeline_db_pages_total, METRIC_COUNTER, \
+           "timeline pages served from PostgreSQL (Redis down, or past the cached window)") \
+    ACTION(feed_rebuild_duration_seconds, METRIC_HISTOGRAM, \
+           "time to rebuild a home feed from PostgreSQL")
 
 typedef struct {
     FEED_METRICS(METRIC_FIELD)

@@ -227,6 +227,7 @@ static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, vo
 static void read_from_db(read_t *r)
 {
     count_pg(r);
+    metric_inc(feed_metrics.timeline_db_pages_total);
     char user[24], ts[24], id[24], limit[24];
     snprintf(user, sizeof user, "%" PRId64, r->req.user_id);
     snprintf(ts, sizeof ts, "%" PRId64, r->req.has_cursor ? r->req.after.ts : READ_TS_MAX);
@@ -447,6 +448,7 @@ static void on_celebs(rds_batch_t *b, void *arg)
                                    rds_batch_reply(b, 3 * j + 2), partial, r->celebs[j]);
     }
     r->nsrcs = 1 + r->ncelebs;
+    metric_add(feed_metrics.celebrity_merges_total, r->ncelebs);
     merge_sources(r);
 }
 

@@ -47,8 +47,6 @@ typedef struct {
     uint64_t start_ns;
 } rebuild_t;
 
-static metric_t *rebuild_duration;
-
 static void rebuild_begin(rebuild_t *r);
 
 static size_t rebuild_key(const rebuild_t *r, char *out, size_t cap)
@@ -72,7 +70,8 @@ static void on_timer_closed(uv_handle_t *h)
 static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
 {
     if (status == FEED_REBUILD_OK && r->kind == FEED_FLIGHT_HOME && r->start_ns) {
-        metric_observe(rebuild_duration, (double)(uv_hrtime() - r->start_ns) / 1e9);
+        metric_observe(feed_metrics.feed_rebuild_duration_seconds,
+                       (double)(uv_hrtime() - r->start_ns) / 1e9);
     }
     if (r->poll_timer)
         uv_close((uv_handle_t *)r->poll_timer, on_timer_closed);
@@ -290,11 +289,6 @@ static void rebuild_begin(rebuild_t *r)
 static void rebuild_start(feed_engine_t *e, feed_flight_kind_t kind, int64_t id,
                           feed_rebuild_fn *cb, void *arg)
 {
-    if (!rebuild_duration) {
-        rebuild_duration = metrics_simple("feedcache_feed_rebuild_duration_seconds",
-                                          "time to rebuild a home feed from PostgreSQL",
-                                          METRIC_HISTOGRAM);
-    }
     if (!feed_flight_join(e, kind, id, cb, arg))
         return;
     rebuild_t *r = fc_xcalloc(1, sizeof *r);

@@ -163,6 +163,7 @@ static int start_servers(service_t *svc, char *err, size_t errlen)
         .max_frame = st->max_frame,
         .max_output = st->max_output,
         .max_connections = (unsigned)st->max_connections,
+        .max_inflight = st->max_inflight,
         .methods = service_methods,
         .nmethods = service_nmethods,
         .ctx = svc->engine,

@@ -18,6 +18,8 @@
 #define RPC_READ_SIZE 65536
 /* retry_after_ms given to requests that arrive during shutdown. */
 #define RPC_SHUTDOWN_RETRY_MS 1000
+/* retry_after_ms given to requests shed under load. */
+#define RPC_OVERLOAD_RETRY_MS 100
 
 #define RPC_METRICS(ACTION) \
     ACTION(rpc_connections, METRIC_GAUGE, "open RPC connections") \
@@ -385,6 +387,10 @@ static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
                         (int)(msg->method_len > 64 ? 64 : msg->method_len), msg->method);
     } else if (s->draining) {
         rpc_reply_error(call, RPC_UNAVAILABLE, RPC_SHUTDOWN_RETRY_MS, "shutting down");
+    } else if (s->opts.max_inflight && s->inflight > s->opts.max_inflight) {
+        /* This call counts itself: more than max_inflight means shed it. */
+        rpc_reply_error(call, RPC_OVERLOADED, RPC_OVERLOAD_RETRY_MS,
+                        "overloaded: %zu requests in progress", s->inflight - 1);
     } else {
         s->opts.methods[call->method_index].handler(call, msg->args, s->opts.ctx);
     }

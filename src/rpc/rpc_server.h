@@ -40,6 +40,7 @@ typedef struct {
     size_t max_frame;
     size_t max_output;
     unsigned max_connections;
+    size_t max_inflight;           /* beyond: OVERLOADED with retry_after_ms; 0 = no limit */
     const rpc_method_t *methods;   /* must outlive the server */
     size_t nmethods;
     void *ctx;                     /* passed to every handler */
