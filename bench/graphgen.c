@@ -43,6 +43,7 @@
 
 #include <libpq-fe.h>
 
+#include "bench_rand.h"
 #include "util/buf.h"
 
 #define COPY_CHUNK (1 << 20)
@@ -63,30 +64,6 @@ typedef struct {
     uint64_t seed;
     double celeb_fraction;
 } gen_opts_t;
-
-/* ---- random numbers (splitmix64: small, seedable) ----------------------- */
-
-typedef struct {
-    uint64_t s;
-} rng_t;
-
-static uint64_t rng_next(rng_t *r)
-{
-    uint64_t z = (r->s += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(rng_t *r, uint64_t n)
-{
-    return n ? rng_next(r) % n : 0;
-}
-
-static double rng_unit(rng_t *r)
-{
-    return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
 
 static double now_s(void)
 {
@@ -217,40 +194,6 @@ typedef struct {
     int rc;
 } job_t;
 
-/* Zipf ranks 0..n-1 by inverse CDF (binary search over the cumulative
- * weights): exact for any exponent, ~17 steps for 100,000 users. */
-typedef struct {
-    double *cdf;
-    int64_t n;
-} zipf_t;
-
-static void zipf_init(zipf_t *z, int64_t n, double s)
-{
-    z->n = n;
-    z->cdf = fc_xmalloc((size_t)n * sizeof *z->cdf);
-    double sum = 0;
-    for (int64_t k = 0; k < n; k++) {
-        sum += pow((double)(k + 1), -s);
-        z->cdf[k] = sum;
-    }
-    for (int64_t k = 0; k < n; k++)
-        z->cdf[k] /= sum;
-}
-
-static int64_t zipf_draw(const zipf_t *z, rng_t *r)
-{
-    double u = rng_unit(r);
-    int64_t lo = 0, hi = z->n - 1;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (z->cdf[mid] < u)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -305,7 +248,7 @@ static int load_follows(job_t *j, rng_t *rng)
                    sizeof j->err) != 0) {
         free(perm);
         free(picks);
-        free(z.cdf);
+        zipf_free(&z);
         return -1;
     }
     for (int64_t u = 1; u <= n; u++) {
@@ -345,30 +288,8 @@ static int load_follows(job_t *j, rng_t *rng)
     }
     free(perm);
     free(picks);
-    free(z.cdf);
+    zipf_free(&z);
     return copy_end(&cp);
-}
-
-static const char *const words[] = {
-    "the", "a", "new", "today", "feed", "coffee", "morning", "launch", "great", "team",
-    "release", "cache", "timeline", "friends", "weekend", "music", "photo", "city", "travel",
-    "code", "really", "love", "this", "just", "finished", "reading", "about", "how", "we",
-    "built", "fast", "service", "thanks", "everyone", "who", "came", "tonight", "rain",
-    "sunny", "park", "dinner", "with", "family", "best", "ever", "working", "on", "something",
-    "big", "soon", "more", "later", "check", "out", "latest", "post", "blog", "game", "win",
-    "lost", "happy", "birthday", "news", "update",
-};
-#define NWORDS (sizeof words / sizeof words[0])
-
-static void put_body(buf_t *b, rng_t *rng)
-{
-    size_t target = 80 + (size_t)rng_below(rng, 121);
-    size_t start = b->len;
-    while (b->len - start < target) {
-        if (b->len > start)
-            buf_append(b, " ", 1);
-        buf_puts(b, words[rng_below(rng, NWORDS)]);
-    }
 }
 
 static int load_posts(job_t *j, rng_t *rng)
@@ -387,13 +308,16 @@ static int load_posts(job_t *j, rng_t *rng)
         free(ts);
         return -1;
     }
+    int64_t seq = 0;
     for (int64_t i = 0; i < o->posts; i++) {
-        int64_t id = ((ts[i] - ID_EPOCH_MS) << 22) | (i & 0x3FFFFF);
+        /* A sequence number within the millisecond keeps ids unique. */
+        seq = i > 0 && ts[i] == ts[i - 1] ? seq + 1 : 0;
+        int64_t id = ((ts[i] - ID_EPOCH_MS) << 22) | (seq & 0x3FFFFF);
         int64_t author = 1 + (int64_t)rng_below(rng, (uint64_t)o->users);
         buf_printf(&cp.b, "%" PRId64 "\t%" PRId64 "\t", id, author);
         put_ts(&cp.b, ts[i]);
         buf_puts(&cp.b, "\t");
-        put_body(&cp.b, rng);
+        rng_body(rng, &cp.b);
         buf_puts(&cp.b, "\n");
         copy_row_done(&cp);
     }
@@ -509,7 +433,8 @@ static int generate(const gen_opts_t *o)
     job_t ju = { .o = o }, jp = { .o = o };
     int64_t *followers = NULL;
     /* The schema first: the tables must exist (applying it is idempotent). */
-    if (step(c0, "schema (tables)", schema) != 0 ||
+    if (step(c0, "quiet notices", "SET client_min_messages = warning") != 0 ||
+        step(c0, "schema (tables)", schema) != 0 ||
         step(c0, "drop secondary indexes", drop_indexes_sql) != 0 ||
         step(c0, "truncate", "TRUNCATE users, follows, posts") != 0)
         goto out;
@@ -669,7 +594,7 @@ int main(int argc, char **argv)
             if (parse_int(v, 0, INT64_C(1000000000), &o.posts))
                 return bad(a, v);
         } else if (!strcmp(a, "--days")) {
-            if (parse_int(v, 1, 3650, &o.days))
+            if (parse_int(v, 1, 1000, &o.days))
                 return bad(a, v);
         } else if (!strcmp(a, "--seed")) {
             if (parse_int(v, 0, INT64_MAX / 4, &n))

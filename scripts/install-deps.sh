@@ -20,10 +20,12 @@ PACKAGES=(
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
 
-# `dpkg -s` also succeeds for a package that was removed but left its config
-# files behind, so look at the status line, not just the exit code.
+# The status dpkg -s shows. Its exit code alone is not enough: it also
+# succeeds for a package that was removed but left its config files behind.
+# (No `dpkg -s | grep -q`: grep quitting early makes dpkg die of SIGPIPE, and
+# pipefail would then call an installed package missing.)
 is_installed() {
-    dpkg -s "$1" 2>/dev/null | grep -qx 'Status: install ok installed'
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
 
 missing=()

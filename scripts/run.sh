@@ -28,6 +28,7 @@ die() { say "error: $*"; exit 1; }
 services_started=0
 daemon_pid=
 
+# shellcheck disable=SC2317  # invoked by the traps below
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM

@@ -141,10 +141,10 @@ pg_pid() {
 # --- Redis ----------------------------------------------------------------
 
 start_redis() {
-    local base=$1 port attempt i pid
+    local base=$1 port i pid
     mkdir -p "$REDIS_DIR"
     port=$(pick_port "$base") || die "no free port for Redis in 20000-29999"
-    for attempt in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         rm -f "$REDIS_PIDFILE"
         : >"$REDIS_LOG"
         # zset-max-listpack-entries 1024: an 800-entry home feed stays a
@@ -213,7 +213,7 @@ psql_run() {
 }
 
 start_pg() {
-    local base=$1 skip=$2 port attempt
+    local base=$1 skip=$2 port
     prepare_pg_root
 
     if ! as_pg "$PG_BIN/initdb" -D "$PG_ROOT/data" -U postgres --auth=trust \
@@ -234,7 +234,7 @@ max_connections = 200
 EOF
 
     port=$(pick_port "$base" "$skip") || die "no free port for PostgreSQL in 20000-29999"
-    for attempt in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         rm -f "$PG_ROOT/postgres.log"     # pg_ctl -l appends; keep this attempt only
         if as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/postgres.log" \
             -o "-p $port" -w -t 30 start >"$PG_ROOT/pg_ctl.log" 2>&1; then
@@ -296,8 +296,9 @@ stop_all() {
 
 cmd_start() {
     # Check the tools before starting anything.
-    command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
         die "redis-server/redis-cli not found (run scripts/install-deps.sh)"
+    fi
     [ -x "$PG_BIN/initdb" ] ||
         die "$PG_BIN/initdb not found (PostgreSQL 15 server: run scripts/install-deps.sh, or set PG_BIN)"
     [ -f "$SCHEMA" ] || die "schema $SCHEMA not found"

@@ -20,10 +20,11 @@
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO"
+cd "$REPO" || exit 1
 
 BUILD=${FC_BUILD_DIR:-build}
 ASAN_BUILD=${FC_ASAN_BUILD_DIR:-build-asan}
+# shellcheck disable=SC2054  # the commas belong to the option value
 SANITIZE_OPTS=(-Db_sanitize=address,undefined -Db_lundef=false)
 VALGRIND='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q'
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fc_version.h"
+#include "feed/feed_warm.h"
 #include "store/pg/pg.h"
 #include "store/redis/rds_keys.h"
 #include "store/redis/rds_url.h"
@@ -81,6 +82,12 @@ static int validate_string(const char *key, const char *value, char *err, size_t
         log_level_t level;
         if (log_level_parse(value, &level) != 0) {
             snprintf(err, errlen, "log_level: '%s' is not one of debug, info, warn, error", value);
+            return -1;
+        }
+    } else if (strcmp(key, "warm_window") == 0) {
+        int start, end;
+        if (feed_warm_window_parse(value, &start, &end, why, sizeof why) != 0) {
+            snprintf(err, errlen, "warm_window: %s", why);
             return -1;
         }
     }

@@ -53,7 +53,12 @@
     SETTING(max_output,          UINT, "16777216", 4096, 1073741824, \
             "bytes of queued responses per connection before it stops being read") \
     SETTING(shutdown_timeout_ms, UINT, "8000", 100, 9500, \
-            "on SIGTERM, how long in-flight requests may take before they get UNAVAILABLE")
+            "on SIGTERM, how long in-flight requests may take before they get UNAVAILABLE") \
+    SETTING(warm_rate,           UINT, "200", 1, 1000000, \
+            "users per second a warm job rebuilds when the warm call gives no rate") \
+    SETTING(warm_window,         STR,  "", 0, 11, \
+            "off-peak window for warm jobs, HH:MM-HH:MM local time (may wrap midnight); " \
+            "empty: any time")
 
 typedef struct {
 #define SETTING_FIELD_STR(name) char *name;

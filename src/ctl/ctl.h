@@ -6,14 +6,16 @@
 #define FC_CTL_CTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "feedcache/client.h"
 #include "util/buf.h"
 
 /* Exit statuses, documented in --help. */
 enum {
-    CTL_OK    = 0,  /* done */
-    CTL_FAIL  = 1,  /* the service answered an error or could not be reached */
+    CTL_OK    = 0,  /* done (warm: the job finished) */
+    CTL_FAIL  = 1,  /* the service answered an error or could not be reached;
+                       warm: the job failed */
     CTL_USAGE = 2,  /* bad command line */
 };
 
@@ -70,8 +72,34 @@ void ctl_sort_map(msgpack_object *map);
 
 /* Appends o as JSON. bin renders as a string; float NaN/inf as null. */
 void ctl_json(buf_t *out, const msgpack_object *o);
+/* Prints o as one line of JSON on stdout. */
+void ctl_print_json(const msgpack_object *o);
+
+/* --- argument parsing (ctl_args.c) -------------------------------------- */
+
+/* Matches `--name VALUE` and `--name=VALUE` at argv[*i]. Returns 1 and sets
+ * *val (advancing *i past a separate value), 0 when argv[*i] is another
+ * argument, or CTL_USAGE (after printing why) when the value is missing. */
+int ctl_opt_value(const ctl_command_t *cmd, int argc, char **argv, int *i, const char *name,
+                  const char **val);
+/* A positive int64 id (a user). Returns 0, or prints why and returns CTL_USAGE. */
+int ctl_parse_id(const ctl_command_t *cmd, const char *what, const char *s, int64_t *out);
+/* An integer in min..max. Returns 0, or prints why and returns CTL_USAGE. */
+int ctl_parse_int(const ctl_command_t *cmd, const char *what, const char *s, int64_t min,
+                  int64_t max, int64_t *out);
+/* A duration: one or more NUMBER UNIT pairs (s, m, h, d, w), e.g. 7d, 12h,
+ * 1h30m, 3600s; a bare number is seconds. Returns 0 with whole seconds, or -1. */
+int ctl_parse_duration(const char *s, int64_t *seconds);
+/* Appends the ids in text (separated by commas, blanks or newlines; '#'
+ * starts a comment to the end of the line) to *ids. Returns 0, or -1 with
+ * the offending token in err. */
+int ctl_parse_ids(const char *text, int64_t **ids, size_t *n, size_t *cap, char *err,
+                  size_t errlen);
 
 extern const ctl_command_t ctl_cmd_ping;
 extern const ctl_command_t ctl_cmd_stats;
+extern const ctl_command_t ctl_cmd_warm;
+extern const ctl_command_t ctl_cmd_timeline;
+extern const ctl_command_t ctl_cmd_invalidate;
 
 #endif

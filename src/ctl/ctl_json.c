@@ -89,3 +89,12 @@ void ctl_json(buf_t *out, const msgpack_object *o)
         break;
     }
 }
+
+void ctl_print_json(const msgpack_object *o)
+{
+    buf_t b;
+    buf_init(&b);
+    ctl_json(&b, o);
+    puts(b.data);
+    buf_free(&b);
+}

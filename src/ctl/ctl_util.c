@@ -39,6 +39,16 @@ static int take_value(int argc, char **argv, int *i, const char *name, const cha
     return 1;
 }
 
+int ctl_opt_value(const ctl_command_t *cmd, int argc, char **argv, int *i, const char *name,
+                  const char **val)
+{
+    if (!take_value(argc, argv, i, name, val))
+        return 0;
+    if (!*val)
+        return ctl_usage_error(cmd->name, "option '%s' needs a value", name);
+    return 1;
+}
+
 int ctl_global_option(ctl_opts_t *opts, int argc, char **argv, int *i, const char *cmd)
 {
     const char *v;

@@ -14,6 +14,9 @@
 static const ctl_command_t *const commands[] = {
     &ctl_cmd_ping,
     &ctl_cmd_stats,
+    &ctl_cmd_warm,
+    &ctl_cmd_timeline,
+    &ctl_cmd_invalidate,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -37,8 +40,9 @@ static void print_help(void)
           "Run 'feedcachectl COMMAND --help' for a command's options.\n"
           "\n"
           "Exit status:\n"
-          "  0  success\n"
-          "  1  feedcached answered with an error, or could not be reached\n"
+          "  0  success (warm: the job finished)\n"
+          "  1  feedcached answered with an error, or could not be reached;\n"
+          "     warm: the job failed or disappeared (the reason is printed)\n"
           "  2  usage error (unknown command or option, bad value)\n", stdout);
 }
 

@@ -345,8 +345,9 @@ static void on_follow_flag(rds_batch_t *b, void *arg)
         return;
     }
     const redisReply *flag = rds_batch_reply(b, 1);
-    rds_batch_clear(b);
-    if (flag->type == REDIS_REPLY_INTEGER && flag->integer == 1) {
+    bool celebrity = flag->type == REDIS_REPLY_INTEGER && flag->integer == 1;
+    rds_batch_clear(b);           /* frees the replies */
+    if (celebrity) {
         feed_args_eval(&w->args, feed_script_follow_celeb, 1);
         feed_args_key(&w->args, rds_key_feed, w->e, w->follower);
         rds_args_addf(&w->args, "c:%" PRId64, w->followee);

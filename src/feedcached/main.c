@@ -15,6 +15,7 @@
 
 #include "feed/feed_engine.h"
 #include "feed/feed_metrics.h"
+#include "feed/feed_warm.h"
 #include "feedcached/health.h"
 #include "feedcached/service.h"
 #include "fc_version.h"
@@ -26,6 +27,8 @@ extern char **environ;
 
 #define HEALTH_TIMEOUT_MS 800
 #define WATCHDOG_MS 9500
+/* Warm jobs yield while this many RPC calls are in flight. */
+#define WARM_BUSY_INFLIGHT 64
 
 static void close_if_open(uv_handle_t *h)
 {
@@ -45,8 +48,10 @@ static void service_finish(service_t *svc)
         rpc_server_close(svc->rpc);
         svc->rpc = NULL;
     }
-    if (svc->engine)
+    if (svc->engine) {
+        feed_warm_stop(svc->engine, NULL, NULL);
         feed_engine_stop(svc->engine);
+    }
     if (svc->http) {
         http_server_close(svc->http);
         svc->http = NULL;
@@ -70,9 +75,26 @@ static void service_finish(service_t *svc)
     /* The watchdog stays, unreferenced, in case a close never completes. */
 }
 
-static void on_drained(void *arg)
+static void on_warm_stopped(void *arg)
 {
     service_finish(arg);
+}
+
+/* Unfinished warm jobs are marked failed while Redis is still open. */
+static void on_drained(void *arg)
+{
+    service_t *svc = arg;
+    if (svc->engine)
+        feed_warm_stop(svc->engine, on_warm_stopped, svc);
+    else
+        service_finish(svc);
+}
+
+/* Warming yields to live traffic. */
+static bool service_busy(void *arg)
+{
+    service_t *svc = arg;
+    return svc->rpc && rpc_server_inflight(svc->rpc) >= WARM_BUSY_INFLIGHT;
 }
 
 static void on_shutdown_deadline(uv_timer_t *t)
@@ -147,7 +169,13 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the fan-out worker");
         return -1;
     }
-    return 0;
+    feed_warm_options_t wo = {
+        .rate = (double)st->warm_rate,
+        .window = st->warm_window,
+        .busy = service_busy,
+        .busy_arg = svc,
+    };
+    return feed_warm_start(svc->engine, &wo, err, errlen);
 }
 
 static int start_servers(service_t *svc, char *err, size_t errlen)

@@ -4,6 +4,7 @@
 
 #include "feed/feed_methods.h"
 #include "feed/feed_metrics.h"
+#include "feed/feed_warm.h"
 #include "feedcached/service.h"
 #include "rpc/rpc_msg.h"
 
@@ -31,5 +32,7 @@ const rpc_method_t service_methods[] = {
     { "unfollow", feed_method_unfollow },
     { "timeline.get", feed_method_timeline_get },
     { "timeline.invalidate", feed_method_invalidate },
+    { "warm", feed_method_warm },
+    { "warm.status", feed_method_warm_status },
 };
 const size_t service_nmethods = sizeof service_methods / sizeof service_methods[0];

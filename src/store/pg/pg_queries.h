@@ -44,7 +44,22 @@
       "WHERE author_id = a.id AND deleted_at IS NULL " \
       "AND (created_at, id) < (" PG_TS("$2") ", $3::int8) " \
       "ORDER BY created_at DESC, id DESC LIMIT $4) p " \
-      "ORDER BY p.created_at DESC, p.id DESC LIMIT $4")
+      "ORDER BY p.created_at DESC, p.id DESC LIMIT $4") \
+    /* Warm by activity: users with last_active_at in [$1, $2] (epoch \
+     * microseconds, fixed at the job's start), counted once, then streamed in \
+     * keyset pages after ($3 us, $4 id), $5 at a time. An index-only range \
+     * scan of users_last_active_id_idx, in index order. */ \
+    Q(warm_active_count, 2, \
+      "SELECT count(*) FROM users " \
+      "WHERE last_active_at >= ('epoch'::timestamptz + $1::int8 * interval '1 microsecond') " \
+      "AND last_active_at <= ('epoch'::timestamptz + $2::int8 * interval '1 microsecond')") \
+    Q(warm_active_page, 5, \
+      "SELECT id, (extract(epoch FROM last_active_at) * 1000000)::int8 FROM users " \
+      "WHERE last_active_at >= ('epoch'::timestamptz + $1::int8 * interval '1 microsecond') " \
+      "AND last_active_at <= ('epoch'::timestamptz + $2::int8 * interval '1 microsecond') " \
+      "AND (last_active_at, id) > " \
+      "(('epoch'::timestamptz + $3::int8 * interval '1 microsecond'), $4::int8) " \
+      "ORDER BY last_active_at, id LIMIT $5")
 
 typedef enum {
 #define PG_QUERY_ENUM(name, nparams, sql) PGQ_##name,

@@ -1,0 +1,317 @@
+/* Probes of feedcached, Redis and the /metrics page (fb_probe.h). */
+#include "fb_probe.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "util/addr.h"
+#include "util/buf.h"
+
+#define PROBE_TIMEOUT_MS 3000
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Each kind of failure is reported once, not after every window. */
+static void warn_once(bool *said, const char *what, const char *why)
+{
+    if (!*said)
+        fprintf(stderr, "feedbench: warning: %s: %s (left out of the report)\n", what, why);
+    *said = true;
+}
+
+double probe_proc_cpu(int pid)
+{
+    char path[64], text[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields count from
+     * the last ')'. utime and stime are fields 14 and 15. */
+    char *p = strrchr(text, ')');
+    if (!p)
+        return -1;
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double probe_info_value(const char *info, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *p = info; p && *p;) {
+        if (strncmp(p, key, klen) == 0 && p[klen] == ':')
+            return strtod(p + klen + 1, NULL);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return -1;
+}
+
+/* ---- Redis ---------------------------------------------------------------- */
+
+static int redis_info(const char *hostport, probe_redis_t *out, char *err, size_t errlen)
+{
+    addr_t a;
+    if (addr_parse(hostport, &a, err, errlen) != 0)
+        return -1;
+    struct timeval tv = { PROBE_TIMEOUT_MS / 1000, 0 };
+    redisContext *c = a.is_unix ? redisConnectUnixWithTimeout(a.path, tv)
+                                : redisConnectWithTimeout(a.host, a.port, tv);
+    if (!c || c->err) {
+        snprintf(err, errlen, "cannot connect to Redis at %s: %s", hostport,
+                 c ? c->errstr : "out of memory");
+        redisFree(c);
+        return -1;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = redisCommand(c, "INFO everything");
+    int rc = -1;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        out->pid = (int64_t)probe_info_value(r->str, "process_id");
+        out->cpu_s = probe_info_value(r->str, "used_cpu_user") +
+                     probe_info_value(r->str, "used_cpu_sys");
+        out->commands = (uint64_t)probe_info_value(r->str, "total_commands_processed");
+        out->used_memory = (uint64_t)probe_info_value(r->str, "used_memory");
+        out->ok = true;
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "INFO failed: %s", r && r->str ? r->str : c->errstr);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return rc;
+}
+
+/* ---- stats ---------------------------------------------------------------- */
+
+static int get_stats(fc_client_t *rpc, probe_stats_t *s, char *err, size_t errlen)
+{
+    fc_response_t r;
+    int rc = fc_client_call(rpc, "stats", NULL, &r);
+    if (rc != FC_OK) {
+        snprintf(err, errlen, "stats: %s", fc_client_error(rpc));
+        return -1;
+    }
+    if (!r.ok) {
+        snprintf(err, errlen, "stats: %s %s", r.code, r.message);
+        fc_response_free(&r);
+        return -1;
+    }
+    struct {
+        const char *key;
+        int64_t *v;
+    } keys[] = {
+        { "feed_cache_hits", &s->feed_cache_hits },
+        { "feed_cache_misses", &s->feed_cache_misses },
+        { "post_cache_hits", &s->post_cache_hits },
+        { "post_cache_misses", &s->post_cache_misses },
+        { "feed_rebuilds", &s->feed_rebuilds },
+        { "pg_fallbacks", &s->pg_fallbacks },
+        { "fanout_posts", &s->fanout_posts },
+        { "fanout_deliveries", &s->fanout_deliveries },
+        { "fanout_queue_depth", &s->fanout_queue_depth },
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (fc_obj_int(fc_obj_get(&r.result, keys[i].key), keys[i].v) != 0) {
+            snprintf(err, errlen, "stats has no integer '%s'", keys[i].key);
+            fc_response_free(&r);
+            return -1;
+        }
+    }
+    s->ok = true;
+    fc_response_free(&r);
+    return 0;
+}
+
+/* ---- /metrics --------------------------------------------------------------- */
+
+/* GET /metrics over HTTP/1.0; the body in out. */
+static int http_get(const char *hostport, const char *path, buf_t *out, char *err, size_t errlen)
+{
+    addr_t a;
+    if (addr_parse(hostport, &a, err, errlen) != 0)
+        return -1;
+    if (a.is_unix) {
+        snprintf(err, errlen, "metrics over a unix socket are not supported");
+        return -1;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", a.port);
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+    int gai = getaddrinfo(a.host, port, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "%s: %s", a.host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    struct timeval tv = { PROBE_TIMEOUT_MS / 1000, 0 };
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        snprintf(err, errlen, "cannot connect to %s: %s", hostport, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     path, a.host);
+    if (write(fd, req, (size_t)n) != n) {
+        snprintf(err, errlen, "write to %s: %s", hostport, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    buf_t all;
+    buf_init(&all);
+    char chunk[16384];
+    ssize_t got;
+    while ((got = read(fd, chunk, sizeof chunk)) > 0)
+        buf_append(&all, chunk, (size_t)got);
+    int read_errno = errno;
+    close(fd);
+    if (got < 0) {
+        snprintf(err, errlen, "read from %s: %s", hostport, strerror(read_errno));
+        buf_free(&all);
+        return -1;
+    }
+    const char *body = all.len ? strstr(all.data, "\r\n\r\n") : NULL;
+    if (!body || strncmp(all.data, "HTTP/1.", 7) != 0 || strncmp(all.data + 8, " 200", 4) != 0) {
+        snprintf(err, errlen, "GET %s from %s: not a 200 answer", path, hostport);
+        buf_free(&all);
+        return -1;
+    }
+    buf_reset(out);
+    buf_puts(out, body + 4);
+    buf_free(&all);
+    return 0;
+}
+
+/* Reads the series `name` whose labels contain `match` (or any, if NULL)
+ * from a Prometheus text page. */
+static void parse_hist(const char *page, const char *name, const char *match, probe_hist_t *h)
+{
+    memset(h, 0, sizeof *h);
+    char bucket[160], sum[160], count[160];
+    snprintf(bucket, sizeof bucket, "%s_bucket{", name);
+    snprintf(sum, sizeof sum, "%s_sum", name);
+    snprintf(count, sizeof count, "%s_count", name);
+    for (const char *line = page; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        char l[512];
+        if (len < sizeof l) {
+            memcpy(l, line, len);
+            l[len] = '\0';
+            const char *sp = strrchr(l, ' ');
+            bool matches = !match || strstr(l, match);
+            if (sp && matches && strncmp(l, bucket, strlen(bucket)) == 0 &&
+                h->n < PROBE_MAX_BUCKETS) {
+                const char *le = strstr(l, "le=\"");
+                if (le) {
+                    le += 4;
+                    h->le[h->n] = strncmp(le, "+Inf", 4) == 0 ? 1e300 : strtod(le, NULL);
+                    h->cum[h->n] = strtod(sp + 1, NULL);
+                    h->n++;
+                }
+            } else if (sp && matches && strncmp(l, sum, strlen(sum)) == 0 &&
+                       (l[strlen(sum)] == ' ' || l[strlen(sum)] == '{')) {
+                h->sum = strtod(sp + 1, NULL);
+            } else if (sp && matches && strncmp(l, count, strlen(count)) == 0 &&
+                       (l[strlen(count)] == ' ' || l[strlen(count)] == '{')) {
+                h->count = strtod(sp + 1, NULL);
+                h->ok = h->n > 0;
+            }
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+}
+
+double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after, double q,
+                           double *count)
+{
+    *count = 0;
+    if (!after->ok || (before->ok && before->n != after->n))
+        return -1;
+    double d[PROBE_MAX_BUCKETS];
+    for (int i = 0; i < after->n; i++)
+        d[i] = after->cum[i] - (before->ok ? before->cum[i] : 0);
+    double total = d[after->n - 1];
+    *count = total;
+    if (total <= 0)
+        return -1;
+    double rank = q * total;
+    for (int i = 0; i < after->n; i++) {
+        if (d[i] >= rank) {
+            double lo = i == 0 ? 0 : after->le[i - 1];
+            double below = i == 0 ? 0 : d[i - 1];
+            if (after->le[i] > 1e299)
+                return lo;          /* in +Inf: the largest finite bound */
+            double in = d[i] - below;
+            return in > 0 ? lo + (after->le[i] - lo) * (rank - below) / in : after->le[i];
+        }
+    }
+    return after->le[after->n - 2];
+}
+
+/* ---- all of them -------------------------------------------------------------- */
+
+void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
+{
+    static bool said_cpu, said_redis, said_stats, said_metrics;
+    char err[512];
+    memset(s, 0, sizeof *s);
+    s->daemon_cpu_s = -1;
+    if (cfg->pid > 0) {
+        s->daemon_cpu_s = probe_proc_cpu(cfg->pid);
+        if (s->daemon_cpu_s < 0)
+            warn_once(&said_cpu, "feedcached CPU", "cannot read /proc/PID/stat");
+    }
+    if (cfg->redis && redis_info(cfg->redis, &s->redis, err, sizeof err) != 0)
+        warn_once(&said_redis, "Redis INFO", err);
+    if (cfg->rpc && get_stats(cfg->rpc, &s->stats, err, sizeof err) != 0)
+        warn_once(&said_stats, "feedcached stats", err);
+    if (cfg->metrics) {
+        buf_t page;
+        buf_init(&page);
+        int rc = http_get(cfg->metrics, "/metrics", &page, err, sizeof err);
+        if (rc == 0 && page.len == 0) {
+            snprintf(err, sizeof err, "empty /metrics page");
+            rc = -1;
+        }
+        if (rc == 0) {
+            parse_hist(page.data, "feedcache_fanout_lag_seconds", NULL, &s->lag);
+            parse_hist(page.data, "feedcache_feed_rebuild_duration_seconds", NULL, &s->rebuild);
+            parse_hist(page.data, "feedcache_rpc_duration_seconds", "method=\"timeline.get\"",
+                       &s->read_rpc);
+        } else {
+            warn_once(&said_metrics, "/metrics", err);
+        }
+        buf_free(&page);
+    }
+    /* Taken last, so that the window starts after the probes' own work. */
+    s->t = mono_s();
+}

@@ -1,0 +1,71 @@
+/* feedbench's view of the system under test, sampled before and after a
+ * measured window: CPU time of feedcached (/proc/PID/stat), Redis INFO
+ * (commands processed, CPU, memory), the daemon's `stats` counters and the
+ * histograms of its /metrics page. Every probe is optional: a missing
+ * address or pid leaves that part unset (ok = false). */
+#ifndef FC_BENCH_FB_PROBE_H
+#define FC_BENCH_FB_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "feedcache/client.h"
+
+#define PROBE_MAX_BUCKETS 40
+
+/* One Prometheus histogram series: cumulative counts per upper bound. */
+typedef struct {
+    bool ok;
+    int n;
+    double le[PROBE_MAX_BUCKETS];       /* the last one is +Inf */
+    double cum[PROBE_MAX_BUCKETS];
+    double sum, count;
+} probe_hist_t;
+
+typedef struct {
+    bool ok;
+    int64_t pid;
+    double cpu_s;                       /* used_cpu_user + used_cpu_sys */
+    uint64_t commands;                  /* total_commands_processed */
+    uint64_t used_memory;
+} probe_redis_t;
+
+typedef struct {
+    bool ok;
+    int64_t feed_cache_hits, feed_cache_misses, post_cache_hits, post_cache_misses;
+    int64_t feed_rebuilds, pg_fallbacks, fanout_posts, fanout_deliveries, fanout_queue_depth;
+} probe_stats_t;
+
+typedef struct {
+    double t;                           /* monotonic seconds when taken */
+    double daemon_cpu_s;                /* < 0: unknown */
+    probe_redis_t redis;
+    probe_stats_t stats;
+    probe_hist_t lag, rebuild, read_rpc;
+} probe_snap_t;
+
+typedef struct {
+    int pid;                            /* feedcached; 0: none */
+    const char *redis;                  /* HOST:PORT or NULL */
+    const char *metrics;                /* HOST:PORT or NULL */
+    fc_client_t *rpc;                   /* for `stats`, or NULL */
+} probe_cfg_t;
+
+/* Takes every probe the configuration allows. Failures are reported on
+ * stderr once per kind and leave that part unset. */
+void probe_take(const probe_cfg_t *cfg, probe_snap_t *s);
+
+/* CPU seconds (user + system) of a process, or -1. */
+double probe_proc_cpu(int pid);
+
+/* Quantile q (0..1) of the observations between two samples of a
+ * histogram, interpolated linearly within the bucket as Prometheus'
+ * histogram_quantile does. Returns -1 when there were none; *count gets
+ * how many there were. */
+double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after, double q,
+                           double *count);
+
+/* Numeric value of `key:value` in a Redis INFO text, or -1. */
+double probe_info_value(const char *info, const char *key);
+
+#endif
