@@ -254,9 +254,9 @@ double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after
                            double *count)
 {
     *count = 0;
-    if (!after->ok || (before->ok && before->n != after->n))
+    if (!after->ok || after->n < 1 || (before->ok && before->n != after->n))
         return -1;
-    double d[PROBE_MAX_BUCKETS];
+    double d[PROBE_MAX_BUCKETS] = { 0 };
     for (int i = 0; i < after->n; i++)
         d[i] = after->cum[i] - (before->ok ? before->cum[i] : 0);
     double total = d[after->n - 1];
@@ -274,7 +274,7 @@ double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after
             return in > 0 ? lo + (after->le[i] - lo) * (rank - below) / in : after->le[i];
         }
     }
-    return after->le[after->n - 2];
+    return after->n >= 2 ? after->le[after->n - 2] : -1;
 }
 
 /* ---- all of them -------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #define FC_BENCH_FEEDBENCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fb_hist.h"

@@ -1305,24 +1305,29 @@ int odb_world_publish(odb_world_t *w, size_t author, int how, size_t *idx,
     return 0;
 }
 
-/* A random live post, or NULL when there is none. */
-static odb_wpost_t *random_live_post(odb_world_t *w)
+int odb_world_random_live(odb_world_t *w, size_t *idx)
 {
     for (int tries = 0; tries < 10000 && w->nposts; tries++) {
-        odb_wpost_t *p = &w->posts[odb_rng_below(&w->rng, w->nposts)];
-        if (!p->deleted)
-            return p;
+        size_t k = (size_t)odb_rng_below(&w->rng, w->nposts);
+        if (!w->posts[k].deleted) {
+            *idx = k;
+            return 0;
+        }
     }
-    return NULL;
+    return -1;
 }
 
-int odb_world_delete_random(odb_world_t *w, int64_t *id, char *err, size_t errlen)
+size_t odb_world_user_index(const odb_world_t *w, int64_t id)
 {
-    odb_wpost_t *p = random_live_post(w);
-    if (!p) {
-        set_err(err, errlen, "no live post to delete");
-        return -1;
-    }
+    for (size_t i = 0; i < w->nusers; i++)
+        if (w->users[i] == id)
+            return i;
+    return w->nusers;
+}
+
+int odb_world_delete(odb_world_t *w, size_t idx, char *err, size_t errlen)
+{
+    odb_wpost_t *p = &w->posts[idx];
     char why[512];
     if (odb_pg_delete_post(w->pg, p->post.id, why, sizeof why) != 0 ||
         odb_rpc_delete(w->c, p->post.id, p->post.author_id, why, sizeof why) != 0) {
@@ -1330,18 +1335,12 @@ int odb_world_delete_random(odb_world_t *w, int64_t *id, char *err, size_t errle
         return -1;
     }
     p->deleted = true;
-    if (id)
-        *id = p->post.id;
     return 0;
 }
 
-int odb_world_edit_random(odb_world_t *w, int64_t *id, char *err, size_t errlen)
+int odb_world_edit(odb_world_t *w, size_t idx, char *err, size_t errlen)
 {
-    odb_wpost_t *p = random_live_post(w);
-    if (!p) {
-        set_err(err, errlen, "no live post to edit");
-        return -1;
-    }
+    odb_wpost_t *p = &w->posts[idx];
     char *body = odb_random_body(&w->rng);
     /* Make sure the edit is visible: never the same text again. */
     char *edited = fc_xmalloc(strlen(body) + 32);
@@ -1357,8 +1356,6 @@ int odb_world_edit_random(odb_world_t *w, int64_t *id, char *err, size_t errlen)
     free(p->post.body);
     p->post.body = edited;
     p->post.body_len = strlen(edited);
-    if (id)
-        *id = p->post.id;
     return 0;
 }
 

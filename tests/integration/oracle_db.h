@@ -214,9 +214,13 @@ enum {
  * post's index in w->posts through idx (if not NULL). */
 int odb_world_publish(odb_world_t *w, size_t author, int how, size_t *idx,
                       char *err, size_t errlen);
-/* Deletes / edits a random live post (PostgreSQL, then RPC). */
-int odb_world_delete_random(odb_world_t *w, int64_t *id, char *err, size_t errlen);
-int odb_world_edit_random(odb_world_t *w, int64_t *id, char *err, size_t errlen);
+/* The index of a random post not deleted; -1 when there is none. */
+int odb_world_random_live(odb_world_t *w, size_t *idx);
+/* The index of the user with that id; w->nusers when none. */
+size_t odb_world_user_index(const odb_world_t *w, int64_t id);
+/* Deletes w->posts[idx] / gives it a new body (PostgreSQL, then RPC). */
+int odb_world_delete(odb_world_t *w, size_t idx, char *err, size_t errlen);
+int odb_world_edit(odb_world_t *w, size_t idx, char *err, size_t errlen);
 
 /* The oracle for everyone: every user's timeline, plus `extra` user ids
  * (e.g. one unknown to PostgreSQL), walked with limit 7 and bodies; also

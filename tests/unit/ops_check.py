@@ -32,6 +32,20 @@
       from the repository exists. Needs PyYAML (a dependency of Debian's
       docker-compose).
 
+Used by tests/integration/test_ops.sh against a real feedcached and Prometheus:
+
+  ops_check.py families METRICS.txt SCRAPE.txt
+      METRICS.txt matches a /metrics scrape: the same feedcache_* families,
+      types and label names (pending families may be missing).
+
+  ops_check.py live DASHBOARD.json METRICS.txt ALERTS.yml PROMETHEUS_URL
+      Prometheus evaluates every dashboard query without error and with a
+      non-empty result (unless it only uses pending families), and has
+      loaded every alerting rule with health "ok".
+
+  ops_check.py alerts PROMETHEUS_URL
+      Prints the active alerts, one "NAME STATE INSTANCE" line each.
+
 Standard library only (the CI machine installs nothing for this). Prints one
 line per problem and exits 1 if there is any.
 """
@@ -233,7 +247,8 @@ REQUIRED = [
     ("rebuilds", r"rate\(feedcache_feed_rebuilds_total"),
     ("PostgreSQL fallbacks", r"rate\(feedcache_pg_fallbacks_total"),
     ("warm progress (users warmed)", r"feedcache_warm_users_total"),
-    ("warm progress (jobs running)", r"feedcache_warm_jobs_running"),
+    ("warm progress (jobs)", r"feedcache_warm_jobs\b"),
+    ("rebuild duration", r"feedcache_feed_rebuild_duration_seconds_bucket"),
 ]
 
 
@@ -546,13 +561,21 @@ def check_dockerfile(path, repo, *packages):
     ins = dockerfile_instructions(path)
     args = {}
     stages = []         # [(image, [instructions])]
+    names = []          # stage names (FROM ... AS name)
     for word, rest in ins:
         if word == "ARG" and not stages:
             name, _, default = rest.partition("=")
             args[name.strip()] = default.strip()
         elif word == "FROM":
             image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), rest.split()[0])
+            m = re.search(r"\s[Aa][Ss]\s+(\S+)", rest)
             stages.append((image, []))
+            names.append(m.group(1) if m else None)
+        elif word == "COPY" and stages:
+            m = re.search(r"--from=(\S+)", rest)
+            if m and m.group(1) not in names[:-1] and not m.group(1).isdigit():
+                problem(f"{path}: COPY --from={m.group(1)} names no earlier stage ({names[:-1]})")
+            stages[-1][1].append((word, rest))
         elif stages:
             stages[-1][1].append((word, rest))
     if len(stages) < 2:
@@ -605,6 +628,119 @@ def check_dockerfile(path, repo, *packages):
           f"{copies} COPY sources, runtime packages {sorted(installed)}")
 
 
+# --- against a live feedcached and Prometheus -------------------------------------------
+
+def parse_scrape(path):
+    """{family: (type, label names)} of a Prometheus text exposition."""
+    types, labels = {}, {}
+    with open(path) as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        m = re.match(r"# TYPE (\S+) (\S+)", line)
+        if m:
+            types[m.group(1)] = m.group(2)
+            labels.setdefault(m.group(1), set())
+    for line in lines:
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s", line)
+        if not m:
+            continue
+        name = m.group(1)
+        fam = name
+        if fam not in types:
+            fam = re.sub(r"_(bucket|sum|count)$", "", name)
+        if fam not in types:
+            problem(f"scrape: sample {name} has no # TYPE line")
+            continue
+        names = set(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="', m.group(3) or ""))
+        labels[fam] |= names - {"le", "quantile"}
+    return {fam: (types[fam], labels[fam]) for fam in types}
+
+
+def check_families(metrics_path, scrape_path):
+    fams = load_families(metrics_path)
+    got = parse_scrape(scrape_path)
+    for name, fam in sorted(fams.items()):
+        if name not in got:
+            if fam.pending:
+                print(f"note: {name} is pending and not exported yet")
+            else:
+                problem(f"{name} is listed in {metrics_path} but feedcached does not export it")
+            continue
+        mtype, labels = got[name]
+        if fam.pending:
+            problem(f"{name} is exported now: remove its `pending` mark in {metrics_path}")
+        if mtype != fam.type:
+            problem(f"{name}: feedcached exports a {mtype}, {metrics_path} says {fam.type}")
+        if labels != fam.labels:
+            problem(f"{name}: feedcached's labels are {sorted(labels) or '-'}, "
+                    f"{metrics_path} says {sorted(fam.labels) or '-'}")
+    for name in sorted(got):
+        if name.startswith("feedcache_") and name not in fams:
+            problem(f"{name} is exported but not listed in {metrics_path} "
+                    f"(add: {name} {got[name][0]} {','.join(sorted(got[name][1])) or '-'})")
+    print(f"families: {len(got)} exported, {len(fams)} listed")
+
+
+def prom_get(url, path, **params):
+    import urllib.parse
+    import urllib.request
+    q = urllib.parse.urlencode(params)
+    with urllib.request.urlopen(f"{url}{path}?{q}", timeout=10) as r:
+        return json.load(r)
+
+
+def check_live(dash_path, metrics_path, alerts_path, url):
+    import urllib.error
+    fams = load_families(metrics_path)
+    names = series_names(fams)
+    pending = set()
+    for fam in fams.values():
+        if fam.pending:
+            pending |= {n for n in names if n == fam.name or n.startswith(fam.name + "_")}
+    dash = json.load(open(dash_path))
+    n = 0
+    for p in all_panels(dash.get("panels", [])):
+        for t in p.get("targets", []) or []:
+            expr = t.get("expr")
+            if not expr:
+                continue
+            n += 1
+            where = f"panel {p.get('id')} {p.get('title')!r} target {t.get('refId')}"
+            sample = re.sub(r"\$\{?(\w+)\}?", lambda m: BUILTIN_VARS.get(m.group(1), ".+"), expr)
+            try:
+                res = prom_get(url, "/api/v1/query", query=sample)
+            except urllib.error.HTTPError as e:
+                problem(f"{where}: Prometheus refused the query: {e.read().decode(errors='replace')[:300]}")
+                continue
+            if res.get("status") != "success":
+                problem(f"{where}: {res}")
+                continue
+            used = {s.name for s in analyse(expr, where)[0]}
+            if not res["data"]["result"]:
+                if used and used <= pending:
+                    print(f"note: {where}: empty (uses only pending families)")
+                else:
+                    problem(f"{where}: empty result for {sample}")
+    rules = prom_get(url, "/api/v1/rules")["data"]["groups"]
+    loaded = {r["name"]: r for g in rules for r in g["rules"]}
+    want = [name for name, _ in rule_exprs(alerts_path)]
+    for name in want:
+        r = loaded.get(name)
+        if r is None:
+            problem(f"alert {name} is not loaded by Prometheus")
+        elif r.get("health") != "ok":
+            problem(f"alert {name}: health {r.get('health')}: {r.get('lastError')}")
+    print(f"live: {n} dashboard queries evaluated, {len(want)} alert rules loaded")
+
+
+def print_alerts(url):
+    for a in prom_get(url, "/api/v1/alerts")["data"]["alerts"]:
+        lab = a.get("labels", {})
+        print(lab.get("alertname"), a.get("state"), lab.get("instance", "-"))
+
+
 def problems_so_far():
     return bool(PROBLEMS)
 
@@ -612,7 +748,8 @@ def problems_so_far():
 def main(argv):
     cmds = {"dashboard": (check_dashboard, 3), "rules": (check_rules, 2),
             "provisioning": (check_provisioning, 2), "compose": (check_compose, 2),
-            "dockerfile": (check_dockerfile, -2)}
+            "dockerfile": (check_dockerfile, -2), "families": (check_families, 2),
+            "live": (check_live, 4), "alerts": (print_alerts, 1)}
     nargs = cmds[argv[1]][1] if len(argv) >= 2 and argv[1] in cmds else None
     if nargs is None or (len(argv) - 2 != nargs if nargs >= 0 else len(argv) - 2 < -nargs):
         print(__doc__, file=sys.stderr)

@@ -1,0 +1,691 @@
+/* feedbench: load generator for feedcached (bench/README.md).
+ *
+ *   feedbench --workload read|read-cold|publish|mixed|warm|celebs [options]
+ *
+ * One run = one workload for --warmup + --duration seconds (or, for warm,
+ * until every user was read once). Latencies come from the client side
+ * (fb_hist: p50, p99, p99.9 within 1%); around the measured window it
+ * samples feedcached's CPU time, Redis INFO, the `stats` counters and the
+ * /metrics histograms (fb_probe), and reports per-operation costs from the
+ * differences. Runs with publishes wait for the fan-out queue to drain, so
+ * that deliveries/s covers the whole fan-out of the window's posts.
+ *
+ * Output: a readable summary on stdout, and with --report FILE the same
+ * figures as `LABEL.key=value` lines appended to FILE (bench/run.sh builds
+ * its table from them). */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "bench_rand.h"
+#include "fb_probe.h"
+#include "feedbench.h"
+#include "feedcache/client.h"
+#include "util/buf.h"
+
+#define MAX_CONNS 1024
+#define STATS_TIMEOUT_MS 3000
+
+static const char *const workload_names[] = {
+    [WL_READ] = "read", [WL_READ_COLD] = "read-cold", [WL_PUBLISH] = "publish",
+    [WL_MIXED] = "mixed", [WL_WARM] = "warm", [WL_CELEBS] = "celebs",
+};
+static const char *const op_names[OP__COUNT] = {
+    [OP_READ] = "read", [OP_PUBLISH] = "publish", [OP_FOLLOW] = "follow",
+};
+
+/* ---- the report ------------------------------------------------------------- */
+
+typedef struct {
+    FILE *f;
+    const char *label;
+} report_t;
+
+static void kv(report_t *r, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void kv(report_t *r, const char *key, const char *fmt, ...)
+{
+    if (!r->f)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(r->f, "%s.%s=", r->label, key);
+    vfprintf(r->f, fmt, ap);
+    fputc('\n', r->f);
+    va_end(ap);
+}
+
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+static void sleep_until(double t)
+{
+    for (;;) {
+        double d = t - fb_now();
+        if (d <= 0)
+            return;
+        struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- PostgreSQL helpers ------------------------------------------------------- */
+
+static PGconn *pg_connect(const char *conninfo)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "feedbench: PostgreSQL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The single integer a query returns, or -1. */
+static int64_t pg_int(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    int64_t v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "feedbench: %s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    return v;
+}
+
+/* ---- celebs: one post by every author at or above the threshold ----------------- */
+
+/* A post by a celebrity is what puts the author in the service's celebrity
+ * set (the follower count is checked at publish time); rebuilt feeds then
+ * carry markers for them and reads merge their posts. So before feeds are
+ * warmed, every celebrity publishes once, as the timeline API would. */
+static int run_celebs(const fb_opts_t *o, report_t *rep)
+{
+    PGconn *pg = pg_connect(o->pg);
+    if (!pg)
+        return 1;
+    char err[512];
+    fc_client_t *c = fc_client_connect(o->addr, 5000, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "feedbench: %s\n", err);
+        PQfinish(pg);
+        return 1;
+    }
+    fc_client_set_timeout(c, 10000);
+    int rc = 1;
+    int64_t next_id = pg_int(pg, "SELECT coalesce(max(id), 0) + 1 FROM posts");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT followee_id FROM follows GROUP BY followee_id HAVING count(*) >= %" PRId64
+             " ORDER BY 1",
+             o->celebrity_threshold);
+    PGresult *authors = PQexec(pg, sql);
+    if (next_id < 0 || PQresultStatus(authors) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "feedbench: celebrities: %s", PQerrorMessage(pg));
+        goto out;
+    }
+    int n = PQntuples(authors);
+    rng_t rng = { o->seed };
+    buf_t q, body;
+    buf_init(&q);
+    buf_init(&body);
+    fc_params_t p;
+    fc_params_init(&p);
+    int celeb = 0, fanout = 0, failed = 0;
+    double t0 = fb_now();
+    for (int i = 0; i < n && !failed; i++) {
+        int64_t author = strtoll(PQgetvalue(authors, i, 0), NULL, 10);
+        int64_t id = next_id++, ts = fb_wall_ms();
+        buf_reset(&body);
+        rng_body(&rng, &body);
+        buf_reset(&q);
+        buf_printf(&q,
+                   "INSERT INTO posts (id, author_id, created_at, body) VALUES (%" PRId64
+                   ",%" PRId64 ",'epoch'::timestamptz + %" PRId64
+                   " * interval '1 millisecond','%s')",
+                   id, author, ts, body.data);
+        PGresult *r = PQexec(pg, q.data);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fprintf(stderr, "feedbench: INSERT: %s", PQerrorMessage(pg));
+            failed = 1;
+        }
+        PQclear(r);
+        if (failed)
+            break;
+        fc_params_reset(&p);
+        fc_params_int(&p, "id", id);
+        fc_params_int(&p, "author_id", author);
+        fc_params_int(&p, "created_at", ts);
+        fc_params_str(&p, "body", body.data);
+        fc_response_t resp;
+        if (fc_client_call(c, "post.publish", &p, &resp) != FC_OK) {
+            fprintf(stderr, "feedbench: post.publish: %s\n", fc_client_error(c));
+            failed = 1;
+            break;
+        }
+        if (!resp.ok) {
+            fprintf(stderr, "feedbench: post.publish: %s %s\n", resp.code, resp.message);
+            failed = 1;
+        } else if (fc_obj_str_eq(fc_obj_get(&resp.result, "mode"), "celebrity")) {
+            celeb++;
+        } else {
+            fanout++;
+        }
+        fc_response_free(&resp);
+    }
+    double secs = fb_now() - t0;
+    printf("celebs: %d authors with >= %" PRId64 " followers published once in %.2f s: "
+           "%d in celebrity mode, %d fanned out\n",
+           n, o->celebrity_threshold, secs, celeb, fanout);
+    kv(rep, "authors", "%d", n);
+    kv(rep, "celebrity_mode", "%d", celeb);
+    kv(rep, "fanout_mode", "%d", fanout);
+    fc_params_free(&p);
+    buf_free(&q);
+    buf_free(&body);
+    rc = failed || fanout > 0 ? 1 : 0;
+    if (fanout > 0)
+        fprintf(stderr, "feedbench: %d authors at the threshold were fanned out (is feedcached's "
+                        "--celebrity-threshold %" PRId64 "?)\n",
+                fanout, o->celebrity_threshold);
+out:
+    PQclear(authors);
+    fc_client_close(c);
+    PQfinish(pg);
+    return rc;
+}
+
+/* ---- a measured run ------------------------------------------------------------ */
+
+static void report_hist(report_t *rep, const char *name, const hist_t *h, double secs,
+                        uint64_t errors)
+{
+    char key[64];
+#define KEY(suffix) (snprintf(key, sizeof key, "%s_%s", name, suffix), key)
+    kv(rep, KEY("count"), "%" PRIu64, h->total);
+    kv(rep, KEY("per_s"), "%.1f", secs > 0 ? (double)h->total / secs : 0);
+    kv(rep, KEY("p50_ms"), "%.3f", ms(hist_percentile(h, 50)));
+    kv(rep, KEY("p99_ms"), "%.3f", ms(hist_percentile(h, 99)));
+    kv(rep, KEY("p999_ms"), "%.3f", ms(hist_percentile(h, 99.9)));
+    kv(rep, KEY("max_ms"), "%.3f", ms(h->max));
+    kv(rep, KEY("mean_ms"), "%.3f", hist_mean(h) / 1e6);
+    kv(rep, KEY("errors"), "%" PRIu64, errors);
+#undef KEY
+    printf("  %-8s %9.1f/s  p50 %7.3f ms  p99 %7.3f ms  p99.9 %7.3f ms  max %8.3f ms"
+           "  (%" PRIu64 " ops, %" PRIu64 " errors)\n",
+           name, secs > 0 ? (double)h->total / secs : 0, ms(hist_percentile(h, 50)),
+           ms(hist_percentile(h, 99)), ms(hist_percentile(h, 99.9)), ms(h->max), h->total,
+           errors);
+}
+
+static void report_prom(report_t *rep, const char *name, const probe_hist_t *a,
+                        const probe_hist_t *b, const char *what)
+{
+    double n, p50 = probe_hist_quantile(a, b, 0.5, &n);
+    double n2, p99 = probe_hist_quantile(a, b, 0.99, &n2);
+    if (n <= 0)
+        return;
+    char key[64];
+    snprintf(key, sizeof key, "%s_p50_ms", name);
+    kv(rep, key, "%.3f", p50 * 1000);
+    snprintf(key, sizeof key, "%s_p99_ms", name);
+    kv(rep, key, "%.3f", p99 * 1000);
+    snprintf(key, sizeof key, "%s_count", name);
+    kv(rep, key, "%.0f", n);
+    printf("  %-30s p50 %.3f ms  p99 %.3f ms  (%.0f, from /metrics buckets)\n", what, p50 * 1000,
+           p99 * 1000, n);
+}
+
+/* Waits until the fan-out queue is empty (or the timeout): the deliveries
+ * of the window's publishes then are all counted. */
+static bool wait_drained(const fb_opts_t *o, const probe_cfg_t *cfg, probe_snap_t *s)
+{
+    double deadline = fb_now() + o->drain_timeout;
+    for (;;) {
+        probe_take(cfg, s);
+        if (!s->stats.ok || s->stats.fanout_queue_depth <= 0)
+            return s->stats.ok;
+        if (fb_now() >= deadline)
+            return false;
+        struct timespec ts = { 0, 50 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int run_load(const fb_opts_t *o, report_t *rep)
+{
+    char err[512];
+    int64_t first_post_id = 1;
+    bool writes = o->workload == WL_PUBLISH ||
+                  (o->workload == WL_MIXED && o->pct_publish + o->pct_follow > 0);
+    if (writes) {
+        PGconn *pg = pg_connect(o->pg);
+        if (!pg)
+            return 1;
+        first_post_id = pg_int(pg, "SELECT coalesce(max(id), 0) + 1 FROM posts");
+        PQfinish(pg);
+        if (first_post_id < 0)
+            return 1;
+    }
+    fc_client_t *rpc = fc_client_connect(o->addr, 5000, err, sizeof err);
+    if (!rpc) {
+        fprintf(stderr, "feedbench: %s\n", err);
+        return 1;
+    }
+    fc_client_set_timeout(rpc, STATS_TIMEOUT_MS);
+    probe_cfg_t cfg = { .pid = o->pid, .redis = o->redis, .metrics = o->metrics, .rpc = rpc };
+    probe_snap_t before, after, drained;
+    memset(&drained, 0, sizeof drained);
+    bool counted = o->requests > 0;
+    if (counted)
+        probe_take(&cfg, &before);
+    double t0, t1;
+    fb_load_t *l = fb_load_start(o, first_post_id, &t0, &t1, err, sizeof err);
+    if (!l) {
+        fprintf(stderr, "feedbench: %s\n", err);
+        fc_client_close(rpc);
+        return 1;
+    }
+    fb_result_t *res = fc_xmalloc(sizeof *res);
+    if (!counted) {
+        sleep_until(t0);
+        probe_take(&cfg, &before);
+        sleep_until(t1);
+        probe_take(&cfg, &after);
+        fb_load_join(l, res);
+    } else {
+        fb_load_join(l, res);
+        probe_take(&cfg, &after);
+    }
+    double secs = counted ? after.t - before.t : t1 - t0;
+    double probe_secs = after.t - before.t;
+    bool has_publish = res->hist[OP_PUBLISH].total > 0 || res->errors[OP_PUBLISH] > 0;
+    bool drained_ok = false;
+    if (has_publish)
+        drained_ok = wait_drained(o, &cfg, &drained);
+
+    uint64_t ops = 0, errors = 0;
+    for (int k = 0; k < OP__COUNT; k++) {
+        ops += res->hist[k].total;
+        errors += res->errors[k];
+    }
+    printf("%s: %s, %s users, %d connections x %s, %.1f s measured\n", o->label,
+           workload_names[o->workload],
+           o->dist == DIST_ZIPF ? "zipf" : o->dist == DIST_SEQ ? "sequential" : "uniform",
+           o->conns,
+           o->rate > 0 ? "open loop" : "closed loop", secs);
+    if (o->rate > 0)
+        printf("  offered %.0f ops/s; %" PRIu64 " sends were more than 1 ms late\n", o->rate,
+               res->late);
+    else
+        printf("  %d in flight per connection\n", o->depth);
+    kv(rep, "workload", "%s", workload_names[o->workload]);
+    kv(rep, "seconds", "%.3f", secs);
+    kv(rep, "ops", "%" PRIu64, ops);
+    kv(rep, "throughput", "%.1f", secs > 0 ? (double)ops / secs : 0);
+    kv(rep, "errors", "%" PRIu64, errors);
+    kv(rep, "conns", "%d", o->conns);
+    kv(rep, "depth", "%d", o->depth);
+    kv(rep, "offered_rate", "%.1f", o->rate);
+    kv(rep, "late", "%" PRIu64, res->late);
+    for (int k = 0; k < OP__COUNT; k++)
+        if (res->hist[k].total || res->errors[k])
+            report_hist(rep, op_names[k], &res->hist[k], secs, res->errors[k]);
+    uint64_t reads = res->hist[OP_READ].total;
+    if (reads) {
+        kv(rep, "src_cache", "%" PRIu64, res->src_cache);
+        kv(rep, "src_rebuilt", "%" PRIu64, res->src_rebuilt);
+        kv(rep, "src_db", "%" PRIu64, res->src_db);
+        kv(rep, "degraded", "%" PRIu64, res->degraded);
+        kv(rep, "posts_per_read", "%.2f", (double)res->posts / (double)reads);
+        printf("  reads: %" PRIu64 " from cache, %" PRIu64 " rebuilt, %" PRIu64 " from db, %" PRIu64
+               " degraded, %.1f posts per page\n",
+               res->src_cache, res->src_rebuilt, res->src_db, res->degraded,
+               (double)res->posts / (double)reads);
+    }
+    if (res->pg_hist.total) {
+        kv(rep, "pg_insert_p50_ms", "%.3f", ms(hist_percentile(&res->pg_hist, 50)));
+        kv(rep, "pg_insert_p99_ms", "%.3f", ms(hist_percentile(&res->pg_hist, 99)));
+        printf("  PostgreSQL INSERT round trips: p50 %.3f ms, p99 %.3f ms (%" PRIu64 ")\n",
+               ms(hist_percentile(&res->pg_hist, 50)), ms(hist_percentile(&res->pg_hist, 99)),
+               res->pg_hist.total);
+    }
+    /* Costs per operation: rates over the probe window, so that the time
+     * the probes themselves take does not skew them. */
+    double op_rate = secs > 0 ? (double)ops / secs : 0;
+    if (op_rate > 0 && probe_secs > 0) {
+        if (before.daemon_cpu_s >= 0 && after.daemon_cpu_s >= 0) {
+            double cpu = (after.daemon_cpu_s - before.daemon_cpu_s) / probe_secs;
+            kv(rep, "daemon_cpu_cores", "%.3f", cpu);
+            kv(rep, "daemon_cpu_us_per_op", "%.2f", cpu / op_rate * 1e6);
+            printf("  feedcached CPU: %.2f cores, %.1f us per operation\n", cpu,
+                   cpu / op_rate * 1e6);
+        }
+        if (before.redis.ok && after.redis.ok) {
+            double cpu = (after.redis.cpu_s - before.redis.cpu_s) / probe_secs;
+            double cmds = (double)(after.redis.commands - before.redis.commands) / probe_secs;
+            kv(rep, "redis_cpu_cores", "%.3f", cpu);
+            kv(rep, "redis_cpu_us_per_op", "%.2f", cpu / op_rate * 1e6);
+            kv(rep, "redis_cmds_per_s", "%.0f", cmds);
+            kv(rep, "redis_cmds_per_op", "%.2f", cmds / op_rate);
+            printf("  Redis: %.2f cores, %.1f us and %.2f commands per operation (%.0f commands/s)\n",
+                   cpu, cpu / op_rate * 1e6, cmds / op_rate, cmds);
+        }
+    }
+    if (before.stats.ok && after.stats.ok) {
+        const probe_stats_t *a = &before.stats, *b = has_publish && drained.stats.ok
+                                                      ? &drained.stats : &after.stats;
+        kv(rep, "feed_hits", "%" PRId64, after.stats.feed_cache_hits - a->feed_cache_hits);
+        kv(rep, "feed_misses", "%" PRId64, after.stats.feed_cache_misses - a->feed_cache_misses);
+        kv(rep, "post_hits", "%" PRId64, after.stats.post_cache_hits - a->post_cache_hits);
+        kv(rep, "post_misses", "%" PRId64, after.stats.post_cache_misses - a->post_cache_misses);
+        kv(rep, "feed_rebuilds", "%" PRId64, after.stats.feed_rebuilds - a->feed_rebuilds);
+        kv(rep, "pg_fallbacks", "%" PRId64, after.stats.pg_fallbacks - a->pg_fallbacks);
+        printf("  daemon: feed cache %" PRId64 " hits %" PRId64 " misses, post cache %" PRId64
+               " hits %" PRId64 " misses, %" PRId64 " rebuilds, %" PRId64 " PostgreSQL fallbacks\n",
+               after.stats.feed_cache_hits - a->feed_cache_hits,
+               after.stats.feed_cache_misses - a->feed_cache_misses,
+               after.stats.post_cache_hits - a->post_cache_hits,
+               after.stats.post_cache_misses - a->post_cache_misses,
+               after.stats.feed_rebuilds - a->feed_rebuilds,
+               after.stats.pg_fallbacks - a->pg_fallbacks);
+        if (has_publish) {
+            int64_t deliveries = b->fanout_deliveries - a->fanout_deliveries;
+            int64_t posts = b->fanout_posts - a->fanout_posts;
+            double fsecs = (drained.stats.ok ? drained.t : after.t) - before.t;
+            kv(rep, "fanout_posts", "%" PRId64, posts);
+            kv(rep, "fanout_deliveries", "%" PRId64, deliveries);
+            kv(rep, "fanout_seconds", "%.3f", fsecs);
+            kv(rep, "deliveries_per_s", "%.1f", fsecs > 0 ? (double)deliveries / fsecs : 0);
+            kv(rep, "deliveries_per_post", "%.1f", posts > 0 ? (double)deliveries / (double)posts : 0);
+            kv(rep, "drained", "%d", drained_ok ? 1 : 0);
+            kv(rep, "mode_fanout", "%" PRIu64, res->mode_fanout);
+            kv(rep, "mode_celebrity", "%" PRIu64, res->mode_celebrity);
+            printf("  fan-out: %" PRId64 " posts, %" PRId64 " deliveries in %.2f s (window start to "
+                   "queue %s): %.0f deliveries/s, %.1f per post\n",
+                   posts, deliveries, fsecs, drained_ok ? "empty" : "NOT empty",
+                   fsecs > 0 ? (double)deliveries / fsecs : 0,
+                   posts > 0 ? (double)deliveries / (double)posts : 0);
+        }
+    }
+    report_prom(rep, "lag", &before.lag, drained.stats.ok && has_publish ? &drained.lag : &after.lag,
+                "fan-out lag (publish -> last delivery)");
+    report_prom(rep, "rebuild", &before.rebuild, &after.rebuild, "feed rebuild (daemon)");
+    report_prom(rep, "daemon_read", &before.read_rpc, &after.read_rpc,
+                "timeline.get in the daemon");
+    int rc = 0;
+    if (res->failed || errors) {
+        fprintf(stderr, "feedbench: %s: %s%s\n", o->label, res->failed ? "FAILED: " : "errors: ",
+                res->first_error);
+        rc = res->failed ? 1 : 0;
+    }
+    if (has_publish && !drained_ok)
+        fprintf(stderr, "feedbench: the fan-out queue did not drain within %.0f s\n",
+                o->drain_timeout);
+    fflush(stdout);
+    free(res);
+    fc_client_close(rpc);
+    return rc;
+}
+
+/* ---- command line ---------------------------------------------------------------- */
+
+static void usage(FILE *to)
+{
+    fputs(
+        "Usage: feedbench --workload NAME [options]\n"
+        "Load generator for feedcached (bench/README.md). Workloads:\n"
+        "  read        timeline.get (limit, hydrate) of cached feeds\n"
+        "  read-cold   timeline.invalidate + timeline.get: every read rebuilds the feed\n"
+        "  publish     INSERT INTO posts, then post.publish; waits for the fan-out to drain\n"
+        "  mixed       reads, publishes and follows (--mix); follows INSERT INTO follows first\n"
+        "  warm        every user 1..N read once, in id order (then --requests is N)\n"
+        "  celebs      one post by every author with >= --celebrity-threshold followers\n"
+        "Options [default]:\n"
+        "  --addr ADDR          feedcached RPC [$FEEDCACHE_ADDR or 127.0.0.1:7400]\n"
+        "  --pg CONNINFO        PostgreSQL, for publish/mixed/celebs (and --users) [none]\n"
+        "  --users N            user ids 1..N [max(id) of users, with --pg]\n"
+        "  --conns N            connections [8]\n"
+        "  --threads N          threads; connections are spread over them [= conns]\n"
+        "  --depth N            operations in flight per connection, closed loop [8]\n"
+        "  --rate R             open loop: R operations/s in total, at fixed intervals;\n"
+        "                       latency counts from each operation's scheduled time\n"
+        "  --duration S         measured seconds [10]\n"
+        "  --warmup S           seconds of load before the measured window [1]\n"
+        "  --requests N         stop after N operations instead of after a duration\n"
+        "  --dist D             user choice: uniform, zipf or seq [uniform]\n"
+        "  --zipf S             Zipf exponent (user 1 the most active) [0.99]\n"
+        "  --limit N            timeline.get page size [20]\n"
+        "  --no-hydrate         timeline.get with hydrate=false\n"
+        "  --mix R,P,F          mixed: percent reads, publishes, follows [95,4,1]\n"
+        "  --celebrity-threshold N   celebs: followers that make a celebrity [10000]\n"
+        "  --pid PID            feedcached's pid: CPU time per operation\n"
+        "  --redis HOST:PORT    Redis: commands and CPU per operation (INFO)\n"
+        "  --metrics HOST:PORT  feedcached /metrics: fan-out lag and rebuild histograms\n"
+        "  --drain-timeout S    longest wait for the fan-out queue to empty [120]\n"
+        "  --max-inflight N     open loop: operations in flight per connection at most [1000]\n"
+        "  --poll-us N          open loop: longest sleep while answers are due [100]\n"
+        "  --seed N             random seed [1]\n"
+        "  --label NAME         prefix of the report keys [the workload]\n"
+        "  --report FILE        append the figures as LABEL.key=value lines to FILE\n"
+        "Exit status: 0 ok (errors answered by the service are reported, not fatal),\n"
+        "1 a connection or PostgreSQL failed, 2 usage error.\n",
+        to);
+}
+
+static int bad(const char *opt, const char *v)
+{
+    fprintf(stderr, "feedbench: bad value for %s: '%s' (see --help)\n", opt, v ? v : "(missing)");
+    return 2;
+}
+
+static int parse_i64(const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    if (!v || !*v)
+        return -1;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int parse_int(const char *v, int min, int max, int *out)
+{
+    int64_t n;
+    if (parse_i64(v, min, max, &n) != 0)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+static int parse_num(const char *v, double min, double max, double *out)
+{
+    if (!v || !*v)
+        return -1;
+    char *end;
+    double d = strtod(v, &end);
+    if (*end || !(d >= min && d <= max))
+        return -1;
+    *out = d;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_addr = getenv("FEEDCACHE_ADDR");
+    fb_opts_t o = {
+        .addr = env_addr && *env_addr ? env_addr : "127.0.0.1:7400",
+        .workload = -1, .dist = DIST_UNIFORM, .zipf = 0.99, .conns = 8, .depth = 8,
+        .duration = 10, .warmup = 1, .drain_timeout = 120, .limit = 20, .hydrate = true,
+        .pct_publish = 4, .pct_follow = 1, .celebrity_threshold = 10000, .seed = 1,
+        .max_inflight = 1000, .poll_us = 100,
+    };
+    int threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--no-hydrate")) {
+            o.hydrate = false;
+            continue;
+        } else if (!strcmp(a, "--workload")) {
+            int k = -1;
+            for (size_t w = 0; v && w < sizeof workload_names / sizeof *workload_names; w++)
+                if (!strcmp(v, workload_names[w]))
+                    k = (int)w;
+            if (k < 0)
+                return bad(a, v);
+            o.workload = (fb_workload_t)k;
+        } else if (!strcmp(a, "--dist")) {
+            if (v && !strcmp(v, "uniform"))
+                o.dist = DIST_UNIFORM;
+            else if (v && !strcmp(v, "zipf"))
+                o.dist = DIST_ZIPF;
+            else if (v && !strcmp(v, "seq"))
+                o.dist = DIST_SEQ;
+            else
+                return bad(a, v);
+        } else if (!strcmp(a, "--mix")) {
+            int r, p, f;
+            char tail;
+            if (!v || sscanf(v, "%d,%d,%d%c", &r, &p, &f, &tail) != 3 || r < 0 || p < 0 ||
+                f < 0 || r + p + f != 100)
+                return bad(a, v);
+            o.pct_publish = p;
+            o.pct_follow = f;
+        } else if (!strcmp(a, "--addr") || !strcmp(a, "--pg") || !strcmp(a, "--redis") ||
+                   !strcmp(a, "--metrics") || !strcmp(a, "--label") || !strcmp(a, "--report")) {
+            if (!v || !*v)
+                return bad(a, v);
+            if (!strcmp(a, "--addr"))
+                o.addr = v;
+            else if (!strcmp(a, "--pg"))
+                o.pg = v;
+            else if (!strcmp(a, "--redis"))
+                o.redis = v;
+            else if (!strcmp(a, "--metrics"))
+                o.metrics = v;
+            else if (!strcmp(a, "--label"))
+                o.label = v;
+            else
+                o.report = v;
+        } else if (!strcmp(a, "--users")) {
+            if (parse_i64(v, 1, INT64_MAX / 2, &o.users))
+                return bad(a, v);
+        } else if (!strcmp(a, "--requests")) {
+            if (parse_i64(v, 1, INT64_MAX / 2, &o.requests))
+                return bad(a, v);
+        } else if (!strcmp(a, "--celebrity-threshold")) {
+            if (parse_i64(v, 1, INT64_MAX, &o.celebrity_threshold))
+                return bad(a, v);
+        } else if (!strcmp(a, "--seed")) {
+            int64_t s;
+            if (parse_i64(v, 0, INT64_MAX, &s))
+                return bad(a, v);
+            o.seed = (uint64_t)s;
+        } else if (!strcmp(a, "--conns")) {
+            if (parse_int(v, 1, MAX_CONNS, &o.conns))
+                return bad(a, v);
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_int(v, 1, MAX_CONNS, &threads))
+                return bad(a, v);
+        } else if (!strcmp(a, "--depth")) {
+            if (parse_int(v, 1, 4096, &o.depth))
+                return bad(a, v);
+        } else if (!strcmp(a, "--limit")) {
+            if (parse_int(v, 1, 200, &o.limit))
+                return bad(a, v);
+        } else if (!strcmp(a, "--pid")) {
+            if (parse_int(v, 1, 1 << 30, &o.pid))
+                return bad(a, v);
+        } else if (!strcmp(a, "--max-inflight")) {
+            if (parse_int(v, 1, 100000, &o.max_inflight))
+                return bad(a, v);
+        } else if (!strcmp(a, "--poll-us")) {
+            if (parse_int(v, 10, 100000, &o.poll_us))
+                return bad(a, v);
+        } else if (!strcmp(a, "--rate")) {
+            if (parse_num(v, 0.001, 1e8, &o.rate))
+                return bad(a, v);
+        } else if (!strcmp(a, "--duration")) {
+            if (parse_num(v, 0.1, 86400, &o.duration))
+                return bad(a, v);
+        } else if (!strcmp(a, "--warmup")) {
+            if (parse_num(v, 0, 3600, &o.warmup))
+                return bad(a, v);
+        } else if (!strcmp(a, "--zipf")) {
+            if (parse_num(v, 0, 5, &o.zipf))
+                return bad(a, v);
+        } else if (!strcmp(a, "--drain-timeout")) {
+            if (parse_num(v, 0, 86400, &o.drain_timeout))
+                return bad(a, v);
+        } else {
+            fprintf(stderr, "feedbench: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        i++;
+    }
+    if ((int)o.workload < 0) {
+        fprintf(stderr, "feedbench: --workload is required (see --help)\n");
+        return 2;
+    }
+    bool needs_pg = o.workload == WL_PUBLISH || o.workload == WL_CELEBS ||
+                    (o.workload == WL_MIXED && o.pct_publish + o.pct_follow > 0);
+    if (needs_pg && !o.pg) {
+        fprintf(stderr, "feedbench: --workload %s needs --pg\n", workload_names[o.workload]);
+        return 2;
+    }
+    if (!o.label)
+        o.label = workload_names[o.workload];
+    report_t rep = { NULL, o.label };
+    if (o.report) {
+        rep.f = fopen(o.report, "a");
+        if (!rep.f) {
+            fprintf(stderr, "feedbench: cannot open %s: %s\n", o.report, strerror(errno));
+            return 2;
+        }
+    }
+    int rc;
+    if (o.workload == WL_CELEBS) {
+        rc = run_celebs(&o, &rep);
+    } else {
+        if (!o.users && o.pg) {
+            PGconn *pg = pg_connect(o.pg);
+            o.users = pg ? pg_int(pg, "SELECT coalesce(max(id), 0) FROM users") : -1;
+            if (pg)
+                PQfinish(pg);
+        }
+        if (o.users <= 0) {
+            fprintf(stderr, "feedbench: give --users N (or --pg, to count them)\n");
+            rc = 2;
+        } else {
+            if (o.workload == WL_WARM) {
+                o.dist = DIST_SEQ;
+                if (!o.requests)
+                    o.requests = o.users;
+            }
+            o.threads = threads ? threads : o.conns;
+            rc = run_load(&o, &rep);
+        }
+    }
+    if (rep.f)
+        fclose(rep.f);
+    return rc;
+}
