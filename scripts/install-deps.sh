@@ -15,7 +15,7 @@ PACKAGES=(
     meson ninja-build pkg-config gcc
     libuv1-dev libhiredis-dev libmsgpack-dev libpq-dev libcmocka-dev libhttp-parser-dev
     redis-server redis-tools postgresql-15 postgresql-client-15
-    prometheus valgrind curl
+    prometheus valgrind curl docker-compose
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }

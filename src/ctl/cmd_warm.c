@@ -98,8 +98,9 @@ static void show_progress(follow_t *f, const char *state, int64_t done, int64_t 
         return;
     }
     bool changed = strcmp(state, f->last_state) != 0;
-    if (!changed && t - f->last_plain < PLAIN_EVERY_S)
-        return;
+    bool ended = strcmp(state, "finished") == 0 || strcmp(state, "failed") == 0;
+    if (ended || (!changed && t - f->last_plain < PLAIN_EVERY_S))
+        return;                 /* the end has its own line */
     f->last_plain = t;
     char clock[16];
     wall_clock(clock, sizeof clock);

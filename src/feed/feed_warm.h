@@ -34,7 +34,9 @@ struct feed_engine;
 
 #define WARM_PAGE 500              /* users per keyset page */
 #define WARM_HYDRATE 20            /* newest entries of a warmed feed to hydrate */
-#define WARM_MAX_INFLIGHT 8        /* users being warmed at once, all jobs together */
+#define WARM_MAX_INFLIGHT 8        /* users being warmed at once, all jobs together:
+                                      * each runs one query or Redis round trip at a time,
+                                      * so live reads queue behind at most 8 warm queries */
 #define WARM_SLOW_MS 100           /* a user slower than this: PostgreSQL is slow */
 #define WARM_SLOW_BACKOFF_MS 200
 #define WARM_BUSY_BACKOFF_MS 100

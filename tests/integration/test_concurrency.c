@@ -447,9 +447,10 @@ static void *race_publisher(void *arg)
     return NULL;
 }
 
-/* The first page of user (limit 10) holds id. */
-static int first_page_has(fc_client_t *c, int64_t user, int64_t id, bool *has, char *err,
-                          size_t errlen)
+/* The first page of user (limit 10) holds id; source (16 bytes) gets the
+ * page's source. */
+static int first_page_has(fc_client_t *c, int64_t user, int64_t id, bool *has, char *source,
+                          char *err, size_t errlen)
 {
     fc_params_t p;
     fc_params_init(&p);
@@ -462,6 +463,10 @@ static int first_page_has(fc_client_t *c, int64_t user, int64_t id, bool *has, c
     if (rc != 0)
         return -1;
     *has = false;
+    const char *s = "";
+    size_t n = 0;
+    fc_obj_str(fc_obj_get(&r.result, "source"), &s, &n);
+    snprintf(source, 16, "%.*s", (int)(n < 15 ? n : 15), s);
     const msgpack_object *posts = fc_obj_get(&r.result, "posts");
     for (uint32_t i = 0; posts && posts->type == MSGPACK_OBJECT_ARRAY && i < posts->via.array.size;
          i++) {
@@ -510,29 +515,35 @@ static void race(fixture_t *f, odb_world_t *world, shared_t *sh)
     race_t r = { .w = &pw, .bar = &bar, .authors = authors };
     pthread_t tid;
     pthread_create(&tid, NULL, race_publisher, &r);
-    size_t lost = 0;
+    size_t lost = 0, before_rebuild = 0;
     long long worst = 0;
+    char source[16];
     for (int k = 0; k < RACE_ROUNDS; k++) {
         pthread_barrier_wait(&bar);
         if (odb_rpc_invalidate(f->c, user, err, sizeof err) != 0)
             report(sh, "race round %d: %s", k, err);
         bool has;
         /* This read rebuilds the feed while the post is being published. */
-        if (first_page_has(f->c, user, -1, &has, err, sizeof err) != 0)
+        if (first_page_has(f->c, user, -1, &has, source, err, sizeof err) != 0)
             report(sh, "race round %d: read: %s", k, err);
+        else if (strcmp(source, "rebuilt") != 0)
+            report(sh, "race round %d: the first read after timeline.invalidate of %" PRId64
+                   " has source \"%s\", expected \"rebuilt\"", k, user, source);
         pthread_barrier_wait(&bar);
         if (!r.ids[k])
             continue;
         long long t0 = odb_now_ms();
         has = false;
         while (!has && odb_now_ms() - t0 < RACE_WAIT_MS) {
-            if (first_page_has(f->c, user, r.ids[k], &has, err, sizeof err) != 0) {
+            if (first_page_has(f->c, user, r.ids[k], &has, source, err, sizeof err) != 0) {
                 report(sh, "race round %d: read: %s", k, err);
                 break;
             }
             if (!has)
                 odb_sleep_ms(10);
         }
+        if (has && odb_now_ms() - t0 < 5)
+            before_rebuild++;
         if (odb_now_ms() - t0 > worst)
             worst = odb_now_ms() - t0;
         if (!has) {
@@ -546,8 +557,8 @@ static void race(fixture_t *f, odb_world_t *world, shared_t *sh)
     pthread_join(tid, NULL);
     pthread_barrier_destroy(&bar);
     worker_close(&pw);
-    fprintf(stderr, "race: %zu of %d posts lost, slowest to show %lld ms\n", lost, RACE_ROUNDS,
-            worst);
+    fprintf(stderr, "race: %zu of %d posts lost, %zu visible at once, slowest to show %lld ms\n",
+            lost, RACE_ROUNDS, before_rebuild, worst);
     /* And after settling, the whole timeline is right. */
     STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
     odb_walk_opts_t o = { .limit = 7, .hydrate = true };

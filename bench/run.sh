@@ -1,0 +1,520 @@
+#!/usr/bin/env bash
+# The benchmark suite of feedcache, end to end, in one command:
+#
+#   bench/run.sh [--quick] [--profile]
+#
+#  1. builds (meson, in $FC_BUILD_DIR or build-bench)
+#  2. starts its own Redis and PostgreSQL (scripts/services.sh, free ports,
+#     data in a temporary directory)
+#  3. loads a social graph with bench/graphgen (COPY): 100,000 users, ~100
+#     follows each, 1,000,000 posts; --quick: 10,000 / ~30 / 100,000
+#  4. starts feedcached (--feed-max 800, --celebrity-threshold sized so that
+#     0.5% of the users are celebrities)
+#  5. measures the ceiling of that Redis with redis-benchmark (pipelined ZADD
+#     to random feed keys; pipelined ZREVRANGE and HGETALL)
+#  6. flags the celebrities (each publishes once), warms every feed by
+#     reading it once, and measures Redis memory per feed entry and per
+#     cached post (INFO memory before/after)
+#  7. runs every workload of bench/feedbench: cached reads (closed loop at
+#     the maximum, open loop at half of it, Zipf), cold reads, publish
+#     (fan-out), mixed; EXPLAIN ANALYZE of an ~800-entry rebuild
+#  8. prints one table (each figure, its ceiling and the ratio), writes it
+#     into bench/RESULTS.md (its own section per mode; the rest of the file
+#     is kept), stops everything it started, and exits 0.
+#
+# --profile also records feedcached with `perf record` during a cached-read
+# run and adds the top functions to the results.
+#
+# Knobs (environment): FC_BUILD_DIR [build-bench], FC_BENCH_KEEP=1 keeps
+# the temporary directory (logs, raw report) for inspection.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+MODE=full
+PROFILE=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) MODE=quick ;;
+        --profile) PROFILE=1 ;;
+        -h | --help)
+            sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "run.sh: unknown argument '$arg' (try --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+BUILD=${FC_BUILD_DIR:-build-bench}
+FEEDCACHED=$BUILD/src/feedcached/feedcached
+CTL=$BUILD/src/ctl/feedcachectl
+FB=$BUILD/bench/feedbench
+GG=$BUILD/bench/graphgen
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+RESULTS=$REPO/bench/RESULTS.md
+
+if [ "$MODE" = quick ]; then
+    GEN_ARGS=(--quick)
+    DUR=5           # measured seconds per workload
+    WARMUP=1
+    PUB_DUR=3       # publishing builds a fan-out backlog: keep it short
+    CEIL_N=500000   # redis-benchmark requests per ceiling
+else
+    GEN_ARGS=()
+    DUR=15
+    WARMUP=2
+    PUB_DUR=8
+    CEIL_N=2000000
+fi
+
+T0=$SECONDS
+log() { printf '[bench %4ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+WORK=
+STATE=
+DAEMON_PID=
+PERF_PID=
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$PERF_PID" ] && kill -0 "$PERF_PID" 2>/dev/null; then
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+    fi
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -TERM "$DAEMON_PID" 2>/dev/null || true
+        for ((i = 0; i < 120; i++)); do
+            kill -0 "$DAEMON_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$DAEMON_PID" 2>/dev/null; then
+            log "feedcached did not stop within 12 s; killing it"
+            kill -KILL "$DAEMON_PID" 2>/dev/null || true
+        fi
+        wait "$DAEMON_PID" 2>/dev/null || true
+    fi
+    if [ -n "$STATE" ]; then
+        bash scripts/services.sh stop "$STATE" >/dev/null 2>&1 || log "services.sh stop failed"
+    fi
+    if [ -n "$WORK" ]; then
+        if [ "${FC_BENCH_KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
+            log "kept $WORK (logs and raw figures)"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- helpers -------------------------------------------------------------------
+
+# A free TCP port on 127.0.0.1 in 30000-39999 (services.sh uses 20000-29999).
+free_port() {
+    local p n
+    for ((n = 0; n < 200; n++)); do
+        p=$((30000 + RANDOM % 10000))
+        [ "$p" = "${1:-0}" ] && continue
+        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# The last value of KEY in the feedbench report (empty when absent).
+val() { awk -F= -v k="$1" '$1 == k { v = $2 } END { print v }' "$REPORT"; }
+# A number from graphgen's summary.
+gval() { awk -F= -v k="$1" '$1 == k { v = $2 } END { print v }' "$WORK/graph.txt"; }
+# Arithmetic on decimals: calc 'a / b' with a, b already substituted.
+calc() { awk "BEGIN { x = $1; printf \"%.6g\", x }"; }
+
+rcli() { redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
+used_memory() { rcli INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }'; }
+
+fb() { "$FB" --addr "127.0.0.1:$RPC_PORT" --pg "$PGC" --pid "$DAEMON_PID" \
+    --redis "127.0.0.1:$RPORT" --metrics "127.0.0.1:$MET_PORT" --report "$REPORT" "$@"; }
+
+# One redis-benchmark ceiling (requests/s), pipelined 32 deep, 50 clients,
+# random keys, in db 9 (feedcached uses db 0).
+rb() {
+    redis-benchmark -h 127.0.0.1 -p "$RPORT" --dbnum 9 -c 50 -P 32 --csv "$@" 2>/dev/null |
+        awk -F'","' 'NR == 2 { print $2 }'
+}
+
+# Lua: totals over the keys matching a pattern (SCAN inside one script: the
+# bench owns this Redis). Prints keys, entries (scores >= 0), meta members,
+# keys with celebrity markers, and MEMORY USAGE / ZCARD of the first 200.
+SCAN_ZSETS="local c, k, n, meta, marked, mem, card = '0', 0, 0, 0, 0, 0, 0
+repeat
+  local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000)
+  c = r[1]
+  for _, key in ipairs(r[2]) do
+    k = k + 1
+    n = n + redis.call('ZCOUNT', key, 0, '+inf')
+    meta = meta + redis.call('ZCOUNT', key, '-inf', '(0')
+    if redis.call('ZCOUNT', key, -5, -5) > 0 then marked = marked + 1 end
+    if k <= 200 then
+      mem = mem + redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')
+      card = card + redis.call('ZCARD', key)
+    end
+  end
+until c == '0'
+return {k, n, meta, marked, mem, card}"
+SCAN_HASHES="local c, k, mem, del = '0', 0, 0, ARGV[2] == '1'
+repeat
+  local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000)
+  c = r[1]
+  for _, key in ipairs(r[2]) do
+    if redis.call('TYPE', key)['ok'] == 'hash' then
+      k = k + 1
+      if k <= 200 then mem = mem + redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0') end
+      if del then redis.call('UNLINK', key) end
+    end
+  end
+until c == '0'
+return {k, mem}"
+
+# --- 1. build --------------------------------------------------------------------
+
+log "mode $MODE; build in $BUILD"
+if [ ! -f "$BUILD/build.ninja" ]; then
+    [ -d "$BUILD/meson-private" ] && rm -rf "$BUILD"
+    meson setup "$BUILD" >/dev/null || die "meson setup $BUILD failed"
+fi
+ninja -C "$BUILD" >/dev/null || die "build failed (run: ninja -C $BUILD)"
+for b in "$FEEDCACHED" "$FB" "$GG" "$CTL"; do
+    [ -x "$b" ] || die "$b was not built"
+done
+command -v redis-benchmark >/dev/null || die "redis-benchmark not found (apt-get install redis-tools)"
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- 2. services -------------------------------------------------------------------
+
+WORK=$(mktemp -d /tmp/feedbench.XXXXXX)
+chmod 755 "$WORK"      # lets the postgres user keep its data in there
+REPORT=$WORK/report.txt
+: >"$REPORT"
+STATE=$WORK/services
+log "starting Redis and PostgreSQL ($STATE)"
+bash scripts/services.sh start "$STATE" 2>"$WORK/services.log" ||
+    { cat "$WORK/services.log" >&2; die "services.sh start failed"; }
+# shellcheck disable=SC1091
+. "$STATE/env"
+RPORT=$FEEDCACHE_TEST_REDIS_PORT
+PGC=$FEEDCACHE_TEST_PG
+psql_q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$PGC" "$@"; }
+
+# --- 3. the graph --------------------------------------------------------------------
+
+log "loading the graph (graphgen ${GEN_ARGS[*]:-})"
+"$GG" --pg "$PGC" --schema sql/schema.sql "${GEN_ARGS[@]}" >"$WORK/graph.txt" 2>"$WORK/graphgen.log" ||
+    { cat "$WORK/graphgen.log" >&2; die "graphgen failed"; }
+sed 's/^/    /' "$WORK/graphgen.log" >&2
+USERS=$(gval users)
+THRESH=$(gval celebrity_threshold)
+log "graph: $USERS users, $(gval follows) follows, $(gval posts) posts in $(gval load_seconds) s;" \
+    "celebrity threshold $THRESH followers ($(gval celebrities) celebrities)"
+
+# --- 4. feedcached ---------------------------------------------------------------------
+
+RPC_PORT=$(free_port) || die "no free port"
+MET_PORT=$(free_port "$RPC_PORT") || die "no free port"
+setsid "$FEEDCACHED" --listen "127.0.0.1:$RPC_PORT" --metrics-listen "127.0.0.1:$MET_PORT" \
+    --redis "$FEEDCACHE_TEST_REDIS_URL" --pg "$PGC" --feed-max 800 \
+    --celebrity-threshold "$THRESH" --log-level warn >"$WORK/feedcached.log" 2>&1 &
+DAEMON_PID=$!
+for ((i = 0; i < 100; i++)); do
+    "$CTL" --addr "127.0.0.1:$RPC_PORT" --timeout 500 ping >/dev/null 2>&1 && break
+    kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/feedcached.log" >&2; die "feedcached exited"; }
+    sleep 0.1
+done
+"$CTL" --addr "127.0.0.1:$RPC_PORT" ping >/dev/null || die "feedcached does not answer"
+log "feedcached pid $DAEMON_PID on 127.0.0.1:$RPC_PORT (metrics :$MET_PORT)"
+
+# --- 5. Redis ceilings ---------------------------------------------------------------------
+
+log "Redis ceilings (redis-benchmark -P 32 -c 50 -r $USERS, $CEIL_N requests each)"
+BODY=$(printf 'x%.0s' {1..140})
+CEIL_ZADD=$(rb -n "$CEIL_N" -r "$USERS" ZADD 'fc:bench:feed:{__rand_int__}' __rand_int__ __rand_int__)
+rb -n $((3 * USERS)) -r "$USERS" HSET 'fc:bench:post:{__rand_int__}' a 123456789 \
+    t 1764000000000 b "$BODY" >/dev/null
+CEIL_ZREV=$(rb -n "$CEIL_N" -r "$USERS" ZREVRANGE 'fc:bench:feed:{__rand_int__}' 0 19 WITHSCORES)
+CEIL_HGETALL=$(rb -n "$CEIL_N" -r "$USERS" HGETALL 'fc:bench:post:{__rand_int__}')
+BENCH_CARD=$(calc "$CEIL_N / $USERS")
+rcli -n 9 FLUSHDB >/dev/null
+[ -n "$CEIL_ZADD" ] && [ -n "$CEIL_ZREV" ] && [ -n "$CEIL_HGETALL" ] || die "redis-benchmark failed"
+log "ceilings: ZADD $CEIL_ZADD/s, ZREVRANGE 0 19 $CEIL_ZREV/s, HGETALL $CEIL_HGETALL/s"
+
+# --- 6. celebrities, warm feeds, memory -------------------------------------------------------
+
+log "flagging celebrities (one post each)"
+fb --workload celebs --celebrity-threshold "$THRESH" --label celebs >"$WORK/celebs.txt" ||
+    die "celebs failed: $(cat "$WORK/celebs.txt")"
+MEM0=$(used_memory)
+log "warming all $USERS feeds (each read once)"
+fb --workload warm --conns 4 --depth 4 --label warm | tee "$WORK/warm.txt" | sed 's/^/    /' >&2
+MEM1=$(used_memory)
+read -r FEEDS FEED_ENTRIES FEED_META FEEDS_MARKED FEED_SMEM FEED_SCARD < <(rcli EVAL \
+    "$SCAN_ZSETS" 0 'fc:feed:*' | tr '\n' ' '; echo)
+read -r ASETS ASET_ENTRIES _ _ _ _ < <(rcli EVAL "$SCAN_ZSETS" 0 'fc:posts:*' | tr '\n' ' '; echo)
+read -r POSTS_CACHED POST_SMEM < <(rcli EVAL "$SCAN_HASHES" 0 'fc:post:*' 1 | tr '\n' ' '; echo)
+sleep 1     # UNLINK frees in the background
+MEM2=$(used_memory)
+BYTES_PER_ENTRY=$(calc "($MEM2 - $MEM0) / ($FEED_ENTRIES + $ASET_ENTRIES)")
+BYTES_PER_POST=$(calc "($MEM1 - $MEM2) / $POSTS_CACHED")
+SAMPLED_PER_ENTRY=$(calc "$FEED_SMEM / $FEED_SCARD")
+SAMPLED_PER_POST=$(calc "$POST_SMEM / ($POSTS_CACHED < 200 ? $POSTS_CACHED : 200)")
+ENTRIES_PER_FEED=$(calc "$FEED_ENTRIES / $FEEDS")
+MARKED_FRAC=$(calc "$FEEDS_MARKED / $FEEDS")
+MARKERS_PER_FEED=$(calc "($FEED_META - $FEEDS) / $FEEDS")
+[ "$(calc "$MARKERS_PER_FEED < 0")" = 1 ] && MARKERS_PER_FEED=0
+log "memory: $FEEDS feeds, $ENTRIES_PER_FEED entries each, $BYTES_PER_ENTRY B/entry;" \
+    "$POSTS_CACHED post hashes, $BYTES_PER_POST B/post; $MARKED_FRAC of feeds merge celebrities"
+log "hydrating the first pages again (every feed read once more)"
+fb --workload warm --conns 4 --depth 8 --label rewarm >"$WORK/rewarm.txt"
+
+# --- 7. workloads ------------------------------------------------------------------------
+
+run_fb() {
+    local label=$1
+    shift
+    log "workload $label: $*"
+    fb --label "$label" --duration "$DUR" --warmup "$WARMUP" "$@" | tee "$WORK/$label.txt" |
+        sed 's/^/    /' >&2
+}
+
+run_fb read_max --workload read --conns 8 --depth 8
+READ_MAX=$(val read_max.read_per_s)
+if [ "$PROFILE" = 1 ]; then
+    if perf record -e cpu-clock -o /dev/null true >/dev/null 2>&1; then
+        perf record -e cpu-clock -F 999 -g -p "$DAEMON_PID" -o "$WORK/perf.data" \
+            >"$WORK/perf.log" 2>&1 &
+        PERF_PID=$!
+        run_fb read_prof --workload read --conns 8 --depth 8
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+        PERF_PID=
+        perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
+            grep -E '^ +[0-9.]+%' | head -20 >"$WORK/profile.txt" || true
+    else
+        log "perf does not work here: no profile"
+    fi
+fi
+HALF=$(calc "int($READ_MAX / 2)")
+run_fb read_half --workload read --rate "$HALF" --conns 4
+run_fb read_zipf --workload read --dist zipf --conns 8 --depth 8
+run_fb read_cold --workload read-cold --conns 2 --depth 1
+run_fb publish --workload publish --conns 4 --depth 16 --duration "$PUB_DUR"
+run_fb mixed --workload mixed --rate "$HALF" --conns 4
+
+# EXPLAIN ANALYZE of the rebuild query (src/store/pg/pg_queries.h,
+# feed_rebuild) for the user whose non-celebrity timeline is closest to 800
+# posts among the first 2000 users.
+log "EXPLAIN ANALYZE of an ~800-entry rebuild"
+read -r EX_USER EX_POSTS < <(psql_q -F ' ' -c "
+    WITH celeb AS (SELECT followee_id FROM follows GROUP BY followee_id HAVING count(*) >= $THRESH),
+         counts AS (SELECT author_id, count(*) AS n FROM posts WHERE deleted_at IS NULL GROUP BY author_id),
+         auth AS (SELECT u.id AS uid, u.id AS aid FROM users u WHERE u.id <= 2000
+                  UNION SELECT f.follower_id, f.followee_id FROM follows f WHERE f.follower_id <= 2000)
+    SELECT a.uid, sum(c.n) FROM auth a JOIN counts c ON c.author_id = a.aid
+    WHERE a.aid NOT IN (SELECT followee_id FROM celeb)
+    GROUP BY a.uid ORDER BY abs(sum(c.n) - 800) LIMIT 1")
+EX_AUTHORS=$(psql_q -c "
+    SELECT '{' || string_agg(a::text, ',') || '}' FROM (
+      SELECT $EX_USER AS a UNION SELECT followee_id FROM follows WHERE follower_id = $EX_USER
+        AND followee_id NOT IN (SELECT followee_id FROM follows GROUP BY followee_id
+                                HAVING count(*) >= $THRESH)) s")
+EX_TIMES=()
+for i in 1 2 3 4 5; do
+    t=$(psql_q -c "EXPLAIN (ANALYZE, TIMING OFF)
+      SELECT p.id, p.author_id, (extract(epoch FROM p.created_at) * 1000)::int8
+      FROM unnest('$EX_AUTHORS'::int8[]) AS a(id)
+      CROSS JOIN LATERAL (SELECT id, author_id, created_at FROM posts
+        WHERE author_id = a.id AND deleted_at IS NULL
+        ORDER BY created_at DESC, id DESC LIMIT 801) p
+      ORDER BY p.created_at DESC, p.id DESC LIMIT 801" |
+        awk '/Execution Time/ { print $3 }')
+    EX_TIMES+=("$t")
+done
+EX_MEDIAN=$(printf '%s\n' "${EX_TIMES[@]}" | sort -g | sed -n 3p)
+psql_q -c "EXPLAIN SELECT p.id FROM unnest('$EX_AUTHORS'::int8[]) AS a(id)
+      CROSS JOIN LATERAL (SELECT id FROM posts WHERE author_id = a.id AND deleted_at IS NULL
+        ORDER BY created_at DESC, id DESC LIMIT 801) p" >"$WORK/explain.txt"
+EX_SEQSCAN=$(grep -c 'Seq Scan on posts' "$WORK/explain.txt" || true)
+log "user $EX_USER: $EX_POSTS posts from $(tr -cd ',' <<<"$EX_AUTHORS" | wc -c) authors;" \
+    "rebuild query median $EX_MEDIAN ms (${EX_TIMES[*]})"
+
+DAEMON_WARNINGS=$(grep -c -E ' (warn|error) ' "$WORK/feedcached.log" || true)
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+WALL=$((SECONDS - T0))
+
+# --- 8. the table -------------------------------------------------------------------------
+
+# Rows: figure | measured | ceiling | ratio. "-" where no ceiling applies.
+ROWS=()
+row() { ROWS+=("$1|$2|${3:--}|${4:--}"); }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && calc "$1 / $2" | awk '{ printf "%.1f%%", $1 * 100 }'; }
+fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { if (x == "") print "n/a"; else printf "%.*f", d, x }'; }
+
+DELIV=$(val publish.deliveries_per_s)
+row "Redis ceiling: pipelined ZADD to random feed keys (ops/s)" "$(fmt "$CEIL_ZADD")"
+row "Redis ceiling: pipelined ZREVRANGE 0 19 WITHSCORES (ops/s, ~$(fmt "$BENCH_CARD") entries/key)" "$(fmt "$CEIL_ZREV")"
+row "Redis ceiling: pipelined HGETALL of a post hash (ops/s)" "$(fmt "$CEIL_HGETALL")"
+row "Fan-out: delivered feed entries/s (publish run, until the queue drained)" "$(fmt "$DELIV")" \
+    "$(fmt "$CEIL_ZADD") ZADD/s" "$(ratio "$DELIV" "$CEIL_ZADD")"
+row "Fan-out: posts published/s (closed loop, PostgreSQL INSERT + post.publish)" \
+    "$(fmt "$(val publish.publish_per_s)")"
+row "Fan-out: deliveries per post (followers with a cached feed)" "$(fmt "$(val publish.deliveries_per_post)" 1)"
+row "Fan-out lag p50 / p99 under the publish backlog (ms)" \
+    "$(fmt "$(val publish.lag_p50_ms)" 1) / $(fmt "$(val publish.lag_p99_ms)" 1)"
+row "Fan-out lag p50 / p99 in mixed (ms; contract: within 1 s)" \
+    "$(fmt "$(val mixed.lag_p50_ms)" 1) / $(fmt "$(val mixed.lag_p99_ms)" 1)"
+row "Cached reads: max throughput (reads/s, limit 20, hydrated, closed loop 8x8)" \
+    "$(fmt "$READ_MAX")" "$(fmt "$CEIL_ZREV") ZREVRANGE/s" "$(ratio "$READ_MAX" "$CEIL_ZREV")"
+row "Cached reads: Redis commands/s at max throughput" "$(fmt "$(val read_max.redis_cmds_per_s)")" \
+    "$(fmt "$CEIL_ZREV") ZREVRANGE/s" "$(ratio "$(val read_max.redis_cmds_per_s)" "$CEIL_ZREV")"
+row "Cached reads: p50 / p99 / p99.9 at max throughput (ms)" \
+    "$(fmt "$(val read_max.read_p50_ms)" 2) / $(fmt "$(val read_max.read_p99_ms)" 2) / $(fmt "$(val read_max.read_p999_ms)" 2)"
+row "Cached reads: p50 / p99 / p99.9 at half of max, open loop $HALF/s (ms)" \
+    "$(fmt "$(val read_half.read_p50_ms)" 2) / $(fmt "$(val read_half.read_p99_ms)" 2) / $(fmt "$(val read_half.read_p999_ms)" 2)"
+row "Cached reads: feedcached CPU per read (us)" "$(fmt "$(val read_max.daemon_cpu_us_per_op)" 1)"
+row "Cached reads: Redis CPU per read (us)" "$(fmt "$(val read_max.redis_cpu_us_per_op)" 1)"
+row "Cached reads: Redis commands per read" "$(fmt "$(val read_max.redis_cmds_per_op)" 1)"
+PIPES=$(calc "2 + $MARKED_FRAC")
+row "Cached reads: Redis round trips per read (2, +1 with celebrities: $(fmt "$(calc "$MARKED_FRAC * 100")")% of feeds)" \
+    "$(fmt "$PIPES" 2)"
+row "Cached reads, Zipf 0.99 users: throughput (reads/s) / p99 (ms)" \
+    "$(fmt "$(val read_zipf.read_per_s)") / $(fmt "$(val read_zipf.read_p99_ms)" 2)" \
+    "$(fmt "$CEIL_ZREV") ZREVRANGE/s" "$(ratio "$(val read_zipf.read_per_s)" "$CEIL_ZREV")"
+row "Cold reads (invalidate + read, 2 connections x 1): p50 / p99 (ms)" \
+    "$(fmt "$(val read_cold.read_p50_ms)" 2) / $(fmt "$(val read_cold.read_p99_ms)" 2)"
+row "Cold reads: rebuild p50 / p99 in feedcached (ms, /metrics histogram)" \
+    "$(fmt "$(val read_cold.rebuild_p50_ms)" 2) / $(fmt "$(val read_cold.rebuild_p99_ms)" 2)"
+row "Cold reads: feedcached / Redis CPU per rebuild (us)" \
+    "$(fmt "$(val read_cold.daemon_cpu_us_per_op)") / $(fmt "$(val read_cold.redis_cpu_us_per_op)")"
+row "Cold reads: rebuild query, EXPLAIN ANALYZE median ($EX_POSTS posts of user $EX_USER) (ms)" \
+    "$(fmt "$EX_MEDIAN" 2)"
+row "Mixed 95/4/1 at $HALF ops/s: read p50 / p99 (ms)" \
+    "$(fmt "$(val mixed.read_p50_ms)" 2) / $(fmt "$(val mixed.read_p99_ms)" 2)" \
+    "$(fmt "$(val read_half.read_p99_ms)" 2) ms read alone" \
+    "$(ratio "$(val mixed.read_p99_ms)" "$(val read_half.read_p99_ms)")"
+row "Mixed: publish p99 / follow p99 (ms)" \
+    "$(fmt "$(val mixed.publish_p99_ms)" 2) / $(fmt "$(val mixed.follow_p99_ms)" 2)"
+row "Warm-up: feeds rebuilt/s (closed loop 4x4)" "$(fmt "$(val warm.read_per_s)")"
+row "Memory: Redis bytes per feed entry (INFO used_memory; sampled MEMORY USAGE)" \
+    "$(fmt "$BYTES_PER_ENTRY" 1) ($(fmt "$SAMPLED_PER_ENTRY" 1))"
+row "Memory: Redis bytes per cached post hash (INFO used_memory; sampled)" \
+    "$(fmt "$BYTES_PER_POST" 1) ($(fmt "$SAMPLED_PER_POST" 1))"
+
+print_table() {
+    printf '| figure | measured | ceiling | ratio |\n|---|---:|---:|---:|\n'
+    for r in "${ROWS[@]}"; do
+        IFS='|' read -r a b c d <<<"$r"
+        printf '| %s | %s | %s | %s |\n' "$a" "$b" "$c" "$d"
+    done
+}
+
+# Targets of issue 5: goal, measured, met.
+TROWS=()
+target() { TROWS+=("$1|$2|$3|$4"); }
+yes_no() { [ "$(calc "$1")" = 1 ] && echo yes || echo "**no**"; }
+FAN_RATIO=$(calc "$DELIV / $CEIL_ZADD")
+target "Fan-out deliveries/s vs pipelined ZADD ceiling" ">= 60%" \
+    "$(ratio "$DELIV" "$CEIL_ZADD")" "$(yes_no "$FAN_RATIO >= 0.6")"
+CPU=$(val read_max.daemon_cpu_us_per_op)
+target "feedcached CPU per cached read" "<= 20 us" "$(fmt "$CPU" 1) us" "$(yes_no "$CPU <= 20")"
+target "Redis round trips per cached read" "<= 2" "$(fmt "$PIPES" 2) ($(fmt "$(val read_max.redis_cmds_per_op)" 1) commands)" \
+    "$(yes_no "$PIPES <= 2")"
+P99H=$(val read_half.read_p99_ms)
+target "Cached read p99 at half the max throughput" "<= 2 ms" "$(fmt "$P99H" 2) ms" "$(yes_no "$P99H <= 2")"
+RB=$(val read_cold.rebuild_p50_ms)
+target "Median rebuild (~$(fmt "$ENTRIES_PER_FEED") entries/feed; EXPLAIN of $EX_POSTS posts)" "<= 10 ms" \
+    "$(fmt "$RB" 2) ms (query $(fmt "$EX_MEDIAN" 2) ms)" "$(yes_no "$RB <= 10")"
+MR=$(calc "$(val mixed.read_p99_ms) / $P99H")
+target "Read p99 in mixed vs read alone" "<= 1.5x" "$(fmt "$MR" 2)x" "$(yes_no "$MR <= 1.5")"
+
+print_targets() {
+    printf '| target (issue 5) | goal | measured | met |\n|---|---|---|---|\n'
+    for r in "${TROWS[@]}"; do
+        IFS='|' read -r a b c d <<<"$r"
+        printf '| %s | %s | %s | %s |\n' "$a" "$b" "$c" "$d"
+    done
+}
+
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git status --porcelain 2>/dev/null | head -1)" ] && COMMIT="$COMMIT (with uncommitted changes)"
+CPU_MODEL=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+MEM_GB=$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
+
+section() {
+    echo "## $([ "$MODE" = quick ] && echo 'Quick run (`bench/run.sh --quick`)' || echo 'Full run (`bench/run.sh`)')"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $COMMIT; wall time of the run ${WALL} s"
+    echo "- machine: $(nproc) CPUs, $CPU_MODEL, ${MEM_GB} GB, Linux $(uname -r);" \
+        "$(redis-server --version | awk '{ print $3 }' | tr -d 'v='), PostgreSQL" \
+        "$("$PG_BIN/postgres" --version | awk '{ print $3 }')"
+    echo "- load average (1/5/15 min) at start $LOAD_START, at end $LOAD_END: the machine is" \
+        "shared, and feedcached, Redis, PostgreSQL and feedbench share its CPUs"
+    echo "- graph: $(gval users) users, $(gval follows) follows (median author" \
+        "$(gval followers_median) followers, max $(gval followers_max)), $(gval posts) posts," \
+        "loaded in $(gval load_seconds) s; celebrity threshold $THRESH followers" \
+        "($(gval celebrities) celebrities); $FEEDS feeds of $(fmt "$ENTRIES_PER_FEED") entries on" \
+        "average, $(fmt "$MARKERS_PER_FEED" 1) celebrity markers per feed"
+    echo "- each workload: ${WARMUP} s warm-up, ${DUR} s measured (publish ${PUB_DUR} s, then until" \
+        "the fan-out queue is empty); feedcached warnings in its log: $DAEMON_WARNINGS"
+    echo
+    print_table
+    echo
+    print_targets
+    if [ -s "$WORK/profile.txt" ]; then
+        echo
+        echo "feedcached during cached reads, \`perf record -e cpu-clock\` (self time, top 20):"
+        echo
+        echo '```'
+        sed 's/ *$//' "$WORK/profile.txt"
+        echo '```'
+    fi
+}
+
+echo
+section | tee "$WORK/section.md"
+
+# bench/RESULTS.md: replace this mode's section between its markers; keep
+# everything else (the other mode's section, the notes).
+BEGIN="<!-- run.sh $MODE: begin -->"
+END="<!-- run.sh $MODE: end -->"
+if [ ! -f "$RESULTS" ]; then
+    cat >"$RESULTS" <<'EOF'
+# feedbench results
+
+Written by `bench/run.sh` (see bench/README.md for what each figure means and
+how it is measured). Rerun: `bench/run.sh --quick` (under 3 minutes) or
+`bench/run.sh` (the full graph); each replaces its own section below.
+
+<!-- run.sh quick: begin -->
+<!-- run.sh quick: end -->
+
+<!-- run.sh full: begin -->
+<!-- run.sh full: end -->
+EOF
+fi
+if ! grep -qF "$BEGIN" "$RESULTS"; then
+    printf '\n%s\n%s\n' "$BEGIN" "$END" >>"$RESULTS"
+fi
+awk -v begin="$BEGIN" -v end="$END" -v file="$WORK/section.md" '
+    $0 == begin { print; while ((getline line < file) > 0) print line; skip = 1; next }
+    $0 == end { skip = 0 }
+    !skip { print }' "$RESULTS" >"$WORK/RESULTS.md"
+cp "$WORK/RESULTS.md" "$RESULTS"
+log "wrote $RESULTS ($MODE section); total ${WALL} s"
