@@ -419,6 +419,20 @@ static int run_load(const fb_opts_t *o, report_t *rep)
                    posts, deliveries, fsecs, drained_ok ? "empty" : "NOT empty",
                    fsecs > 0 ? (double)deliveries / fsecs : 0,
                    posts > 0 ? (double)deliveries / (double)posts : 0);
+            /* CPU over the whole fan-out (window start to empty queue): is
+             * it bound by CPU or by waiting? */
+            if (drained.stats.ok && fsecs > 0 && before.daemon_cpu_s >= 0 &&
+                drained.daemon_cpu_s >= 0 && before.redis.ok && drained.redis.ok) {
+                double dc = (drained.daemon_cpu_s - before.daemon_cpu_s) / fsecs;
+                double rc = (drained.redis.cpu_s - before.redis.cpu_s) / fsecs;
+                kv(rep, "fanout_daemon_cpu_cores", "%.3f", dc);
+                kv(rep, "fanout_redis_cpu_cores", "%.3f", rc);
+                kv(rep, "fanout_redis_cpu_us_per_delivery", "%.2f",
+                   deliveries > 0 ? rc * fsecs / (double)deliveries * 1e6 : 0);
+                printf("  during the fan-out: feedcached %.2f cores, Redis %.2f cores "
+                       "(%.1f us of Redis CPU per delivery, publishing included)\n",
+                       dc, rc, deliveries > 0 ? rc * fsecs / (double)deliveries * 1e6 : 0);
+            }
         }
     }
     report_prom(rep, "lag", &before.lag, drained.stats.ok && has_publish ? &drained.lag : &after.lag,

@@ -35,12 +35,12 @@
     ACTION(warm_users_total, METRIC_COUNTER, "home feeds warmed by warm jobs") \
     ACTION(warm_user_failures_total, METRIC_COUNTER, \
            "users whose warming failed (retried later)") \
-    ACTION(warm_backoffs_total, METRIC_COUNTER, \
-           "times warming yielded: service busy, PostgreSQL slow or failing") \
     ACTION(warm_jobs, METRIC_GAUGE, "warm jobs running or paused on this instance")
 
 typedef struct {
     WARM_METRICS(METRIC_FIELD)
+    /* feedcache_warm_backoffs_total{reason}: times a job paused to yield */
+    metric_t *backoff_busy, *backoff_slow, *backoff_failing;
 } warm_metrics_t;
 
 static warm_metrics_t warm_metrics;
@@ -114,6 +114,7 @@ struct feed_warm {
     void *busy_arg;
     warm_job_t *jobs;
     int inflight;              /* users in flight, all jobs */
+    double rebuild_ms;         /* moving average of warm rebuilds: is PostgreSQL slow? */
     bool stopping;
     int marks_pending;
     void (*stop_done)(void *);
@@ -125,6 +126,7 @@ typedef struct {
     warm_item_t item;
     int rebuilds;
     uint64_t start_ns;
+    double rebuild_ms;         /* the rebuild's time; < 0 until it is done */
     rds_batch_t *batch;
     rds_args_t args;
     feed_hpost_t *posts;
@@ -466,12 +468,12 @@ static void user_free(warm_user_t *u)
     free(u);
 }
 
-static void backoff(warm_job_t *j, uint64_t ms)
+static void backoff(warm_job_t *j, uint64_t ms, metric_t *reason)
 {
     uint64_t until = uv_hrtime() + ms * 1000000;
     if (until > j->backoff_until_ns)
         j->backoff_until_ns = until;
-    metric_inc(warm_metrics.warm_backoffs_total);
+    metric_inc(reason);
 }
 
 /* A failure of the job's backends (a user, or a page of users): pause a
@@ -484,26 +486,39 @@ static void job_failure(warm_job_t *j)
         return;
     }
     uint64_t ms = 200 * (uint64_t)j->failures;
-    backoff(j, ms > 5000 ? 5000 : ms);
+    backoff(j, ms > 5000 ? 5000 : ms, warm_metrics.backoff_failing);
 }
 
-/* The end of one user: bookkeeping, then the job moves on. */
-static void user_end(warm_user_t *u, const char *failure)
+/* The end of one user: bookkeeping, then the job moves on. failure (NULL on
+ * success) may point into u's replies: it is copied before u goes. */
+static void user_end(warm_user_t *u, const char *failure_text)
 {
     warm_job_t *j = u->j;
     feed_warm_t *w = j->w;
-    uint64_t took_ms = (uv_hrtime() - u->start_ns) / 1000000;
+    double rebuild_ms = u->rebuild_ms;
     warm_item_t item = u->item;
+    char failure_copy[128];
+    const char *failure = NULL;
+    if (failure_text) {
+        snprintf(failure_copy, sizeof failure_copy, "%s", failure_text);
+        failure = failure_copy;
+    }
     user_free(u);
     w->inflight--;
     j->inflight--;
     if (!job_ended(j) && !w->stopping) {
         if (!failure) {
-            j->done++;
+            /* A user's last_active_at moved within the range (PostgreSQL's
+             * clock behind ours) is streamed twice: done never exceeds total. */
+            if (++j->done > j->total)
+                j->total = j->done;
             j->failures = 0;
             metric_inc(warm_metrics.warm_users_total);
-            if (took_ms > WARM_SLOW_MS)
-                backoff(j, WARM_SLOW_BACKOFF_MS);     /* PostgreSQL (or Redis) is slow */
+            /* PostgreSQL is slow when rebuilds are, typically: a moving
+             * average, so that one outlier does not stall every job. */
+            w->rebuild_ms = w->rebuild_ms > 0 ? 0.8 * w->rebuild_ms + 0.2 * rebuild_ms : rebuild_ms;
+            if (w->rebuild_ms > WARM_SLOW_MS)
+                backoff(j, WARM_SLOW_BACKOFF_MS, warm_metrics.backoff_slow);
         } else {
             metric_inc(warm_metrics.warm_user_failures_total);
             snprintf(j->last_failure, sizeof j->last_failure, "user %" PRId64 ": %s", item.id,
@@ -513,7 +528,8 @@ static void user_end(warm_user_t *u, const char *failure)
             } else {
                 log_warn("warm", "job %s: skipping user %" PRId64 " after %d attempts: %s", j->id,
                          item.id, item.attempts, failure);
-                j->done++;
+                if (++j->done > j->total)
+                    j->total = j->done;
                 j->skipped++;
             }
             job_failure(j);
@@ -552,6 +568,10 @@ static void on_touched(rds_batch_t *b, void *arg)
         if (u->posts[u->nposts].id > 0)
             u->nposts++;
     }
+    if (u->nposts == 0) {
+        user_end(u, NULL);
+        return;
+    }
     feed_hydrate(u->j->w->e, (unsigned)u->item.id, u->posts, u->nposts, true, on_hydrated, u);
 }
 
@@ -563,6 +583,7 @@ static void on_rebuilt(feed_rebuild_status_t status, void *arg)
         feed_rebuild_home(e, u->item.id, on_rebuilt, u);    /* invalidated while building */
         return;
     }
+    u->rebuild_ms = (double)(uv_hrtime() - u->start_ns) / 1e6;
     if (status != FEED_REBUILD_OK) {
         user_end(u, status == FEED_REBUILD_RETRY ? "invalidated while rebuilding"
                                                  : "rebuild failed (Redis or PostgreSQL)");
@@ -659,7 +680,7 @@ static uint64_t job_run(warm_job_t *j, uint64_t now)
     if (now < j->backoff_until_ns)
         return ns_to_ms_ceil(j->backoff_until_ns - now);
     if (w->busy && w->busy(w->busy_arg)) {
-        backoff(j, WARM_BUSY_BACKOFF_MS);      /* live traffic first */
+        backoff(j, WARM_BUSY_BACKOFF_MS, warm_metrics.backoff_busy);   /* live traffic first */
         return WARM_BUSY_BACKOFF_MS;
     }
     double burst = fmax(1.0, j->rate * WARM_BURST_S);
@@ -717,7 +738,7 @@ static warm_job_t *job_new(feed_warm_t *w, double rate)
     warm_job_t *j = fc_xcalloc(1, sizeof *j);
     j->w = w;
     uint64_t rnd = 0;
-    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
         rnd = uv_hrtime() ^ ((uint64_t)getpid() << 32);
     rnd ^= ++w->e->next_token;     /* distinct within the process even if urandom repeats */
     snprintf(j->id, sizeof j->id, "%016" PRIx64, rnd);
@@ -869,18 +890,21 @@ typedef struct {
 } status_req_t;
 
 static void pack_status(msgpack_packer *pk, int64_t done, int64_t total, const char *state,
-                        const char *error, size_t error_len, int64_t updated_ms)
+                        const char *error, size_t error_len, int64_t started_ms,
+                        int64_t updated_ms)
 {
     bool with_error = strcmp(state, "failed") == 0;
-    msgpack_pack_map(pk, with_error ? 5 : 4);
+    msgpack_pack_map(pk, with_error ? 6 : 5);
     rpc_pack_cstr(pk, "done");
     msgpack_pack_int64(pk, done);
     rpc_pack_cstr(pk, "total");
     msgpack_pack_int64(pk, total);
     rpc_pack_cstr(pk, "state");
     rpc_pack_cstr(pk, state);
-    /* Extensions: when the job last reported (followers detect a job whose
-     * process died), and why it failed. */
+    /* Extensions: when the job started and last reported (followers compute
+     * its rate, and detect a job whose process died), and why it failed. */
+    rpc_pack_cstr(pk, "started_ms");
+    msgpack_pack_int64(pk, started_ms);
     rpc_pack_cstr(pk, "updated_ms");
     msgpack_pack_int64(pk, updated_ms);
     if (with_error) {
@@ -898,7 +922,7 @@ static int64_t field_int(const redisReply *r)
 static void on_status(redisReply *r, void *arg)
 {
     status_req_t *q = arg;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
         rpc_reply_error(q->call, RPC_UNAVAILABLE, 1000, "Redis is unavailable");
     } else if (r->element[2]->type != REDIS_REPLY_STRING) {
         rpc_reply_error(q->call, RPC_NOT_FOUND, -1,
@@ -909,7 +933,8 @@ static void on_status(redisReply *r, void *arg)
         bool has_err = err->type == REDIS_REPLY_STRING;
         msgpack_packer *pk = rpc_reply_begin(q->call);
         pack_status(pk, field_int(r->element[0]), field_int(r->element[1]), r->element[2]->str,
-                    has_err ? err->str : "", has_err ? err->len : 0, field_int(r->element[4]));
+                    has_err ? err->str : "", has_err ? err->len : 0, field_int(r->element[4]),
+                    field_int(r->element[5]));
         rpc_reply_end(q->call);
     }
     free(q);
@@ -945,7 +970,8 @@ void feed_method_warm_status(rpc_call_t *call, const msgpack_object *args, void 
         if (!j->create_call && strcmp(j->id, id) == 0) {
             msgpack_packer *pk = rpc_reply_begin(call);
             pack_status(pk, j->done, j->total, state_names[j->state], j->error,
-                        strlen(j->error), j->updated_ms ? j->updated_ms : feed_now_ms());
+                        strlen(j->error), j->started_ms,
+                        j->updated_ms ? j->updated_ms : feed_now_ms());
             rpc_reply_end(call);
             return;
         }
@@ -953,9 +979,10 @@ void feed_method_warm_status(rpc_call_t *call, const msgpack_object *args, void 
     status_req_t *q = fc_xcalloc(1, sizeof *q);
     q->call = call;
     memcpy(q->job, id, len + 1);
-    const char *argv[] = { "HMGET", key, "done", "total", "state", "error", "updated_ms" };
-    const size_t lens[] = { 5, klen, 4, 5, 5, 5, 10 };
-    if (rds_command_argv(e->redis, rpc_call_conn_id(call), on_status, q, 7, argv, lens) != 0) {
+    const char *argv[] = { "HMGET", key, "done", "total", "state", "error", "started_ms",
+                           "updated_ms" };
+    const size_t lens[] = { 5, klen, 4, 5, 5, 5, 10, 10 };
+    if (rds_command_argv(e->redis, rpc_call_conn_id(call), on_status, q, 8, argv, lens) != 0) {
         free(q);
         rpc_reply_error(call, RPC_UNAVAILABLE, 1000, "Redis is unavailable");
     }
@@ -978,6 +1005,15 @@ int feed_warm_start(feed_engine_t *e, const feed_warm_options_t *o, char *err, s
 #define METRICS_TARGET (&warm_metrics)
     WARM_METRICS(METRIC_REGISTER)
 #undef METRICS_TARGET
+    metric_family_t *fam = metrics_family(
+        "feedcache_warm_backoffs_total",
+        "times a warm job paused to yield: service busy, PostgreSQL slow, or failing",
+        METRIC_COUNTER, NULL, 0);
+    const char *names[] = { "reason" };
+    const char *busy = "busy", *slow = "slow", *failing = "failing";
+    warm_metrics.backoff_busy = metrics_series(fam, 1, names, &busy);
+    warm_metrics.backoff_slow = metrics_series(fam, 1, names, &slow);
+    warm_metrics.backoff_failing = metrics_series(fam, 1, names, &failing);
     feed_warm_t *w = fc_xcalloc(1, sizeof *w);
     w->e = e;
     w->rate = o->rate;

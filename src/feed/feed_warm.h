@@ -13,7 +13,7 @@
  * Pacing: a token bucket at the job's rate (users/s; the warm_rate setting
  * unless the caller gives one), at most WARM_MAX_INFLIGHT users in flight
  * over all jobs, and backing off when the service is busy (the busy hook),
- * when PostgreSQL is slow (a user took longer than WARM_SLOW_MS) or failing
+ * when PostgreSQL is slow (rebuilds take WARM_SLOW_MS on average) or failing
  * (the user is retried later; WARM_MAX_FAILURES failures in a row fail the
  * job). Outside the warm_window setting jobs are "paused" and resume inside.
  *
@@ -37,7 +37,8 @@ struct feed_engine;
 #define WARM_MAX_INFLIGHT 8        /* users being warmed at once, all jobs together:
                                       * each runs one query or Redis round trip at a time,
                                       * so live reads queue behind at most 8 warm queries */
-#define WARM_SLOW_MS 100           /* a user slower than this: PostgreSQL is slow */
+#define WARM_SLOW_MS 100           /* rebuilds slower than this (moving average):
+                                      * PostgreSQL is slow */
 #define WARM_SLOW_BACKOFF_MS 200
 #define WARM_BUSY_BACKOFF_MS 100
 #define WARM_MAX_FAILURES 20       /* failures in a row that fail a job */

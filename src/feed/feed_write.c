@@ -182,20 +182,18 @@ static void publish_write(write_t *w)
     rds_args_t *a = &w->args;
     rds_batch_clear(w->batch);
     if (w->body) {
-        rds_args_reset(a);
-        rds_args_str(a, "HSET");
+        /* HSETNX through POST_FILL: an update or delete of this post that
+         * overtook the publish (pipelined behind it, on another connection)
+         * has already written the newer body or the tombstone. */
+        feed_args_eval(a, feed_script_post_fill, 1);
         feed_args_key(a, rds_key_post, e, p->id);
+        rds_args_int(a, e->post_ttl_s);
         rds_args_str(a, "a");
         rds_args_int(a, p->author_id);
         rds_args_str(a, "t");
         rds_args_int(a, p->created_at);
         rds_args_str(a, "b");
         rds_args_add(a, w->body, p->body_len);
-        rds_batch_add(w->batch, a);
-        rds_args_reset(a);
-        rds_args_str(a, "EXPIRE");
-        feed_args_key(a, rds_key_post, e, p->id);
-        rds_args_int(a, e->post_ttl_s);
         rds_batch_add(w->batch, a);
     }
     add_push(w, rds_key_posts, p->author_id, p->id, p->created_at, p->author_id);

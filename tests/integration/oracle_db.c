@@ -2,6 +2,7 @@
 #include "oracle_db.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -276,6 +277,36 @@ int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen)
     return ret;
 }
 
+/* Drops <tag>_<pid> databases whose test process is gone (killed before
+ * its teardown), so that aborted runs do not pile up. */
+static void drop_orphans(PGconn *admin, const char *tag)
+{
+    char pattern[80];
+    snprintf(pattern, sizeof pattern, "%s\\_%%", tag);
+    const char *vals[] = { pattern };
+    PGresult *res = PQexecParams(admin, "SELECT datname FROM pg_database WHERE datname LIKE $1",
+                                 1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return;
+    }
+    size_t taglen = strlen(tag);
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        char *end;
+        long pid = strtol(name + taglen + 1, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char sql[160], err[256];
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+        if (pg_exec(admin, sql, err, sizeof err) == 0)
+            fprintf(stderr, "oracle_db: dropped %s, left over by a test run that was killed\n",
+                    name);
+    }
+    PQclear(res);
+}
+
 int odb_env_setup(odb_env_t *e, const char *tag, int redis_db, char *err, size_t errlen)
 {
     memset(e, 0, sizeof *e);
@@ -323,6 +354,7 @@ int odb_env_setup(odb_env_t *e, const char *tag, int redis_db, char *err, size_t
     char sql[256];
     if (!admin)
         goto out;
+    drop_orphans(admin, tag);
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", e->dbname);
     if (pg_exec(admin, sql, err, errlen) != 0)
         goto out;
@@ -373,6 +405,8 @@ void odb_env_teardown(odb_env_t *e)
     if (!e->created)
         return;
     char err[512];
+    if (odb_redis_flushdb(e, err, sizeof err) != 0)
+        fprintf(stderr, "oracle_db: %s\n", err);
     PGconn *admin = pg_connect(e->admin_conninfo, err, sizeof err);
     if (!admin) {
         fprintf(stderr, "oracle_db: cannot drop database %s: %s\n", e->dbname, err);
@@ -819,8 +853,8 @@ int odb_walk(fc_client_t *c, int64_t user, const odb_walk_opts_t *o, odb_walk_t 
              char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
-    char *cursor = NULL;
-    size_t cursor_len = 0;
+    char *cursor = o->cursor ? fc_xstrdup(o->cursor) : NULL;
+    size_t cursor_len = o->cursor ? strlen(o->cursor) : 0;
     fc_params_t p;
     fc_params_init(&p);
     int rc = -1;
@@ -988,7 +1022,7 @@ int odb_compare(const odb_posts_t *want, const odb_posts_t *got, bool hydrate,
             long at = find_id(want, g->id);
             buf_printf(&b, ", got id %" PRId64 " (author %" PRId64 ", created_at %" PRId64 "; %s",
                        g->id, g->author_id, g->created_ms,
-                       at < 0 ? "not in the timeline: deleted, unfollowed or unknown" :
+                       at < 0 ? "not among the expected posts: deleted, unfollowed, unknown or before the cursor" :
                        "expected at ");
             if (at >= 0)
                 buf_printf(&b, "%ld", at);

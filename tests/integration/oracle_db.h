@@ -55,8 +55,9 @@ typedef struct {
  * overwriting FEEDCACHE_TEST_PG and FEEDCACHE_TEST_REDIS_URL in this
  * process's environment. */
 int odb_env_setup(odb_env_t *e, const char *tag, int redis_db, char *err, size_t errlen);
-/* Drops the database (WITH (FORCE): stop the daemon first anyway) and
- * restores the environment. Safe on a failed setup. */
+/* Empties the Redis db, drops the database (WITH (FORCE): stop the daemon
+ * first anyway) and restores the environment. Safe on a failed setup.
+ * (Setup drops databases of earlier runs that were killed.) */
 void odb_env_teardown(odb_env_t *e);
 /* FLUSHDB of the test's Redis db (a cold start for the daemon). */
 int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen);
@@ -132,6 +133,8 @@ typedef struct {
     /* Data changes during the walk (concurrency test): a page reached
      * through a cursor may then be empty. */
     bool data_may_change;
+    /* Start from this cursor instead of the first page (NULL: first page). */
+    const char *cursor;
 } odb_walk_opts_t;
 
 typedef struct {

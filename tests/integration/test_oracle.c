@@ -7,7 +7,10 @@
  * the SQL definition of a home timeline: same posts, same order, same
  * fields. Around that: deletes, edits, follows and unfollows (each checked
  * on the very next read), authors crossing the celebrity threshold both
- * ways, a cold start (FLUSHDB), invalidations, and bad input.
+ * ways, a cold start (FLUSHDB), invalidations, and bad input. Two focused
+ * tests: a cursor kept while posts are added and deleted around it, and
+ * post.update / post.delete arriving while their post.publish is still
+ * being processed (behind a notification, or pipelined).
  *
  * The daemon runs with --celebrity-threshold 10 (so the popular authors are
  * celebrities) and --feed-max 25 (so walks go past the cached window).
@@ -554,6 +557,97 @@ static void edits_racing_publish(void **state)
     f->finished = true;
 }
 
+/* --- cursors while the data changes -------------------------------------------------- */
+
+/* The cursor is keyset-based: it stays valid while posts are added or
+ * removed, and the pages after it hold exactly the posts strictly after the
+ * last one it was made from, in the current data. Checked with the cursor
+ * inside the cached window, at its edge and past it. */
+static void cursor_survives_changes(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t seed = base_seed + 55;
+    odb_world_t w;
+    char err[8192];
+    size_t failed = 0;
+    odb_world_init(&w, f->pg, f->c, seed, THRESHOLD);
+    STEP(odb_world_add_users(&w, 4, err, sizeof err));
+    STEP(odb_world_follow(&w, 0, 1, err, sizeof err));
+    STEP(odb_world_follow(&w, 0, 2, err, sizeof err));
+    for (int k = 0; k < 90; k++)
+        STEP(odb_world_publish(&w, (size_t)k % 3, ODB_PUB_RANDOM, NULL, err, sizeof err));
+    STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+    int64_t user = w.users[0];
+    static const int limits[] = { 7, 24, 30 };
+    for (int round = 0; round < 3; round++) {
+        /* One page, then changes on both sides of its last post. */
+        fc_params_t p;
+        fc_params_init(&p);
+        fc_params_int(&p, "user_id", user);
+        fc_params_int(&p, "limit", limits[round]);
+        fc_response_t r;
+        STEP(odb_call(f->c, "timeline.get", &p, &r, err, sizeof err));
+        fc_params_free(&p);
+        const msgpack_object *posts = fc_obj_get(&r.result, "posts");
+        char *cursor = fc_obj_strdup(fc_obj_get(&r.result, "next_cursor"));
+        odb_post_t last = { 0 };
+        if (!cursor || !posts || posts->type != MSGPACK_OBJECT_ARRAY ||
+            posts->via.array.size != (uint32_t)limits[round] ||
+            fc_obj_int(fc_obj_get(&posts->via.array.ptr[limits[round] - 1], "id"), &last.id) ||
+            fc_obj_int(fc_obj_get(&posts->via.array.ptr[limits[round] - 1], "created_at"),
+                       &last.created_ms)) {
+            fc_response_free(&r);
+            free(cursor);
+            odb_world_free(&w);
+            fail_msg("round %d: a first page of %d posts with a next_cursor was expected", round,
+                     limits[round]);
+        }
+        fc_response_free(&r);
+        for (int k = 0; k < 3; k++)     /* newer than the page */
+            STEP(odb_world_publish(&w, 1 + (size_t)k % 2, ODB_PUB_PLAIN, NULL, err, sizeof err));
+        /* Two posts after the cursor's position and one before it go. */
+        odb_posts_t now = { 0 };
+        STEP(odb_pg_timeline(f->pg, user, &now, err, sizeof err));
+        size_t at = 0;
+        while (at < now.n && now.v[at].id != last.id)
+            at++;
+        size_t victims[] = { at + 1, at + 4, at > 2 ? at - 2 : 0 };
+        for (size_t v = 0; v < 3; v++)
+            for (size_t k = 0; k < w.nposts; k++)
+                if (victims[v] < now.n && victims[v] != at && w.posts[k].post.id == now.v[victims[v]].id &&
+                    !w.posts[k].deleted)
+                    STEP(odb_world_delete(&w, k, err, sizeof err));
+        odb_posts_free(&now);
+        STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+
+        /* The rest of the walk: the current timeline strictly after `last`. */
+        odb_posts_t all = { 0 }, want = { 0 };
+        STEP(odb_pg_timeline(f->pg, user, &all, err, sizeof err));
+        for (size_t k = 0; k < all.n; k++)
+            if (all.v[k].created_ms < last.created_ms ||
+                (all.v[k].created_ms == last.created_ms && all.v[k].id < last.id))
+                odb_posts_push(&want, &all.v[k]);
+        odb_walk_opts_t o = { .limit = 7, .hydrate = true, .data_may_change = true,
+                              .cursor = cursor };
+        odb_walk_t walk;
+        if (odb_walk(f->c, user, &o, &walk, err, sizeof err) != 0 ||
+            odb_compare(&want, &walk.posts, true, err, sizeof err) != 0) {
+            fprintf(stderr, "ORACLE MISMATCH [cursor after %d posts, then 3 posts added and 3 "
+                    "deleted, seed %" PRIu64 "] user %" PRId64 ": %s\n", limits[round], seed,
+                    user, err);
+            failed++;
+        }
+        odb_walk_free(&walk);
+        odb_posts_free(&all);
+        odb_posts_free(&want);
+        free(cursor);
+    }
+    odb_world_free(&w);
+    if (failed)
+        fail_msg("seed %" PRIu64 ": %zu checks failed (see above)", seed, failed);
+    f->finished = true;
+}
+
 /* --- bad input ------------------------------------------------------------------ */
 
 static size_t bad_failures;
@@ -755,6 +849,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(cursor_survives_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(edits_racing_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(world_tiny, setup, teardown),
         cmocka_unit_test_setup_teardown(world_small, setup, teardown),

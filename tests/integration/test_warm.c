@@ -8,6 +8,7 @@
  *   - by activity: only users active within the range; "users" is the SQL
  *     count
  *   - pacing: 60 users at 20 users/s take >= 2.5 s; no job beats its rate
+ *   - live traffic first: floods of cold reads make a job yield ("busy")
  *   - an existing feed is kept (entries untouched) and its TTL slides
  *   - a warm racing fan-out: posts published while warming reach every
  *     warmed feed
@@ -662,6 +663,73 @@ static void warm_pacing(void **state)
     f->finished = true;
 }
 
+/* One counter from /metrics (series given with its labels), or -1. */
+static double metric_value(const harness_daemon_t *d, const char *series)
+{
+    harness_http_t h;
+    char err[512];
+    if (harness_http(d->metrics_addr, "GET", "/metrics", TIMEOUT_MS, &h, err, sizeof err) != 0)
+        fail_msg("GET /metrics: %s", err);
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *p = h.body.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    }
+    harness_http_free(&h);
+    return v;
+}
+
+/* Live traffic first: while many calls are in flight (floods of cold reads,
+ * each a rebuild), a job yields ("busy" backoffs) and still finishes. */
+static void warm_yields_when_busy(void **state)
+{
+    fixture_t *f = *state;
+    pg_exec(f->pg, "INSERT INTO users (id, handle) SELECT g, 'c' || g "
+                   "FROM generate_series(3001, 9000) g");
+    int64_t ids[NUSERS];
+    for (int i = 0; i < NUSERS; i++)
+        ids[i] = i + 1;
+    char job[64], err[512];
+    int64_t users;
+    warm_ids(f->c, ids, NUSERS, 30, job, &users);
+    fc_client_t *c2 = harness_connect(f->d, TIMEOUT_MS, err, sizeof err);
+    assert_non_null(c2);
+    fc_client_set_timeout(c2, TIMEOUT_MS);
+    long long deadline = odb_now_ms() + 1500;
+    int64_t next = 3001;
+    int floods = 0;
+    while (odb_now_ms() < deadline && next + 300 <= 9001) {
+        fc_client_set_cork(c2, true);
+        for (int i = 0; i < 300; i++, next++) {
+            fc_params_t p;
+            fc_params_init(&p);
+            fc_params_int(&p, "user_id", next);
+            assert_int_equal(fc_client_send(c2, "timeline.get", &p, NULL), FC_OK);
+            fc_params_free(&p);
+        }
+        fc_client_set_cork(c2, false);
+        assert_int_equal(fc_client_flush(c2), FC_OK);
+        for (int i = 0; i < 300; i++) {
+            fc_response_t r;
+            assert_int_equal(fc_client_recv(c2, &r), FC_OK);
+            fc_response_free(&r);
+        }
+        floods++;
+    }
+    fc_client_close(c2);
+    status_t s;
+    wait_job(f->c, job, 30000, &s);
+    assert_string_equal(s.state, "finished");
+    assert_int_equal(s.done, NUSERS);
+    double busy = metric_value(f->d, "feedcache_warm_backoffs_total{reason=\"busy\"}");
+    printf("busy: %d floods of 300 cold reads; the job yielded %.0f times\n", floods, busy);
+    assert_true(busy >= 1);
+    f->finished = true;
+}
+
 static void warm_keeps_existing_feed(void **state)
 {
     fixture_t *f = *state;
@@ -902,6 +970,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(warm_by_activity, setup, teardown),
         cmocka_unit_test_setup_teardown(warm_by_activity_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(warm_pacing, setup, teardown),
+        cmocka_unit_test_setup_teardown(warm_yields_when_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(warm_keeps_existing_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(warm_races_fanout, setup, teardown),
         cmocka_unit_test_setup_teardown(warm_window, setup_data, teardown),
