@@ -13,10 +13,11 @@
  * than 1 ms behind schedule are counted as late.
  *
  * Waiting: a thread drains whatever answers are already there (timeout 0),
- * then blocks on the connection with the oldest operation in flight. In open
- * loop it blocks at most until the next scheduled send, and below 2 ms it
- * sleeps in steps of --poll-us instead (poll() timeouts are whole ms), so an
- * answer may be noticed up to that much late.
+ * then blocks on the connection with the oldest operation in flight, so an
+ * answer is taken as soon as it arrives. In open loop it blocks at most until
+ * the next scheduled send; as the client's timeouts are whole milliseconds,
+ * an operation due within the next millisecond is sent at once, and then its
+ * latency counts from when it was actually sent (never before it was).
  *
  * What an operation sends (the timeline API's way: PostgreSQL first):
  *   read      timeline.get {user_id, limit, hydrate}
@@ -48,6 +49,7 @@
 #define FL_INVALIDATE OP__COUNT     /* a flight whose answer is only checked */
 #define ISSUE_MAX 256               /* operations started in one go */
 #define LATE_S 0.001
+#define EARLY_S 0.001               /* open loop: send this much early rather than sleep */
 #define CONNECT_TIMEOUT_MS 5000
 #define DRAIN_S 10.0                /* after the window: wait this long for answers */
 
@@ -490,10 +492,12 @@ static int issue_due(worker_t *w, double now)
         conn_t *cn = &w->conns[i];
         int n = 0;
         if (o->rate > 0) {
-            while (cn->next_send <= now && cn->nops + n < o->max_inflight && n < ISSUE_MAX) {
+            while (cn->next_send <= now + EARLY_S && cn->nops + n < o->max_inflight &&
+                   n < ISSUE_MAX) {
                 if (now - cn->next_send > LATE_S && now >= w->l->t0 && now < w->l->t1)
                     w->res.late++;
-                t0[n++] = cn->next_send;
+                /* Late: from the scheduled time. Early: from now. */
+                t0[n++] = cn->next_send > now ? now : cn->next_send;
                 cn->next_send += cn->interval;
             }
         } else {
@@ -552,16 +556,16 @@ static void run(worker_t *w)
                 next = w->conns[i].next_send;
         if (next > t1)
             next = t1;
-        double wait = next - now;
+        /* Wake no later than when the next send becomes due (EARLY_S
+         * before its time): whole ms, rounded up, stays within that. */
+        double wait = next - EARLY_S - now;
         if (wait <= 0)
             continue;
-        if (cn && wait > 0.002) {
-            if (recv_one(w, cn, (int)(wait * 1000) - 1) < 0)
+        if (cn) {
+            if (recv_one(w, cn, (int)ceil(wait * 1000)) < 0)
                 return;
-        } else if (cn) {
-            sleep_until(now + fmin(wait, o->poll_us / 1e6));
         } else {
-            sleep_until(next);
+            sleep_until(next - EARLY_S);
         }
     }
 }

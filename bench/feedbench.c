@@ -491,7 +491,6 @@ static void usage(FILE *to)
         "  --metrics HOST:PORT  feedcached /metrics: fan-out lag and rebuild histograms\n"
         "  --drain-timeout S    longest wait for the fan-out queue to empty [120]\n"
         "  --max-inflight N     open loop: operations in flight per connection at most [1000]\n"
-        "  --poll-us N          open loop: longest sleep while answers are due [100]\n"
         "  --seed N             random seed [1]\n"
         "  --label NAME         prefix of the report keys [the workload]\n"
         "  --report FILE        append the figures as LABEL.key=value lines to FILE\n"
@@ -548,7 +547,7 @@ int main(int argc, char **argv)
         .workload = -1, .dist = DIST_UNIFORM, .zipf = 0.99, .conns = 8, .depth = 8,
         .duration = 10, .warmup = 1, .drain_timeout = 120, .limit = 20, .hydrate = true,
         .pct_publish = 4, .pct_follow = 1, .celebrity_threshold = 10000, .seed = 1,
-        .max_inflight = 1000, .poll_us = 100,
+        .max_inflight = 1000,
     };
     int threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -631,9 +630,6 @@ int main(int argc, char **argv)
                 return bad(a, v);
         } else if (!strcmp(a, "--max-inflight")) {
             if (parse_int(v, 1, 100000, &o.max_inflight))
-                return bad(a, v);
-        } else if (!strcmp(a, "--poll-us")) {
-            if (parse_int(v, 10, 100000, &o.poll_us))
                 return bad(a, v);
         } else if (!strcmp(a, "--rate")) {
             if (parse_num(v, 0.001, 1e8, &o.rate))

@@ -54,7 +54,6 @@ typedef struct {
     int64_t celebrity_threshold;  /* celebs */
     uint64_t seed;
     int max_inflight;          /* per connection, open loop */
-    int poll_us;               /* open loop: longest sleep while answers are due */
 } fb_opts_t;
 
 typedef struct {

@@ -67,7 +67,7 @@ else
     GEN_ARGS=()
     DUR=15
     WARMUP=2
-    PUB_DUR=8
+    PUB_DUR=4
     CEIL_N=2000000
 fi
 

@@ -221,8 +221,8 @@ static int follow(const ctl_opts_t *opts, fc_client_t *c, const char *job)
              * unlike our polling. */
             double secs = started > 0 && updated >= started ? (double)(updated - started) / 1000.0
                                                             : now_s() - start;
-            printf("warm job %s finished: %" PRId64 " users in %.1f s (%.1f users/s)\n", job,
-                   total, secs, secs > 0 ? (double)total / secs : 0.0);
+            printf("warm job %s finished: %" PRId64 " users in %.*f s (%.1f users/s)\n", job,
+                   total, secs < 10 ? 2 : 1, secs, secs > 0 ? (double)total / secs : 0.0);
             rc = CTL_OK;
         } else if (strcmp(st, "failed") == 0) {
             end_line(&f);

@@ -31,6 +31,7 @@
 
 typedef struct feed_flight feed_flight_t;
 typedef struct feed_fanout feed_fanout_t;
+struct feed_warm;
 
 typedef struct feed_engine {
     uv_loop_t *loop;
@@ -44,6 +45,7 @@ typedef struct feed_engine {
     uint64_t next_token;
     feed_flight_t **flights;         /* single-flight table, FEED_FLIGHT_BUCKETS chains */
     feed_fanout_t *fanout;
+    struct feed_warm *warm;          /* warm jobs (feed_warm.c) */
     bool stopping;
 } feed_engine_t;
 

@@ -14,6 +14,7 @@ typedef struct {
     feed_hpost_t *posts;
     size_t n;
     bool bodies;
+    bool counted;
     feed_hydrate_fn *cb;
     void *arg;
     rds_batch_t *batch;
@@ -113,12 +114,11 @@ static void on_hashes(rds_batch_t *b, void *arg)
                 }
             }
         }
-        if (p->found || p->deleted) {
-            metric_inc(feed_metrics.post_hits);
-        } else {
-            metric_inc(feed_metrics.post_misses);
+        bool hit = p->found || p->deleted;
+        if (h->counted)
+            metric_inc(hit ? feed_metrics.post_hits : feed_metrics.post_misses);
+        if (!hit)
             miss_ids[misses++] = p->id;
-        }
     }
     if (misses == 0) {
         free(miss_ids);
@@ -137,14 +137,16 @@ static void on_hashes(rds_batch_t *b, void *arg)
 }
 
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
-                  bool bodies, feed_hydrate_fn *cb, void *arg)
+                  unsigned flags, feed_hydrate_fn *cb, void *arg)
 {
+    bool bodies = flags & FEED_HYDRATE_BODIES;
     hydrate_t *h = fc_xcalloc(1, sizeof *h);
     h->e = e;
     h->affinity = affinity;
     h->posts = posts;
     h->n = n;
     h->bodies = bodies;
+    h->counted = !(flags & FEED_HYDRATE_UNCOUNTED);
     h->cb = cb;
     h->arg = arg;
     h->batch = rds_batch_new(e->redis, affinity);

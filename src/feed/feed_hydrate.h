@@ -24,8 +24,13 @@ typedef struct {
  * PostgreSQL was asked (a cache miss). */
 typedef void feed_hydrate_fn(int status, bool pg_used, void *arg);
 
+enum {
+    FEED_HYDRATE_BODIES = 1,      /* fetch bodies too */
+    FEED_HYDRATE_UNCOUNTED = 2,   /* not a read: leave the post cache hit ratio alone (warming) */
+};
+
 /* posts must stay valid until cb runs (always later, from the loop). */
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
-                  bool bodies, feed_hydrate_fn *cb, void *arg);
+                  unsigned flags, feed_hydrate_fn *cb, void *arg);
 
 #endif

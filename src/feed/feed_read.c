@@ -299,7 +299,8 @@ static void hydrate(read_t *r)
         r->posts[i].ts = r->page[i].ts;
         r->posts[i].author_id = r->page[i].author_id;
     }
-    feed_hydrate(r->e, r->affinity, r->posts, r->npage, r->req.hydrate, on_hydrated, r);
+    feed_hydrate(r->e, r->affinity, r->posts, r->npage,
+                 r->req.hydrate ? FEED_HYDRATE_BODIES : 0, on_hydrated, r);
 }
 
 /* ---- merge ------------------------------------------------------------- */

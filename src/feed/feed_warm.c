@@ -35,12 +35,12 @@
     ACTION(warm_users_total, METRIC_COUNTER, "home feeds warmed by warm jobs") \
     ACTION(warm_user_failures_total, METRIC_COUNTER, \
            "users whose warming failed (retried later)") \
+    ACTION(warm_backoffs_total, METRIC_COUNTER, \
+           "times a warm job paused to yield: service busy, PostgreSQL slow or failing") \
     ACTION(warm_jobs, METRIC_GAUGE, "warm jobs running or paused on this instance")
 
 typedef struct {
     WARM_METRICS(METRIC_FIELD)
-    /* feedcache_warm_backoffs_total{reason}: times a job paused to yield */
-    metric_t *backoff_busy, *backoff_slow, *backoff_failing;
 } warm_metrics_t;
 
 static warm_metrics_t warm_metrics;
@@ -107,7 +107,6 @@ struct warm_job {
 
 struct feed_warm {
     feed_engine_t *e;
-    feed_warm_t *next;         /* the registry: handlers find us by engine */
     double rate;
     int win_start, win_end;    /* minutes; -1 = always */
     feed_warm_busy_fn *busy;
@@ -133,18 +132,12 @@ typedef struct {
     size_t nposts;
 } warm_user_t;
 
-/* One engine per daemon, but tests may run several: a short list. */
-static feed_warm_t *registry;
-
 static void job_pump(warm_job_t *j);
 static void job_write(warm_job_t *j);
 
 static feed_warm_t *warm_of(feed_engine_t *e)
 {
-    for (feed_warm_t *w = registry; w; w = w->next)
-        if (w->e == e)
-            return w;
-    return NULL;
+    return e->warm;
 }
 
 static uint64_t ns_to_ms_ceil(uint64_t ns)
@@ -246,12 +239,8 @@ static bool job_ended(const warm_job_t *j)
 
 static void warm_free(feed_warm_t *w)
 {
-    for (feed_warm_t **p = &registry; *p; p = &(*p)->next) {
-        if (*p == w) {
-            *p = w->next;
-            break;
-        }
-    }
+    if (w->e->warm == w)
+        w->e->warm = NULL;
     free(w);
 }
 
@@ -468,12 +457,13 @@ static void user_free(warm_user_t *u)
     free(u);
 }
 
-static void backoff(warm_job_t *j, uint64_t ms, metric_t *reason)
+static void backoff(warm_job_t *j, uint64_t ms, const char *why)
 {
     uint64_t until = uv_hrtime() + ms * 1000000;
     if (until > j->backoff_until_ns)
         j->backoff_until_ns = until;
-    metric_inc(reason);
+    metric_inc(warm_metrics.warm_backoffs_total);
+    log_debug("warm", "job %s yields for %" PRIu64 " ms: %s", j->id, ms, why);
 }
 
 /* A failure of the job's backends (a user, or a page of users): pause a
@@ -486,7 +476,7 @@ static void job_failure(warm_job_t *j)
         return;
     }
     uint64_t ms = 200 * (uint64_t)j->failures;
-    backoff(j, ms > 5000 ? 5000 : ms, warm_metrics.backoff_failing);
+    backoff(j, ms > 5000 ? 5000 : ms, "backends failing");
 }
 
 /* The end of one user: bookkeeping, then the job moves on. failure (NULL on
@@ -518,7 +508,7 @@ static void user_end(warm_user_t *u, const char *failure_text)
              * average, so that one outlier does not stall every job. */
             w->rebuild_ms = w->rebuild_ms > 0 ? 0.8 * w->rebuild_ms + 0.2 * rebuild_ms : rebuild_ms;
             if (w->rebuild_ms > WARM_SLOW_MS)
-                backoff(j, WARM_SLOW_BACKOFF_MS, warm_metrics.backoff_slow);
+                backoff(j, WARM_SLOW_BACKOFF_MS, "PostgreSQL slow");
         } else {
             metric_inc(warm_metrics.warm_user_failures_total);
             snprintf(j->last_failure, sizeof j->last_failure, "user %" PRId64 ": %s", item.id,
@@ -572,7 +562,8 @@ static void on_touched(rds_batch_t *b, void *arg)
         user_end(u, NULL);
         return;
     }
-    feed_hydrate(u->j->w->e, (unsigned)u->item.id, u->posts, u->nposts, true, on_hydrated, u);
+    feed_hydrate(u->j->w->e, (unsigned)u->item.id, u->posts, u->nposts,
+                 FEED_HYDRATE_BODIES | FEED_HYDRATE_UNCOUNTED, on_hydrated, u);
 }
 
 static void on_rebuilt(feed_rebuild_status_t status, void *arg)
@@ -680,7 +671,7 @@ static uint64_t job_run(warm_job_t *j, uint64_t now)
     if (now < j->backoff_until_ns)
         return ns_to_ms_ceil(j->backoff_until_ns - now);
     if (w->busy && w->busy(w->busy_arg)) {
-        backoff(j, WARM_BUSY_BACKOFF_MS, warm_metrics.backoff_busy);   /* live traffic first */
+        backoff(j, WARM_BUSY_BACKOFF_MS, "service busy");   /* live traffic first */
         return WARM_BUSY_BACKOFF_MS;
     }
     double burst = fmax(1.0, j->rate * WARM_BURST_S);
@@ -1005,15 +996,6 @@ int feed_warm_start(feed_engine_t *e, const feed_warm_options_t *o, char *err, s
 #define METRICS_TARGET (&warm_metrics)
     WARM_METRICS(METRIC_REGISTER)
 #undef METRICS_TARGET
-    metric_family_t *fam = metrics_family(
-        "feedcache_warm_backoffs_total",
-        "times a warm job paused to yield: service busy, PostgreSQL slow, or failing",
-        METRIC_COUNTER, NULL, 0);
-    const char *names[] = { "reason" };
-    const char *busy = "busy", *slow = "slow", *failing = "failing";
-    warm_metrics.backoff_busy = metrics_series(fam, 1, names, &busy);
-    warm_metrics.backoff_slow = metrics_series(fam, 1, names, &slow);
-    warm_metrics.backoff_failing = metrics_series(fam, 1, names, &failing);
     feed_warm_t *w = fc_xcalloc(1, sizeof *w);
     w->e = e;
     w->rate = o->rate;
@@ -1021,8 +1003,7 @@ int feed_warm_start(feed_engine_t *e, const feed_warm_options_t *o, char *err, s
     w->win_end = we;
     w->busy = o->busy;
     w->busy_arg = o->busy_arg;
-    w->next = registry;
-    registry = w;
+    e->warm = w;
     return 0;
 }
 

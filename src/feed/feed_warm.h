@@ -34,9 +34,11 @@ struct feed_engine;
 
 #define WARM_PAGE 500              /* users per keyset page */
 #define WARM_HYDRATE 20            /* newest entries of a warmed feed to hydrate */
-#define WARM_MAX_INFLIGHT 8        /* users being warmed at once, all jobs together:
-                                      * each runs one query or Redis round trip at a time,
-                                      * so live reads queue behind at most 8 warm queries */
+#define WARM_MAX_INFLIGHT 8        /* users being warmed at once, all jobs together.
+                                      * Each runs one query or Redis round trip at a time,
+                                      * so live reads queue behind few warm queries. More
+                                      * did not help on 2 cores: 16 doubled the latency of
+                                      * a rebuild (CPU-bound) and tripped WARM_SLOW_MS */
 #define WARM_SLOW_MS 100           /* rebuilds slower than this (moving average):
                                       * PostgreSQL is slow */
 #define WARM_SLOW_BACKOFF_MS 200
