@@ -8,6 +8,7 @@
 
 #include "feed/feed_fanout.h"
 #include "feed/feed_flight.h"
+#include "feed/feed_read.h"
 #include "util/log.h"
 
 feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t *pg,
@@ -46,6 +47,7 @@ void feed_engine_free(feed_engine_t *e)
     if (!e)
         return;
     feed_flight_free(e);
+    feed_read_guess_reset();
     free(e);
 }
 

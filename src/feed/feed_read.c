@@ -57,6 +57,8 @@ typedef struct {
     size_t nsrcs;
     bool any_full;             /* some range came back full: a bigger fetch helps */
     int author_rebuilds;       /* outstanding author-set rebuilds */
+    int64_t guess[8];          /* celebrities asked for in RT1 (at most GUESS_MAX) */
+    size_t nguess;
 
     feed_item_t *page;
     size_t npage;
@@ -66,6 +68,7 @@ typedef struct {
 
 static void read_start(read_t *r);
 static void read_from_db(read_t *r);
+static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n);
 
 /* ---- lifecycle --------------------------------------------------------- */
 
@@ -417,19 +420,16 @@ static void on_author_rebuilt(feed_rebuild_status_t status, void *arg)
     read_celebs(r);
 }
 
-static void on_celebs(rds_batch_t *b, void *arg)
+/* Uses the celebrity sets' replies found at index base, 3 per celebrity
+ * (state, window, floor) in r->celebs order: RT2's, or RT1's when the
+ * celebrity list was guessed right. */
+static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
 {
-    read_t *r = arg;
-    if (rds_batch_failed(b)) {
-        r->degraded = true;
-        read_from_db(r);
-        return;
-    }
     /* Missing author sets are rebuilt first (all at once), then RT2 again. */
     int64_t *missing = fc_xmalloc(r->ncelebs * sizeof *missing);
     size_t nmissing = 0;
     for (size_t j = 0; j < r->ncelebs; j++) {
-        const redisReply *state = rds_batch_reply(b, 3 * j);
+        const redisReply *state = rds_batch_reply(b, base + 3 * j);
         if (!state || state->type != REDIS_REPLY_STRING || strcmp(state->str, "-3") == 0)
             missing[nmissing++] = r->celebs[j];
     }
@@ -443,14 +443,38 @@ static void on_celebs(rds_batch_t *b, void *arg)
     }
     free(missing);
     for (size_t j = 0; j < r->ncelebs; j++) {
-        const redisReply *state = rds_batch_reply(b, 3 * j);
+        const redisReply *state = rds_batch_reply(b, base + 3 * j);
         bool partial = strcmp(state->str, "-2") == 0;
-        r->any_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, 3 * j + 1),
-                                   rds_batch_reply(b, 3 * j + 2), partial, r->celebs[j]);
+        r->any_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, base + 3 * j + 1),
+                                   rds_batch_reply(b, base + 3 * j + 2), partial, r->celebs[j]);
     }
     r->nsrcs = 1 + r->ncelebs;
     metric_add(feed_metrics.celebrity_merges_total, r->ncelebs);
     merge_sources(r);
+}
+
+static void on_celebs(rds_batch_t *b, void *arg)
+{
+    read_t *r = arg;
+    if (rds_batch_failed(b)) {
+        r->degraded = true;
+        read_from_db(r);
+        return;
+    }
+    use_celebs(r, b, 0);
+}
+
+static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "ZSCORE");
+        feed_args_key(&r->args, rds_key_posts, r->e, celebs[j]);
+        rds_args_str(&r->args, "s");
+        rds_batch_add(r->batch, &r->args);
+        add_range(r, &r->args, rds_key_posts, celebs[j]);
+        add_floor(r, &r->args, rds_key_posts, celebs[j]);
+    }
 }
 
 static void read_celebs(read_t *r)
@@ -460,16 +484,61 @@ static void read_celebs(read_t *r)
         r->srcs[j].items = NULL;
     }
     rds_batch_clear(r->batch);
-    for (size_t j = 0; j < r->ncelebs; j++) {
-        rds_args_reset(&r->args);
-        rds_args_str(&r->args, "ZSCORE");
-        feed_args_key(&r->args, rds_key_posts, r->e, r->celebs[j]);
-        rds_args_str(&r->args, "s");
-        rds_batch_add(r->batch, &r->args);
-        add_range(r, &r->args, rds_key_posts, r->celebs[j]);
-        add_floor(r, &r->args, rds_key_posts, r->celebs[j]);
-    }
+    add_celeb_commands(r, r->celebs, r->ncelebs);
     rds_batch_wait(r->batch, on_celebs, r);
+}
+
+/* ---- the celebrity guess ----------------------------------------------- *
+ * Which celebrities a user follows is only known from RT1's meta members,
+ * which would make their sets a second round trip. So RT1 also asks for the
+ * sets of the celebrities this user followed at their last read (a small
+ * direct-mapped cache); when RT1's markers say the same, those replies are
+ * used and the read needs no RT2. The guess never decides what is shown:
+ * the markers read in the same round trip do. */
+
+#define GUESS_SLOTS 65536
+#define GUESS_MAX 8
+
+typedef struct {
+    int64_t user_id;
+    uint8_t n;
+    int64_t celebs[GUESS_MAX];   /* sorted */
+} guess_t;
+
+static guess_t *guesses;
+
+static guess_t *guess_slot(int64_t user)
+{
+    if (!guesses)
+        guesses = fc_xcalloc(GUESS_SLOTS, sizeof *guesses);
+    uint64_t h = (uint64_t)user * 0x9E3779B97F4A7C15ULL;
+    return &guesses[h >> 48];
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Remembers the user's celebrities (sorted in place). */
+static void guess_store(int64_t user, int64_t *celebs, size_t n)
+{
+    qsort(celebs, n, sizeof *celebs, cmp_i64);
+    guess_t *g = guess_slot(user);
+    if (n > GUESS_MAX) {
+        g->user_id = 0;          /* too many to guess: always RT2 */
+        return;
+    }
+    g->user_id = user;
+    g->n = (uint8_t)n;
+    memcpy(g->celebs, celebs, n * sizeof *celebs);
+}
+
+void feed_read_guess_reset(void)
+{
+    free(guesses);
+    guesses = NULL;
 }
 
 /* ---- RT1: the home feed ------------------------------------------------ */
@@ -491,7 +560,8 @@ static void on_feed(rds_batch_t *b, void *arg)
     read_t *r = arg;
     const redisReply *meta = rds_batch_reply(b, 0);
     const redisReply *range = rds_batch_reply(b, 1);
-    if (!meta || !range || meta->type != REDIS_REPLY_ARRAY || range->type != REDIS_REPLY_ARRAY) {
+    if (rds_batch_failed(b) || !meta || !range || meta->type != REDIS_REPLY_ARRAY ||
+        range->type != REDIS_REPLY_ARRAY) {
         r->degraded = true;
         read_from_db(r);
         return;
@@ -527,8 +597,16 @@ static void on_feed(rds_batch_t *b, void *arg)
     r->srcs = fc_xcalloc(r->nsrcs, sizeof *r->srcs);
     r->any_full = fill_source(r, &r->srcs[0], range, rds_batch_reply(b, 2),
                               state == FEED_STATE_PARTIAL, 0);
+    /* Same celebrities as guessed: their sets came with RT1. */
+    bool guessed = nc == r->nguess && rds_batch_count(b) == 4 + 3 * nc;
+    guess_store(r->req.user_id, r->celebs, nc);
+    for (size_t j = 0; guessed && j < nc; j++)
+        guessed = r->celebs[j] == r->guess[j];
     if (nc > 0) {
-        read_celebs(r);
+        if (guessed)
+            use_celebs(r, b, 4);
+        else
+            read_celebs(r);
         return;
     }
     merge_sources(r);
@@ -553,6 +631,10 @@ static void read_start(read_t *r)
     feed_args_key(a, rds_key_feed, r->e, r->req.user_id);
     rds_args_int(a, r->e->feed_ttl_ms);
     rds_batch_add(r->batch, a);
+    const guess_t *g = guess_slot(r->req.user_id);
+    r->nguess = g->user_id == r->req.user_id ? g->n : 0;
+    memcpy(r->guess, g->celebs, r->nguess * sizeof *r->guess);
+    add_celeb_commands(r, r->guess, r->nguess);
     rds_batch_wait(r->batch, on_feed, r);
 }
 

@@ -21,4 +21,7 @@ typedef struct {
  * error. */
 void feed_timeline_get(feed_engine_t *e, rpc_call_t *call, const feed_read_req_t *req);
 
+/* Frees the cache of which celebrities each user follows (at exit). */
+void feed_read_guess_reset(void);
+
 #endif
