@@ -61,16 +61,12 @@ CREATE INDEX IF NOT EXISTS posts_author_created_idx
     ON posts (author_id, created_at DESC, id DESC)
     WHERE deleted_at IS NULL;
 
--- "Users active recently" (warm with active_within_s:
--- WHERE last_active_at >= now() - $1 * interval '1 second').
-CREATE INDEX IF NOT EXISTS users_last_active_idx
-    ON users (last_active_at);
-
 -- "Users active in a time range, in pages" (warm with active_within_s:
 --   WHERE last_active_at BETWEEN $1 AND $2 AND (last_active_at, id) > ($3, $4)
 --   ORDER BY last_active_at, id LIMIT $5, and the count of that range):
--- keyset pages read the index in order, index-only. Makes
--- users_last_active_idx above redundant.
+-- keyset pages read the index in order, index-only. (An earlier schema had
+-- users_last_active_idx on last_active_at alone; this one serves its queries
+-- too, so a database that still has it may drop it.)
 CREATE INDEX IF NOT EXISTS users_last_active_id_idx
     ON users (last_active_at, id);
 
