@@ -7,6 +7,7 @@
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
 #include "util/log.h"
+#include "util/num.h"
 
 typedef struct {
     feed_engine_t *e;
@@ -68,11 +69,11 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
             continue;
         p->deleted = true;          /* not in PostgreSQL at all: gone */
         for (int row = 0; row < rows; row++) {
-            if (strtoll(PQgetvalue(res, row, 0), NULL, 10) != p->id)
+            if (fc_i64(PQgetvalue(res, row, 0)) != p->id)
                 continue;
             p->found = true;
-            p->author_id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-            p->ts = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+            p->author_id = fc_i64(PQgetvalue(res, row, 1));
+            p->ts = fc_i64(PQgetvalue(res, row, 2));
             p->deleted = PQgetvalue(res, row, 4)[0] == 't';
             const char *body = PQgetvalue(res, row, 3);
             size_t len = (size_t)PQgetlength(res, row, 3);
@@ -103,7 +104,7 @@ static void on_hashes(rds_batch_t *b, void *arg)
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3) {
             p->deleted = field_is(r->element[2], "1");
             if (r->element[0]->type == REDIS_REPLY_STRING) {
-                p->author_id = strtoll(r->element[0]->str, NULL, 10);
+                p->author_id = fc_i64(r->element[0]->str);
                 p->found = p->author_id > 0;
                 if (p->found && h->bodies) {
                     const redisReply *body = r->elements >= 4 ? r->element[3] : NULL;

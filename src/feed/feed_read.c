@@ -29,6 +29,7 @@
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
 #include "util/log.h"
+#include "util/num.h"
 
 #define READ_MAX_ATTEMPTS 4
 #define READ_SLACK 16
@@ -215,9 +216,9 @@ static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, vo
     msgpack_pack_array(pk, (size_t)shown);
     feed_key_t last = { 0, 0 };
     for (int i = 0; i < shown; i++) {
-        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        int64_t author = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-        int64_t ts = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        int64_t id = fc_i64(PQgetvalue(res, i, 0));
+        int64_t author = fc_i64(PQgetvalue(res, i, 1));
+        int64_t ts = fc_i64(PQgetvalue(res, i, 2));
         pack_post(pk, id, author, ts, PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
                   r->req.hydrate);
         last = (feed_key_t){ ts, id };
@@ -342,16 +343,16 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range,
     s->n = 0;
     for (size_t i = 0; i < n; i++) {
         feed_item_t *it = &s->items[s->n];
-        it->id = strtoll(range->element[2 * i]->str, NULL, 10);
-        it->ts = strtoll(range->element[2 * i + 1]->str, NULL, 10);
+        it->id = fc_i64(range->element[2 * i]->str);
+        it->ts = fc_i64(range->element[2 * i + 1]->str);
         it->author_id = author;
         if (it->id > 0)
             s->n++;
     }
     feed_key_t floor_key = { 0, 0 };
     if (partial && floor && floor->type == REDIS_REPLY_ARRAY && floor->elements >= 2) {
-        floor_key.id = strtoll(floor->element[0]->str, NULL, 10);
-        floor_key.ts = strtoll(floor->element[1]->str, NULL, 10);
+        floor_key.id = fc_i64(floor->element[0]->str);
+        floor_key.ts = fc_i64(floor->element[1]->str);
     } else if (partial) {
         /* A trimmed set emptied by deletes since: older posts may exist, and
          * nothing in Redis can be trusted: PostgreSQL will serve the page. */
@@ -574,7 +575,7 @@ static void on_feed(rds_batch_t *b, void *arg)
         if (strcmp(m, "s") == 0)
             state = (int)strtol(meta->element[i + 1]->str, NULL, 10);
         else if (strncmp(m, "c:", 2) == 0)
-            r->celebs[nc++] = strtoll(m + 2, NULL, 10);
+            r->celebs[nc++] = fc_i64(m + 2);
     }
     r->ncelebs = nc;
     if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL) {

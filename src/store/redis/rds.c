@@ -586,6 +586,21 @@ static int cmd_end(rds_cmd_t *cmd, int rc)
     return 0;
 }
 
+/* Appends "<prefix><n>\r\n" without printf. */
+static void resp_header(buf_t *b, char prefix, size_t n)
+{
+    char tmp[24];
+    int i = (int)sizeof tmp;
+    tmp[--i] = '\n';
+    tmp[--i] = '\r';
+    do {
+        tmp[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    tmp[--i] = prefix;
+    buf_append(b, tmp + i, sizeof tmp - (size_t)i);
+}
+
 int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
                      int argc, const char *const *argv, const size_t *argvlen)
 {
@@ -594,8 +609,20 @@ int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void
     rds_cmd_t *cmd = cmd_begin(pool, affinity, cb, privdata);
     if (!cmd)
         return -1;
-    int rc = redisAsyncCommandArgv(cmd->conn->ac, on_reply, cmd, argc, (const char **)argv,
-                                   argvlen);
+    /* The RESP encoding is written here rather than by hiredis's
+     * redisFormatSdsCommandArgv, whose sdscatfmt per argument showed up as
+     * the biggest single cost of a cached read in the profile. One buffer,
+     * reused: hiredis copies the command into its output buffer. */
+    static buf_t resp;
+    buf_reset(&resp);
+    resp_header(&resp, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
+        resp_header(&resp, '$', len);
+        buf_append(&resp, argv[i], len);
+        buf_append(&resp, "\r\n", 2);
+    }
+    int rc = redisAsyncFormattedCommand(cmd->conn->ac, on_reply, cmd, resp.data, resp.len);
     return cmd_end(cmd, rc);
 }
 
