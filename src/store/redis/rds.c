@@ -40,6 +40,8 @@
 #include "util/buf.h"
 #include "util/log.h"
 
+static void install_reply_keeper(redisAsyncContext *ac);
+
 #define RDS_BACKOFF_MIN_MS 50
 #define RDS_BACKOFF_MAX_MS 5000
 #define RDS_DEFAULT_TIMEOUT_MS 1000
@@ -448,8 +450,45 @@ static void conn_connect(rds_conn_t *conn)
     pool->live_acs++;
     ac->data = conn;
     conn->ac = ac;
+    install_reply_keeper(ac);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
+}
+
+/* --- keeping a reply ---------------------------------------------------- *
+ * hiredis 0.14 frees a reply as soon as its callback returns. A callback
+ * that wants to keep it (a batch waiting for its other replies) calls
+ * rds_reply_keep; the reader's freeObject hook then skips exactly that
+ * reply, once. Replies are freed right after their callback, one at a time
+ * on the loop's thread, so one pointer is enough. This saves a deep copy
+ * of every reply a batch holds. */
+
+static void *kept_reply;
+static redisReplyObjectFunctions keeper_fns;
+static void (*hiredis_free)(void *);
+
+static void keeper_free(void *reply)
+{
+    if (reply && reply == kept_reply) {
+        kept_reply = NULL;
+        return;
+    }
+    hiredis_free(reply);
+}
+
+static void install_reply_keeper(redisAsyncContext *ac)
+{
+    if (!hiredis_free) {
+        keeper_fns = *ac->c.reader->fn;
+        hiredis_free = keeper_fns.freeObject;
+        keeper_fns.freeObject = keeper_free;
+    }
+    ac->c.reader->fn = &keeper_fns;
+}
+
+void rds_reply_keep(struct redisReply *reply)
+{
+    kept_reply = reply;
 }
 
 /* --- public API --------------------------------------------------------- */

@@ -62,6 +62,11 @@ int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void
 int rds_command(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
                 const char *fmt, ...);
 
+/* From inside a reply callback: keep `reply` past the callback (hiredis
+ * would free it when the callback returns). Free it later with
+ * freeReplyObject. */
+void rds_reply_keep(struct redisReply *reply);
+
 /* Disconnects everything; outstanding callbacks get NULL before this returns
  * or from the loop shortly after; handles are closed on the loop and the pool
  * is freed once they are (run the loop until it has no more work). */

@@ -94,37 +94,6 @@ const size_t *rds_args_lens(const rds_args_t *a)
 
 /* ---- replies ----------------------------------------------------------- */
 
-redisReply *rds_reply_copy(const redisReply *r)
-{
-    redisReply *c = fc_xcalloc(1, sizeof *c);
-    c->type = r->type;
-    c->integer = r->integer;
-    if (r->str) {
-        c->str = fc_xmalloc(r->len + 1);
-        memcpy(c->str, r->str, r->len);
-        c->str[r->len] = '\0';
-        c->len = r->len;
-    }
-    if (r->elements > 0 && r->element) {
-        c->elements = r->elements;
-        c->element = fc_xcalloc(r->elements, sizeof *c->element);
-        for (size_t i = 0; i < r->elements; i++)
-            c->element[i] = r->element[i] ? rds_reply_copy(r->element[i]) : NULL;
-    }
-    return c;
-}
-
-void rds_reply_free_copy(redisReply *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->elements; i++)
-        rds_reply_free_copy(r->element[i]);
-    free(r->element);
-    free(r->str);
-    free(r);
-}
-
 int rds_reply_int(const redisReply *r, int64_t *out)
 {
     if (!r)
@@ -180,7 +149,8 @@ rds_batch_t *rds_batch_new(rds_pool_t *pool, unsigned affinity)
 static void batch_destroy(rds_batch_t *b)
 {
     for (size_t i = 0; i < b->n; i++)
-        rds_reply_free_copy(b->replies[i]);
+        if (b->replies[i])
+            freeReplyObject(b->replies[i]);
     free(b->replies);
     free(b);
 }
@@ -209,10 +179,12 @@ static void on_batch_reply(redisReply *reply, void *privdata)
     }
     if (gen != b->generation)
         return;
-    if (reply)
-        b->replies[i] = rds_reply_copy(reply);
-    else
+    if (reply) {
+        rds_reply_keep(reply);        /* no copy: the batch owns it now */
+        b->replies[i] = reply;
+    } else {
         b->failed = 1;
+    }
     batch_maybe_complete(b);
 }
 
@@ -284,7 +256,8 @@ int rds_batch_failed(const rds_batch_t *b)
 void rds_batch_clear(rds_batch_t *b)
 {
     for (size_t i = 0; i < b->n; i++)
-        rds_reply_free_copy(b->replies[i]);
+        if (b->replies[i])
+            freeReplyObject(b->replies[i]);
     b->n = 0;
     b->failed = 0;
     b->generation++;

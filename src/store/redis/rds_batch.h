@@ -1,9 +1,8 @@
 /* A batch of Redis commands sent together (pipelined on one connection) and
  * completed together: one callback once every reply is in.
  *
- * hiredis 0.14 frees a reply as soon as its callback returns, so the batch
- * keeps a deep copy of each reply until it is freed. Replies are small on the
- * paths that use batches (page ranges, a few hashes).
+ * hiredis 0.14 frees a reply as soon as its callback returns; the batch
+ * keeps each one (rds_reply_keep) until the batch is cleared or freed.
  *
  * Commands are built with rds_args_t, an argv whose strings the builder
  * owns; hiredis formats a command at once, so args can be reset right after
@@ -64,7 +63,5 @@ void rds_batch_free(rds_batch_t *b);
 
 /* Reply helpers: an integer reply's value, or a bulk string as int64. */
 int rds_reply_int(const redisReply *r, int64_t *out);
-redisReply *rds_reply_copy(const redisReply *r);
-void rds_reply_free_copy(redisReply *r);
 
 #endif
