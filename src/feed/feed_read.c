@@ -58,7 +58,7 @@ typedef struct {
     size_t nsrcs;
     bool any_full;             /* some range came back full: a bigger fetch helps */
     int author_rebuilds;       /* outstanding author-set rebuilds */
-    int64_t guess[8];          /* celebrities asked for in RT1 (at most GUESS_MAX) */
+    int64_t *guess;            /* celebrities asked for in RT1 (a copy) */
     size_t nguess;
 
     feed_item_t *page;
@@ -99,6 +99,7 @@ static void free_posts(read_t *r)
 
 static void read_free(read_t *r)
 {
+    free(r->guess);
     free_sources(r);
     free_posts(r);
     rds_batch_free(r->batch);
@@ -333,10 +334,29 @@ static void merge_sources(read_t *r)
     hydrate(r);
 }
 
+/* The oldest entry of a set, from a WITHSCORES reply of its lowest
+ * members: the first one with a score >= 0 (the meta members below 0 are
+ * skipped). Returns false when there is none. */
+static bool parse_floor(const redisReply *low, feed_key_t *floor)
+{
+    if (!low || low->type != REDIS_REPLY_ARRAY)
+        return false;
+    for (size_t i = 0; i + 1 < low->elements; i += 2) {
+        int64_t score = fc_i64(low->element[i + 1]->str);
+        if (score >= 0 && low->element[i + 1]->str[0] != '-') {
+            floor->id = fc_i64(low->element[i]->str);
+            floor->ts = score;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Fills a source from a ZRANGE ... WITHSCORES reply; returns whether the
- * reply was full (fetch_n entries). */
-static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range,
-                        const redisReply *floor, bool partial, int64_t author)
+ * reply was full (fetch_n entries). floor: the set's oldest entry, for a
+ * partial set. */
+static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, bool partial,
+                        bool has_floor, feed_key_t floor_key, int64_t author)
 {
     size_t n = range && range->type == REDIS_REPLY_ARRAY ? range->elements / 2 : 0;
     s->items = fc_xcalloc(n ? n : 1, sizeof *s->items);
@@ -349,11 +369,7 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range,
         if (it->id > 0)
             s->n++;
     }
-    feed_key_t floor_key = { 0, 0 };
-    if (partial && floor && floor->type == REDIS_REPLY_ARRAY && floor->elements >= 2) {
-        floor_key.id = fc_i64(floor->element[0]->str);
-        floor_key.ts = fc_i64(floor->element[1]->str);
-    } else if (partial) {
+    if (partial && !has_floor) {
         /* A trimmed set emptied by deletes since: older posts may exist, and
          * nothing in Redis can be trusted: PostgreSQL will serve the page. */
         floor_key = (feed_key_t){ INT64_MAX, INT64_MAX };
@@ -421,17 +437,29 @@ static void on_author_rebuilt(feed_rebuild_status_t status, void *arg)
     read_celebs(r);
 }
 
-/* Uses the celebrity sets' replies found at index base, 3 per celebrity
- * (state, window, floor) in r->celebs order: RT2's, or RT1's when the
- * celebrity list was guessed right. */
+/* The state sentinel's score ("-1", "-2", "-3"), from a WITHSCORES reply
+ * of a set's lowest members; NULL when the set does not exist. */
+static const char *low_state(const redisReply *low)
+{
+    if (!low || low->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < low->elements; i += 2)
+        if (strcmp(low->element[i]->str, "s") == 0)
+            return low->element[i + 1]->str;
+    return NULL;
+}
+
+/* Uses the celebrity sets' replies found at index base, 2 per celebrity
+ * (lowest members: state and oldest entry; the window) in r->celebs order:
+ * RT2's, or RT1's when the celebrity list was guessed right. */
 static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
 {
     /* Missing author sets are rebuilt first (all at once), then RT2 again. */
     int64_t *missing = fc_xmalloc(r->ncelebs * sizeof *missing);
     size_t nmissing = 0;
     for (size_t j = 0; j < r->ncelebs; j++) {
-        const redisReply *state = rds_batch_reply(b, base + 3 * j);
-        if (!state || state->type != REDIS_REPLY_STRING || strcmp(state->str, "-3") == 0)
+        const char *state = low_state(rds_batch_reply(b, base + 2 * j));
+        if (!state || strcmp(state, "-3") == 0)
             missing[nmissing++] = r->celebs[j];
     }
     if (nmissing > 0) {
@@ -444,10 +472,12 @@ static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
     }
     free(missing);
     for (size_t j = 0; j < r->ncelebs; j++) {
-        const redisReply *state = rds_batch_reply(b, base + 3 * j);
-        bool partial = strcmp(state->str, "-2") == 0;
-        r->any_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, base + 3 * j + 1),
-                                   rds_batch_reply(b, base + 3 * j + 2), partial, r->celebs[j]);
+        const redisReply *low = rds_batch_reply(b, base + 2 * j);
+        bool partial = strcmp(low_state(low), "-2") == 0;
+        feed_key_t floor = { 0, 0 };
+        bool has_floor = parse_floor(low, &floor);
+        r->any_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, base + 2 * j + 1),
+                                   partial, has_floor, floor, r->celebs[j]);
     }
     r->nsrcs = 1 + r->ncelebs;
     metric_add(feed_metrics.celebrity_merges_total, r->ncelebs);
@@ -468,13 +498,20 @@ static void on_celebs(rds_batch_t *b, void *arg)
 static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n)
 {
     for (size_t j = 0; j < n; j++) {
+        /* The lowest members: the sentinel, a rebuild token if any, and the
+         * oldest entry (the floor of a trimmed set), in one command. */
         rds_args_reset(&r->args);
-        rds_args_str(&r->args, "ZSCORE");
+        rds_args_str(&r->args, "ZRANGE");
         feed_args_key(&r->args, rds_key_posts, r->e, celebs[j]);
-        rds_args_str(&r->args, "s");
+        rds_args_str(&r->args, "-inf");
+        rds_args_str(&r->args, "+inf");
+        rds_args_str(&r->args, "BYSCORE");
+        rds_args_str(&r->args, "LIMIT");
+        rds_args_str(&r->args, "0");
+        rds_args_str(&r->args, "3");
+        rds_args_str(&r->args, "WITHSCORES");
         rds_batch_add(r->batch, &r->args);
         add_range(r, &r->args, rds_key_posts, celebs[j]);
-        add_floor(r, &r->args, rds_key_posts, celebs[j]);
     }
 }
 
@@ -498,12 +535,12 @@ static void read_celebs(read_t *r)
  * the markers read in the same round trip do. */
 
 #define GUESS_SLOTS 65536
-#define GUESS_MAX 8
+#define GUESS_MAX 256
 
 typedef struct {
     int64_t user_id;
-    uint8_t n;
-    int64_t celebs[GUESS_MAX];   /* sorted */
+    uint32_t n, cap;
+    int64_t *celebs;             /* sorted */
 } guess_t;
 
 static guess_t *guesses;
@@ -531,13 +568,20 @@ static void guess_store(int64_t user, int64_t *celebs, size_t n)
         g->user_id = 0;          /* too many to guess: always RT2 */
         return;
     }
+    if (n > g->cap) {
+        g->cap = (uint32_t)n;
+        g->celebs = fc_xrealloc(g->celebs, n * sizeof *g->celebs);
+    }
     g->user_id = user;
-    g->n = (uint8_t)n;
+    g->n = (uint32_t)n;
     memcpy(g->celebs, celebs, n * sizeof *celebs);
 }
 
 void feed_read_guess_reset(void)
 {
+    if (guesses)
+        for (size_t i = 0; i < GUESS_SLOTS; i++)
+            free(guesses[i].celebs);
     free(guesses);
     guesses = NULL;
 }
@@ -596,10 +640,12 @@ static void on_feed(rds_batch_t *b, void *arg)
         r->source = "cache";
     r->nsrcs = 1 + nc;
     r->srcs = fc_xcalloc(r->nsrcs, sizeof *r->srcs);
-    r->any_full = fill_source(r, &r->srcs[0], range, rds_batch_reply(b, 2),
-                              state == FEED_STATE_PARTIAL, 0);
+    feed_key_t floor = { 0, 0 };
+    bool has_floor = parse_floor(rds_batch_reply(b, 2), &floor);
+    r->any_full = fill_source(r, &r->srcs[0], range, state == FEED_STATE_PARTIAL, has_floor,
+                              floor, 0);
     /* Same celebrities as guessed: their sets came with RT1. */
-    bool guessed = nc == r->nguess && rds_batch_count(b) == 4 + 3 * nc;
+    bool guessed = nc == r->nguess && rds_batch_count(b) == 4 + 2 * nc;
     guess_store(r->req.user_id, r->celebs, nc);
     for (size_t j = 0; guessed && j < nc; j++)
         guessed = r->celebs[j] == r->guess[j];
@@ -634,7 +680,10 @@ static void read_start(read_t *r)
     rds_batch_add(r->batch, a);
     const guess_t *g = guess_slot(r->req.user_id);
     r->nguess = g->user_id == r->req.user_id ? g->n : 0;
-    memcpy(r->guess, g->celebs, r->nguess * sizeof *r->guess);
+    if (r->nguess) {
+        r->guess = fc_xrealloc(r->guess, r->nguess * sizeof *r->guess);
+        memcpy(r->guess, g->celebs, r->nguess * sizeof *r->guess);
+    }
     add_celeb_commands(r, r->guess, r->nguess);
     rds_batch_wait(r->batch, on_feed, r);
 }
