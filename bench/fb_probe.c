@@ -91,6 +91,7 @@ static int redis_info(const char *hostport, probe_redis_t *out, char *err, size_
         out->cpu_s = probe_info_value(r->str, "used_cpu_user") +
                      probe_info_value(r->str, "used_cpu_sys");
         out->commands = (uint64_t)probe_info_value(r->str, "total_commands_processed");
+        out->reads = (uint64_t)probe_info_value(r->str, "total_reads_processed");
         out->used_memory = (uint64_t)probe_info_value(r->str, "used_memory");
         out->ok = true;
         rc = 0;

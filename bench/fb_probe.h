@@ -27,6 +27,8 @@ typedef struct {
     int64_t pid;
     double cpu_s;                       /* used_cpu_user + used_cpu_sys */
     uint64_t commands;                  /* total_commands_processed */
+    uint64_t reads;                     /* total_reads_processed: read events, one per
+                                         * pipeline that arrives in one piece */
     uint64_t used_memory;
 } probe_redis_t;
 

@@ -381,8 +381,15 @@ static int run_load(const fb_opts_t *o, report_t *rep)
             kv(rep, "redis_cpu_us_per_op", "%.2f", cpu / op_rate * 1e6);
             kv(rep, "redis_cmds_per_s", "%.0f", cmds);
             kv(rep, "redis_cmds_per_op", "%.2f", cmds / op_rate);
-            printf("  Redis: %.2f cores, %.1f us and %.2f commands per operation (%.0f commands/s)\n",
-                   cpu, cpu / op_rate * 1e6, cmds / op_rate, cmds);
+            /* Read events in Redis: with one operation in flight at a time,
+             * every round trip of the service arrives as one pipeline, so
+             * this counts round trips per operation (plus the probes' own
+             * few and the fan-out worker's blocking reads). */
+            double rds_reads = (double)(after.redis.reads - before.redis.reads) / probe_secs;
+            kv(rep, "redis_reads_per_op", "%.2f", rds_reads / op_rate);
+            printf("  Redis: %.2f cores, %.1f us, %.2f commands and %.2f read events per operation "
+                   "(%.0f commands/s)\n",
+                   cpu, cpu / op_rate * 1e6, cmds / op_rate, rds_reads / op_rate, cmds);
         }
     }
     if (before.stats.ok && after.stats.ok) {

@@ -152,38 +152,58 @@ rb() {
         awk -F'","' 'NR == 2 { print $2 }'
 }
 
-# Lua: totals over the keys matching a pattern (SCAN inside one script: the
-# bench owns this Redis). Prints keys, entries (scores >= 0), meta members,
-# keys with celebrity markers, and MEMORY USAGE / ZCARD of the first 200.
-SCAN_ZSETS="local c, k, n, meta, marked, mem, card = '0', 0, 0, 0, 0, 0, 0
-repeat
-  local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000)
-  c = r[1]
-  for _, key in ipairs(r[2]) do
+# Totals over the keys matching a pattern, one SCAN step (COUNT 500) per
+# EVAL, so that Redis never stalls long enough for feedcached's commands to
+# time out. A step script gets pattern, cursor, how many keys may still be
+# sampled (MEMORY USAGE), and an option; it returns the next cursor, how many
+# keys it sampled, then its counts, which scan_all sums.
+# Sorted sets: keys, entries (scores >= 0), meta members, keys with celebrity
+# markers, MEMORY USAGE and ZCARD of the sampled keys.
+SCAN_ZSETS="local r = redis.call('SCAN', ARGV[2], 'MATCH', ARGV[1], 'COUNT', 500)
+local left, sampled, k, n, meta, marked, mem, card = tonumber(ARGV[3]), 0, 0, 0, 0, 0, 0, 0
+for _, key in ipairs(r[2]) do
+  k = k + 1
+  n = n + redis.call('ZCOUNT', key, 0, '+inf')
+  meta = meta + redis.call('ZCOUNT', key, '-inf', '(0')
+  if redis.call('ZCOUNT', key, -5, -5) > 0 then marked = marked + 1 end
+  if sampled < left then
+    sampled = sampled + 1
+    mem = mem + redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')
+    card = card + redis.call('ZCARD', key)
+  end
+end
+return {r[1], sampled, k, n, meta, marked, mem, card}"
+# Hashes: keys, MEMORY USAGE of the sampled ones; deleted when the option is 1.
+SCAN_HASHES="local r = redis.call('SCAN', ARGV[2], 'MATCH', ARGV[1], 'COUNT', 500)
+local left, sampled, k, mem = tonumber(ARGV[3]), 0, 0, 0
+for _, key in ipairs(r[2]) do
+  if redis.call('TYPE', key)['ok'] == 'hash' then
     k = k + 1
-    n = n + redis.call('ZCOUNT', key, 0, '+inf')
-    meta = meta + redis.call('ZCOUNT', key, '-inf', '(0')
-    if redis.call('ZCOUNT', key, -5, -5) > 0 then marked = marked + 1 end
-    if k <= 200 then
+    if sampled < left then
+      sampled = sampled + 1
       mem = mem + redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')
-      card = card + redis.call('ZCARD', key)
     end
+    if ARGV[4] == '1' then redis.call('DEL', key) end
   end
-until c == '0'
-return {k, n, meta, marked, mem, card}"
-SCAN_HASHES="local c, k, mem, del = '0', 0, 0, ARGV[2] == '1'
-repeat
-  local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000)
-  c = r[1]
-  for _, key in ipairs(r[2]) do
-    if redis.call('TYPE', key)['ok'] == 'hash' then
-      k = k + 1
-      if k <= 200 then mem = mem + redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0') end
-      if del then redis.call('DEL', key) end
-    end
-  end
-until c == '0'
-return {k, mem}"
+end
+return {r[1], sampled, k, mem}"
+
+# scan_all SCRIPT PATTERN [OPTION]: prints the summed counts.
+scan_all() {
+    local script=$1 pattern=$2 opt=${3:-0} cursor=0 left=200 out i
+    local -a sum=()
+    while :; do
+        mapfile -t out < <(rcli EVAL "$script" 0 "$pattern" "$cursor" "$left" "$opt")
+        [ "${#out[@]}" -ge 3 ] || die "scanning $pattern failed: ${out[*]}"
+        cursor=${out[0]}
+        left=$((left - out[1]))
+        for ((i = 2; i < ${#out[@]}; i++)); do
+            sum[i - 2]=$((${sum[i - 2]:-0} + out[i]))
+        done
+        [ "$cursor" = 0 ] && break
+    done
+    echo "${sum[*]}"
+}
 
 # --- 1. build --------------------------------------------------------------------
 
@@ -270,10 +290,10 @@ MEM0=$(used_memory)
 log "warming all $USERS feeds (each read once)"
 fb --workload warm --conns 4 --depth 4 --label warm | tee "$WORK/warm.txt" | sed 's/^/    /' >&2
 MEM1=$(used_memory)
-read -r FEEDS FEED_ENTRIES FEED_META FEEDS_MARKED FEED_SMEM FEED_SCARD < <(rcli EVAL \
-    "$SCAN_ZSETS" 0 'fc:feed:*' | tr '\n' ' '; echo)
-read -r _ ASET_ENTRIES _ _ _ _ < <(rcli EVAL "$SCAN_ZSETS" 0 'fc:posts:*' | tr '\n' ' '; echo)
-read -r POSTS_CACHED POST_SMEM < <(rcli EVAL "$SCAN_HASHES" 0 'fc:post:*' 1 | tr '\n' ' '; echo)
+read -r FEEDS FEED_ENTRIES FEED_META FEEDS_MARKED FEED_SMEM FEED_SCARD < <(scan_all \
+    "$SCAN_ZSETS" 'fc:feed:*')
+read -r _ ASET_ENTRIES _ _ _ _ < <(scan_all "$SCAN_ZSETS" 'fc:posts:*')
+read -r POSTS_CACHED POST_SMEM < <(scan_all "$SCAN_HASHES" 'fc:post:*' 1)
 MEM2=$(used_memory)
 BYTES_PER_ENTRY=$(calc "($MEM2 - $MEM0) / ($FEED_ENTRIES + $ASET_ENTRIES)")
 BYTES_PER_POST=$(calc "($MEM1 - $MEM2) / $POSTS_CACHED")
@@ -335,6 +355,12 @@ if [ "$PROFILE" = 1 ]; then
     fi
 fi
 HALF=$(calc "int($READ_MAX / 2)")
+# Round trips per read: with one read in flight at a time, each round trip
+# of the service reaches Redis as one pipeline, one read event
+# (INFO total_reads_processed), so read events per read count them.
+log "workload read_rt: --workload read --conns 1 --depth 1"
+fb --label read_rt --duration 3 --warmup 0.5 --workload read --conns 1 --depth 1 \
+    >"$WORK/read_rt.txt"
 run_fb read_zipf --workload read --dist zipf --conns 8 --depth 8
 run_fb read_cold --workload read-cold --conns 2 --depth 1
 run_fb publish --workload publish --conns 4 --depth 16 --duration "$PUB_DUR"
@@ -424,8 +450,8 @@ row "Cached reads: p50 / p99 / p99.9 at half of max, open loop $HALF/s (ms; bett
 row "Cached reads: feedcached CPU per read (us)" "$(fmt "$(val read_max.daemon_cpu_us_per_op)" 1)"
 row "Cached reads: Redis CPU per read (us)" "$(fmt "$(val read_max.redis_cpu_us_per_op)" 1)"
 row "Cached reads: Redis commands per read" "$(fmt "$(val read_max.redis_cmds_per_op)" 1)"
-PIPES=$(calc "2 + $MARKED_FRAC")
-row "Cached reads: Redis round trips per read (2, +1 with celebrities: $(fmt "$(calc "$MARKED_FRAC * 100")")% of feeds)" \
+PIPES=$(val read_rt.redis_reads_per_op)
+row "Cached reads: Redis round trips per read (Redis read events per read, one read in flight; $(fmt "$(calc "$MARKED_FRAC * 100")")% of feeds merge celebrities)" \
     "$(fmt "$PIPES" 2)"
 row "Cached reads, Zipf 0.99 users: throughput (reads/s) / p99 (ms)" \
     "$(fmt "$(val read_zipf.read_per_s)") / $(fmt "$(val read_zipf.read_p99_ms)" 2)" \
