@@ -574,7 +574,8 @@ static void guess_store(int64_t user, int64_t *celebs, size_t n)
     }
     g->user_id = user;
     g->n = (uint32_t)n;
-    memcpy(g->celebs, celebs, n * sizeof *celebs);
+    if (n)
+        memcpy(g->celebs, celebs, n * sizeof *celebs);
 }
 
 void feed_read_guess_reset(void)
