@@ -31,7 +31,10 @@ daemon_pid=
 # shellcheck disable=SC2317  # invoked by the traps below
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    # A second Ctrl-C must not cut the cleanup short (it is bounded: at most
+    # 12 s for feedcached, then the servers are stopped by PID).
+    trap - EXIT
+    trap '' INT TERM
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
         say "stopping feedcached (pid $daemon_pid)"
         kill -TERM "$daemon_pid" 2>/dev/null || true
