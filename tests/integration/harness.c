@@ -505,3 +505,22 @@ fail:
     harness_http_free(out);
     return -1;
 }
+
+int harness_daemon_finish(harness_daemon_t *d, bool test_finished)
+{
+    int rc = 0;
+    if (!harness_daemon_alive(d)) {
+        fprintf(stderr, "feedcached died during the test (status %d)\n", d->status);
+        rc = -1;
+    } else {
+        int st = harness_daemon_stop(d, 10000);
+        if (st != 0) {
+            fprintf(stderr, "feedcached did not exit 0 within 10 s of SIGTERM (status %d)\n", st);
+            rc = -1;
+        }
+    }
+    if (rc != 0 || !test_finished)
+        harness_daemon_dump_log(d, rc != 0 ? "teardown" : "test failed");
+    harness_daemon_free(d);
+    return rc;
+}

@@ -74,6 +74,11 @@ void harness_daemon_dump_log(const harness_daemon_t *d, const char *why);
  * FEEDCACHE_TEST_KEEP_LOGS is set, frees d. NULL is fine. */
 void harness_daemon_free(harness_daemon_t *d);
 
+/* The end of a test's daemon: stops it with SIGTERM and frees it. Returns
+ * -1 (after saying why) when it died during the test or did not exit 0
+ * within 10 s; prints its log then, and also when the test did not finish. */
+int harness_daemon_finish(harness_daemon_t *d, bool test_finished);
+
 /* A client connected to the daemon, or NULL with a reason in err. */
 fc_client_t *harness_connect(const harness_daemon_t *d, int timeout_ms, char *err, size_t errlen);
 

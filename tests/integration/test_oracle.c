@@ -111,22 +111,8 @@ static int teardown(void **state)
         return 0;
     if (f->c)
         fc_client_close(f->c);
-    if (f->d) {
-        if (!harness_daemon_alive(f->d)) {
-            fprintf(stderr, "feedcached died during the test (status %d)\n", f->d->status);
-            rc = -1;
-        } else {
-            int st = harness_daemon_stop(f->d, 10000);
-            if (st != 0) {
-                fprintf(stderr, "feedcached did not exit 0 within 10 s of SIGTERM (status %d)\n",
-                        st);
-                rc = -1;
-            }
-        }
-        if (rc != 0 || !f->finished)
-            harness_daemon_dump_log(f->d, f->finished ? "teardown" : "test failed");
-        harness_daemon_free(f->d);
-    }
+    if (f->d)
+        rc = harness_daemon_finish(f->d, f->finished);
     if (f->pg)
         PQfinish(f->pg);
     free(f);

@@ -94,18 +94,7 @@ static harness_daemon_t *start_daemon(const char *prefix, const char *window,
 
 static int stop_daemon(harness_daemon_t *d, bool show_log)
 {
-    int rc = 0;
-    if (!harness_daemon_alive(d)) {
-        fprintf(stderr, "feedcached died during the test (status %d)\n", d->status);
-        rc = -1;
-    } else if (harness_daemon_stop(d, 10000) != 0) {
-        fprintf(stderr, "feedcached did not exit 0 within 10 s of SIGTERM\n");
-        rc = -1;
-    }
-    if (rc != 0 || show_log)
-        harness_daemon_dump_log(d, rc != 0 ? "teardown" : "test failed");
-    harness_daemon_free(d);
-    return rc;
+    return harness_daemon_finish(d, !show_log);
 }
 
 static redisContext *redis_connect(void)
