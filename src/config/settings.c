@@ -7,28 +7,95 @@
 #include <string.h>
 
 #include "fc_version.h"
-#include "feed/feed_warm.h"
 #include "store/pg/pg.h"
 #include "store/redis/rds_keys.h"
 #include "store/redis/rds_url.h"
 #include "util/addr.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/window.h"
 
 typedef enum { TYPE_STR, TYPE_UINT } setting_type_t;
+
+/* A check column: 0 when value is acceptable, else -1 with the reason in
+ * why (the caller prefixes the setting's name). */
+typedef int setting_check_fn(const char *value, char *why, size_t whylen);
+
+/* ---- the check column's functions ----------------------------------------- */
+
+static int settings_check_none(const char *value, char *why, size_t whylen)
+{
+    return 0;
+}
+
+static int settings_check_listen(const char *value, char *why, size_t whylen)
+{
+    addr_t a;
+    if (addr_parse(value, &a, why, whylen) != 0)
+        return -1;
+    /* The servers bind numeric addresses (no blocking resolver on the loop):
+     * refuse a host name here, with the key named, not at bind. */
+    struct in6_addr ip;
+    if (!a.is_unix && strcmp(a.host, "localhost") != 0 && inet_pton(AF_INET, a.host, &ip) != 1 &&
+        inet_pton(AF_INET6, a.host, &ip) != 1) {
+        snprintf(why, whylen, "'%s' is not a numeric IP address (or localhost)", a.host);
+        return -1;
+    }
+    return 0;
+}
+
+static int settings_check_metrics_listen(const char *value, char *why, size_t whylen)
+{
+    return strcmp(value, "off") == 0 ? 0 : settings_check_listen(value, why, whylen);
+}
+
+static int settings_check_redis_url(const char *value, char *why, size_t whylen)
+{
+    rds_url_t u;
+    return rds_url_parse(value, &u, why, whylen);
+}
+
+static int settings_check_pg_conninfo(const char *value, char *why, size_t whylen)
+{
+    return pg_conninfo_check(value, why, whylen);
+}
+
+static int settings_check_key_prefix(const char *value, char *why, size_t whylen)
+{
+    return rds_key_prefix_check(value, why, whylen);
+}
+
+static int settings_check_log_level(const char *value, char *why, size_t whylen)
+{
+    log_level_t level;
+    if (log_level_parse(value, &level) == 0)
+        return 0;
+    snprintf(why, whylen, "'%s' is not one of debug, info, warn, error", value);
+    return -1;
+}
+
+static int settings_check_window(const char *value, char *why, size_t whylen)
+{
+    window_t w;
+    return window_parse(value, &w, why, whylen);
+}
+
+/* ---- the table ---------------------------------------------------------------- */
 
 typedef struct {
     const char *name;
     setting_type_t type;
     const char *def;
     uint64_t min, max;
+    setting_check_fn *check;
     const char *help;
     size_t offset;
 } setting_def_t;
 
 static const setting_def_t setting_defs[] = {
-#define SETTING_ROW(name, type, def, min, max, help) \
-    { #name, TYPE_##type, def, (uint64_t)(min), (uint64_t)(max), help, offsetof(settings_t, name) },
+#define SETTING_ROW(name, type, def, min, max, check, help) \
+    { #name, TYPE_##type, def, (uint64_t)(min), (uint64_t)(max), settings_check_##check, help, \
+      offsetof(settings_t, name) },
     FC_SETTINGS(SETTING_ROW)
 #undef SETTING_ROW
 };
@@ -40,58 +107,6 @@ static const setting_def_t *find_def(const char *key)
         if (strcmp(setting_defs[i].name, key) == 0)
             return &setting_defs[i];
     return NULL;
-}
-
-/* Checks that go beyond type and range, by key. */
-static int validate_string(const char *key, const char *value, char *err, size_t errlen)
-{
-    char why[256];
-    if (strcmp(key, "listen") == 0 ||
-        (strcmp(key, "metrics_listen") == 0 && strcmp(value, "off") != 0)) {
-        addr_t a;
-        if (addr_parse(value, &a, why, sizeof why) != 0) {
-            snprintf(err, errlen, "%s: %s", key, why);
-            return -1;
-        }
-        /* The servers bind numeric addresses (no blocking resolver on the
-         * loop): refuse a host name here, with the key named, not at bind. */
-        struct in6_addr ip;
-        if (!a.is_unix && strcmp(a.host, "localhost") != 0 && inet_pton(AF_INET, a.host, &ip) != 1 &&
-            inet_pton(AF_INET6, a.host, &ip) != 1) {
-            snprintf(err, errlen, "%s: '%s' is not a numeric IP address (or localhost)", key,
-                     a.host);
-            return -1;
-        }
-    } else if (strcmp(key, "redis") == 0) {
-        rds_url_t u;
-        if (rds_url_parse(value, &u, why, sizeof why) != 0) {
-            snprintf(err, errlen, "%s: %s", key, why);
-            return -1;
-        }
-    } else if (strcmp(key, "pg") == 0) {
-        if (pg_conninfo_check(value, why, sizeof why) != 0) {
-            snprintf(err, errlen, "pg: %s", why);
-            return -1;
-        }
-    } else if (strcmp(key, "key_prefix") == 0) {
-        if (rds_key_prefix_check(value, why, sizeof why) != 0) {
-            snprintf(err, errlen, "key_prefix: %s", why);
-            return -1;
-        }
-    } else if (strcmp(key, "log_level") == 0) {
-        log_level_t level;
-        if (log_level_parse(value, &level) != 0) {
-            snprintf(err, errlen, "log_level: '%s' is not one of debug, info, warn, error", value);
-            return -1;
-        }
-    } else if (strcmp(key, "warm_window") == 0) {
-        int start, end;
-        if (feed_warm_window_parse(value, &start, &end, why, sizeof why) != 0) {
-            snprintf(err, errlen, "warm_window: %s", why);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 int settings_set(settings_t *s, const char *key, const char *value, char *err, size_t errlen)
@@ -109,8 +124,11 @@ int settings_set(settings_t *s, const char *key, const char *value, char *err, s
                      (unsigned long long)d->min, (unsigned long long)d->max);
             return -1;
         }
-        if (validate_string(key, value, err, errlen) != 0)
+        char why[256];
+        if (d->check(value, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: %s", key, why);
             return -1;
+        }
         char **slot = (char **)(void *)field;
         free(*slot);
         *slot = fc_xstrdup(value);

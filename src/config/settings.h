@@ -1,13 +1,15 @@
 /* Settings: one table drives flags, FEEDCACHE_* environment variables, the
- * config file, defaults, validation and --help (CONTRACT.md section 1).
+ * config file, defaults, validation and --help (docs/PROTOCOL.md, "Settings").
  *
  * Every setting has one name used three ways: flag `--feed-ttl 300` (or
  * `--feed-ttl=300`), file line `feed_ttl = 300`, environment
  * `FEEDCACHE_FEED_TTL=300`. Precedence: flag > environment > file > default.
  *
- * SETTING(name, type, default, min, max, help)
- *   type STR:  min/max bound the length in bytes; a validator may apply
- *   type UINT: min/max bound the value */
+ * SETTING(name, type, default, min, max, check, help)
+ *   type STR:  min/max bound the length in bytes
+ *   type UINT: min/max bound the value
+ *   check:     settings_check_<check>() in settings.c validates the text
+ *              beyond type and range (none: nothing more to check) */
 #ifndef FC_CONFIG_SETTINGS_H
 #define FC_CONFIG_SETTINGS_H
 
@@ -16,54 +18,54 @@
 #include <stdio.h>
 
 #define FC_SETTINGS(SETTING) \
-    SETTING(listen,              STR,  "127.0.0.1:7400", 1, 255, \
+    SETTING(listen,              STR,  "127.0.0.1:7400", 1, 255, listen, \
             "RPC address: HOST:PORT or unix:/path") \
-    SETTING(metrics_listen,      STR,  "127.0.0.1:9464", 1, 255, \
+    SETTING(metrics_listen,      STR,  "127.0.0.1:9464", 1, 255, metrics_listen, \
             "HTTP address for /metrics and /healthz: HOST:PORT, unix:/path, or off") \
-    SETTING(redis,               STR,  "redis://127.0.0.1:6379/0", 1, 1023, \
+    SETTING(redis,               STR,  "redis://127.0.0.1:6379/0", 1, 1023, redis_url, \
             "Redis URL: redis://[:password@]host:port[/db] or unix:///path[?db=N]") \
-    SETTING(pg,                  STR,  "dbname=feedcache", 1, 4095, \
+    SETTING(pg,                  STR,  "dbname=feedcache", 1, 4095, pg_conninfo, \
             "PostgreSQL libpq connection string") \
-    SETTING(celebrity_threshold, UINT, "10000", 1, INT64_MAX, \
+    SETTING(celebrity_threshold, UINT, "10000", 1, INT64_MAX, none, \
             "followers at which an author's posts are merged at read time, not fanned out") \
-    SETTING(feed_max,            UINT, "800", 1, 100000, \
+    SETTING(feed_max,            UINT, "800", 1, 100000, none, \
             "entries kept per home feed and per author's recent-posts set") \
-    SETTING(feed_ttl,            UINT, "300", 1, 315360000, \
+    SETTING(feed_ttl,            UINT, "300", 1, 315360000, none, \
             "seconds a home feed lives after its last read or warm (sliding)") \
-    SETTING(post_ttl,            UINT, "3600", 1, 315360000, \
+    SETTING(post_ttl,            UINT, "3600", 1, 315360000, none, \
             "seconds a cached post hash lives") \
-    SETTING(key_prefix,          STR,  "fc:", 1, 64, \
+    SETTING(key_prefix,          STR,  "fc:", 1, 64, key_prefix, \
             "prefix of every Redis key the service writes") \
-    SETTING(max_frame,           UINT, "1048576", 16, 1073741824, \
+    SETTING(max_frame,           UINT, "1048576", 16, 1073741824, none, \
             "largest request frame in bytes") \
-    SETTING(log_level,           STR,  "info", 1, 5, \
+    SETTING(log_level,           STR,  "info", 1, 5, log_level, \
             "debug, info, warn or error") \
-    SETTING(redis_pool,          UINT, "4", 1, 64, \
+    SETTING(redis_pool,          UINT, "4", 1, 64, none, \
             "Redis connections in the command pool") \
-    SETTING(redis_timeout_ms,    UINT, "1000", 10, 600000, \
+    SETTING(redis_timeout_ms,    UINT, "1000", 10, 600000, none, \
             "Redis command and connect timeout in milliseconds") \
-    SETTING(pg_pool,             UINT, "4", 1, 64, \
+    SETTING(pg_pool,             UINT, "4", 1, 64, none, \
             "PostgreSQL connections in the pool") \
-    SETTING(pg_timeout_ms,       UINT, "2000", 10, 600000, \
+    SETTING(pg_timeout_ms,       UINT, "2000", 10, 600000, none, \
             "PostgreSQL query and connect timeout in milliseconds") \
-    SETTING(max_connections,     UINT, "10000", 1, 1000000, \
+    SETTING(max_connections,     UINT, "10000", 1, 1000000, none, \
             "RPC connections accepted at once; more are closed on accept") \
-    SETTING(max_inflight,        UINT, "50000", 1, 10000000, \
+    SETTING(max_inflight,        UINT, "50000", 1, 10000000, none, \
             "RPC calls in progress at once; beyond, requests get OVERLOADED") \
-    SETTING(max_output,          UINT, "16777216", 4096, 1073741824, \
+    SETTING(max_output,          UINT, "16777216", 4096, 1073741824, none, \
             "bytes of queued responses per connection before it stops being read") \
-    SETTING(shutdown_timeout_ms, UINT, "8000", 100, 9500, \
+    SETTING(shutdown_timeout_ms, UINT, "8000", 100, 9500, none, \
             "on SIGTERM, how long in-flight requests may take before they get UNAVAILABLE") \
-    SETTING(warm_rate,           UINT, "200", 1, 1000000, \
+    SETTING(warm_rate,           UINT, "200", 1, 1000000, none, \
             "users per second a warm job rebuilds when the warm call gives no rate") \
-    SETTING(warm_window,         STR,  "", 0, 11, \
+    SETTING(warm_window,         STR,  "", 0, 11, window, \
             "off-peak window for warm jobs, HH:MM-HH:MM local time (may wrap midnight); " \
             "empty: any time")
 
 typedef struct {
 #define SETTING_FIELD_STR(name) char *name;
 #define SETTING_FIELD_UINT(name) uint64_t name;
-#define SETTING_FIELD(name, type, def, min, max, help) SETTING_FIELD_##type(name)
+#define SETTING_FIELD(name, type, def, min, max, check, help) SETTING_FIELD_##type(name)
     FC_SETTINGS(SETTING_FIELD)
 #undef SETTING_FIELD
 #undef SETTING_FIELD_STR

@@ -1,24 +1,25 @@
-/* The feed engine: what the RPC methods of CONTRACT.md section 3 do with
- * Redis and PostgreSQL. One engine per daemon, on the loop's thread.
+/* The feed engine: the state every feed module shares, one per daemon, on
+ * the loop's thread. What the methods do lives in the modules around it:
  *
- *   feed_engine.c   setup, settings, keys, single-flight table
- *   feed_rebuild.c  cold start: a home feed or author set rebuilt from PostgreSQL
- *   feed_read.c     timeline.get: page, celebrity merge, hydration, PostgreSQL paging
- *   feed_write.c    post.publish/update/delete, follow, unfollow, invalidate
- *   feed_fanout.c   the fan-out worker on the durable job stream
- *   feed_methods.c  RPC argument checking and result packing
- * docs/DATA_MODEL.md describes every key and query. */
+ *   feed_methods   RPC argument checks of every method, then the module below
+ *   feed_read      timeline.get: page, celebrity merge, PostgreSQL paging
+ *   feed_write     post.publish/update/delete, follow, unfollow, invalidate
+ *   feed_fanout    the fan-out worker on the durable job stream
+ *   feed_warm      warm jobs: scheduling and pacing (feed_warm_job: their state)
+ *   feed_rebuild   cold start: a home feed or author set rebuilt from PostgreSQL
+ *   feed_hydrate   post hashes for a list of posts, misses from PostgreSQL
+ * and the pure parts they use: feed_merge, feed_cursor, feed_job, feed_guess,
+ * feed_flight, feed_scripts (every Lua script), feed_cmd (command helpers),
+ * feed_metrics. docs/DATA_MODEL.md describes every key and query,
+ * docs/PROTOCOL.md every method. */
 #ifndef FC_FEED_FEED_ENGINE_H
 #define FC_FEED_FEED_ENGINE_H
 
-#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
-#include "config/settings.h"
 #include "store/pg/pg.h"
 #include "store/redis/rds.h"
-#include "store/redis/rds_batch.h"
 #include "store/redis/rds_keys.h"
 
 /* How long a home feed stays "building" at most if its rebuilder dies. */
@@ -29,8 +30,16 @@
 /* Follower counts are cached this long (follows and unfollows drop them). */
 #define FEED_FCOUNT_TTL_S 3600
 
-typedef struct feed_flight feed_flight_t;
-typedef struct feed_fanout feed_fanout_t;
+typedef struct {
+    const char *key_prefix;          /* copied */
+    int64_t feed_max;                /* entries per home feed and author set */
+    int64_t feed_ttl_ms;             /* a home feed's sliding TTL */
+    int64_t post_ttl_s;              /* a post hash's TTL */
+    int64_t celebrity_threshold;     /* followers from which posts are merged at read */
+} feed_options_t;
+
+struct feed_flights;
+struct feed_guess;
 struct feed_warm;
 
 typedef struct feed_engine {
@@ -42,49 +51,15 @@ typedef struct feed_engine {
     int64_t feed_ttl_ms;
     int64_t post_ttl_s;
     int64_t celebrity_threshold;
-    uint64_t next_token;
-    feed_flight_t **flights;         /* single-flight table, FEED_FLIGHT_BUCKETS chains */
-    feed_fanout_t *fanout;
-    struct feed_warm *warm;          /* warm jobs (feed_warm.c) */
-    bool stopping;
+    uint64_t next_token;             /* rebuild tokens and warm job ids */
+    struct feed_flights *flights;    /* rebuilds in progress (feed_rebuild) */
+    struct feed_guess *guess;        /* celebrities per user (feed_read) */
+    struct feed_warm *warm;          /* set by feed_warm_start */
 } feed_engine_t;
 
 feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t *pg,
-                                  const settings_t *settings);
-/* Starts the fan-out worker on its own Redis connection (blocking reads). */
-int feed_engine_start_fanout(feed_engine_t *e, const char *redis_url, const char *consumer,
-                             unsigned timeout_ms);
-/* Stops taking fan-out jobs; jobs in progress finish or stay queued. */
-void feed_engine_stop(feed_engine_t *e);
+                                  const feed_options_t *opts);
+/* After every module using the engine has stopped and the loop ran dry. */
 void feed_engine_free(feed_engine_t *e);
-
-/* ---- single flight ----------------------------------------------------- */
-
-/* Status given to rebuild waiters. */
-typedef enum {
-    FEED_REBUILD_OK = 0,        /* the key exists now (rebuilt, or found done) */
-    FEED_REBUILD_RETRY,         /* invalidated while building: read again */
-    FEED_REBUILD_UNAVAILABLE,   /* Redis or PostgreSQL failed */
-} feed_rebuild_status_t;
-
-typedef void feed_rebuild_fn(feed_rebuild_status_t status, void *arg);
-
-/* Rebuilds PREFIXfeed:{user} from PostgreSQL unless it exists; concurrent
- * callers for one user share one rebuild. The callback always runs later,
- * from the loop. */
-void feed_rebuild_home(feed_engine_t *e, int64_t user_id, feed_rebuild_fn *cb, void *arg);
-/* The same for an author's recent-posts set PREFIXposts:{author}. */
-void feed_rebuild_author(feed_engine_t *e, int64_t author_id, feed_rebuild_fn *cb, void *arg);
-
-/* ---- helpers shared by the engine's files ------------------------------ */
-
-/* Adds EVAL <script> <nkeys> to args (keys and argv follow). */
-void feed_args_eval(rds_args_t *a, const char *script, int nkeys);
-/* Appends a key built by a rds_key_* function. */
-void feed_args_key(rds_args_t *a, size_t (*build)(char *, size_t, const char *, int64_t),
-                   const feed_engine_t *e, int64_t id);
-int64_t feed_now_ms(void);
-/* Formats an int64 array as a PostgreSQL array literal "{1,2,3}". */
-void feed_pg_array(buf_t *out, const int64_t *ids, size_t n);
 
 #endif

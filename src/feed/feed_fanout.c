@@ -5,18 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/feed_cmd.h"
+#include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
-#include "feed/feed_write.h"
 #include "util/log.h"
-
-#define FANOUT_RETRY_MS 500
-#define FANOUT_TICK_MS 1000
-#define FANOUT_CLAIM_EVERY_TICKS 10
-
-static const char fanout_script_remove[] =
-    "for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end\n"
-    "return #KEYS\n";
 
 typedef struct fanout_job fanout_job_t;
 
@@ -35,13 +28,13 @@ struct feed_fanout {
     uv_timer_t tick;
     uv_timer_t retry;
     int handles;
+    rds_args_t args;               /* the worker's own commands (stream, side) */
 };
 
 struct fanout_job {
     feed_fanout_t *f;
     char entry[48];
-    char type;
-    int64_t post, author, ts, pub;
+    feed_job_t job;
     int64_t last_follower;
     bool first_page;
     int64_t delivered;
@@ -59,6 +52,7 @@ static void fanout_maybe_free(feed_fanout_t *f)
         rds_pool_close(f->blocking);
         f->blocking = NULL;
     }
+    rds_args_free(&f->args);
     free(f);
 }
 
@@ -86,8 +80,8 @@ static void job_free(fanout_job_t *j)
 
 static void job_failed(fanout_job_t *j, const char *why)
 {
-    log_warn("fanout", "job %s (%c, post %" PRId64 ") left queued: %s", j->entry, j->type,
-             j->post, why);
+    log_warn("fanout", "job %s (%c, post %" PRId64 ") left queued: %s", j->entry,
+             (char)j->job.type, j->job.post, why);
     /* Read our own pending entries again once the worker is idle. */
     j->f->own_pending = true;
     job_free(j);
@@ -96,9 +90,9 @@ static void job_failed(fanout_job_t *j, const char *why)
 static void on_acked(rds_batch_t *b, void *arg)
 {
     fanout_job_t *j = arg;
-    if (j->type == 'p') {
+    if (j->job.type == FEED_JOB_POST) {
         metric_inc(feed_metrics.fanout_posts_total);
-        double lag = (double)(feed_now_ms() - j->pub) / 1000.0;
+        double lag = (double)(feed_now_ms() - j->job.pub) / 1000.0;
         metric_observe(feed_metrics.fanout_lag_seconds, lag < 0 ? 0 : lag);
     }
     if (feed_metrics.fanout_queue_depth->value > 0)
@@ -109,17 +103,18 @@ static void on_acked(rds_batch_t *b, void *arg)
 static void job_ack(fanout_job_t *j)
 {
     rds_batch_clear(j->batch);
-    rds_args_reset(&j->args);
-    rds_args_str(&j->args, "XACK");
-    rds_args_str(&j->args, j->f->stream);
-    rds_args_str(&j->args, FANOUT_GROUP);
-    rds_args_str(&j->args, j->entry);
-    rds_batch_add(j->batch, &j->args);
-    rds_args_reset(&j->args);
-    rds_args_str(&j->args, "XDEL");
-    rds_args_str(&j->args, j->f->stream);
-    rds_args_str(&j->args, j->entry);
-    rds_batch_add(j->batch, &j->args);
+    rds_args_t *a = &j->args;
+    rds_args_reset(a);
+    rds_args_str(a, "XACK");
+    rds_args_str(a, j->f->stream);
+    rds_args_str(a, FANOUT_GROUP);
+    rds_args_str(a, j->entry);
+    rds_batch_add(j->batch, a);
+    rds_args_reset(a);
+    rds_args_str(a, "XDEL");
+    rds_args_str(a, j->f->stream);
+    rds_args_str(a, j->entry);
+    rds_batch_add(j->batch, a);
     rds_batch_wait(j->batch, on_acked, j);
 }
 
@@ -138,7 +133,7 @@ static void on_delivered(rds_batch_t *b, void *arg)
         }
         n += v;
     }
-    if (j->type == 'p') {
+    if (j->job.type == FEED_JOB_POST) {
         j->delivered += n;
         metric_add(feed_metrics.fanout_deliveries_total, (uint64_t)n);
     }
@@ -152,28 +147,29 @@ static void on_delivered(rds_batch_t *b, void *arg)
 static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
 {
     feed_engine_t *e = j->f->e;
+    const feed_job_t *job = &j->job;
     rds_args_t *a = &j->args;
-    if (j->type == 'd') {
-        feed_args_eval(a, fanout_script_remove, (int)n);
+    if (job->type == FEED_JOB_DELETE) {
+        feed_args_eval(a, feed_script_remove, (int)n);
         for (size_t i = 0; i < n; i++)
-            feed_args_key(a, rds_key_feed, e, ids[i]);
-        rds_args_int(a, j->post);
+            feed_args_key(a, rds_key_feed, e->prefix, ids[i]);
+        rds_args_int(a, job->post);
     } else {
         feed_args_eval(a, feed_script_push, (int)(2 * n));
         for (size_t i = 0; i < n; i++) {
-            feed_args_key(a, rds_key_feed, e, ids[i]);
-            feed_args_key(a, rds_key_unfollowed, e, ids[i]);
+            feed_args_key(a, rds_key_feed, e->prefix, ids[i]);
+            feed_args_key(a, rds_key_unfollowed, e->prefix, ids[i]);
         }
-        if (j->type == 'm') {
-            rds_args_addf(a, "c:%" PRId64, j->author);
+        if (job->type == FEED_JOB_MARK) {
+            rds_args_addf(a, FEED_MEMBER_CELEB "%" PRId64, job->author);
             rds_args_int(a, FEED_SCORE_CELEB);
         } else {
-            rds_args_int(a, j->post);
-            rds_args_int(a, j->ts);
+            rds_args_int(a, job->post);
+            rds_args_int(a, job->ts);
         }
         rds_args_int(a, e->feed_max);
-        rds_args_int(a, j->author);
-        rds_args_str(a, "2");
+        rds_args_int(a, job->author);
+        rds_args_str(a, "2");           /* stride: (feed, unfollowed set) pairs */
     }
     rds_batch_add(j->batch, a);
 }
@@ -189,7 +185,7 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
     int64_t *ids = fc_xmalloc(((size_t)rows + 1) * sizeof *ids);
     size_t n = 0;
     if (j->first_page) {
-        ids[n++] = j->author;       /* the author's own home feed */
+        ids[n++] = j->job.author;   /* the author's own home feed */
         j->first_page = false;
     }
     for (int i = 0; i < rows; i++)
@@ -205,7 +201,7 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
 static void job_next_page(fanout_job_t *j)
 {
     char author[24], after[24], limit[24];
-    snprintf(author, sizeof author, "%" PRId64, j->author);
+    snprintf(author, sizeof author, "%" PRId64, j->job.author);
     snprintf(after, sizeof after, "%" PRId64, j->last_follower);
     snprintf(limit, sizeof limit, "%d", FANOUT_PAGE);
     const char *params[] = { author, after, limit };
@@ -213,20 +209,18 @@ static void job_next_page(fanout_job_t *j)
         job_failed(j, "PostgreSQL is not connected");
 }
 
-static int64_t field_int(const redisReply *fields, const char *name)
+/* A stream entry's [field, value, ...] reply as a job. */
+static int job_decode(feed_job_t *job, const redisReply *fields)
 {
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0)
-            return strtoll(fields->element[i + 1]->str, NULL, 10);
-    return 0;
-}
-
-static const char *field_str(const redisReply *fields, const char *name)
-{
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0)
-            return fields->element[i + 1]->str;
-    return "";
+    feed_job_field_t f[16];
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < fields->elements && n < sizeof f / sizeof f[0]; i += 2) {
+        const redisReply *name = fields->element[i], *value = fields->element[i + 1];
+        if (name->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
+            return -1;
+        f[n++] = (feed_job_field_t){ name->str, name->len, value->str, value->len };
+    }
+    return feed_job_decode(job, f, n);
 }
 
 /* entry: [id, [field, value, ...]] */
@@ -247,13 +241,8 @@ static void job_start(feed_fanout_t *f, const redisReply *entry)
         job_ack(j);
         return;
     }
-    j->type = field_str(fields, "t")[0];
-    j->post = field_int(fields, "p");
-    j->author = field_int(fields, "a");
-    j->ts = field_int(fields, "ts");
-    j->pub = field_int(fields, "pub");
     j->first_page = true;
-    if ((j->type != 'p' && j->type != 'm' && j->type != 'd') || j->author <= 0) {
+    if (job_decode(&j->job, fields) != 0) {
         log_warn("fanout", "dropping malformed job %s", j->entry);
         job_ack(j);
         return;
@@ -313,8 +302,22 @@ static void on_read(redisReply *reply, void *arg)
  * about 6x less memory than as skiplists (docs/OPERATIONS.md). Checked once
  * Redis answers; a warning, since the cache still works. */
 static bool side_done(feed_fanout_t *f);
-static void side_command(feed_fanout_t *f, rds_reply_fn *cb, int argc, const char *const *argv,
-                         const size_t *lens);
+static void side_command(feed_fanout_t *f, rds_reply_fn *cb);
+
+/* Starts the worker's args over with cmd followed by the stream key. */
+static rds_args_t *stream_args(feed_fanout_t *f, const char *cmd)
+{
+    rds_args_reset(&f->args);
+    rds_args_str(&f->args, cmd);
+    rds_args_str(&f->args, f->stream);
+    return &f->args;
+}
+
+static int send_args(feed_fanout_t *f, rds_pool_t *pool, rds_reply_fn *cb)
+{
+    return rds_command_argv(pool, 0, cb, f, f->args.argc, rds_args_argv(&f->args),
+                            rds_args_lens(&f->args));
+}
 
 static void on_listpack_config(redisReply *reply, void *arg)
 {
@@ -341,9 +344,11 @@ static void on_group(redisReply *reply, void *arg)
     if (reply && (reply->type != REDIS_REPLY_ERROR || strncmp(reply->str, "BUSYGROUP", 9) == 0)) {
         f->group_ready = true;
         f->own_pending = true;
-        const char *argv[] = { "CONFIG", "GET", "zset-max-listpack-entries" };
-        size_t lens[] = { 6, 3, 25 };
-        side_command(f, on_listpack_config, 3, argv, lens);
+        rds_args_reset(&f->args);
+        rds_args_str(&f->args, "CONFIG");
+        rds_args_str(&f->args, "GET");
+        rds_args_str(&f->args, "zset-max-listpack-entries");
+        side_command(f, on_listpack_config);
         read_jobs(f);
         return;
     }
@@ -357,11 +362,14 @@ static void read_jobs(feed_fanout_t *f)
     if (!f->group_ready) {
         /* From the start of the stream ("0"): jobs queued before the group
          * existed are not skipped. */
-        const char *argv[] = { "XGROUP", "CREATE", f->stream, FANOUT_GROUP, "0", "MKSTREAM" };
-        size_t lens[6];
-        for (int i = 0; i < 6; i++)
-            lens[i] = strlen(argv[i]);
-        if (rds_command_argv(f->e->redis, 0, on_group, f, 6, argv, lens) == 0)
+        rds_args_reset(&f->args);
+        rds_args_str(&f->args, "XGROUP");
+        rds_args_str(&f->args, "CREATE");
+        rds_args_str(&f->args, f->stream);
+        rds_args_str(&f->args, FANOUT_GROUP);
+        rds_args_str(&f->args, "0");
+        rds_args_str(&f->args, "MKSTREAM");
+        if (send_args(f, f->e->redis, on_group) == 0)
             f->reading = true;
         else
             retry_later(f);
@@ -372,15 +380,20 @@ static void read_jobs(feed_fanout_t *f)
      * one would be started twice. */
     if (room <= 0 || (f->own_pending && f->jobs > 0))
         return;
-    char count[16];
-    snprintf(count, sizeof count, "%d", room);
-    const char *argv[] = { "XREADGROUP", "GROUP", FANOUT_GROUP, f->consumer, "COUNT", count,
-                           "BLOCK", "1000", "STREAMS", f->stream, f->own_pending ? "0" : ">" };
-    int argc = 11;
-    size_t lens[11];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    if (rds_command_argv(f->blocking, 0, on_read, f, argc, argv, lens) == 0)
+    rds_args_t *a = &f->args;
+    rds_args_reset(a);
+    rds_args_str(a, "XREADGROUP");
+    rds_args_str(a, "GROUP");
+    rds_args_str(a, FANOUT_GROUP);
+    rds_args_str(a, f->consumer);
+    rds_args_str(a, "COUNT");
+    rds_args_int(a, room);
+    rds_args_str(a, "BLOCK");
+    rds_args_int(a, FANOUT_BLOCK_MS);
+    rds_args_str(a, "STREAMS");
+    rds_args_str(a, f->stream);
+    rds_args_str(a, f->own_pending ? "0" : ">");
+    if (send_args(f, f->blocking, on_read) == 0)
         f->reading = true;
     else
         retry_later(f);
@@ -390,10 +403,9 @@ static void read_jobs(feed_fanout_t *f)
 
 /* Commands whose callbacks take the worker as privdata are counted, so that
  * it is freed only after the last one is answered. */
-static void side_command(feed_fanout_t *f, rds_reply_fn *cb, int argc, const char *const *argv,
-                         const size_t *lens)
+static void side_command(feed_fanout_t *f, rds_reply_fn *cb)
 {
-    if (rds_command_argv(f->e->redis, 0, cb, f, argc, argv, lens) == 0)
+    if (send_args(f, f->e->redis, cb) == 0)
         f->side_commands++;
 }
 
@@ -434,20 +446,18 @@ static void on_tick(uv_timer_t *t)
     feed_fanout_t *f = t->data;
     if (f->stopping)
         return;
-    const char *xlen[] = { "XLEN", f->stream };
-    size_t xlen_lens[] = { 4, strlen(f->stream) };
-    side_command(f, on_xlen, 2, xlen, xlen_lens);
+    stream_args(f, "XLEN");
+    side_command(f, on_xlen);
     if (++f->ticks % FANOUT_CLAIM_EVERY_TICKS == 0 && f->group_ready &&
         f->jobs < FANOUT_CONCURRENCY) {
-        char idle[16], count[16];
-        snprintf(idle, sizeof idle, "%d", FANOUT_CLAIM_IDLE_MS);
-        snprintf(count, sizeof count, "%d", FANOUT_CONCURRENCY - f->jobs);
-        const char *argv[] = { "XAUTOCLAIM", f->stream, FANOUT_GROUP, f->consumer, idle, "0-0",
-                               "COUNT", count };
-        size_t lens[8];
-        for (int i = 0; i < 8; i++)
-            lens[i] = strlen(argv[i]);
-        side_command(f, on_claimed, 8, argv, lens);
+        rds_args_t *a = stream_args(f, "XAUTOCLAIM");
+        rds_args_str(a, FANOUT_GROUP);
+        rds_args_str(a, f->consumer);
+        rds_args_int(a, FANOUT_CLAIM_IDLE_MS);
+        rds_args_str(a, "0-0");
+        rds_args_str(a, "COUNT");
+        rds_args_int(a, FANOUT_CONCURRENCY - f->jobs);
+        side_command(f, on_claimed);
     }
     read_jobs(f);
 }
@@ -468,8 +478,10 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const char *redis_url, const 
     };
     feed_fanout_t *f = fc_xcalloc(1, sizeof *f);
     f->e = e;
+    rds_args_init(&f->args);
     f->blocking = rds_pool_create(e->loop, &url, &o);
     if (!f->blocking) {
+        rds_args_free(&f->args);
         free(f);
         return NULL;
     }

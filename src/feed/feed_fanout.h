@@ -8,9 +8,9 @@
  * idempotent (ZADD of the same member and score), so a job done twice is
  * harmless.
  *
- * Jobs: "p" push a post into the home feeds of the author and their
- * followers that exist; "m" push a celebrity marker into them; "d" remove a
- * deleted post from them. Followers are read from PostgreSQL in pages of
+ * Jobs (feed_job.h): push a post into the home feeds of the author and
+ * their followers that exist, push a celebrity marker into them, or remove
+ * a deleted post from them. Followers are read from PostgreSQL in pages of
  * FANOUT_PAGE and delivered with one EVAL per FANOUT_CHUNK feeds, all of a
  * page pipelined in one round trip. Up to FANOUT_CONCURRENCY jobs run at
  * once, so PostgreSQL and Redis latencies overlap. */
@@ -25,7 +25,16 @@
 #define FANOUT_CONCURRENCY 32
 #define FANOUT_BLOCK_MS 1000
 #define FANOUT_CLAIM_IDLE_MS 30000
+#define FANOUT_RETRY_MS 500        /* after a failed read or group creation */
+#define FANOUT_TICK_MS 1000        /* queue depth refresh */
+#define FANOUT_CLAIM_EVERY_TICKS 10
 
+typedef struct feed_fanout feed_fanout_t;
+
+/* Starts the worker. Its blocking reads get their own Redis connection
+ * (redis_url, timeout_ms plus the block time). consumer names this instance
+ * in the group; it should survive a restart, so that the instance picks up
+ * its own unfinished jobs at once. Returns NULL (logged) on a bad URL. */
 feed_fanout_t *feed_fanout_start(feed_engine_t *e, const char *redis_url, const char *consumer,
                                  unsigned timeout_ms);
 /* Stops taking jobs. Jobs in progress run on until they finish or their

@@ -2,18 +2,24 @@
 
 #include <stdlib.h>
 
+#include "util/buf.h"
+
 typedef struct waiter {
-    feed_rebuild_fn *cb;
+    feed_flight_fn *cb;
     void *arg;
     struct waiter *next;
 } waiter_t;
 
-struct feed_flight {
+typedef struct flight {
     feed_flight_kind_t kind;
     int64_t id;
     waiter_t *waiters;
     waiter_t **tail;
-    feed_flight_t *next;
+    struct flight *next;
+} flight_t;
+
+struct feed_flights {
+    flight_t *buckets[FEED_FLIGHT_BUCKETS];
 };
 
 static size_t bucket(feed_flight_kind_t kind, int64_t id)
@@ -22,19 +28,19 @@ static size_t bucket(feed_flight_kind_t kind, int64_t id)
     return (size_t)(h >> 54) % FEED_FLIGHT_BUCKETS;
 }
 
-void feed_flight_init(feed_engine_t *e)
+feed_flights_t *feed_flights_new(void)
 {
-    e->flights = fc_xcalloc(FEED_FLIGHT_BUCKETS, sizeof *e->flights);
+    return fc_xcalloc(1, sizeof(feed_flights_t));
 }
 
-void feed_flight_free(feed_engine_t *e)
+void feed_flights_free(feed_flights_t *t)
 {
-    if (!e->flights)
+    if (!t)
         return;
     for (size_t i = 0; i < FEED_FLIGHT_BUCKETS; i++) {
-        feed_flight_t *f = e->flights[i];
+        flight_t *f = t->buckets[i];
         while (f) {
-            feed_flight_t *next = f->next;
+            flight_t *next = f->next;
             for (waiter_t *w = f->waiters, *wn; w; w = wn) {
                 wn = w->next;
                 free(w);
@@ -43,11 +49,10 @@ void feed_flight_free(feed_engine_t *e)
             f = next;
         }
     }
-    free(e->flights);
-    e->flights = NULL;
+    free(t);
 }
 
-int feed_flight_join(feed_engine_t *e, feed_flight_kind_t kind, int64_t id, feed_rebuild_fn *cb,
+int feed_flight_join(feed_flights_t *t, feed_flight_kind_t kind, int64_t id, feed_flight_fn *cb,
                      void *arg)
 {
     size_t b = bucket(kind, id);
@@ -55,31 +60,29 @@ int feed_flight_join(feed_engine_t *e, feed_flight_kind_t kind, int64_t id, feed
     w->cb = cb;
     w->arg = arg;
     w->next = NULL;
-    for (feed_flight_t *f = e->flights[b]; f; f = f->next) {
+    for (flight_t *f = t->buckets[b]; f; f = f->next) {
         if (f->kind == kind && f->id == id) {
             *f->tail = w;
             f->tail = &w->next;
             return 0;
         }
     }
-    feed_flight_t *f = fc_xcalloc(1, sizeof *f);
+    flight_t *f = fc_xcalloc(1, sizeof *f);
     f->kind = kind;
     f->id = id;
     f->waiters = w;
     f->tail = &w->next;
-    f->next = e->flights[b];
-    e->flights[b] = f;
+    f->next = t->buckets[b];
+    t->buckets[b] = f;
     return 1;
 }
 
-void feed_flight_finish(feed_engine_t *e, feed_flight_kind_t kind, int64_t id,
-                        feed_rebuild_status_t status)
+void feed_flight_finish(feed_flights_t *t, feed_flight_kind_t kind, int64_t id, int status)
 {
-    size_t b = bucket(kind, id);
-    feed_flight_t **pp = &e->flights[b];
+    flight_t **pp = &t->buckets[bucket(kind, id)];
     while (*pp && !((*pp)->kind == kind && (*pp)->id == id))
         pp = &(*pp)->next;
-    feed_flight_t *f = *pp;
+    flight_t *f = *pp;
     if (!f)
         return;
     *pp = f->next;              /* unlinked first: a waiter may start a new flight */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/feed_cmd.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
 #include "util/log.h"
@@ -37,7 +38,7 @@ static void hydrate_end(hydrate_t *h, int status, bool pg_used)
 static void fill_post(hydrate_t *h, const feed_hpost_t *p, const char *body, size_t body_len)
 {
     feed_args_eval(&h->args, feed_script_post_fill, 1);
-    feed_args_key(&h->args, rds_key_post, h->e, p->id);
+    feed_args_key(&h->args, rds_key_post, h->e->prefix, p->id);
     rds_args_int(&h->args, h->e->post_ttl_s);
     rds_args_str(&h->args, "a");
     rds_args_int(&h->args, p->author_id);
@@ -155,7 +156,7 @@ void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size
     for (size_t i = 0; i < n; i++) {
         rds_args_reset(&h->args);
         rds_args_str(&h->args, "HMGET");
-        feed_args_key(&h->args, rds_key_post, e, posts[i].id);
+        feed_args_key(&h->args, rds_key_post, e->prefix, posts[i].id);
         rds_args_str(&h->args, "a");
         rds_args_str(&h->args, "t");
         rds_args_str(&h->args, "d");

@@ -12,5 +12,7 @@ void feed_method_follow(rpc_call_t *call, const msgpack_object *args, void *engi
 void feed_method_unfollow(rpc_call_t *call, const msgpack_object *args, void *engine);
 void feed_method_timeline_get(rpc_call_t *call, const msgpack_object *args, void *engine);
 void feed_method_invalidate(rpc_call_t *call, const msgpack_object *args, void *engine);
+void feed_method_warm(rpc_call_t *call, const msgpack_object *args, void *engine);
+void feed_method_warm_status(rpc_call_t *call, const msgpack_object *args, void *engine);
 
 #endif

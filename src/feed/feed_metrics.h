@@ -1,6 +1,6 @@
-/* The caller-facing counters of the feed engine (CONTRACT.md section 4):
- * the same variables feed /metrics and the `stats` method, so the two can
- * never disagree. */
+/* Every metric of the feed modules, in one table (docs/PROTOCOL.md,
+ * "Metrics"): the same variables feed /metrics and the `stats` method, so
+ * the two can never disagree. */
 #ifndef FC_FEED_FEED_METRICS_H
 #define FC_FEED_FEED_METRICS_H
 
@@ -20,7 +20,13 @@
     ACTION(timeline_db_pages_total, METRIC_COUNTER, \
            "timeline pages served from PostgreSQL (Redis down, or past the cached window)") \
     ACTION(feed_rebuild_duration_seconds, METRIC_HISTOGRAM, \
-           "time to rebuild a home feed from PostgreSQL")
+           "time to rebuild a home feed from PostgreSQL") \
+    ACTION(warm_users_total, METRIC_COUNTER, "home feeds warmed by warm jobs") \
+    ACTION(warm_user_failures_total, METRIC_COUNTER, \
+           "users whose warming failed (retried later)") \
+    ACTION(warm_backoffs_total, METRIC_COUNTER, \
+           "times a warm job paused to yield: service busy, PostgreSQL slow or failing") \
+    ACTION(warm_jobs, METRIC_GAUGE, "warm jobs running or paused on this instance")
 
 typedef struct {
     FEED_METRICS(METRIC_FIELD)

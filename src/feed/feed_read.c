@@ -24,10 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/feed_cmd.h"
 #include "feed/feed_cursor.h"
+#include "feed/feed_guess.h"
 #include "feed/feed_hydrate.h"
 #include "feed/feed_metrics.h"
+#include "feed/feed_rebuild.h"
 #include "feed/feed_scripts.h"
+#include "rpc/rpc_reply.h"
 #include "util/log.h"
 #include "util/num.h"
 
@@ -109,7 +113,10 @@ static void read_free(read_t *r)
 
 static void read_fail(read_t *r, rpc_code_t code, const char *msg)
 {
-    rpc_reply_error(r->call, code, code == RPC_UNAVAILABLE ? 1000 : -1, "%s", msg);
+    if (code == RPC_UNAVAILABLE)
+        rpc_reply_unavailable(r->call, msg);
+    else
+        rpc_reply_internal(r->call, msg);
     read_free(r);
 }
 
@@ -257,14 +264,14 @@ static void remove_deleted(read_t *r)
             continue;
         rds_args_reset(&r->args);
         rds_args_str(&r->args, "ZREM");
-        feed_args_key(&r->args, rds_key_feed, r->e, r->req.user_id);
+        feed_args_key(&r->args, rds_key_feed, r->e->prefix, r->req.user_id);
         rds_args_int(&r->args, p->id);
         rds_command_argv(r->e->redis, r->affinity, NULL, NULL, r->args.argc,
                          rds_args_argv(&r->args), rds_args_lens(&r->args));
         if (p->author_id > 0) {
             rds_args_reset(&r->args);
             rds_args_str(&r->args, "ZREM");
-            feed_args_key(&r->args, rds_key_posts, r->e, p->author_id);
+            feed_args_key(&r->args, rds_key_posts, r->e->prefix, p->author_id);
             rds_args_int(&r->args, p->id);
             rds_command_argv(r->e->redis, r->affinity, NULL, NULL, r->args.argc,
                              rds_args_argv(&r->args), rds_args_lens(&r->args));
@@ -379,12 +386,11 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, bo
     return full;
 }
 
-static void add_range(read_t *r, rds_args_t *a, size_t (*key)(char *, size_t, const char *, int64_t),
-                      int64_t id)
+static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
 {
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
-    feed_args_key(a, key, r->e, id);
+    feed_args_key(a, key, r->e->prefix, id);
     if (r->req.has_cursor)
         rds_args_int(a, r->req.after.ts);
     else
@@ -399,12 +405,11 @@ static void add_range(read_t *r, rds_args_t *a, size_t (*key)(char *, size_t, co
     rds_batch_add(r->batch, a);
 }
 
-static void add_floor(read_t *r, rds_args_t *a, size_t (*key)(char *, size_t, const char *, int64_t),
-                      int64_t id)
+static void add_floor(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
 {
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
-    feed_args_key(a, key, r->e, id);
+    feed_args_key(a, key, r->e->prefix, id);
     rds_args_str(a, "0");
     rds_args_str(a, "+inf");
     rds_args_str(a, "BYSCORE");
@@ -419,7 +424,7 @@ static void add_floor(read_t *r, rds_args_t *a, size_t (*key)(char *, size_t, co
 
 static void read_celebs(read_t *r);
 
-static void on_author_rebuilt(feed_rebuild_status_t status, void *arg)
+static void on_author_rebuilt(int status, void *arg)
 {
     read_t *r = arg;
     if (status == FEED_REBUILD_UNAVAILABLE)
@@ -437,16 +442,16 @@ static void on_author_rebuilt(feed_rebuild_status_t status, void *arg)
     read_celebs(r);
 }
 
-/* The state sentinel's score ("-1", "-2", "-3"), from a WITHSCORES reply
- * of a set's lowest members; NULL when the set does not exist. */
-static const char *low_state(const redisReply *low)
+/* The state sentinel's score (FEED_STATE_*), from a WITHSCORES reply of a
+ * set's lowest members; 0 when the set does not exist. */
+static int low_state(const redisReply *low)
 {
     if (!low || low->type != REDIS_REPLY_ARRAY)
-        return NULL;
+        return 0;
     for (size_t i = 0; i + 1 < low->elements; i += 2)
-        if (strcmp(low->element[i]->str, "s") == 0)
-            return low->element[i + 1]->str;
-    return NULL;
+        if (strcmp(low->element[i]->str, FEED_MEMBER_STATE) == 0)
+            return (int)fc_i64(low->element[i + 1]->str);
+    return 0;
 }
 
 /* Uses the celebrity sets' replies found at index base, 2 per celebrity
@@ -458,8 +463,8 @@ static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
     int64_t *missing = fc_xmalloc(r->ncelebs * sizeof *missing);
     size_t nmissing = 0;
     for (size_t j = 0; j < r->ncelebs; j++) {
-        const char *state = low_state(rds_batch_reply(b, base + 2 * j));
-        if (!state || strcmp(state, "-3") == 0)
+        int state = low_state(rds_batch_reply(b, base + 2 * j));
+        if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL)
             missing[nmissing++] = r->celebs[j];
     }
     if (nmissing > 0) {
@@ -473,7 +478,7 @@ static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
     free(missing);
     for (size_t j = 0; j < r->ncelebs; j++) {
         const redisReply *low = rds_batch_reply(b, base + 2 * j);
-        bool partial = strcmp(low_state(low), "-2") == 0;
+        bool partial = low_state(low) == FEED_STATE_PARTIAL;
         feed_key_t floor = { 0, 0 };
         bool has_floor = parse_floor(low, &floor);
         r->any_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, base + 2 * j + 1),
@@ -502,7 +507,7 @@ static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n)
          * oldest entry (the floor of a trimmed set), in one command. */
         rds_args_reset(&r->args);
         rds_args_str(&r->args, "ZRANGE");
-        feed_args_key(&r->args, rds_key_posts, r->e, celebs[j]);
+        feed_args_key(&r->args, rds_key_posts, r->e->prefix, celebs[j]);
         rds_args_str(&r->args, "-inf");
         rds_args_str(&r->args, "+inf");
         rds_args_str(&r->args, "BYSCORE");
@@ -526,70 +531,9 @@ static void read_celebs(read_t *r)
     rds_batch_wait(r->batch, on_celebs, r);
 }
 
-/* ---- the celebrity guess ----------------------------------------------- *
- * Which celebrities a user follows is only known from RT1's meta members,
- * which would make their sets a second round trip. So RT1 also asks for the
- * sets of the celebrities this user followed at their last read (a small
- * direct-mapped cache); when RT1's markers say the same, those replies are
- * used and the read needs no RT2. The guess never decides what is shown:
- * the markers read in the same round trip do. */
-
-#define GUESS_SLOTS 65536
-#define GUESS_MAX 256
-
-typedef struct {
-    int64_t user_id;
-    uint32_t n, cap;
-    int64_t *celebs;             /* sorted */
-} guess_t;
-
-static guess_t *guesses;
-
-static guess_t *guess_slot(int64_t user)
-{
-    if (!guesses)
-        guesses = fc_xcalloc(GUESS_SLOTS, sizeof *guesses);
-    uint64_t h = (uint64_t)user * 0x9E3779B97F4A7C15ULL;
-    return &guesses[h >> 48];
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Remembers the user's celebrities (sorted in place). */
-static void guess_store(int64_t user, int64_t *celebs, size_t n)
-{
-    qsort(celebs, n, sizeof *celebs, cmp_i64);
-    guess_t *g = guess_slot(user);
-    if (n > GUESS_MAX) {
-        g->user_id = 0;          /* too many to guess: always RT2 */
-        return;
-    }
-    if (n > g->cap) {
-        g->cap = (uint32_t)n;
-        g->celebs = fc_xrealloc(g->celebs, n * sizeof *g->celebs);
-    }
-    g->user_id = user;
-    g->n = (uint32_t)n;
-    if (n)
-        memcpy(g->celebs, celebs, n * sizeof *celebs);
-}
-
-void feed_read_guess_reset(void)
-{
-    if (guesses)
-        for (size_t i = 0; i < GUESS_SLOTS; i++)
-            free(guesses[i].celebs);
-    free(guesses);
-    guesses = NULL;
-}
-
 /* ---- RT1: the home feed ------------------------------------------------ */
 
-static void on_feed_rebuilt(feed_rebuild_status_t status, void *arg)
+static void on_feed_rebuilt(int status, void *arg)
 {
     read_t *r = arg;
     if (status == FEED_REBUILD_UNAVAILABLE) {
@@ -617,10 +561,10 @@ static void on_feed(rds_batch_t *b, void *arg)
     r->celebs = fc_xmalloc((meta->elements / 2 + 1) * sizeof *r->celebs);
     for (size_t i = 0; i + 1 < meta->elements; i += 2) {
         const char *m = meta->element[i]->str;
-        if (strcmp(m, "s") == 0)
-            state = (int)strtol(meta->element[i + 1]->str, NULL, 10);
-        else if (strncmp(m, "c:", 2) == 0)
-            r->celebs[nc++] = fc_i64(m + 2);
+        if (strcmp(m, FEED_MEMBER_STATE) == 0)
+            state = (int)fc_i64(meta->element[i + 1]->str);
+        else if (strncmp(m, FEED_MEMBER_CELEB, strlen(FEED_MEMBER_CELEB)) == 0)
+            r->celebs[nc++] = fc_i64(m + strlen(FEED_MEMBER_CELEB));
     }
     r->ncelebs = nc;
     if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL) {
@@ -647,7 +591,7 @@ static void on_feed(rds_batch_t *b, void *arg)
                               floor, 0);
     /* Same celebrities as guessed: their sets came with RT1. */
     bool guessed = nc == r->nguess && rds_batch_count(b) == 4 + 2 * nc;
-    guess_store(r->req.user_id, r->celebs, nc);
+    feed_guess_store(r->e->guess, r->req.user_id, r->celebs, nc);
     for (size_t j = 0; guessed && j < nc; j++)
         guessed = r->celebs[j] == r->guess[j];
     if (nc > 0) {
@@ -666,7 +610,7 @@ static void read_start(read_t *r)
     rds_args_t *a = &r->args;
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
-    feed_args_key(a, rds_key_feed, r->e, r->req.user_id);
+    feed_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
     rds_args_str(a, "-inf");
     rds_args_str(a, "(0");
     rds_args_str(a, "BYSCORE");
@@ -676,14 +620,15 @@ static void read_start(read_t *r)
     add_floor(r, a, rds_key_feed, r->req.user_id);
     rds_args_reset(a);
     rds_args_str(a, "PEXPIRE");
-    feed_args_key(a, rds_key_feed, r->e, r->req.user_id);
+    feed_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
     rds_args_int(a, r->e->feed_ttl_ms);
     rds_batch_add(r->batch, a);
-    const guess_t *g = guess_slot(r->req.user_id);
-    r->nguess = g->user_id == r->req.user_id ? g->n : 0;
+    /* The celebrities of the last read come along (feed_guess.h). */
+    const int64_t *guess;
+    r->nguess = feed_guess_get(r->e->guess, r->req.user_id, &guess);
     if (r->nguess) {
         r->guess = fc_xrealloc(r->guess, r->nguess * sizeof *r->guess);
-        memcpy(r->guess, g->celebs, r->nguess * sizeof *r->guess);
+        memcpy(r->guess, guess, r->nguess * sizeof *r->guess);
     }
     add_celeb_commands(r, r->guess, r->nguess);
     rds_batch_wait(r->batch, on_feed, r);
@@ -695,8 +640,7 @@ void feed_timeline_get(feed_engine_t *e, rpc_call_t *call, const feed_read_req_t
     r->e = e;
     r->call = call;
     r->req = *req;
-    /* Never 0: 0 would mean "no affinity" to a reader of this code. */
-    r->affinity = (unsigned)req->user_id | 1u;
+    r->affinity = feed_affinity(req->user_id);
     r->fetch_n = req->limit + READ_SLACK;
     r->batch = rds_batch_new(e->redis, r->affinity);
     rds_args_init(&r->args);

@@ -1,4 +1,5 @@
-/* timeline.get (CONTRACT.md section 3). */
+/* timeline.get (docs/PROTOCOL.md, "timeline.get"): a page of a home
+ * timeline, from Redis when it can, else from PostgreSQL. */
 #ifndef FC_FEED_FEED_READ_H
 #define FC_FEED_FEED_READ_H
 
@@ -20,8 +21,5 @@ typedef struct {
 /* Answers call with {"posts", "next_cursor", "source", "degraded"} or an
  * error. */
 void feed_timeline_get(feed_engine_t *e, rpc_call_t *call, const feed_read_req_t *req);
-
-/* Frees the cache of which celebrities each user follows (at exit). */
-void feed_read_guess_reset(void);
 
 #endif

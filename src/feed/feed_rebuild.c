@@ -1,27 +1,12 @@
-/* Cold start: a home feed (or an author's recent-posts set) rebuilt from
- * PostgreSQL.
- *
- *   1. REBUILD_BEGIN puts a "building" placeholder with our token in Redis
- *      (or finds the key already there, or another rebuild at work: then we
- *      poll until it is done). From now on fan-out deliveries, celebrity
- *      markers and follows land in the placeholder, so nothing that happens
- *      while we query PostgreSQL is lost.
- *   2. Home feeds: the followees (PostgreSQL), and which of them (and the user)
- *      are flagged celebrities (Redis): those are merged at read time, so they
- *      become markers and their posts stay out of the feed.
- *   3. The newest feed_max + 1 live posts of the remaining authors (one
- *      query); more than feed_max means older ones exist: the feed is partial.
- *   4. REBUILD_APPLY adds the rows to the placeholder and marks it complete or
- *      partial — unless the placeholder was invalidated meanwhile (a DEL by
- *      timeline.invalidate, follow or unfollow): then nothing is written and
- *      the waiters read again.
- * Concurrent callers share one run (feed_flight). */
+/* Cold start (see feed_rebuild.h for the steps). */
+#include "feed/feed_rebuild.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "feed/feed_engine.h"
+#include "feed/feed_cmd.h"
 #include "feed/feed_flight.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
@@ -62,6 +47,7 @@ static void args_key(rebuild_t *r)
     rds_args_add(&r->args, key, n);
 }
 
+
 static void on_timer_closed(uv_handle_t *h)
 {
     free(h);
@@ -83,7 +69,7 @@ static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
     free(r->markers);
     free(r->authors);
     free(r);
-    feed_flight_finish(e, kind, id, status);
+    feed_flight_finish(e->flights, kind, id, (int)status);
 }
 
 /* Drops our placeholder after a failure so that readers do not wait for a
@@ -92,13 +78,10 @@ static void rebuild_abort(rebuild_t *r, const char *why)
 {
     log_warn("feed", "rebuild of %s %" PRId64 " failed: %s",
              r->kind == FEED_FLIGHT_HOME ? "feed" : "author set", r->id, why);
-    static const char drop[] =
-        "if redis.call('ZSCORE', KEYS[1], 'b:' .. ARGV[1]) then redis.call('DEL', KEYS[1]) end\n"
-        "return 1\n";
-    feed_args_eval(&r->args, drop, 1);
+    feed_args_eval(&r->args, feed_script_rebuild_drop, 1);
     args_key(r);
     rds_args_str(&r->args, r->token);
-    rds_command_argv(r->e->redis, (unsigned)r->id, NULL, NULL, r->args.argc,
+    rds_command_argv(r->e->redis, feed_affinity(r->id), NULL, NULL, r->args.argc,
                      rds_args_argv(&r->args), rds_args_lens(&r->args));
     rebuild_end(r, FEED_REBUILD_UNAVAILABLE);
 }
@@ -148,7 +131,7 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
     rds_args_int(&r->args, partial);
     rds_args_int(&r->args, (int64_t)r->nmarkers);
     for (size_t i = 0; i < r->nmarkers; i++)
-        rds_args_addf(&r->args, "c:%" PRId64, r->markers[i]);
+        rds_args_addf(&r->args, FEED_MEMBER_CELEB "%" PRId64, r->markers[i]);
     for (int i = 0; i < rows; i++) {
         rds_args_int(&r->args, cell_int(res, i, ts_col));
         rds_args_int(&r->args, cell_int(res, i, 0));
@@ -289,14 +272,14 @@ static void rebuild_begin(rebuild_t *r)
 static void rebuild_start(feed_engine_t *e, feed_flight_kind_t kind, int64_t id,
                           feed_rebuild_fn *cb, void *arg)
 {
-    if (!feed_flight_join(e, kind, id, cb, arg))
+    if (!feed_flight_join(e->flights, kind, id, cb, arg))
         return;
     rebuild_t *r = fc_xcalloc(1, sizeof *r);
     r->e = e;
     r->kind = kind;
     r->id = id;
     snprintf(r->token, sizeof r->token, "%" PRIx64, ++e->next_token);
-    r->batch = rds_batch_new(e->redis, (unsigned)id);
+    r->batch = rds_batch_new(e->redis, feed_affinity(id));
     rds_args_init(&r->args);
     rebuild_begin(r);
 }

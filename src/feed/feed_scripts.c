@@ -64,6 +64,21 @@ const char feed_script_post_fill[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
     "return 1\n";
 
+const char feed_script_rebuild_drop[] =
+    "if redis.call('ZSCORE', KEYS[1], 'b:' .. ARGV[1]) then redis.call('DEL', KEYS[1]) end\n"
+    "return 1\n";
+
+const char feed_script_remove[] =
+    "for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end\n"
+    "return #KEYS\n";
+
+const char feed_script_touch[] =
+    "local s = tonumber(redis.call('ZSCORE', KEYS[1], 's'))\n"
+    "if s ~= -1 and s ~= -2 then return {} end\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
+    "return redis.call('ZRANGE', KEYS[1], '+inf', '0', 'BYSCORE', 'REV', 'LIMIT', '0', "
+    "ARGV[2], 'WITHSCORES')\n";
+
 const char feed_script_follow_celeb[] =
     "local s = redis.call('ZSCORE', KEYS[1], 's')\n"
     "if s == '-1' or s == '-2' then redis.call('ZADD', KEYS[1], -5, ARGV[1]); return 1 end\n"

@@ -15,7 +15,9 @@
  *   member "c:<author>"  score -5                      a celebrity the user follows:
  *                                                        merge posts:{author} at read
  * Negative scores never collide with entries; page reads ask for scores >= 0
- * and the meta read for scores < 0. */
+ * and the meta read for scores < 0. The scripts spell these numbers out
+ * ('-1', -5...): they are the FEED_STATE_* and FEED_SCORE_* values below,
+ * and C code compares states only through the constants. */
 #ifndef FC_FEED_FEED_SCRIPTS_H
 #define FC_FEED_FEED_SCRIPTS_H
 
@@ -24,6 +26,11 @@
 #define FEED_STATE_BUILDING (-3)
 #define FEED_SCORE_TOKEN (-4)
 #define FEED_SCORE_CELEB (-5)
+
+/* The sentinel's member and the prefixes of the other meta members. */
+#define FEED_MEMBER_STATE "s"
+#define FEED_MEMBER_TOKEN "b:"
+#define FEED_MEMBER_CELEB "c:"
 
 /* FEED_PUSH: add one member to many feeds that exist.
  * KEYS: feed keys, or (feed, unfollowed-set) pairs when ARGV[5] == "2".
@@ -52,6 +59,21 @@ extern const char feed_script_rebuild_apply[];
  * fields that are absent (HSETNX): a write-back from PostgreSQL never
  * overwrites a newer body or a deletion tombstone written meanwhile. */
 extern const char feed_script_post_fill[];
+
+/* REBUILD_DROP: KEYS[1]; ARGV token. Deletes the key if it is still the
+ * placeholder of that rebuild (a failed rebuild lets readers go on at once
+ * instead of waiting for the placeholder to expire). Returns 1. */
+extern const char feed_script_rebuild_drop[];
+
+/* FEED_REMOVE: KEYS feeds; ARGV[1] a member. ZREM from each (fan-out of a
+ * deleted post). Returns the number of keys. */
+extern const char feed_script_remove[];
+
+/* FEED_TOUCH: KEYS[1] a home feed; ARGV ttl_ms, n. Slides the TTL of a
+ * complete or partial feed and returns its newest n entries (id, score
+ * pairs). A building placeholder is left alone: it keeps its short TTL in
+ * case its rebuilder dies. Used by warming. */
+extern const char feed_script_touch[];
 
 /* FOLLOW_CELEB: KEYS[1] a feed; ARGV marker member. A complete or partial
  * feed gets the celebrity marker; a building one is dropped (its rebuild may

@@ -1,4 +1,5 @@
-/* Cache warming: the `warm` and `warm.status` methods (CONTRACT.md section 3).
+/* Cache warming: what the `warm` and `warm.status` methods start and report
+ * (docs/PROTOCOL.md, "warm").
  *
  * A warm job rebuilds the home feeds of a set of users from PostgreSQL in
  * the background, on the loop: the ids given, or every user whose
@@ -17,20 +18,19 @@
  * (the user is retried later; WARM_MAX_FAILURES failures in a row fail the
  * job). Outside the warm_window setting jobs are "paused" and resume inside.
  *
- * Job state lives in Redis, PREFIXwarm:{JOB} (hash: done, total, state,
- * started_ms, updated_ms, error), so warm.status works from any instance.
- * The hash's TTL is refreshed while the job runs (a job of a crashed process
- * disappears an hour later) and set to WARM_KEEP_S when it ends. On shutdown
- * this instance's unfinished jobs are marked failed with error "shutdown". */
+ * Job state lives in Redis (feed_warm_job.h), so warm.status works from any
+ * instance. On shutdown this instance's unfinished jobs are marked failed
+ * with error "shutdown". */
 #ifndef FC_FEED_FEED_WARM_H
 #define FC_FEED_FEED_WARM_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "feed/feed_engine.h"
+#include "feed/feed_warm_job.h"
 #include "rpc/rpc_server.h"
-
-struct feed_engine;
 
 #define WARM_PAGE 500              /* users per keyset page */
 #define WARM_HYDRATE 20            /* newest entries of a warmed feed to hydrate */
@@ -45,7 +45,6 @@ struct feed_engine;
 #define WARM_BUSY_BACKOFF_MS 100
 #define WARM_MAX_FAILURES 20       /* failures in a row that fail a job */
 #define WARM_USER_ATTEMPTS 5       /* attempts per user before it is skipped */
-#define WARM_KEEP_S 3600           /* job hash TTL: while running (refreshed) and after */
 
 /* Returns true while live traffic should have the backends to itself. */
 typedef bool feed_warm_busy_fn(void *arg);
@@ -57,28 +56,32 @@ typedef struct {
     void *busy_arg;
 } feed_warm_options_t;
 
+/* A warm call, its arguments checked (feed_methods.c). */
+typedef struct {
+    bool by_activity;              /* users active within active_within_s, else users[] */
+    const int64_t *users;          /* distinct ids */
+    size_t nusers;
+    int64_t active_within_s;
+    bool has_rate;
+    double rate;                   /* users/s (> 0) */
+} feed_warm_req_t;
+
 /* Sets up warming for the engine (one per engine). Returns 0, or -1 with a
  * reason in err (a bad window). */
-int feed_warm_start(struct feed_engine *e, const feed_warm_options_t *opts, char *err,
-                    size_t errlen);
+int feed_warm_start(feed_engine_t *e, const feed_warm_options_t *opts, char *err, size_t errlen);
 
 /* Stops warming: no job takes another user; unfinished jobs are marked
  * failed ("shutdown") in Redis. done(arg) runs once those writes are answered
  * or have failed, possibly before this returns; it may be NULL. Safe to call
  * again (later calls do not wait). Everything is freed once the users in
  * flight have come back, so run the loop until it has no more work. */
-void feed_warm_stop(struct feed_engine *e, void (*done)(void *arg), void *arg);
+void feed_warm_stop(feed_engine_t *e, void (*done)(void *arg), void *arg);
 
-/* RPC handlers; ctx is the feed engine (as for every feed method). */
-void feed_method_warm(rpc_call_t *call, const msgpack_object *args, void *engine);
-void feed_method_warm_status(rpc_call_t *call, const msgpack_object *args, void *engine);
+/* Starts a warm job and answers call with {"job", "users"} once its record
+ * is in Redis (or with UNAVAILABLE). req may go when this returns. */
+void feed_warm_create(feed_engine_t *e, rpc_call_t *call, const feed_warm_req_t *req);
 
-/* The off-peak window: "HH:MM-HH:MM" (00:00..23:59 each, may wrap midnight,
- * start != end) or "" (always). Sets minutes since midnight; start = end = -1
- * for "". Returns 0, or -1 with a reason in err. Used by settings too. */
-int feed_warm_window_parse(const char *s, int *start_min, int *end_min, char *err,
-                           size_t errlen);
-/* Whether minute-of-day m (0..1439) lies in [start, end), wrapping midnight. */
-bool feed_warm_window_contains(int start_min, int end_min, int m);
+/* A job this instance runs (or has just ended), or NULL. */
+const feed_warm_job_t *feed_warm_find(feed_engine_t *e, const char *id);
 
 #endif

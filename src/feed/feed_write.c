@@ -22,8 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/feed_cmd.h"
+#include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
+#include "rpc/rpc_reply.h"
 #include "util/log.h"
 
 typedef struct {
@@ -37,12 +40,14 @@ typedef struct {
     rds_args_t args;
 } write_t;
 
-static write_t *write_new(feed_engine_t *e, rpc_call_t *call, int64_t affinity)
+/* owner: the user or author whose keys the write is about; its commands
+ * share that id's connection, so they stay in order with its reads. */
+static write_t *write_new(feed_engine_t *e, rpc_call_t *call, int64_t owner)
 {
     write_t *w = fc_xcalloc(1, sizeof *w);
     w->e = e;
     w->call = call;
-    w->batch = rds_batch_new(e->redis, (unsigned)affinity | 1u);
+    w->batch = rds_batch_new(e->redis, feed_affinity(owner));
     rds_args_init(&w->args);
     return w;
 }
@@ -67,30 +72,27 @@ static void reply_ok(write_t *w)
 
 static void reply_unavailable(write_t *w)
 {
-    rpc_reply_error(w->call, RPC_UNAVAILABLE, 1000, "Redis is unavailable");
+    rpc_reply_unavailable(w->call, "Redis is unavailable");
     write_free(w);
 }
 
-/* A reply that is neither missing nor a Redis error. */
-static bool reply_good(const redisReply *r)
+/* Starts "NAME key(id)" in w->args; the caller appends the rest and adds
+ * the command with add(). */
+static rds_args_t *cmd(write_t *w, const char *name, feed_key_fn *key, int64_t id)
 {
-    return r && r->type != REDIS_REPLY_ERROR;
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, name);
+    feed_args_key(&w->args, key, w->e->prefix, id);
+    return &w->args;
 }
 
-static bool batch_good(const rds_batch_t *b)
+static void add(write_t *w)
 {
-    for (size_t i = 0; i < rds_batch_count(b); i++) {
-        const redisReply *r = rds_batch_reply(b, i);
-        if (!reply_good(r)) {
-            if (r)
-                log_warn("feed", "redis error: %s", r->str);
-            return false;
-        }
-    }
-    return true;
+    rds_batch_add(w->batch, &w->args);
 }
 
-static void add_job(write_t *w, const char *type, int64_t post, int64_t author, int64_t ts)
+/* Queues a fan-out job (feed_job.h) on the durable stream. */
+static void add_job(write_t *w, feed_job_type_t type, int64_t post, int64_t author, int64_t ts)
 {
     rds_args_t *a = &w->args;
     char key[RDS_KEY_MAX];
@@ -99,31 +101,23 @@ static void add_job(write_t *w, const char *type, int64_t post, int64_t author, 
     rds_args_str(a, "XADD");
     rds_args_add(a, key, n);
     rds_args_str(a, "*");
-    rds_args_str(a, "t");
-    rds_args_str(a, type);
-    rds_args_str(a, "p");
-    rds_args_int(a, post);
-    rds_args_str(a, "a");
-    rds_args_int(a, author);
-    rds_args_str(a, "ts");
-    rds_args_int(a, ts);
-    rds_args_str(a, "pub");
-    rds_args_int(a, feed_now_ms());
+    feed_job_t job = { type, post, author, ts, feed_now_ms() };
+    feed_job_encode(&job, a);
     rds_batch_add(w->batch, a);
 }
 
 /* Adds one member to a single feed or author set (FEED_PUSH, stride 1). */
-static void add_push(write_t *w, size_t (*key)(char *, size_t, const char *, int64_t),
-                     int64_t owner, int64_t post, int64_t ts, int64_t author)
+static void add_push(write_t *w, feed_key_fn *key, int64_t owner, int64_t post, int64_t ts,
+                     int64_t author)
 {
     feed_args_eval(&w->args, feed_script_push, 1);
-    feed_args_key(&w->args, key, w->e, owner);
+    feed_args_key(&w->args, key, w->e->prefix, owner);
     rds_args_int(&w->args, post);
     rds_args_int(&w->args, ts);
     rds_args_int(&w->args, w->e->feed_max);
     rds_args_int(&w->args, author);
-    rds_args_str(&w->args, "1");
-    rds_batch_add(w->batch, &w->args);
+    rds_args_str(&w->args, "1");          /* stride: one key per feed */
+    add(w);
 }
 
 /* ---- post.publish ------------------------------------------------------ */
@@ -143,7 +137,7 @@ static void reply_published(write_t *w)
 static void on_mark_job(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
-    if (!batch_good(b)) {
+    if (!feed_batch_ok(b)) {
         reply_unavailable(w);
         return;
     }
@@ -153,7 +147,7 @@ static void on_mark_job(rds_batch_t *b, void *arg)
 static void on_published(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
-    if (!batch_good(b)) {
+    if (!feed_batch_ok(b)) {
         reply_unavailable(w);
         return;
     }
@@ -186,7 +180,7 @@ static void publish_write(write_t *w)
          * overtook the publish (pipelined behind it, on another connection)
          * has already written the newer body or the tombstone. */
         feed_args_eval(a, feed_script_post_fill, 1);
-        feed_args_key(a, rds_key_post, e, p->id);
+        feed_args_key(a, rds_key_post, e->prefix, p->id);
         rds_args_int(a, e->post_ttl_s);
         rds_args_str(a, "a");
         rds_args_int(a, p->author_id);
@@ -231,13 +225,11 @@ static void on_follower_count(pg_status_t status, PGresult *res, const char *err
         return;
     }
     int64_t count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    rds_args_reset(&w->args);
-    rds_args_str(&w->args, "SET");
-    feed_args_key(&w->args, rds_key_fcount, w->e, w->post.author_id);
-    rds_args_int(&w->args, count);
-    rds_args_str(&w->args, "EX");
-    rds_args_int(&w->args, FEED_FCOUNT_TTL_S);
-    rds_command_argv(w->e->redis, (unsigned)w->post.author_id | 1u, NULL, NULL, w->args.argc,
+    rds_args_t *a = cmd(w, "SET", rds_key_fcount, w->post.author_id);
+    rds_args_int(a, count);
+    rds_args_str(a, "EX");
+    rds_args_int(a, FEED_FCOUNT_TTL_S);
+    rds_command_argv(w->e->redis, feed_affinity(w->post.author_id), NULL, NULL, w->args.argc,
                      rds_args_argv(&w->args), rds_args_lens(&w->args));
     decide_mode(w, count);
 }
@@ -246,7 +238,7 @@ static void on_cached_count(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
     const redisReply *r = rds_batch_reply(b, 0);
-    if (!reply_good(r)) {
+    if (!feed_batch_ok(b)) {
         reply_unavailable(w);
         return;
     }
@@ -270,10 +262,8 @@ void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
         w->body = fc_xstrndup(post->body, post->body_len);
         w->post.body = w->body;
     }
-    rds_args_reset(&w->args);
-    rds_args_str(&w->args, "GET");
-    feed_args_key(&w->args, rds_key_fcount, e, post->author_id);
-    rds_batch_add(w->batch, &w->args);
+    cmd(w, "GET", rds_key_fcount, post->author_id);
+    add(w);
     rds_batch_wait(w->batch, on_cached_count, w);
 }
 
@@ -282,25 +272,11 @@ void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
 static void on_done(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
-    if (!batch_good(b)) {
+    if (!feed_batch_ok(b)) {
         reply_unavailable(w);
         return;
     }
     reply_ok(w);
-}
-
-static void add_simple(write_t *w, const char *cmd,
-                       size_t (*key)(char *, size_t, const char *, int64_t), int64_t id,
-                       const char *arg1, const char *arg2)
-{
-    rds_args_reset(&w->args);
-    rds_args_str(&w->args, cmd);
-    feed_args_key(&w->args, key, w->e, id);
-    if (arg1)
-        rds_args_str(&w->args, arg1);
-    if (arg2)
-        rds_args_str(&w->args, arg2);
-    rds_batch_add(w->batch, &w->args);
 }
 
 void feed_post_update(feed_engine_t *e, rpc_call_t *call, int64_t id, const char *body,
@@ -309,28 +285,28 @@ void feed_post_update(feed_engine_t *e, rpc_call_t *call, int64_t id, const char
     write_t *w = write_new(e, call, id);
     /* A hash without 'a' (not cached before) counts as a miss for readers,
      * who fill the rest from PostgreSQL without overwriting this body. */
-    rds_args_reset(&w->args);
-    rds_args_str(&w->args, "HSET");
-    feed_args_key(&w->args, rds_key_post, e, id);
-    rds_args_str(&w->args, "b");
-    rds_args_add(&w->args, body, body_len);
-    rds_batch_add(w->batch, &w->args);
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%" PRId64, e->post_ttl_s);
-    add_simple(w, "EXPIRE", rds_key_post, id, ttl, NULL);
+    rds_args_t *a = cmd(w, "HSET", rds_key_post, id);
+    rds_args_str(a, "b");
+    rds_args_add(a, body, body_len);
+    add(w);
+    rds_args_int(cmd(w, "EXPIRE", rds_key_post, id), e->post_ttl_s);
+    add(w);
     rds_batch_wait(w->batch, on_done, w);
 }
 
 void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t author_id)
 {
     write_t *w = write_new(e, call, author_id);
-    char ttl[24], post[24];
-    snprintf(ttl, sizeof ttl, "%" PRId64, e->post_ttl_s);
-    snprintf(post, sizeof post, "%" PRId64, id);
-    add_simple(w, "HSET", rds_key_post, id, "d", "1");
-    add_simple(w, "EXPIRE", rds_key_post, id, ttl, NULL);
-    add_simple(w, "ZREM", rds_key_posts, author_id, post, NULL);
-    add_simple(w, "ZREM", rds_key_feed, author_id, post, NULL);
+    rds_args_t *a = cmd(w, "HSET", rds_key_post, id);
+    rds_args_str(a, "d");
+    rds_args_str(a, "1");
+    add(w);
+    rds_args_int(cmd(w, "EXPIRE", rds_key_post, id), e->post_ttl_s);
+    add(w);
+    rds_args_int(cmd(w, "ZREM", rds_key_posts, author_id), id);
+    add(w);
+    rds_args_int(cmd(w, "ZREM", rds_key_feed, author_id), id);
+    add(w);
     add_job(w, FEED_JOB_DELETE, id, author_id, 0);
     rds_batch_wait(w->batch, on_done, w);
 }
@@ -338,7 +314,7 @@ void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t au
 static void on_follow_flag(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
-    if (!batch_good(b)) {
+    if (!feed_batch_ok(b)) {
         reply_unavailable(w);
         return;
     }
@@ -347,14 +323,14 @@ static void on_follow_flag(rds_batch_t *b, void *arg)
     rds_batch_clear(b);           /* frees the replies */
     if (celebrity) {
         feed_args_eval(&w->args, feed_script_follow_celeb, 1);
-        feed_args_key(&w->args, rds_key_feed, w->e, w->follower);
-        rds_args_addf(&w->args, "c:%" PRId64, w->followee);
-        rds_batch_add(b, &w->args);
+        feed_args_key(&w->args, rds_key_feed, w->e->prefix, w->follower);
+        rds_args_addf(&w->args, FEED_MEMBER_CELEB "%" PRId64, w->followee);
     } else {
         /* The followee's posts must appear from the next read on: the feed
          * is rebuilt with them (an in-flight rebuild is cancelled too). */
-        add_simple(w, "DEL", rds_key_feed, w->follower, NULL, NULL);
+        cmd(w, "DEL", rds_key_feed, w->follower);
     }
+    add(w);
     rds_batch_wait(b, on_done, w);
 }
 
@@ -363,35 +339,38 @@ void feed_follow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t f
     write_t *w = write_new(e, call, follower);
     w->follower = follower;
     w->followee = followee;
-    char who[24], key[RDS_KEY_MAX];
-    snprintf(who, sizeof who, "%" PRId64, followee);
-    add_simple(w, "SREM", rds_key_unfollowed, follower, who, NULL);
+    rds_args_int(cmd(w, "SREM", rds_key_unfollowed, follower), followee);
+    add(w);
+    char key[RDS_KEY_MAX];
     size_t n = rds_key_celebrities(key, sizeof key, e->prefix);
     rds_args_reset(&w->args);
     rds_args_str(&w->args, "SISMEMBER");
     rds_args_add(&w->args, key, n);
-    rds_args_str(&w->args, who);
-    rds_batch_add(w->batch, &w->args);
-    add_simple(w, "DEL", rds_key_fcount, followee, NULL, NULL);
+    rds_args_int(&w->args, followee);
+    add(w);
+    cmd(w, "DEL", rds_key_fcount, followee);
+    add(w);
     rds_batch_wait(w->batch, on_follow_flag, w);
 }
 
 void feed_unfollow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee)
 {
     write_t *w = write_new(e, call, follower);
-    char who[24], ttl[24];
-    snprintf(who, sizeof who, "%" PRId64, followee);
-    snprintf(ttl, sizeof ttl, "%d", FEED_UNFOLLOW_TTL_MS);
-    add_simple(w, "SADD", rds_key_unfollowed, follower, who, NULL);
-    add_simple(w, "PEXPIRE", rds_key_unfollowed, follower, ttl, NULL);
-    add_simple(w, "DEL", rds_key_feed, follower, NULL, NULL);
-    add_simple(w, "DEL", rds_key_fcount, followee, NULL, NULL);
+    rds_args_int(cmd(w, "SADD", rds_key_unfollowed, follower), followee);
+    add(w);
+    rds_args_int(cmd(w, "PEXPIRE", rds_key_unfollowed, follower), FEED_UNFOLLOW_TTL_MS);
+    add(w);
+    cmd(w, "DEL", rds_key_feed, follower);
+    add(w);
+    cmd(w, "DEL", rds_key_fcount, followee);
+    add(w);
     rds_batch_wait(w->batch, on_done, w);
 }
 
 void feed_invalidate(feed_engine_t *e, rpc_call_t *call, int64_t user_id)
 {
     write_t *w = write_new(e, call, user_id);
-    add_simple(w, "DEL", rds_key_feed, user_id, NULL, NULL);
+    cmd(w, "DEL", rds_key_feed, user_id);
+    add(w);
     rds_batch_wait(w->batch, on_done, w);
 }

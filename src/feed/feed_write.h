@@ -1,6 +1,6 @@
 /* The write methods: post.publish, post.update, post.delete, follow,
- * unfollow, timeline.invalidate (CONTRACT.md section 3). Each answers its
- * call (for a notification the answer is dropped). */
+ * unfollow, timeline.invalidate (docs/PROTOCOL.md, "Methods"). Each answers
+ * its call (for a notification the answer is dropped). */
 #ifndef FC_FEED_FEED_WRITE_H
 #define FC_FEED_FEED_WRITE_H
 
@@ -26,11 +26,5 @@ void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t au
 void feed_follow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee);
 void feed_unfollow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee);
 void feed_invalidate(feed_engine_t *e, rpc_call_t *call, int64_t user_id);
-
-/* Fan-out job fields in the stream: t = p (post), m (celebrity marker),
- * d (delete); p post id; a author id; ts created_at ms; pub publish time ms. */
-#define FEED_JOB_POST "p"
-#define FEED_JOB_MARK "m"
-#define FEED_JOB_DELETE "d"
 
 #endif

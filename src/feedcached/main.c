@@ -2,7 +2,7 @@
  * backends (Redis, PostgreSQL), the RPC server, the HTTP endpoint, signals;
  * then the loop runs until a graceful shutdown has closed everything.
  *
- * Shutdown (SIGTERM/SIGINT, CONTRACT.md section 1): stop accepting; requests
+ * Shutdown (SIGTERM/SIGINT, docs/PROTOCOL.md "Shutdown"): stop accepting; requests
  * already received get their result, or UNAVAILABLE when shutdown_timeout_ms
  * passes; later requests get UNAVAILABLE with retry_after_ms; then every
  * handle is closed and the process exits 0. A watchdog exits 0 at 9.5 s even
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "feed/feed_engine.h"
+#include "feed/feed_fanout.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_warm.h"
 #include "feedcached/health.h"
@@ -48,9 +49,11 @@ static void service_finish(service_t *svc)
         rpc_server_close(svc->rpc);
         svc->rpc = NULL;
     }
-    if (svc->engine) {
+    if (svc->engine)
         feed_warm_stop(svc->engine, NULL, NULL);
-        feed_engine_stop(svc->engine);
+    if (svc->fanout) {
+        feed_fanout_stop(svc->fanout);      /* frees itself once its jobs are done */
+        svc->fanout = NULL;
     }
     if (svc->http) {
         http_server_close(svc->http);
@@ -158,14 +161,22 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the backend pools");
         return -1;
     }
-    svc->engine = feed_engine_create(svc->loop, svc->redis, svc->pg, st);
+    feed_options_t fo = {
+        .key_prefix = st->key_prefix,
+        .feed_max = (int64_t)st->feed_max,
+        .feed_ttl_ms = (int64_t)st->feed_ttl * 1000,
+        .post_ttl_s = (int64_t)st->post_ttl,
+        .celebrity_threshold = (int64_t)st->celebrity_threshold,
+    };
+    svc->engine = feed_engine_create(svc->loop, svc->redis, svc->pg, &fo);
     /* The consumer name survives a restart of this instance, so that it
      * picks up its own unfinished fan-out jobs at once. */
     char host[128] = "feedcached", consumer[512];
     gethostname(host, sizeof host - 1);
     snprintf(consumer, sizeof consumer, "%s/%s", host, st->listen);
-    if (feed_engine_start_fanout(svc->engine, st->redis, consumer,
-                                 (unsigned)st->redis_timeout_ms) != 0) {
+    svc->fanout = feed_fanout_start(svc->engine, st->redis, consumer,
+                                    (unsigned)st->redis_timeout_ms);
+    if (!svc->fanout) {
         snprintf(err, errlen, "cannot start the fan-out worker");
         return -1;
     }

@@ -4,7 +4,6 @@
 
 #include "feed/feed_methods.h"
 #include "feed/feed_metrics.h"
-#include "feed/feed_warm.h"
 #include "feedcached/service.h"
 #include "rpc/rpc_msg.h"
 

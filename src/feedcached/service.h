@@ -1,5 +1,5 @@
-/* The daemon's state: every module it started, in one place, passed to RPC
- * handlers as their context. */
+/* The daemon's state: every module it started, in one place. (RPC handlers
+ * get the feed engine as their context, not this.) */
 #ifndef FC_FEEDCACHED_SERVICE_H
 #define FC_FEEDCACHED_SERVICE_H
 
@@ -13,6 +13,7 @@
 
 struct http_server;
 struct feed_engine;
+struct feed_fanout;
 struct health;
 
 typedef struct service {
@@ -21,6 +22,7 @@ typedef struct service {
     rds_pool_t *redis;
     pg_pool_t *pg;
     struct feed_engine *engine;
+    struct feed_fanout *fanout;     /* the fan-out worker */
     rpc_server_t *rpc;
     struct http_server *http;
     struct health *health;

@@ -1,0 +1,62 @@
+#include "feed/feed_cmd.h"
+
+#include <inttypes.h>
+#include <sys/time.h>
+
+#include "store/redis/rds_keys.h"
+#include "util/log.h"
+
+void feed_args_eval(rds_args_t *a, const char *script, int nkeys)
+{
+    rds_args_reset(a);
+    rds_args_str(a, "EVAL");
+    rds_args_str(a, script);
+    rds_args_int(a, nkeys);
+}
+
+void feed_args_key(rds_args_t *a, feed_key_fn *build, const char *prefix, int64_t id)
+{
+    char key[RDS_KEY_MAX];
+    size_t n = build(key, sizeof key, prefix, id);
+    rds_args_add(a, key, n);
+}
+
+unsigned feed_affinity(int64_t id)
+{
+    /* Fibonacci hashing: consecutive ids land on different connections,
+     * and the top bits are well mixed for any pool size. Never 0, which a
+     * reader could take for "no affinity". */
+    uint64_t h = (uint64_t)id * UINT64_C(0x9E3779B97F4A7C15);
+    unsigned a = (unsigned)(h >> 32);
+    return a ? a : 1u;
+}
+
+int64_t feed_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+bool feed_batch_ok(const rds_batch_t *b)
+{
+    for (size_t i = 0; i < rds_batch_count(b); i++) {
+        const redisReply *r = rds_batch_reply(b, i);
+        if (!r)
+            return false;
+        if (r->type == REDIS_REPLY_ERROR) {
+            log_warn("feed", "redis error: %s", r->str);
+            return false;
+        }
+    }
+    return true;
+}
+
+void feed_pg_array(buf_t *out, const int64_t *ids, size_t n)
+{
+    buf_reset(out);
+    buf_puts(out, "{");
+    for (size_t i = 0; i < n; i++)
+        buf_printf(out, i ? ",%" PRId64 : "%" PRId64, ids[i]);
+    buf_puts(out, "}");
+}

@@ -1,0 +1,34 @@
+/* The celebrity guess: which celebrities each user followed at their last
+ * read, in a small direct-mapped cache (a slot per hash of the user id; a
+ * newer user takes the slot over).
+ *
+ * Which celebrities a user follows is only known from the first round trip
+ * of timeline.get (the feed's marker members), which would make the
+ * celebrities' sets a second round trip. So the first round trip also asks
+ * for the sets of the guessed celebrities; when its markers say the same,
+ * those replies are used and the read needs no second one. A guess never
+ * decides what is shown: the markers read in the same round trip do, so a
+ * wrong or lost guess costs a round trip, never correctness. Pure, no I/O. */
+#ifndef FC_FEED_FEED_GUESS_H
+#define FC_FEED_FEED_GUESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FEED_GUESS_SLOTS 65536
+#define FEED_GUESS_MAX 256       /* users following more are never guessed */
+
+typedef struct feed_guess feed_guess_t;
+
+feed_guess_t *feed_guess_new(void);
+void feed_guess_free(feed_guess_t *g);
+
+/* The celebrities remembered for user (sorted ascending), valid until the
+ * next store; returns how many (0: nothing known). */
+size_t feed_guess_get(const feed_guess_t *g, int64_t user, const int64_t **celebs);
+
+/* Remembers user's celebrities; sorts celebs in place. More than
+ * FEED_GUESS_MAX forgets the user instead. */
+void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n);
+
+#endif

@@ -1,0 +1,41 @@
+/* Cold start: a home feed (or an author's recent-posts set) rebuilt from
+ * PostgreSQL.
+ *
+ *   1. REBUILD_BEGIN puts a "building" placeholder with our token in Redis
+ *      (or finds the key already there, or another rebuild at work: then we
+ *      poll until it is done). From now on fan-out deliveries, celebrity
+ *      markers and follows land in the placeholder, so nothing that happens
+ *      while we query PostgreSQL is lost.
+ *   2. Home feeds: the followees (PostgreSQL), and which of them (and the user)
+ *      are flagged celebrities (Redis): those are merged at read time, so they
+ *      become markers and their posts stay out of the feed.
+ *   3. The newest feed_max + 1 live posts of the remaining authors (one
+ *      query); more than feed_max means older ones exist: the feed is partial.
+ *   4. REBUILD_APPLY adds the rows to the placeholder and marks it complete or
+ *      partial, unless the placeholder was invalidated meanwhile (a DEL by
+ *      timeline.invalidate, follow or unfollow): then nothing is written and
+ *      the waiters read again.
+ * Concurrent callers for one key share one run (feed_flight). */
+#ifndef FC_FEED_FEED_REBUILD_H
+#define FC_FEED_FEED_REBUILD_H
+
+#include <stdint.h>
+
+#include "feed/feed_engine.h"
+
+/* The status a rebuild's callback gets (an int, as feed_flight passes it). */
+typedef enum {
+    FEED_REBUILD_OK = 0,        /* the key exists now (rebuilt, or found done) */
+    FEED_REBUILD_RETRY,         /* invalidated while building: read again */
+    FEED_REBUILD_UNAVAILABLE,   /* Redis or PostgreSQL failed */
+} feed_rebuild_status_t;
+
+typedef void feed_rebuild_fn(int status, void *arg);
+
+/* Rebuilds PREFIXfeed:{user} from PostgreSQL unless it exists. The callback
+ * always runs later, from the loop. */
+void feed_rebuild_home(feed_engine_t *e, int64_t user_id, feed_rebuild_fn *cb, void *arg);
+/* The same for an author's recent-posts set PREFIXposts:{author}. */
+void feed_rebuild_author(feed_engine_t *e, int64_t author_id, feed_rebuild_fn *cb, void *arg);
+
+#endif

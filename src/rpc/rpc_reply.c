@@ -1,0 +1,41 @@
+#include "rpc/rpc_reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Error messages are one line for a human: this bounds them. */
+#define RPC_REPLY_MSG_MAX 512
+
+static void reply_v(rpc_call_t *call, rpc_code_t code, int64_t retry_ms, const char *fmt,
+                    va_list ap)
+{
+    char msg[RPC_REPLY_MSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    rpc_reply_error(call, code, retry_ms, "%s", msg);
+}
+
+void rpc_reply_unavailable(rpc_call_t *call, const char *why)
+{
+    rpc_reply_error(call, RPC_UNAVAILABLE, RPC_RETRY_AFTER_MS, "%s", why);
+}
+
+void rpc_reply_internal(rpc_call_t *call, const char *why)
+{
+    rpc_reply_error(call, RPC_INTERNAL, -1, "%s", why);
+}
+
+void rpc_reply_bad_request(rpc_call_t *call, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_v(call, RPC_BAD_REQUEST, -1, fmt, ap);
+    va_end(ap);
+}
+
+void rpc_reply_not_found(rpc_call_t *call, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_v(call, RPC_NOT_FOUND, -1, fmt, ap);
+    va_end(ap);
+}
