@@ -1,5 +1,5 @@
 /* Settings: one table drives flags, FEEDCACHE_* environment variables, the
- * config file, defaults, validation and --help (CONTRACT.md section 1).
+ * config file, defaults, validation and --help (docs/PROTOCOL.md, "Settings").
  *
  * Every setting has one name used three ways: flag `--feed-ttl 300` (or
  * `--feed-ttl=300`), file line `feed_ttl = 300`, environment
