@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The whole test suite, in one command (and the only thing .ci/run runs):
 #
-#   1. installs what is missing (scripts/install-deps.sh)
-#   2. builds two trees: plain, and with AddressSanitizer + UBSan
-#   3. starts a throwaway Redis + PostgreSQL (scripts/services.sh) and exports
+#   1. checks the include structure of src/ (scripts/check-layers.sh: no
+#      include cycle, no include from a lower layer to a higher one); counted
+#      as one test, and the run goes on when it fails
+#   2. installs what is missing (scripts/install-deps.sh)
+#   3. builds two trees: plain, and with AddressSanitizer + UBSan
+#   4. starts a throwaway Redis + PostgreSQL (scripts/services.sh) and exports
 #      FEEDCACHE_TEST_REDIS_URL, FEEDCACHE_TEST_REDIS_PORT, FEEDCACHE_TEST_PG,
 #      FEEDCACHE_TEST_PG_PORT for the integration tests
-#   4. runs `meson test` in the plain tree, then in the sanitizer tree, then
+#   5. runs `meson test` in the plain tree, then in the sanitizer tree, then
 #      the unit suite of the plain tree under valgrind
-#   5. stops the servers (also on failure or Ctrl-C) and prints, as its very
-#      last line, `N passed, N failed[, N skipped]` over all three runs.
+#   6. stops the servers (also on failure or Ctrl-C) and prints, as its very
+#      last line, `N passed, N failed[, N skipped]` over the layer check and
+#      all three runs.
 #
 # Every step runs even when an earlier test run failed; the exit status is
 # non-zero when anything failed. Extra arguments go to every `meson test`:
@@ -136,6 +140,14 @@ run_tests() {
     fi
     [ $rc -eq 0 ] || FAILED_STEPS+=("$label")
 }
+
+say "layers: scripts/check-layers.sh"
+if bash scripts/check-layers.sh; then
+    PASSED=$((PASSED + 1))
+else
+    FAILED=$((FAILED + 1))
+    FAILED_STEPS+=("check-layers")
+fi
 
 say "dependencies"
 bash scripts/install-deps.sh || { FAILED_STEPS+=("install-deps"); exit 1; }

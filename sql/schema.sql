@@ -1,4 +1,5 @@
--- feedcache: the default schema of the source of truth (CONTRACT.md, section 2).
+-- feedcache: the default schema of the source of truth (docs/PROTOCOL.md,
+-- "PostgreSQL, the source of truth").
 --
 -- The timeline API owns these tables and writes them; feedcache only reads.
 -- Idempotent: applying it again changes nothing, so deploys may always run

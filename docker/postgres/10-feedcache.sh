@@ -7,8 +7,8 @@
 #      to $POSTGRES_DB;
 #   2. creates the login role feedcached uses ($FEEDCACHE_DB_USER, password
 #      $FEEDCACHE_DB_PASSWORD) with SELECT on the three tables and nothing
-#      else: the service never writes to them (CONTRACT.md section 2), so a
-#      bug cannot either.
+#      else: the service never writes to them (docs/PROTOCOL.md,
+#      "PostgreSQL, the source of truth"), so a bug cannot either.
 #
 # Idempotent (schema.sql is, and the role is created only when missing), so
 # it may also be run by hand against an existing database:

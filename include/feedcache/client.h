@@ -3,7 +3,7 @@
  * Used by feedcachectl, feedbench and the integration tests. One fc_client_t
  * is one connection; it is not thread-safe (use one per thread).
  *
- * Wire format (docs/PROTOCOL.md, the contract section 3): requests
+ * Wire format (docs/PROTOCOL.md, "Transport and framing"): requests
  * `[0, msgid, method, params]`, notifications `[2, method, params]`,
  * responses `[1, msgid, error, result]`. `params` is `[{named args}]`, or
  * `[]` when no argument was added.

@@ -1,5 +1,6 @@
-/* msgpack-RPC envelopes (CONTRACT.md section 3): classifying an incoming
- * message, reading named arguments, and packing responses. Pure logic, no I/O.
+/* msgpack-RPC envelopes (docs/PROTOCOL.md, "Transport and framing" and
+ * "Errors"): classifying an incoming message, reading named arguments, and
+ * packing responses. Pure logic, no I/O.
  *
  *   request       [0, msgid, method, params]
  *   response      [1, msgid, error, result]

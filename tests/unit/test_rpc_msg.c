@@ -1,6 +1,7 @@
 /* Unit tests for msgpack-RPC envelopes (src/rpc/rpc_msg.c): classifying
- * requests and notifications (CONTRACT.md section 3), reading named
- * arguments, and packing responses that a msgpack-RPC client can read. */
+ * requests and notifications (docs/PROTOCOL.md, "Transport and framing"),
+ * reading named arguments, and packing responses that a msgpack-RPC client
+ * can read. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

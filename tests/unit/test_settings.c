@@ -1,5 +1,5 @@
-/* Unit tests for settings (src/config/settings.c) against CONTRACT.md
- * section 1: defaults, the three ways to give a setting (flag, environment,
+/* Unit tests for settings (src/config/settings.c) against docs/PROTOCOL.md,
+ * "Settings": defaults, the three ways to give a setting (flag, environment,
  * config file), their precedence, and start-up refusing unknown keys and bad
  * values with a message naming the key. */
 #include <setjmp.h>
@@ -512,7 +512,8 @@ static void unknown_key_in_file_names_key_and_line(void **state)
 }
 
 /* A bad value in the file stops start-up even when a flag would override
- * it (CONTRACT.md: a bad value in a flag or the file stops start-up). */
+ * it (docs/PROTOCOL.md, "Settings": a bad value in a flag or the file stops
+ * start-up). */
 static void bad_value_in_file_is_bad_even_if_overridden(void **state)
 {
     (void)state;
