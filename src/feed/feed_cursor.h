@@ -1,4 +1,4 @@
-/* The timeline.get cursor (docs/PROTOCOL.md, "Cursors"): an opaque, keyset-based
+/* The timeline.get cursor (docs/PROTOCOL.md, "What timeline.get returns"): an opaque, keyset-based
  * position in one user's home timeline. It names the last post of the page
  * it came with; the next page holds the posts strictly after that one in the
  * timeline order, (created_at, id) descending.

@@ -6,7 +6,7 @@
  * Order. A post's key is (ts, id): created_at in ms, then the post id, both
  * int64. Keys compare as plain pairs of numbers; a GREATER key is NEWER and
  * comes EARLIER in the timeline, which is ordered by key descending (ties on
- * ts broken by id descending, docs/PROTOCOL.md "Timeline"). "After k" in the
+ * ts broken by id descending, docs/PROTOCOL.md "What timeline.get returns"). "After k" in the
  * timeline therefore means "key < k".
  *
  * Trust. A source is either complete (every post of it below the cursor is

@@ -1,5 +1,5 @@
 /* Every metric of the feed modules, in one table (docs/PROTOCOL.md,
- * "Metrics"): the same variables feed /metrics and the `stats` method, so
+ * "Metrics and health"): the same variables feed /metrics and the `stats` method, so
  * the two can never disagree. */
 #ifndef FC_FEED_FEED_METRICS_H
 #define FC_FEED_FEED_METRICS_H

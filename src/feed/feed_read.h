@@ -1,4 +1,4 @@
-/* timeline.get (docs/PROTOCOL.md, "timeline.get"): a page of a home
+/* timeline.get (docs/PROTOCOL.md, "What timeline.get returns"): a page of a home
  * timeline, from Redis when it can, else from PostgreSQL. */
 #ifndef FC_FEED_FEED_READ_H
 #define FC_FEED_FEED_READ_H

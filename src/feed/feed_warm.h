@@ -1,5 +1,5 @@
 /* Cache warming: what the `warm` and `warm.status` methods start and report
- * (docs/PROTOCOL.md, "warm").
+ * (docs/PROTOCOL.md, "Methods").
  *
  * A warm job rebuilds the home feeds of a set of users from PostgreSQL in
  * the background, on the loop: the ids given, or every user whose
