@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
 #include "feedcache/client.h"
@@ -59,6 +60,8 @@ int odb_env_setup(odb_env_t *e, const char *tag, int redis_db, char *err, size_t
  * first anyway) and restores the environment. Safe on a failed setup.
  * (Setup drops databases of earlier runs that were killed.) */
 void odb_env_teardown(odb_env_t *e);
+/* A connection to the test's Redis db (freed with redisFree), or NULL. */
+redisContext *odb_redis_connect(const odb_env_t *e, char *err, size_t errlen);
 /* FLUSHDB of the test's Redis db (a cold start for the daemon). */
 int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen);
 /* TRUNCATE users, follows, posts. */
