@@ -1,8 +1,10 @@
-/* Shared helpers of the oracle integration tests (test_oracle.c,
- * test_concurrency.c): a private PostgreSQL database and Redis db per test
- * program, the timeline API's writes (PostgreSQL commit first, then the RPC,
- * CONTRACT.md section 2), a random social graph, and the oracle itself: the
- * SQL definition of a home timeline (section 3) compared with a full walk of
+/* Shared helpers of the integration tests that check the feed engine against
+ * PostgreSQL (test_oracle.c, test_concurrency.c, test_warm.c, test_ctl.c;
+ * fixture.h builds their per-test fixture on them): a private PostgreSQL
+ * database and Redis db per test program, the timeline API's writes
+ * (PostgreSQL commit first, then the RPC), a random social graph, and the
+ * oracle itself: the SQL definition of a home timeline (docs/PROTOCOL.md,
+ * "Semantics callers rely on", timeline.get) compared with a full walk of
  * `timeline.get`.
  *
  * Everything returns 0 / -1 with a readable reason in err and never aborts

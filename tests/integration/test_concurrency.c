@@ -1,6 +1,6 @@
-/* The feed engine under concurrent writers and readers (CONTRACT.md
- * section 3: "Concurrent publishes, follows, unfollows, warms and reads must
- * not break this").
+/* The feed engine under concurrent writers and readers: concurrent
+ * publishes, follows, unfollows, warms and reads must not break what
+ * timeline.get returns (docs/PROTOCOL.md, "Semantics callers rely on").
  *
  * One seeded world (as in test_oracle.c, smaller), then for RUN_MS in
  * parallel, each thread with its own RPC connection and PostgreSQL

@@ -1,5 +1,6 @@
-/* Integration tests of warming (CONTRACT.md section 3: warm, warm.status),
- * against a real feedcached, Redis and PostgreSQL:
+/* Integration tests of warming (warm, warm.status: docs/PROTOCOL.md,
+ * "Methods" and "Semantics callers rely on"), against a real feedcached,
+ * Redis and PostgreSQL:
  *
  *   - bad arguments get BAD_REQUEST naming the field; unknown jobs NOT_FOUND
  *   - by ids: duplicates counted once; afterwards each feed holds exactly the
