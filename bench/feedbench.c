@@ -25,12 +25,14 @@
 
 #include <libpq-fe.h>
 
+#include "bench_cli.h"
 #include "bench_rand.h"
 #include "fb_probe.h"
 #include "feedbench.h"
 #include "feedcache/client.h"
 #include "util/buf.h"
 
+#define PROG "feedbench"
 #define MAX_CONNS 1024
 #define STATS_TIMEOUT_MS 3000
 
@@ -506,46 +508,6 @@ static void usage(FILE *to)
         to);
 }
 
-static int bad(const char *opt, const char *v)
-{
-    fprintf(stderr, "feedbench: bad value for %s: '%s' (see --help)\n", opt, v ? v : "(missing)");
-    return 2;
-}
-
-static int parse_i64(const char *v, int64_t min, int64_t max, int64_t *out)
-{
-    if (!v || !*v)
-        return -1;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno || *end || n < min || n > max)
-        return -1;
-    *out = n;
-    return 0;
-}
-
-static int parse_int(const char *v, int min, int max, int *out)
-{
-    int64_t n;
-    if (parse_i64(v, min, max, &n) != 0)
-        return -1;
-    *out = (int)n;
-    return 0;
-}
-
-static int parse_num(const char *v, double min, double max, double *out)
-{
-    if (!v || !*v)
-        return -1;
-    char *end;
-    double d = strtod(v, &end);
-    if (*end || !(d >= min && d <= max))
-        return -1;
-    *out = d;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     const char *env_addr = getenv("FEEDCACHE_ADDR");
@@ -558,8 +520,8 @@ int main(int argc, char **argv)
     };
     int threads = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        const char *a = argv[i], *v = cli_value(argc, argv, i);
+        if (cli_is_help(a)) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--no-hydrate")) {
@@ -571,7 +533,7 @@ int main(int argc, char **argv)
                 if (!strcmp(v, workload_names[w]))
                     k = (int)w;
             if (k < 0)
-                return bad(a, v);
+                return cli_bad(PROG, a, v);
             o.workload = (fb_workload_t)k;
         } else if (!strcmp(a, "--dist")) {
             if (v && !strcmp(v, "uniform"))
@@ -581,19 +543,19 @@ int main(int argc, char **argv)
             else if (v && !strcmp(v, "seq"))
                 o.dist = DIST_SEQ;
             else
-                return bad(a, v);
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--mix")) {
             int r, p, f;
             char tail;
             if (!v || sscanf(v, "%d,%d,%d%c", &r, &p, &f, &tail) != 3 || r < 0 || p < 0 ||
                 f < 0 || r + p + f != 100)
-                return bad(a, v);
+                return cli_bad(PROG, a, v);
             o.pct_publish = p;
             o.pct_follow = f;
         } else if (!strcmp(a, "--addr") || !strcmp(a, "--pg") || !strcmp(a, "--redis") ||
                    !strcmp(a, "--metrics") || !strcmp(a, "--label") || !strcmp(a, "--report")) {
             if (!v || !*v)
-                return bad(a, v);
+                return cli_bad(PROG, a, v);
             if (!strcmp(a, "--addr"))
                 o.addr = v;
             else if (!strcmp(a, "--pg"))
@@ -607,55 +569,54 @@ int main(int argc, char **argv)
             else
                 o.report = v;
         } else if (!strcmp(a, "--users")) {
-            if (parse_i64(v, 1, INT64_MAX / 2, &o.users))
-                return bad(a, v);
+            if (cli_i64(v, 1, INT64_MAX / 2, &o.users))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--requests")) {
-            if (parse_i64(v, 1, INT64_MAX / 2, &o.requests))
-                return bad(a, v);
+            if (cli_i64(v, 1, INT64_MAX / 2, &o.requests))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--celebrity-threshold")) {
-            if (parse_i64(v, 1, INT64_MAX, &o.celebrity_threshold))
-                return bad(a, v);
+            if (cli_i64(v, 1, INT64_MAX, &o.celebrity_threshold))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--seed")) {
             int64_t s;
-            if (parse_i64(v, 0, INT64_MAX, &s))
-                return bad(a, v);
+            if (cli_i64(v, 0, INT64_MAX, &s))
+                return cli_bad(PROG, a, v);
             o.seed = (uint64_t)s;
         } else if (!strcmp(a, "--conns")) {
-            if (parse_int(v, 1, MAX_CONNS, &o.conns))
-                return bad(a, v);
+            if (cli_int(v, 1, MAX_CONNS, &o.conns))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--threads")) {
-            if (parse_int(v, 1, MAX_CONNS, &threads))
-                return bad(a, v);
+            if (cli_int(v, 1, MAX_CONNS, &threads))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--depth")) {
-            if (parse_int(v, 1, 4096, &o.depth))
-                return bad(a, v);
+            if (cli_int(v, 1, 4096, &o.depth))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--limit")) {
-            if (parse_int(v, 1, 200, &o.limit))
-                return bad(a, v);
+            if (cli_int(v, 1, 200, &o.limit))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--pid")) {
-            if (parse_int(v, 1, 1 << 30, &o.pid))
-                return bad(a, v);
+            if (cli_int(v, 1, 1 << 30, &o.pid))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--max-inflight")) {
-            if (parse_int(v, 1, 100000, &o.max_inflight))
-                return bad(a, v);
+            if (cli_int(v, 1, 100000, &o.max_inflight))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--rate")) {
-            if (parse_num(v, 0.001, 1e8, &o.rate))
-                return bad(a, v);
+            if (cli_double(v, 0.001, 1e8, &o.rate))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--duration")) {
-            if (parse_num(v, 0.1, 86400, &o.duration))
-                return bad(a, v);
+            if (cli_double(v, 0.1, 86400, &o.duration))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--warmup")) {
-            if (parse_num(v, 0, 3600, &o.warmup))
-                return bad(a, v);
+            if (cli_double(v, 0, 3600, &o.warmup))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--zipf")) {
-            if (parse_num(v, 0, 5, &o.zipf))
-                return bad(a, v);
+            if (cli_double(v, 0, 5, &o.zipf))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--drain-timeout")) {
-            if (parse_num(v, 0, 86400, &o.drain_timeout))
-                return bad(a, v);
+            if (cli_double(v, 0, 86400, &o.drain_timeout))
+                return cli_bad(PROG, a, v);
         } else {
-            fprintf(stderr, "feedbench: unknown option '%s' (see --help)\n", a);
-            return 2;
+            return cli_unknown(PROG, a);
         }
         i++;
     }

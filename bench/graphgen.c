@@ -43,9 +43,11 @@
 
 #include <libpq-fe.h>
 
+#include "bench_cli.h"
 #include "bench_rand.h"
 #include "util/buf.h"
 
+#define PROG "graphgen"
 #define COPY_CHUNK (1 << 20)
 /* 2020-01-01T00:00:00Z in ms: the epoch of the snowflake-like post ids. */
 #define ID_EPOCH_MS INT64_C(1577836800000)
@@ -527,37 +529,6 @@ static void usage(FILE *to)
           to);
 }
 
-static int bad(const char *opt, const char *v)
-{
-    fprintf(stderr, "graphgen: bad value for %s: '%s'\n", opt, v ? v : "(missing)");
-    return 2;
-}
-
-static int parse_int(const char *v, int64_t min, int64_t max, int64_t *out)
-{
-    if (!v || !*v)
-        return -1;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno || *end || n < min || n > max)
-        return -1;
-    *out = n;
-    return 0;
-}
-
-static int parse_frac(const char *v, double min, double max, double *out)
-{
-    if (!v || !*v)
-        return -1;
-    char *end;
-    double d = strtod(v, &end);
-    if (*end || !(d >= min && d <= max))
-        return -1;
-    *out = d;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     gen_opts_t o = {
@@ -566,9 +537,9 @@ int main(int argc, char **argv)
         .celeb_fraction = 0.005,
     };
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i], *v = cli_value(argc, argv, i);
         int64_t n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (cli_is_help(a)) {
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "--quick")) {
@@ -578,42 +549,42 @@ int main(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--pg")) {
             if (!v)
-                return bad(a, v);
+                return cli_bad(PROG, a, v);
             o.pg = v;
         } else if (!strcmp(a, "--schema")) {
             if (!v)
-                return bad(a, v);
+                return cli_bad(PROG, a, v);
             o.schema = v;
         } else if (!strcmp(a, "--users")) {
-            if (parse_int(v, 2, INT64_C(100000000), &o.users))
-                return bad(a, v);
+            if (cli_i64(v, 2, INT64_C(100000000), &o.users))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--follows")) {
-            if (parse_int(v, 0, 100000, &o.follows))
-                return bad(a, v);
+            if (cli_i64(v, 0, 100000, &o.follows))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--posts")) {
-            if (parse_int(v, 0, INT64_C(1000000000), &o.posts))
-                return bad(a, v);
+            if (cli_i64(v, 0, INT64_C(1000000000), &o.posts))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--days")) {
-            if (parse_int(v, 1, 1000, &o.days))
-                return bad(a, v);
+            if (cli_i64(v, 1, 1000, &o.days))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--seed")) {
-            if (parse_int(v, 0, INT64_MAX / 4, &n))
-                return bad(a, v);
+            if (cli_i64(v, 0, INT64_MAX / 4, &n))
+                return cli_bad(PROG, a, v);
             o.seed = (uint64_t)n;
         } else if (!strcmp(a, "--zipf")) {
-            if (parse_frac(v, 0, 5, &o.zipf))
-                return bad(a, v);
+            if (cli_double(v, 0, 5, &o.zipf))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--friends")) {
-            if (parse_frac(v, 0, 1, &o.friends))
-                return bad(a, v);
+            if (cli_double(v, 0, 1, &o.friends))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--active")) {
-            if (parse_frac(v, 0, 1, &o.active))
-                return bad(a, v);
+            if (cli_double(v, 0, 1, &o.active))
+                return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--celebrities")) {
-            if (parse_frac(v, 0, 1, &o.celeb_fraction))
-                return bad(a, v);
+            if (cli_double(v, 0, 1, &o.celeb_fraction))
+                return cli_bad(PROG, a, v);
         } else {
-            fprintf(stderr, "graphgen: unknown option '%s'\n", a);
+            cli_unknown(PROG, a);
             usage(stderr);
             return 2;
         }

@@ -7,15 +7,16 @@
  * and keep between N/2 and N pings in flight for S seconds (they send N/2
  * in one write whenever N/2 have come back), then it prints requests/s.
  * Every answer is checked to be "pong". Exit status 1 on any failure. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench_cli.h"
 #include "feedcache/client.h"
 
+#define PROG "ping_bench"
 #define MAX_CONNS 256
 
 typedef struct {
@@ -140,9 +141,10 @@ static void usage(FILE *to)
           "Exit status: 0 ok, 1 a connection failed or got a wrong answer, 2 usage error.\n", to);
 }
 
-static int bad(const char *what, const char *v)
+/* A bad value: the error, then the usage. */
+static int bad(const char *opt, const char *v)
 {
-    fprintf(stderr, "ping_bench: bad %s '%s'\n", what, v ? v : "(missing)");
+    cli_bad(PROG, opt, v);
     usage(stderr);
     return 2;
 }
@@ -155,29 +157,26 @@ int main(int argc, char **argv)
     double seconds = 3;
     const char *conns = "1,8";
     for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        const char *a = argv[i], *v = cli_value(argc, argv, i);
+        if (cli_is_help(a)) {
             usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "--addr") == 0) {
+        } else if (!strcmp(a, "--addr")) {
             if (!v)
-                return bad("--addr", v);
+                return bad(a, v);
             addr = v;
-        } else if (strcmp(argv[i], "--depth") == 0) {
-            depth = v ? (int)strtol(v, &end, 10) : 0;
-            if (!v || *end || depth < 2 || depth > 4096)
-                return bad("--depth", v);
-        } else if (strcmp(argv[i], "--seconds") == 0) {
-            seconds = v ? strtod(v, &end) : 0;
-            if (!v || *end || !(seconds > 0 && seconds <= 3600))
-                return bad("--seconds", v);
-        } else if (strcmp(argv[i], "--conns") == 0) {
+        } else if (!strcmp(a, "--depth")) {
+            if (cli_int(v, 2, 4096, &depth))
+                return bad(a, v);
+        } else if (!strcmp(a, "--seconds")) {
+            if (cli_double(v, 0, 3600, &seconds) || seconds == 0)
+                return bad(a, v);
+        } else if (!strcmp(a, "--conns")) {
             if (!v)
-                return bad("--conns", v);
+                return bad(a, v);
             conns = v;
         } else {
-            fprintf(stderr, "ping_bench: unknown option '%s'\n", argv[i]);
+            cli_unknown(PROG, a);
             usage(stderr);
             return 2;
         }

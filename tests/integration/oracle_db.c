@@ -228,13 +228,30 @@ static int parse_redis_url(const char *url, char *host, size_t hostlen, int *por
     return *port > 0 ? 0 : -1;
 }
 
-int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen)
+/* Runs one command on rc; 0, or -1 with "<what> failed: <why>" in err. */
+static int redis_run(redisContext *rc, const char *what, char *err, size_t errlen,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    int ret = 0;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        set_err(err, errlen, "Redis %s failed: %s", what, r ? r->str : rc->errstr);
+        ret = -1;
+    }
+    freeReplyObject(r);
+    return ret;
+}
+
+redisContext *odb_redis_connect(const odb_env_t *e, char *err, size_t errlen)
 {
     char host[256], pass[256];
     int port;
     if (parse_redis_url(e->redis_url, host, sizeof host, &port, pass, sizeof pass) != 0) {
         set_err(err, errlen, "bad Redis URL '%s'", e->redis_url);
-        return -1;
+        return NULL;
     }
     struct timeval tv = { .tv_sec = 5 };
     redisContext *rc = redisConnectWithTimeout(host, port, tv);
@@ -243,36 +260,23 @@ int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen)
                 rc ? rc->errstr : "out of memory");
         if (rc)
             redisFree(rc);
-        return -1;
+        return NULL;
     }
     redisSetTimeout(rc, tv);
-    int ret = 0;
-    redisReply *r;
-    if (pass[0]) {
-        r = redisCommand(rc, "AUTH %s", pass);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            set_err(err, errlen, "Redis AUTH failed: %s", r ? r->str : rc->errstr);
-            ret = -1;
-        }
-        freeReplyObject(r);
+    if ((pass[0] && redis_run(rc, "AUTH", err, errlen, "AUTH %s", pass) != 0) ||
+        redis_run(rc, "SELECT", err, errlen, "SELECT %d", e->redis_db) != 0) {
+        redisFree(rc);
+        return NULL;
     }
-    if (ret == 0) {
-        r = redisCommand(rc, "SELECT %d", e->redis_db);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            set_err(err, errlen, "Redis SELECT %d failed: %s", e->redis_db,
-                    r ? r->str : rc->errstr);
-            ret = -1;
-        }
-        freeReplyObject(r);
-    }
-    if (ret == 0) {
-        r = redisCommand(rc, "FLUSHDB");
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            set_err(err, errlen, "Redis FLUSHDB failed: %s", r ? r->str : rc->errstr);
-            ret = -1;
-        }
-        freeReplyObject(r);
-    }
+    return rc;
+}
+
+int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen)
+{
+    redisContext *rc = odb_redis_connect(e, err, errlen);
+    if (!rc)
+        return -1;
+    int ret = redis_run(rc, "FLUSHDB", err, errlen, "FLUSHDB");
     redisFree(rc);
     return ret;
 }

@@ -1,8 +1,10 @@
-/* Shared helpers of the oracle integration tests (test_oracle.c,
- * test_concurrency.c): a private PostgreSQL database and Redis db per test
- * program, the timeline API's writes (PostgreSQL commit first, then the RPC,
- * CONTRACT.md section 2), a random social graph, and the oracle itself: the
- * SQL definition of a home timeline (section 3) compared with a full walk of
+/* Shared helpers of the integration tests that check the feed engine against
+ * PostgreSQL (test_oracle.c, test_concurrency.c, test_warm.c, test_ctl.c;
+ * fixture.h builds their per-test fixture on them): a private PostgreSQL
+ * database and Redis db per test program, the timeline API's writes
+ * (PostgreSQL commit first, then the RPC), a random social graph, and the
+ * oracle itself: the SQL definition of a home timeline (docs/PROTOCOL.md,
+ * "Semantics callers rely on", timeline.get) compared with a full walk of
  * `timeline.get`.
  *
  * Everything returns 0 / -1 with a readable reason in err and never aborts
@@ -15,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
 #include "feedcache/client.h"
@@ -59,6 +62,8 @@ int odb_env_setup(odb_env_t *e, const char *tag, int redis_db, char *err, size_t
  * first anyway) and restores the environment. Safe on a failed setup.
  * (Setup drops databases of earlier runs that were killed.) */
 void odb_env_teardown(odb_env_t *e);
+/* A connection to the test's Redis db (freed with redisFree), or NULL. */
+redisContext *odb_redis_connect(const odb_env_t *e, char *err, size_t errlen);
 /* FLUSHDB of the test's Redis db (a cold start for the daemon). */
 int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen);
 /* TRUNCATE users, follows, posts. */

@@ -1,6 +1,6 @@
-/* The feed engine under concurrent writers and readers (CONTRACT.md
- * section 3: "Concurrent publishes, follows, unfollows, warms and reads must
- * not break this").
+/* The feed engine under concurrent writers and readers: concurrent
+ * publishes, follows, unfollows, warms and reads must not break what
+ * timeline.get returns (docs/PROTOCOL.md, "Semantics callers rely on").
  *
  * One seeded world (as in test_oracle.c, smaller), then for RUN_MS in
  * parallel, each thread with its own RPC connection and PostgreSQL
@@ -35,13 +35,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "fixture.h"
 #include "oracle_db.h"
 
 #define THRESHOLD 10
-#define TIMEOUT_MS 10000
 #define SETTLE_MS 15000
-#define REDIS_DB 8
 #define USERS 40
 #define POSTS 400
 #define RUN_MS 10000
@@ -51,7 +49,6 @@
 #define RACE_WAIT_MS 2000
 #define MAX_PRINTED 20
 
-static odb_env_t env;
 static uint64_t seed = 20240611;
 
 /* --- what the threads share ------------------------------------------------------ */
@@ -103,76 +100,18 @@ static void report(shared_t *sh, const char *fmt, ...)
 
 /* --- fixture --------------------------------------------------------------------------- */
 
-typedef struct {
-    harness_daemon_t *d;
-    fc_client_t *c;
-    PGconn *pg;
-    bool finished;
-} fixture_t;
+static const char *const daemon_args[] = {
+    "--celebrity-threshold", "10", "--feed-max", "25", NULL,
+};
+static const fixture_conf_t conf = {
+    .program = "test_concurrency", .db_tag = "fc_concurrency", .redis_db = 8,
+    .key_prefix = "fcconc", .daemon_args = daemon_args,
+};
 
 static int group_setup(void **state)
 {
-    char err[4096];
-    const char *s = getenv("FEEDCACHE_ORACLE_SEED");
-    if (s && *s)
-        seed = strtoull(s, NULL, 10);
-    if (odb_env_setup(&env, "fc_concurrency", REDIS_DB, err, sizeof err) != 0) {
-        fprintf(stderr, "test_concurrency: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    odb_env_teardown(&env);
-    return 0;
-}
-
-static int setup(void **state)
-{
-    char err[4096];
-    fixture_t *f = calloc(1, sizeof *f);
-    *state = f;
-    f->pg = odb_pg_connect(&env, err, sizeof err);
-    if (!f->pg || odb_pg_truncate(f->pg, err, sizeof err) != 0 ||
-        odb_redis_flushdb(&env, err, sizeof err) != 0) {
-        fprintf(stderr, "test_concurrency: %s\n", err);
-        return -1;
-    }
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "fcconc%d:", (int)getpid());
-    const char *const extra[] = {
-        "--celebrity-threshold", "10", "--feed-max", "25", "--key-prefix", prefix, NULL,
-    };
-    f->d = harness_daemon_start(extra, err, sizeof err);
-    if (!f->d) {
-        fprintf(stderr, "test_concurrency: cannot start feedcached: %s\n", err);
-        return -1;
-    }
-    f->c = harness_connect(f->d, TIMEOUT_MS, err, sizeof err);
-    if (!f->c) {
-        fprintf(stderr, "test_concurrency: %s\n", err);
-        return -1;
-    }
-    fc_client_set_timeout(f->c, TIMEOUT_MS);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    int rc = 0;
-    if (!f)
-        return 0;
-    if (f->c)
-        fc_client_close(f->c);
-    if (f->d)
-        rc = harness_daemon_finish(f->d, f->finished);
-    if (f->pg)
-        PQfinish(f->pg);
-    free(f);
-    return rc;
+    seed = fixture_seed(seed);
+    return fixture_group_setup(&conf);
 }
 
 /* --- workers ------------------------------------------------------------------------------ */
@@ -384,11 +323,11 @@ static int worker_open(worker_t *w, shared_t *sh, const char *role, int no, char
     w->role = role;
     w->no = no;
     odb_rng_seed(&w->rng, seed * 1000 + (uint64_t)no);
-    w->c = fc_client_connect(sh->addr, TIMEOUT_MS, err, errlen);
+    w->c = fc_client_connect(sh->addr, FIXTURE_TIMEOUT_MS, err, errlen);
     if (!w->c)
         return -1;
-    fc_client_set_timeout(w->c, TIMEOUT_MS);
-    w->pg = odb_pg_connect(&env, err, errlen);
+    fc_client_set_timeout(w->c, FIXTURE_TIMEOUT_MS);
+    w->pg = odb_pg_connect(fixture_env(), err, errlen);
     return w->pg ? 0 : -1;
 }
 
@@ -641,7 +580,8 @@ static void concurrent_writers_and_readers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(concurrent_writers_and_readers, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_writers_and_readers, fixture_setup,
+                                        fixture_teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, fixture_group_teardown);
 }

@@ -1,4 +1,5 @@
-/* The oracle test of the feed engine (CONTRACT.md sections 2 and 3).
+/* The oracle test of the feed engine against the caller contract
+ * (docs/PROTOCOL.md, "Methods" and "Semantics callers rely on").
  *
  * For a few seeded random worlds (users, a power-law follow graph, posts
  * with many created_at ties and ids whose decimal strings sort unlike their
@@ -28,95 +29,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "harness.h"
+#include "fixture.h"
 #include "oracle_db.h"
 
 #define THRESHOLD 10
-#define FEED_MAX "25"
-#define TIMEOUT_MS 10000
 #define SETTLE_MS 15000
-#define REDIS_DB 7
 
-static odb_env_t env;
 static uint64_t base_seed = 20240601;
-static int daemons_started;
-
-typedef struct {
-    harness_daemon_t *d;
-    fc_client_t *c;
-    PGconn *pg;
-    bool finished;        /* the test body reached its end */
-} fixture_t;
 
 /* --- fixture ----------------------------------------------------------------- */
 
+static const char *const daemon_args[] = {
+    "--celebrity-threshold", "10", "--feed-max", "25", NULL,
+};
+static const fixture_conf_t conf = {
+    .program = "test_oracle", .db_tag = "fc_oracle", .redis_db = 7, .key_prefix = "fcoracle",
+    .daemon_args = daemon_args,
+};
+
 static int group_setup(void **state)
 {
-    char err[4096];
-    const char *s = getenv("FEEDCACHE_ORACLE_SEED");
-    if (s && *s)
-        base_seed = strtoull(s, NULL, 10);
-    if (odb_env_setup(&env, "fc_oracle", REDIS_DB, err, sizeof err) != 0) {
-        fprintf(stderr, "test_oracle: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    odb_env_teardown(&env);
-    return 0;
-}
-
-/* Empty tables, empty Redis db, a fresh daemon with its own key prefix. */
-static int setup(void **state)
-{
-    char err[4096];
-    fixture_t *f = calloc(1, sizeof *f);
-    *state = f;
-    f->pg = odb_pg_connect(&env, err, sizeof err);
-    if (!f->pg || odb_pg_truncate(f->pg, err, sizeof err) != 0 ||
-        odb_redis_flushdb(&env, err, sizeof err) != 0) {
-        fprintf(stderr, "test_oracle: %s\n", err);
-        return -1;
-    }
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "fcoracle%d.%d:", (int)getpid(), ++daemons_started);
-    const char *const extra[] = {
-        "--celebrity-threshold", "10", "--feed-max", FEED_MAX, "--key-prefix", prefix, NULL,
-    };
-    f->d = harness_daemon_start(extra, err, sizeof err);
-    if (!f->d) {
-        fprintf(stderr, "test_oracle: cannot start feedcached: %s\n", err);
-        return -1;
-    }
-    f->c = harness_connect(f->d, TIMEOUT_MS, err, sizeof err);
-    if (!f->c) {
-        fprintf(stderr, "test_oracle: %s\n", err);
-        harness_daemon_dump_log(f->d, "connect failed");
-        return -1;
-    }
-    fc_client_set_timeout(f->c, TIMEOUT_MS);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    int rc = 0;
-    if (!f)
-        return 0;
-    if (f->c)
-        fc_client_close(f->c);
-    if (f->d)
-        rc = harness_daemon_finish(f->d, f->finished);
-    if (f->pg)
-        PQfinish(f->pg);
-    free(f);
-    return rc;
+    base_seed = fixture_seed(base_seed);
+    return fixture_group_setup(&conf);
 }
 
 /* --- the scenario -------------------------------------------------------------- */
@@ -347,7 +282,7 @@ static void scenario(fixture_t *f, uint64_t seed, size_t nusers, size_t nposts)
 
     /* Cold start: Redis emptied under the daemon. Same answers, each
      * user's first read rebuilt from PostgreSQL; then fan-out still works. */
-    STEP(odb_redis_flushdb(&env, err, sizeof err));
+    STEP(odb_redis_flushdb(fixture_env(), err, sizeof err));
     failed += odb_world_check_all(&w, "cold start", extra, 1, "rebuilt");
     for (int k = 0; k < 40; k++)
         STEP(odb_world_publish(&w, (size_t)odb_rng_below(&w.rng, w.nusers), ODB_PUB_RANDOM, NULL,
@@ -535,7 +470,7 @@ static void edits_racing_publish(void **state)
     STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
     failed += odb_world_check_all(&w, "edits racing publish, settled", NULL, 0, NULL);
     /* And the same from PostgreSQL alone: a cold start. */
-    STEP(odb_redis_flushdb(&env, err, sizeof err));
+    STEP(odb_redis_flushdb(fixture_env(), err, sizeof err));
     failed += odb_world_check_all(&w, "edits racing publish, cold start", NULL, 0, NULL);
     odb_world_free(&w);
     if (failed)
@@ -834,15 +769,15 @@ static void bad_input(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(cursor_survives_changes, setup, teardown),
-        cmocka_unit_test_setup_teardown(edits_racing_publish, setup, teardown),
-        cmocka_unit_test_setup_teardown(world_tiny, setup, teardown),
-        cmocka_unit_test_setup_teardown(world_small, setup, teardown),
-        cmocka_unit_test_setup_teardown(world_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_input, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(cursor_survives_changes, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(edits_racing_publish, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(world_tiny, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(world_small, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(world_large, fixture_setup, fixture_teardown),
     };
     /* e.g. FEEDCACHE_TEST_FILTER=world_tiny */
     if (getenv("FEEDCACHE_TEST_FILTER"))
         cmocka_set_test_filter(getenv("FEEDCACHE_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, fixture_group_teardown);
 }

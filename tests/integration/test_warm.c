@@ -1,5 +1,6 @@
-/* Integration tests of warming (CONTRACT.md section 3: warm, warm.status),
- * against a real feedcached, Redis and PostgreSQL:
+/* Integration tests of warming (warm, warm.status: docs/PROTOCOL.md,
+ * "Methods" and "Semantics callers rely on"), against a real feedcached,
+ * Redis and PostgreSQL:
  *
  *   - bad arguments get BAD_REQUEST naming the field; unknown jobs NOT_FOUND
  *   - by ids: duplicates counted once; afterwards each feed holds exactly the
@@ -34,83 +35,18 @@
 
 #include <hiredis/hiredis.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "oracle_db.h"
 
-#define REDIS_DB 10
-#define TIMEOUT_MS 10000
 #define NUSERS 60
 #define NPOSTS 1500
 
-static odb_env_t env;
-static int daemons_started;
+static const fixture_conf_t conf = {
+    .program = "test_warm", .db_tag = "fc_warm", .redis_db = 10, .key_prefix = "fcwarm",
+};
 
-typedef struct {
-    harness_daemon_t *d;
-    fc_client_t *c;
-    PGconn *pg;
-    redisContext *r;
-    char prefix[64];
-    bool finished;
-} fixture_t;
-
-/* --- helpers: daemons, Redis, SQL -------------------------------------------- */
-
-static void next_prefix(char *out, size_t cap)
-{
-    snprintf(out, cap, "fcwarm%d.%d:", (int)getpid(), ++daemons_started);
-}
-
-/* window and log_level may be NULL (the defaults). */
-static harness_daemon_t *start_daemon(const char *prefix, const char *window,
-                                      const char *log_level, fc_client_t **c)
-{
-    char err[4096];
-    const char *extra[8] = { "--key-prefix", prefix, NULL };
-    int n = 2;
-    if (window) {
-        extra[n++] = "--warm-window";
-        extra[n++] = window;
-    }
-    if (log_level) {
-        extra[n++] = "--log-level";
-        extra[n++] = log_level;
-    }
-    extra[n] = NULL;
-    harness_daemon_t *d = harness_daemon_start(extra, err, sizeof err);
-    if (!d) {
-        fprintf(stderr, "test_warm: cannot start feedcached: %s\n", err);
-        return NULL;
-    }
-    *c = harness_connect(d, TIMEOUT_MS, err, sizeof err);
-    if (!*c) {
-        fprintf(stderr, "test_warm: %s\n", err);
-        harness_daemon_free(d);
-        return NULL;
-    }
-    fc_client_set_timeout(*c, TIMEOUT_MS);
-    return d;
-}
-
-static int stop_daemon(harness_daemon_t *d, bool show_log)
-{
-    return harness_daemon_finish(d, !show_log);
-}
-
-static redisContext *redis_connect(void)
-{
-    struct timeval tv = { 5, 0 };
-    redisContext *r = redisConnectWithTimeout("127.0.0.1", env.redis_port, tv);
-    if (!r || r->err) {
-        fprintf(stderr, "test_warm: Redis: %s\n", r ? r->errstr : "out of memory");
-        if (r)
-            redisFree(r);
-        return NULL;
-    }
-    redisReply *rep = redisCommand(r, "SELECT %d", env.redis_db);
-    freeReplyObject(rep);
-    return r;
-}
+/* --- helpers: SQL, Redis ------------------------------------------------------ */
 
 static void pg_exec(PGconn *pg, const char *sql)
 {
@@ -285,72 +221,34 @@ static void expect_error(fc_client_t *c, const char *method, const fc_params_t *
 
 static int group_setup(void **state)
 {
-    char err[4096];
-    if (odb_env_setup(&env, "fc_warm", REDIS_DB, err, sizeof err) != 0) {
-        fprintf(stderr, "test_warm: %s\n", err);
-        return -1;
-    }
-    return 0;
+    return fixture_group_setup(&conf);
 }
 
-static int group_teardown(void **state)
-{
-    odb_env_teardown(&env);
-    return 0;
-}
-
+/* The world of seed_world; no daemon (the test starts its own). */
 static int setup_data(void **state)
 {
-    char err[4096];
-    fixture_t *f = calloc(1, sizeof *f);
-    *state = f;
-    f->pg = odb_pg_connect(&env, err, sizeof err);
-    if (!f->pg || odb_pg_truncate(f->pg, err, sizeof err) != 0 ||
-        odb_redis_flushdb(&env, err, sizeof err) != 0) {
-        fprintf(stderr, "test_warm: %s\n", err);
+    if (fixture_setup_data(state) != 0)
         return -1;
-    }
+    fixture_t *f = *state;
     seed_world(f->pg);
-    f->r = redis_connect();
-    return f->r ? 0 : -1;
+    return 0;
 }
 
+/* The world and a daemon. */
 static int setup(void **state)
 {
     if (setup_data(state) != 0)
         return -1;
-    fixture_t *f = *state;
-    next_prefix(f->prefix, sizeof f->prefix);
-    f->d = start_daemon(f->prefix, NULL, NULL, &f->c);
-    return f->d ? 0 : -1;
+    return fixture_start(*state, NULL);
 }
 
+/* The same, the daemon logging at debug level. */
 static int setup_debug(void **state)
 {
+    static const char *const debug[] = { "--log-level", "debug", NULL };
     if (setup_data(state) != 0)
         return -1;
-    fixture_t *f = *state;
-    next_prefix(f->prefix, sizeof f->prefix);
-    f->d = start_daemon(f->prefix, NULL, "debug", &f->c);
-    return f->d ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    int rc = 0;
-    if (!f)
-        return 0;
-    if (f->c)
-        fc_client_close(f->c);
-    if (f->d)
-        rc = stop_daemon(f->d, !f->finished);
-    if (f->r)
-        redisFree(f->r);
-    if (f->pg)
-        PQfinish(f->pg);
-    free(f);
-    return rc;
+    return fixture_start(*state, debug);
 }
 
 /* --- tests ------------------------------------------------------------------------ */
@@ -655,7 +553,7 @@ static void warm_pacing(void **state)
 
     /* The default rate (warm_rate 200): never faster than the target. */
     char err[512];
-    assert_int_equal(odb_redis_flushdb(&env, err, sizeof err), 0);
+    assert_int_equal(odb_redis_flushdb(fixture_env(), err, sizeof err), 0);
     t0 = odb_now_ms();
     warm_ids(f->c, ids, NUSERS, 0, job, &users);
     wait_job(f->c, job, 30000, &s);
@@ -674,7 +572,8 @@ static double metric_value(const harness_daemon_t *d, const char *series)
 {
     harness_http_t h;
     char err[512];
-    if (harness_http(d->metrics_addr, "GET", "/metrics", TIMEOUT_MS, &h, err, sizeof err) != 0)
+    if (harness_http(d->metrics_addr, "GET", "/metrics", FIXTURE_TIMEOUT_MS, &h, err,
+                     sizeof err) != 0)
         fail_msg("GET /metrics: %s", err);
     double v = -1;
     size_t n = strlen(series);
@@ -701,9 +600,9 @@ static void warm_yields_when_busy(void **state)
     char job[64], err[512];
     int64_t users;
     warm_ids(f->c, ids, NUSERS, 30, job, &users);
-    fc_client_t *c2 = harness_connect(f->d, TIMEOUT_MS, err, sizeof err);
+    fc_client_t *c2 = harness_connect(f->d, FIXTURE_TIMEOUT_MS, err, sizeof err);
     assert_non_null(c2);
-    fc_client_set_timeout(c2, TIMEOUT_MS);
+    fc_client_set_timeout(c2, FIXTURE_TIMEOUT_MS);
     long long deadline = odb_now_ms() + 1500;
     int64_t next = 3001;
     int floods = 0;
@@ -884,10 +783,17 @@ static int run_status(const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* A daemon of warm_window's own, on f->prefix, warming inside `window`. */
+static harness_daemon_t *start_windowed(const fixture_t *f, const char *window, fc_client_t **c)
+{
+    const char *const extra[] = { "--warm-window", window, NULL };
+    return fixture_daemon_start(f->prefix, extra, c);
+}
+
 static void warm_window(void **state)
 {
     fixture_t *f = *state;          /* data only: this test runs its own daemons */
-    next_prefix(f->prefix, sizeof f->prefix);
+    fixture_next_prefix(f);
     const int64_t ids[] = { 1, 2, 3, 4, 5 };
     char job[64], past[16], now[16], soon[16];
     int64_t users;
@@ -896,7 +802,7 @@ static void warm_window(void **state)
     /* A window that ended a minute ago: the job waits, paused. */
     window_from_now(-3, -1, past, sizeof past);
     fc_client_t *ca;
-    harness_daemon_t *a = start_daemon(f->prefix, past, NULL, &ca);
+    harness_daemon_t *a = start_windowed(f, past, &ca);
     assert_non_null(a);
     warm_ids(ca, ids, 5, 100, job, &users);
     assert_int_equal(users, 5);
@@ -912,7 +818,7 @@ static void warm_window(void **state)
      * its own window (containing now) lets its jobs run. */
     window_from_now(-1, 5, now, sizeof now);
     fc_client_t *cb;
-    harness_daemon_t *b = start_daemon(f->prefix, now, NULL, &cb);
+    harness_daemon_t *b = start_windowed(f, now, &cb);
     assert_non_null(b);
     get_status(cb, job, &s);
     assert_string_equal(s.state, "paused");
@@ -920,7 +826,7 @@ static void warm_window(void **state)
 
     /* Stopping A marks its job failed, "shutdown"; B reads that. */
     fc_client_close(ca);
-    assert_int_equal(stop_daemon(a, false), 0);
+    assert_int_equal(harness_daemon_finish(a, true), 0);
     get_status(cb, job, &s);
     assert_string_equal(s.state, "failed");
     assert_string_equal(s.error, "shutdown");
@@ -932,17 +838,17 @@ static void warm_window(void **state)
     for (int i = 0; i < 5; i++)
         assert_true(feed_exists(f, ids[i]));
     fc_client_close(cb);
-    assert_int_equal(stop_daemon(b, false), 0);
+    assert_int_equal(harness_daemon_finish(b, true), 0);
 
     /* A window that opens at the next minute: paused now, then resumed and
      * finished once the minute turns (at most a minute of waiting). */
     char err[512];
-    assert_int_equal(odb_redis_flushdb(&env, err, sizeof err), 0);
+    assert_int_equal(odb_redis_flushdb(fixture_env(), err, sizeof err), 0);
     if (seconds_into_minute() >= 55)
         odb_sleep_ms(6000);
     window_from_now(1, 10, soon, sizeof soon);
     fc_client_t *cc;
-    harness_daemon_t *c = start_daemon(f->prefix, soon, NULL, &cc);
+    harness_daemon_t *c = start_windowed(f, soon, &cc);
     assert_non_null(c);
     warm_ids(cc, ids, 5, 100, job, &users);
     get_status(cc, job, &s);
@@ -953,7 +859,7 @@ static void warm_window(void **state)
     assert_int_equal(s.done, 5);
     assert_true(feed_exists(f, 3));
     fc_client_close(cc);
-    assert_int_equal(stop_daemon(c, false), 0);
+    assert_int_equal(harness_daemon_finish(c, true), 0);
 
     /* A bad window stops start-up with status 2. */
     const char *exe = getenv("FEEDCACHED");
@@ -975,19 +881,19 @@ static void warm_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(warm_bad_args, setup, teardown),
-        cmocka_unit_test_setup_teardown(warm_unknown_job, setup, teardown),
-        cmocka_unit_test_setup_teardown(warm_by_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(warm_by_activity, setup, teardown),
-        cmocka_unit_test_setup_teardown(warm_by_activity_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(warm_pacing, setup, teardown),
-        cmocka_unit_test_setup_teardown(warm_yields_when_busy, setup_debug, teardown),
-        cmocka_unit_test_setup_teardown(warm_keeps_existing_feed, setup, teardown),
-        cmocka_unit_test_setup_teardown(warm_races_fanout, setup, teardown),
-        cmocka_unit_test_setup_teardown(warm_window, setup_data, teardown),
+        cmocka_unit_test_setup_teardown(warm_bad_args, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_unknown_job, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_by_ids, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_by_activity, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_by_activity_pages, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_pacing, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_yields_when_busy, setup_debug, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_keeps_existing_feed, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_races_fanout, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_window, setup_data, fixture_teardown),
     };
     const char *filter = getenv("FEEDCACHE_TEST_FILTER");
     if (filter && *filter)
         cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, fixture_group_teardown);
 }
