@@ -4,7 +4,7 @@
  * database and Redis db per test program, the timeline API's writes
  * (PostgreSQL commit first, then the RPC), a random social graph, and the
  * oracle itself: the SQL definition of a home timeline (docs/PROTOCOL.md,
- * "Semantics callers rely on", timeline.get) compared with a full walk of
+ * "What timeline.get returns") compared with a full walk of
  * `timeline.get`.
  *
  * Everything returns 0 / -1 with a readable reason in err and never aborts

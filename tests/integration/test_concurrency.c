@@ -1,6 +1,6 @@
 /* The feed engine under concurrent writers and readers: concurrent
  * publishes, follows, unfollows, warms and reads must not break what
- * timeline.get returns (docs/PROTOCOL.md, "Semantics callers rely on").
+ * timeline.get returns (docs/PROTOCOL.md, "What timeline.get returns").
  *
  * One seeded world (as in test_oracle.c, smaller), then for RUN_MS in
  * parallel, each thread with its own RPC connection and PostgreSQL

@@ -1,5 +1,5 @@
 /* The oracle test of the feed engine against the caller contract
- * (docs/PROTOCOL.md, "Methods" and "Semantics callers rely on").
+ * (docs/PROTOCOL.md, "Methods" and "What timeline.get returns").
  *
  * For a few seeded random worlds (users, a power-law follow graph, posts
  * with many created_at ties and ids whose decimal strings sort unlike their

@@ -1,5 +1,5 @@
 /* Integration tests of warming (warm, warm.status: docs/PROTOCOL.md,
- * "Methods" and "Semantics callers rely on"), against a real feedcached,
+ * "Methods" and "What timeline.get returns"), against a real feedcached,
  * Redis and PostgreSQL:
  *
  *   - bad arguments get BAD_REQUEST naming the field; unknown jobs NOT_FOUND
