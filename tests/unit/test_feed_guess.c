@@ -1,0 +1,271 @@
+/* Unit tests for the celebrity guess cache (feed_guess). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "feed/feed_guess.h"
+
+/* The slot a user maps to, as feed_guess.c computes it. The collision test
+ * below checks that the module agrees: two users found here must evict
+ * each other there. */
+static size_t slot_of(int64_t user)
+{
+    return (size_t)(((uint64_t)user * 0x9E3779B97F4A7C15ULL) >> 48) % FEED_GUESS_SLOTS;
+}
+
+/* The smallest id above `user` in the same slot (a few 65536 tries). */
+static int64_t colliding_user(int64_t user)
+{
+    for (int64_t id = user + 1; id < user + (1 << 24); id++)
+        if (slot_of(id) == slot_of(user))
+            return id;
+    fail_msg("no id colliding with %lld", (long long)user);
+    return 0;
+}
+
+/* What got holds before a get: get must overwrite it. */
+static const int64_t poison[1] = { -7 };
+
+/* get must return exactly want[0..n). */
+static void expect(const feed_guess_t *g, int64_t user, const int64_t *want, size_t n)
+{
+    const int64_t *got = poison;
+    assert_int_equal(feed_guess_get(g, user, &got), n);
+    if (n == 0)
+        return;
+    assert_non_null(got);
+    assert_memory_equal(got, want, n * sizeof *want);
+}
+
+static void expect_nothing(const feed_guess_t *g, int64_t user)
+{
+    const int64_t *got = poison;
+    assert_int_equal(feed_guess_get(g, user, &got), 0);
+    assert_null(got);
+}
+
+static void empty_cache_knows_nothing(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    assert_non_null(g);
+    expect_nothing(g, 1);
+    expect_nothing(g, 42);
+    expect_nothing(g, INT64_MAX);
+    expect_nothing(g, -1);
+    expect_nothing(g, 0);
+    feed_guess_free(g);
+    feed_guess_free(NULL);
+}
+
+static void store_then_get_returns_the_sorted_list(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    int64_t celebs[] = { 30, 10, INT64_MAX, 20, 1, 10 };
+    int64_t want[] = { 1, 10, 10, 20, 30, INT64_MAX };
+    feed_guess_store(g, 42, celebs, 6);
+    expect(g, 42, want, 6);
+    /* The store sorted the caller's array in place ... */
+    assert_memory_equal(celebs, want, sizeof want);
+    /* ... and kept a copy: the caller may reuse its array. */
+    memset(celebs, 0, sizeof celebs);
+    expect(g, 42, want, 6);
+    /* Another user, another slot: both are remembered. */
+    assert_true(slot_of(43) != slot_of(42));
+    int64_t other[] = { 5 };
+    feed_guess_store(g, 43, other, 1);
+    expect(g, 43, other, 1);
+    expect(g, 42, want, 6);
+    /* Other users still know nothing. */
+    expect_nothing(g, 44);
+    expect_nothing(g, -42);
+    feed_guess_free(g);
+}
+
+static void store_sorts_in_place_even_when_forgetting(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    int64_t big[FEED_GUESS_MAX + 1];
+    for (size_t i = 0; i < FEED_GUESS_MAX + 1; i++)
+        big[i] = (int64_t)(FEED_GUESS_MAX + 1 - i) * 1000;     /* descending */
+    feed_guess_store(g, 7, big, FEED_GUESS_MAX + 1);
+    for (size_t i = 1; i < FEED_GUESS_MAX + 1; i++)
+        assert_true(big[i - 1] < big[i]);
+    /* Negative ids sort as numbers, not as unsigned values. */
+    int64_t mixed[] = { 3, -2, INT64_MIN, 0, -1, INT64_MAX };
+    int64_t sorted[] = { INT64_MIN, -2, -1, 0, 3, INT64_MAX };
+    feed_guess_store(g, 7, mixed, 6);
+    assert_memory_equal(mixed, sorted, sizeof sorted);
+    expect(g, 7, sorted, 6);
+    feed_guess_free(g);
+}
+
+/* "Follows no celebrity" is a fact worth remembering: the user takes the
+ * slot over (a colliding user is evicted) and gets 0 back. */
+static void zero_celebrities_are_remembered_as_zero(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    int64_t c[] = { 2, 1 }, want[] = { 1, 2 };
+    feed_guess_store(g, 9, c, 2);
+    expect(g, 9, want, 2);
+    feed_guess_store(g, 9, NULL, 0);
+    const int64_t *got;
+    assert_int_equal(feed_guess_get(g, 9, &got), 0);
+
+    int64_t b = colliding_user(9);
+    int64_t c2[] = { 5, 4 }, want2[] = { 4, 5 };
+    feed_guess_store(g, b, c2, 2);
+    expect(g, b, want2, 2);
+    feed_guess_store(g, 9, c, 0);       /* 9 follows none now: takes the slot */
+    expect_nothing(g, b);
+    assert_int_equal(feed_guess_get(g, 9, &got), 0);
+    /* And then a list again, into the storage kept in the slot. */
+    int64_t c3[] = { 8, 6, 7 }, want3[] = { 6, 7, 8 };
+    feed_guess_store(g, 9, c3, 3);
+    expect(g, 9, want3, 3);
+    feed_guess_free(g);
+}
+
+static void more_than_max_forgets_the_user(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    int64_t *c = malloc((FEED_GUESS_MAX + 1) * sizeof *c);
+    int64_t *want = malloc((FEED_GUESS_MAX + 1) * sizeof *want);
+    assert_non_null(c);
+    assert_non_null(want);
+    /* Exactly FEED_GUESS_MAX is still remembered. */
+    for (size_t i = 0; i < FEED_GUESS_MAX; i++) {
+        c[i] = (int64_t)(FEED_GUESS_MAX - i);
+        want[i] = (int64_t)(i + 1);
+    }
+    feed_guess_store(g, 11, c, FEED_GUESS_MAX);
+    expect(g, 11, want, FEED_GUESS_MAX);
+    /* One more forgets what was known about the user. */
+    for (size_t i = 0; i < FEED_GUESS_MAX + 1; i++)
+        c[i] = (int64_t)i + 1;
+    feed_guess_store(g, 11, c, FEED_GUESS_MAX + 1);
+    expect_nothing(g, 11);
+    /* A later small list is remembered again. */
+    int64_t small[] = { 3 };
+    feed_guess_store(g, 11, small, 1);
+    expect(g, 11, small, 1);
+    /* Too many for a user never seen: still nothing. */
+    feed_guess_store(g, 12, c, FEED_GUESS_MAX + 1);
+    expect_nothing(g, 12);
+    expect(g, 11, small, 1);
+    /* What the code does: the slot is cleared, so a colliding user in it
+     * is forgotten too (a newer user took the slot, as with any store). */
+    int64_t b = colliding_user(11);
+    feed_guess_store(g, b, c, FEED_GUESS_MAX + 1);
+    expect_nothing(g, b);
+    expect_nothing(g, 11);
+    free(c);
+    free(want);
+    feed_guess_free(g);
+}
+
+static void a_colliding_user_takes_the_slot_over(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    int64_t a = 1000, b = colliding_user(a);
+    assert_true(b != a);
+    int64_t ca[] = { 3, 1, 2 }, wa[] = { 1, 2, 3 };
+    int64_t cb[] = { 9, 8 }, wb[] = { 8, 9 };
+    feed_guess_store(g, a, ca, 3);
+    expect(g, a, wa, 3);
+    expect_nothing(g, b);               /* same slot, another user */
+    feed_guess_store(g, b, cb, 2);
+    expect(g, b, wb, 2);
+    expect_nothing(g, a);               /* evicted */
+    /* And back. */
+    int64_t ca2[] = { 3, 1, 2 };
+    feed_guess_store(g, a, ca2, 3);
+    expect(g, a, wa, 3);
+    expect_nothing(g, b);
+    /* Negative and large ids collide the same way. */
+    int64_t big = INT64_MAX - (1 << 25), big2 = colliding_user(big);
+    feed_guess_store(g, big, cb, 2);
+    expect(g, big, wb, 2);
+    feed_guess_store(g, big2, ca2, 3);
+    expect(g, big2, wa, 3);
+    expect_nothing(g, big);
+    int64_t neg = -5000, neg2 = colliding_user(neg);
+    feed_guess_store(g, neg, cb, 2);
+    expect(g, neg, wb, 2);
+    feed_guess_store(g, neg2, ca2, 3);
+    expect_nothing(g, neg);
+    expect(g, neg2, wa, 3);
+    feed_guess_free(g);
+}
+
+/* One slot's storage is reused across stores: shrinking keeps the buffer,
+ * growing reallocates it; every content must be exact (and valgrind/ASan
+ * would see a write past the buffer). */
+static void shrinking_and_growing_reuse_storage(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    static const size_t sizes[] = { 5, 2, 0, 1, 8, 8, 3, FEED_GUESS_MAX, 1, FEED_GUESS_MAX,
+                                    FEED_GUESS_MAX + 1, 4, 17 };
+    int64_t a = 77, b = colliding_user(a);
+    int64_t c[FEED_GUESS_MAX + 1], want[FEED_GUESS_MAX + 1];
+    for (size_t r = 0; r < sizeof sizes / sizeof sizes[0]; r++) {
+        size_t n = sizes[r];
+        int64_t user = r % 3 == 2 ? b : a;  /* the slot changes hands too */
+        for (size_t i = 0; i < n; i++) {
+            c[i] = (int64_t)((n - i) * 100 + r);
+            want[n - 1 - i] = c[i];
+        }
+        feed_guess_store(g, user, c, n);
+        if (n > FEED_GUESS_MAX) {
+            expect_nothing(g, user);
+            continue;
+        }
+        const int64_t *got;
+        assert_int_equal(feed_guess_get(g, user, &got), n);
+        if (n)
+            assert_memory_equal(got, want, n * sizeof *want);
+        expect_nothing(g, user == a ? b : a);
+    }
+    feed_guess_free(g);
+}
+
+/* 0 means an empty slot, so user 0 is never known, whatever is stored. */
+static void user_zero_is_never_known(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    int64_t c[] = { 1, 2 };
+    assert_true(slot_of(5) != slot_of(0));
+    feed_guess_store(g, 0, c, 2);
+    expect_nothing(g, 0);
+    /* Users elsewhere are unaffected. */
+    feed_guess_store(g, 5, c, 2);
+    feed_guess_store(g, 0, c, 2);
+    expect(g, 5, c, 2);
+    feed_guess_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(empty_cache_knows_nothing),
+        cmocka_unit_test(store_then_get_returns_the_sorted_list),
+        cmocka_unit_test(store_sorts_in_place_even_when_forgetting),
+        cmocka_unit_test(zero_celebrities_are_remembered_as_zero),
+        cmocka_unit_test(more_than_max_forgets_the_user),
+        cmocka_unit_test(a_colliding_user_takes_the_slot_over),
+        cmocka_unit_test(shrinking_and_growing_reuse_storage),
+        cmocka_unit_test(user_zero_is_never_known),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
