@@ -24,7 +24,8 @@ struct feed_flights {
 
 static size_t bucket(feed_flight_kind_t kind, int64_t id)
 {
-    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ULL ^ (uint64_t)kind;
+    /* The kind goes in before the multiply, so that it reaches the top bits. */
+    uint64_t h = ((uint64_t)id * 2 + (uint64_t)kind) * 0x9E3779B97F4A7C15ULL;
     return (size_t)(h >> 54) % FEED_FLIGHT_BUCKETS;
 }
 

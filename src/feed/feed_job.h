@@ -4,7 +4,7 @@
  *   t    type: "p" push a post, "m" push a celebrity marker, "d" delete a post
  *   p    post id
  *   a    author id (> 0)
- *   ts   the post's created_at, epoch ms ("p"; 0 otherwise)
+ *   ts   the post's created_at, epoch ms ("p" and "m"; 0 for "d")
  *   pub  when it was queued, epoch ms (fan-out lag)
  * Encoding and decoding are pure; the worker and the writers do the I/O. */
 #ifndef FC_FEED_FEED_JOB_H
