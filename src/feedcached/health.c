@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/list.h"
 
 typedef enum {
     PROBE_SKIPPED,      /* no pool to check */
@@ -26,7 +27,7 @@ struct health {
     rds_pool_t *redis;
     pg_pool_t *pg;
     unsigned timeout_ms;
-    check_t *checks;            /* not yet answered */
+    list_t checks;              /* not yet answered (check_t.link) */
 };
 
 /* One check. It lives until it has answered AND every party that holds a
@@ -41,7 +42,7 @@ struct check {
     int refs;
     probe_t redis;
     probe_t pg;
-    check_t *prev, *next;
+    list_t link;                /* in health->checks until answered */
 };
 
 static void check_unref(check_t *c)
@@ -75,12 +76,7 @@ static void check_answer(check_t *c, const char *why_all)
     if (!h)
         return;
     c->health = NULL;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        h->checks = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    list_remove(&c->link);
 
     buf_t reason;
     buf_init(&reason);
@@ -164,6 +160,7 @@ health_t *health_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t *pg, unsig
     h->redis = redis;
     h->pg = pg;
     h->timeout_ms = timeout_ms ? timeout_ms : 1;
+    list_init(&h->checks);
     return h;
 }
 
@@ -177,10 +174,7 @@ void health_check(void *health, http_health_done_fn *done, void *ctx)
     uv_timer_init(h->loop, &c->timer);
     c->timer.data = c;
     c->refs = 1;                 /* the timer */
-    c->next = h->checks;
-    if (h->checks)
-        h->checks->prev = c;
-    h->checks = c;
+    list_insert_head(&h->checks, &c->link);
 
     /* Both probes go out before either can answer: the pools never call
      * back from inside the call. */
@@ -212,7 +206,7 @@ void health_destroy(health_t *h)
         return;
     /* The pools' late replies find c->health NULL and only drop their
      * reference, so h can go now. */
-    while (h->checks)
-        check_answer(h->checks, "shutting down");   /* unlinks it */
+    while (!list_empty(&h->checks))   /* check_answer unlinks it */
+        check_answer(list_entry(list_first(&h->checks), check_t, link), "shutting down");
     free(h);
 }

@@ -37,6 +37,7 @@
 
 #include "metrics/metrics.h"
 #include "util/buf.h"
+#include "util/list.h"
 #include "util/log.h"
 
 #define PG_DEFAULT_TIMEOUT_MS   5000u
@@ -68,7 +69,7 @@ static pg_metrics_t pg_metrics;
 static metric_t *pg_duration[PGQ__COUNT + 1];
 
 typedef struct pg_req {
-    struct pg_req *next;
+    list_t link;                /* in the queue, the done list or a local list */
     int stmt;                   /* pg_stmt_t, or PG_STMT_ADHOC */
     char *sql;                  /* ad-hoc statement, NULL for a prepared one */
     int nparams;
@@ -85,8 +86,9 @@ typedef struct pg_req {
     char *errmsg;               /* likewise */
 } pg_req_t;
 
+/* A FIFO of requests that knows its length (for max_queued and logs). */
 typedef struct {
-    pg_req_t *head, *tail;
+    list_t reqs;                /* pg_req_t.link */
     unsigned n;
 } req_list_t;
 
@@ -148,37 +150,47 @@ struct pg_pool {
 
 /* --- small helpers -------------------------------------------------------- */
 
-static void list_push(req_list_t *l, pg_req_t *r)
+static void req_list_init(req_list_t *l)
 {
-    r->next = NULL;
-    if (l->tail)
-        l->tail->next = r;
-    else
-        l->head = r;
-    l->tail = r;
+    list_init(&l->reqs);
+    l->n = 0;
+}
+
+static void req_push(req_list_t *l, pg_req_t *r)
+{
+    list_insert_tail(&l->reqs, &r->link);
     l->n++;
 }
 
-static void list_push_front(req_list_t *l, pg_req_t *r)
+static void req_push_front(req_list_t *l, pg_req_t *r)
 {
-    r->next = l->head;
-    l->head = r;
-    if (!l->tail)
-        l->tail = r;
+    list_insert_head(&l->reqs, &r->link);
     l->n++;
 }
 
-static pg_req_t *list_pop(req_list_t *l)
+/* The oldest request, or NULL; req_pop also takes it off the list. */
+static pg_req_t *req_peek(const req_list_t *l)
 {
-    pg_req_t *r = l->head;
+    list_t *node = list_first(&l->reqs);
+    return node ? list_entry(node, pg_req_t, link) : NULL;
+}
+
+static pg_req_t *req_pop(req_list_t *l)
+{
+    pg_req_t *r = req_peek(l);
     if (r) {
-        l->head = r->next;
-        if (!l->head)
-            l->tail = NULL;
+        list_remove(&r->link);
         l->n--;
-        r->next = NULL;
     }
     return r;
+}
+
+/* Moves every request of src to the end of dst; src ends empty. */
+static void req_move_all(req_list_t *dst, req_list_t *src)
+{
+    list_splice_tail(&dst->reqs, &src->reqs);
+    dst->n += src->n;
+    src->n = 0;
 }
 
 /* Copies a libpq message as one line: libpq ends lines with "\n" and
@@ -344,7 +356,7 @@ static void req_park(pg_pool_t *pool, pg_req_t *r, pg_status_t status, const cha
 {
     r->status = status;
     r->errmsg = fc_xstrdup(msg);
-    list_push(&pool->done, r);
+    req_push(&pool->done, r);
     qtimer_arm(pool);
 }
 
@@ -849,7 +861,7 @@ static void conn_send(pg_conn_t *c, pg_req_t *r)
         if (++r->send_failures >= 2)
             req_park(pool, r, PG_UNAVAILABLE, msg);
         else
-            list_push_front(&pool->queue, r);
+            req_push_front(&pool->queue, r);
         return;
     }
     c->req = r;
@@ -872,11 +884,11 @@ static void conn_send(pg_conn_t *c, pg_req_t *r)
 static void dispatch(pg_pool_t *pool)
 {
     uint64_t now = uv_now(pool->loop);
-    while (pool->queue.head && !pool->closing) {
+    while (pool->queue.n > 0 && !pool->closing) {
         pg_conn_t *c = idle_conn(pool);
         if (!c)
             break;
-        pg_req_t *r = list_pop(&pool->queue);
+        pg_req_t *r = req_pop(&pool->queue);
         if (r->deadline <= now) {
             metric_inc(pg_metrics.pg_timeouts_total);
             req_park(pool, r, PG_UNAVAILABLE, "timed out waiting for a PostgreSQL connection");
@@ -891,14 +903,14 @@ static void on_qtimer(uv_timer_t *t)
 {
     pg_pool_t *pool = t->data;
     pg_req_t *r;
-    while ((r = list_pop(&pool->done)) != NULL) {
+    while ((r = req_pop(&pool->done)) != NULL) {
         req_finish(r, r->status, NULL, r->errmsg);
         if (pool->closing)
             return;
     }
     uint64_t now = uv_now(pool->loop);
-    while ((r = pool->queue.head) != NULL && (pool->nready == 0 || r->deadline <= now)) {
-        list_pop(&pool->queue);
+    while ((r = req_peek(&pool->queue)) != NULL && (pool->nready == 0 || r->deadline <= now)) {
+        req_pop(&pool->queue);
         int expired = r->deadline <= now;
         if (expired)
             metric_inc(pg_metrics.pg_timeouts_total);
@@ -915,11 +927,11 @@ static void qtimer_arm(pg_pool_t *pool)
 {
     if (pool->closing)
         return;
-    if (pool->done.head || (pool->queue.head && pool->nready == 0)) {
+    if (pool->done.n > 0 || (pool->queue.n > 0 && pool->nready == 0)) {
         uv_timer_start(&pool->qtimer, on_qtimer, 0, 0);
-    } else if (pool->queue.head) {
+    } else if (pool->queue.n > 0) {
         uint64_t now = uv_now(pool->loop);
-        uint64_t d = pool->queue.head->deadline;
+        uint64_t d = req_peek(&pool->queue)->deadline;
         uv_timer_start(&pool->qtimer, on_qtimer, d > now ? d - now : 0, 0);
     } else {
         uv_timer_stop(&pool->qtimer);
@@ -951,6 +963,8 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
     uv_timer_init(loop, &pool->qtimer);
     pool->qtimer.data = pool;
     pool->nhandles = 1;
+    req_list_init(&pool->queue);
+    req_list_init(&pool->done);
     pool->conns = fc_xcalloc((size_t)pool->size, sizeof *pool->conns);
     for (int i = 0; i < pool->size; i++) {
         pg_conn_t *c = &pool->conns[i];
@@ -1010,7 +1024,7 @@ static int enqueue(pg_pool_t *pool, int stmt, const char *sql, int nparams,
         metric_inc(pg_metrics.pg_errors_total);
         return -1;
     }
-    list_push(&pool->queue, r);
+    req_push(&pool->queue, r);
     dispatch(pool);
     return 0;
 }
@@ -1072,23 +1086,23 @@ void pg_pool_close(pg_pool_t *pool)
     log_info("pg", "%s: closing (%u queued)", pool->name, pool->queue.n);
 
     /* Detach everything first, then call back: a callback sees a closed pool. */
-    req_list_t failed = { 0 };
+    req_list_t failed, done;
+    req_list_init(&failed);
+    req_list_init(&done);
     for (int i = 0; i < pool->size; i++) {
         pg_conn_t *c = &pool->conns[i];
         pg_req_t *r = conn_teardown(c);
         if (r)
-            list_push(&failed, r);
+            req_push(&failed, r);
         uv_close((uv_handle_t *)&c->timer, on_timer_closed);
     }
-    pg_req_t *r;
-    while ((r = list_pop(&pool->queue)) != NULL)
-        list_push(&failed, r);
-    req_list_t done = pool->done;
-    pool->done = (req_list_t){ 0 };
+    req_move_all(&failed, &pool->queue);
+    req_move_all(&done, &pool->done);
     uv_close((uv_handle_t *)&pool->qtimer, on_timer_closed);
 
-    while ((r = list_pop(&done)) != NULL)
+    pg_req_t *r;
+    while ((r = req_pop(&done)) != NULL)
         req_finish(r, r->status, NULL, r->errmsg);
-    while ((r = list_pop(&failed)) != NULL)
+    while ((r = req_pop(&failed)) != NULL)
         req_finish(r, PG_UNAVAILABLE, NULL, "PostgreSQL pool closing");
 }

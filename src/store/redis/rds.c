@@ -38,6 +38,7 @@
 #include "metrics/metrics.h"
 #include "store/redis/rds_uv.h"
 #include "util/buf.h"
+#include "util/list.h"
 #include "util/log.h"
 
 static void install_reply_keeper(redisAsyncContext *ac);
@@ -72,7 +73,7 @@ struct rds_cmd {
     void *privdata;
     const char *handshake;        /* "AUTH", "SELECT", "PING" for internal ones, else NULL */
     uint64_t sent_ms;
-    rds_cmd_t *prev, *next;
+    list_t link;                  /* in conn->cmds */
 };
 
 struct rds_conn {
@@ -82,7 +83,7 @@ struct rds_conn {
     redisAsyncContext *ac;        /* the live context, NULL when none or dropped */
     uint64_t state_since;         /* when the connect started */
     int handshake_left;
-    rds_cmd_t *head, *tail;       /* outstanding commands, oldest first */
+    list_t cmds;                  /* outstanding commands (rds_cmd_t.link), oldest first */
     uv_timer_t retry;
     unsigned backoff_ms;          /* last retry delay; 0: start again from the minimum */
     uint64_t ready_since;
@@ -125,32 +126,6 @@ static unsigned rng_next(rds_pool_t *pool)
     x ^= x << 17;
     pool->rng = x;
     return (unsigned)(x >> 32);
-}
-
-/* --- outstanding command list ------------------------------------------- */
-
-static void cmd_link(rds_conn_t *conn, rds_cmd_t *cmd)
-{
-    cmd->prev = conn->tail;
-    cmd->next = NULL;
-    if (conn->tail)
-        conn->tail->next = cmd;
-    else
-        conn->head = cmd;
-    conn->tail = cmd;
-}
-
-static void cmd_unlink(rds_conn_t *conn, rds_cmd_t *cmd)
-{
-    if (cmd->prev)
-        cmd->prev->next = cmd->next;
-    else
-        conn->head = cmd->next;
-    if (cmd->next)
-        cmd->next->prev = cmd->prev;
-    else
-        conn->tail = cmd->prev;
-    cmd->prev = cmd->next = NULL;
 }
 
 /* --- state changes ------------------------------------------------------ */
@@ -272,7 +247,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     rds_cmd_t *cmd = privdata;
     rds_conn_t *conn = cmd->conn;
     redisReply *reply = r;
-    cmd_unlink(conn, cmd);
+    list_remove(&cmd->link);
     if (cmd->handshake) {
         handshake_reply(conn, ac, cmd->handshake, reply);
         free(cmd);
@@ -295,9 +270,9 @@ static int send_handshake(rds_conn_t *conn, const char *what, int argc, const ch
     cmd->conn = conn;
     cmd->handshake = what;
     cmd->sent_ms = uv_now(conn->pool->loop);
-    cmd_link(conn, cmd);
+    list_insert_tail(&conn->cmds, &cmd->link);
     if (redisAsyncCommandArgv(conn->ac, on_reply, cmd, argc, argv, NULL) != REDIS_OK) {
-        cmd_unlink(conn, cmd);
+        list_remove(&cmd->link);
         free(cmd);
         return -1;
     }
@@ -403,8 +378,9 @@ static void on_tick(uv_timer_t *timer)
             if (now - conn->state_since < pool->timeout_ms)
                 continue;
             snprintf(reason, sizeof reason, "connect timed out after %u ms", pool->timeout_ms);
-        } else if (conn->state == CONN_READY && conn->head) {
-            if (now - conn->head->sent_ms < pool->timeout_ms)
+        } else if (conn->state == CONN_READY && !list_empty(&conn->cmds)) {
+            const rds_cmd_t *oldest = list_entry(list_first(&conn->cmds), rds_cmd_t, link);
+            if (now - oldest->sent_ms < pool->timeout_ms)
                 continue;
             snprintf(reason, sizeof reason, "command timed out after %u ms", pool->timeout_ms);
         } else {
@@ -560,6 +536,7 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
         rds_conn_t *conn = &pool->conns[i];
         conn->pool = pool;
         conn->index = i;
+        list_init(&conn->cmds);
         uv_timer_init(loop, &conn->retry);
         conn->retry.data = pool;
     }
@@ -608,7 +585,7 @@ static rds_cmd_t *cmd_begin(rds_pool_t *pool, unsigned affinity, rds_reply_fn *c
     cmd->cb = cb;
     cmd->privdata = privdata;
     cmd->sent_ms = uv_now(pool->loop);
-    cmd_link(conn, cmd);
+    list_insert_tail(&conn->cmds, &cmd->link);
     return cmd;
 }
 
@@ -616,7 +593,7 @@ static int cmd_end(rds_cmd_t *cmd, int rc)
 {
     rds_conn_t *conn = cmd->conn;
     if (rc != REDIS_OK) {
-        cmd_unlink(conn, cmd);
+        list_remove(&cmd->link);
         free(cmd);
         return -1;
     }
