@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "metrics/metrics.h"
+#include "util/backoff.h"
 #include "util/buf.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -113,7 +114,8 @@ typedef struct {
     int prep_next;              /* next pg_queries[] entry to prepare */
     pg_req_t *req;              /* running query (BUSY) */
     PGresult *result;           /* its result, kept until libpq says it is done */
-    unsigned failures;          /* consecutive failed attempts, for the backoff */
+    unsigned failures;          /* consecutive failed attempts, for the logs */
+    backoff_t backoff;          /* reconnect delays (retry_min_ms .. retry_max_ms) */
     uint64_t up_since;
 } pg_conn_t;
 
@@ -143,7 +145,6 @@ struct pg_pool {
     uv_timer_t qtimer;
     int closing;
     int nhandles;               /* open or closing handles; freed at 0 once closing */
-    uint64_t rng;
     ratelimit_t warn_limit;
     ratelimit_t info_limit;
 };
@@ -214,17 +215,6 @@ static void msg_copy(char *out, size_t n, const char *msg)
 static const char *str_or(const char *s, const char *dflt)
 {
     return s && *s ? s : dflt;
-}
-
-static uint64_t rng_next(pg_pool_t *pool)
-{
-    /* xorshift64*: jitter needs spread, not quality. */
-    uint64_t x = pool->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    pool->rng = x;
-    return x * 2685821657736338717ull;
 }
 
 /* Logs through a limiter: the first lines of a storm go out, then at most
@@ -463,14 +453,7 @@ static void on_conn_timer(uv_timer_t *t);
 
 static void conn_schedule_retry(pg_conn_t *c)
 {
-    pg_pool_t *pool = c->pool;
-    unsigned shift = c->failures < 16 ? c->failures : 16;
-    uint64_t delay = (uint64_t)pool->retry_min_ms << shift;
-    if (delay > pool->retry_max_ms)
-        delay = pool->retry_max_ms;
-    /* Half fixed, half random: connections that failed together spread out. */
-    delay = delay / 2 + rng_next(pool) % (delay / 2 + 1);
-    uv_timer_start(&c->timer, on_conn_timer, delay, 0);
+    uv_timer_start(&c->timer, on_conn_timer, backoff_next(&c->backoff), 0);
 }
 
 /* Takes a failed or lost connection down and schedules the next attempt.
@@ -480,10 +463,12 @@ static pg_req_t *conn_down(pg_conn_t *c, const char *why)
     pg_pool_t *pool = c->pool;
     int was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
     if (was_up) {
-        if (uv_now(pool->loop) - c->up_since < PG_STABLE_MS)
+        if (uv_now(pool->loop) - c->up_since < PG_STABLE_MS) {
             c->failures++;
-        else
+        } else {
             c->failures = 0;
+            backoff_reset(&c->backoff);
+        }
         pool_log(pool, LOG_WARN, &pool->warn_limit, "conn %d lost: %s", c->index, why);
     } else {
         c->failures++;
@@ -954,7 +939,6 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
     pool->retry_max_ms = o.retry_max_ms ? o.retry_max_ms : PG_DEFAULT_RETRY_MAX_MS;
     if (pool->retry_max_ms < pool->retry_min_ms)
         pool->retry_max_ms = pool->retry_min_ms;
-    pool->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)pool) | 1;
     pool->warn_limit = (ratelimit_t){ .last = uv_now(loop), .burst = (unsigned)pool->size + 2 };
     pool->warn_limit.tokens = pool->warn_limit.burst;
     pool->info_limit = pool->warn_limit;
@@ -970,6 +954,7 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
         pg_conn_t *c = &pool->conns[i];
         c->pool = pool;
         c->index = i;
+        backoff_init(&c->backoff, pool->retry_min_ms, pool->retry_max_ms);
         uv_timer_init(loop, &c->timer);
         c->timer.data = pool;
         pool->nhandles++;

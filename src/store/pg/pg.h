@@ -53,6 +53,9 @@ typedef struct {
     const char *name;       /* for logs */
     unsigned retry_min_ms;  /* first reconnect delay; 0: 100 */
     unsigned retry_max_ms;  /* reconnect delay cap; 0: 5000 */
+    /* The delay doubles from retry_min_ms up to retry_max_ms, each one drawn
+     * from [delay/2, delay] (util/backoff.h), and starts again from
+     * retry_min_ms after a connection that stayed up for 10 s. */
 } pg_pool_options_t;
 
 /* Zero fields take defaults: size 1, timeout_ms 5000, max_queued 1024,

@@ -37,6 +37,7 @@
 
 #include "metrics/metrics.h"
 #include "store/redis/rds_uv.h"
+#include "util/backoff.h"
 #include "util/buf.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -85,7 +86,7 @@ struct rds_conn {
     int handshake_left;
     list_t cmds;                  /* outstanding commands (rds_cmd_t.link), oldest first */
     uv_timer_t retry;
-    unsigned backoff_ms;          /* last retry delay; 0: start again from the minimum */
+    backoff_t backoff;            /* reconnect delays of this connection */
     uint64_t ready_since;
     int attempted;
     int was_ready;                /* has been ready before: the next ready is a reconnect */
@@ -107,7 +108,6 @@ struct rds_pool {
     int tick_closed;
     int live_acs;                 /* hiredis contexts not yet freed */
     int open_handles;             /* timers not yet closed */
-    uint64_t rng;
     /* Log rate limiting for connect failures. */
     int fail_logged;
     uint64_t fail_logged_ms;
@@ -117,28 +117,12 @@ struct rds_pool {
 static void conn_connect(rds_conn_t *conn);
 static void on_retry(uv_timer_t *timer);
 
-static unsigned rng_next(rds_pool_t *pool)
-{
-    /* xorshift64: jitter only needs to differ between connections/processes. */
-    uint64_t x = pool->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    pool->rng = x;
-    return (unsigned)(x >> 32);
-}
-
 /* --- state changes ------------------------------------------------------ */
 
 static void schedule_retry(rds_conn_t *conn)
 {
     rds_pool_t *pool = conn->pool;
-    unsigned d = conn->backoff_ms ? conn->backoff_ms * 2 : RDS_BACKOFF_MIN_MS;
-    if (d > RDS_BACKOFF_MAX_MS)
-        d = RDS_BACKOFF_MAX_MS;
-    conn->backoff_ms = d;
-    /* +-25 % so that connections (and processes) do not retry in lockstep. */
-    unsigned delay = d - d / 4 + rng_next(pool) % (d / 2 + 1);
+    unsigned delay = backoff_next(&conn->backoff);
     log_debug("rds", "%s: connection %d retrying in %u ms", pool->name, conn->index, delay);
     uv_timer_start(&conn->retry, on_retry, delay, 0);
 }
@@ -174,7 +158,7 @@ static void conn_down(rds_conn_t *conn, const char *reason)
         /* Retry quickly after a connection that worked for a while; one that
          * drops right after connecting (flapping) keeps backing off. */
         if (uv_now(pool->loop) - conn->ready_since >= RDS_BACKOFF_MAX_MS)
-            conn->backoff_ms = 0;
+            backoff_reset(&conn->backoff);
     } else if (!pool->closing) {
         note_failure(pool, conn, reason);
     }
@@ -518,7 +502,6 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
     }
     pool->timeout_ms = opts->timeout_ms ? opts->timeout_ms : RDS_DEFAULT_TIMEOUT_MS;
     pool->size = opts->size;
-    pool->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)pool ^ 0x9e3779b97f4a7c15ULL;
     pool->conns = fc_xcalloc((size_t)opts->size, sizeof *pool->conns);
 
     uv_timer_init(loop, &pool->tick);
@@ -537,6 +520,7 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
         conn->pool = pool;
         conn->index = i;
         list_init(&conn->cmds);
+        backoff_init(&conn->backoff, RDS_BACKOFF_MIN_MS, RDS_BACKOFF_MAX_MS);
         uv_timer_init(loop, &conn->retry);
         conn->retry.data = pool;
     }
