@@ -11,6 +11,13 @@
  * longer than timeout_ms, and the wrapper guarantees the user callback runs
  * exactly once, from hiredis's reply or NULL-on-free path.
  *
+ * A command rds_send cannot hand to hiredis (no connection ready, pool
+ * closing) gets a wrapper too, on the pool's `failed` list, and the `defer`
+ * idle handle runs its NULL callback on the next loop iteration: that is how
+ * rds_send never calls back before it returns. An idle handle rather than a
+ * zero timer: libuv 1.44 runs a timer re-armed from its own callback again
+ * in the same pass, so a caller that retries on NULL would never leave it.
+ *
  * hiredis rules this code lives by (0.14.1):
  *   - redisAsyncFree inside a reply callback is deferred until the callback
  *     returns; anywhere else it runs every pending callback with NULL at once.
@@ -74,7 +81,7 @@ struct rds_cmd {
     void *privdata;
     const char *handshake;        /* "AUTH", "SELECT", "PING" for internal ones, else NULL */
     uint64_t sent_ms;
-    list_t link;                  /* in conn->cmds */
+    list_t link;                  /* in conn->cmds, or in pool->failed (conn NULL) */
 };
 
 struct rds_conn {
@@ -107,7 +114,10 @@ struct rds_pool {
     int closing;
     int tick_closed;
     int live_acs;                 /* hiredis contexts not yet freed */
-    int open_handles;             /* timers not yet closed */
+    int open_handles;             /* timers and the idle handle not yet closed */
+    list_t failed;                /* rds_send commands that could not be sent (rds_cmd_t.link) */
+    size_t nfailed;
+    uv_idle_t defer;              /* runs their NULL callbacks from the loop */
     /* Log rate limiting for connect failures. */
     int fail_logged;
     uint64_t fail_logged_ms;
@@ -310,11 +320,65 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     conn_down(conn, ac->c.err ? ac->c.errstr : "connection closed");
 }
 
+/* --- deferred failures ------------------------------------------------- */
+
+static void on_defer(uv_idle_t *idle);
+
+/* rds_send could not send: the callback gets NULL from the loop. */
+static void defer_failure(rds_pool_t *pool, rds_reply_fn *cb, void *privdata)
+{
+    rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
+    cmd->cb = cb;
+    cmd->privdata = privdata;
+    list_insert_tail(&pool->failed, &cmd->link);
+    pool->nfailed++;
+    pool->pending++;
+    metric_inc(rds_metrics.redis_errors_total);
+    /* Closing: the idle handle is closed; rds_pool_close or the pool's
+     * last close callback runs these. */
+    if (!pool->closing)
+        uv_idle_start(&pool->defer, on_defer);
+}
+
+/* Runs the NULL callbacks of up to max deferred failures, oldest first. A
+ * callback may send again (and fail again: it lands at the tail) or close
+ * the pool; the pool itself stays allocated until a close callback. */
+static void run_deferred(rds_pool_t *pool, size_t max)
+{
+    for (; max > 0; max--) {
+        list_t *node = list_pop_head(&pool->failed);
+        if (!node)
+            break;
+        rds_cmd_t *cmd = list_entry(node, rds_cmd_t, link);
+        pool->nfailed--;
+        pool->pending--;
+        rds_reply_fn *cb = cmd->cb;
+        void *pd = cmd->privdata;
+        free(cmd);
+        if (cb)
+            cb(NULL, pd);
+    }
+}
+
+static void on_defer(uv_idle_t *idle)
+{
+    rds_pool_t *pool = container_of(idle, rds_pool_t, defer);
+    /* Only those already queued: a retry that fails again waits for the
+     * next iteration, so a caller retrying on NULL cannot keep the loop here. */
+    run_deferred(pool, pool->nfailed);
+    if (!pool->closing && pool->nfailed == 0)
+        uv_idle_stop(&pool->defer);
+}
+
 static void on_handle_closed(uv_handle_t *handle)
 {
     rds_pool_t *pool = handle->data;
     if (--pool->open_handles > 0)
         return;
+    /* Commands sent after rds_pool_close: their callbacks run now, the last
+     * moment the pool exists. (A callback that sends again on every NULL
+     * would keep this loop going: give up on a closing pool.) */
+    run_deferred(pool, SIZE_MAX);
     free(pool->conns);
     free(pool);
 }
@@ -506,7 +570,10 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
 
     uv_timer_init(loop, &pool->tick);
     pool->tick.data = pool;
-    pool->open_handles = 1 + pool->size;
+    list_init(&pool->failed);
+    uv_idle_init(loop, &pool->defer);
+    pool->defer.data = pool;
+    pool->open_handles = 2 + pool->size;
     /* A quarter of the timeout keeps detection within ~1.25x timeout_ms. */
     unsigned every = pool->timeout_ms / 4;
     if (every < 5)
@@ -539,6 +606,11 @@ int rds_pool_ready(const rds_pool_t *pool)
 int rds_pool_pending(const rds_pool_t *pool)
 {
     return pool ? pool->pending : 0;
+}
+
+uv_loop_t *rds_pool_loop(const rds_pool_t *pool)
+{
+    return pool->loop;
 }
 
 /* The connection for affinity, or the next ready one after it. A context
@@ -601,7 +673,8 @@ static void resp_header(buf_t *b, char prefix, size_t n)
     buf_append(b, tmp + i, sizeof tmp - (size_t)i);
 }
 
-int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
+/* Sends, or returns -1 (callback not called) when it cannot. */
+static int send_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
                      int argc, const char *const *argv, const size_t *argvlen)
 {
     if (argc < 1 || !argv)
@@ -624,6 +697,27 @@ int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void
     }
     int rc = redisAsyncFormattedCommand(cmd->conn->ac, on_reply, cmd, resp.data, resp.len);
     return cmd_end(cmd, rc);
+}
+
+int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
+                     int argc, const char *const *argv, const size_t *argvlen)
+{
+    return send_argv(pool, affinity, cb, privdata, argc, argv, argvlen);
+}
+
+void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_fn *cb,
+              void *privdata)
+{
+    if (!pool) {
+        /* Nowhere to run the callback from: a bug in the caller. */
+        log_error("rds", "rds_send without a pool: callback dropped");
+        return;
+    }
+    if (args && args->argc > 0 &&
+        send_argv(pool, affinity, cb, privdata, args->argc, rds_args_argv(args),
+                  rds_args_lens(args)) == 0)
+        return;
+    defer_failure(pool, cb, privdata);
 }
 
 int rds_command(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
@@ -662,6 +756,10 @@ void rds_pool_close(rds_pool_t *pool)
         if (ac)
             redisAsyncFree(ac);
     }
+    /* Failures rds_send has deferred get NULL now, like the commands above;
+     * any sent from these callbacks wait for the pool's last close callback. */
+    uv_close((uv_handle_t *)&pool->defer, on_handle_closed);
+    run_deferred(pool, pool->nfailed);
     if (pool->live_acs == 0)
         close_tick(pool);
 }

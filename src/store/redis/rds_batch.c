@@ -114,13 +114,16 @@ size_t rds_batch_add(rds_batch_t *b, rds_args_t *args)
     slot->batch = b;
     slot->index = i;
     slot->generation = b->generation;
-    if (rds_command_argv(b->pool, b->affinity, on_batch_reply, slot, args->argc,
-                         rds_args_argv(args), rds_args_lens(args)) != 0) {
+    if (!b->pool) {
+        /* No pool to defer to (Redis not configured): failed now. */
         free(slot);
         b->failed = 1;
-    } else {
-        b->outstanding++;
+        return i;
     }
+    /* A command that cannot be sent comes back as NULL from the loop, like
+     * one that lost its connection: one path for both. */
+    b->outstanding++;
+    rds_send(b->pool, b->affinity, args, on_batch_reply, slot);
     return i;
 }
 
@@ -143,10 +146,10 @@ void rds_batch_wait(rds_batch_t *b, rds_batch_fn *cb, void *arg)
     b->cb = cb;
     b->arg = arg;
     if (b->outstanding == 0) {
-        /* Nothing in flight (all failed at once, or an empty batch): still
-         * complete from the loop, never from inside the caller. */
+        /* Nothing in flight (an empty batch, or no pool): still complete
+         * from the loop, never from inside the caller. */
         b->defer = fc_xmalloc(sizeof *b->defer);
-        uv_idle_init(uv_default_loop(), b->defer);
+        uv_idle_init(b->pool ? rds_pool_loop(b->pool) : uv_default_loop(), b->defer);
         b->defer->data = b;
         uv_idle_start(b->defer, on_defer);
     }

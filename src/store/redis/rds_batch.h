@@ -25,8 +25,9 @@ typedef void rds_batch_fn(rds_batch_t *batch, void *arg);
 rds_batch_t *rds_batch_new(rds_pool_t *pool, unsigned affinity);
 
 /* Queues a command; returns its index. Commands are sent at once (hiredis
- * writes everything queued in this loop iteration in one go). If the pool has
- * no connection the command is recorded as failed (reply NULL). */
+ * writes everything queued in this loop iteration in one go) through
+ * rds_send, so one the pool cannot send (no connection) fails like one that
+ * lost its connection: reply NULL, from the loop. */
 size_t rds_batch_add(rds_batch_t *b, rds_args_t *args);
 
 /* Calls cb once every command queued so far has its reply (possibly from the
