@@ -11,14 +11,17 @@
  * (CONNECTING, PREPARING: preparing is part of connecting) or the running
  * query's deadline (BUSY). The pool has one more timer, `qtimer`, for the
  * wait queue: it fires at the deadline of the queue's head (every query gets
- * the same timeout, so the head always expires first) and runs the
- * completions that had to be deferred (below).
+ * the same timeout, so the head always expires first).
  *
  * Re-entrancy. A callback may issue queries or close the pool. So callbacks
  * run only once the connection and the pool are consistent, and the code
- * returns right after one (or checks `closing`). And pg_query itself never
- * calls a callback: a query that fails while pg_query is sending it is
- * parked on the `done` list and completed from qtimer, on the next loop turn.
+ * returns right after one (or checks `closing`). And no pg_query* function
+ * ever calls a callback: a query refused at the call (pg_query_i64 and
+ * pg_query_ids, when not connected or the queue is full) or that fails while
+ * it is being sent is parked on the `done` list, and the `defer` idle handle
+ * completes it on the next loop iteration. An idle handle rather than a zero
+ * timer: libuv 1.44 runs a timer re-armed from its own callback again in the
+ * same pass, so a caller that retries on failure would never leave it.
  *
  * Sockets. libpq may close its socket and open another, often with the same
  * fd number, while connecting (next address, SSL refused). An epoll
@@ -40,6 +43,7 @@
 #include "util/buf.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/num.h"
 
 #define PG_DEFAULT_TIMEOUT_MS   5000u
 #define PG_DEFAULT_MAX_QUEUED   1024u
@@ -83,6 +87,7 @@ typedef struct pg_req {
     uint64_t deadline;          /* uv_now() milliseconds */
     uint64_t started_ns;        /* uv_hrtime(), for the duration histogram */
     int send_failures;
+    int refused;                /* failed at the call: never sent, no duration */
     pg_status_t status;         /* while parked on the done list */
     char *errmsg;               /* likewise */
 } pg_req_t;
@@ -141,8 +146,9 @@ struct pg_pool {
     int nready;
     int next_conn;              /* round robin over idle connections */
     req_list_t queue;           /* waiting for a connection, FIFO */
-    req_list_t done;            /* failed before pg_query returned: completed from qtimer */
+    req_list_t done;            /* failed before the call returned: completed from defer */
     uv_timer_t qtimer;
+    uv_idle_t defer;
     int closing;
     int nhandles;               /* open or closing handles; freed at 0 once closing */
     ratelimit_t warn_limit;
@@ -332,28 +338,56 @@ static void req_finish(pg_req_t *r, pg_status_t status, PGresult *res, const cha
 {
     if (status != PG_OK)
         metric_inc(pg_metrics.pg_errors_total);
-    if (status != PG_UNAVAILABLE)
+    if (status != PG_UNAVAILABLE && !r->refused)
         metric_observe(pg_duration[r->stmt], (double)(uv_hrtime() - r->started_ns) / 1e9);
-    r->cb(status, status == PG_OK ? res : NULL, status == PG_OK ? NULL : msg, r->privdata);
+    if (r->cb)
+        r->cb(status, status == PG_OK ? res : NULL, status == PG_OK ? NULL : msg, r->privdata);
     PQclear(res);
     req_free(r);
 }
 
 static void qtimer_arm(pg_pool_t *pool);
+static void on_defer(uv_idle_t *h);
 
-/* Completes r from the loop later: for failures found inside pg_query. */
+/* Completes r from the loop later: for failures found inside a pg_query*
+ * call. While closing, the idle handle is closed: pg_pool_close or the
+ * pool's last close callback completes it. */
 static void req_park(pg_pool_t *pool, pg_req_t *r, pg_status_t status, const char *msg)
 {
     r->status = status;
     r->errmsg = fc_xstrdup(msg);
     req_push(&pool->done, r);
-    qtimer_arm(pool);
+    if (!pool->closing)
+        uv_idle_start(&pool->defer, on_defer);
+}
+
+static void on_defer(uv_idle_t *h)
+{
+    pg_pool_t *pool = h->data;
+    /* Only those parked before this turn: a callback that queries again and
+     * is refused again is answered on the next iteration, not in this loop. */
+    for (unsigned n = pool->done.n; n > 0; n--) {
+        pg_req_t *r = req_pop(&pool->done);
+        if (!r)
+            break;
+        req_finish(r, r->status, NULL, r->errmsg);
+        if (pool->closing)
+            return;
+    }
+    if (pool->done.n == 0)
+        uv_idle_stop(h);
 }
 
 /* --- handles ------------------------------------------------------------------- */
 
 static void pool_free(pg_pool_t *pool)
 {
+    /* Queries made after pg_pool_close: answered now, the pool's last moment.
+     * (A callback that queries again on every failure would keep this loop
+     * going: give up on a closing pool.) */
+    pg_req_t *r;
+    while ((r = req_pop(&pool->done)) != NULL)
+        req_finish(r, r->status, NULL, r->errmsg);
     free(pool->conns);
     free(pool->conninfo);
     free(pool->name);
@@ -364,6 +398,11 @@ static void handle_closed(pg_pool_t *pool)
 {
     if (--pool->nhandles == 0 && pool->closing)
         pool_free(pool);
+}
+
+static void on_idle_closed(uv_handle_t *h)
+{
+    handle_closed(h->data);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -888,11 +927,6 @@ static void on_qtimer(uv_timer_t *t)
 {
     pg_pool_t *pool = t->data;
     pg_req_t *r;
-    while ((r = req_pop(&pool->done)) != NULL) {
-        req_finish(r, r->status, NULL, r->errmsg);
-        if (pool->closing)
-            return;
-    }
     uint64_t now = uv_now(pool->loop);
     while ((r = req_peek(&pool->queue)) != NULL && (pool->nready == 0 || r->deadline <= now)) {
         req_pop(&pool->queue);
@@ -912,7 +946,7 @@ static void qtimer_arm(pg_pool_t *pool)
 {
     if (pool->closing)
         return;
-    if (pool->done.n > 0 || (pool->queue.n > 0 && pool->nready == 0)) {
+    if (pool->queue.n > 0 && pool->nready == 0) {
         uv_timer_start(&pool->qtimer, on_qtimer, 0, 0);
     } else if (pool->queue.n > 0) {
         uint64_t now = uv_now(pool->loop);
@@ -946,7 +980,9 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
 
     uv_timer_init(loop, &pool->qtimer);
     pool->qtimer.data = pool;
-    pool->nhandles = 1;
+    uv_idle_init(loop, &pool->defer);
+    pool->defer.data = pool;
+    pool->nhandles = 2;
     req_list_init(&pool->queue);
     req_list_init(&pool->done);
     pool->conns = fc_xcalloc((size_t)pool->size, sizeof *pool->conns);
@@ -971,40 +1007,43 @@ int pg_pool_ready(const pg_pool_t *pool)
     return pool && !pool->closing ? pool->nready : 0;
 }
 
-static int submit(pg_pool_t *pool, int stmt, const char *sql, int nparams,
-                  const char *const *values, const int *lengths, const int *formats,
-                  int result_format, pg_result_fn *cb)
+/* Why a request cannot be queued now, or NULL when it can; *status says how
+ * it fails. */
+static const char *refusal(pg_pool_t *pool, int stmt, const char *sql, int nparams,
+                           const char *const *values, pg_status_t *status)
 {
-    metric_inc(pg_metrics.pg_queries_total);
-    if (pool->closing || !cb || nparams < 0 || nparams > 65535 ||
-        (nparams > 0 && !values))
-        goto refused;
+    *status = PG_ERROR;
+    if (nparams < 0 || nparams > 65535 || (nparams > 0 && !values))
+        return "bad query parameters";
     if (!sql && (stmt < 0 || stmt >= PGQ__COUNT || nparams != pg_queries[stmt].nparams)) {
         log_error("pg", "%s: bad call for statement %d with %d parameter(s)",
                   pool->name, stmt, nparams);
-        goto refused;
+        return "bad call: unknown statement or wrong parameter count";
     }
+    *status = PG_UNAVAILABLE;
+    if (pool->closing)
+        return "PostgreSQL pool closing";
     if (pool->nready == 0)
-        goto refused;
+        return "PostgreSQL is not connected";
     /* Every connection busy and the queue full: shed load now. */
     if (pool->queue.n >= pool->max_queued && !idle_conn(pool))
-        goto refused;
-    return 0;
-refused:
-    metric_inc(pg_metrics.pg_errors_total);
-    return -1;
+        return "PostgreSQL queue is full";
+    return NULL;
 }
 
+/* old convention (pg_query, pg_query_sql*): -1 at once, callback not called. */
 static int enqueue(pg_pool_t *pool, int stmt, const char *sql, int nparams,
                    const char *const *values, const int *lengths, const int *formats,
                    int result_format, pg_result_fn *cb, void *privdata)
 {
     if (!pool)
         return -1;   /* and no metrics: there may be no registry yet */
-    if (submit(pool, stmt, sql, nparams, values, lengths, formats, result_format, cb) < 0)
-        return -1;
-    pg_req_t *r = req_new(pool, stmt, sql, nparams, values, lengths, formats, result_format,
-                          cb, privdata);
+    metric_inc(pg_metrics.pg_queries_total);
+    pg_status_t status;
+    pg_req_t *r = NULL;
+    if (cb && !refusal(pool, stmt, sql, nparams, values, &status))
+        r = req_new(pool, stmt, sql, nparams, values, lengths, formats, result_format,
+                    cb, privdata);
     if (!r) {
         metric_inc(pg_metrics.pg_errors_total);
         return -1;
@@ -1014,12 +1053,92 @@ static int enqueue(pg_pool_t *pool, int stmt, const char *sql, int nparams,
     return 0;
 }
 
+/* The "always call back" convention: a prepared statement with text
+ * parameters, text result; a refusal reaches cb from the loop. */
+static void enqueue_or_park(pg_pool_t *pool, int stmt, int nparams, const char *const *values,
+                            pg_result_fn *cb, void *privdata)
+{
+    metric_inc(pg_metrics.pg_queries_total);
+    pg_status_t status;
+    const char *why = refusal(pool, stmt, NULL, nparams, values, &status);
+    if (why) {
+        /* Nothing to copy, and stmt may not index the duration table. */
+        pg_req_t *r = req_new(pool, PG_STMT_ADHOC, NULL, 0, NULL, NULL, NULL, 0, cb, privdata);
+        r->refused = 1;
+        req_park(pool, r, status, why);
+        return;
+    }
+    req_push(&pool->queue,
+             req_new(pool, stmt, NULL, nparams, values, NULL, NULL, 0, cb, privdata));
+    dispatch(pool);
+}
+
+/* Parameters of a statement, -1 for a statement not in the table. */
+static int stmt_nparams(pg_stmt_t stmt)
+{
+    return (int)stmt >= 0 && stmt < PGQ__COUNT ? pg_queries[stmt].nparams : -1;
+}
+
 int pg_query(pg_pool_t *pool, pg_stmt_t stmt, int nparams, const char *const *values,
              const int *lengths, const int *formats, int result_format,
              pg_result_fn *cb, void *privdata)
 {
     return enqueue(pool, (int)stmt, NULL, nparams, values, lengths, formats, result_format,
                    cb, privdata);
+}
+
+void pg_query_i64(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *params, pg_result_fn *cb,
+                  void *privdata)
+{
+    if (!pool) {
+        log_error("pg", "pg_query_i64 without a pool: callback dropped");
+        return;
+    }
+    int n = stmt_nparams(stmt);
+    char text[PG_MAX_PARAMS][FC_I64_CHARS];
+    const char *values[PG_MAX_PARAMS];
+    int ok = n >= 0 && (n == 0 || params);
+    for (int i = 0; ok && i < n; i++) {
+        fc_i64_format(text[i], params[i]);
+        values[i] = text[i];
+    }
+    /* A bad call (unknown statement, NULL params) is refused as PG_ERROR. */
+    enqueue_or_park(pool, (int)stmt, n < 0 ? 0 : n, ok ? values : NULL, cb, privdata);
+}
+
+void pg_query_ids(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *ids, size_t nids,
+                  const int64_t *rest, pg_result_fn *cb, void *privdata)
+{
+    if (!pool) {
+        log_error("pg", "pg_query_ids without a pool: callback dropped");
+        return;
+    }
+    int n = stmt_nparams(stmt);
+    int ok = n >= 1 && (ids || nids == 0) && (n == 1 || rest);
+    /* $1 as an array literal, "{1,2,3}": the statements cast it ($1::int8[]). */
+    buf_t arr;
+    buf_init(&arr);
+    char text[PG_MAX_PARAMS][FC_I64_CHARS];
+    const char *values[PG_MAX_PARAMS];
+    if (ok) {
+        char id[FC_I64_CHARS];
+        buf_reserve(&arr, nids * FC_I64_CHARS + 2);
+        buf_append(&arr, "{", 1);
+        for (size_t i = 0; i < nids; i++) {
+            if (i)
+                buf_append(&arr, ",", 1);
+            buf_append(&arr, id, fc_i64_format(id, ids[i]));
+        }
+        buf_append(&arr, "}", 1);
+        values[0] = arr.data;
+        for (int i = 1; i < n; i++) {
+            fc_i64_format(text[i], rest[i - 1]);
+            values[i] = text[i];
+        }
+    }
+    /* A statement without parameters asked for 1 is refused as a bad call. */
+    enqueue_or_park(pool, (int)stmt, n < 1 ? 1 : n, ok ? values : NULL, cb, privdata);
+    buf_free(&arr);
 }
 
 int pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
@@ -1084,6 +1203,7 @@ void pg_pool_close(pg_pool_t *pool)
     req_move_all(&failed, &pool->queue);
     req_move_all(&done, &pool->done);
     uv_close((uv_handle_t *)&pool->qtimer, on_timer_closed);
+    uv_close((uv_handle_t *)&pool->defer, on_idle_closed);
 
     pg_req_t *r;
     while ((r = req_pop(&done)) != NULL)
