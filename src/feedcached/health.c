@@ -27,6 +27,7 @@ struct health {
     rds_pool_t *redis;
     pg_pool_t *pg;
     unsigned timeout_ms;
+    rds_args_t ping;            /* PING, built once */
     list_t checks;              /* not yet answered (check_t.link) */
 };
 
@@ -42,6 +43,7 @@ struct check {
     int refs;
     probe_t redis;
     probe_t pg;
+    int redis_was_ready;        /* Redis had a connection when PING was sent */
     list_t link;                /* in health->checks until answered */
 };
 
@@ -114,7 +116,8 @@ static void redis_replied(struct redisReply *reply, void *privdata)
     check_t *c = privdata;
     if (c->health && c->redis.state == PROBE_PENDING) {
         if (!reply)
-            probe_fail(&c->redis, "no reply (connection lost)");
+            probe_fail(&c->redis, c->redis_was_ready ? "no reply (connection lost)"
+                                                     : "not connected");
         else if (reply->type == REDIS_REPLY_ERROR)
             probe_fail(&c->redis, reply->str ? reply->str : "error reply");
         else if (reply->type == REDIS_REPLY_STATUS && reply->str &&
@@ -160,6 +163,8 @@ health_t *health_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t *pg, unsig
     h->redis = redis;
     h->pg = pg;
     h->timeout_ms = timeout_ms ? timeout_ms : 1;
+    rds_args_init(&h->ping);
+    rds_args_str(&h->ping, "PING");
     list_init(&h->checks);
     return h;
 }
@@ -177,22 +182,20 @@ void health_check(void *health, http_health_done_fn *done, void *ctx)
     list_insert_head(&h->checks, &c->link);
 
     /* Both probes go out before either can answer: the pools never call
-     * back from inside the call. */
+     * back from inside the call, and always call back (with a failure when
+     * not connected), each dropping the reference it was given. */
     c->redis.state = PROBE_SKIPPED;
     if (h->redis) {
         c->redis.state = PROBE_PENDING;
-        if (rds_command(h->redis, 0, redis_replied, c, "PING") == 0)
-            c->refs++;
-        else
-            probe_fail(&c->redis, "not connected");
+        c->redis_was_ready = rds_pool_ready(h->redis) > 0;
+        c->refs++;
+        rds_send(h->redis, 0, &h->ping, redis_replied, c);
     }
     c->pg.state = PROBE_SKIPPED;
     if (h->pg) {
         c->pg.state = PROBE_PENDING;
-        if (pg_query(h->pg, PGQ_ping, 0, NULL, NULL, NULL, 0, pg_replied, c) == 0)
-            c->refs++;
-        else
-            probe_fail(&c->pg, "not connected");
+        c->refs++;
+        pg_query_i64(h->pg, PGQ_ping, NULL, pg_replied, c);
     }
     if (c->redis.state == PROBE_PENDING || c->pg.state == PROBE_PENDING)
         uv_timer_start(&c->timer, check_timed_out, h->timeout_ms, 0);
@@ -208,5 +211,6 @@ void health_destroy(health_t *h)
      * reference, so h can go now. */
     while (!list_empty(&h->checks))   /* check_answer unlinks it */
         check_answer(list_entry(list_first(&h->checks), check_t, link), "shutting down");
+    rds_args_free(&h->ping);
     free(h);
 }
