@@ -48,6 +48,7 @@
 #include "util/buf.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/num.h"
 
 static void install_reply_keeper(redisAsyncContext *ac);
 
@@ -297,8 +298,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
         send_handshake(conn, "AUTH", 2, argv);
     }
     if (pool->url.db != 0) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", pool->url.db);
+        char db[FC_I64_CHARS];
+        fc_i64_format(db, pool->url.db);
         const char *argv[] = { "SELECT", db };
         send_handshake(conn, "SELECT", 2, argv);
     }
