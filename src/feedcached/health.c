@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/list.h"
 
 typedef enum {
     PROBE_SKIPPED,      /* no pool to check */
@@ -26,7 +27,8 @@ struct health {
     rds_pool_t *redis;
     pg_pool_t *pg;
     unsigned timeout_ms;
-    check_t *checks;            /* not yet answered */
+    rds_args_t ping;            /* PING, built once */
+    list_t checks;              /* not yet answered (check_t.link) */
 };
 
 /* One check. It lives until it has answered AND every party that holds a
@@ -41,7 +43,8 @@ struct check {
     int refs;
     probe_t redis;
     probe_t pg;
-    check_t *prev, *next;
+    int redis_was_ready;        /* Redis had a connection when PING was sent */
+    list_t link;                /* in health->checks until answered */
 };
 
 static void check_unref(check_t *c)
@@ -75,12 +78,7 @@ static void check_answer(check_t *c, const char *why_all)
     if (!h)
         return;
     c->health = NULL;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        h->checks = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    list_remove(&c->link);
 
     buf_t reason;
     buf_init(&reason);
@@ -118,7 +116,8 @@ static void redis_replied(struct redisReply *reply, void *privdata)
     check_t *c = privdata;
     if (c->health && c->redis.state == PROBE_PENDING) {
         if (!reply)
-            probe_fail(&c->redis, "no reply (connection lost)");
+            probe_fail(&c->redis, c->redis_was_ready ? "no reply (connection lost)"
+                                                     : "not connected");
         else if (reply->type == REDIS_REPLY_ERROR)
             probe_fail(&c->redis, reply->str ? reply->str : "error reply");
         else if (reply->type == REDIS_REPLY_STATUS && reply->str &&
@@ -164,6 +163,9 @@ health_t *health_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t *pg, unsig
     h->redis = redis;
     h->pg = pg;
     h->timeout_ms = timeout_ms ? timeout_ms : 1;
+    rds_args_init(&h->ping);
+    rds_args_str(&h->ping, "PING");
+    list_init(&h->checks);
     return h;
 }
 
@@ -177,28 +179,23 @@ void health_check(void *health, http_health_done_fn *done, void *ctx)
     uv_timer_init(h->loop, &c->timer);
     c->timer.data = c;
     c->refs = 1;                 /* the timer */
-    c->next = h->checks;
-    if (h->checks)
-        h->checks->prev = c;
-    h->checks = c;
+    list_insert_head(&h->checks, &c->link);
 
     /* Both probes go out before either can answer: the pools never call
-     * back from inside the call. */
+     * back from inside the call, and always call back (with a failure when
+     * not connected), each dropping the reference it was given. */
     c->redis.state = PROBE_SKIPPED;
     if (h->redis) {
         c->redis.state = PROBE_PENDING;
-        if (rds_command(h->redis, 0, redis_replied, c, "PING") == 0)
-            c->refs++;
-        else
-            probe_fail(&c->redis, "not connected");
+        c->redis_was_ready = rds_pool_ready(h->redis) > 0;
+        c->refs++;
+        rds_send(h->redis, 0, &h->ping, redis_replied, c);
     }
     c->pg.state = PROBE_SKIPPED;
     if (h->pg) {
         c->pg.state = PROBE_PENDING;
-        if (pg_query(h->pg, PGQ_ping, 0, NULL, NULL, NULL, 0, pg_replied, c) == 0)
-            c->refs++;
-        else
-            probe_fail(&c->pg, "not connected");
+        c->refs++;
+        pg_query_i64(h->pg, PGQ_ping, NULL, pg_replied, c);
     }
     if (c->redis.state == PROBE_PENDING || c->pg.state == PROBE_PENDING)
         uv_timer_start(&c->timer, check_timed_out, h->timeout_ms, 0);
@@ -212,7 +209,8 @@ void health_destroy(health_t *h)
         return;
     /* The pools' late replies find c->health NULL and only drop their
      * reference, so h can go now. */
-    while (h->checks)
-        check_answer(h->checks, "shutting down");   /* unlinks it */
+    while (!list_empty(&h->checks))   /* check_answer unlinks it */
+        check_answer(list_entry(list_first(&h->checks), check_t, link), "shutting down");
+    rds_args_free(&h->ping);
     free(h);
 }

@@ -21,7 +21,8 @@ typedef struct health health_t;
 health_t *health_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t *pg, unsigned timeout_ms);
 
 /* An http_health_fn: pass health_check and the health_t * to
- * http_server_start. May call done before returning (both pools down). */
+ * http_server_start. Calls done from the loop, never before returning
+ * (except when both pools are NULL: nothing to wait for). */
 void health_check(void *health /* health_t * */, http_health_done_fn *done, void *ctx);
 
 /* Answers the checks still running with "shutting down" and frees h. Call it

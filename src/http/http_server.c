@@ -14,6 +14,7 @@
 #include "http/http_response.h"
 #include "metrics/metrics.h"
 #include "util/buf.h"
+#include "util/list.h"
 #include "util/log.h"
 
 #define HTTP_BACKLOG 128
@@ -73,7 +74,7 @@ struct http_conn {
     int draining;              /* answered with close; discarding input until closed */
     int closing;
     int handles_open;          /* sock + timer, until their close callbacks */
-    http_conn_t *prev, *next;
+    list_t link;               /* in the server's conns */
 };
 
 struct http_server {
@@ -84,7 +85,7 @@ struct http_server {
     http_health_fn *health;
     void *health_arg;
     metric_family_t *requests;
-    http_conn_t *conns;
+    list_t conns;              /* open connections (http_conn_t.link) */
     unsigned nconns;
     unsigned handles_open;     /* listener + connections not yet fully closed */
     int unlink_on_close;
@@ -129,12 +130,7 @@ static void conn_close(http_conn_t *c)
         c->pending = NULL;
     }
     http_server_t *s = c->server;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    list_remove(&c->link);
     s->nconns--;
     metric_gauge_add(http_metrics.http_connections, -1);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
@@ -441,10 +437,7 @@ static void server_accept(uv_stream_t *listener, int status)
     http_reader_init(&c->reader);
     buf_init(&c->in);
     s->handles_open++;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    list_insert_head(&s->conns, &c->link);
     s->nconns++;
     metric_gauge_add(http_metrics.http_connections, 1);
 
@@ -527,6 +520,7 @@ http_server_t *http_server_start(uv_loop_t *loop, const addr_t *addr,
     s->addr = *addr;
     s->health = health;
     s->health_arg = health_arg;
+    list_init(&s->conns);
     addr_format(addr, s->name, sizeof s->name);
 
 #define METRICS_TARGET (&http_metrics)
@@ -578,7 +572,7 @@ void http_server_close(http_server_t *s)
     s->closing = 1;
     if (s->unlink_on_close)
         unlink(s->addr.path);
-    while (s->conns)
-        conn_close(s->conns);
+    while (!list_empty(&s->conns))
+        conn_close(list_entry(list_first(&s->conns), http_conn_t, link));
     uv_close(&s->listener.handle, listener_closed);
 }

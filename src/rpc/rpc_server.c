@@ -10,6 +10,7 @@
 #include "metrics/metrics.h"
 #include "rpc/rpc_frame.h"
 #include "util/buf.h"
+#include "util/list.h"
 #include "util/log.h"
 
 /* Calls in flight on one connection before it stops being read: bounds the
@@ -60,7 +61,7 @@ struct rpc_server {
     uv_idle_t flush_idle;        /* keeps the poll from blocking while dirty */
     rpc_conn_t *dirty;           /* connections with unsent output */
 
-    rpc_conn_t *conns;           /* all open connections */
+    list_t conns;                /* all open connections (rpc_conn_t.link) */
     size_t nconns;
     size_t nalloc;               /* connection objects not yet freed */
     size_t inflight;
@@ -71,7 +72,7 @@ struct rpc_server {
     void *on_drained_arg;
     bool closing;
     int handles_open;            /* listener, check, idle */
-    rpc_call_t *calls;           /* in-flight calls, for abort */
+    list_t calls;                /* in-flight calls, for abort (rpc_call_t.link) */
     msgpack_sbuffer discard;     /* replies nobody will read */
 };
 
@@ -94,7 +95,7 @@ struct rpc_conn {
     bool is_dirty;
     bool resume_pending;         /* buffered frames wait for processing */
     rpc_conn_t *dirty_next;
-    rpc_conn_t *prev, *next;
+    list_t link;                 /* in the server's conns */
 };
 
 struct rpc_call {
@@ -105,7 +106,7 @@ struct rpc_call {
     size_t method_index;         /* opts.nmethods for unknown */
     uint64_t start_ns;
     msgpack_packer pk;
-    rpc_call_t *prev, *next;     /* server's in-flight list */
+    list_t link;                 /* in the server's calls */
 };
 
 typedef struct {
@@ -214,17 +215,6 @@ static void on_flush_idle(uv_idle_t *h)
 
 /* ---- calls ------------------------------------------------------------- */
 
-static void call_unlink(rpc_server_t *s, rpc_call_t *call)
-{
-    if (call->prev)
-        call->prev->next = call->next;
-    else
-        s->calls = call->next;
-    if (call->next)
-        call->next->prev = call->prev;
-    call->prev = call->next = NULL;
-}
-
 static buf_t *call_output(rpc_call_t *call)
 {
     rpc_conn_t *c = call->conn;
@@ -247,7 +237,7 @@ static void call_finish(rpc_call_t *call)
 {
     rpc_conn_t *c = call->conn;
     rpc_server_t *s = c->server;
-    call_unlink(s, call);
+    list_remove(&call->link);
     s->inflight--;
     c->inflight--;
     metric_set(s->m.rpc_inflight, (double)s->inflight);
@@ -330,7 +320,8 @@ void rpc_server_abort_inflight(rpc_server_t *s)
 {
     /* Answer now; the handlers still own their calls and will end them
      * later, when their replies are dropped. */
-    for (rpc_call_t *call = s->calls; call; call = call->next) {
+    list_foreach(pos, &s->calls) {
+        rpc_call_t *call = list_entry(pos, rpc_call_t, link);
         if (call->answered)
             continue;
         buf_t *out = call_output(call);
@@ -370,10 +361,7 @@ static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
     call->method_index = msg->kind == RPC_MSG_BAD_REQUEST
                              ? s->opts.nmethods
                              : find_method(s, msg->method, msg->method_len);
-    call->next = s->calls;
-    if (s->calls)
-        s->calls->prev = call;
-    s->calls = call;
+    list_insert_head(&s->calls, &call->link);
     s->inflight++;
     c->inflight++;
     c->refs++;
@@ -425,12 +413,7 @@ static void conn_close(rpc_conn_t *c)
         return;
     rpc_server_t *s = c->server;
     c->closing = true;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    list_remove(&c->link);
     s->nconns--;
     metric_set(s->m.rpc_connections, (double)s->nconns);
     buf_free(&c->out);
@@ -558,10 +541,7 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_close(&c->h.handle, on_conn_closed);
         return;
     }
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    list_insert_head(&s->conns, &c->link);
     s->nconns++;
     metric_inc(s->m.rpc_connections_total);
     metric_set(s->m.rpc_connections, (double)s->nconns);
@@ -627,6 +607,8 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     s->loop = loop;
     s->opts = *opts;
     s->is_unix = addr->is_unix;
+    list_init(&s->conns);
+    list_init(&s->calls);
     msgpack_sbuffer_init(&s->discard);
     int rc;
     if (addr->is_unix) {
@@ -709,8 +691,8 @@ void rpc_server_close(rpc_server_t *s)
     uv_idle_stop(&s->flush_idle);
     uv_close((uv_handle_t *)&s->flush_check, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->flush_idle, on_server_handle_closed);
-    while (s->conns)
-        conn_close(s->conns);
+    while (!list_empty(&s->conns))
+        conn_close(list_entry(list_first(&s->conns), rpc_conn_t, link));
 }
 
 size_t rpc_server_inflight(const rpc_server_t *s)

@@ -11,14 +11,17 @@
  * (CONNECTING, PREPARING: preparing is part of connecting) or the running
  * query's deadline (BUSY). The pool has one more timer, `qtimer`, for the
  * wait queue: it fires at the deadline of the queue's head (every query gets
- * the same timeout, so the head always expires first) and runs the
- * completions that had to be deferred (below).
+ * the same timeout, so the head always expires first).
  *
  * Re-entrancy. A callback may issue queries or close the pool. So callbacks
  * run only once the connection and the pool are consistent, and the code
- * returns right after one (or checks `closing`). And pg_query itself never
- * calls a callback: a query that fails while pg_query is sending it is
- * parked on the `done` list and completed from qtimer, on the next loop turn.
+ * returns right after one (or checks `closing`). And no pg_query* function
+ * ever calls a callback: a query refused at the call (pg_query_i64 and
+ * pg_query_ids, when not connected or the queue is full) or that fails while
+ * it is being sent is parked on the `done` list, and the `defer` idle handle
+ * completes it on the next loop iteration. An idle handle rather than a zero
+ * timer: libuv 1.44 runs a timer re-armed from its own callback again in the
+ * same pass, so a caller that retries on failure would never leave it.
  *
  * Sockets. libpq may close its socket and open another, often with the same
  * fd number, while connecting (next address, SSL refused). An epoll
@@ -36,8 +39,11 @@
 #include <string.h>
 
 #include "metrics/metrics.h"
+#include "util/backoff.h"
 #include "util/buf.h"
+#include "util/list.h"
 #include "util/log.h"
+#include "util/num.h"
 
 #define PG_DEFAULT_TIMEOUT_MS   5000u
 #define PG_DEFAULT_MAX_QUEUED   1024u
@@ -68,7 +74,7 @@ static pg_metrics_t pg_metrics;
 static metric_t *pg_duration[PGQ__COUNT + 1];
 
 typedef struct pg_req {
-    struct pg_req *next;
+    list_t link;                /* in the queue, the done list or a local list */
     int stmt;                   /* pg_stmt_t, or PG_STMT_ADHOC */
     char *sql;                  /* ad-hoc statement, NULL for a prepared one */
     int nparams;
@@ -81,12 +87,14 @@ typedef struct pg_req {
     uint64_t deadline;          /* uv_now() milliseconds */
     uint64_t started_ns;        /* uv_hrtime(), for the duration histogram */
     int send_failures;
+    int refused;                /* failed at the call: never sent, no duration */
     pg_status_t status;         /* while parked on the done list */
     char *errmsg;               /* likewise */
 } pg_req_t;
 
+/* A FIFO of requests that knows its length (for max_queued and logs). */
 typedef struct {
-    pg_req_t *head, *tail;
+    list_t reqs;                /* pg_req_t.link */
     unsigned n;
 } req_list_t;
 
@@ -111,7 +119,8 @@ typedef struct {
     int prep_next;              /* next pg_queries[] entry to prepare */
     pg_req_t *req;              /* running query (BUSY) */
     PGresult *result;           /* its result, kept until libpq says it is done */
-    unsigned failures;          /* consecutive failed attempts, for the backoff */
+    unsigned failures;          /* consecutive failed attempts, for the logs */
+    backoff_t backoff;          /* reconnect delays (retry_min_ms .. retry_max_ms) */
     uint64_t up_since;
 } pg_conn_t;
 
@@ -137,48 +146,58 @@ struct pg_pool {
     int nready;
     int next_conn;              /* round robin over idle connections */
     req_list_t queue;           /* waiting for a connection, FIFO */
-    req_list_t done;            /* failed before pg_query returned: completed from qtimer */
+    req_list_t done;            /* failed before the call returned: completed from defer */
     uv_timer_t qtimer;
+    uv_idle_t defer;
     int closing;
     int nhandles;               /* open or closing handles; freed at 0 once closing */
-    uint64_t rng;
     ratelimit_t warn_limit;
     ratelimit_t info_limit;
 };
 
 /* --- small helpers -------------------------------------------------------- */
 
-static void list_push(req_list_t *l, pg_req_t *r)
+static void req_list_init(req_list_t *l)
 {
-    r->next = NULL;
-    if (l->tail)
-        l->tail->next = r;
-    else
-        l->head = r;
-    l->tail = r;
+    list_init(&l->reqs);
+    l->n = 0;
+}
+
+static void req_push(req_list_t *l, pg_req_t *r)
+{
+    list_insert_tail(&l->reqs, &r->link);
     l->n++;
 }
 
-static void list_push_front(req_list_t *l, pg_req_t *r)
+static void req_push_front(req_list_t *l, pg_req_t *r)
 {
-    r->next = l->head;
-    l->head = r;
-    if (!l->tail)
-        l->tail = r;
+    list_insert_head(&l->reqs, &r->link);
     l->n++;
 }
 
-static pg_req_t *list_pop(req_list_t *l)
+/* The oldest request, or NULL; req_pop also takes it off the list. */
+static pg_req_t *req_peek(const req_list_t *l)
 {
-    pg_req_t *r = l->head;
+    list_t *node = list_first(&l->reqs);
+    return node ? list_entry(node, pg_req_t, link) : NULL;
+}
+
+static pg_req_t *req_pop(req_list_t *l)
+{
+    pg_req_t *r = req_peek(l);
     if (r) {
-        l->head = r->next;
-        if (!l->head)
-            l->tail = NULL;
+        list_remove(&r->link);
         l->n--;
-        r->next = NULL;
     }
     return r;
+}
+
+/* Moves every request of src to the end of dst; src ends empty. */
+static void req_move_all(req_list_t *dst, req_list_t *src)
+{
+    list_splice_tail(&dst->reqs, &src->reqs);
+    dst->n += src->n;
+    src->n = 0;
 }
 
 /* Copies a libpq message as one line: libpq ends lines with "\n" and
@@ -202,17 +221,6 @@ static void msg_copy(char *out, size_t n, const char *msg)
 static const char *str_or(const char *s, const char *dflt)
 {
     return s && *s ? s : dflt;
-}
-
-static uint64_t rng_next(pg_pool_t *pool)
-{
-    /* xorshift64*: jitter needs spread, not quality. */
-    uint64_t x = pool->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    pool->rng = x;
-    return x * 2685821657736338717ull;
 }
 
 /* Logs through a limiter: the first lines of a storm go out, then at most
@@ -330,28 +338,56 @@ static void req_finish(pg_req_t *r, pg_status_t status, PGresult *res, const cha
 {
     if (status != PG_OK)
         metric_inc(pg_metrics.pg_errors_total);
-    if (status != PG_UNAVAILABLE)
+    if (status != PG_UNAVAILABLE && !r->refused)
         metric_observe(pg_duration[r->stmt], (double)(uv_hrtime() - r->started_ns) / 1e9);
-    r->cb(status, status == PG_OK ? res : NULL, status == PG_OK ? NULL : msg, r->privdata);
+    if (r->cb)
+        r->cb(status, status == PG_OK ? res : NULL, status == PG_OK ? NULL : msg, r->privdata);
     PQclear(res);
     req_free(r);
 }
 
 static void qtimer_arm(pg_pool_t *pool);
+static void on_defer(uv_idle_t *h);
 
-/* Completes r from the loop later: for failures found inside pg_query. */
+/* Completes r from the loop later: for failures found inside a pg_query*
+ * call. While closing, the idle handle is closed: pg_pool_close or the
+ * pool's last close callback completes it. */
 static void req_park(pg_pool_t *pool, pg_req_t *r, pg_status_t status, const char *msg)
 {
     r->status = status;
     r->errmsg = fc_xstrdup(msg);
-    list_push(&pool->done, r);
-    qtimer_arm(pool);
+    req_push(&pool->done, r);
+    if (!pool->closing)
+        uv_idle_start(&pool->defer, on_defer);
+}
+
+static void on_defer(uv_idle_t *h)
+{
+    pg_pool_t *pool = h->data;
+    /* Only those parked before this turn: a callback that queries again and
+     * is refused again is answered on the next iteration, not in this loop. */
+    for (unsigned n = pool->done.n; n > 0; n--) {
+        pg_req_t *r = req_pop(&pool->done);
+        if (!r)
+            break;
+        req_finish(r, r->status, NULL, r->errmsg);
+        if (pool->closing)
+            return;
+    }
+    if (pool->done.n == 0)
+        uv_idle_stop(h);
 }
 
 /* --- handles ------------------------------------------------------------------- */
 
 static void pool_free(pg_pool_t *pool)
 {
+    /* Queries made after pg_pool_close: answered now, the pool's last moment.
+     * (A callback that queries again on every failure would keep this loop
+     * going: give up on a closing pool.) */
+    pg_req_t *r;
+    while ((r = req_pop(&pool->done)) != NULL)
+        req_finish(r, r->status, NULL, r->errmsg);
     free(pool->conns);
     free(pool->conninfo);
     free(pool->name);
@@ -362,6 +398,11 @@ static void handle_closed(pg_pool_t *pool)
 {
     if (--pool->nhandles == 0 && pool->closing)
         pool_free(pool);
+}
+
+static void on_idle_closed(uv_handle_t *h)
+{
+    handle_closed(h->data);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -451,14 +492,7 @@ static void on_conn_timer(uv_timer_t *t);
 
 static void conn_schedule_retry(pg_conn_t *c)
 {
-    pg_pool_t *pool = c->pool;
-    unsigned shift = c->failures < 16 ? c->failures : 16;
-    uint64_t delay = (uint64_t)pool->retry_min_ms << shift;
-    if (delay > pool->retry_max_ms)
-        delay = pool->retry_max_ms;
-    /* Half fixed, half random: connections that failed together spread out. */
-    delay = delay / 2 + rng_next(pool) % (delay / 2 + 1);
-    uv_timer_start(&c->timer, on_conn_timer, delay, 0);
+    uv_timer_start(&c->timer, on_conn_timer, backoff_next(&c->backoff), 0);
 }
 
 /* Takes a failed or lost connection down and schedules the next attempt.
@@ -468,10 +502,12 @@ static pg_req_t *conn_down(pg_conn_t *c, const char *why)
     pg_pool_t *pool = c->pool;
     int was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
     if (was_up) {
-        if (uv_now(pool->loop) - c->up_since < PG_STABLE_MS)
+        if (uv_now(pool->loop) - c->up_since < PG_STABLE_MS) {
             c->failures++;
-        else
+        } else {
             c->failures = 0;
+            backoff_reset(&c->backoff);
+        }
         pool_log(pool, LOG_WARN, &pool->warn_limit, "conn %d lost: %s", c->index, why);
     } else {
         c->failures++;
@@ -849,7 +885,7 @@ static void conn_send(pg_conn_t *c, pg_req_t *r)
         if (++r->send_failures >= 2)
             req_park(pool, r, PG_UNAVAILABLE, msg);
         else
-            list_push_front(&pool->queue, r);
+            req_push_front(&pool->queue, r);
         return;
     }
     c->req = r;
@@ -872,11 +908,11 @@ static void conn_send(pg_conn_t *c, pg_req_t *r)
 static void dispatch(pg_pool_t *pool)
 {
     uint64_t now = uv_now(pool->loop);
-    while (pool->queue.head && !pool->closing) {
+    while (pool->queue.n > 0 && !pool->closing) {
         pg_conn_t *c = idle_conn(pool);
         if (!c)
             break;
-        pg_req_t *r = list_pop(&pool->queue);
+        pg_req_t *r = req_pop(&pool->queue);
         if (r->deadline <= now) {
             metric_inc(pg_metrics.pg_timeouts_total);
             req_park(pool, r, PG_UNAVAILABLE, "timed out waiting for a PostgreSQL connection");
@@ -891,14 +927,9 @@ static void on_qtimer(uv_timer_t *t)
 {
     pg_pool_t *pool = t->data;
     pg_req_t *r;
-    while ((r = list_pop(&pool->done)) != NULL) {
-        req_finish(r, r->status, NULL, r->errmsg);
-        if (pool->closing)
-            return;
-    }
     uint64_t now = uv_now(pool->loop);
-    while ((r = pool->queue.head) != NULL && (pool->nready == 0 || r->deadline <= now)) {
-        list_pop(&pool->queue);
+    while ((r = req_peek(&pool->queue)) != NULL && (pool->nready == 0 || r->deadline <= now)) {
+        req_pop(&pool->queue);
         int expired = r->deadline <= now;
         if (expired)
             metric_inc(pg_metrics.pg_timeouts_total);
@@ -915,11 +946,11 @@ static void qtimer_arm(pg_pool_t *pool)
 {
     if (pool->closing)
         return;
-    if (pool->done.head || (pool->queue.head && pool->nready == 0)) {
+    if (pool->queue.n > 0 && pool->nready == 0) {
         uv_timer_start(&pool->qtimer, on_qtimer, 0, 0);
-    } else if (pool->queue.head) {
+    } else if (pool->queue.n > 0) {
         uint64_t now = uv_now(pool->loop);
-        uint64_t d = pool->queue.head->deadline;
+        uint64_t d = req_peek(&pool->queue)->deadline;
         uv_timer_start(&pool->qtimer, on_qtimer, d > now ? d - now : 0, 0);
     } else {
         uv_timer_stop(&pool->qtimer);
@@ -942,7 +973,6 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
     pool->retry_max_ms = o.retry_max_ms ? o.retry_max_ms : PG_DEFAULT_RETRY_MAX_MS;
     if (pool->retry_max_ms < pool->retry_min_ms)
         pool->retry_max_ms = pool->retry_min_ms;
-    pool->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)pool) | 1;
     pool->warn_limit = (ratelimit_t){ .last = uv_now(loop), .burst = (unsigned)pool->size + 2 };
     pool->warn_limit.tokens = pool->warn_limit.burst;
     pool->info_limit = pool->warn_limit;
@@ -950,12 +980,17 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
 
     uv_timer_init(loop, &pool->qtimer);
     pool->qtimer.data = pool;
-    pool->nhandles = 1;
+    uv_idle_init(loop, &pool->defer);
+    pool->defer.data = pool;
+    pool->nhandles = 2;
+    req_list_init(&pool->queue);
+    req_list_init(&pool->done);
     pool->conns = fc_xcalloc((size_t)pool->size, sizeof *pool->conns);
     for (int i = 0; i < pool->size; i++) {
         pg_conn_t *c = &pool->conns[i];
         c->pool = pool;
         c->index = i;
+        backoff_init(&c->backoff, pool->retry_min_ms, pool->retry_max_ms);
         uv_timer_init(loop, &c->timer);
         c->timer.data = pool;
         pool->nhandles++;
@@ -972,47 +1007,76 @@ int pg_pool_ready(const pg_pool_t *pool)
     return pool && !pool->closing ? pool->nready : 0;
 }
 
-static int submit(pg_pool_t *pool, int stmt, const char *sql, int nparams,
-                  const char *const *values, const int *lengths, const int *formats,
-                  int result_format, pg_result_fn *cb)
+/* Why a request cannot be queued now, or NULL when it can; *status says how
+ * it fails. */
+static const char *refusal(pg_pool_t *pool, int stmt, const char *sql, int nparams,
+                           const char *const *values, pg_status_t *status)
 {
-    metric_inc(pg_metrics.pg_queries_total);
-    if (pool->closing || !cb || nparams < 0 || nparams > 65535 ||
-        (nparams > 0 && !values))
-        goto refused;
+    *status = PG_ERROR;
+    if (nparams < 0 || nparams > 65535 || (nparams > 0 && !values))
+        return "bad query parameters";
     if (!sql && (stmt < 0 || stmt >= PGQ__COUNT || nparams != pg_queries[stmt].nparams)) {
         log_error("pg", "%s: bad call for statement %d with %d parameter(s)",
                   pool->name, stmt, nparams);
-        goto refused;
+        return "bad call: unknown statement or wrong parameter count";
     }
+    *status = PG_UNAVAILABLE;
+    if (pool->closing)
+        return "PostgreSQL pool closing";
     if (pool->nready == 0)
-        goto refused;
+        return "PostgreSQL is not connected";
     /* Every connection busy and the queue full: shed load now. */
     if (pool->queue.n >= pool->max_queued && !idle_conn(pool))
-        goto refused;
-    return 0;
-refused:
-    metric_inc(pg_metrics.pg_errors_total);
-    return -1;
+        return "PostgreSQL queue is full";
+    return NULL;
 }
 
+/* old convention (pg_query, pg_query_sql*): -1 at once, callback not called. */
 static int enqueue(pg_pool_t *pool, int stmt, const char *sql, int nparams,
                    const char *const *values, const int *lengths, const int *formats,
                    int result_format, pg_result_fn *cb, void *privdata)
 {
     if (!pool)
         return -1;   /* and no metrics: there may be no registry yet */
-    if (submit(pool, stmt, sql, nparams, values, lengths, formats, result_format, cb) < 0)
-        return -1;
-    pg_req_t *r = req_new(pool, stmt, sql, nparams, values, lengths, formats, result_format,
-                          cb, privdata);
+    metric_inc(pg_metrics.pg_queries_total);
+    pg_status_t status;
+    pg_req_t *r = NULL;
+    if (cb && !refusal(pool, stmt, sql, nparams, values, &status))
+        r = req_new(pool, stmt, sql, nparams, values, lengths, formats, result_format,
+                    cb, privdata);
     if (!r) {
         metric_inc(pg_metrics.pg_errors_total);
         return -1;
     }
-    list_push(&pool->queue, r);
+    req_push(&pool->queue, r);
     dispatch(pool);
     return 0;
+}
+
+/* The "always call back" convention: a prepared statement with text
+ * parameters, text result; a refusal reaches cb from the loop. */
+static void enqueue_or_park(pg_pool_t *pool, int stmt, int nparams, const char *const *values,
+                            pg_result_fn *cb, void *privdata)
+{
+    metric_inc(pg_metrics.pg_queries_total);
+    pg_status_t status;
+    const char *why = refusal(pool, stmt, NULL, nparams, values, &status);
+    if (why) {
+        /* Nothing to copy, and stmt may not index the duration table. */
+        pg_req_t *r = req_new(pool, PG_STMT_ADHOC, NULL, 0, NULL, NULL, NULL, 0, cb, privdata);
+        r->refused = 1;
+        req_park(pool, r, status, why);
+        return;
+    }
+    req_push(&pool->queue,
+             req_new(pool, stmt, NULL, nparams, values, NULL, NULL, 0, cb, privdata));
+    dispatch(pool);
+}
+
+/* Parameters of a statement, -1 for a statement not in the table. */
+static int stmt_nparams(pg_stmt_t stmt)
+{
+    return (int)stmt >= 0 && stmt < PGQ__COUNT ? pg_queries[stmt].nparams : -1;
 }
 
 int pg_query(pg_pool_t *pool, pg_stmt_t stmt, int nparams, const char *const *values,
@@ -1021,6 +1085,60 @@ int pg_query(pg_pool_t *pool, pg_stmt_t stmt, int nparams, const char *const *va
 {
     return enqueue(pool, (int)stmt, NULL, nparams, values, lengths, formats, result_format,
                    cb, privdata);
+}
+
+void pg_query_i64(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *params, pg_result_fn *cb,
+                  void *privdata)
+{
+    if (!pool) {
+        log_error("pg", "pg_query_i64 without a pool: callback dropped");
+        return;
+    }
+    int n = stmt_nparams(stmt);
+    char text[PG_MAX_PARAMS][FC_I64_CHARS];
+    const char *values[PG_MAX_PARAMS];
+    int ok = n >= 0 && (n == 0 || params);
+    for (int i = 0; ok && i < n; i++) {
+        fc_i64_format(text[i], params[i]);
+        values[i] = text[i];
+    }
+    /* A bad call (unknown statement, NULL params) is refused as PG_ERROR. */
+    enqueue_or_park(pool, (int)stmt, n < 0 ? 0 : n, ok ? values : NULL, cb, privdata);
+}
+
+void pg_query_ids(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *ids, size_t nids,
+                  const int64_t *rest, pg_result_fn *cb, void *privdata)
+{
+    if (!pool) {
+        log_error("pg", "pg_query_ids without a pool: callback dropped");
+        return;
+    }
+    int n = stmt_nparams(stmt);
+    int ok = n >= 1 && (ids || nids == 0) && (n == 1 || rest);
+    /* $1 as an array literal, "{1,2,3}": the statements cast it ($1::int8[]). */
+    buf_t arr;
+    buf_init(&arr);
+    char text[PG_MAX_PARAMS][FC_I64_CHARS];
+    const char *values[PG_MAX_PARAMS];
+    if (ok) {
+        char id[FC_I64_CHARS];
+        buf_reserve(&arr, nids * FC_I64_CHARS + 2);
+        buf_append(&arr, "{", 1);
+        for (size_t i = 0; i < nids; i++) {
+            if (i)
+                buf_append(&arr, ",", 1);
+            buf_append(&arr, id, fc_i64_format(id, ids[i]));
+        }
+        buf_append(&arr, "}", 1);
+        values[0] = arr.data;
+        for (int i = 1; i < n; i++) {
+            fc_i64_format(text[i], rest[i - 1]);
+            values[i] = text[i];
+        }
+    }
+    /* A statement without parameters asked for 1 is refused as a bad call. */
+    enqueue_or_park(pool, (int)stmt, n < 1 ? 1 : n, ok ? values : NULL, cb, privdata);
+    buf_free(&arr);
 }
 
 int pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
@@ -1072,23 +1190,24 @@ void pg_pool_close(pg_pool_t *pool)
     log_info("pg", "%s: closing (%u queued)", pool->name, pool->queue.n);
 
     /* Detach everything first, then call back: a callback sees a closed pool. */
-    req_list_t failed = { 0 };
+    req_list_t failed, done;
+    req_list_init(&failed);
+    req_list_init(&done);
     for (int i = 0; i < pool->size; i++) {
         pg_conn_t *c = &pool->conns[i];
         pg_req_t *r = conn_teardown(c);
         if (r)
-            list_push(&failed, r);
+            req_push(&failed, r);
         uv_close((uv_handle_t *)&c->timer, on_timer_closed);
     }
-    pg_req_t *r;
-    while ((r = list_pop(&pool->queue)) != NULL)
-        list_push(&failed, r);
-    req_list_t done = pool->done;
-    pool->done = (req_list_t){ 0 };
+    req_move_all(&failed, &pool->queue);
+    req_move_all(&done, &pool->done);
     uv_close((uv_handle_t *)&pool->qtimer, on_timer_closed);
+    uv_close((uv_handle_t *)&pool->defer, on_idle_closed);
 
-    while ((r = list_pop(&done)) != NULL)
+    pg_req_t *r;
+    while ((r = req_pop(&done)) != NULL)
         req_finish(r, r->status, NULL, r->errmsg);
-    while ((r = list_pop(&failed)) != NULL)
+    while ((r = req_pop(&failed)) != NULL)
         req_finish(r, PG_UNAVAILABLE, NULL, "PostgreSQL pool closing");
 }

@@ -5,9 +5,15 @@
  * prepared statement from pg_queries.h, prepared on each connection right
  * after it connects. Connections reconnect with backoff and jitter.
  *
- * pg_query returns -1 at once (callback NOT called) when no connection is up
- * or the wait queue is full; otherwise 0 and the callback runs exactly once,
- * later, from the loop.
+ * The calling convention is "always call back": pg_query_i64 and
+ * pg_query_ids have no return value; the callback runs exactly once, always
+ * later from the loop, never before the call returns. A query that cannot
+ * even be queued fails through the callback like any other: PG_UNAVAILABLE
+ * with "PostgreSQL is not connected", "PostgreSQL queue is full" or
+ * "PostgreSQL pool closing"; PG_ERROR for a bad call (unknown statement,
+ * NULL parameters). (A callback that queries again on failure should give
+ * up at some point: with no connection, each retry fails again on the next
+ * loop iteration.)
  *
  * Failures map to two statuses: PG_ERROR when the server rejected the
  * statement and the connection is fine (bad SQL, constraint violation);
@@ -29,6 +35,9 @@
 #ifndef FC_STORE_PG_PG_H
 #define FC_STORE_PG_PG_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <libpq-fe.h>
 #include <uv.h>
 
@@ -49,10 +58,13 @@ typedef struct pg_pool pg_pool_t;
 typedef struct {
     int size;               /* connections, >= 1 */
     unsigned timeout_ms;    /* per query (including time queued); also connect timeout */
-    unsigned max_queued;    /* queries waiting for a connection; beyond: -1 */
+    unsigned max_queued;    /* queries waiting for a connection; beyond: refused */
     const char *name;       /* for logs */
     unsigned retry_min_ms;  /* first reconnect delay; 0: 100 */
     unsigned retry_max_ms;  /* reconnect delay cap; 0: 5000 */
+    /* The delay doubles from retry_min_ms up to retry_max_ms, each one drawn
+     * from [delay/2, delay] (util/backoff.h), and starts again from
+     * retry_min_ms after a connection that stayed up for 10 s. */
 } pg_pool_options_t;
 
 /* Zero fields take defaults: size 1, timeout_ms 5000, max_queued 1024,
@@ -65,16 +77,32 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
 /* Connections that are connected with every statement prepared. */
 int pg_pool_ready(const pg_pool_t *pool);
 
-/* Runs prepared statement `stmt` with text-format parameters (values may be
- * NULL for SQL NULL; lengths/formats may be NULL for all-text). result_format
- * 0 = text, 1 = binary. */
+/* Runs prepared statement `stmt` with integer parameters $1..$n, n being
+ * pg_queries[stmt].nparams (params may be NULL when n is 0); the result is in
+ * text format. cb may be NULL (fire and forget). pool must not be NULL
+ * (there would be no loop to call back from). */
+void pg_query_i64(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *params, pg_result_fn *cb,
+                  void *privdata);
+
+/* Same for a statement whose $1 is an int8[] (feed_rebuild, posts_by_ids):
+ * $1 holds ids[0 .. nids-1] (nids may be 0: an empty array), and $2..$n are
+ * rest[0 .. n-2] (rest may be NULL when n is 1). */
+void pg_query_ids(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *ids, size_t nids,
+                  const int64_t *rest, pg_result_fn *cb, void *privdata);
+
+/* old: being replaced by pg_query_i64 and pg_query_ids. Returns -1 at once,
+ * callback NOT called, when no connection is up, the wait queue is full, the
+ * pool is closing or the call is bad; otherwise 0 and the callback runs as
+ * above. Text-format parameters (values may be NULL for SQL NULL;
+ * lengths/formats may be NULL for all-text); result_format 0 = text,
+ * 1 = binary. */
 int pg_query(pg_pool_t *pool, pg_stmt_t stmt, int nparams, const char *const *values,
              const int *lengths, const int *formats, int result_format,
              pg_result_fn *cb, void *privdata);
 
 /* For tests and tools only (feedcachectl, the integration tests): runs an
  * ad-hoc statement that is not in pg_queries.h, through the same queue,
- * deadline and rules as pg_query. One statement per call (extended query
+ * deadline and rules as pg_query (including its -1 convention). One statement per call (extended query
  * protocol); COPY is refused. The service itself sends only the prepared
  * statements of pg_queries.h, so that every SQL it runs is listed there. */
 int pg_query_sql(pg_pool_t *pool, const char *sql, pg_result_fn *cb, void *privdata);
@@ -88,10 +116,12 @@ int pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
  * checked. */
 int pg_conninfo_check(const char *conninfo, char *err, size_t errlen);
 
-/* Fails queued and running queries with PG_UNAVAILABLE (their callbacks run
- * before this returns), closes every connection; the pool frees itself once
- * its handles are closed (run the loop until it has no more work). Safe to
- * call from a pg callback. */
+/* Fails queued and running queries with PG_UNAVAILABLE and completes the
+ * deferred failures (their callbacks all run before this returns), closes every connection; the pool
+ * frees itself once its handles are closed (run the loop until it has no
+ * more work). pg_query_i64/pg_query_ids calls made after this fail with
+ * "PostgreSQL pool closing" from the loop, until the pool is freed; after
+ * that the pool must not be used. Safe to call from a pg callback. */
 void pg_pool_close(pg_pool_t *pool);
 
 #endif

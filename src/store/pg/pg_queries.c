@@ -7,3 +7,8 @@ const pg_query_def_t pg_queries[PGQ__COUNT] = {
     PG_QUERIES(PG_QUERY_DEF)
 #undef PG_QUERY_DEF
 };
+
+#define PG_QUERY_CHECK(name, nparams, sql) \
+    _Static_assert(nparams <= PG_MAX_PARAMS, "statement " #name " takes too many parameters");
+PG_QUERIES(PG_QUERY_CHECK)
+#undef PG_QUERY_CHECK

@@ -4,6 +4,10 @@
 #ifndef FC_STORE_PG_PG_QUERIES_H
 #define FC_STORE_PG_PG_QUERIES_H
 
+/* Most parameters a statement of the table may take (pg_queries.c checks
+ * it at compile time), so callers can format them on the stack. */
+#define PG_MAX_PARAMS 16
+
 /* Q(name, nparams, sql) */
 #define PG_MS(col) "(extract(epoch FROM " col ") * 1000)::int8"
 #define PG_TS(param) "('epoch'::timestamptz + " param "::int8 * interval '1 millisecond')"

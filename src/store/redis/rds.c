@@ -11,6 +11,13 @@
  * longer than timeout_ms, and the wrapper guarantees the user callback runs
  * exactly once, from hiredis's reply or NULL-on-free path.
  *
+ * A command rds_send cannot hand to hiredis (no connection ready, pool
+ * closing) gets a wrapper too, on the pool's `failed` list, and the `defer`
+ * idle handle runs its NULL callback on the next loop iteration: that is how
+ * rds_send never calls back before it returns. An idle handle rather than a
+ * zero timer: libuv 1.44 runs a timer re-armed from its own callback again
+ * in the same pass, so a caller that retries on NULL would never leave it.
+ *
  * hiredis rules this code lives by (0.14.1):
  *   - redisAsyncFree inside a reply callback is deferred until the callback
  *     returns; anywhere else it runs every pending callback with NULL at once.
@@ -37,8 +44,11 @@
 
 #include "metrics/metrics.h"
 #include "store/redis/rds_uv.h"
+#include "util/backoff.h"
 #include "util/buf.h"
+#include "util/list.h"
 #include "util/log.h"
+#include "util/num.h"
 
 static void install_reply_keeper(redisAsyncContext *ac);
 
@@ -72,7 +82,7 @@ struct rds_cmd {
     void *privdata;
     const char *handshake;        /* "AUTH", "SELECT", "PING" for internal ones, else NULL */
     uint64_t sent_ms;
-    rds_cmd_t *prev, *next;
+    list_t link;                  /* in conn->cmds, or in pool->failed (conn NULL) */
 };
 
 struct rds_conn {
@@ -82,9 +92,9 @@ struct rds_conn {
     redisAsyncContext *ac;        /* the live context, NULL when none or dropped */
     uint64_t state_since;         /* when the connect started */
     int handshake_left;
-    rds_cmd_t *head, *tail;       /* outstanding commands, oldest first */
+    list_t cmds;                  /* outstanding commands (rds_cmd_t.link), oldest first */
     uv_timer_t retry;
-    unsigned backoff_ms;          /* last retry delay; 0: start again from the minimum */
+    backoff_t backoff;            /* reconnect delays of this connection */
     uint64_t ready_since;
     int attempted;
     int was_ready;                /* has been ready before: the next ready is a reconnect */
@@ -105,8 +115,10 @@ struct rds_pool {
     int closing;
     int tick_closed;
     int live_acs;                 /* hiredis contexts not yet freed */
-    int open_handles;             /* timers not yet closed */
-    uint64_t rng;
+    int open_handles;             /* timers and the idle handle not yet closed */
+    list_t failed;                /* rds_send commands that could not be sent (rds_cmd_t.link) */
+    size_t nfailed;
+    uv_idle_t defer;              /* runs their NULL callbacks from the loop */
     /* Log rate limiting for connect failures. */
     int fail_logged;
     uint64_t fail_logged_ms;
@@ -116,54 +128,12 @@ struct rds_pool {
 static void conn_connect(rds_conn_t *conn);
 static void on_retry(uv_timer_t *timer);
 
-static unsigned rng_next(rds_pool_t *pool)
-{
-    /* xorshift64: jitter only needs to differ between connections/processes. */
-    uint64_t x = pool->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    pool->rng = x;
-    return (unsigned)(x >> 32);
-}
-
-/* --- outstanding command list ------------------------------------------- */
-
-static void cmd_link(rds_conn_t *conn, rds_cmd_t *cmd)
-{
-    cmd->prev = conn->tail;
-    cmd->next = NULL;
-    if (conn->tail)
-        conn->tail->next = cmd;
-    else
-        conn->head = cmd;
-    conn->tail = cmd;
-}
-
-static void cmd_unlink(rds_conn_t *conn, rds_cmd_t *cmd)
-{
-    if (cmd->prev)
-        cmd->prev->next = cmd->next;
-    else
-        conn->head = cmd->next;
-    if (cmd->next)
-        cmd->next->prev = cmd->prev;
-    else
-        conn->tail = cmd->prev;
-    cmd->prev = cmd->next = NULL;
-}
-
 /* --- state changes ------------------------------------------------------ */
 
 static void schedule_retry(rds_conn_t *conn)
 {
     rds_pool_t *pool = conn->pool;
-    unsigned d = conn->backoff_ms ? conn->backoff_ms * 2 : RDS_BACKOFF_MIN_MS;
-    if (d > RDS_BACKOFF_MAX_MS)
-        d = RDS_BACKOFF_MAX_MS;
-    conn->backoff_ms = d;
-    /* +-25 % so that connections (and processes) do not retry in lockstep. */
-    unsigned delay = d - d / 4 + rng_next(pool) % (d / 2 + 1);
+    unsigned delay = backoff_next(&conn->backoff);
     log_debug("rds", "%s: connection %d retrying in %u ms", pool->name, conn->index, delay);
     uv_timer_start(&conn->retry, on_retry, delay, 0);
 }
@@ -199,7 +169,7 @@ static void conn_down(rds_conn_t *conn, const char *reason)
         /* Retry quickly after a connection that worked for a while; one that
          * drops right after connecting (flapping) keeps backing off. */
         if (uv_now(pool->loop) - conn->ready_since >= RDS_BACKOFF_MAX_MS)
-            conn->backoff_ms = 0;
+            backoff_reset(&conn->backoff);
     } else if (!pool->closing) {
         note_failure(pool, conn, reason);
     }
@@ -272,7 +242,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     rds_cmd_t *cmd = privdata;
     rds_conn_t *conn = cmd->conn;
     redisReply *reply = r;
-    cmd_unlink(conn, cmd);
+    list_remove(&cmd->link);
     if (cmd->handshake) {
         handshake_reply(conn, ac, cmd->handshake, reply);
         free(cmd);
@@ -295,9 +265,9 @@ static int send_handshake(rds_conn_t *conn, const char *what, int argc, const ch
     cmd->conn = conn;
     cmd->handshake = what;
     cmd->sent_ms = uv_now(conn->pool->loop);
-    cmd_link(conn, cmd);
+    list_insert_tail(&conn->cmds, &cmd->link);
     if (redisAsyncCommandArgv(conn->ac, on_reply, cmd, argc, argv, NULL) != REDIS_OK) {
-        cmd_unlink(conn, cmd);
+        list_remove(&cmd->link);
         free(cmd);
         return -1;
     }
@@ -328,8 +298,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
         send_handshake(conn, "AUTH", 2, argv);
     }
     if (pool->url.db != 0) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", pool->url.db);
+        char db[FC_I64_CHARS];
+        fc_i64_format(db, pool->url.db);
         const char *argv[] = { "SELECT", db };
         send_handshake(conn, "SELECT", 2, argv);
     }
@@ -351,11 +321,65 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     conn_down(conn, ac->c.err ? ac->c.errstr : "connection closed");
 }
 
+/* --- deferred failures ------------------------------------------------- */
+
+static void on_defer(uv_idle_t *idle);
+
+/* rds_send could not send: the callback gets NULL from the loop. */
+static void defer_failure(rds_pool_t *pool, rds_reply_fn *cb, void *privdata)
+{
+    rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
+    cmd->cb = cb;
+    cmd->privdata = privdata;
+    list_insert_tail(&pool->failed, &cmd->link);
+    pool->nfailed++;
+    pool->pending++;
+    metric_inc(rds_metrics.redis_errors_total);
+    /* Closing: the idle handle is closed; rds_pool_close or the pool's
+     * last close callback runs these. */
+    if (!pool->closing)
+        uv_idle_start(&pool->defer, on_defer);
+}
+
+/* Runs the NULL callbacks of up to max deferred failures, oldest first. A
+ * callback may send again (and fail again: it lands at the tail) or close
+ * the pool; the pool itself stays allocated until a close callback. */
+static void run_deferred(rds_pool_t *pool, size_t max)
+{
+    for (; max > 0; max--) {
+        list_t *node = list_pop_head(&pool->failed);
+        if (!node)
+            break;
+        rds_cmd_t *cmd = list_entry(node, rds_cmd_t, link);
+        pool->nfailed--;
+        pool->pending--;
+        rds_reply_fn *cb = cmd->cb;
+        void *pd = cmd->privdata;
+        free(cmd);
+        if (cb)
+            cb(NULL, pd);
+    }
+}
+
+static void on_defer(uv_idle_t *idle)
+{
+    rds_pool_t *pool = container_of(idle, rds_pool_t, defer);
+    /* Only those already queued: a retry that fails again waits for the
+     * next iteration, so a caller retrying on NULL cannot keep the loop here. */
+    run_deferred(pool, pool->nfailed);
+    if (!pool->closing && pool->nfailed == 0)
+        uv_idle_stop(&pool->defer);
+}
+
 static void on_handle_closed(uv_handle_t *handle)
 {
     rds_pool_t *pool = handle->data;
     if (--pool->open_handles > 0)
         return;
+    /* Commands sent after rds_pool_close: their callbacks run now, the last
+     * moment the pool exists. (A callback that sends again on every NULL
+     * would keep this loop going: give up on a closing pool.) */
+    run_deferred(pool, SIZE_MAX);
     free(pool->conns);
     free(pool);
 }
@@ -403,8 +427,9 @@ static void on_tick(uv_timer_t *timer)
             if (now - conn->state_since < pool->timeout_ms)
                 continue;
             snprintf(reason, sizeof reason, "connect timed out after %u ms", pool->timeout_ms);
-        } else if (conn->state == CONN_READY && conn->head) {
-            if (now - conn->head->sent_ms < pool->timeout_ms)
+        } else if (conn->state == CONN_READY && !list_empty(&conn->cmds)) {
+            const rds_cmd_t *oldest = list_entry(list_first(&conn->cmds), rds_cmd_t, link);
+            if (now - oldest->sent_ms < pool->timeout_ms)
                 continue;
             snprintf(reason, sizeof reason, "command timed out after %u ms", pool->timeout_ms);
         } else {
@@ -542,12 +567,14 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
     }
     pool->timeout_ms = opts->timeout_ms ? opts->timeout_ms : RDS_DEFAULT_TIMEOUT_MS;
     pool->size = opts->size;
-    pool->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)pool ^ 0x9e3779b97f4a7c15ULL;
     pool->conns = fc_xcalloc((size_t)opts->size, sizeof *pool->conns);
 
     uv_timer_init(loop, &pool->tick);
     pool->tick.data = pool;
-    pool->open_handles = 1 + pool->size;
+    list_init(&pool->failed);
+    uv_idle_init(loop, &pool->defer);
+    pool->defer.data = pool;
+    pool->open_handles = 2 + pool->size;
     /* A quarter of the timeout keeps detection within ~1.25x timeout_ms. */
     unsigned every = pool->timeout_ms / 4;
     if (every < 5)
@@ -560,6 +587,8 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
         rds_conn_t *conn = &pool->conns[i];
         conn->pool = pool;
         conn->index = i;
+        list_init(&conn->cmds);
+        backoff_init(&conn->backoff, RDS_BACKOFF_MIN_MS, RDS_BACKOFF_MAX_MS);
         uv_timer_init(loop, &conn->retry);
         conn->retry.data = pool;
     }
@@ -578,6 +607,11 @@ int rds_pool_ready(const rds_pool_t *pool)
 int rds_pool_pending(const rds_pool_t *pool)
 {
     return pool ? pool->pending : 0;
+}
+
+uv_loop_t *rds_pool_loop(const rds_pool_t *pool)
+{
+    return pool->loop;
 }
 
 /* The connection for affinity, or the next ready one after it. A context
@@ -608,7 +642,7 @@ static rds_cmd_t *cmd_begin(rds_pool_t *pool, unsigned affinity, rds_reply_fn *c
     cmd->cb = cb;
     cmd->privdata = privdata;
     cmd->sent_ms = uv_now(pool->loop);
-    cmd_link(conn, cmd);
+    list_insert_tail(&conn->cmds, &cmd->link);
     return cmd;
 }
 
@@ -616,7 +650,7 @@ static int cmd_end(rds_cmd_t *cmd, int rc)
 {
     rds_conn_t *conn = cmd->conn;
     if (rc != REDIS_OK) {
-        cmd_unlink(conn, cmd);
+        list_remove(&cmd->link);
         free(cmd);
         return -1;
     }
@@ -640,7 +674,8 @@ static void resp_header(buf_t *b, char prefix, size_t n)
     buf_append(b, tmp + i, sizeof tmp - (size_t)i);
 }
 
-int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
+/* Sends, or returns -1 (callback not called) when it cannot. */
+static int send_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
                      int argc, const char *const *argv, const size_t *argvlen)
 {
     if (argc < 1 || !argv)
@@ -663,6 +698,27 @@ int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void
     }
     int rc = redisAsyncFormattedCommand(cmd->conn->ac, on_reply, cmd, resp.data, resp.len);
     return cmd_end(cmd, rc);
+}
+
+int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
+                     int argc, const char *const *argv, const size_t *argvlen)
+{
+    return send_argv(pool, affinity, cb, privdata, argc, argv, argvlen);
+}
+
+void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_fn *cb,
+              void *privdata)
+{
+    if (!pool) {
+        /* Nowhere to run the callback from: a bug in the caller. */
+        log_error("rds", "rds_send without a pool: callback dropped");
+        return;
+    }
+    if (args && args->argc > 0 &&
+        send_argv(pool, affinity, cb, privdata, args->argc, rds_args_argv(args),
+                  rds_args_lens(args)) == 0)
+        return;
+    defer_failure(pool, cb, privdata);
 }
 
 int rds_command(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
@@ -701,6 +757,10 @@ void rds_pool_close(rds_pool_t *pool)
         if (ac)
             redisAsyncFree(ac);
     }
+    /* Failures rds_send has deferred get NULL now, like the commands above;
+     * any sent from these callbacks wait for the pool's last close callback. */
+    uv_close((uv_handle_t *)&pool->defer, on_handle_closed);
+    run_deferred(pool, pool->nfailed);
     if (pool->live_acs == 0)
         close_tick(pool);
 }

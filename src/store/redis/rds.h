@@ -6,13 +6,15 @@
  * that one is down), so a caller that passes the same affinity for related
  * commands keeps them in order on one connection.
  *
- * Every command either
- *   - returns -1 at once (no connection is ready): the callback is NOT called;
- *   - or returns 0, and the callback is called exactly once, later, from the
- *     loop: with the reply, or with reply == NULL when the command failed
- *     without one (connection lost, command timed out, pool closing).
+ * The calling convention is "always call back": rds_send has no return
+ * value; its callback runs exactly once, always later from the loop, never
+ * before rds_send returns: with the reply, or with reply == NULL when the
+ * command got none (no connection ready, connection lost, command timed
+ * out, pool closing). A caller handles failure in one place, the callback.
  * An error reply (REDIS_REPLY_ERROR) is a reply: the server answered. The
  * reply is freed after the callback returns: copy what you keep.
+ * (A callback that sends again on NULL should give up at some point: with
+ * no connection, each retry fails again on the next loop iteration.)
  *
  * Timeouts: a connection whose oldest outstanding command has waited longer
  * than timeout_ms is dropped (all its commands get NULL) and reconnected.
@@ -30,6 +32,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "store/redis/rds_args.h"
 #include "store/redis/rds_url.h"
 
 struct redisReply;
@@ -44,7 +47,7 @@ typedef struct {
     const char *name;          /* for logs, e.g. "redis" or "redis-fanout" */
 } rds_pool_options_t;
 
-/* Starts connecting at once; commands fail with -1 until a connection is up.
+/* Starts connecting at once; commands fail (NULL) until a connection is up.
  * Returns NULL (logged) for bad options: size outside 1..1024, or a host that
  * is not a numeric IP or "localhost" (hiredis would resolve it blocking). */
 rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_pool_options_t *opts);
@@ -52,13 +55,27 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
 /* Connections that are connected (AUTH and SELECT done). */
 int rds_pool_ready(const rds_pool_t *pool);
 
-/* Commands accepted whose callback has not run yet. */
+/* Commands whose callback has not run yet (deferred failures included). */
 int rds_pool_pending(const rds_pool_t *pool);
 
+/* The loop the pool runs on. */
+uv_loop_t *rds_pool_loop(const rds_pool_t *pool);
+
+/* Sends the command built in args (see rds_args.h; args may be reset or
+ * freed as soon as this returns) on the connection for `affinity`. cb may
+ * be NULL (fire and forget: the command is still counted and timed out).
+ * Failure, including an empty args, reaches cb as reply == NULL, from the
+ * loop. pool must not be NULL (there would be no loop to call back from). */
+void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_fn *cb,
+              void *privdata);
+
+/* old: being replaced by rds_send. These return -1 at once, callback NOT
+ * called, when no connection is ready (or the pool is closing, or argc < 1);
+ * otherwise 0 and the callback runs as for rds_send. */
 int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
                      int argc, const char *const *argv, const size_t *argvlen);
 
-/* printf-style like redisAsyncCommand; prefer rds_command_argv for binary data. */
+/* old: being replaced by rds_send. printf-style like redisAsyncCommand. */
 int rds_command(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
                 const char *fmt, ...);
 
@@ -67,9 +84,11 @@ int rds_command(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *pri
  * freeReplyObject. */
 void rds_reply_keep(struct redisReply *reply);
 
-/* Disconnects everything; outstanding callbacks get NULL before this returns
- * or from the loop shortly after; handles are closed on the loop and the pool
- * is freed once they are (run the loop until it has no more work). */
+/* Disconnects everything; outstanding callbacks (deferred failures too) get
+ * NULL before this returns or from the loop shortly after; handles are
+ * closed on the loop and the pool is freed once they are (run the loop until
+ * it has no more work). Commands sent after this get NULL from the loop,
+ * until the pool is freed; after that the pool must not be used. */
 void rds_pool_close(rds_pool_t *pool);
 
 #endif

@@ -1,96 +1,10 @@
 #include "store/redis/rds_batch.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
-
-/* ---- args -------------------------------------------------------------- */
-
-void rds_args_init(rds_args_t *a)
-{
-    memset(a, 0, sizeof *a);
-    buf_init(&a->bytes);
-}
-
-void rds_args_reset(rds_args_t *a)
-{
-    buf_reset(&a->bytes);
-    a->argc = 0;
-}
-
-void rds_args_free(rds_args_t *a)
-{
-    buf_free(&a->bytes);
-    free(a->offsets);
-    free(a->lens);
-    free(a->argv);
-    memset(a, 0, sizeof *a);
-}
-
-void rds_args_add(rds_args_t *a, const char *s, size_t len)
-{
-    if (a->argc == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 16;
-        a->offsets = fc_xrealloc(a->offsets, (size_t)a->cap * sizeof *a->offsets);
-        a->lens = fc_xrealloc(a->lens, (size_t)a->cap * sizeof *a->lens);
-        a->argv = fc_xrealloc(a->argv, (size_t)a->cap * sizeof *a->argv);
-    }
-    a->offsets[a->argc] = a->bytes.len;
-    a->lens[a->argc] = len;
-    buf_append(&a->bytes, s, len);
-    a->argc++;
-}
-
-void rds_args_str(rds_args_t *a, const char *s)
-{
-    rds_args_add(a, s, strlen(s));
-}
-
-void rds_args_int(rds_args_t *a, int64_t v)
-{
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    rds_args_add(a, tmp, (size_t)n);
-}
-
-void rds_args_addf(rds_args_t *a, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof tmp) {
-        char *big = fc_xmalloc((size_t)n + 1);
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        rds_args_add(a, big, (size_t)n);
-        free(big);
-        return;
-    }
-    rds_args_add(a, tmp, (size_t)n);
-}
-
-const char *const *rds_args_argv(rds_args_t *a)
-{
-    /* Pointers are made last: the byte buffer moves as it grows. */
-    for (int i = 0; i < a->argc; i++)
-        a->argv[i] = a->bytes.data + a->offsets[i];
-    return a->argv;
-}
-
-const size_t *rds_args_lens(const rds_args_t *a)
-{
-    return a->lens;
-}
 
 /* ---- replies ----------------------------------------------------------- */
 
@@ -200,13 +114,16 @@ size_t rds_batch_add(rds_batch_t *b, rds_args_t *args)
     slot->batch = b;
     slot->index = i;
     slot->generation = b->generation;
-    if (rds_command_argv(b->pool, b->affinity, on_batch_reply, slot, args->argc,
-                         rds_args_argv(args), rds_args_lens(args)) != 0) {
+    if (!b->pool) {
+        /* No pool to defer to (Redis not configured): failed now. */
         free(slot);
         b->failed = 1;
-    } else {
-        b->outstanding++;
+        return i;
     }
+    /* A command that cannot be sent comes back as NULL from the loop, like
+     * one that lost its connection: one path for both. */
+    b->outstanding++;
+    rds_send(b->pool, b->affinity, args, on_batch_reply, slot);
     return i;
 }
 
@@ -229,10 +146,10 @@ void rds_batch_wait(rds_batch_t *b, rds_batch_fn *cb, void *arg)
     b->cb = cb;
     b->arg = arg;
     if (b->outstanding == 0) {
-        /* Nothing in flight (all failed at once, or an empty batch): still
-         * complete from the loop, never from inside the caller. */
+        /* Nothing in flight (an empty batch, or no pool): still complete
+         * from the loop, never from inside the caller. */
         b->defer = fc_xmalloc(sizeof *b->defer);
-        uv_idle_init(uv_default_loop(), b->defer);
+        uv_idle_init(b->pool ? rds_pool_loop(b->pool) : uv_default_loop(), b->defer);
         b->defer->data = b;
         uv_idle_start(b->defer, on_defer);
     }

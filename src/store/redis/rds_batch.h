@@ -4,9 +4,9 @@
  * hiredis 0.14 frees a reply as soon as its callback returns; the batch
  * keeps each one (rds_reply_keep) until the batch is cleared or freed.
  *
- * Commands are built with rds_args_t, an argv whose strings the builder
- * owns; hiredis formats a command at once, so args can be reset right after
- * rds_batch_add. */
+ * Commands are built with rds_args_t (rds_args.h, included here for the
+ * callers that build through this header); hiredis formats a command at
+ * once, so args can be reset right after rds_batch_add. */
 #ifndef FC_STORE_REDIS_RDS_BATCH_H
 #define FC_STORE_REDIS_RDS_BATCH_H
 
@@ -16,26 +16,8 @@
 #include <hiredis/hiredis.h>
 
 #include "store/redis/rds.h"
+#include "store/redis/rds_args.h"
 #include "util/buf.h"
-
-typedef struct {
-    buf_t bytes;           /* all argument bytes, back to back */
-    size_t *offsets;
-    size_t *lens;
-    const char **argv;     /* filled by rds_args_argv */
-    int argc, cap;
-} rds_args_t;
-
-void rds_args_init(rds_args_t *a);
-void rds_args_reset(rds_args_t *a);
-void rds_args_free(rds_args_t *a);
-void rds_args_add(rds_args_t *a, const char *s, size_t len);
-void rds_args_str(rds_args_t *a, const char *s);
-void rds_args_int(rds_args_t *a, int64_t v);
-void rds_args_addf(rds_args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* argv/argvlen views, valid until the next add or reset. */
-const char *const *rds_args_argv(rds_args_t *a);
-const size_t *rds_args_lens(const rds_args_t *a);
 
 typedef struct rds_batch rds_batch_t;
 typedef void rds_batch_fn(rds_batch_t *batch, void *arg);
@@ -43,8 +25,9 @@ typedef void rds_batch_fn(rds_batch_t *batch, void *arg);
 rds_batch_t *rds_batch_new(rds_pool_t *pool, unsigned affinity);
 
 /* Queues a command; returns its index. Commands are sent at once (hiredis
- * writes everything queued in this loop iteration in one go). If the pool has
- * no connection the command is recorded as failed (reply NULL). */
+ * writes everything queued in this loop iteration in one go) through
+ * rds_send, so one the pool cannot send (no connection) fails like one that
+ * lost its connection: reply NULL, from the loop. */
 size_t rds_batch_add(rds_batch_t *b, rds_args_t *args);
 
 /* Calls cb once every command queued so far has its reply (possibly from the

@@ -1,9 +1,10 @@
 /* Redis key names: see rds_keys.h for the whole data model. */
 #include "store/redis/rds_keys.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "util/num.h"
 
 /* Printable ASCII without space and braces: what may sit outside or inside a
  * hash tag without changing which part Redis hashes. */
@@ -55,8 +56,8 @@ static size_t build(char *out, size_t cap, const char *prefix, const char *kind,
 
 static size_t build_id(char *out, size_t cap, const char *prefix, const char *kind, int64_t id)
 {
-    char tag[24];
-    snprintf(tag, sizeof tag, "%" PRId64, id);
+    char tag[FC_I64_CHARS];
+    fc_i64_format(tag, id);
     return build(out, cap, prefix, kind, tag);
 }
 
