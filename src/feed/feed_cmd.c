@@ -1,6 +1,5 @@
 #include "feed/feed_cmd.h"
 
-#include <inttypes.h>
 #include <sys/time.h>
 
 #include "store/redis/rds_keys.h"
@@ -12,13 +11,6 @@ void feed_args_eval(rds_args_t *a, const char *script, int nkeys)
     rds_args_str(a, "EVAL");
     rds_args_str(a, script);
     rds_args_int(a, nkeys);
-}
-
-void feed_args_key(rds_args_t *a, feed_key_fn *build, const char *prefix, int64_t id)
-{
-    char key[RDS_KEY_MAX];
-    size_t n = build(key, sizeof key, prefix, id);
-    rds_args_add(a, key, n);
 }
 
 unsigned feed_affinity(int64_t id)
@@ -50,13 +42,4 @@ bool feed_batch_ok(const rds_batch_t *b)
         }
     }
     return true;
-}
-
-void feed_pg_array(buf_t *out, const int64_t *ids, size_t n)
-{
-    buf_reset(out);
-    buf_puts(out, "{");
-    for (size_t i = 0; i < n; i++)
-        buf_printf(out, i ? ",%" PRId64 : "%" PRId64, ids[i]);
-    buf_puts(out, "}");
 }

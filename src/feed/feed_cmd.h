@@ -9,16 +9,13 @@
 #include <stdint.h>
 
 #include "store/redis/rds_batch.h"
-#include "util/buf.h"
 
-/* A key builder of store/redis/rds_keys.h (rds_key_feed, rds_key_post...). */
+/* A key builder of store/redis/rds_keys.h (rds_key_feed, rds_key_post...),
+ * for rds_args_key. */
 typedef size_t feed_key_fn(char *out, size_t cap, const char *prefix, int64_t id);
 
 /* Starts args over as EVAL <script> <nkeys> (keys and argv follow). */
 void feed_args_eval(rds_args_t *a, const char *script, int nkeys);
-
-/* Appends the key build(prefix, id). */
-void feed_args_key(rds_args_t *a, feed_key_fn *build, const char *prefix, int64_t id);
 
 /* The Redis pool connection for commands about `id` (a user, an author, a
  * post): the same id always maps to the same connection, so its commands
@@ -33,7 +30,5 @@ int64_t feed_now_ms(void);
  * logs the first Redis error. */
 bool feed_batch_ok(const rds_batch_t *b);
 
-/* Formats ids as a PostgreSQL array literal "{1,2,3}". */
-void feed_pg_array(buf_t *out, const int64_t *ids, size_t n);
 
 #endif

@@ -152,13 +152,13 @@ static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
     if (job->type == FEED_JOB_DELETE) {
         feed_args_eval(a, feed_script_remove, (int)n);
         for (size_t i = 0; i < n; i++)
-            feed_args_key(a, rds_key_feed, e->prefix, ids[i]);
+            rds_args_key(a, rds_key_feed, e->prefix, ids[i]);
         rds_args_int(a, job->post);
     } else {
         feed_args_eval(a, feed_script_push, (int)(2 * n));
         for (size_t i = 0; i < n; i++) {
-            feed_args_key(a, rds_key_feed, e->prefix, ids[i]);
-            feed_args_key(a, rds_key_unfollowed, e->prefix, ids[i]);
+            rds_args_key(a, rds_key_feed, e->prefix, ids[i]);
+            rds_args_key(a, rds_key_unfollowed, e->prefix, ids[i]);
         }
         if (job->type == FEED_JOB_MARK) {
             rds_args_addf(a, FEED_MEMBER_CELEB "%" PRId64, job->author);
@@ -200,13 +200,8 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
 
 static void job_next_page(fanout_job_t *j)
 {
-    char author[24], after[24], limit[24];
-    snprintf(author, sizeof author, "%" PRId64, j->job.author);
-    snprintf(after, sizeof after, "%" PRId64, j->last_follower);
-    snprintf(limit, sizeof limit, "%d", FANOUT_PAGE);
-    const char *params[] = { author, after, limit };
-    if (pg_query(j->f->e->pg, PGQ_followers_page, 3, params, NULL, NULL, 0, on_followers, j) != 0)
-        job_failed(j, "PostgreSQL is not connected");
+    const int64_t params[] = { j->job.author, j->last_follower, FANOUT_PAGE };
+    pg_query_i64(j->f->e->pg, PGQ_followers_page, params, on_followers, j);
 }
 
 /* A stream entry's [field, value, ...] reply as a job. */
@@ -313,10 +308,9 @@ static rds_args_t *stream_args(feed_fanout_t *f, const char *cmd)
     return &f->args;
 }
 
-static int send_args(feed_fanout_t *f, rds_pool_t *pool, rds_reply_fn *cb)
+static void send_args(feed_fanout_t *f, rds_pool_t *pool, rds_reply_fn *cb)
 {
-    return rds_command_argv(pool, 0, cb, f, f->args.argc, rds_args_argv(&f->args),
-                            rds_args_lens(&f->args));
+    rds_send(pool, 0, &f->args, cb, f);
 }
 
 static void on_listpack_config(redisReply *reply, void *arg)
@@ -369,10 +363,8 @@ static void read_jobs(feed_fanout_t *f)
         rds_args_str(&f->args, FANOUT_GROUP);
         rds_args_str(&f->args, "0");
         rds_args_str(&f->args, "MKSTREAM");
-        if (send_args(f, f->e->redis, on_group) == 0)
-            f->reading = true;
-        else
-            retry_later(f);
+        send_args(f, f->e->redis, on_group);
+        f->reading = true;
         return;
     }
     int room = FANOUT_CONCURRENCY - f->jobs;
@@ -393,10 +385,8 @@ static void read_jobs(feed_fanout_t *f)
     rds_args_str(a, "STREAMS");
     rds_args_str(a, f->stream);
     rds_args_str(a, f->own_pending ? "0" : ">");
-    if (send_args(f, f->blocking, on_read) == 0)
-        f->reading = true;
-    else
-        retry_later(f);
+    send_args(f, f->blocking, on_read);
+    f->reading = true;
 }
 
 /* ---- periodic: queue depth, abandoned jobs ----------------------------- */
@@ -405,8 +395,8 @@ static void read_jobs(feed_fanout_t *f)
  * it is freed only after the last one is answered. */
 static void side_command(feed_fanout_t *f, rds_reply_fn *cb)
 {
-    if (send_args(f, f->e->redis, cb) == 0)
-        f->side_commands++;
+    send_args(f, f->e->redis, cb);
+    f->side_commands++;
 }
 
 /* Returns true when the worker may still be used. */

@@ -38,7 +38,7 @@ static void hydrate_end(hydrate_t *h, int status, bool pg_used)
 static void fill_post(hydrate_t *h, const feed_hpost_t *p, const char *body, size_t body_len)
 {
     feed_args_eval(&h->args, feed_script_post_fill, 1);
-    feed_args_key(&h->args, rds_key_post, h->e->prefix, p->id);
+    rds_args_key(&h->args, rds_key_post, h->e->prefix, p->id);
     rds_args_int(&h->args, h->e->post_ttl_s);
     rds_args_str(&h->args, "a");
     rds_args_int(&h->args, p->author_id);
@@ -51,8 +51,7 @@ static void fill_post(hydrate_t *h, const feed_hpost_t *p, const char *body, siz
         rds_args_str(&h->args, "b");
         rds_args_add(&h->args, body, body_len);
     }
-    rds_command_argv(h->e->redis, h->affinity, NULL, NULL, h->args.argc, rds_args_argv(&h->args),
-                     rds_args_lens(&h->args));
+    rds_send(h->e->redis, h->affinity, &h->args, NULL, NULL);
 }
 
 static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
@@ -127,15 +126,8 @@ static void on_hashes(rds_batch_t *b, void *arg)
         hydrate_end(h, 0, false);
         return;
     }
-    buf_t ids;
-    buf_init(&ids);
-    feed_pg_array(&ids, miss_ids, misses);
+    pg_query_ids(h->e->pg, PGQ_posts_by_ids, miss_ids, misses, NULL, on_rows, h);
     free(miss_ids);
-    const char *params[] = { ids.data };
-    int rc = pg_query(h->e->pg, PGQ_posts_by_ids, 1, params, NULL, NULL, 0, on_rows, h);
-    buf_free(&ids);
-    if (rc != 0)
-        on_rows(PG_UNAVAILABLE, NULL, "PostgreSQL is not connected", h);
 }
 
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
@@ -156,7 +148,7 @@ void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size
     for (size_t i = 0; i < n; i++) {
         rds_args_reset(&h->args);
         rds_args_str(&h->args, "HMGET");
-        feed_args_key(&h->args, rds_key_post, e->prefix, posts[i].id);
+        rds_args_key(&h->args, rds_key_post, e->prefix, posts[i].id);
         rds_args_str(&h->args, "a");
         rds_args_str(&h->args, "t");
         rds_args_str(&h->args, "d");

@@ -240,16 +240,13 @@ static void read_from_db(read_t *r)
 {
     count_pg(r);
     metric_inc(feed_metrics.timeline_db_pages_total);
-    char user[24], ts[24], id[24], limit[24];
-    snprintf(user, sizeof user, "%" PRId64, r->req.user_id);
-    snprintf(ts, sizeof ts, "%" PRId64, r->req.has_cursor ? r->req.after.ts : READ_TS_MAX);
-    snprintf(id, sizeof id, "%" PRId64, r->req.has_cursor ? r->req.after.id : INT64_MAX);
-    snprintf(limit, sizeof limit, "%" PRId64, r->req.limit + 1);
-    const char *params[] = { user, ts, id, limit };
-    if (pg_query(r->e->pg, PGQ_timeline_page, 4, params, NULL, NULL, 0, on_db_page, r) != 0)
-        read_fail(r, RPC_UNAVAILABLE,
-                  r->degraded ? "Redis and PostgreSQL are unavailable"
-                              : "PostgreSQL is unavailable");
+    const int64_t params[] = {
+        r->req.user_id,
+        r->req.has_cursor ? r->req.after.ts : READ_TS_MAX,
+        r->req.has_cursor ? r->req.after.id : INT64_MAX,
+        r->req.limit + 1,        /* one more: is there a next page? */
+    };
+    pg_query_i64(r->e->pg, PGQ_timeline_page, params, on_db_page, r);
 }
 
 /* ---- RT3: hydration ---------------------------------------------------- */
@@ -264,17 +261,15 @@ static void remove_deleted(read_t *r)
             continue;
         rds_args_reset(&r->args);
         rds_args_str(&r->args, "ZREM");
-        feed_args_key(&r->args, rds_key_feed, r->e->prefix, r->req.user_id);
+        rds_args_key(&r->args, rds_key_feed, r->e->prefix, r->req.user_id);
         rds_args_int(&r->args, p->id);
-        rds_command_argv(r->e->redis, r->affinity, NULL, NULL, r->args.argc,
-                         rds_args_argv(&r->args), rds_args_lens(&r->args));
+        rds_send(r->e->redis, r->affinity, &r->args, NULL, NULL);
         if (p->author_id > 0) {
             rds_args_reset(&r->args);
             rds_args_str(&r->args, "ZREM");
-            feed_args_key(&r->args, rds_key_posts, r->e->prefix, p->author_id);
+            rds_args_key(&r->args, rds_key_posts, r->e->prefix, p->author_id);
             rds_args_int(&r->args, p->id);
-            rds_command_argv(r->e->redis, r->affinity, NULL, NULL, r->args.argc,
-                             rds_args_argv(&r->args), rds_args_lens(&r->args));
+            rds_send(r->e->redis, r->affinity, &r->args, NULL, NULL);
         }
     }
 }
@@ -390,7 +385,7 @@ static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
 {
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
-    feed_args_key(a, key, r->e->prefix, id);
+    rds_args_key(a, key, r->e->prefix, id);
     if (r->req.has_cursor)
         rds_args_int(a, r->req.after.ts);
     else
@@ -409,7 +404,7 @@ static void add_floor(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
 {
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
-    feed_args_key(a, key, r->e->prefix, id);
+    rds_args_key(a, key, r->e->prefix, id);
     rds_args_str(a, "0");
     rds_args_str(a, "+inf");
     rds_args_str(a, "BYSCORE");
@@ -507,7 +502,7 @@ static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n)
          * oldest entry (the floor of a trimmed set), in one command. */
         rds_args_reset(&r->args);
         rds_args_str(&r->args, "ZRANGE");
-        feed_args_key(&r->args, rds_key_posts, r->e->prefix, celebs[j]);
+        rds_args_key(&r->args, rds_key_posts, r->e->prefix, celebs[j]);
         rds_args_str(&r->args, "-inf");
         rds_args_str(&r->args, "+inf");
         rds_args_str(&r->args, "BYSCORE");
@@ -610,7 +605,7 @@ static void read_start(read_t *r)
     rds_args_t *a = &r->args;
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
-    feed_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
+    rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
     rds_args_str(a, "-inf");
     rds_args_str(a, "(0");
     rds_args_str(a, "BYSCORE");
@@ -620,7 +615,7 @@ static void read_start(read_t *r)
     add_floor(r, a, rds_key_feed, r->req.user_id);
     rds_args_reset(a);
     rds_args_str(a, "PEXPIRE");
-    feed_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
+    rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
     rds_args_int(a, r->e->feed_ttl_ms);
     rds_batch_add(r->batch, a);
     /* The celebrities of the last read come along (feed_guess.h). */

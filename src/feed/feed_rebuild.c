@@ -81,8 +81,7 @@ static void rebuild_abort(rebuild_t *r, const char *why)
     feed_args_eval(&r->args, feed_script_rebuild_drop, 1);
     args_key(r);
     rds_args_str(&r->args, r->token);
-    rds_command_argv(r->e->redis, feed_affinity(r->id), NULL, NULL, r->args.argc,
-                     rds_args_argv(&r->args), rds_args_lens(&r->args));
+    rds_send(r->e->redis, feed_affinity(r->id), &r->args, NULL, NULL);
     rebuild_end(r, FEED_REBUILD_UNAVAILABLE);
 }
 
@@ -143,24 +142,14 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
 
 static void query_rows(rebuild_t *r)
 {
-    char limit[24];
-    snprintf(limit, sizeof limit, "%" PRId64, r->e->feed_max + 1);
-    int rc;
+    /* One more than fits: more rows than feed_max means older ones exist. */
+    int64_t limit = r->e->feed_max + 1;
     if (r->kind == FEED_FLIGHT_HOME) {
-        buf_t arr;
-        buf_init(&arr);
-        feed_pg_array(&arr, r->authors, r->nauthors);
-        const char *params[] = { arr.data, limit };
-        rc = pg_query(r->e->pg, PGQ_feed_rebuild, 2, params, NULL, NULL, 0, on_rows, r);
-        buf_free(&arr);
+        pg_query_ids(r->e->pg, PGQ_feed_rebuild, r->authors, r->nauthors, &limit, on_rows, r);
     } else {
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, r->id);
-        const char *params[] = { id, limit };
-        rc = pg_query(r->e->pg, PGQ_author_posts, 2, params, NULL, NULL, 0, on_rows, r);
+        const int64_t params[] = { r->id, limit };
+        pg_query_i64(r->e->pg, PGQ_author_posts, params, on_rows, r);
     }
-    if (rc != 0)
-        rebuild_abort(r, "PostgreSQL is not connected");
 }
 
 /* ---- step 2: followees and celebrity flags (home feeds) ----------------- */
@@ -213,11 +202,7 @@ static void on_followees(pg_status_t status, PGresult *res, const char *errmsg, 
 
 static void query_followees(rebuild_t *r)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%" PRId64, r->id);
-    const char *params[] = { id };
-    if (pg_query(r->e->pg, PGQ_followees, 1, params, NULL, NULL, 0, on_followees, r) != 0)
-        rebuild_abort(r, "PostgreSQL is not connected");
+    pg_query_i64(r->e->pg, PGQ_followees, &r->id, on_followees, r);
 }
 
 /* ---- step 1: placeholder ----------------------------------------------- */

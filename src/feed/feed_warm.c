@@ -402,7 +402,7 @@ static void on_rebuilt(int status, void *arg)
         return;
     }
     feed_args_eval(&u->args, feed_script_touch, 1);
-    feed_args_key(&u->args, rds_key_feed, e->prefix, u->item.id);
+    rds_args_key(&u->args, rds_key_feed, e->prefix, u->item.id);
     rds_args_int(&u->args, e->feed_ttl_ms);
     rds_args_int(&u->args, WARM_HYDRATE);
     u->batch = rds_batch_new(e->redis, feed_affinity(u->item.id));
@@ -455,20 +455,8 @@ static void maybe_fetch_page(warm_job_t *j)
 {
     if (!j->by_activity || j->source_done || j->page_pending || feed_warm_job_queued(&j->st) >= WARM_PAGE / 2)
         return;
-    char cutoff[24], upper[24], last_us[24], last_id[24], limit[24];
-    snprintf(cutoff, sizeof cutoff, "%" PRId64, j->cutoff_us);
-    snprintf(upper, sizeof upper, "%" PRId64, j->upper_us);
-    snprintf(last_us, sizeof last_us, "%" PRId64, j->last_us);
-    snprintf(last_id, sizeof last_id, "%" PRId64, j->last_id);
-    snprintf(limit, sizeof limit, "%d", WARM_PAGE);
-    const char *params[] = { cutoff, upper, last_us, last_id, limit };
-    if (pg_query(j->w->e->pg, PGQ_warm_active_page, 5, params, NULL, NULL, 0, on_page, j) != 0) {
-        /* Not connected: a later pump tries again. */
-        snprintf(j->last_failure, sizeof j->last_failure,
-                 "reading active users: PostgreSQL is not connected");
-        job_failure(j);
-        return;
-    }
+    const int64_t params[] = { j->cutoff_us, j->upper_us, j->last_us, j->last_id, WARM_PAGE };
+    pg_query_i64(j->w->e->pg, PGQ_warm_active_page, params, on_page, j);
     j->page_pending = true;
     j->refs++;
 }
@@ -615,13 +603,9 @@ void feed_warm_create(feed_engine_t *e, rpc_call_t *call, const feed_warm_req_t 
     j->upper_us = now_us;
     j->last_us = j->cutoff_us;
     j->last_id = 0;
-    char cutoff[24], upper[24];
-    snprintf(cutoff, sizeof cutoff, "%" PRId64, j->cutoff_us);
-    snprintf(upper, sizeof upper, "%" PRId64, j->upper_us);
-    const char *params[] = { cutoff, upper };
+    const int64_t params[] = { j->cutoff_us, j->upper_us };
     j->create_call = call;
-    if (pg_query(w->e->pg, PGQ_warm_active_count, 2, params, NULL, NULL, 0, on_count, j) != 0)
-        on_count(PG_UNAVAILABLE, NULL, "PostgreSQL is not connected", j);
+    pg_query_i64(w->e->pg, PGQ_warm_active_count, params, on_count, j);
 }
 
 const feed_warm_job_t *feed_warm_find(feed_engine_t *e, const char *id)

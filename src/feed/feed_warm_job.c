@@ -235,11 +235,6 @@ void feed_warm_job_fetch_status(feed_engine_t *e, rpc_call_t *call, const char *
     rds_args_str(&a, "error");
     rds_args_str(&a, "started_ms");
     rds_args_str(&a, "updated_ms");
-    int rc = rds_command_argv(e->redis, rpc_call_conn_id(call), on_status, q, a.argc,
-                              rds_args_argv(&a), rds_args_lens(&a));
+    rds_send(e->redis, rpc_call_conn_id(call), &a, on_status, q);
     rds_args_free(&a);
-    if (rc != 0) {
-        free(q);
-        rpc_reply_unavailable(call, "Redis is unavailable");
-    }
 }

@@ -82,7 +82,7 @@ static rds_args_t *cmd(write_t *w, const char *name, feed_key_fn *key, int64_t i
 {
     rds_args_reset(&w->args);
     rds_args_str(&w->args, name);
-    feed_args_key(&w->args, key, w->e->prefix, id);
+    rds_args_key(&w->args, key, w->e->prefix, id);
     return &w->args;
 }
 
@@ -111,7 +111,7 @@ static void add_push(write_t *w, feed_key_fn *key, int64_t owner, int64_t post, 
                      int64_t author)
 {
     feed_args_eval(&w->args, feed_script_push, 1);
-    feed_args_key(&w->args, key, w->e->prefix, owner);
+    rds_args_key(&w->args, key, w->e->prefix, owner);
     rds_args_int(&w->args, post);
     rds_args_int(&w->args, ts);
     rds_args_int(&w->args, w->e->feed_max);
@@ -180,7 +180,7 @@ static void publish_write(write_t *w)
          * overtook the publish (pipelined behind it, on another connection)
          * has already written the newer body or the tombstone. */
         feed_args_eval(a, feed_script_post_fill, 1);
-        feed_args_key(a, rds_key_post, e->prefix, p->id);
+        rds_args_key(a, rds_key_post, e->prefix, p->id);
         rds_args_int(a, e->post_ttl_s);
         rds_args_str(a, "a");
         rds_args_int(a, p->author_id);
@@ -229,8 +229,7 @@ static void on_follower_count(pg_status_t status, PGresult *res, const char *err
     rds_args_int(a, count);
     rds_args_str(a, "EX");
     rds_args_int(a, FEED_FCOUNT_TTL_S);
-    rds_command_argv(w->e->redis, feed_affinity(w->post.author_id), NULL, NULL, w->args.argc,
-                     rds_args_argv(&w->args), rds_args_lens(&w->args));
+    rds_send(w->e->redis, feed_affinity(w->post.author_id), a, NULL, NULL);
     decide_mode(w, count);
 }
 
@@ -247,11 +246,7 @@ static void on_cached_count(rds_batch_t *b, void *arg)
         decide_mode(w, count);
         return;
     }
-    char author[24];
-    snprintf(author, sizeof author, "%" PRId64, w->post.author_id);
-    const char *params[] = { author };
-    if (pg_query(w->e->pg, PGQ_follower_count, 1, params, NULL, NULL, 0, on_follower_count, w) != 0)
-        on_follower_count(PG_UNAVAILABLE, NULL, "PostgreSQL is not connected", w);
+    pg_query_i64(w->e->pg, PGQ_follower_count, &w->post.author_id, on_follower_count, w);
 }
 
 void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
@@ -323,7 +318,7 @@ static void on_follow_flag(rds_batch_t *b, void *arg)
     rds_batch_clear(b);           /* frees the replies */
     if (celebrity) {
         feed_args_eval(&w->args, feed_script_follow_celeb, 1);
-        feed_args_key(&w->args, rds_key_feed, w->e->prefix, w->follower);
+        rds_args_key(&w->args, rds_key_feed, w->e->prefix, w->follower);
         rds_args_addf(&w->args, FEED_MEMBER_CELEB "%" PRId64, w->followee);
     } else {
         /* The followee's posts must appear from the next read on: the feed
