@@ -38,7 +38,9 @@ void rds_batch_wait(rds_batch_t *b, rds_batch_fn *cb, void *arg);
 size_t rds_batch_count(const rds_batch_t *b);
 /* The reply of command i, or NULL when it failed without one. */
 const redisReply *rds_batch_reply(const rds_batch_t *b, size_t i);
-/* True when any command got no reply (connection lost, timeout, not connected). */
+/* True when any command got no reply (connection lost, timeout, not
+ * connected). Known for sure once the batch's callback runs: a command the
+ * pool could not send fails from the loop, not inside rds_batch_add. */
 int rds_batch_failed(const rds_batch_t *b);
 /* Drops the replies (and commands) so the batch can be reused. */
 void rds_batch_clear(rds_batch_t *b);
