@@ -174,8 +174,8 @@ static void job_fail(warm_job_t *j, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(j->st.error, sizeof j->st.error, fmt, ap);
     va_end(ap);
-    log_warn("warm", "job %s failed after %" PRId64 " of %" PRId64 " users: %s", j->st.id, j->st.done,
-             j->st.total, j->st.error);
+    log_warn("warm", "job %s failed after %" PRId64 " of %" PRId64 " users: %s", j->st.id,
+             j->st.done, j->st.total, j->st.error);
     job_end(j, FEED_WARM_FAILED);
 }
 
@@ -194,7 +194,7 @@ static void job_finish(warm_job_t *j)
     job_end(j, FEED_WARM_FINISHED);
 }
 
-/* ---- the job's hash in Redis ----------------------------------------------- */
+/* ---- the warm call's answer, record writes ---------------------------------- */
 
 static void stop_mark_done(feed_warm_t *w, void (**cb)(void *), void **arg)
 {
@@ -213,7 +213,8 @@ static void answer_created(warm_job_t *j, bool ok)
     if (!ok || j->w->stopping) {
         rpc_reply_unavailable(call, j->w->stopping ? "shutting down" : "Redis is unavailable");
         if (!job_ended(j)) {
-            snprintf(j->st.error, sizeof j->st.error, "%s", ok ? "shutdown" : "could not be started");
+            snprintf(j->st.error, sizeof j->st.error, "%s",
+                     ok ? "shutdown" : "could not be started");
             j->st.state = FEED_WARM_FAILED;
             if (ok)
                 job_write(j);
@@ -337,8 +338,8 @@ static void user_end(warm_user_t *u, const char *failure_text)
             if (++item.attempts < WARM_USER_ATTEMPTS) {
                 feed_warm_job_push(&j->st, item.id, item.attempts);     /* retried later */
             } else {
-                log_warn("warm", "job %s: skipping user %" PRId64 " after %d attempts: %s", j->st.id,
-                         item.id, item.attempts, failure);
+                log_warn("warm", "job %s: skipping user %" PRId64 " after %d attempts: %s",
+                         j->st.id, item.id, item.attempts, failure);
                 if (++j->st.done > j->st.total)
                     j->st.total = j->st.done;
                 j->st.skipped++;
@@ -453,7 +454,8 @@ static void on_page(pg_status_t status, PGresult *res, const char *errmsg, void 
 
 static void maybe_fetch_page(warm_job_t *j)
 {
-    if (!j->by_activity || j->source_done || j->page_pending || feed_warm_job_queued(&j->st) >= WARM_PAGE / 2)
+    if (!j->by_activity || j->source_done || j->page_pending ||
+        feed_warm_job_queued(&j->st) >= WARM_PAGE / 2)
         return;
     const int64_t params[] = { j->cutoff_us, j->upper_us, j->last_us, j->last_id, WARM_PAGE };
     pg_query_i64(j->w->e->pg, PGQ_warm_active_page, params, on_page, j);
@@ -486,7 +488,8 @@ static uint64_t job_run(warm_job_t *j, uint64_t now)
     double burst = fmax(1.0, j->rate * WARM_BURST_S);
     j->tokens = fmin(burst, j->tokens + j->rate * (double)(now - j->refill_ns) / 1e9);
     j->refill_ns = now;
-    while (j->tokens >= 1.0 && feed_warm_job_queued(&j->st) > 0 && w->inflight < WARM_MAX_INFLIGHT) {
+    while (j->tokens >= 1.0 && feed_warm_job_queued(&j->st) > 0 &&
+           w->inflight < WARM_MAX_INFLIGHT) {
         j->tokens -= 1.0;
         user_start(j, feed_warm_job_pop(&j->st));
         maybe_fetch_page(j);
