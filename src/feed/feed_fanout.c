@@ -230,6 +230,8 @@ static void job_start(feed_fanout_t *f, const redisReply *entry)
     snprintf(j->entry, sizeof j->entry, "%s", entry->element[0]->str);
     f->jobs++;
     rds_args_init(&j->args);
+    /* Jobs running at once spread over the pool's connections; each job's
+     * own commands stay in order on one. */
     j->batch = rds_batch_new(f->e->redis, (unsigned)f->jobs);
     if (fields->type != REDIS_REPLY_ARRAY) {
         /* Deleted from the stream while pending (XDEL raced a claim). */

@@ -384,7 +384,7 @@ static void on_touched(rds_batch_t *b, void *arg)
         user_end(u, NULL);
         return;
     }
-    feed_hydrate(u->j->w->e, (unsigned)u->item.id, u->posts, u->nposts,
+    feed_hydrate(u->j->w->e, feed_affinity(u->item.id), u->posts, u->nposts,
                  FEED_HYDRATE_BODIES | FEED_HYDRATE_UNCOUNTED, on_hydrated, u);
 }
 
