@@ -253,7 +253,8 @@ static void sql_sync(env_t *e, pg_pool_t *pool, const char *sql, res_t *r)
     int n = 0;
     memset(r, 0, sizeof *r);
     r->counter = &n;
-    assert_int_equal(pg_query_sql(pool, sql, on_result, r), 0);
+    pg_query_sql(pool, sql, on_result, r);
+    assert_int_equal(n, 0);   /* never called from inside pg_query_sql */
     assert_true(run_until_count(e, &n, 1, 10000));
     assert_int_equal(r->calls, 1);
 }
@@ -359,8 +360,7 @@ static void many_queries_queue_on_four(void **state)
         snprintf(v, sizeof v, "%d", i * 7);
         const char *values[] = { v };
         q[i] = (num_t){ .expect = i * 7, .got = -1, .counter = &done };
-        assert_int_equal(pg_query_sql_params(pool, "SELECT $1::int", 1, values, NULL, NULL, 0,
-                                             on_num, &q[i]), 0);
+        pg_query_sql_params(pool, "SELECT $1::int", 1, values, NULL, NULL, 0, on_num, &q[i]);
         memset(v, 'x', sizeof v - 1);
     }
     /* And 200 pings through the prepared statement. */
@@ -400,7 +400,7 @@ static void full_queue_refuses(void **state)
         r[i].counter = &n;
     /* One runs, three wait, the fifth is refused: through its callback,
      * from the loop, before the others are answered. */
-    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(0.2)", on_result, &r[0]), 0);
+    pg_query_sql(pool, "SELECT pg_sleep(0.2)", on_result, &r[0]);
     for (int i = 1; i < 4; i++)
         pg_query_i64(pool, PGQ_ping, NULL, on_result, &r[i]);
     pg_query_i64(pool, PGQ_ping, NULL, on_result, &r[4]);
@@ -498,12 +498,12 @@ static void refused_and_garbage_conninfo_fail_cleanly(void **state)
     close(fd);
     assert_int_equal(n, 0);
 
-    /* NULL pool: no crash; the old calls say -1, the new ones cannot call
-     * back (no loop) and log instead. */
-    assert_int_equal(pg_query(NULL, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r), -1);
-    assert_int_equal(pg_query_sql(NULL, "SELECT 1", on_result, &r), -1);
+    /* NULL pool: no crash; there is no loop to call back from, so the call
+     * is logged and the callback never runs. */
     pg_query_i64(NULL, PGQ_ping, NULL, on_result, &r);
     pg_query_ids(NULL, PGQ_posts_by_ids, NULL, 0, NULL, on_result, &r);
+    pg_query_sql(NULL, "SELECT 1", on_result, &r);
+    pg_query_sql_params(NULL, "SELECT $1::int", 0, NULL, NULL, NULL, 0, on_result, &r);
     assert_int_equal(n, 0);
 }
 
@@ -582,7 +582,7 @@ static void slow_query_times_out_and_pool_recovers(void **state)
     int n = 0;
     res_t slow = { .counter = &n }, queued = { .counter = &n };
     uint64_t t0 = now_ms();
-    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(2)", on_result, &slow), 0);
+    pg_query_sql(pool, "SELECT pg_sleep(2)", on_result, &slow);
     pg_query_i64(pool, PGQ_ping, NULL, on_result, &queued);
     assert_true(run_until_count(e, &n, 2, 3000));
     uint64_t took = slow.at_ms - t0;
@@ -612,8 +612,8 @@ static void server_stop_fails_queries_and_pool_reconnects(void **state)
     memset(r, 0, sizeof r);
     for (int i = 0; i < 5; i++)
         r[i].counter = &n;
-    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(5)", on_result, &r[0]), 0);
-    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(5)", on_result, &r[1]), 0);
+    pg_query_sql(pool, "SELECT pg_sleep(5)", on_result, &r[0]);
+    pg_query_sql(pool, "SELECT pg_sleep(5)", on_result, &r[1]);
     for (int i = 2; i < 5; i++)
         pg_query_i64(pool, PGQ_ping, NULL, on_result, &r[i]);
     run_for(e, 200);   /* the two sleeps are running, three pings wait */
@@ -675,8 +675,8 @@ static void close_calls_every_outstanding_query(void **state)
     memset(r, 0, sizeof r);
     for (int i = 0; i < 12; i++)
         r[i].counter = &n;
-    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(1)", on_result, &r[0]), 0);
-    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(1)", on_result, &r[1]), 0);
+    pg_query_sql(pool, "SELECT pg_sleep(1)", on_result, &r[0]);
+    pg_query_sql(pool, "SELECT pg_sleep(1)", on_result, &r[1]);
     for (int i = 2; i < 12; i++)
         pg_query_i64(pool, PGQ_ping, NULL, on_result, &r[i]);
     run_for(e, 100);
@@ -815,36 +815,73 @@ static void typed_parameters_reach_the_statements(void **state)
     close_pool(e, pool);
 }
 
-/* The calls src/feed still makes keep their convention until it moves to
- * pg_query_i64/pg_query_ids: -1 at once, callback not called. (Delete with
- * pg_query.) */
-static void old_pg_query_keeps_its_convention(void **state)
+/* The ad-hoc calls follow the same convention: every failure, bad calls
+ * included, reaches the callback once, from the loop, never before the call
+ * returns. */
+static void ad_hoc_sql_fails_through_its_callback(void **state)
 {
     env_t *e = *state;
     pg_pool_options_t o = { .size = 1, .timeout_ms = 5000, .max_queued = 1, .name = "pgtest" };
     pg_pool_t *pool = pg_pool_create(&e->loop, conninfo, &o);
     int n = 0;
-    res_t r[4];
+    res_t r[9];
     memset(r, 0, sizeof r);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 9; i++)
         r[i].counter = &n;
     /* Not connected yet. */
-    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r[0]), -1);
+    pg_query_sql(pool, "SELECT 1", on_result, &r[0]);
+    assert_int_equal(n, 0);
+    uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_int_equal(r[0].calls, 1);
+    assert_int_equal(r[0].status, PG_UNAVAILABLE);
+    assert_string_equal(r[0].err, "PostgreSQL is not connected");
     assert_true(run_until_ready(e, pool, 1, 5000));
-    /* Wrong parameter count for a prepared statement. */
-    const char *v[] = { "1" };
-    assert_int_equal(pg_query(pool, PGQ_ping, 1, v, NULL, NULL, 0, on_result, &r[0]), -1);
-    /* Queue full: one runs, one waits, the third is refused. */
-    assert_int_equal(pg_query_sql(pool, "SELECT pg_sleep(0.1)", on_result, &r[1]), 0);
-    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r[2]), 0);
-    assert_int_equal(pg_query(pool, PGQ_ping, 0, NULL, NULL, NULL, 0, on_result, &r[3]), -1);
-    assert_true(run_until_count(e, &n, 2, 5000));
-    run_for(e, 50);
-    assert_int_equal(r[0].calls, 0);
-    assert_int_equal(r[1].status, PG_OK);
-    assert_int_equal(r[2].status, PG_OK);
-    assert_int_equal(n, 2);
-    close_pool(e, pool);
+
+    /* Bad calls: no SQL, parameters without values, a negative count, a
+     * binary value without a length. PG_ERROR, whatever the pool's state. */
+    const char *one[] = { "1" };
+    int binary[] = { 1 };
+    n = 0;
+    pg_query_sql(pool, NULL, on_result, &r[1]);
+    pg_query_sql_params(pool, "SELECT $1::int", 1, NULL, NULL, NULL, 0, on_result, &r[2]);
+    pg_query_sql_params(pool, "SELECT 1", -1, one, NULL, NULL, 0, on_result, &r[3]);
+    pg_query_sql_params(pool, "SELECT $1::int", 1, one, NULL, binary, 0, on_result, &r[4]);
+    assert_int_equal(n, 0);
+    assert_true(run_until_count(e, &n, 4, 1000));
+    for (int i = 1; i <= 4; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].status, PG_ERROR);
+    }
+    assert_string_equal(r[1].err, "bad call: no SQL");
+
+    /* Queue full: one runs, one waits, the third is refused, first. */
+    n = 0;
+    pg_query_sql(pool, "SELECT pg_sleep(0.1)", on_result, &r[5]);
+    pg_query_sql(pool, "SELECT 2", on_result, &r[6]);
+    pg_query_sql(pool, "SELECT 3", on_result, &r[7]);
+    assert_int_equal(n, 0);
+    assert_true(run_until_count(e, &n, 1, 1000));
+    assert_int_equal(r[7].calls, 1);
+    assert_int_equal(r[7].status, PG_UNAVAILABLE);
+    assert_string_equal(r[7].err, "PostgreSQL queue is full");
+    assert_true(run_until_count(e, &n, 3, 5000));
+    assert_int_equal(r[5].status, PG_OK);
+    assert_int_equal(r[6].status, PG_OK);
+    assert_string_equal(r[6].value, "2");
+
+    /* Closing: answered from the loop as the pool goes. Fire and forget
+     * too: nothing leaks. */
+    pg_pool_close(pool);
+    pg_query_sql(pool, "SELECT 4", on_result, &r[8]);
+    pg_query_sql(pool, "SELECT 5", NULL, NULL);
+    assert_int_equal(r[8].calls, 0);
+    for (int i = 0; i < 10; i++)
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_int_equal(r[8].calls, 1);
+    assert_int_equal(r[8].status, PG_UNAVAILABLE);
+    assert_string_equal(r[8].err, "PostgreSQL pool closing");
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(r[i].calls, 1);
 }
 
 /* A callback that queries again and fails again. */
@@ -1038,7 +1075,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(slow_query_times_out_and_pool_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(close_calls_every_outstanding_query, setup, teardown),
         cmocka_unit_test_setup_teardown(typed_parameters_reach_the_statements, setup, teardown),
-        cmocka_unit_test_setup_teardown(old_pg_query_keeps_its_convention, setup, teardown),
+        cmocka_unit_test_setup_teardown(ad_hoc_sql_fails_through_its_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_failures_run_once_per_iteration_and_on_close,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(schema_applies_twice_with_its_indexes, setup, teardown),

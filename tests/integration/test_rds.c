@@ -455,44 +455,6 @@ static void commands_and_binary_safety(void **state)
     assert_int_equal(gauge("feedcache_redis_connections"), 0);
 }
 
-/* The functions src/feed still calls keep their convention until it moves
- * to rds_send: -1 at once without a callback, else exactly one callback.
- * (Delete with them.) */
-static void old_calls_keep_their_convention(void **state)
-{
-    (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 1, 1000);
-    assert_true(wait_ready(&loop, pool, 1, 5000));
-
-    /* printf form with %b, then the argv form with NULL lengths (strlen). */
-    rec_t f = { 0 };
-    assert_int_equal(rds_command(pool, 1, rec_cb, &f, "SET %s %b", "fmtkey", "x\0y", (size_t)3), 0);
-    assert_true(wait_calls(&loop, &f, 1, 5000));
-    assert_string_equal(f.str, "OK");
-    const char *getf[] = { "GET", "fmtkey" };
-    rec_t g = { 0 };
-    assert_int_equal(rds_command_argv(pool, 0, rec_cb, &g, 2, getf, NULL), 0);
-    assert_true(wait_calls(&loop, &g, 1, 5000));
-    assert_int_equal(g.len, 3);
-    assert_memory_equal(g.str, "x\0y", 3);
-
-    /* Bad calls fail at once and call nothing. */
-    const char *ping[] = { "PING" };
-    assert_int_equal(rds_command_argv(pool, 0, rec_cb, &f, 0, ping, NULL), -1);
-    assert_int_equal(rds_command_argv(pool, 0, rec_cb, &f, 1, NULL, NULL), -1);
-    assert_int_equal(rds_command(pool, 0, rec_cb, &f, NULL), -1);
-    assert_int_equal(rds_command_argv(NULL, 0, rec_cb, &f, 1, ping, NULL), -1);
-    rds_pool_close(pool);
-    /* Closed (no connection): -1 at once. */
-    assert_int_equal(rds_command(pool, 0, rec_cb, &f, "PING"), -1);
-    assert_int_equal(rds_command_argv(pool, 0, rec_cb, &f, 1, ping, NULL), -1);
-    finish(&loop, NULL);
-    assert_int_equal(f.calls, 1);
-}
-
 typedef struct {
     int calls, in_order;
 } incr_state_t;
@@ -1050,7 +1012,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(commands_and_binary_safety),
-        cmocka_unit_test(old_calls_keep_their_convention),
         cmocka_unit_test(pipelined_incrs_in_order),
         cmocka_unit_test(auth_and_select),
         cmocka_unit_test(unix_socket_with_db),

@@ -15,10 +15,10 @@
  *
  * Re-entrancy. A callback may issue queries or close the pool. So callbacks
  * run only once the connection and the pool are consistent, and the code
- * returns right after one (or checks `closing`). And no pg_query* function
- * ever calls a callback: a query refused at the call (pg_query_i64 and
- * pg_query_ids, when not connected or the queue is full) or that fails while
- * it is being sent is parked on the `done` list, and the `defer` idle handle
+ * returns right after one (or checks `closing`). And no pg_query_* function
+ * ever calls a callback: a query refused at the call (a bad call, not
+ * connected, the queue full, the pool closing) or that fails while it is
+ * being sent is parked on the `done` list, and the `defer` idle handle
  * completes it on the next loop iteration. An idle handle rather than a zero
  * timer: libuv 1.44 runs a timer re-armed from its own callback again in the
  * same pass, so a caller that retries on failure would never leave it.
@@ -58,7 +58,7 @@
 #define PG_LOG_INTERVAL_MS      10000u
 #define PG_MSG_MAX              512
 
-#define PG_STMT_ADHOC PGQ__COUNT    /* pg_query_sql: histogram label "adhoc" */
+#define PG_STMT_ADHOC PGQ__COUNT    /* pg_query_sql*: histogram label "adhoc" */
 
 #define PG_METRICS(ACTION) \
     ACTION(pg_queries_total, METRIC_COUNTER, "PostgreSQL queries requested, including ones refused for lack of a connection") \
@@ -280,8 +280,8 @@ static void req_free(pg_req_t *r)
     free(r);
 }
 
-/* One allocation holds the request and copies of the SQL and parameters.
- * Returns NULL when a parameter is unusable (binary without a length). */
+/* One allocation holds the request and copies of the SQL and parameters,
+ * which refusal() has checked (a binary value has a length). */
 static pg_req_t *req_new(pg_pool_t *pool, int stmt, const char *sql, int nparams,
                          const char *const *values, const int *lengths, const int *formats,
                          int result_format, pg_result_fn *cb, void *privdata)
@@ -290,13 +290,7 @@ static pg_req_t *req_new(pg_pool_t *pool, int stmt, const char *sql, int nparams
     for (int i = 0; i < nparams; i++) {
         if (!values || !values[i])
             continue;
-        if (formats && formats[i]) {
-            if (!lengths || lengths[i] < 0)
-                return NULL;
-            data += (size_t)lengths[i] + 1;
-        } else {
-            data += strlen(values[i]) + 1;
-        }
+        data += (formats && formats[i] ? (size_t)lengths[i] : strlen(values[i])) + 1;
     }
     size_t n = (size_t)nparams;
     size_t size = sizeof(pg_req_t) + n * sizeof(char *) + 2 * n * sizeof(int) + data;
@@ -349,7 +343,7 @@ static void req_finish(pg_req_t *r, pg_status_t status, PGresult *res, const cha
 static void qtimer_arm(pg_pool_t *pool);
 static void on_defer(uv_idle_t *h);
 
-/* Completes r from the loop later: for failures found inside a pg_query*
+/* Completes r from the loop later: for failures found inside a pg_query_*
  * call. While closing, the idle handle is closed: pg_pool_close or the
  * pool's last close callback completes it. */
 static void req_park(pg_pool_t *pool, pg_req_t *r, pg_status_t status, const char *msg)
@@ -865,7 +859,7 @@ static pg_conn_t *idle_conn(pg_pool_t *pool)
     return NULL;
 }
 
-/* Sends r on the idle connection c. Calls no callback (pg_query may be on the
+/* Sends r on the idle connection c. Calls no callback (pg_query_* may be on the
  * stack): a request that could not be sent goes back to the head of the
  * queue, once, since nothing reached the server; one that may have been
  * partly sent is parked as failed. */
@@ -1008,13 +1002,19 @@ int pg_pool_ready(const pg_pool_t *pool)
 }
 
 /* Why a request cannot be queued now, or NULL when it can; *status says how
- * it fails. */
+ * it fails. stmt is a pg_stmt_t, or PG_STMT_ADHOC with sql. */
 static const char *refusal(pg_pool_t *pool, int stmt, const char *sql, int nparams,
-                           const char *const *values, pg_status_t *status)
+                           const char *const *values, const int *lengths, const int *formats,
+                           pg_status_t *status)
 {
     *status = PG_ERROR;
     if (nparams < 0 || nparams > 65535 || (nparams > 0 && !values))
         return "bad query parameters";
+    for (int i = 0; formats && i < nparams; i++)
+        if (formats[i] && values[i] && (!lengths || lengths[i] < 0))
+            return "bad query parameters: a binary value needs a length";
+    if (stmt == PG_STMT_ADHOC && !sql)
+        return "bad call: no SQL";
     if (!sql && (stmt < 0 || stmt >= PGQ__COUNT || nparams != pg_queries[stmt].nparams)) {
         log_error("pg", "%s: bad call for statement %d with %d parameter(s)",
                   pool->name, stmt, nparams);
@@ -1031,36 +1031,16 @@ static const char *refusal(pg_pool_t *pool, int stmt, const char *sql, int npara
     return NULL;
 }
 
-/* old convention (pg_query, pg_query_sql*): -1 at once, callback not called. */
-static int enqueue(pg_pool_t *pool, int stmt, const char *sql, int nparams,
+/* Every pg_query_* call ends here, "always call back": the request is
+ * queued, or, when it cannot be, parked on the done list with the reason,
+ * and cb runs from the loop either way. */
+static void submit(pg_pool_t *pool, int stmt, const char *sql, int nparams,
                    const char *const *values, const int *lengths, const int *formats,
                    int result_format, pg_result_fn *cb, void *privdata)
 {
-    if (!pool)
-        return -1;   /* and no metrics: there may be no registry yet */
     metric_inc(pg_metrics.pg_queries_total);
     pg_status_t status;
-    pg_req_t *r = NULL;
-    if (cb && !refusal(pool, stmt, sql, nparams, values, &status))
-        r = req_new(pool, stmt, sql, nparams, values, lengths, formats, result_format,
-                    cb, privdata);
-    if (!r) {
-        metric_inc(pg_metrics.pg_errors_total);
-        return -1;
-    }
-    req_push(&pool->queue, r);
-    dispatch(pool);
-    return 0;
-}
-
-/* The "always call back" convention: a prepared statement with text
- * parameters, text result; a refusal reaches cb from the loop. */
-static void enqueue_or_park(pg_pool_t *pool, int stmt, int nparams, const char *const *values,
-                            pg_result_fn *cb, void *privdata)
-{
-    metric_inc(pg_metrics.pg_queries_total);
-    pg_status_t status;
-    const char *why = refusal(pool, stmt, NULL, nparams, values, &status);
+    const char *why = refusal(pool, stmt, sql, nparams, values, lengths, formats, &status);
     if (why) {
         /* Nothing to copy, and stmt may not index the duration table. */
         pg_req_t *r = req_new(pool, PG_STMT_ADHOC, NULL, 0, NULL, NULL, NULL, 0, cb, privdata);
@@ -1068,8 +1048,8 @@ static void enqueue_or_park(pg_pool_t *pool, int stmt, int nparams, const char *
         req_park(pool, r, status, why);
         return;
     }
-    req_push(&pool->queue,
-             req_new(pool, stmt, NULL, nparams, values, NULL, NULL, 0, cb, privdata));
+    req_push(&pool->queue, req_new(pool, stmt, sql, nparams, values, lengths, formats,
+                                   result_format, cb, privdata));
     dispatch(pool);
 }
 
@@ -1077,14 +1057,6 @@ static void enqueue_or_park(pg_pool_t *pool, int stmt, int nparams, const char *
 static int stmt_nparams(pg_stmt_t stmt)
 {
     return (int)stmt >= 0 && stmt < PGQ__COUNT ? pg_queries[stmt].nparams : -1;
-}
-
-int pg_query(pg_pool_t *pool, pg_stmt_t stmt, int nparams, const char *const *values,
-             const int *lengths, const int *formats, int result_format,
-             pg_result_fn *cb, void *privdata)
-{
-    return enqueue(pool, (int)stmt, NULL, nparams, values, lengths, formats, result_format,
-                   cb, privdata);
 }
 
 void pg_query_i64(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *params, pg_result_fn *cb,
@@ -1103,7 +1075,8 @@ void pg_query_i64(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *params, pg_res
         values[i] = text[i];
     }
     /* A bad call (unknown statement, NULL params) is refused as PG_ERROR. */
-    enqueue_or_park(pool, (int)stmt, n < 0 ? 0 : n, ok ? values : NULL, cb, privdata);
+    submit(pool, (int)stmt, NULL, n < 0 ? 0 : n, ok ? values : NULL, NULL, NULL, 0, cb,
+           privdata);
 }
 
 void pg_query_ids(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *ids, size_t nids,
@@ -1137,28 +1110,26 @@ void pg_query_ids(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *ids, size_t ni
         }
     }
     /* A statement without parameters asked for 1 is refused as a bad call. */
-    enqueue_or_park(pool, (int)stmt, n < 1 ? 1 : n, ok ? values : NULL, cb, privdata);
+    submit(pool, (int)stmt, NULL, n < 1 ? 1 : n, ok ? values : NULL, NULL, NULL, 0, cb,
+           privdata);
     buf_free(&arr);
 }
 
-int pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
-                        const char *const *values, const int *lengths, const int *formats,
-                        int result_format, pg_result_fn *cb, void *privdata)
+void pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
+                         const char *const *values, const int *lengths, const int *formats,
+                         int result_format, pg_result_fn *cb, void *privdata)
 {
-    if (!pool)
-        return -1;
-    if (!sql) {
-        metric_inc(pg_metrics.pg_queries_total);
-        metric_inc(pg_metrics.pg_errors_total);
-        return -1;
+    if (!pool) {
+        log_error("pg", "pg_query_sql without a pool: callback dropped");
+        return;
     }
-    return enqueue(pool, PG_STMT_ADHOC, sql, nparams, values, lengths, formats, result_format,
-                   cb, privdata);
+    submit(pool, PG_STMT_ADHOC, sql, nparams, values, lengths, formats, result_format, cb,
+           privdata);
 }
 
-int pg_query_sql(pg_pool_t *pool, const char *sql, pg_result_fn *cb, void *privdata)
+void pg_query_sql(pg_pool_t *pool, const char *sql, pg_result_fn *cb, void *privdata)
 {
-    return pg_query_sql_params(pool, sql, 0, NULL, NULL, NULL, 0, cb, privdata);
+    pg_query_sql_params(pool, sql, 0, NULL, NULL, NULL, 0, cb, privdata);
 }
 
 int pg_conninfo_check(const char *conninfo, char *err, size_t errlen)

@@ -5,13 +5,13 @@
  * prepared statement from pg_queries.h, prepared on each connection right
  * after it connects. Connections reconnect with backoff and jitter.
  *
- * The calling convention is "always call back": pg_query_i64 and
- * pg_query_ids have no return value; the callback runs exactly once, always
- * later from the loop, never before the call returns. A query that cannot
- * even be queued fails through the callback like any other: PG_UNAVAILABLE
- * with "PostgreSQL is not connected", "PostgreSQL queue is full" or
- * "PostgreSQL pool closing"; PG_ERROR for a bad call (unknown statement,
- * NULL parameters). (A callback that queries again on failure should give
+ * The calling convention is "always call back": pg_query_i64, pg_query_ids
+ * and pg_query_sql* have no return value; the callback runs exactly once,
+ * always later from the loop, never before the call returns. A query that
+ * cannot even be queued fails through the callback like any other:
+ * PG_UNAVAILABLE with "PostgreSQL is not connected", "PostgreSQL queue is
+ * full" or "PostgreSQL pool closing"; PG_ERROR for a bad call (unknown
+ * statement, NULL parameters). (A callback that queries again on failure should give
  * up at some point: with no connection, each retry fails again on the next
  * loop iteration.)
  *
@@ -21,7 +21,7 @@
  * deadline passed, server shutting down: SQLSTATE classes 08, 53, 57, 58 or
  * a FATAL error), where retrying later may help.
  *
- * A query's deadline is timeout_ms after pg_query. Still queued at its
+ * A query's deadline is timeout_ms after the call. Still queued at its
  * deadline: it fails PG_UNAVAILABLE. Still running: its connection is dropped
  * (the only way to stop the server working for a client that has gone) and
  * reconnected. When the last connection goes down, every queued query fails
@@ -90,25 +90,21 @@ void pg_query_i64(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *params, pg_res
 void pg_query_ids(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *ids, size_t nids,
                   const int64_t *rest, pg_result_fn *cb, void *privdata);
 
-/* old: being replaced by pg_query_i64 and pg_query_ids. Returns -1 at once,
- * callback NOT called, when no connection is up, the wait queue is full, the
- * pool is closing or the call is bad; otherwise 0 and the callback runs as
- * above. Text-format parameters (values may be NULL for SQL NULL;
- * lengths/formats may be NULL for all-text); result_format 0 = text,
- * 1 = binary. */
-int pg_query(pg_pool_t *pool, pg_stmt_t stmt, int nparams, const char *const *values,
-             const int *lengths, const int *formats, int result_format,
-             pg_result_fn *cb, void *privdata);
-
 /* For tests and tools only (feedcachectl, the integration tests): runs an
  * ad-hoc statement that is not in pg_queries.h, through the same queue,
- * deadline and rules as pg_query (including its -1 convention). One statement per call (extended query
- * protocol); COPY is refused. The service itself sends only the prepared
+ * deadline, rules and "always call back" convention as pg_query_i64 (no
+ * return value; a refusal reaches cb from the loop). One statement per call
+ * (extended query protocol); COPY is refused. Parameters are copied:
+ * values[i] NULL is SQL NULL; lengths and formats may be NULL for all text
+ * (formats[i] 1 is binary and needs lengths[i]); result_format 0 is text,
+ * 1 binary. A bad call (sql NULL, nparams outside 0..65535, values NULL with
+ * nparams > 0, a binary value without a length) fails PG_ERROR. cb may be
+ * NULL; pool must not be NULL. The service itself sends only the prepared
  * statements of pg_queries.h, so that every SQL it runs is listed there. */
-int pg_query_sql(pg_pool_t *pool, const char *sql, pg_result_fn *cb, void *privdata);
-int pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
-                        const char *const *values, const int *lengths, const int *formats,
-                        int result_format, pg_result_fn *cb, void *privdata);
+void pg_query_sql(pg_pool_t *pool, const char *sql, pg_result_fn *cb, void *privdata);
+void pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
+                         const char *const *values, const int *lengths, const int *formats,
+                         int result_format, pg_result_fn *cb, void *privdata);
 
 /* Returns 0 when libpq can parse conninfo (key=value pairs, a
  * postgresql:// URI, or a bare database name), else -1 with libpq's reason
@@ -117,11 +113,12 @@ int pg_query_sql_params(pg_pool_t *pool, const char *sql, int nparams,
 int pg_conninfo_check(const char *conninfo, char *err, size_t errlen);
 
 /* Fails queued and running queries with PG_UNAVAILABLE and completes the
- * deferred failures (their callbacks all run before this returns), closes every connection; the pool
- * frees itself once its handles are closed (run the loop until it has no
- * more work). pg_query_i64/pg_query_ids calls made after this fail with
- * "PostgreSQL pool closing" from the loop, until the pool is freed; after
- * that the pool must not be used. Safe to call from a pg callback. */
+ * deferred failures (their callbacks all run before this returns), closes
+ * every connection; the pool frees itself once its handles are closed (run
+ * the loop until it has no more work). pg_query_* calls made after this
+ * fail with "PostgreSQL pool closing" from the loop, until the pool is
+ * freed; after that the pool must not be used. Safe to call from a pg
+ * callback. */
 void pg_pool_close(pg_pool_t *pool);
 
 #endif

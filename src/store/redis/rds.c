@@ -11,12 +11,13 @@
  * longer than timeout_ms, and the wrapper guarantees the user callback runs
  * exactly once, from hiredis's reply or NULL-on-free path.
  *
- * A command rds_send cannot hand to hiredis (no connection ready, pool
- * closing) gets a wrapper too, on the pool's `failed` list, and the `defer`
- * idle handle runs its NULL callback on the next loop iteration: that is how
- * rds_send never calls back before it returns. An idle handle rather than a
- * zero timer: libuv 1.44 runs a timer re-armed from its own callback again
- * in the same pass, so a caller that retries on NULL would never leave it.
+ * A command rds_send cannot hand to hiredis (an empty command, no
+ * connection ready, pool closing) gets a wrapper too, on the pool's `failed`
+ * list, and the `defer` idle handle runs its NULL callback on the next loop
+ * iteration: that is how rds_send never calls back before it returns. An
+ * idle handle rather than a zero timer: libuv 1.44 runs a timer re-armed
+ * from its own callback again in the same pass, so a caller that retries on
+ * NULL would never leave it.
  *
  * hiredis rules this code lives by (0.14.1):
  *   - redisAsyncFree inside a reply callback is deferred until the callback
@@ -33,7 +34,6 @@
 #include "store/redis/rds.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -629,36 +629,6 @@ static rds_conn_t *pick(rds_pool_t *pool, unsigned affinity)
     return NULL;
 }
 
-static rds_cmd_t *cmd_begin(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb,
-                            void *privdata)
-{
-    if (!pool || pool->closing)
-        return NULL;
-    rds_conn_t *conn = pick(pool, affinity);
-    if (!conn)
-        return NULL;
-    rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
-    cmd->conn = conn;
-    cmd->cb = cb;
-    cmd->privdata = privdata;
-    cmd->sent_ms = uv_now(pool->loop);
-    list_insert_tail(&conn->cmds, &cmd->link);
-    return cmd;
-}
-
-static int cmd_end(rds_cmd_t *cmd, int rc)
-{
-    rds_conn_t *conn = cmd->conn;
-    if (rc != REDIS_OK) {
-        list_remove(&cmd->link);
-        free(cmd);
-        return -1;
-    }
-    conn->pool->pending++;
-    metric_inc(rds_metrics.redis_commands_total);
-    return 0;
-}
-
 /* Appends "<prefix><n>\r\n" without printf. */
 static void resp_header(buf_t *b, char prefix, size_t n)
 {
@@ -674,36 +644,23 @@ static void resp_header(buf_t *b, char prefix, size_t n)
     buf_append(b, tmp + i, sizeof tmp - (size_t)i);
 }
 
-/* Sends, or returns -1 (callback not called) when it cannot. */
-static int send_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
-                     int argc, const char *const *argv, const size_t *argvlen)
+/* The command in RESP, written here rather than by hiredis's
+ * redisFormatSdsCommandArgv, whose sdscatfmt per argument showed up as the
+ * biggest single cost of a cached read in the profile. One buffer, reused:
+ * hiredis copies the command into its output buffer. */
+static const buf_t *resp_encode(rds_args_t *args)
 {
-    if (argc < 1 || !argv)
-        return -1;
-    rds_cmd_t *cmd = cmd_begin(pool, affinity, cb, privdata);
-    if (!cmd)
-        return -1;
-    /* The RESP encoding is written here rather than by hiredis's
-     * redisFormatSdsCommandArgv, whose sdscatfmt per argument showed up as
-     * the biggest single cost of a cached read in the profile. One buffer,
-     * reused: hiredis copies the command into its output buffer. */
     static buf_t resp;
+    const char *const *argv = rds_args_argv(args);
+    const size_t *lens = rds_args_lens(args);
     buf_reset(&resp);
-    resp_header(&resp, '*', (size_t)argc);
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-        resp_header(&resp, '$', len);
-        buf_append(&resp, argv[i], len);
+    resp_header(&resp, '*', (size_t)args->argc);
+    for (int i = 0; i < args->argc; i++) {
+        resp_header(&resp, '$', lens[i]);
+        buf_append(&resp, argv[i], lens[i]);
         buf_append(&resp, "\r\n", 2);
     }
-    int rc = redisAsyncFormattedCommand(cmd->conn->ac, on_reply, cmd, resp.data, resp.len);
-    return cmd_end(cmd, rc);
-}
-
-int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
-                     int argc, const char *const *argv, const size_t *argvlen)
-{
-    return send_argv(pool, affinity, cb, privdata, argc, argv, argvlen);
+    return &resp;
 }
 
 void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_fn *cb,
@@ -714,26 +671,30 @@ void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_f
         log_error("rds", "rds_send without a pool: callback dropped");
         return;
     }
-    if (args && args->argc > 0 &&
-        send_argv(pool, affinity, cb, privdata, args->argc, rds_args_argv(args),
-                  rds_args_lens(args)) == 0)
+    rds_conn_t *conn = NULL;
+    if (args && args->argc > 0 && !pool->closing)
+        conn = pick(pool, affinity);
+    if (!conn) {
+        defer_failure(pool, cb, privdata);
         return;
-    defer_failure(pool, cb, privdata);
-}
-
-int rds_command(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
-                const char *fmt, ...)
-{
-    if (!fmt)
-        return -1;
-    rds_cmd_t *cmd = cmd_begin(pool, affinity, cb, privdata);
-    if (!cmd)
-        return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = redisvAsyncCommand(cmd->conn->ac, on_reply, cmd, fmt, ap);
-    va_end(ap);
-    return cmd_end(cmd, rc);
+    }
+    const buf_t *resp = resp_encode(args);
+    rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
+    cmd->conn = conn;
+    cmd->cb = cb;
+    cmd->privdata = privdata;
+    cmd->sent_ms = uv_now(pool->loop);
+    list_insert_tail(&conn->cmds, &cmd->link);
+    if (redisAsyncFormattedCommand(conn->ac, on_reply, cmd, resp->data, resp->len) != REDIS_OK) {
+        /* hiredis refused it (its context is going away): it fails later,
+         * like a command with no connection. */
+        list_remove(&cmd->link);
+        free(cmd);
+        defer_failure(pool, cb, privdata);
+        return;
+    }
+    pool->pending++;
+    metric_inc(rds_metrics.redis_commands_total);
 }
 
 void rds_pool_close(rds_pool_t *pool)

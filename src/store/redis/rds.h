@@ -69,16 +69,6 @@ uv_loop_t *rds_pool_loop(const rds_pool_t *pool);
 void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_fn *cb,
               void *privdata);
 
-/* old: being replaced by rds_send. These return -1 at once, callback NOT
- * called, when no connection is ready (or the pool is closing, or argc < 1);
- * otherwise 0 and the callback runs as for rds_send. */
-int rds_command_argv(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
-                     int argc, const char *const *argv, const size_t *argvlen);
-
-/* old: being replaced by rds_send. printf-style like redisAsyncCommand. */
-int rds_command(rds_pool_t *pool, unsigned affinity, rds_reply_fn *cb, void *privdata,
-                const char *fmt, ...);
-
 /* From inside a reply callback: keep `reply` past the callback (hiredis
  * would free it when the callback returns). Free it later with
  * freeReplyObject. */
