@@ -27,7 +27,9 @@
 # run and adds the top functions to the results.
 #
 # Knobs (environment): FC_BUILD_DIR [build-bench], FC_BENCH_KEEP=1 keeps
-# the temporary directory (logs, raw report) for inspection.
+# the temporary directory (logs, raw report) for inspection, FC_BENCH_RATE
+# sets the open-loop rate of the read-alone and mixed runs (default: half
+# the measured maximum), so that two commits are compared at one load.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -354,7 +356,7 @@ if [ "$PROFILE" = 1 ]; then
         log "perf does not work here: no profile"
     fi
 fi
-HALF=$(calc "int($READ_MAX / 2)")
+HALF=${FC_BENCH_RATE:-$(calc "int($READ_MAX / 2)")}
 # Round trips per read: with one read in flight at a time, each round trip
 # of the service reaches Redis as one pipeline, one read event
 # (INFO total_reads_processed), so read events per read count them.
