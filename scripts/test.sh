@@ -154,11 +154,12 @@ bash scripts/install-deps.sh || { FAILED_STEPS+=("install-deps"); exit 1; }
 
 say "build: $BUILD"
 plain_ok=1
-build_tree "$BUILD" || { FAILED_STEPS+=("build $BUILD"); plain_ok=0; }
+# Both trees compile the fault points (util/fault.h) for the fault suite.
+build_tree "$BUILD" -Dfault_hooks=true || { FAILED_STEPS+=("build $BUILD"); plain_ok=0; }
 
 say "build: $ASAN_BUILD (address,undefined)"
 asan_ok=1
-build_tree "$ASAN_BUILD" "${SANITIZE_OPTS[@]}" || { FAILED_STEPS+=("build $ASAN_BUILD"); asan_ok=0; }
+build_tree "$ASAN_BUILD" "${SANITIZE_OPTS[@]}" -Dfault_hooks=true || { FAILED_STEPS+=("build $ASAN_BUILD"); asan_ok=0; }
 
 if [ $plain_ok = 0 ] && [ $asan_ok = 0 ]; then
     exit 1      # nothing to test

@@ -56,6 +56,10 @@
             "bytes of queued responses per connection before it stops being read") \
     SETTING(shutdown_timeout_ms, UINT, "8000", 100, 9500, none, \
             "on SIGTERM, how long in-flight requests may take before they get UNAVAILABLE") \
+    SETTING(fanout_queue_max,    UINT, "1000000", 1, INT64_MAX, none, \
+            "fan-out jobs queued; past it post.publish answers OVERLOADED") \
+    SETTING(max_rebuilds,        UINT, "0", 0, 100000, none, \
+            "home feed rebuilds in flight at once; past it reads are shed; 0: 2 x pg_pool") \
     SETTING(warm_rate,           UINT, "200", 1, 1000000, none, \
             "users per second a warm job rebuilds when the warm call gives no rate") \
     SETTING(warm_window,         STR,  "", 0, 11, window, \

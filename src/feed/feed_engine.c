@@ -20,6 +20,9 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     e->feed_ttl_ms = o->feed_ttl_ms;
     e->post_ttl_s = o->post_ttl_s;
     e->celebrity_threshold = o->celebrity_threshold;
+    e->fanout_queue_max = o->fanout_queue_max;
+    e->max_rebuilds = o->max_rebuilds;
+    e->pg_backlog_max = o->pg_backlog_max;
     e->next_token = ((uint64_t)uv_hrtime() << 16) ^ (uint64_t)getpid();
     e->flights = feed_flights_new();
     e->guess = feed_guess_new();

@@ -27,7 +27,8 @@
 /* How long an unfollow blocks deliveries of the followee's posts that a
  * fan-out read before the unfollow. Longer than any job's follower batch. */
 #define FEED_UNFOLLOW_TTL_MS 600000
-/* Follower counts are cached this long (follows and unfollows drop them). */
+/* Follower counts are cached this long (follows and unfollows adjust them;
+ * the expiry makes them recounted, which bounds any drift). */
 #define FEED_FCOUNT_TTL_S 3600
 
 typedef struct {
@@ -36,6 +37,10 @@ typedef struct {
     int64_t feed_ttl_ms;             /* a home feed's sliding TTL */
     int64_t post_ttl_s;              /* a post hash's TTL */
     int64_t celebrity_threshold;     /* followers from which posts are merged at read */
+    int64_t fanout_queue_max;        /* jobs queued; past it publishes are shed */
+    int max_rebuilds;                /* home feed rebuilds in flight; past it reads are shed */
+    int pg_backlog_max;              /* PostgreSQL queries queued beyond which a read
+                                      * that cannot use Redis is shed, not queued */
 } feed_options_t;
 
 struct feed_flights;
@@ -51,6 +56,10 @@ typedef struct feed_engine {
     int64_t feed_ttl_ms;
     int64_t post_ttl_s;
     int64_t celebrity_threshold;
+    int64_t fanout_queue_max;
+    int max_rebuilds;
+    int pg_backlog_max;
+    int rebuilds_inflight;           /* flights running (feed_rebuild) */
     uint64_t next_token;             /* rebuild tokens and warm job ids */
     struct feed_flights *flights;    /* rebuilds in progress (feed_rebuild) */
     struct feed_guess *guess;        /* celebrities per user (feed_read) */

@@ -53,6 +53,14 @@ void feed_flights_free(feed_flights_t *t)
     free(t);
 }
 
+bool feed_flight_running(const feed_flights_t *t, feed_flight_kind_t kind, int64_t id)
+{
+    for (const flight_t *f = t->buckets[bucket(kind, id)]; f; f = f->next)
+        if (f->kind == kind && f->id == id)
+            return true;
+    return false;
+}
+
 int feed_flight_join(feed_flights_t *t, feed_flight_kind_t kind, int64_t id, feed_flight_fn *cb,
                      void *arg)
 {

@@ -5,6 +5,7 @@
 #ifndef FC_FEED_FEED_FLIGHT_H
 #define FC_FEED_FEED_FLIGHT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define FEED_FLIGHT_BUCKETS 1024
@@ -19,6 +20,9 @@ typedef struct feed_flights feed_flights_t;
 feed_flights_t *feed_flights_new(void);
 /* Frees the table and any waiters still in it, without calling them. */
 void feed_flights_free(feed_flights_t *t);
+
+/* Whether a flight for (kind, id) is running (a join would not start one). */
+bool feed_flight_running(const feed_flights_t *t, feed_flight_kind_t kind, int64_t id);
 
 /* Adds a waiter. Returns 1 when this waiter started a new flight (the caller
  * must then run it and call feed_flight_finish), 0 when it joined one. */

@@ -21,6 +21,16 @@
            "timeline pages served from PostgreSQL (Redis down, or past the cached window)") \
     ACTION(feed_rebuild_duration_seconds, METRIC_HISTOGRAM, \
            "time to rebuild a home feed from PostgreSQL") \
+    ACTION(rebuilds_inflight, METRIC_GAUGE, \
+           "home feed and author set rebuilds running now (capped by max_rebuilds)") \
+    ACTION(rebuilds_shed_total, METRIC_COUNTER, \
+           "rebuilds refused because max_rebuilds were running (the read was served " \
+           "from PostgreSQL or answered UNAVAILABLE)") \
+    ACTION(reads_shed_total, METRIC_COUNTER, \
+           "timeline.get calls answered UNAVAILABLE because they needed PostgreSQL while " \
+           "its queue was full") \
+    ACTION(publishes_shed_total, METRIC_COUNTER, \
+           "post.publish calls answered OVERLOADED: the fan-out queue held fanout_queue_max jobs") \
     ACTION(warm_users_total, METRIC_COUNTER, "home feeds warmed by warm jobs") \
     ACTION(warm_user_failures_total, METRIC_COUNTER, \
            "users whose warming failed (retried later)") \

@@ -3,7 +3,8 @@
  * Round trips for a cached page:
  *   RT1  the feed's meta members (state, celebrity markers), the page window
  *        after the cursor, the oldest entry (the floor of a trimmed feed), and
- *        a PEXPIRE that slides the TTL — one pipelined batch;
+ *        FEED_SLIDE, which slides the TTL of a complete feed (never of a
+ *        building placeholder) — one pipelined batch;
  *   RT2  only when the user follows celebrities: the same window of each
  *        celebrity's recent-posts set;
  *   RT3  the page's post hashes (HMGET), for bodies and deletion tombstones.
@@ -51,6 +52,7 @@ typedef struct {
     const char *source;
     bool degraded;
     bool counted_feed;
+    bool db_only;              /* an author set could not be rebuilt now (shed) */
     bool used_pg;
     rds_batch_t *batch;
     rds_args_t args;
@@ -238,6 +240,15 @@ static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, vo
 
 static void read_from_db(read_t *r)
 {
+    /* Redis could not serve this read. PostgreSQL can, unless it is
+     * already saturated: then one more query in its queue would only time
+     * out there, after delaying every query behind it. */
+    if (r->e->pg_backlog_max > 0 && pg_pool_queued(r->e->pg) >= (unsigned)r->e->pg_backlog_max) {
+        metric_inc(feed_metrics.reads_shed_total);
+        read_fail(r, RPC_UNAVAILABLE, r->degraded ? "Redis is unavailable and PostgreSQL is busy"
+                                                  : "PostgreSQL is busy");
+        return;
+    }
     count_pg(r);
     metric_inc(feed_metrics.timeline_db_pages_total);
     const int64_t params[] = {
@@ -424,9 +435,11 @@ static void on_author_rebuilt(int status, void *arg)
     read_t *r = arg;
     if (status == FEED_REBUILD_UNAVAILABLE)
         r->degraded = true;
+    else if (status == FEED_REBUILD_SHED)
+        r->db_only = true;      /* too many rebuilds running: PostgreSQL serves it */
     if (--r->author_rebuilds > 0)
         return;
-    if (r->degraded) {
+    if (r->degraded || r->db_only) {
         read_from_db(r);
         return;
     }
@@ -531,7 +544,7 @@ static void read_celebs(read_t *r)
 static void on_feed_rebuilt(int status, void *arg)
 {
     read_t *r = arg;
-    if (status == FEED_REBUILD_UNAVAILABLE) {
+    if (status == FEED_REBUILD_UNAVAILABLE || status == FEED_REBUILD_SHED) {
         read_from_db(r);
         return;
     }
@@ -613,8 +626,7 @@ static void read_start(read_t *r)
     rds_batch_add(r->batch, a);
     add_range(r, a, rds_key_feed, r->req.user_id);
     add_floor(r, a, rds_key_feed, r->req.user_id);
-    rds_args_reset(a);
-    rds_args_str(a, "PEXPIRE");
+    feed_args_eval(a, feed_script_slide, 1);
     rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
     rds_args_int(a, r->e->feed_ttl_ms);
     rds_batch_add(r->batch, a);

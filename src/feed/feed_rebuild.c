@@ -55,6 +55,8 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
 {
+    r->e->rebuilds_inflight--;
+    metric_set(feed_metrics.rebuilds_inflight, r->e->rebuilds_inflight);
     if (status == FEED_REBUILD_OK && r->kind == FEED_FLIGHT_HOME && r->start_ns) {
         metric_observe(feed_metrics.feed_rebuild_duration_seconds,
                        (double)(uv_hrtime() - r->start_ns) / 1e9);
@@ -254,11 +256,48 @@ static void rebuild_begin(rebuild_t *r)
     rds_batch_wait(r->batch, on_begun, r);
 }
 
+/* A caller turned away by the cap hears so later, from the loop, like
+ * every other outcome. */
+typedef struct {
+    uv_timer_t timer;          /* first: the handle is the allocation */
+    feed_rebuild_fn *cb;
+    void *arg;
+} shed_t;
+
+static void on_shed_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_shed(uv_timer_t *t)
+{
+    shed_t *s = (shed_t *)t;
+    s->cb(FEED_REBUILD_SHED, s->arg);
+    uv_close((uv_handle_t *)t, on_shed_closed);
+}
+
+static void shed(feed_engine_t *e, feed_rebuild_fn *cb, void *arg)
+{
+    metric_inc(feed_metrics.rebuilds_shed_total);
+    shed_t *s = fc_xcalloc(1, sizeof *s);
+    s->cb = cb;
+    s->arg = arg;
+    uv_timer_init(e->loop, &s->timer);
+    uv_timer_start(&s->timer, on_shed, 0, 0);
+}
+
 static void rebuild_start(feed_engine_t *e, feed_flight_kind_t kind, int64_t id,
                           feed_rebuild_fn *cb, void *arg)
 {
+    if (e->max_rebuilds > 0 && e->rebuilds_inflight >= e->max_rebuilds &&
+        !feed_flight_running(e->flights, kind, id)) {
+        shed(e, cb, arg);
+        return;
+    }
     if (!feed_flight_join(e->flights, kind, id, cb, arg))
         return;
+    e->rebuilds_inflight++;
+    metric_set(feed_metrics.rebuilds_inflight, e->rebuilds_inflight);
     rebuild_t *r = fc_xcalloc(1, sizeof *r);
     r->e = e;
     r->kind = kind;

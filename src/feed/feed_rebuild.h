@@ -15,7 +15,10 @@
  *      partial, unless the placeholder was invalidated meanwhile (a DEL by
  *      timeline.invalidate, follow or unfollow): then nothing is written and
  *      the waiters read again.
- * Concurrent callers for one key share one run (feed_flight). */
+ * Concurrent callers for one key share one run (feed_flight). At most
+ * max_rebuilds runs go on at once (a cold-start stampede must not turn into
+ * a PostgreSQL stampede): a caller that would start one more gets
+ * FEED_REBUILD_SHED; joining a run in progress is never shed. */
 #ifndef FC_FEED_FEED_REBUILD_H
 #define FC_FEED_FEED_REBUILD_H
 
@@ -28,6 +31,7 @@ typedef enum {
     FEED_REBUILD_OK = 0,        /* the key exists now (rebuilt, or found done) */
     FEED_REBUILD_RETRY,         /* invalidated while building: read again */
     FEED_REBUILD_UNAVAILABLE,   /* Redis or PostgreSQL failed */
+    FEED_REBUILD_SHED,          /* not started: max_rebuilds were running */
 } feed_rebuild_status_t;
 
 typedef void feed_rebuild_fn(int status, void *arg);

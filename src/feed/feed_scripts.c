@@ -84,3 +84,14 @@ const char feed_script_follow_celeb[] =
     "if s == '-1' or s == '-2' then redis.call('ZADD', KEYS[1], -5, ARGV[1]); return 1 end\n"
     "if s == '-3' then redis.call('DEL', KEYS[1]) end\n"
     "return 0\n";
+
+const char feed_script_slide[] =
+    "local s = redis.call('ZSCORE', KEYS[1], 's')\n"
+    "if s == '-1' or s == '-2' then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
+    "return 0\n";
+
+const char feed_script_count_add[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  return redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+    "end\n"
+    "return false\n";

@@ -81,4 +81,16 @@ extern const char feed_script_touch[];
  * read). Returns 1 if marked. */
 extern const char feed_script_follow_celeb[];
 
+/* FEED_SLIDE: KEYS[1] a home feed; ARGV ttl_ms. Slides the TTL of a
+ * complete or partial feed (every read does); a building placeholder keeps
+ * its short TTL, so that one whose rebuilder died still expires however
+ * often its user reads. Returns 1 when slid. */
+extern const char feed_script_slide[];
+
+/* COUNT_ADD: KEYS[1] a cached follower count; ARGV delta. Adjusts the
+ * count if it is cached (follow +1, unfollow -1), so that a big author's
+ * count is not dropped and recounted on every follow. Returns the new
+ * count, or nil when none was cached. */
+extern const char feed_script_count_add[];
+
 #endif

@@ -398,8 +398,9 @@ static void on_rebuilt(int status, void *arg)
     }
     u->rebuild_ms = (double)(uv_hrtime() - u->start_ns) / 1e6;
     if (status != FEED_REBUILD_OK) {
-        user_end(u, status == FEED_REBUILD_RETRY ? "invalidated while rebuilding"
-                                                 : "rebuild failed (Redis or PostgreSQL)");
+        user_end(u, status == FEED_REBUILD_RETRY  ? "invalidated while rebuilding"
+                    : status == FEED_REBUILD_SHED ? "max_rebuilds rebuilds were running"
+                                                  : "rebuild failed (Redis or PostgreSQL)");
         return;
     }
     feed_args_eval(&u->args, feed_script_touch, 1);

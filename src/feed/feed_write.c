@@ -2,16 +2,18 @@
  * so that a read after the answer sees the change:
  *
  *   post.publish   the post hash (write-through), the author's recent-posts
- *                  set, and either a durable fan-out job (XADD) or, for a
- *                  celebrity, the celebrity flag (plus a one-time marker job
- *                  when the author just became one) — decided by the cached
- *                  follower count at publish time;
+ *                  set and own feed (read-your-writes), and either a durable
+ *                  fan-out job (XADD) or, for a celebrity, nothing more (a
+ *                  one-time marker job, then the celebrity flag, when the
+ *                  author just became one) — decided by the cached follower
+ *                  count at publish time; OVERLOADED past fanout_queue_max;
  *   post.update    the new body into the post hash;
  *   post.delete    a tombstone in the post hash (reads skip tombstones), the
  *                  post out of the author's set and own feed, and a job that
  *                  removes it from the followers' feeds;
  *   follow         a celebrity marker into the follower's feed, or for other
- *                  authors the feed dropped (rebuilt on the next read);
+ *                  authors the feed dropped (rebuilt on the next read); the
+ *                  followee's cached follower count +1 (unfollow: -1);
  *   unfollow       the author recorded in the follower's unfollowed set (so a
  *                  fan-out in flight cannot deliver) and the feed dropped;
  *   invalidate     the feed dropped. */
@@ -27,6 +29,7 @@
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
 #include "rpc/rpc_reply.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 typedef struct {
@@ -36,6 +39,8 @@ typedef struct {
     char *body;
     int64_t follower, followee;
     bool celebrity;
+    bool flagged;              /* publish: the author's celebrity flag was set */
+    int64_t queued;            /* publish: fan-out jobs queued */
     rds_batch_t *batch;
     rds_args_t args;
 } write_t;
@@ -134,7 +139,7 @@ static void reply_published(write_t *w)
     write_free(w);
 }
 
-static void on_mark_job(rds_batch_t *b, void *arg)
+static void on_flagged(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
     if (!feed_batch_ok(b)) {
@@ -151,21 +156,26 @@ static void on_published(rds_batch_t *b, void *arg)
         reply_unavailable(w);
         return;
     }
-    if (w->celebrity) {
-        /* SADD is the last command: 1 when the author just became a
-         * celebrity, whose followers' feeds now need the marker. */
-        const redisReply *added = rds_batch_reply(b, rds_batch_count(b) - 1);
-        if (added->type == REDIS_REPLY_INTEGER && added->integer == 1) {
-            log_info("feed", "author %" PRId64 " is now a celebrity: marking followers' feeds",
-                     w->post.author_id);
-            rds_batch_clear(b);
-            add_job(w, FEED_JOB_MARK, w->post.id, w->post.author_id, w->post.created_at);
-            rds_batch_wait(b, on_mark_job, w);
-            return;
-        }
-    } else {
-        metric_gauge_add(feed_metrics.fanout_queue_depth, 1);
+    if (w->celebrity && !w->flagged) {
+        /* The marker job is queued: only now may the flag say the author is
+         * a celebrity. A crash before the SADD leaves the flag unset, so the
+         * next publish queues the marker again (markers are idempotent);
+         * the other order could leave a flag whose marker never came, and
+         * followers' feeds would never merge the author's posts. */
+        fault_point("publish.marker_queued");
+        char key[RDS_KEY_MAX];
+        size_t n = rds_key_celebrities(key, sizeof key, w->e->prefix);
+        rds_batch_clear(b);
+        rds_args_reset(&w->args);
+        rds_args_str(&w->args, "SADD");
+        rds_args_add(&w->args, key, n);
+        rds_args_int(&w->args, w->post.author_id);
+        add(w);
+        rds_batch_wait(b, on_flagged, w);
+        return;
     }
+    if (!w->celebrity)
+        metric_gauge_add(feed_metrics.fanout_queue_depth, 1);
     reply_published(w);
 }
 
@@ -191,17 +201,17 @@ static void publish_write(write_t *w)
         rds_batch_add(w->batch, a);
     }
     add_push(w, rds_key_posts, p->author_id, p->id, p->created_at, p->author_id);
+    /* Read-your-writes: the author's own feed gets the post now, not
+     * behind the fan-out queue (the job delivers it again, harmlessly). */
+    add_push(w, rds_key_feed, p->author_id, p->id, p->created_at, p->author_id);
     if (w->celebrity) {
-        /* No fan-out: followers merge the author's set at read time. The
-         * author's own feed gets the post directly. */
-        add_push(w, rds_key_feed, p->author_id, p->id, p->created_at, p->author_id);
-        char key[RDS_KEY_MAX];
-        size_t n = rds_key_celebrities(key, sizeof key, e->prefix);
-        rds_args_reset(a);
-        rds_args_str(a, "SADD");
-        rds_args_add(a, key, n);
-        rds_args_int(a, p->author_id);
-        rds_batch_add(w->batch, a);
+        /* No fan-out: followers merge the author's set at read time, once
+         * their feeds carry the author's marker. */
+        if (!w->flagged) {
+            log_info("feed", "author %" PRId64 " is now a celebrity: marking followers' feeds",
+                     p->author_id);
+            add_job(w, FEED_JOB_MARK, p->id, p->author_id, p->created_at);
+        }
     } else {
         add_job(w, FEED_JOB_POST, p->id, p->author_id, p->created_at);
     }
@@ -211,6 +221,15 @@ static void publish_write(write_t *w)
 static void decide_mode(write_t *w, int64_t followers)
 {
     w->celebrity = followers >= w->e->celebrity_threshold;
+    if (!w->celebrity && w->queued >= w->e->fanout_queue_max) {
+        /* The worker is behind by fanout_queue_max jobs: queueing more
+         * would only grow the stream until Redis evicts feeds. Nothing is
+         * written; the caller retries. */
+        metric_inc(feed_metrics.publishes_shed_total);
+        rpc_reply_overloaded(w->call, "the fan-out queue is full (fanout_queue_max jobs)");
+        write_free(w);
+        return;
+    }
     publish_write(w);
 }
 
@@ -218,10 +237,18 @@ static void on_follower_count(pg_status_t status, PGresult *res, const char *err
 {
     write_t *w = arg;
     if (status != PG_OK) {
-        /* Without the count, fan out: always correct, only costlier. */
-        log_warn("feed", "follower count of %" PRId64 " unavailable (%s): fanning out",
+        if (w->flagged) {
+            /* A celebrity before: stays one, which costs followers nothing. */
+            decide_mode(w, w->e->celebrity_threshold);
+            return;
+        }
+        /* A fan-out decided on a guess could be millions of deliveries for
+         * a big author: refuse instead (nothing is written yet). */
+        log_warn("feed", "follower count of %" PRId64 " unavailable (%s): publish refused",
                  w->post.author_id, errmsg ? errmsg : "?");
-        decide_mode(w, 0);
+        rpc_reply_unavailable(w->call, "PostgreSQL is unavailable (the author's follower count "
+                                       "decides between fan-out and celebrity merge)");
+        write_free(w);
         return;
     }
     int64_t count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -233,16 +260,19 @@ static void on_follower_count(pg_status_t status, PGresult *res, const char *err
     decide_mode(w, count);
 }
 
-static void on_cached_count(rds_batch_t *b, void *arg)
+/* RT1: the cached follower count, the celebrity flag, the queue's length. */
+static void on_publish_state(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
-    const redisReply *r = rds_batch_reply(b, 0);
     if (!feed_batch_ok(b)) {
         reply_unavailable(w);
         return;
     }
-    int64_t count;
-    if (rds_reply_int(r, &count) == 0) {
+    int64_t flagged = 0, count;
+    w->flagged = rds_reply_int(rds_batch_reply(b, 1), &flagged) == 0 && flagged == 1;
+    if (rds_reply_int(rds_batch_reply(b, 2), &w->queued) != 0)
+        w->queued = 0;
+    if (rds_reply_int(rds_batch_reply(b, 0), &count) == 0) {
         decide_mode(w, count);
         return;
     }
@@ -257,9 +287,21 @@ void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
         w->body = fc_xstrndup(post->body, post->body_len);
         w->post.body = w->body;
     }
+    char key[RDS_KEY_MAX];
     cmd(w, "GET", rds_key_fcount, post->author_id);
     add(w);
-    rds_batch_wait(w->batch, on_cached_count, w);
+    size_t n = rds_key_celebrities(key, sizeof key, e->prefix);
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, "SISMEMBER");
+    rds_args_add(&w->args, key, n);
+    rds_args_int(&w->args, post->author_id);
+    add(w);
+    n = rds_key_fanout(key, sizeof key, e->prefix);
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, "XLEN");
+    rds_args_add(&w->args, key, n);
+    add(w);
+    rds_batch_wait(w->batch, on_publish_state, w);
 }
 
 /* ---- the others -------------------------------------------------------- */
@@ -306,6 +348,19 @@ void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t au
     rds_batch_wait(w->batch, on_done, w);
 }
 
+/* Keeps the followee's cached follower count current (COUNT_ADD): the
+ * count decides fan-out or celebrity merge at publish, and dropping it made
+ * the next publish recount, or guess, for the biggest authors. Drift from a
+ * follow counted twice (committed before a recount, announced after it) is
+ * bounded by the count's TTL, FEED_FCOUNT_TTL_S. */
+static void add_count(write_t *w, int64_t followee, int delta)
+{
+    feed_args_eval(&w->args, feed_script_count_add, 1);
+    rds_args_key(&w->args, rds_key_fcount, w->e->prefix, followee);
+    rds_args_int(&w->args, delta);
+    add(w);
+}
+
 static void on_follow_flag(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
@@ -343,8 +398,7 @@ void feed_follow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t f
     rds_args_add(&w->args, key, n);
     rds_args_int(&w->args, followee);
     add(w);
-    cmd(w, "DEL", rds_key_fcount, followee);
-    add(w);
+    add_count(w, followee, 1);
     rds_batch_wait(w->batch, on_follow_flag, w);
 }
 
@@ -357,8 +411,7 @@ void feed_unfollow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t
     add(w);
     cmd(w, "DEL", rds_key_feed, follower);
     add(w);
-    cmd(w, "DEL", rds_key_fcount, followee);
-    add(w);
+    add_count(w, followee, -1);
     rds_batch_wait(w->batch, on_done, w);
 }
 

@@ -30,6 +30,9 @@ extern char **environ;
 #define WATCHDOG_MS 9500
 /* Warm jobs yield while this many RPC calls are in flight. */
 #define WARM_BUSY_INFLIGHT 64
+/* Queries queued per PostgreSQL connection beyond which reads that would
+ * need PostgreSQL are shed (UNAVAILABLE) instead of queued behind them. */
+#define PG_READ_BACKLOG_PER_CONN 8
 
 static void close_if_open(uv_handle_t *h)
 {
@@ -167,6 +170,11 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         .feed_ttl_ms = (int64_t)st->feed_ttl * 1000,
         .post_ttl_s = (int64_t)st->post_ttl,
         .celebrity_threshold = (int64_t)st->celebrity_threshold,
+        .fanout_queue_max = (int64_t)st->fanout_queue_max,
+        /* Rebuilds are PostgreSQL-bound: a few per connection keep the pool
+         * busy without queueing behind one another. */
+        .max_rebuilds = st->max_rebuilds ? (int)st->max_rebuilds : 2 * (int)st->pg_pool,
+        .pg_backlog_max = PG_READ_BACKLOG_PER_CONN * (int)st->pg_pool,
     };
     svc->engine = feed_engine_create(svc->loop, svc->redis, svc->pg, &fo);
     /* The consumer name survives a restart of this instance, so that it

@@ -1,7 +1,10 @@
 #include "rpc/rpc_reply.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#include "util/rng.h"
 
 /* Error messages are one line for a human: this bounds them. */
 #define RPC_REPLY_MSG_MAX 512
@@ -14,9 +17,26 @@ static void reply_v(rpc_call_t *call, rpc_code_t code, int64_t retry_ms, const c
     rpc_reply_error(call, code, retry_ms, "%s", msg);
 }
 
+int64_t rpc_retry_after_ms(void)
+{
+    /* One generator for the loop's thread: replies are only sent from it. */
+    static rng_t rng;
+    static bool seeded;
+    if (!seeded) {
+        rng_seed(&rng);
+        seeded = true;
+    }
+    return RPC_RETRY_AFTER_MS / 2 + (int64_t)rng_below(&rng, RPC_RETRY_AFTER_MS + 1);
+}
+
 void rpc_reply_unavailable(rpc_call_t *call, const char *why)
 {
-    rpc_reply_error(call, RPC_UNAVAILABLE, RPC_RETRY_AFTER_MS, "%s", why);
+    rpc_reply_error(call, RPC_UNAVAILABLE, rpc_retry_after_ms(), "%s", why);
+}
+
+void rpc_reply_overloaded(rpc_call_t *call, const char *why)
+{
+    rpc_reply_error(call, RPC_OVERLOADED, rpc_retry_after_ms(), "%s", why);
 }
 
 void rpc_reply_internal(rpc_call_t *call, const char *why)

@@ -1001,6 +1001,11 @@ int pg_pool_ready(const pg_pool_t *pool)
     return pool && !pool->closing ? pool->nready : 0;
 }
 
+unsigned pg_pool_queued(const pg_pool_t *pool)
+{
+    return pool ? pool->queue.n : 0;
+}
+
 /* Why a request cannot be queued now, or NULL when it can; *status says how
  * it fails. stmt is a pg_stmt_t, or PG_STMT_ADHOC with sql. */
 static const char *refusal(pg_pool_t *pool, int stmt, const char *sql, int nparams,

@@ -77,6 +77,10 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
 /* Connections that are connected with every statement prepared. */
 int pg_pool_ready(const pg_pool_t *pool);
 
+/* Queries waiting for a connection (not yet sent): the backlog a new query
+ * would wait behind. */
+unsigned pg_pool_queued(const pg_pool_t *pool);
+
 /* Runs prepared statement `stmt` with integer parameters $1..$n, n being
  * pg_queries[stmt].nparams (params may be NULL when n is 0); the result is in
  * text format. cb may be NULL (fire and forget). pool must not be NULL
