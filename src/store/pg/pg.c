@@ -120,6 +120,7 @@ typedef struct {
     pg_req_t *req;              /* running query (BUSY) */
     PGresult *result;           /* its result, kept until libpq says it is done */
     unsigned failures;          /* consecutive failed attempts, for the logs */
+    int first_done;             /* its first connection attempt has ended */
     backoff_t backoff;          /* reconnect delays (retry_min_ms .. retry_max_ms) */
     uint64_t up_since;
 } pg_conn_t;
@@ -144,6 +145,7 @@ struct pg_pool {
     unsigned retry_max_ms;
     pg_conn_t *conns;
     int nready;
+    int first_pending;          /* connections whose first attempt is under way */
     int next_conn;              /* round robin over idle connections */
     req_list_t queue;           /* waiting for a connection, FIFO */
     req_list_t done;            /* failed before the call returned: completed from defer */
@@ -484,6 +486,24 @@ static pg_req_t *conn_teardown(pg_conn_t *c)
 
 static void on_conn_timer(uv_timer_t *t);
 
+/* Until every connection's first attempt has ended, "no connection up" only
+ * means "not yet": a query waits for the pool's first connection (within
+ * its deadline) instead of failing, since callers send as soon as the
+ * service answers ping. Once every first attempt has failed, PostgreSQL is
+ * known to be down and queries fail fast. */
+static void first_attempt_done(pg_conn_t *c)
+{
+    if (!c->first_done) {
+        c->first_done = 1;
+        c->pool->first_pending--;
+    }
+}
+
+static int known_down(const pg_pool_t *pool)
+{
+    return pool->nready == 0 && pool->first_pending == 0;
+}
+
 static void conn_schedule_retry(pg_conn_t *c)
 {
     uv_timer_start(&c->timer, on_conn_timer, backoff_next(&c->backoff), 0);
@@ -494,6 +514,7 @@ static void conn_schedule_retry(pg_conn_t *c)
 static pg_req_t *conn_down(pg_conn_t *c, const char *why)
 {
     pg_pool_t *pool = c->pool;
+    first_attempt_done(c);
     int was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
     if (was_up) {
         if (uv_now(pool->loop) - c->up_since < PG_STABLE_MS) {
@@ -531,6 +552,7 @@ static void conn_fail(pg_conn_t *c, pg_status_t status, const char *why)
 static void conn_ready(pg_conn_t *c)
 {
     pg_pool_t *pool = c->pool;
+    first_attempt_done(c);
     uv_timer_stop(&c->timer);
     c->state = CONN_IDLE;
     c->up_since = uv_now(pool->loop);
@@ -922,7 +944,7 @@ static void on_qtimer(uv_timer_t *t)
     pg_pool_t *pool = t->data;
     pg_req_t *r;
     uint64_t now = uv_now(pool->loop);
-    while ((r = req_peek(&pool->queue)) != NULL && (pool->nready == 0 || r->deadline <= now)) {
+    while ((r = req_peek(&pool->queue)) != NULL && (known_down(pool) || r->deadline <= now)) {
         req_pop(&pool->queue);
         int expired = r->deadline <= now;
         if (expired)
@@ -940,7 +962,7 @@ static void qtimer_arm(pg_pool_t *pool)
 {
     if (pool->closing)
         return;
-    if (pool->queue.n > 0 && pool->nready == 0) {
+    if (pool->queue.n > 0 && known_down(pool)) {
         uv_timer_start(&pool->qtimer, on_qtimer, 0, 0);
     } else if (pool->queue.n > 0) {
         uint64_t now = uv_now(pool->loop);
@@ -961,6 +983,7 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
     pool->conninfo = fc_xstrdup(conninfo ? conninfo : "");
     pool->name = fc_xstrdup(o.name && *o.name ? o.name : "pg");
     pool->size = o.size >= 1 ? o.size : 1;
+    pool->first_pending = pool->size;
     pool->timeout_ms = o.timeout_ms ? o.timeout_ms : PG_DEFAULT_TIMEOUT_MS;
     pool->max_queued = o.max_queued ? o.max_queued : PG_DEFAULT_MAX_QUEUED;
     pool->retry_min_ms = o.retry_min_ms ? o.retry_min_ms : PG_DEFAULT_RETRY_MIN_MS;
@@ -1028,7 +1051,7 @@ static const char *refusal(pg_pool_t *pool, int stmt, const char *sql, int npara
     *status = PG_UNAVAILABLE;
     if (pool->closing)
         return "PostgreSQL pool closing";
-    if (pool->nready == 0)
+    if (known_down(pool))
         return "PostgreSQL is not connected";
     /* Every connection busy and the queue full: shed load now. */
     if (pool->queue.n >= pool->max_queued && !idle_conn(pool))

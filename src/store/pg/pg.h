@@ -25,7 +25,10 @@
  * deadline: it fails PG_UNAVAILABLE. Still running: its connection is dropped
  * (the only way to stop the server working for a client that has gone) and
  * reconnected. When the last connection goes down, every queued query fails
- * PG_UNAVAILABLE at once rather than waiting out its deadline.
+ * PG_UNAVAILABLE at once rather than waiting out its deadline. At start-up,
+ * before every connection's first attempt has ended, "nothing up" means "not
+ * yet": queries wait for the first connection (within their deadline), so a
+ * caller that sends the moment the service answers is served, not refused.
  *
  * libpq resolves host names with a blocking getaddrinfo while connecting:
  * give IP addresses or unix socket directories in the conninfo.
