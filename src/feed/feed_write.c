@@ -3,9 +3,9 @@
  *
  *   post.publish   the post hash (write-through), the author's recent-posts
  *                  set and own feed (read-your-writes), and either a durable
- *                  fan-out job (XADD) or, for a celebrity, nothing more (a
- *                  one-time marker job, then the celebrity flag, when the
- *                  author just became one) — decided by the cached follower
+ *                  fan-out job (XADD) or, for a celebrity, the celebrity
+ *                  flag and, once per author, a marker job (recorded as
+ *                  queued only after it is) — decided by the cached follower
  *                  count at publish time; OVERLOADED past fanout_queue_max;
  *   post.update    the new body into the post hash;
  *   post.delete    a tombstone in the post hash (reads skip tombstones), the
@@ -40,6 +40,7 @@ typedef struct {
     int64_t follower, followee;
     bool celebrity;
     bool flagged;              /* publish: the author's celebrity flag was set */
+    bool marked;               /* publish: the author's marker job was queued before */
     int64_t queued;            /* publish: fan-out jobs queued */
     rds_batch_t *batch;
     rds_args_t args;
@@ -156,15 +157,15 @@ static void on_published(rds_batch_t *b, void *arg)
         reply_unavailable(w);
         return;
     }
-    if (w->celebrity && !w->flagged) {
-        /* The marker job is queued: only now may the flag say the author is
-         * a celebrity. A crash before the SADD leaves the flag unset, so the
-         * next publish queues the marker again (markers are idempotent);
-         * the other order could leave a flag whose marker never came, and
+    if (w->celebrity && !w->marked) {
+        /* The marker job is queued: only now is the author recorded as
+         * marked. A crash before this SADD leaves it unrecorded, so the next
+         * publish queues the marker again (markers are idempotent); a record
+         * written first could outlive a marker job that never came, and
          * followers' feeds would never merge the author's posts. */
         fault_point("publish.marker_queued");
         char key[RDS_KEY_MAX];
-        size_t n = rds_key_celebrities(key, sizeof key, w->e->prefix);
+        size_t n = rds_key_celebrities_marked(key, sizeof key, w->e->prefix);
         rds_batch_clear(b);
         rds_args_reset(&w->args);
         rds_args_str(&w->args, "SADD");
@@ -206,8 +207,18 @@ static void publish_write(write_t *w)
     add_push(w, rds_key_feed, p->author_id, p->id, p->created_at, p->author_id);
     if (w->celebrity) {
         /* No fan-out: followers merge the author's set at read time, once
-         * their feeds carry the author's marker. */
+         * their feeds carry the author's marker. The flag makes rebuilds
+         * write the marker; the marker job writes it into existing feeds. */
         if (!w->flagged) {
+            char key[RDS_KEY_MAX];
+            size_t n = rds_key_celebrities(key, sizeof key, e->prefix);
+            rds_args_reset(a);
+            rds_args_str(a, "SADD");
+            rds_args_add(a, key, n);
+            rds_args_int(a, p->author_id);
+            add(w);
+        }
+        if (!w->marked) {
             log_info("feed", "author %" PRId64 " is now a celebrity: marking followers' feeds",
                      p->author_id);
             add_job(w, FEED_JOB_MARK, p->id, p->author_id, p->created_at);
@@ -260,7 +271,8 @@ static void on_follower_count(pg_status_t status, PGresult *res, const char *err
     decide_mode(w, count);
 }
 
-/* RT1: the cached follower count, the celebrity flag, the queue's length. */
+/* RT1: the cached follower count, the celebrity flag and marker record, the
+ * queue's length. */
 static void on_publish_state(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
@@ -268,9 +280,10 @@ static void on_publish_state(rds_batch_t *b, void *arg)
         reply_unavailable(w);
         return;
     }
-    int64_t flagged = 0, count;
+    int64_t flagged = 0, marked = 0, count;
     w->flagged = rds_reply_int(rds_batch_reply(b, 1), &flagged) == 0 && flagged == 1;
-    if (rds_reply_int(rds_batch_reply(b, 2), &w->queued) != 0)
+    w->marked = rds_reply_int(rds_batch_reply(b, 2), &marked) == 0 && marked == 1;
+    if (rds_reply_int(rds_batch_reply(b, 3), &w->queued) != 0)
         w->queued = 0;
     if (rds_reply_int(rds_batch_reply(b, 0), &count) == 0) {
         decide_mode(w, count);
@@ -291,6 +304,12 @@ void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
     cmd(w, "GET", rds_key_fcount, post->author_id);
     add(w);
     size_t n = rds_key_celebrities(key, sizeof key, e->prefix);
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, "SISMEMBER");
+    rds_args_add(&w->args, key, n);
+    rds_args_int(&w->args, post->author_id);
+    add(w);
+    n = rds_key_celebrities_marked(key, sizeof key, e->prefix);
     rds_args_reset(&w->args);
     rds_args_str(&w->args, "SISMEMBER");
     rds_args_add(&w->args, key, n);

@@ -24,6 +24,9 @@ static void every_key_has_its_shape(void **state)
     assert_string_equal(k, "fc:fcount:{9}");
     assert_int_equal(rds_key_celebrities(k, sizeof k, "fc:"), strlen("fc:{celebrities}"));
     assert_string_equal(k, "fc:{celebrities}");
+    assert_int_equal(rds_key_celebrities_marked(k, sizeof k, "fc:"),
+                     strlen("fc:marked:{celebrities}"));
+    assert_string_equal(k, "fc:marked:{celebrities}");
     assert_int_equal(rds_key_fanout(k, sizeof k, "fc:"), strlen("fc:{fanout}"));
     assert_string_equal(k, "fc:{fanout}");
     rds_key_warm(k, sizeof k, "fc:", "w-1a2b");

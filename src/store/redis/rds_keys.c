@@ -92,6 +92,11 @@ size_t rds_key_celebrities(char *out, size_t cap, const char *prefix)
     return build(out, cap, prefix, "", "celebrities");
 }
 
+size_t rds_key_celebrities_marked(char *out, size_t cap, const char *prefix)
+{
+    return build(out, cap, prefix, "marked:", "celebrities");
+}
+
 size_t rds_key_fanout(char *out, size_t cap, const char *prefix)
 {
     /* One stream for the whole service: its own name is its tag. */

@@ -21,6 +21,7 @@
  *                                   unfollow must not deliver after it
  *   PREFIXfcount:{A}        string  cached follower count of author A (integer)
  *   PREFIX{celebrities}     set     authors that ever published as celebrities
+ *   PREFIXmarked:{celebrities} set  celebrities whose marker job has been queued
  *   PREFIX{fanout}          stream  fan-out jobs, XADD on publish, read by a consumer group
  *   PREFIXwarm:{JOB}        hash    warm job JOB: done, total, state; kept >= 1 h after it ends
  *
@@ -45,6 +46,8 @@ size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id);
 size_t rds_key_unfollowed(char *out, size_t cap, const char *prefix, int64_t user_id);
 size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_id);
 size_t rds_key_celebrities(char *out, size_t cap, const char *prefix);
+/* In the same slot as rds_key_celebrities. */
+size_t rds_key_celebrities_marked(char *out, size_t cap, const char *prefix);
 size_t rds_key_fanout(char *out, size_t cap, const char *prefix);
 /* job_id: 1..RDS_KEY_JOB_MAX printable characters, no space or brace. */
 size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id);
