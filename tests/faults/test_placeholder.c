@@ -42,7 +42,7 @@ static void *reader(void *arg)
     fc_client_t *c = harness_connect(rd->d, FAULTS_RPC_TIMEOUT_MS, err, sizeof err);
     if (!c) {
         rd->failed++;
-        snprintf(rd->first_error, sizeof rd->first_error, "connect: %s", err);
+        snprintf(rd->first_error, sizeof rd->first_error, "connect: %.300s", err);
         return NULL;
     }
     fc_client_set_timeout(c, FAULTS_RPC_TIMEOUT_MS);
