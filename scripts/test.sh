@@ -10,17 +10,27 @@
 #      FEEDCACHE_TEST_REDIS_URL, FEEDCACHE_TEST_REDIS_PORT, FEEDCACHE_TEST_PG,
 #      FEEDCACHE_TEST_PG_PORT for the integration tests
 #   5. runs `meson test` in the plain tree, then in the sanitizer tree, then
-#      the unit suite of the plain tree under valgrind
-#   6. stops the servers (also on failure or Ctrl-C) and prints, as its very
+#      the unit suite of the plain tree under valgrind (all three without the
+#      fault suite)
+#   6. runs the fault suite (tests/faults, meson suite "faults") in the plain
+#      tree only, as its own step: each fault test starts and stops its own
+#      Redis + PostgreSQL pair (it pauses, stops and restarts them), each is
+#      bounded by its meson timeout, the whole suite takes a few minutes
+#   7. stops the servers (also on failure or Ctrl-C) and prints, as its very
 #      last line, `N passed, N failed[, N skipped]` over the layer check and
-#      all three runs.
+#      all four runs.
 #
 # Every step runs even when an earlier test run failed; the exit status is
 # non-zero when anything failed. Extra arguments go to every `meson test`:
 #   scripts/test.sh --suite unit
 #   scripts/test.sh metrics            (one test by name)
+# Arguments that mention "fault" select the fault step alone:
+#   scripts/test.sh --suite faults
+#   scripts/test.sh fault_pg_outage
+# With other arguments the fault step is left out.
 #
-# Knobs (environment): FC_BUILD_DIR [build], FC_ASAN_BUILD_DIR [build-asan].
+# Knobs (environment): FC_BUILD_DIR [build], FC_ASAN_BUILD_DIR [build-asan],
+# FC_FAULTS [1] (0: leave the fault suite out).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -182,14 +192,38 @@ set -a
 . "$STATE_DIR/env"
 set +a
 
-if [ $plain_ok = 1 ]; then
-    run_tests "plain" "$BUILD" "$@"
+# The fault suite: wanted with no arguments or with arguments naming it;
+# then alone when they name it.
+WANT_FAULTS=1
+FAULTS_ONLY=0
+if [ $# -gt 0 ]; then
+    WANT_FAULTS=0
+    for arg in "$@"; do
+        case "$arg" in *fault*) WANT_FAULTS=1; FAULTS_ONLY=1 ;; esac
+    done
 fi
-if [ $asan_ok = 1 ]; then
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        run_tests "asan+ubsan" "$ASAN_BUILD" "$@"
+[ "${FC_FAULTS:-1}" = 0 ] && WANT_FAULTS=0
+
+if [ $FAULTS_ONLY = 0 ]; then
+    if [ $plain_ok = 1 ]; then
+        run_tests "plain" "$BUILD" --no-suite faults "$@"
+    fi
+    if [ $asan_ok = 1 ]; then
+        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            run_tests "asan+ubsan" "$ASAN_BUILD" --no-suite faults "$@"
+    fi
+    if [ $plain_ok = 1 ]; then
+        run_tests "valgrind (unit)" "$BUILD" --suite unit --wrapper "$VALGRIND" \
+            --timeout-multiplier 4 "$@"
+    fi
 fi
-if [ $plain_ok = 1 ]; then
-    run_tests "valgrind (unit)" "$BUILD" --suite unit --wrapper "$VALGRIND" \
-        --timeout-multiplier 4 "$@"
+# Plain tree only: the fault tests measure CPU time and time-outs, which a
+# sanitizer or valgrind would distort. Each test brings its own servers (the
+# shared ones above stay untouched) and has its own meson timeout.
+if [ $WANT_FAULTS = 1 ] && [ $plain_ok = 1 ]; then
+    if [ $FAULTS_ONLY = 1 ]; then
+        run_tests "faults (plain)" "$BUILD" --timeout-multiplier 1 "$@"
+    else
+        run_tests "faults (plain)" "$BUILD" --suite faults --timeout-multiplier 1
+    fi
 fi

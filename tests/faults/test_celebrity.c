@@ -1,0 +1,114 @@
+/* Fault test: the celebrity flag and its marker job are not atomic (issue 9,
+ * item 5).
+ *
+ *   celebrity_flag_without_marker   --celebrity-threshold 3; author 1 has 3
+ *        followers whose feeds exist. The flag is set by hand (SADD
+ *        PREFIX{celebrities} 1) before the author's first celebrity publish:
+ *        what a crash between the SADD and the XADD of the marker job
+ *        leaves. Then the author publishes twice: every follower's timeline
+ *        must show both posts within 5 s (today the retried publish sees
+ *        SADD = 0 and never queues the marker, so followers never merge the
+ *        author's posts).
+ *
+ * Own Redis + PostgreSQL (faults.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "faults.h"
+
+#define AUTHOR 1
+#define NFOLLOWERS 3
+#define BASE_MS INT64_C(1700000000000)
+
+static void celebrity_flag_without_marker(void **state)
+{
+    faults_t *f = *state;
+    faults_sql(f, "INSERT INTO users (id, handle) SELECT g, 'u' || g FROM generate_series(1, 5) g");
+    faults_sql(f, "INSERT INTO follows (follower_id, followee_id) SELECT g, %d FROM "
+                  "generate_series(2, %d) g", AUTHOR, 1 + NFOLLOWERS);
+    faults_sql(f, "INSERT INTO follows (follower_id, followee_id) SELECT g, 5 FROM "
+                  "generate_series(2, 4) g");
+    faults_sql(f, "INSERT INTO posts (id, author_id, created_at, body) SELECT 100 + g, "
+                  "CASE WHEN g %% 2 = 0 THEN %d ELSE 5 END, 'epoch'::timestamptz + "
+                  "(%" PRId64 " + g) * interval '1 millisecond', 'old ' || g "
+                  "FROM generate_series(1, 20) g", AUTHOR, BASE_MS);
+    const char *const flags[] = { "--celebrity-threshold", "3", NULL };
+    faults_start(f, flags);
+
+    char err[512];
+    int64_t ids[32];
+    size_t n;
+    int64_t followers[NFOLLOWERS];
+    for (int i = 0; i < NFOLLOWERS; i++) {
+        followers[i] = 2 + i;
+        if (faults_read(f->c, followers[i], 10, ids, 32, &n, NULL, err, sizeof err) != 0)
+            fail_msg("warm-up read: %s", err);
+        assert_true(faults_feed_exists(f->r, followers[i]));
+    }
+
+    /* The half of the celebrity step that a crash leaves behind. */
+    char k[128];
+    snprintf(k, sizeof k, "%s{celebrities}", FAULTS_PREFIX);
+    redisReply *rep = redisCommand(f->r, "SADD %s %d", k, AUTHOR);
+    assert_int_equal(rep->integer, 1);
+    freeReplyObject(rep);
+
+    const int64_t posts[2] = { 9001, 9002 };
+    for (int i = 0; i < 2; i++) {
+        char mode[16];
+        faults_insert_post(f, posts[i], AUTHOR, BASE_MS + 100000 + i);
+        faults_publish_ok(f->c, posts[i], AUTHOR, BASE_MS + 100000 + i, mode);
+        if (strcmp(mode, "celebrity") != 0)
+            fail_msg("post %" PRId64 " by an author with %d followers, threshold 3: mode %s, "
+                     "expected celebrity", posts[i], NFOLLOWERS, mode);
+    }
+    printf("flag set by hand; 2 celebrity posts published; marker jobs in the stream: %zu\n",
+           faults_stream_jobs(f->r, 'm', 0));
+
+    /* Every follower sees both, within 5 s (the marker is asynchronous). */
+    long long deadline = faults_now_ms() + 5000;
+    int missing = 0;
+    char report[1024];
+    for (;;) {
+        missing = 0;
+        report[0] = '\0';
+        for (int i = 0; i < NFOLLOWERS; i++) {
+            if (faults_read(f->c, followers[i], 10, ids, 32, &n, NULL, err, sizeof err) != 0)
+                fail_msg("read: %s", err);
+            for (int j = 0; j < 2; j++)
+                if (!faults_ids_have(ids, n, posts[j])) {
+                    size_t used = strlen(report);
+                    snprintf(report + used, sizeof report - used,
+                             "\n  follower %" PRId64 ": post %" PRId64 " missing (newest %" PRId64
+                             ")", followers[i], posts[j], n ? ids[0] : 0);
+                    missing++;
+                }
+        }
+        if (missing == 0 || faults_now_ms() > deadline)
+            break;
+        faults_sleep_ms(200);
+    }
+    if (missing)
+        fail_msg("the celebrity flag was set without its marker job: %d (follower, post) pairs "
+                 "missing from followers' timelines 5 s after publish:%s", missing, report);
+    f->finished = true;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(celebrity_flag_without_marker, faults_setup,
+                                        faults_teardown),
+    };
+    const char *filter = getenv("FEEDCACHE_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
