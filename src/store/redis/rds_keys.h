@@ -22,6 +22,10 @@
  *   PREFIXfcount:{A}        string  cached follower count of author A (integer)
  *   PREFIX{celebrities}     set     authors that ever published as celebrities
  *   PREFIX{fanout}          stream  fan-out jobs, XADD on publish, read by a consumer group
+ *   PREFIX{fanout}:dead     stream  dead-letter jobs: failed fanout_max_attempts times, or
+ *                                   malformed; listed and requeued by feedcachectl fanout
+ *   PREFIX{fanout}:progress hash    entry id -> "POSITION ATTEMPTS" of a running job with
+ *                                   more than one page: where a taken-over job resumes
  *   PREFIXwarm:{JOB}        hash    warm job JOB: done, total, state; kept >= 1 h after it ends
  *
  * Each builder writes the key into out (cap bytes, NUL included) and returns
@@ -46,6 +50,8 @@ size_t rds_key_unfollowed(char *out, size_t cap, const char *prefix, int64_t use
 size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_id);
 size_t rds_key_celebrities(char *out, size_t cap, const char *prefix);
 size_t rds_key_fanout(char *out, size_t cap, const char *prefix);
+size_t rds_key_fanout_dead(char *out, size_t cap, const char *prefix);
+size_t rds_key_fanout_progress(char *out, size_t cap, const char *prefix);
 /* job_id: 1..RDS_KEY_JOB_MAX printable characters, no space or brace. */
 size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id);
 
