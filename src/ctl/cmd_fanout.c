@@ -120,7 +120,7 @@ static int retry_run(ctl_opts_t *opts, fc_client_t *c, const char *id)
         fc_params_str(&p, "id", id);
     else
         fc_params_bool(&p, "all", true);
-    int64_t requeued = 0;
+    int64_t requeued = 0, target = -1;
     int rc;
     for (;;) {
         fc_response_t r;
@@ -137,8 +137,11 @@ static int retry_run(ctl_opts_t *opts, fc_client_t *c, const char *id)
         }
         fc_response_free(&r);
         requeued += n;
-        /* --all goes on in batches until nothing is left (or nothing moves). */
-        if (id || n == 0 || left == 0)
+        if (target < 0)
+            target = n + left;
+        /* --all goes on in batches until what was there at the start is
+         * requeued (a job that fails at once may come back meanwhile). */
+        if (id || n == 0 || left == 0 || requeued >= target)
             break;
     }
     if (rc == CTL_OK)

@@ -59,6 +59,7 @@ struct fanout_job {
     unsigned attempts;             /* counted attempts, this one included */
     uint64_t success_mark;         /* f->successes at the start or the last failure */
     bool resumed;                  /* taken over: its progress is read first */
+    bool progress_loaded;          /* (resumed jobs) it was */
     bool lost;                     /* claimed by another consumer: stop, do not ack */
     size_t first_eval;             /* index of the first delivery in the batch */
     char dead_reason[160];         /* set: moving to the dead-letter stream */
@@ -392,9 +393,13 @@ static void job_next_page(fanout_job_t *j)
     pg_query_i64(j->f->e->pg, PGQ_followers_page, params, on_followers, j);
 }
 
+static void job_load_progress(fanout_job_t *j);
+
 static void job_run(fanout_job_t *j)
 {
-    if (j->pos < 0)
+    if (j->resumed && !j->progress_loaded)
+        job_load_progress(j);        /* reading it failed: read it again */
+    else if (j->pos < 0)
         job_ack(j);                  /* only the acknowledgement failed */
     else
         job_next_page(j);
@@ -409,6 +414,7 @@ static void on_progress(rds_batch_t *b, void *arg)
         job_failed(j, r ? r->str : "Redis unavailable");
         return;
     }
+    j->progress_loaded = true;
     long long pos = 0;
     unsigned attempts = 0;
     if (r->type == REDIS_REPLY_STRING && sscanf(r->str, "%lld %u", &pos, &attempts) == 2 &&
@@ -426,6 +432,18 @@ static void on_progress(rds_batch_t *b, void *arg)
         return;
     }
     job_run(j);
+}
+
+static void job_load_progress(fanout_job_t *j)
+{
+    rds_batch_clear(j->batch);
+    rds_args_t *a = &j->args;
+    rds_args_reset(a);
+    rds_args_str(a, "HGET");
+    rds_args_str(a, j->f->progress);
+    rds_args_str(a, j->entry);
+    rds_batch_add(j->batch, a);
+    rds_batch_wait(j->batch, on_progress, j);
 }
 
 /* A stream entry's [field, value, ...] reply as a job. */
@@ -469,6 +487,7 @@ static void job_start(feed_fanout_t *f, const redisReply *entry, bool taken_over
     if (fields->type != REDIS_REPLY_ARRAY) {
         /* Deleted from the stream while pending (XDEL raced a claim). */
         j->pos = -1;
+        j->progress_loaded = true;
         job_ack(j);
         return;
     }
@@ -476,17 +495,7 @@ static void job_start(feed_fanout_t *f, const redisReply *entry, bool taken_over
         job_dead(j, "malformed job: not a fan-out job entry (feed_job.h)");
         return;
     }
-    if (!taken_over) {
-        job_run(j);
-        return;
-    }
-    rds_args_t *a = &j->args;
-    rds_args_reset(a);
-    rds_args_str(a, "HGET");
-    rds_args_str(a, f->progress);
-    rds_args_str(a, j->entry);
-    rds_batch_add(j->batch, a);
-    rds_batch_wait(j->batch, on_progress, j);
+    job_run(j);
 }
 
 /* ---- reading the stream ------------------------------------------------ */
