@@ -64,7 +64,17 @@
             "users per second a warm job rebuilds when the warm call gives no rate") \
     SETTING(warm_window,         STR,  "", 0, 11, window, \
             "off-peak window for warm jobs, HH:MM-HH:MM local time (may wrap midnight); " \
-            "empty: any time")
+            "empty: any time") \
+    SETTING(fanout_max_attempts, UINT, "8", 1, 1000, none, \
+            "attempts after which a failing fan-out job moves to the dead-letter stream") \
+    SETTING(fanout_claim_idle_ms, UINT, "30000", 300, 86400000, none, \
+            "ms after which another worker takes over a fan-out job whose worker stopped " \
+            "heartbeating (running jobs heartbeat every third of it)") \
+    SETTING(fanout_retry_min_ms, UINT, "500", 10, 600000, none, \
+            "first delay before a failed fan-out job is retried") \
+    SETTING(fanout_retry_max_ms, UINT, "10000", 10, 3600000, none, \
+            "longest delay between retries of failed fan-out jobs (the delay doubles, " \
+            "with jitter, while jobs keep failing)")
 
 typedef struct {
 #define SETTING_FIELD_STR(name) char *name;

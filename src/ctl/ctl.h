@@ -101,5 +101,6 @@ extern const ctl_command_t ctl_cmd_stats;
 extern const ctl_command_t ctl_cmd_warm;
 extern const ctl_command_t ctl_cmd_timeline;
 extern const ctl_command_t ctl_cmd_invalidate;
+extern const ctl_command_t ctl_cmd_fanout;
 
 #endif

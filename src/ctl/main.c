@@ -17,6 +17,7 @@ static const ctl_command_t *const commands[] = {
     &ctl_cmd_warm,
     &ctl_cmd_timeline,
     &ctl_cmd_invalidate,
+    &ctl_cmd_fanout,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -5,6 +5,7 @@
  *   feed_read      timeline.get: page, celebrity merge, PostgreSQL paging
  *   feed_write     post.publish/update/delete, follow, unfollow, invalidate
  *   feed_fanout    the fan-out worker on the durable job stream
+ *   feed_dead      its dead letters: listed and requeued
  *   feed_warm      warm jobs: scheduling and pacing (feed_warm_job: their state)
  *   feed_rebuild   cold start: a home feed or author set rebuilt from PostgreSQL
  *   feed_hydrate   post hashes for a list of posts, misses from PostgreSQL

@@ -9,6 +9,8 @@
 #include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
+#include "util/backoff.h"
+#include "util/list.h"
 #include "util/log.h"
 
 typedef struct fanout_job fanout_job_t;
@@ -17,32 +19,58 @@ struct feed_fanout {
     feed_engine_t *e;
     rds_pool_t *blocking;          /* XREADGROUP BLOCK only */
     char stream[RDS_KEY_MAX];
+    char dead[RDS_KEY_MAX];
+    char progress[RDS_KEY_MAX];
     char consumer[128];
+    unsigned max_attempts;
+    unsigned claim_idle_ms;
     bool group_ready;
     bool reading;                  /* an XREADGROUP is outstanding */
-    bool own_pending;              /* next read: our own unacknowledged entries */
+    bool own_pending;              /* next read: our own entries after pending_after */
+    char pending_after[48];
     bool stopping;
-    int jobs;
-    int ticks;
-    int side_commands;             /* XLEN, XAUTOCLAIM, CONFIG GET in flight */
-    uv_timer_t tick;
-    uv_timer_t retry;
+    int jobs;                      /* running */
+    int nwaiting;
+    list_t running, waiting;       /* fanout_job_t.link */
+    unsigned next_affinity;
+    int side_commands;             /* XLEN, XAUTOCLAIM, heartbeats, CONFIG GET in flight */
+    /* Failure handling: see feed_fanout.h. */
+    backoff_t backoff;
+    uint64_t successes;            /* pages delivered, ever */
+    bool failing;                  /* a job failed and nothing succeeded since */
+    int64_t failing_since_ms;
+    uint64_t failures_in_outage;
+    uv_timer_t tick;               /* queue depth */
+    uv_timer_t retry;              /* reads: group creation, read errors */
+    uv_timer_t wake;               /* waiting jobs */
+    uv_timer_t beat;               /* heartbeats and claims */
     int handles;
     rds_args_t args;               /* the worker's own commands (stream, side) */
 };
 
 struct fanout_job {
     feed_fanout_t *f;
+    list_t link;                   /* in f->running or f->waiting */
+    bool running;
     char entry[48];
     feed_job_t job;
-    int64_t last_follower;
-    bool first_page;
-    int64_t delivered;
+    int64_t pos;                   /* next page: followers after this id; -1: all delivered */
+    int64_t page_end;              /* the page being delivered ends here (-1: last page) */
+    unsigned attempts;             /* counted attempts, this one included */
+    uint64_t success_mark;         /* f->successes at the start or the last failure */
+    bool resumed;                  /* taken over: its progress is read first */
+    bool progress_loaded;          /* (resumed jobs) it was */
+    bool lost;                     /* claimed by another consumer: stop, do not ack */
+    size_t first_eval;             /* index of the first delivery in the batch */
+    char dead_reason[160];         /* set: moving to the dead-letter stream */
     rds_batch_t *batch;
     rds_args_t args;
 };
 
 static void read_jobs(feed_fanout_t *f);
+static void job_run(fanout_job_t *j);
+static void job_dead(fanout_job_t *j, const char *reason);
+static void on_wake(uv_timer_t *t);
 
 static void fanout_maybe_free(feed_fanout_t *f)
 {
@@ -65,32 +93,133 @@ static void on_handle_closed(uv_handle_t *h)
 
 /* ---- jobs -------------------------------------------------------------- */
 
-static void job_free(fanout_job_t *j)
+static fanout_job_t *find_held(feed_fanout_t *f, const char *entry)
 {
-    feed_fanout_t *f = j->f;
+    list_t *lists[] = { &f->running, &f->waiting };
+    for (int k = 0; k < 2; k++)
+        list_foreach(pos, lists[k]) {
+            fanout_job_t *j = list_entry(pos, fanout_job_t, link);
+            if (strcmp(j->entry, entry) == 0)
+                return j;
+        }
+    return NULL;
+}
+
+/* Frees a job that is in neither list. */
+static void job_destroy(fanout_job_t *j)
+{
     rds_batch_free(j->batch);
     rds_args_free(&j->args);
     free(j);
+}
+
+/* The end of a running job (done, dead-lettered, lost, or the worker stops). */
+static void job_free(fanout_job_t *j)
+{
+    feed_fanout_t *f = j->f;
+    list_remove(&j->link);
     f->jobs--;
+    job_destroy(j);
     if (f->stopping)
         fanout_maybe_free(f);
     else
         read_jobs(f);
 }
 
+/* A page was delivered: the backends work. */
+static void note_success(feed_fanout_t *f)
+{
+    f->successes++;
+    backoff_reset(&f->backoff);
+    if (!f->failing)
+        return;
+    f->failing = false;
+    log_info("fanout", "fan-out recovered after %.1f s (%" PRIu64 " failed attempts); "
+             "retrying %d waiting jobs", (double)(feed_now_ms() - f->failing_since_ms) / 1000.0,
+             f->failures_in_outage, f->nwaiting);
+    if (f->nwaiting > 0 && !f->stopping)
+        uv_timer_start(&f->wake, on_wake, backoff_next(&f->backoff), 0);
+}
+
+/* A running job that failed: waits for the retry timer, or moves to the
+ * dead-letter stream when it has failed too often. */
 static void job_failed(fanout_job_t *j, const char *why)
 {
-    log_warn("fanout", "job %s (%c, post %" PRId64 ") left queued: %s", j->entry,
-             (char)j->job.type, j->job.post, why);
-    /* Read our own pending entries again once the worker is idle. */
-    j->f->own_pending = true;
-    job_free(j);
+    feed_fanout_t *f = j->f;
+    if (j->lost || f->stopping) {
+        /* Another consumer has it, or the worker stops: it stays pending. */
+        job_free(j);
+        return;
+    }
+    metric_inc(feed_metrics.fanout_job_failures_total);
+    /* An attempt counts only if other work succeeded since this job's last
+     * failure: during an outage nothing does, and jobs keep their attempts. */
+    bool counts = f->successes != j->success_mark;
+    j->success_mark = f->successes;
+    if (counts && j->attempts >= f->max_attempts) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "%s", why);
+        job_dead(j, reason);
+        return;
+    }
+    if (counts)
+        j->attempts++;
+    if (!f->failing) {
+        f->failing = true;
+        f->failing_since_ms = feed_now_ms();
+        f->failures_in_outage = 0;
+        log_warn("fanout", "job %s (%c, post %" PRId64 ") failed: %s; failed jobs are retried "
+                 "with backoff (logged again when fan-out recovers)", j->entry,
+                 (char)j->job.type, j->job.post, why);
+    } else {
+        log_debug("fanout", "job %s failed (attempt %u): %s", j->entry, j->attempts, why);
+    }
+    f->failures_in_outage++;
+    list_remove(&j->link);
+    f->jobs--;
+    j->running = false;
+    list_insert_tail(&f->waiting, &j->link);
+    f->nwaiting++;
+    if (!uv_is_active((uv_handle_t *)&f->wake))
+        uv_timer_start(&f->wake, on_wake, backoff_next(&f->backoff), 0);
+    read_jobs(f);
+}
+
+/* Moves waiting jobs back to running: all of them (as room allows) once
+ * something succeeded, else one probe. */
+static void on_wake(uv_timer_t *t)
+{
+    feed_fanout_t *f = t->data;
+    if (f->stopping)
+        return;
+    int n = f->failing ? 1 : FANOUT_CONCURRENCY - f->jobs;
+    while (n-- > 0 && !list_empty(&f->waiting)) {
+        fanout_job_t *j = list_entry(f->waiting.next, fanout_job_t, link);
+        list_remove(&j->link);
+        f->nwaiting--;
+        list_insert_tail(&f->running, &j->link);
+        f->jobs++;
+        j->running = true;
+        if (j->dead_reason[0])
+            job_dead(j, j->dead_reason);
+        else
+            job_run(j);
+    }
+    /* Jobs left (no room, or a probe is out): look again later. A probe
+     * that fails restarts the timer with a longer delay. */
+    if (!list_empty(&f->waiting) && !uv_is_active((uv_handle_t *)&f->wake))
+        uv_timer_start(&f->wake, on_wake, backoff_next(&f->backoff), 0);
 }
 
 static void on_acked(rds_batch_t *b, void *arg)
 {
     fanout_job_t *j = arg;
-    if (j->job.type == FEED_JOB_POST) {
+    const redisReply *r = rds_batch_reply(b, 0);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        job_failed(j, r ? r->str : "Redis unavailable");
+        return;
+    }
+    if (j->job.type == FEED_JOB_POST && !j->dead_reason[0]) {
         metric_inc(feed_metrics.fanout_posts_total);
         double lag = (double)(feed_now_ms() - j->job.pub) / 1000.0;
         metric_observe(feed_metrics.fanout_lag_seconds, lag < 0 ? 0 : lag);
@@ -102,20 +231,58 @@ static void on_acked(rds_batch_t *b, void *arg)
 
 static void job_ack(fanout_job_t *j)
 {
+    feed_fanout_t *f = j->f;
     rds_batch_clear(j->batch);
     rds_args_t *a = &j->args;
-    rds_args_reset(a);
-    rds_args_str(a, "XACK");
-    rds_args_str(a, j->f->stream);
+    feed_args_eval(a, feed_script_fanout_ack, 2);
+    rds_args_str(a, f->stream);
+    rds_args_str(a, f->progress);
     rds_args_str(a, FANOUT_GROUP);
     rds_args_str(a, j->entry);
     rds_batch_add(j->batch, a);
-    rds_args_reset(a);
-    rds_args_str(a, "XDEL");
-    rds_args_str(a, j->f->stream);
-    rds_args_str(a, j->entry);
-    rds_batch_add(j->batch, a);
     rds_batch_wait(j->batch, on_acked, j);
+}
+
+static void on_dead(rds_batch_t *b, void *arg)
+{
+    fanout_job_t *j = arg;
+    feed_fanout_t *f = j->f;
+    const redisReply *r = rds_batch_reply(b, 0);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        /* Retried with the other waiting jobs; dead_reason says what to do. */
+        job_failed(j, r ? r->str : "Redis unavailable");
+        return;
+    }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        metric_inc(feed_metrics.fanout_dead_letters_total);
+        log_warn("fanout", "job %s (%c, post %" PRId64 ", author %" PRId64 ") moved to the "
+                 "dead-letter stream %s after %u attempts: %s", j->entry, (char)j->job.type,
+                 j->job.post, j->job.author, f->dead, j->attempts, j->dead_reason);
+        if (feed_metrics.fanout_queue_depth->value > 0)
+            metric_gauge_add(feed_metrics.fanout_queue_depth, -1);
+    }
+    job_free(j);
+}
+
+static void job_dead(fanout_job_t *j, const char *reason)
+{
+    feed_fanout_t *f = j->f;
+    if (j->dead_reason != reason)
+        snprintf(j->dead_reason, sizeof j->dead_reason, "%s", reason);
+    rds_batch_clear(j->batch);
+    rds_args_t *a = &j->args;
+    feed_args_eval(a, feed_script_fanout_dead, 3);
+    rds_args_str(a, f->stream);
+    rds_args_str(a, f->dead);
+    rds_args_str(a, f->progress);
+    rds_args_str(a, FANOUT_GROUP);
+    rds_args_str(a, j->entry);
+    rds_args_int(a, j->attempts);
+    rds_args_str(a, j->dead_reason);
+    rds_args_int(a, feed_now_ms());
+    rds_args_int(a, FANOUT_DEAD_MAX);
+    rds_batch_add(j->batch, a);
+    rds_batch_wait(j->batch, on_dead, j);
 }
 
 static void job_next_page(fanout_job_t *j);
@@ -125,19 +292,25 @@ static void on_delivered(rds_batch_t *b, void *arg)
     fanout_job_t *j = arg;
     int64_t n = 0;
     for (size_t i = 0; i < rds_batch_count(b); i++) {
+        const redisReply *r = rds_batch_reply(b, i);
         int64_t v;
-        if (rds_reply_int(rds_batch_reply(b, i), &v) != 0) {
-            const redisReply *r = rds_batch_reply(b, i);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
             job_failed(j, r && r->str ? r->str : "Redis unavailable");
             return;
         }
-        n += v;
+        if (i >= j->first_eval && rds_reply_int(r, &v) == 0)
+            n += v;
     }
     if (j->job.type == FEED_JOB_POST) {
-        j->delivered += n;
         metric_add(feed_metrics.fanout_deliveries_total, (uint64_t)n);
     }
-    if (j->last_follower < 0)        /* the last page was delivered */
+    note_success(j->f);
+    j->pos = j->page_end;
+    if (j->lost) {
+        job_free(j);
+        return;
+    }
+    if (j->pos < 0)                  /* the last page was delivered */
         job_ack(j);
     else
         job_next_page(j);
@@ -181,17 +354,33 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
         job_failed(j, errmsg ? errmsg : "PostgreSQL unavailable");
         return;
     }
+    if (j->lost) {
+        job_free(j);
+        return;
+    }
     int rows = PQntuples(res);
     int64_t *ids = fc_xmalloc(((size_t)rows + 1) * sizeof *ids);
     size_t n = 0;
-    if (j->first_page) {
-        ids[n++] = j->job.author;   /* the author's own home feed */
-        j->first_page = false;
-    }
+    if (j->pos == 0)
+        ids[n++] = j->job.author;   /* the author's own home feed, with the first page */
     for (int i = 0; i < rows; i++)
         ids[n++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-    j->last_follower = rows == FANOUT_PAGE ? ids[n - 1] : -1;
+    j->page_end = rows == FANOUT_PAGE ? ids[n - 1] : -1;
     rds_batch_clear(j->batch);
+    rds_args_t *a = &j->args;
+    j->first_eval = 0;
+    if (j->pos > 0 || j->resumed || j->attempts > 1) {
+        /* Where a take-over resumes: everything up to pos is delivered. It
+         * goes first on the page's connection, so it is saved even if the
+         * process dies while the page is delivered. */
+        rds_args_reset(a);
+        rds_args_str(a, "HSET");
+        rds_args_str(a, j->f->progress);
+        rds_args_str(a, j->entry);
+        rds_args_addf(a, "%" PRId64 " %u", j->pos, j->attempts);
+        rds_batch_add(j->batch, a);
+        j->first_eval = 1;
+    }
     for (size_t i = 0; i < n; i += FANOUT_CHUNK)
         add_delivery(j, ids + i, n - i < FANOUT_CHUNK ? n - i : FANOUT_CHUNK);
     free(ids);
@@ -200,8 +389,61 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
 
 static void job_next_page(fanout_job_t *j)
 {
-    const int64_t params[] = { j->job.author, j->last_follower, FANOUT_PAGE };
+    const int64_t params[] = { j->job.author, j->pos, FANOUT_PAGE };
     pg_query_i64(j->f->e->pg, PGQ_followers_page, params, on_followers, j);
+}
+
+static void job_load_progress(fanout_job_t *j);
+
+static void job_run(fanout_job_t *j)
+{
+    if (j->resumed && !j->progress_loaded)
+        job_load_progress(j);        /* reading it failed: read it again */
+    else if (j->pos < 0)
+        job_ack(j);                  /* only the acknowledgement failed */
+    else
+        job_next_page(j);
+}
+
+/* A taken-over job's saved progress: "POSITION ATTEMPTS". */
+static void on_progress(rds_batch_t *b, void *arg)
+{
+    fanout_job_t *j = arg;
+    const redisReply *r = rds_batch_reply(b, 0);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        job_failed(j, r ? r->str : "Redis unavailable");
+        return;
+    }
+    j->progress_loaded = true;
+    long long pos = 0;
+    unsigned attempts = 0;
+    if (r->type == REDIS_REPLY_STRING && sscanf(r->str, "%lld %u", &pos, &attempts) == 2 &&
+        pos >= 0) {
+        j->pos = pos;
+        log_info("fanout", "job %s (post %" PRId64 ") taken over: resumes after follower %lld",
+                 j->entry, j->job.post, pos);
+    }
+    /* Being taken over counts as an attempt: a job that kills its worker
+     * ends up dead-lettered too. */
+    j->attempts = attempts + 1;
+    if (j->attempts > j->f->max_attempts) {
+        j->attempts = j->f->max_attempts;
+        job_dead(j, "its worker stopped during every attempt");
+        return;
+    }
+    job_run(j);
+}
+
+static void job_load_progress(fanout_job_t *j)
+{
+    rds_batch_clear(j->batch);
+    rds_args_t *a = &j->args;
+    rds_args_reset(a);
+    rds_args_str(a, "HGET");
+    rds_args_str(a, j->f->progress);
+    rds_args_str(a, j->entry);
+    rds_batch_add(j->batch, a);
+    rds_batch_wait(j->batch, on_progress, j);
 }
 
 /* A stream entry's [field, value, ...] reply as a job. */
@@ -218,43 +460,52 @@ static int job_decode(feed_job_t *job, const redisReply *fields)
     return feed_job_decode(job, f, n);
 }
 
-/* entry: [id, [field, value, ...]] */
-static void job_start(feed_fanout_t *f, const redisReply *entry)
+/* entry: [id, [field, value, ...]]. taken_over: from our own pending
+ * entries or XAUTOCLAIM, so it may have progress saved. */
+static void job_start(feed_fanout_t *f, const redisReply *entry, bool taken_over)
 {
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
-        entry->element[0]->type != REDIS_REPLY_STRING)
+        entry->element[0]->type != REDIS_REPLY_STRING ||
+        entry->element[0]->len >= sizeof ((fanout_job_t *)0)->entry)
         return;
+    if (find_held(f, entry->element[0]->str))
+        return;                     /* already ours: never run a job twice */
     const redisReply *fields = entry->element[1];
     fanout_job_t *j = fc_xcalloc(1, sizeof *j);
     j->f = f;
     snprintf(j->entry, sizeof j->entry, "%s", entry->element[0]->str);
+    list_insert_tail(&f->running, &j->link);
+    j->running = true;
     f->jobs++;
     rds_args_init(&j->args);
+    j->attempts = 1;
+    j->success_mark = f->successes;
+    j->resumed = taken_over;
     /* Jobs running at once spread over the pool's connections; each job's
      * own commands stay in order on one. */
-    j->batch = rds_batch_new(f->e->redis, (unsigned)f->jobs);
+    j->batch = rds_batch_new(f->e->redis, f->next_affinity++);
     if (fields->type != REDIS_REPLY_ARRAY) {
         /* Deleted from the stream while pending (XDEL raced a claim). */
+        j->pos = -1;
+        j->progress_loaded = true;
         job_ack(j);
         return;
     }
-    j->first_page = true;
     if (job_decode(&j->job, fields) != 0) {
-        log_warn("fanout", "dropping malformed job %s", j->entry);
-        job_ack(j);
+        job_dead(j, "malformed job: not a fan-out job entry (feed_job.h)");
         return;
     }
-    job_next_page(j);
+    job_run(j);
 }
 
 /* ---- reading the stream ------------------------------------------------ */
 
-static void start_entries(feed_fanout_t *f, const redisReply *entries)
+static void start_entries(feed_fanout_t *f, const redisReply *entries, bool taken_over)
 {
     if (!entries || entries->type != REDIS_REPLY_ARRAY)
         return;
     for (size_t i = 0; i < entries->elements; i++)
-        job_start(f, entries->element[i]);
+        job_start(f, entries->element[i], taken_over);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -288,7 +539,17 @@ static void on_read(redisReply *reply, void *arg)
         reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
         const redisReply *entries = reply->element[0]->element[1];
         got = entries->type == REDIS_REPLY_ARRAY && entries->elements > 0;
-        start_entries(f, entries);
+        if (got && f->own_pending) {
+            /* Our backlog is read page by page, each after the last id. */
+            const redisReply *last = entries->element[entries->elements - 1];
+            if (last->type == REDIS_REPLY_ARRAY && last->elements == 2 &&
+                last->element[0]->type == REDIS_REPLY_STRING &&
+                last->element[0]->len < sizeof f->pending_after)
+                snprintf(f->pending_after, sizeof f->pending_after, "%s", last->element[0]->str);
+            else
+                got = false;
+        }
+        start_entries(f, entries, f->own_pending);
     }
     if (f->own_pending && !got)
         f->own_pending = false;         /* our backlog is done: new entries next */
@@ -340,6 +601,7 @@ static void on_group(redisReply *reply, void *arg)
     if (reply && (reply->type != REDIS_REPLY_ERROR || strncmp(reply->str, "BUSYGROUP", 9) == 0)) {
         f->group_ready = true;
         f->own_pending = true;
+        snprintf(f->pending_after, sizeof f->pending_after, "0");
         rds_args_reset(&f->args);
         rds_args_str(&f->args, "CONFIG");
         rds_args_str(&f->args, "GET");
@@ -370,9 +632,7 @@ static void read_jobs(feed_fanout_t *f)
         return;
     }
     int room = FANOUT_CONCURRENCY - f->jobs;
-    /* Our own pending entries are read only while no job runs, or a running
-     * one would be started twice. */
-    if (room <= 0 || (f->own_pending && f->jobs > 0))
+    if (room <= 0 || f->nwaiting >= FANOUT_WAIT_MAX)
         return;
     rds_args_t *a = &f->args;
     rds_args_reset(a);
@@ -386,12 +646,12 @@ static void read_jobs(feed_fanout_t *f)
     rds_args_int(a, FANOUT_BLOCK_MS);
     rds_args_str(a, "STREAMS");
     rds_args_str(a, f->stream);
-    rds_args_str(a, f->own_pending ? "0" : ">");
+    rds_args_str(a, f->own_pending ? f->pending_after : ">");
     send_args(f, f->blocking, on_read);
     f->reading = true;
 }
 
-/* ---- periodic: queue depth, abandoned jobs ----------------------------- */
+/* ---- periodic: queue depth, heartbeats, abandoned jobs ----------------- */
 
 /* Commands whose callbacks take the worker as privdata are counted, so that
  * it is freed only after the last one is answered. */
@@ -430,7 +690,63 @@ static void on_claimed(redisReply *reply, void *arg)
         return;
     if (reply->element[1]->elements > 0)
         log_info("fanout", "claimed %zu abandoned jobs", reply->element[1]->elements);
-    start_entries(f, reply->element[1]);
+    start_entries(f, reply->element[1], true);
+}
+
+/* The ids another consumer now owns (or that are gone): stop those jobs. */
+static void on_heartbeat(redisReply *reply, void *arg)
+{
+    feed_fanout_t *f = arg;
+    if (!side_done(f))
+        return;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *id = reply->element[i];
+        if (id->type != REDIS_REPLY_STRING)
+            continue;
+        fanout_job_t *j = find_held(f, id->str);
+        if (!j)
+            continue;
+        log_warn("fanout", "job %s is no longer this worker's (claimed by another after a "
+                 "stall): dropped here", j->entry);
+        if (j->running) {
+            j->lost = true;         /* ends at its next step, without an ack */
+        } else {
+            list_remove(&j->link);
+            f->nwaiting--;
+            job_destroy(j);
+        }
+    }
+}
+
+static void on_beat(uv_timer_t *t)
+{
+    feed_fanout_t *f = t->data;
+    if (f->stopping || !f->group_ready)
+        return;
+    if (f->jobs + f->nwaiting > 0) {
+        rds_args_t *a = &f->args;
+        feed_args_eval(a, feed_script_fanout_heartbeat, 1);
+        rds_args_str(a, f->stream);
+        rds_args_str(a, FANOUT_GROUP);
+        rds_args_str(a, f->consumer);
+        list_t *lists[] = { &f->running, &f->waiting };
+        for (int k = 0; k < 2; k++)
+            list_foreach(pos, lists[k])
+                rds_args_str(a, list_entry(pos, fanout_job_t, link)->entry);
+        side_command(f, on_heartbeat);
+    }
+    if (f->jobs < FANOUT_CONCURRENCY && f->nwaiting < FANOUT_WAIT_MAX) {
+        rds_args_t *a = stream_args(f, "XAUTOCLAIM");
+        rds_args_str(a, FANOUT_GROUP);
+        rds_args_str(a, f->consumer);
+        rds_args_int(a, f->claim_idle_ms);
+        rds_args_str(a, "0-0");
+        rds_args_str(a, "COUNT");
+        rds_args_int(a, FANOUT_CONCURRENCY - f->jobs);
+        side_command(f, on_claimed);
+    }
 }
 
 static void on_tick(uv_timer_t *t)
@@ -440,50 +756,50 @@ static void on_tick(uv_timer_t *t)
         return;
     stream_args(f, "XLEN");
     side_command(f, on_xlen);
-    if (++f->ticks % FANOUT_CLAIM_EVERY_TICKS == 0 && f->group_ready &&
-        f->jobs < FANOUT_CONCURRENCY) {
-        rds_args_t *a = stream_args(f, "XAUTOCLAIM");
-        rds_args_str(a, FANOUT_GROUP);
-        rds_args_str(a, f->consumer);
-        rds_args_int(a, FANOUT_CLAIM_IDLE_MS);
-        rds_args_str(a, "0-0");
-        rds_args_str(a, "COUNT");
-        rds_args_int(a, FANOUT_CONCURRENCY - f->jobs);
-        side_command(f, on_claimed);
-    }
     read_jobs(f);
 }
 
-feed_fanout_t *feed_fanout_start(feed_engine_t *e, const char *redis_url, const char *consumer,
-                                 unsigned timeout_ms)
+feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *o)
 {
     rds_url_t url;
     char err[256];
-    if (rds_url_parse(redis_url, &url, err, sizeof err) != 0) {
+    if (rds_url_parse(o->redis_url, &url, err, sizeof err) != 0) {
         log_error("fanout", "redis: %s", err);
         return NULL;
     }
-    rds_pool_options_t o = {
+    rds_pool_options_t po = {
         .size = 1,
-        .timeout_ms = timeout_ms + FANOUT_BLOCK_MS,
+        .timeout_ms = o->timeout_ms + FANOUT_BLOCK_MS,
         .name = "redis-fanout",
     };
     feed_fanout_t *f = fc_xcalloc(1, sizeof *f);
     f->e = e;
     rds_args_init(&f->args);
-    f->blocking = rds_pool_create(e->loop, &url, &o);
+    f->blocking = rds_pool_create(e->loop, &url, &po);
     if (!f->blocking) {
         rds_args_free(&f->args);
         free(f);
         return NULL;
     }
     rds_key_fanout(f->stream, sizeof f->stream, e->prefix);
-    snprintf(f->consumer, sizeof f->consumer, "%s", consumer);
+    rds_key_fanout_dead(f->dead, sizeof f->dead, e->prefix);
+    rds_key_fanout_progress(f->progress, sizeof f->progress, e->prefix);
+    snprintf(f->consumer, sizeof f->consumer, "%s", o->consumer);
+    f->max_attempts = o->max_attempts ? o->max_attempts : 8;
+    f->claim_idle_ms = o->claim_idle_ms ? o->claim_idle_ms : FANOUT_CLAIM_IDLE_MS;
+    backoff_init(&f->backoff, o->retry_min_ms ? o->retry_min_ms : 500,
+                 o->retry_max_ms ? o->retry_max_ms : 10000);
+    list_init(&f->running);
+    list_init(&f->waiting);
     uv_timer_init(e->loop, &f->tick);
     uv_timer_init(e->loop, &f->retry);
-    f->tick.data = f->retry.data = f;
-    f->handles = 2;
+    uv_timer_init(e->loop, &f->wake);
+    uv_timer_init(e->loop, &f->beat);
+    f->tick.data = f->retry.data = f->wake.data = f->beat.data = f;
+    f->handles = 4;
     uv_timer_start(&f->tick, on_tick, FANOUT_TICK_MS, FANOUT_TICK_MS);
+    unsigned beat_ms = f->claim_idle_ms / 3;
+    uv_timer_start(&f->beat, on_beat, beat_ms, beat_ms);
     /* The pools connect in the background: the first read is retried from
      * the timers until Redis answers. */
     retry_later(f);
@@ -495,10 +811,19 @@ void feed_fanout_stop(feed_fanout_t *f)
     if (f->stopping)
         return;
     f->stopping = true;
-    uv_timer_stop(&f->tick);
-    uv_timer_stop(&f->retry);
-    uv_close((uv_handle_t *)&f->tick, on_handle_closed);
-    uv_close((uv_handle_t *)&f->retry, on_handle_closed);
+    uv_timer_t *timers[] = { &f->tick, &f->retry, &f->wake, &f->beat };
+    for (int i = 0; i < 4; i++) {
+        uv_timer_stop(timers[i]);
+        uv_close((uv_handle_t *)timers[i], on_handle_closed);
+    }
+    /* Waiting jobs stay pending in the stream: this consumer's next start,
+     * or another worker's XAUTOCLAIM, takes them. */
+    list_foreach_safe(pos, &f->waiting) {
+        fanout_job_t *j = list_entry(pos, fanout_job_t, link);
+        list_remove(&j->link);
+        job_destroy(j);
+    }
+    f->nwaiting = 0;
     /* An outstanding blocking read ends within FANOUT_BLOCK_MS or when the
      * pool closes; closing it now cuts the wait short. */
     if (f->blocking) {

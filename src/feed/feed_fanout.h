@@ -1,19 +1,44 @@
 /* The fan-out worker: takes jobs from the durable stream PREFIX{fanout}
  * through the consumer group "feedcache" and delivers them.
  *
- * A job is acknowledged (XACK, then XDEL) only after its last delivery, so a
- * job taken by a worker that dies stays pending and is delivered again:
- * by this consumer after a restart (it reads its own pending entries first),
- * or by another one after FANOUT_CLAIM_IDLE_MS (XAUTOCLAIM). Deliveries are
- * idempotent (ZADD of the same member and score), so a job done twice is
- * harmless.
+ * A job is acknowledged (XACK, XDEL and its progress HDEL'd, in one script)
+ * only after its last delivery, so a job taken by a worker that dies stays
+ * pending and is delivered again: by this consumer after a restart (it reads
+ * its own pending entries once, at start-up, then only new ones), or by
+ * another one after claim_idle_ms (XAUTOCLAIM). Deliveries are idempotent
+ * (ZADD of the same member and score), so a page done twice is harmless.
  *
  * Jobs (feed_job.h): push a post into the home feeds of the author and
  * their followers that exist, push a celebrity marker into them, or remove
  * a deleted post from them. Followers are read from PostgreSQL in pages of
  * FANOUT_PAGE and delivered with one EVAL per FANOUT_CHUNK feeds, all of a
  * page pipelined in one round trip. Up to FANOUT_CONCURRENCY jobs run at
- * once, so PostgreSQL and Redis latencies overlap. */
+ * once, so PostgreSQL and Redis latencies overlap.
+ *
+ * Long jobs: every job this worker holds (running or waiting for a retry)
+ * is heartbeated every claim_idle_ms / 3 (FANOUT_HEARTBEAT: XCLAIM to
+ * itself), so no XAUTOCLAIM takes a job that is alive. A job of more than
+ * one page saves its keyset position (the last follower delivered) in
+ * PREFIX{fanout}:progress before each further page; a job taken over
+ * (claimed, or this consumer's own pending after a restart) resumes there,
+ * so at most one page is delivered twice.
+ *
+ * Failures: a failed job is not re-read. It waits in this worker's retry
+ * list, and resumes at the page that failed. One retry timer serves the
+ * worker: its delay grows with util/backoff (retry_min_ms doubling up to
+ * retry_max_ms, with jitter) while nothing succeeds, and while nothing
+ * succeeds only one waiting job is tried per delay (a probe); the first
+ * page delivered resets it and releases the others. New jobs keep being
+ * read meanwhile (up to FANOUT_WAIT_MAX waiting). The outage is logged once
+ * when it starts and once when it ends.
+ *
+ * Poison jobs: a failure counts as an attempt when some other work
+ * succeeded since the job's previous failure (so an outage, where nothing
+ * succeeds, costs no attempts); a job taken over counts one more. After
+ * max_attempts, or at once when the entry is not a job (feed_job_decode
+ * fails), it moves to the dead-letter stream PREFIX{fanout}:dead with its
+ * reason (FANOUT_DEAD), counted by feedcache_fanout_dead_letters_total.
+ * feed_dead.h lists and requeues dead letters. */
 #ifndef FC_FEED_FEED_FANOUT_H
 #define FC_FEED_FEED_FANOUT_H
 
@@ -23,22 +48,34 @@
 #define FANOUT_PAGE 5000
 #define FANOUT_CHUNK 250
 #define FANOUT_CONCURRENCY 32
+#define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
 #define FANOUT_BLOCK_MS 1000
-#define FANOUT_CLAIM_IDLE_MS 30000
+#define FANOUT_CLAIM_IDLE_MS 30000 /* default of the fanout_claim_idle_ms setting */
 #define FANOUT_RETRY_MS 500        /* after a failed read or group creation */
 #define FANOUT_TICK_MS 1000        /* queue depth refresh */
-#define FANOUT_CLAIM_EVERY_TICKS 10
+#define FANOUT_DEAD_MAX 100000     /* dead letters kept (approximate MAXLEN) */
 
 typedef struct feed_fanout feed_fanout_t;
 
-/* Starts the worker. Its blocking reads get their own Redis connection
- * (redis_url, timeout_ms plus the block time). consumer names this instance
- * in the group; it should survive a restart, so that the instance picks up
- * its own unfinished jobs at once. Returns NULL (logged) on a bad URL. */
-feed_fanout_t *feed_fanout_start(feed_engine_t *e, const char *redis_url, const char *consumer,
-                                 unsigned timeout_ms);
+typedef struct {
+    /* The blocking reads get their own Redis connection (redis_url,
+     * timeout_ms plus the block time). */
+    const char *redis_url;
+    /* Names this instance in the group; it should survive a restart, so
+     * that the instance picks up its own unfinished jobs at once. */
+    const char *consumer;
+    unsigned timeout_ms;
+    unsigned max_attempts;     /* fanout_max_attempts; 0: 8 */
+    unsigned claim_idle_ms;    /* fanout_claim_idle_ms; 0: FANOUT_CLAIM_IDLE_MS */
+    unsigned retry_min_ms;     /* fanout_retry_min_ms; 0: 500 */
+    unsigned retry_max_ms;     /* fanout_retry_max_ms; 0: 10000 */
+} feed_fanout_options_t;
+
+/* Starts the worker. Returns NULL (logged) on a bad URL. */
+feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *o);
 /* Stops taking jobs. Jobs in progress run on until they finish or their
- * backends close (then they stay queued). Frees itself when idle. */
+ * backends close (then they stay queued); jobs waiting for a retry are
+ * dropped here and stay pending. Frees itself when idle. */
 void feed_fanout_stop(feed_fanout_t *f);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "feed/feed_cursor.h"
+#include "feed/feed_dead.h"
 #include "feed/feed_read.h"
 #include "feed/feed_warm.h"
 #include "feed/feed_warm_job.h"
@@ -250,4 +251,62 @@ void feed_method_warm_status(rpc_call_t *call, const msgpack_object *args, void 
         return;
     }
     feed_warm_job_fetch_status(engine, call, id);
+}
+
+/* ---- fanout.dead_letters, fanout.retry (extensions) --------------------- */
+
+/* An optional stream id argument. Returns 1 with a NUL-terminated copy in
+ * out, 0 when absent, or -1 after answering BAD_REQUEST. */
+static int dead_id_arg(rpc_call_t *call, const msgpack_object *args, const char *key,
+                       char out[FEED_DEAD_ID_MAX + 1])
+{
+    char err[160];
+    const char *s;
+    size_t len;
+    int rc = rpc_arg_str(args, key, 1024, &s, &len, err, sizeof err);
+    if (rc < 0) {
+        rpc_reply_bad_request(call, "%s", err);
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    if (!feed_dead_id_ok(s, len)) {
+        rpc_reply_bad_request(call, "%s: must be a stream entry id such as 1700000000000-0", key);
+        return -1;
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 1;
+}
+
+void feed_method_fanout_dead_letters(rpc_call_t *call, const msgpack_object *args, void *engine)
+{
+    char err[160], after[FEED_DEAD_ID_MAX + 1];
+    int64_t limit = 100;
+    if (rpc_arg_int(args, "limit", 1, FEED_DEAD_LIST_MAX, &limit, err, sizeof err) < 0) {
+        rpc_reply_bad_request(call, "%s", err);
+        return;
+    }
+    int rc = dead_id_arg(call, args, "after", after);
+    if (rc >= 0)
+        feed_dead_list(engine, call, rc == 1 ? after : NULL, limit);
+}
+
+void feed_method_fanout_retry(rpc_call_t *call, const msgpack_object *args, void *engine)
+{
+    char err[160], id[FEED_DEAD_ID_MAX + 1];
+    bool all = false;
+    if (rpc_arg_bool(args, "all", &all, err, sizeof err) < 0) {
+        rpc_reply_bad_request(call, "%s", err);
+        return;
+    }
+    int rc = dead_id_arg(call, args, "id", id);
+    if (rc < 0)
+        return;
+    if ((rc == 1) == all) {
+        rpc_reply_bad_request(call, "id, all: %s",
+                              all ? "give only one of them" : "one of them is required");
+        return;
+    }
+    feed_dead_retry(engine, call, all ? NULL : id);
 }

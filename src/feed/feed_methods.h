@@ -14,5 +14,7 @@ void feed_method_timeline_get(rpc_call_t *call, const msgpack_object *args, void
 void feed_method_invalidate(rpc_call_t *call, const msgpack_object *args, void *engine);
 void feed_method_warm(rpc_call_t *call, const msgpack_object *args, void *engine);
 void feed_method_warm_status(rpc_call_t *call, const msgpack_object *args, void *engine);
+void feed_method_fanout_dead_letters(rpc_call_t *call, const msgpack_object *args, void *engine);
+void feed_method_fanout_retry(rpc_call_t *call, const msgpack_object *args, void *engine);
 
 #endif

@@ -15,6 +15,10 @@
     ACTION(fanout_posts_total, METRIC_COUNTER, "posts fanned out (celebrity posts excluded)") \
     ACTION(fanout_deliveries_total, METRIC_COUNTER, "post ids pushed into home feeds by fan-out") \
     ACTION(fanout_queue_depth, METRIC_GAUGE, "fan-out jobs queued and not yet finished") \
+    ACTION(fanout_dead_letters_total, METRIC_COUNTER, \
+           "fan-out jobs moved to the dead-letter stream (failed too often, or malformed)") \
+    ACTION(fanout_job_failures_total, METRIC_COUNTER, \
+           "fan-out job attempts that failed and were scheduled for a retry") \
     ACTION(celebrity_merges_total, METRIC_COUNTER, \
            "celebrity recent-post sets merged into timeline pages at read time") \
     ACTION(timeline_db_pages_total, METRIC_COUNTER, \

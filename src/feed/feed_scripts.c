@@ -95,3 +95,59 @@ const char feed_script_count_add[] =
     "  return redis.call('INCRBY', KEYS[1], ARGV[1])\n"
     "end\n"
     "return false\n";
+
+/* ---- fan-out worker (issue 9): KEYS of the {fanout} tag only ----------- */
+
+const char feed_script_fanout_ack[] =
+    "local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('HDEL', KEYS[2], ARGV[2])\n"
+    "return n\n";
+
+const char feed_script_fanout_heartbeat[] =
+    "local lost = {}\n"
+    "for i = 3, #ARGV do\n"
+    "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)\n"
+    "  if p[1] and p[1][2] == ARGV[2] then\n"
+    "    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"
+    "  else\n"
+    "    lost[#lost + 1] = ARGV[i]\n"
+    "  end\n"
+    "end\n"
+    "return lost\n";
+
+const char feed_script_fanout_dead[] =
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])\n"
+    "local moved = 0\n"
+    "if e[1] then\n"
+    "  local f = {'job', ARGV[2], 'attempts', ARGV[3], 'reason', ARGV[4], 'at', ARGV[5]}\n"
+    "  local src = e[1][2]\n"
+    "  for i = 1, #src do f[#f + 1] = src[i] end\n"
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', unpack(f))\n"
+    "  moved = 1\n"
+    "end\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('HDEL', KEYS[3], ARGV[2])\n"
+    "return moved\n";
+
+const char feed_script_fanout_requeue[] =
+    "local entries\n"
+    "if ARGV[3] ~= '' then\n"
+    "  entries = redis.call('XRANGE', KEYS[2], ARGV[3], ARGV[3])\n"
+    "else\n"
+    "  entries = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[2])\n"
+    "end\n"
+    "local n = 0\n"
+    "for _, e in ipairs(entries) do\n"
+    "  local src, f = e[2], {}\n"
+    "  for i = 9, #src - 1, 2 do\n"
+    "    local v = src[i + 1]\n"
+    "    if src[i] == 'pub' then v = ARGV[1] end\n"
+    "    f[#f + 1] = src[i]; f[#f + 1] = v\n"
+    "  end\n"
+    "  if #f > 0 then redis.call('XADD', KEYS[1], '*', unpack(f)) end\n"
+    "  redis.call('XDEL', KEYS[2], e[1])\n"
+    "  n = n + 1\n"
+    "end\n"
+    "return n\n";

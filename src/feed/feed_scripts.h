@@ -93,4 +93,33 @@ extern const char feed_script_slide[];
  * count, or nil when none was cached. */
 extern const char feed_script_count_add[];
 
+/* ---- the fan-out worker (feed_fanout.c, feed_dead.c) ---------------------
+ * Keys of the {fanout} tag only: the job stream PREFIX{fanout}, its
+ * dead-letter stream PREFIX{fanout}:dead and the progress hash
+ * PREFIX{fanout}:progress (entry id -> "POSITION ATTEMPTS"). */
+
+/* FANOUT_ACK: KEYS stream, progress; ARGV group, entry id. XACK, XDEL and
+ * HDEL of the job's progress, at once. Returns XACK's count. */
+extern const char feed_script_fanout_ack[];
+
+/* FANOUT_HEARTBEAT: KEYS[1] stream; ARGV group, consumer, entry ids...
+ * Each entry still pending for consumer is claimed again by it (XCLAIM 0
+ * JUSTID: its idle time restarts, its delivery count does not change), so no
+ * XAUTOCLAIM takes a job that is alive. Returns the ids that are no longer
+ * the consumer's (acknowledged, or claimed by another after a stall). */
+extern const char feed_script_fanout_heartbeat[];
+
+/* FANOUT_DEAD: KEYS stream, dead stream, progress; ARGV group, entry id,
+ * attempts, reason, now ms, dead stream MAXLEN (approximate). Copies the
+ * entry to the dead stream as job, attempts, reason, at (these four pairs
+ * first), then the entry's own fields, and acknowledges and deletes it (and
+ * its progress). Returns 1 if moved, 0 if the entry was already gone. */
+extern const char feed_script_fanout_dead[];
+
+/* FANOUT_REQUEUE: KEYS stream, dead stream; ARGV now ms, count, dead id
+ * ("" for the oldest `count`). Adds each dead letter's job fields (without
+ * the four leading pairs; pub set to now) to the stream as a new job and
+ * deletes the dead letter. Returns how many were requeued. */
+extern const char feed_script_fanout_requeue[];
+
 #endif

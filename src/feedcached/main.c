@@ -182,8 +182,16 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
     char host[128] = "feedcached", consumer[512];
     gethostname(host, sizeof host - 1);
     snprintf(consumer, sizeof consumer, "%s/%s", host, st->listen);
-    svc->fanout = feed_fanout_start(svc->engine, st->redis, consumer,
-                                    (unsigned)st->redis_timeout_ms);
+    feed_fanout_options_t fa = {
+        .redis_url = st->redis,
+        .consumer = consumer,
+        .timeout_ms = (unsigned)st->redis_timeout_ms,
+        .max_attempts = (unsigned)st->fanout_max_attempts,
+        .claim_idle_ms = (unsigned)st->fanout_claim_idle_ms,
+        .retry_min_ms = (unsigned)st->fanout_retry_min_ms,
+        .retry_max_ms = (unsigned)st->fanout_retry_max_ms,
+    };
+    svc->fanout = feed_fanout_start(svc->engine, &fa);
     if (!svc->fanout) {
         snprintf(err, errlen, "cannot start the fan-out worker");
         return -1;

@@ -33,5 +33,7 @@ const rpc_method_t service_methods[] = {
     { "timeline.invalidate", feed_method_invalidate },
     { "warm", feed_method_warm },
     { "warm.status", feed_method_warm_status },
+    { "fanout.dead_letters", feed_method_fanout_dead_letters },
+    { "fanout.retry", feed_method_fanout_retry },
 };
 const size_t service_nmethods = sizeof service_methods / sizeof service_methods[0];

@@ -29,6 +29,10 @@ static void every_key_has_its_shape(void **state)
     assert_string_equal(k, "fc:marked:{celebrities}");
     assert_int_equal(rds_key_fanout(k, sizeof k, "fc:"), strlen("fc:{fanout}"));
     assert_string_equal(k, "fc:{fanout}");
+    assert_int_equal(rds_key_fanout_dead(k, sizeof k, "fc:"), strlen("fc:{fanout}:dead"));
+    assert_string_equal(k, "fc:{fanout}:dead");
+    rds_key_fanout_progress(k, sizeof k, "fc:");
+    assert_string_equal(k, "fc:{fanout}:progress");
     rds_key_warm(k, sizeof k, "fc:", "w-1a2b");
     assert_string_equal(k, "fc:warm:{w-1a2b}");
 }
@@ -134,6 +138,12 @@ static void slots_follow_the_hash_tag(void **state)
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(d, ld));
     assert_int_equal(rds_key_slot(a, la), slot_of("4242"));
     size_t lf = rds_key_fanout(a, sizeof a, "fc:");
+    assert_int_equal(rds_key_slot(a, lf), slot_of("fanout"));
+    /* The dead-letter stream and the progress hash share the stream's slot:
+     * one script moves a job between them. */
+    lf = rds_key_fanout_dead(a, sizeof a, "fc:");
+    assert_int_equal(rds_key_slot(a, lf), slot_of("fanout"));
+    lf = rds_key_fanout_progress(a, sizeof a, "fc:");
     assert_int_equal(rds_key_slot(a, lf), slot_of("fanout"));
 }
 

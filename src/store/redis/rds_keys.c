@@ -37,21 +37,28 @@ int rds_key_prefix_check(const char *prefix, char *err, size_t errlen)
     return 0;
 }
 
-/* PREFIX KIND {TAG}: the single place that decides the shape of a key. */
-static size_t build(char *out, size_t cap, const char *prefix, const char *kind,
-                    const char *tag)
+/* PREFIX KIND {TAG} SUFFIX: the single place that decides the shape of a
+ * key. Only the fan-out stream's companions have a suffix. */
+static size_t build_suffix(char *out, size_t cap, const char *prefix, const char *kind,
+                           const char *tag, const char *suffix)
 {
     if (cap > 0)
         out[0] = '\0';
     if (!prefix || !token_ok(prefix, RDS_KEY_PREFIX_MAX))
         return 0;
-    int n = snprintf(out, cap, "%s%s{%s}", prefix, kind, tag);
+    int n = snprintf(out, cap, "%s%s{%s}%s", prefix, kind, tag, suffix);
     if (n < 0 || (size_t)n >= cap) {
         if (cap > 0)
             out[0] = '\0';
         return 0;
     }
     return (size_t)n;
+}
+
+static size_t build(char *out, size_t cap, const char *prefix, const char *kind,
+                    const char *tag)
+{
+    return build_suffix(out, cap, prefix, kind, tag, "");
 }
 
 static size_t build_id(char *out, size_t cap, const char *prefix, const char *kind, int64_t id)
@@ -101,6 +108,17 @@ size_t rds_key_fanout(char *out, size_t cap, const char *prefix)
 {
     /* One stream for the whole service: its own name is its tag. */
     return build(out, cap, prefix, "", "fanout");
+}
+
+size_t rds_key_fanout_dead(char *out, size_t cap, const char *prefix)
+{
+    /* The stream's tag: one script moves a job from the stream to it. */
+    return build_suffix(out, cap, prefix, "", "fanout", ":dead");
+}
+
+size_t rds_key_fanout_progress(char *out, size_t cap, const char *prefix)
+{
+    return build_suffix(out, cap, prefix, "", "fanout", ":progress");
 }
 
 size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id)

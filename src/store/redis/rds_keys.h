@@ -23,6 +23,10 @@
  *   PREFIX{celebrities}     set     authors that ever published as celebrities
  *   PREFIXmarked:{celebrities} set  celebrities whose marker job has been queued
  *   PREFIX{fanout}          stream  fan-out jobs, XADD on publish, read by a consumer group
+ *   PREFIX{fanout}:dead     stream  dead-letter jobs: failed fanout_max_attempts times, or
+ *                                   malformed; listed and requeued by feedcachectl fanout
+ *   PREFIX{fanout}:progress hash    entry id -> "POSITION ATTEMPTS" of a running job with
+ *                                   more than one page: where a taken-over job resumes
  *   PREFIXwarm:{JOB}        hash    warm job JOB: done, total, state; kept >= 1 h after it ends
  *
  * Each builder writes the key into out (cap bytes, NUL included) and returns
@@ -49,6 +53,8 @@ size_t rds_key_celebrities(char *out, size_t cap, const char *prefix);
 /* In the same slot as rds_key_celebrities. */
 size_t rds_key_celebrities_marked(char *out, size_t cap, const char *prefix);
 size_t rds_key_fanout(char *out, size_t cap, const char *prefix);
+size_t rds_key_fanout_dead(char *out, size_t cap, const char *prefix);
+size_t rds_key_fanout_progress(char *out, size_t cap, const char *prefix);
 /* job_id: 1..RDS_KEY_JOB_MAX printable characters, no space or brace. */
 size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id);
 

@@ -1,0 +1,751 @@
+/* Integration tests of the fan-out worker on a bad day (issue 9, items 1-3),
+ * against a real feedcached, Redis and PostgreSQL:
+ *
+ *   - poison: a job whose delivery fails every time (a follower's feed key
+ *     holds a string: WRONGTYPE) is moved to the dead-letter stream after
+ *     fanout_max_attempts while other authors' posts keep flowing;
+ *     `feedcachectl fanout dead-letters` lists it, `fanout retry ID`
+ *     requeues it and, the key fixed, it completes; a malformed entry is
+ *     dead-lettered at once with its reason, and `retry --all` requeues it
+ *   - long jobs: a job slower than fanout_claim_idle_ms (PostgreSQL slowed
+ *     down through a view) with two instances running is delivered exactly
+ *     once per feed; kill -9 of its worker after two pages: a second
+ *     instance takes it over and resumes, redoing at most one page, and
+ *     every feed gets the post
+ *   - outage: PostgreSQL cut off (a TCP proxy in this process stops) with
+ *     40 jobs pending: feedcached's CPU time and Redis commands over 4 s
+ *     stay small; the outage is logged once; after it every pending post
+ *     and every new one is delivered
+ *
+ * Own PostgreSQL database fc_fanout_<pid>, own Redis db 12, a key prefix
+ * per daemon. FEEDCACHE_TEST_FILTER=fanout_poison runs one test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "fixture.h"
+#include "harness.h"
+#include "oracle_db.h"
+
+#define PAGE 5000            /* FANOUT_PAGE */
+
+static const fixture_conf_t conf = {
+    .program = "test_fanout", .db_tag = "fc_fanout", .redis_db = 12, .key_prefix = "fcfan",
+};
+
+/* --- helpers: SQL, Redis ------------------------------------------------------ */
+
+static void pg_exec(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void pg_exec(PGconn *pg, const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    PGresult *res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("SQL failed: %s\n%s", PQerrorMessage(pg), sql);
+    PQclear(res);
+}
+
+/* Users lo..hi, and each of them (but author) follows author. */
+static void add_followers(PGconn *pg, int64_t author, int64_t lo, int64_t hi)
+{
+    pg_exec(pg, "INSERT INTO users (id, handle) SELECT g, 'u' || g FROM generate_series(%" PRId64
+            ", %" PRId64 ") g ON CONFLICT DO NOTHING", lo, hi);
+    pg_exec(pg, "INSERT INTO users (id, handle) VALUES (%" PRId64 ", 'a') ON CONFLICT DO NOTHING",
+            author);
+    pg_exec(pg, "INSERT INTO follows (follower_id, followee_id) SELECT g, %" PRId64
+            " FROM generate_series(%" PRId64 ", %" PRId64 ") g WHERE g <> %" PRId64
+            " ON CONFLICT DO NOTHING", author, lo, hi, author);
+}
+
+static void key_of(const char *prefix, char *out, size_t cap, const char *kind, int64_t id)
+{
+    snprintf(out, cap, "%s%s:{%" PRId64 "}", prefix, kind, id);
+}
+
+static redisReply *cmd(redisContext *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r, fmt, ap);
+    va_end(ap);
+    if (!rep)
+        fail_msg("redis: %s", r->errstr);
+    return rep;
+}
+
+static long long cmd_int(redisContext *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r, fmt, ap);
+    va_end(ap);
+    if (!rep)
+        fail_msg("redis: %s", r->errstr);
+    long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* Empty complete home feeds (the sentinel only) for users lo..hi. */
+static void make_feeds(fixture_t *f, const char *prefix, int64_t lo, int64_t hi)
+{
+    char k[160];
+    for (int64_t u = lo; u <= hi; u++) {
+        key_of(prefix, k, sizeof k, "feed", u);
+        redisAppendCommand(f->r, "ZADD %s -1 s", k);
+    }
+    for (int64_t u = lo; u <= hi; u++) {
+        redisReply *rep;
+        assert_int_equal(redisGetReply(f->r, (void **)&rep), REDIS_OK);
+        freeReplyObject(rep);
+    }
+}
+
+/* How many of the feeds of users lo..hi hold post. */
+static int64_t feeds_with(fixture_t *f, const char *prefix, int64_t lo, int64_t hi, int64_t post)
+{
+    char k[160];
+    for (int64_t u = lo; u <= hi; u++) {
+        key_of(prefix, k, sizeof k, "feed", u);
+        redisAppendCommand(f->r, "ZSCORE %s %" PRId64, k, post);
+    }
+    int64_t n = 0;
+    for (int64_t u = lo; u <= hi; u++) {
+        redisReply *rep;
+        assert_int_equal(redisGetReply(f->r, (void **)&rep), REDIS_OK);
+        n += rep->type == REDIS_REPLY_STRING;
+        freeReplyObject(rep);
+    }
+    return n;
+}
+
+/* XADDs a push job as post.publish does (feed_job.h); returns its id. */
+static void xadd_post(fixture_t *f, const char *prefix, int64_t post, int64_t author,
+                      char id[64])
+{
+    char stream[160];
+    snprintf(stream, sizeof stream, "%s{fanout}", prefix);
+    long long now = (long long)time(NULL) * 1000;
+    redisReply *rep = cmd(f->r, "XADD %s * t p p %lld a %lld ts %lld pub %lld", stream,
+                          (long long)post, (long long)author, 1700000000000LL + post, now);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    if (id)
+        snprintf(id, 64, "%s", rep->str);
+    freeReplyObject(rep);
+}
+
+static long long stream_len(fixture_t *f, const char *prefix, const char *suffix)
+{
+    return cmd_int(f->r, "XLEN %s{fanout}%s", prefix, suffix);
+}
+
+static int64_t stat_of(fc_client_t *c, const char *key)
+{
+    int64_t v = -1;
+    char err[256];
+    if (odb_rpc_stat(c, key, &v, err, sizeof err) != 0)
+        fail_msg("stats %s: %s", key, err);
+    return v;
+}
+
+/* fanout.dead_letters: the total, and the first one's id and reason. */
+static int64_t dead_letters(fc_client_t *c, char id[64], char reason[256], int64_t *attempts)
+{
+    fc_response_t r;
+    char err[256];
+    if (odb_call(c, "fanout.dead_letters", NULL, &r, err, sizeof err) != 0)
+        fail_msg("fanout.dead_letters: %s", err);
+    int64_t total = -1;
+    assert_int_equal(fc_obj_int(fc_obj_get(&r.result, "total"), &total), 0);
+    const msgpack_object *list = fc_obj_get(&r.result, "dead_letters");
+    assert_non_null(list);
+    assert_int_equal(list->type, MSGPACK_OBJECT_ARRAY);
+    if (list->via.array.size > 0) {
+        const msgpack_object *d = &list->via.array.ptr[0];
+        const char *s;
+        size_t n;
+        if (id && fc_obj_str(fc_obj_get(d, "id"), &s, &n) == 0)
+            snprintf(id, 64, "%.*s", (int)n, s);
+        if (reason && fc_obj_str(fc_obj_get(d, "reason"), &s, &n) == 0)
+            snprintf(reason, 256, "%.*s", (int)n, s);
+        if (attempts)
+            fc_obj_int(fc_obj_get(d, "attempts"), attempts);
+    }
+    fc_response_free(&r);
+    return total;
+}
+
+/* --- feedcachectl ------------------------------------------------------------- */
+
+typedef struct {
+    int status;
+    char out[8192];
+} ctl_run_t;
+
+static void run_ctl(ctl_run_t *r, const char *addr, const char *args)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "timeout 60 '%s' --addr %s %s 2>&1 </dev/null",
+             getenv("FEEDCACHECTL"), addr, args);
+    FILE *p = popen(line, "r");
+    assert_non_null(p);
+    size_t n = fread(r->out, 1, sizeof r->out - 1, p);
+    r->out[n] = '\0';
+    int st = pclose(p);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* --- a PostgreSQL that can be cut off: a TCP proxy thread --------------------- */
+
+typedef struct {
+    int listen_port, target_port;
+    atomic_bool up, quit;
+    pthread_t thread;
+} pg_proxy_t;
+
+static int listen_on(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 64) != 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+static int connect_to(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+#define PROXY_MAX 64
+
+/* Pumps bytes between each accepted connection and PostgreSQL. While down,
+ * every connection is closed and nothing listens (connection refused). */
+static void *proxy_main(void *arg)
+{
+    pg_proxy_t *p = arg;
+    int lfd = -1;
+    int fds[PROXY_MAX][2];
+    int npairs = 0;
+    char buf[65536];
+    while (!atomic_load(&p->quit)) {
+        bool up = atomic_load(&p->up);
+        if (!up) {
+            for (int i = 0; i < npairs; i++) {
+                close(fds[i][0]);
+                close(fds[i][1]);
+            }
+            npairs = 0;
+            if (lfd >= 0)
+                close(lfd);
+            lfd = -1;
+            usleep(20000);
+            continue;
+        }
+        if (lfd < 0 && (lfd = listen_on(p->listen_port)) < 0) {
+            usleep(20000);
+            continue;
+        }
+        struct pollfd pfd[1 + 2 * PROXY_MAX];
+        pfd[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+        for (int i = 0; i < npairs; i++) {
+            pfd[1 + 2 * i] = (struct pollfd){ .fd = fds[i][0], .events = POLLIN };
+            pfd[2 + 2 * i] = (struct pollfd){ .fd = fds[i][1], .events = POLLIN };
+        }
+        if (poll(pfd, (nfds_t)(1 + 2 * npairs), 20) <= 0)
+            continue;
+        for (int i = npairs - 1; i >= 0; i--) {
+            bool dead = false;
+            for (int k = 0; k < 2 && !dead; k++) {
+                if (!(pfd[1 + 2 * i + k].revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                ssize_t n = read(fds[i][k], buf, sizeof buf);
+                if (n <= 0) {
+                    dead = true;
+                    break;
+                }
+                for (ssize_t off = 0; off < n;) {
+                    ssize_t w = write(fds[i][1 - k], buf + off, (size_t)(n - off));
+                    if (w <= 0) {
+                        dead = true;
+                        break;
+                    }
+                    off += w;
+                }
+            }
+            if (dead) {
+                close(fds[i][0]);
+                close(fds[i][1]);
+                fds[i][0] = fds[npairs - 1][0];
+                fds[i][1] = fds[npairs - 1][1];
+                npairs--;
+            }
+        }
+        if (pfd[0].revents & POLLIN) {
+            int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0) {
+                int t = npairs < PROXY_MAX ? connect_to(p->target_port) : -1;
+                if (t < 0) {
+                    close(c);
+                } else {
+                    fds[npairs][0] = c;
+                    fds[npairs][1] = t;
+                    npairs++;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < npairs; i++) {
+        close(fds[i][0]);
+        close(fds[i][1]);
+    }
+    if (lfd >= 0)
+        close(lfd);
+    return NULL;
+}
+
+/* --- fixture -------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    return fixture_group_setup(&conf);
+}
+
+/* A daemon on f->prefix with extra flags and, when pg is not NULL, that
+ * PostgreSQL conninfo. */
+static harness_daemon_t *start_daemon(fixture_t *f, const char *pg, const char *const *extra,
+                                      fc_client_t **c)
+{
+    char saved[1200];
+    snprintf(saved, sizeof saved, "%s", getenv("FEEDCACHE_TEST_PG"));
+    if (pg)
+        setenv("FEEDCACHE_TEST_PG", pg, 1);
+    harness_daemon_t *d = fixture_daemon_start(f->prefix, extra, c);
+    setenv("FEEDCACHE_TEST_PG", saved, 1);
+    if (!d)
+        fail_msg("feedcached did not start");
+    return d;
+}
+
+static bool log_has(const harness_daemon_t *d, const char *needle, int *count)
+{
+    char *log = harness_daemon_log(d);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, needle)); p++)
+        n++;
+    free(log);
+    if (count)
+        *count = n;
+    return n > 0;
+}
+
+/* --- (a) poison jobs ------------------------------------------------------------ */
+
+static void fanout_poison(void **state)
+{
+    fixture_t *f = *state;
+    /* Author 1: followers 100..119; author 2: followers 200..239. */
+    add_followers(f->pg, 1, 100, 119);
+    add_followers(f->pg, 2, 200, 239);
+    static const char *const flags[] = { "--fanout-max-attempts", "3", "--fanout-retry-min-ms",
+                                         "50", "--fanout-retry-max-ms", "200", NULL };
+    assert_int_equal(fixture_start(f, flags), 0);
+    make_feeds(f, f->prefix, 1, 2);
+    make_feeds(f, f->prefix, 100, 119);
+    make_feeds(f, f->prefix, 200, 239);
+    /* Follower 107's feed key holds a string: every delivery to it fails. */
+    char k[160];
+    key_of(f->prefix, k, sizeof k, "feed", 107);
+    freeReplyObject(cmd(f->r, "SET %s garbage", k));
+
+    xadd_post(f, f->prefix, 5001, 1, NULL);
+    /* Author 2's posts keep flowing meanwhile. */
+    int64_t good = 0;
+    long long deadline = odb_now_ms() + 15000;
+    char id[64] = "", reason[256] = "";
+    int64_t attempts = 0;
+    while (dead_letters(f->c, id, reason, &attempts) < 1) {
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(f->d, "poison");
+            fail_msg("the poison job was not dead-lettered within 15 s");
+        }
+        xadd_post(f, f->prefix, 6000 + good++, 2, NULL);
+        odb_sleep_ms(20);
+    }
+    assert_int_equal(attempts, 3);
+    if (!strstr(reason, "WRONGTYPE"))
+        fail_msg("dead letter reason '%s' lacks WRONGTYPE", reason);
+    /* Every good post reached all of author 2's followers. */
+    deadline = odb_now_ms() + 10000;
+    for (int64_t i = 0; i < good; i++) {
+        while (feeds_with(f, f->prefix, 200, 239, 6000 + i) != 40) {
+            if (odb_now_ms() > deadline)
+                fail_msg("good post %" PRId64 " not delivered to every follower", 6000 + i);
+            odb_sleep_ms(20);
+        }
+    }
+    fprintf(stderr, "poison: dead-lettered after %" PRId64 " attempts while %" PRId64
+            " other posts were delivered\n", attempts, good);
+    assert_true(good >= 2);
+    assert_int_equal(stream_len(f, f->prefix, ""), 0);
+
+    /* feedcachectl lists it... */
+    ctl_run_t r;
+    run_ctl(&r, f->d->addr, "fanout dead-letters");
+    if (r.status != 0 || !strstr(r.out, id) || !strstr(r.out, "5001") ||
+        !strstr(r.out, "WRONGTYPE") || !strstr(r.out, "1 dead letter"))
+        fail_msg("fanout dead-letters: exit %d:\n%s", r.status, r.out);
+    run_ctl(&r, f->d->addr, "fanout retry");
+    assert_int_equal(r.status, 2);
+    run_ctl(&r, f->d->addr, "fanout retry 1-1");
+    if (r.status != 1 || !strstr(r.out, "NOT_FOUND"))
+        fail_msg("fanout retry of an unknown id: exit %d:\n%s", r.status, r.out);
+
+    /* ...and, the key fixed, requeues it: it completes. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    make_feeds(f, f->prefix, 107, 107);
+    char args[128];
+    snprintf(args, sizeof args, "fanout retry %s", id);
+    run_ctl(&r, f->d->addr, args);
+    if (r.status != 0 || !strstr(r.out, "requeued 1 dead letter"))
+        fail_msg("fanout retry: exit %d:\n%s", r.status, r.out);
+    deadline = odb_now_ms() + 10000;
+    while (feeds_with(f, f->prefix, 100, 119, 5001) != 20 ||
+           feeds_with(f, f->prefix, 1, 1, 5001) != 1) {
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(f->d, "poison retry");
+            fail_msg("the requeued job did not complete");
+        }
+        odb_sleep_ms(20);
+    }
+    assert_int_equal(dead_letters(f->c, NULL, NULL, NULL), 0);
+
+    /* A malformed entry is dead-lettered at once, with its reason. */
+    freeReplyObject(cmd(f->r, "XADD %s{fanout} * t x junk 1", f->prefix));
+    deadline = odb_now_ms() + 10000;
+    while (dead_letters(f->c, id, reason, NULL) < 1) {
+        if (odb_now_ms() > deadline)
+            fail_msg("the malformed job was not dead-lettered");
+        odb_sleep_ms(20);
+    }
+    if (!strstr(reason, "malformed"))
+        fail_msg("malformed job's reason: '%s'", reason);
+    run_ctl(&r, f->d->addr, "fanout dead-letters --json");
+    if (r.status != 0 || !strstr(r.out, "\"reason\":\"malformed"))
+        fail_msg("fanout dead-letters --json: exit %d:\n%s", r.status, r.out);
+    run_ctl(&r, f->d->addr, "fanout retry --all");
+    if (r.status != 0 || !strstr(r.out, "requeued 1 dead letter"))
+        fail_msg("fanout retry --all: exit %d:\n%s", r.status, r.out);
+    /* Still malformed: back in the dead-letter stream, counted twice. */
+    deadline = odb_now_ms() + 10000;
+    while (dead_letters(f->c, NULL, NULL, NULL) < 1) {
+        if (odb_now_ms() > deadline)
+            fail_msg("the requeued malformed job did not come back");
+        odb_sleep_ms(20);
+    }
+    harness_http_t h;
+    char err[256];
+    assert_int_equal(harness_http(f->d->metrics_addr, "GET", "/metrics", 5000, &h, err,
+                                  sizeof err), 0);
+    if (!strstr(h.body.data, "feedcache_fanout_dead_letters_total 3"))
+        fail_msg("/metrics lacks feedcache_fanout_dead_letters_total 3");
+    harness_http_free(&h);
+    f->finished = true;
+}
+
+/* --- (b) long jobs ------------------------------------------------------------- */
+
+#define LONG_LO 100001
+#define LONG_N 20000
+#define LONG_HI (LONG_LO + LONG_N - 1)
+
+/* The followers of author 1 (LONG_N of them, with feeds), and a schema
+ * "slow" whose follows view sleeps 5 ms every 100 rows: a page of the
+ * fan-out query takes about 0.3 s. Returns the conninfo that reads it. */
+static void long_world(fixture_t *f, char *slow_pg, size_t cap)
+{
+    add_followers(f->pg, 1, LONG_LO, LONG_HI);
+    pg_exec(f->pg, "CREATE SCHEMA IF NOT EXISTS slow");
+    pg_exec(f->pg, "CREATE OR REPLACE FUNCTION slow.pass(id bigint) RETURNS boolean "
+            "LANGUAGE sql VOLATILE AS $$ SELECT CASE WHEN id %% 100 = 0 "
+            "THEN pg_sleep(0.005) IS NOT NULL ELSE true END $$");
+    pg_exec(f->pg, "CREATE OR REPLACE VIEW slow.follows AS SELECT * FROM public.follows "
+            "WHERE slow.pass(follower_id)");
+    snprintf(slow_pg, cap, "%s options='-c search_path=slow,public'", fixture_env()->conninfo);
+    fixture_next_prefix(f);
+    make_feeds(f, f->prefix, 1, 1);
+    make_feeds(f, f->prefix, LONG_LO, LONG_HI);
+}
+
+static void fanout_long_job_once(void **state)
+{
+    fixture_t *f = *state;
+    char slow[1400];
+    long_world(f, slow, sizeof slow);
+    static const char *const flags[] = { "--fanout-claim-idle-ms", "600", NULL };
+    fc_client_t *ca, *cb;
+    harness_daemon_t *a = start_daemon(f, slow, flags, &ca);
+    harness_daemon_t *b = start_daemon(f, slow, flags, &cb);
+    long long t0 = odb_now_ms();
+    xadd_post(f, f->prefix, 777, 1, NULL);
+    long long deadline = t0 + 30000;
+    while (feeds_with(f, f->prefix, LONG_LO, LONG_HI, 777) != LONG_N ||
+           stream_len(f, f->prefix, "") != 0) {
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(a, "long job: a");
+            harness_daemon_dump_log(b, "long job: b");
+            fail_msg("the long job did not finish in 30 s");
+        }
+        odb_sleep_ms(50);
+    }
+    long long took = odb_now_ms() - t0;
+    odb_sleep_ms(1500);            /* a second run would show by now */
+    int64_t da = stat_of(ca, "fanout_deliveries"), db = stat_of(cb, "fanout_deliveries");
+    fprintf(stderr, "long job: %lld ms (claim time 600 ms), deliveries %" PRId64 " + %" PRId64
+            " for %d feeds\n", took, da, db, LONG_N + 1);
+    assert_true(took > 1200);      /* it did outlast the claim time */
+    assert_int_equal(da + db, LONG_N + 1);
+    assert_int_equal(cmd_int(f->r, "HLEN %s{fanout}:progress", f->prefix), 0);
+    fc_client_close(ca);
+    fc_client_close(cb);
+    assert_int_equal(harness_daemon_finish(a, true), 0);
+    assert_int_equal(harness_daemon_finish(b, true), 0);
+    f->finished = true;
+}
+
+static void fanout_kill_resume(void **state)
+{
+    fixture_t *f = *state;
+    char slow[1400];
+    long_world(f, slow, sizeof slow);
+    static const char *const flags[] = { "--fanout-claim-idle-ms", "600", NULL };
+    fc_client_t *ca;
+    harness_daemon_t *a = start_daemon(f, slow, flags, &ca);
+    char entry[64];
+    xadd_post(f, f->prefix, 888, 1, entry);
+    /* Wait until two pages are delivered (the saved position is past the
+     * 10,000th follower), then kill -9. */
+    long long deadline = odb_now_ms() + 30000;
+    long long pos = 0;
+    while (pos < LONG_LO + 2 * PAGE - 1) {
+        redisReply *rep = cmd(f->r, "HGET %s{fanout}:progress %s", f->prefix, entry);
+        if (rep->type == REDIS_REPLY_STRING)
+            pos = strtoll(rep->str, NULL, 10);
+        freeReplyObject(rep);
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(a, "kill resume");
+            fail_msg("no progress past two pages within 30 s (position %lld)", pos);
+        }
+        odb_sleep_ms(10);
+    }
+    assert_int_equal(harness_daemon_signal(a, SIGKILL), 0);
+    harness_daemon_wait(a, 5000);
+    int64_t before = feeds_with(f, f->prefix, LONG_LO, LONG_HI, 888) +
+                     feeds_with(f, f->prefix, 1, 1, 888);
+    assert_true(before < LONG_N + 1);
+    fc_client_close(ca);
+    harness_daemon_free(a);
+
+    /* A second instance (another consumer) claims it and resumes. */
+    fc_client_t *cb;
+    harness_daemon_t *b = start_daemon(f, NULL, flags, &cb);
+    deadline = odb_now_ms() + 30000;
+    while (feeds_with(f, f->prefix, LONG_LO, LONG_HI, 888) != LONG_N ||
+           stream_len(f, f->prefix, "") != 0) {
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(b, "kill resume: b");
+            fail_msg("the second instance did not finish the job in 30 s");
+        }
+        odb_sleep_ms(50);
+    }
+    assert_int_equal(feeds_with(f, f->prefix, 1, 1, 888), 1);
+    int64_t db = stat_of(cb, "fanout_deliveries");
+    int64_t redone = before + db - (LONG_N + 1);
+    fprintf(stderr, "kill -9 at position %lld: %" PRId64 " feeds had the post, the second "
+            "instance delivered %" PRId64 ", redone %" PRId64 " (a page is %d)\n", pos, before,
+            db, redone, PAGE);
+    assert_true(redone >= 0);
+    assert_true(redone <= PAGE);
+    assert_true(log_has(b, "resumes after follower", NULL));
+    assert_int_equal(cmd_int(f->r, "HLEN %s{fanout}:progress", f->prefix), 0);
+    fc_client_close(cb);
+    assert_int_equal(harness_daemon_finish(b, true), 0);
+    f->finished = true;
+}
+
+/* --- (c) PostgreSQL outage -------------------------------------------------------- */
+
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    assert_non_null(p);
+    unsigned long utime = 0, stime = 0;
+    /* After "pid (comm)": state is field 3; utime and stime are 14 and 15. */
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                            &utime, &stime), 2);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long long redis_commands(fixture_t *f)
+{
+    redisReply *rep = cmd(f->r, "INFO stats");
+    const char *p = strstr(rep->str, "total_commands_processed:");
+    assert_non_null(p);
+    long long v = strtoll(p + strlen("total_commands_processed:"), NULL, 10);
+    freeReplyObject(rep);
+    return v;
+}
+
+#define OUTAGE_MS 4000
+#define PENDING 40
+#define CPU_MAX_S 0.4
+#define REDIS_MAX 200
+
+static void fanout_pg_outage(void **state)
+{
+    fixture_t *f = *state;
+    add_followers(f->pg, 1, 100, 149);
+    const char *port = getenv("FEEDCACHE_TEST_PG_PORT");
+    int pg_port = port ? atoi(port) : -1;
+    if (pg_port <= 0) {
+        /* The conninfo's port= is the server's. */
+        const char *c = strstr(fixture_env()->conninfo, "port=");
+        assert_non_null(c);
+        pg_port = atoi(c + 5);
+    }
+    pg_proxy_t proxy = { .target_port = pg_port };
+    proxy.listen_port = harness_free_port();
+    atomic_store(&proxy.up, true);
+    assert_int_equal(pthread_create(&proxy.thread, NULL, proxy_main, &proxy), 0);
+    char pg[1400];
+    snprintf(pg, sizeof pg, "%s host=127.0.0.1 port=%d", fixture_env()->conninfo,
+             proxy.listen_port);
+    static const char *const flags[] = { "--fanout-retry-min-ms", "100", "--fanout-retry-max-ms",
+                                         "1000", NULL };
+    fixture_next_prefix(f);
+    f->d = start_daemon(f, pg, flags, &f->c);
+    make_feeds(f, f->prefix, 1, 1);
+    make_feeds(f, f->prefix, 100, 149);
+    /* The proxy works: a first post goes through. */
+    xadd_post(f, f->prefix, 1, 1, NULL);
+    long long deadline = odb_now_ms() + 10000;
+    while (feeds_with(f, f->prefix, 100, 149, 1) != 50) {
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(f->d, "outage: before");
+            fail_msg("fan-out through the proxy does not work");
+        }
+        odb_sleep_ms(20);
+    }
+
+    atomic_store(&proxy.up, false);
+    for (int i = 0; i < PENDING; i++)
+        xadd_post(f, f->prefix, 100 + i, 1, NULL);
+    odb_sleep_ms(1000);            /* every job has failed once by now */
+    double cpu0 = cpu_seconds(f->d->pid);
+    long long cmds0 = redis_commands(f);
+    odb_sleep_ms(OUTAGE_MS);
+    double cpu = cpu_seconds(f->d->pid) - cpu0;
+    long long cmds = redis_commands(f) - cmds0 - 1;    /* our INFO */
+    long long pending = stream_len(f, f->prefix, "");
+    fprintf(stderr, "outage: %d jobs pending, over %d ms feedcached used %.2f s CPU and sent "
+            "%lld Redis commands (bounds %.2f s, %d)\n", PENDING, OUTAGE_MS, cpu, cmds,
+            CPU_MAX_S, REDIS_MAX);
+    assert_true(cpu <= CPU_MAX_S);
+    assert_true(cmds <= REDIS_MAX);
+    assert_int_equal(pending, PENDING);
+    assert_int_equal(stream_len(f, f->prefix, ":dead"), 0);
+
+    atomic_store(&proxy.up, true);
+    long long t_up = odb_now_ms();
+    for (int i = 0; i < 5; i++)
+        xadd_post(f, f->prefix, 200 + i, 1, NULL);
+    deadline = odb_now_ms() + 20000;
+    for (int i = 0; i < PENDING + 5; i++) {
+        int64_t post = i < PENDING ? 100 + i : 200 + (i - PENDING);
+        while (feeds_with(f, f->prefix, 100, 149, post) != 50 ||
+               feeds_with(f, f->prefix, 1, 1, post) != 1) {
+            if (odb_now_ms() > deadline) {
+                harness_daemon_dump_log(f->d, "outage: after");
+                fail_msg("post %" PRId64 " not delivered after the outage", post);
+            }
+            odb_sleep_ms(20);
+        }
+    }
+    fprintf(stderr, "outage: every post delivered %lld ms after PostgreSQL came back\n",
+            odb_now_ms() - t_up);
+    deadline = odb_now_ms() + 5000;
+    while (stream_len(f, f->prefix, "") != 0 && odb_now_ms() < deadline)
+        odb_sleep_ms(20);
+    assert_int_equal(stream_len(f, f->prefix, ""), 0);
+    int warned = 0, recovered = 0;
+    log_has(f->d, "failed jobs are retried with backoff", &warned);
+    log_has(f->d, "fan-out recovered", &recovered);
+    if (warned != 1 || recovered != 1) {
+        harness_daemon_dump_log(f->d, "outage: log");
+        fail_msg("the outage was logged %d times, its end %d times (want 1 and 1)", warned,
+                 recovered);
+    }
+    atomic_store(&proxy.quit, true);
+    pthread_join(proxy.thread, NULL);
+    f->finished = true;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest all[] = {
+        cmocka_unit_test_setup_teardown(fanout_poison, fixture_setup_data, fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_long_job_once, fixture_setup_data,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_kill_resume, fixture_setup_data,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_pg_outage, fixture_setup_data, fixture_teardown),
+    };
+    const char *filter = getenv("FEEDCACHE_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    return cmocka_run_group_tests(all, group_setup, fixture_group_teardown);
+}
