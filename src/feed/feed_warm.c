@@ -351,6 +351,25 @@ static void user_end(warm_user_t *u, const char *failure_text)
     job_release(j);
 }
 
+/* The rebuild was shed (max_rebuilds running: live reads come first). Not a
+ * failure: the user goes back in the queue as it was, and the job yields as
+ * when the service is busy. */
+static void user_shed(warm_user_t *u)
+{
+    warm_job_t *j = u->j;
+    feed_warm_t *w = j->w;
+    warm_item_t item = u->item;
+    user_free(u);
+    w->inflight--;
+    j->inflight--;
+    if (!job_ended(j) && !w->stopping) {
+        feed_warm_job_push(&j->st, item.id, item.attempts);
+        backoff(j, WARM_BUSY_BACKOFF_MS, "service busy (max_rebuilds rebuilds running)");
+        job_pump(j);
+    }
+    job_release(j);
+}
+
 static void on_hydrated(int status, bool pg_used, void *arg)
 {
     warm_user_t *u = arg;
@@ -397,10 +416,13 @@ static void on_rebuilt(int status, void *arg)
         return;
     }
     u->rebuild_ms = (double)(uv_hrtime() - u->start_ns) / 1e6;
+    if (status == FEED_REBUILD_SHED) {
+        user_shed(u);
+        return;
+    }
     if (status != FEED_REBUILD_OK) {
-        user_end(u, status == FEED_REBUILD_RETRY  ? "invalidated while rebuilding"
-                    : status == FEED_REBUILD_SHED ? "max_rebuilds rebuilds were running"
-                                                  : "rebuild failed (Redis or PostgreSQL)");
+        user_end(u, status == FEED_REBUILD_RETRY ? "invalidated while rebuilding"
+                                                 : "rebuild failed (Redis or PostgreSQL)");
         return;
     }
     feed_args_eval(&u->args, feed_script_touch, 1);
