@@ -24,6 +24,8 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     e->max_rebuilds = o->max_rebuilds;
     e->pg_backlog_max = o->pg_backlog_max;
     e->next_token = ((uint64_t)uv_hrtime() << 16) ^ (uint64_t)getpid();
+    list_init(&e->rebuild_polls);
+    list_init(&e->rebuild_sheds);
     e->flights = feed_flights_new();
     e->guess = feed_guess_new();
     return e;

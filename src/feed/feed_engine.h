@@ -22,6 +22,7 @@
 #include "store/pg/pg.h"
 #include "store/redis/rds.h"
 #include "store/redis/rds_keys.h"
+#include "util/list.h"
 
 /* How long a home feed stays "building" at most if its rebuilder dies. */
 #define FEED_BUILD_TTL_MS 10000
@@ -61,6 +62,11 @@ typedef struct feed_engine {
     int max_rebuilds;
     int pg_backlog_max;
     int rebuilds_inflight;           /* flights running (feed_rebuild) */
+    list_t rebuild_polls;            /* rebuilds waiting on a poll timer (feed_rebuild) */
+    list_t rebuild_sheds;            /* shed answers waiting for the loop (feed_rebuild) */
+    bool stopping;                   /* feed_rebuild_stop was called */
+    void (*stopped)(void *arg);      /* feed_rebuild_stop's done callback */
+    void *stopped_arg;
     uint64_t next_token;             /* rebuild tokens and warm job ids */
     struct feed_flights *flights;    /* rebuilds in progress (feed_rebuild) */
     struct feed_guess *guess;        /* celebrities per user (feed_read) */

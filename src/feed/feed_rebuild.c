@@ -25,6 +25,7 @@ typedef struct {
     rds_args_t args;
     int polls;
     uv_timer_t *poll_timer;
+    list_t poll_link;          /* in e->rebuild_polls while the timer is armed */
     int64_t *markers;          /* celebrity authors (home feeds) */
     size_t nmarkers;
     int64_t *authors;          /* authors whose posts go in */
@@ -61,8 +62,10 @@ static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
         metric_observe(feed_metrics.feed_rebuild_duration_seconds,
                        (double)(uv_hrtime() - r->start_ns) / 1e9);
     }
-    if (r->poll_timer)
+    if (r->poll_timer) {
+        list_remove(&r->poll_link);
         uv_close((uv_handle_t *)r->poll_timer, on_timer_closed);
+    }
     feed_engine_t *e = r->e;
     feed_flight_kind_t kind = r->kind;
     int64_t id = r->id;
@@ -209,9 +212,19 @@ static void query_followees(rebuild_t *r)
 
 /* ---- step 1: placeholder ----------------------------------------------- */
 
+static void maybe_stopped(feed_engine_t *e);
+
 static void on_poll_timer(uv_timer_t *t)
 {
-    rebuild_begin(t->data);
+    rebuild_t *r = t->data;
+    feed_engine_t *e = r->e;
+    list_remove(&r->poll_link);
+    if (e->stopping) {
+        rebuild_end(r, FEED_REBUILD_UNAVAILABLE);
+        maybe_stopped(e);
+        return;
+    }
+    rebuild_begin(r);
 }
 
 static void on_begun(rds_batch_t *b, void *arg)
@@ -235,6 +248,7 @@ static void on_begun(rds_batch_t *b, void *arg)
             uv_timer_init(r->e->loop, r->poll_timer);
             r->poll_timer->data = r;
         }
+        list_insert_tail(&r->e->rebuild_polls, &r->poll_link);
         uv_timer_start(r->poll_timer, on_poll_timer, REBUILD_POLL_MS, 0);
     } else {
         r->start_ns = uv_hrtime();
@@ -260,6 +274,9 @@ static void rebuild_begin(rebuild_t *r)
  * every other outcome. */
 typedef struct {
     uv_timer_t timer;          /* first: the handle is the allocation */
+    list_t link;               /* in e->rebuild_sheds until it fires */
+    feed_engine_t *e;
+    feed_rebuild_status_t status;
     feed_rebuild_fn *cb;
     void *arg;
 } shed_t;
@@ -272,26 +289,72 @@ static void on_shed_closed(uv_handle_t *h)
 static void on_shed(uv_timer_t *t)
 {
     shed_t *s = (shed_t *)t;
-    s->cb(FEED_REBUILD_SHED, s->arg);
+    feed_engine_t *e = s->e;
+    list_remove(&s->link);
+    s->cb(s->e->stopping ? FEED_REBUILD_UNAVAILABLE : s->status, s->arg);
     uv_close((uv_handle_t *)t, on_shed_closed);
+    maybe_stopped(e);
 }
 
-static void shed(feed_engine_t *e, feed_rebuild_fn *cb, void *arg)
+/* Answers a caller that gets no rebuild, later, from the loop. */
+static void answer_later(feed_engine_t *e, feed_rebuild_status_t status, feed_rebuild_fn *cb,
+                         void *arg)
 {
-    metric_inc(feed_metrics.rebuilds_shed_total);
     shed_t *s = fc_xcalloc(1, sizeof *s);
+    s->e = e;
+    s->status = status;
     s->cb = cb;
     s->arg = arg;
+    list_insert_tail(&e->rebuild_sheds, &s->link);
     uv_timer_init(e->loop, &s->timer);
     uv_timer_start(&s->timer, on_shed, 0, 0);
+}
+
+static void maybe_stopped(feed_engine_t *e)
+{
+    if (!e->stopping || !e->stopped || !list_empty(&e->rebuild_polls) ||
+        !list_empty(&e->rebuild_sheds))
+        return;
+    void (*done)(void *) = e->stopped;
+    e->stopped = NULL;
+    done(e->stopped_arg);
+}
+
+static void on_stop_check(uv_timer_t *t)
+{
+    feed_engine_t *e = t->data;
+    uv_close((uv_handle_t *)t, on_timer_closed);
+    maybe_stopped(e);
+}
+
+void feed_rebuild_stop(feed_engine_t *e, void (*done)(void *), void *arg)
+{
+    e->stopping = true;
+    e->stopped = done;
+    e->stopped_arg = arg;
+    /* Every waiting timer fires at once, with UNAVAILABLE. */
+    list_foreach(pos, &e->rebuild_polls)
+        uv_timer_start(list_entry(pos, rebuild_t, poll_link)->poll_timer, on_poll_timer, 0, 0);
+    list_foreach(pos, &e->rebuild_sheds)
+        uv_timer_start(&list_entry(pos, shed_t, link)->timer, on_shed, 0, 0);
+    /* done runs from the loop even when nothing waits. */
+    uv_timer_t *check = fc_xmalloc(sizeof *check);
+    uv_timer_init(e->loop, check);
+    check->data = e;
+    uv_timer_start(check, on_stop_check, 0, 0);
 }
 
 static void rebuild_start(feed_engine_t *e, feed_flight_kind_t kind, int64_t id,
                           feed_rebuild_fn *cb, void *arg)
 {
+    if (e->stopping) {
+        answer_later(e, FEED_REBUILD_UNAVAILABLE, cb, arg);
+        return;
+    }
     if (e->max_rebuilds > 0 && e->rebuilds_inflight >= e->max_rebuilds &&
         !feed_flight_running(e->flights, kind, id)) {
-        shed(e, cb, arg);
+        metric_inc(feed_metrics.rebuilds_shed_total);
+        answer_later(e, FEED_REBUILD_SHED, cb, arg);
         return;
     }
     if (!feed_flight_join(e->flights, kind, id, cb, arg))

@@ -42,4 +42,11 @@ void feed_rebuild_home(feed_engine_t *e, int64_t user_id, feed_rebuild_fn *cb, v
 /* The same for an author's recent-posts set PREFIXposts:{author}. */
 void feed_rebuild_author(feed_engine_t *e, int64_t author_id, feed_rebuild_fn *cb, void *arg);
 
+/* Shutdown, before the backends close: rebuilds waiting on a timer (a poll
+ * for another rebuilder, a shed answer) end now with
+ * FEED_REBUILD_UNAVAILABLE, and rebuilds started from now on too, so that no
+ * timer fires after the pools are gone. done(arg) runs from the loop once
+ * none is left; the caller closes the backends then. */
+void feed_rebuild_stop(feed_engine_t *e, void (*done)(void *arg), void *arg);
+
 #endif

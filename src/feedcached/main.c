@@ -16,6 +16,7 @@
 #include "feed/feed_engine.h"
 #include "feed/feed_fanout.h"
 #include "feed/feed_metrics.h"
+#include "feed/feed_rebuild.h"
 #include "feed/feed_warm.h"
 #include "feedcached/health.h"
 #include "feedcached/service.h"
@@ -42,22 +43,11 @@ static void close_if_open(uv_handle_t *h)
 
 /* Everything in flight is answered: close every module and handle so the
  * loop runs out of work and main returns. */
-static void service_finish(service_t *svc)
+/* Second half of the shutdown: no feed timer is left that could touch a
+ * backend, so the backends close. */
+static void close_backends(void *arg)
 {
-    if (svc->finished)
-        return;
-    svc->finished = true;
-    log_info("main", "closing connections and backends");
-    if (svc->rpc) {
-        rpc_server_close(svc->rpc);
-        svc->rpc = NULL;
-    }
-    if (svc->engine)
-        feed_warm_stop(svc->engine, NULL, NULL);
-    if (svc->fanout) {
-        feed_fanout_stop(svc->fanout);      /* frees itself once its jobs are done */
-        svc->fanout = NULL;
-    }
+    service_t *svc = arg;
     if (svc->http) {
         http_server_close(svc->http);
         svc->http = NULL;
@@ -79,6 +69,30 @@ static void service_finish(service_t *svc)
     close_if_open((uv_handle_t *)&svc->sigterm);
     close_if_open((uv_handle_t *)&svc->sigint);
     /* The watchdog stays, unreferenced, in case a close never completes. */
+}
+
+static void service_finish(service_t *svc)
+{
+    if (svc->finished)
+        return;
+    svc->finished = true;
+    log_info("main", "closing connections and backends");
+    if (svc->rpc) {
+        rpc_server_close(svc->rpc);
+        svc->rpc = NULL;
+    }
+    if (svc->engine)
+        feed_warm_stop(svc->engine, NULL, NULL);
+    if (svc->fanout) {
+        feed_fanout_stop(svc->fanout);      /* frees itself once its jobs are done */
+        svc->fanout = NULL;
+    }
+    /* Rebuilds waiting on timers end first (from the loop): a timer that
+     * fired after the pools were freed would use them. */
+    if (svc->engine)
+        feed_rebuild_stop(svc->engine, close_backends, svc);
+    else
+        close_backends(svc);
 }
 
 static void on_warm_stopped(void *arg)

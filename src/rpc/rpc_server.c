@@ -244,13 +244,19 @@ static void call_finish(rpc_call_t *call)
     if (!call->notification && !c->closing)
         mark_dirty(c);
     conn_maybe_resume(c);
+    /* Decided before the release: releasing the last connection of a
+     * closed server frees the server. */
+    void (*drained)(void *) = NULL;
+    void *drained_arg = NULL;
+    if (s->draining && s->inflight == 0 && s->on_drained) {
+        drained = s->on_drained;
+        drained_arg = s->on_drained_arg;
+        s->on_drained = NULL;
+    }
     free(call);
     conn_release(c);
-    if (s->draining && s->inflight == 0 && s->on_drained) {
-        void (*cb)(void *) = s->on_drained;
-        s->on_drained = NULL;
-        cb(s->on_drained_arg);
-    }
+    if (drained)
+        drained(drained_arg);
 }
 
 msgpack_packer *rpc_reply_begin(rpc_call_t *call)

@@ -565,6 +565,41 @@ static void auth_and_select(void **state)
     }
 }
 
+/* redis://user:password@: the pool logs in as that ACL user (AUTH user
+ * password), not as `default`; a wrong password for the user never gets
+ * ready. */
+static void acl_user(void **state)
+{
+    (void)state;
+    redisContext *c = redisConnect("127.0.0.1", PORT_PLAIN);
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
+    redisReply *rep = redisCommand(c, "ACL SETUSER fcacl on >acl%%pw ~* &* +@all");
+    assert_int_equal(rep->type, REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    snprintf(url, sizeof url, "redis://fcacl:acl%%25pw@127.0.0.1:%d", PORT_PLAIN);
+    rds_pool_t *pool = make_pool(&loop, url, 1, 1000);
+    assert_true(wait_ready(&loop, pool, 1, 5000));
+    rec_t who = roundtrip_line(&loop, pool, "ACL WHOAMI");
+    assert_string_equal(who.str, "fcacl");
+    finish(&loop, pool);
+
+    uv_loop_init(&loop);
+    snprintf(url, sizeof url, "redis://fcacl:wrong@127.0.0.1:%d", PORT_PLAIN);
+    pool = make_pool(&loop, url, 1, 1000);
+    run_for(&loop, 600);
+    assert_int_equal(rds_pool_ready(pool), 0);
+    finish(&loop, pool);
+
+    rep = redisCommand(c, "ACL DELUSER fcacl");
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
 static void unix_socket_with_db(void **state)
 {
     (void)state;
@@ -1014,6 +1049,7 @@ int main(void)
         cmocka_unit_test(commands_and_binary_safety),
         cmocka_unit_test(pipelined_incrs_in_order),
         cmocka_unit_test(auth_and_select),
+        cmocka_unit_test(acl_user),
         cmocka_unit_test(unix_socket_with_db),
         cmocka_unit_test(killed_server_fails_everything_then_reconnects),
         cmocka_unit_test(command_timeout_drops_and_recovers),

@@ -70,8 +70,16 @@ static void user_and_password(void **state)
 {
     (void)state;
     rds_url_t u = parse_ok("redis://app:pw@127.0.0.1:7000");
+    assert_string_equal(u.user, "app");
     assert_string_equal(u.password, "pw");
     assert_int_equal(u.port, 7000);
+    u = parse_ok("redis://:pw@127.0.0.1");
+    assert_string_equal(u.user, "");
+    u = parse_ok("redis://a%40pp:pw@127.0.0.1");
+    assert_string_equal(u.user, "a@pp");
+    u = parse_ok("unix:///tmp/r.sock?user=app&password=pw");
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "pw");
 
     /* The last '@' ends the user info: '@' and '/' may be in a password. */
     u = parse_ok("redis://:p@ss/w0rd@127.0.0.1/2");

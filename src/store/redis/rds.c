@@ -293,7 +293,11 @@ static void on_connect(const redisAsyncContext *cac, int status)
     conn->handshake_left = 0;
     /* Never free the context from here (hiredis uses it after we return): if
      * a send fails, the connect timeout drops the connection. */
-    if (pool->url.password[0]) {
+    if (pool->url.password[0] && pool->url.user[0]) {
+        /* An ACL user (Redis 6+): AUTH user password. */
+        const char *argv[] = { "AUTH", pool->url.user, pool->url.password };
+        send_handshake(conn, "AUTH", 3, argv);
+    } else if (pool->url.password[0]) {
         const char *argv[] = { "AUTH", pool->url.password };
         send_handshake(conn, "AUTH", 2, argv);
     }

@@ -4,9 +4,9 @@
  *   redis://host                     port 6379, db 0
  *   redis://host:port[/db]           a trailing "/" alone means db 0
  *   redis://:password@host:port/db   password only (Redis < 6 style)
- *   redis://user:password@host...    the user name is accepted and ignored
+ *   redis://user:password@host...    an ACL user: AUTH user password (Redis 6+)
  *   redis://[::1]:port               IPv6 literal in brackets
- *   unix:///abs/path[?db=N][&password=P]
+ *   unix:///abs/path[?db=N][&user=U][&password=P]
  *
  * The host must be a numeric IP address or "localhost": hiredis 0.14 would
  * resolve a name with a blocking getaddrinfo() on the event loop, so names are
@@ -34,9 +34,10 @@ static int hexval(char c)
     return -1;
 }
 
-/* Decodes s[0..n) with %XX escapes into out (cap bytes with the NUL). */
-static int decode_password(const char *s, size_t n, char *out, size_t cap,
-                           char *err, size_t errlen)
+/* Decodes s[0..n) with %XX escapes into out (cap bytes with the NUL);
+ * what names the part in errors ("user", "password"). */
+static int decode_escaped(const char *s, size_t n, char *out, size_t cap, const char *what,
+                          char *err, size_t errlen)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -45,18 +46,18 @@ static int decode_password(const char *s, size_t n, char *out, size_t cap,
             int h = i + 2 < n ? hexval(s[i + 1]) : -1;
             int l = i + 2 < n ? hexval(s[i + 2]) : -1;
             if (h < 0 || l < 0) {
-                snprintf(err, errlen, "bad %%-escape in password (expected %%XX)");
+                snprintf(err, errlen, "bad %%-escape in %s (expected %%XX)", what);
                 return -1;
             }
             c = (char)(h * 16 + l);
             i += 2;
         }
         if (c == '\0') {
-            snprintf(err, errlen, "password contains a NUL byte");
+            snprintf(err, errlen, "%s contains a NUL byte", what);
             return -1;
         }
         if (o + 1 >= cap) {
-            snprintf(err, errlen, "password longer than %zu bytes", cap - 1);
+            snprintf(err, errlen, "%s longer than %zu bytes", what, cap - 1);
             return -1;
         }
         out[o++] = c;
@@ -112,8 +113,10 @@ static int parse_tcp(const char *rest, rds_url_t *out, char *err, size_t errlen)
             snprintf(err, errlen, "user info without ':' (write redis://:PASSWORD@HOST)");
             return -1;
         }
-        if (decode_password(colon + 1, (size_t)(at - colon - 1), out->password,
-                            sizeof out->password, err, errlen) != 0)
+        if (decode_escaped(rest, (size_t)(colon - rest), out->user, sizeof out->user, "user",
+                           err, errlen) != 0 ||
+            decode_escaped(colon + 1, (size_t)(at - colon - 1), out->password,
+                           sizeof out->password, "password", err, errlen) != 0)
             return -1;
         rest = at + 1;
     }
@@ -205,11 +208,16 @@ static int parse_unix(const char *rest, rds_url_t *out, char *err, size_t errlen
             if (parse_db(q + 3, len - 3, &out->db, err, errlen) != 0)
                 return -1;
         } else if (len >= 9 && strncmp(q, "password=", 9) == 0) {
-            if (decode_password(q + 9, len - 9, out->password, sizeof out->password,
-                                err, errlen) != 0)
+            if (decode_escaped(q + 9, len - 9, out->password, sizeof out->password, "password",
+                               err, errlen) != 0)
+                return -1;
+        } else if (len >= 5 && strncmp(q, "user=", 5) == 0) {
+            if (decode_escaped(q + 5, len - 5, out->user, sizeof out->user, "user", err,
+                               errlen) != 0)
                 return -1;
         } else {
-            snprintf(err, errlen, "unknown parameter '%.*s' (expected db=N or password=P)",
+            snprintf(err, errlen,
+                     "unknown parameter '%.*s' (expected db=N, user=U or password=P)",
                      (int)(len > 32 ? 32 : len), q);
             return -1;
         }

@@ -1,8 +1,10 @@
-/* Redis URLs: redis://[:password@]host:port[/db] and unix:///path[?db=N].
+/* Redis URLs: redis://[[user]:password@]host:port[/db] and
+ * unix:///path[?db=N].
  *
- * Also accepted: no port (6379), `user:password@` (only the password is
- * used), `[IPv6]` hosts, %XX escapes in the password, and
- * `unix:///path?db=N&password=P`. The host must be a numeric IP or
+ * Also accepted: no port (6379), `user:password@` (an ACL user: AUTH user
+ * password; without a user, AUTH password logs in as `default`), `[IPv6]`
+ * hosts, %XX escapes in the user and the password, and
+ * `unix:///path?db=N&user=U&password=P`. The host must be a numeric IP or
  * `localhost` (no blocking name lookups on the loop). See rds_url.c. */
 #ifndef FC_STORE_REDIS_RDS_URL_H
 #define FC_STORE_REDIS_RDS_URL_H
@@ -14,6 +16,7 @@ typedef struct {
     char host[256];
     int port;              /* default 6379 when the URL has none */
     char path[108];
+    char user[128];        /* ACL user; empty: `default` */
     char password[256];    /* empty when none */
     int db;                /* 0..; default 0 */
 } rds_url_t;
