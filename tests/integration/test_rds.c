@@ -565,6 +565,34 @@ static void auth_and_select(void **state)
     }
 }
 
+/* Commands sent right after the pool is created, before any connection is
+ * up, wait for the first one (callers send the moment the service answers)
+ * and get their replies, in order. */
+static void first_connect_waits(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 2, 1000);
+    assert_int_equal(rds_pool_ready(pool), 0);
+    rec_t r[3];
+    memset(r, 0, sizeof r);
+    send_line(pool, 0, rec_cb, &r[0], "SET early:k v1");
+    send_line(pool, 0, rec_cb, &r[1], "APPEND early:k v2");
+    send_line(pool, 0, rec_cb, &r[2], "GET early:k");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(r[i].calls, 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(wait_calls(&loop, &r[i], 1, 3000));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(r[i].nulls, 0);
+    assert_string_equal(r[2].str, "v1v2");
+    rec_t del = roundtrip_line(&loop, pool, "DEL early:k");
+    assert_int_equal(del.integer, 1);
+    finish(&loop, pool);
+}
+
 /* redis://user:password@: the pool logs in as that ACL user (AUTH user
  * password), not as `default`; a wrong password for the user never gets
  * ready. */
@@ -1050,6 +1078,7 @@ int main(void)
         cmocka_unit_test(pipelined_incrs_in_order),
         cmocka_unit_test(auth_and_select),
         cmocka_unit_test(acl_user),
+        cmocka_unit_test(first_connect_waits),
         cmocka_unit_test(unix_socket_with_db),
         cmocka_unit_test(killed_server_fails_everything_then_reconnects),
         cmocka_unit_test(command_timeout_drops_and_recovers),

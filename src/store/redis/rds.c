@@ -97,8 +97,22 @@ struct rds_conn {
     backoff_t backoff;            /* reconnect delays of this connection */
     uint64_t ready_since;
     int attempted;
+    int first_done;               /* its first connection attempt has ended */
     int was_ready;                /* has been ready before: the next ready is a reconnect */
 };
+
+/* A command sent before any connection was up, while the pool's first
+ * connection attempts are under way: it waits for the first ready
+ * connection, or fails once they all failed or timeout_ms passed. */
+typedef struct {
+    list_t link;                  /* in pool->waiting, oldest first */
+    unsigned affinity;
+    rds_reply_fn *cb;
+    void *privdata;
+    uint64_t since_ms;
+    size_t len;
+    char resp[];                  /* the command, RESP-encoded */
+} rds_wait_t;
 
 struct rds_pool {
     uv_loop_t *loop;
@@ -119,6 +133,8 @@ struct rds_pool {
     list_t failed;                /* rds_send commands that could not be sent (rds_cmd_t.link) */
     size_t nfailed;
     uv_idle_t defer;              /* runs their NULL callbacks from the loop */
+    list_t waiting;               /* rds_wait_t: sent during the first connect */
+    int first_pending;            /* connections whose first attempt is under way */
     /* Log rate limiting for connect failures. */
     int fail_logged;
     uint64_t fail_logged_ms;
@@ -127,6 +143,24 @@ struct rds_pool {
 
 static void conn_connect(rds_conn_t *conn);
 static void on_retry(uv_timer_t *timer);
+static void defer_failure(rds_pool_t *pool, rds_reply_fn *cb, void *privdata);
+static void send_waiting(rds_pool_t *pool);
+static void fail_waiting(rds_pool_t *pool, uint64_t older_than_ms);
+
+/* Until every connection's first attempt has ended, "nothing ready" means
+ * "not yet": callers send the moment the service answers, and a command
+ * then waits rather than fails. Once they have all ended without a ready
+ * connection, Redis is known down and commands fail fast. */
+static void first_attempt_done(rds_conn_t *conn)
+{
+    rds_pool_t *pool = conn->pool;
+    if (conn->first_done)
+        return;
+    conn->first_done = 1;
+    pool->first_pending--;
+    if (pool->first_pending == 0 && pool->ready == 0)
+        fail_waiting(pool, 0);
+}
 
 /* --- state changes ------------------------------------------------------ */
 
@@ -161,6 +195,7 @@ static void conn_down(rds_conn_t *conn, const char *reason)
     rds_pool_t *pool = conn->pool;
     int was_ready = conn->state == CONN_READY;
     conn->state = CONN_IDLE;
+    first_attempt_done(conn);
     if (was_ready) {
         pool->ready--;
         metric_gauge_add(rds_metrics.redis_connections, -1);
@@ -215,6 +250,8 @@ static void conn_ready(rds_conn_t *conn)
     pool->fail_logged = 0;
     pool->fail_count = 0;
     conn->was_ready = 1;
+    first_attempt_done(conn);
+    send_waiting(pool);
 }
 
 /* --- hiredis callbacks -------------------------------------------------- */
@@ -422,6 +459,8 @@ static void on_tick(uv_timer_t *timer)
 {
     rds_pool_t *pool = timer->data;
     uint64_t now = uv_now(pool->loop);
+    if (!list_empty(&pool->waiting) && now >= pool->timeout_ms)
+        fail_waiting(pool, now - pool->timeout_ms + 1);
     for (int i = 0; i < pool->size && !pool->closing; i++) {
         rds_conn_t *conn = &pool->conns[i];
         if (!conn->ac)
@@ -576,6 +615,8 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
     uv_timer_init(loop, &pool->tick);
     pool->tick.data = pool;
     list_init(&pool->failed);
+    list_init(&pool->waiting);
+    pool->first_pending = opts->size;
     uv_idle_init(loop, &pool->defer);
     pool->defer.data = pool;
     pool->open_handles = 2 + pool->size;
@@ -667,6 +708,40 @@ static const buf_t *resp_encode(rds_args_t *args)
     return &resp;
 }
 
+static void send_formatted(rds_pool_t *pool, rds_conn_t *conn, const char *resp, size_t len,
+                           rds_reply_fn *cb, void *privdata);
+
+/* A connection is ready: the commands that waited for it go out, in order. */
+static void send_waiting(rds_pool_t *pool)
+{
+    list_t *node;
+    while (!pool->closing && (node = list_first(&pool->waiting)) != NULL) {
+        rds_wait_t *w = list_entry(node, rds_wait_t, link);
+        rds_conn_t *conn = pick(pool, w->affinity);
+        if (!conn)
+            return;
+        list_remove(node);
+        pool->pending--;                /* send_formatted counts it again */
+        send_formatted(pool, conn, w->resp, w->len, w->cb, w->privdata);
+        free(w);
+    }
+}
+
+/* Fails the waiting commands that waited since before older_than_ms (all
+ * of them when 0): later, from the loop, like any failure. */
+static void fail_waiting(rds_pool_t *pool, uint64_t older_than_ms)
+{
+    list_foreach_safe(pos, &pool->waiting) {
+        rds_wait_t *w = list_entry(pos, rds_wait_t, link);
+        if (older_than_ms && w->since_ms >= older_than_ms)
+            break;                      /* oldest first: the rest are younger */
+        list_remove(pos);
+        pool->pending--;                /* defer_failure counts it again */
+        defer_failure(pool, w->cb, w->privdata);
+        free(w);
+    }
+}
+
 void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_fn *cb,
               void *privdata)
 {
@@ -678,18 +753,39 @@ void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_f
     rds_conn_t *conn = NULL;
     if (args && args->argc > 0 && !pool->closing)
         conn = pick(pool, affinity);
+    if (!conn && args && args->argc > 0 && !pool->closing && pool->first_pending > 0) {
+        const buf_t *resp = resp_encode(args);
+        rds_wait_t *w = fc_xmalloc(sizeof *w + resp->len);
+        w->affinity = affinity;
+        w->cb = cb;
+        w->privdata = privdata;
+        w->since_ms = uv_now(pool->loop);
+        w->len = resp->len;
+        memcpy(w->resp, resp->data, resp->len);
+        list_insert_tail(&pool->waiting, &w->link);
+        pool->pending++;
+        return;
+    }
     if (!conn) {
         defer_failure(pool, cb, privdata);
         return;
     }
     const buf_t *resp = resp_encode(args);
+    send_formatted(pool, conn, resp->data, resp->len, cb, privdata);
+}
+
+/* Sends a RESP-encoded command on conn; a refusal fails it later. Counts
+ * it in pending (the caller has not). */
+static void send_formatted(rds_pool_t *pool, rds_conn_t *conn, const char *resp, size_t len,
+                           rds_reply_fn *cb, void *privdata)
+{
     rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
     cmd->conn = conn;
     cmd->cb = cb;
     cmd->privdata = privdata;
     cmd->sent_ms = uv_now(pool->loop);
     list_insert_tail(&conn->cmds, &cmd->link);
-    if (redisAsyncFormattedCommand(conn->ac, on_reply, cmd, resp->data, resp->len) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(conn->ac, on_reply, cmd, resp, len) != REDIS_OK) {
         /* hiredis refused it (its context is going away): it fails later,
          * like a command with no connection. */
         list_remove(&cmd->link);
@@ -724,6 +820,7 @@ void rds_pool_close(rds_pool_t *pool)
     }
     /* Failures rds_send has deferred get NULL now, like the commands above;
      * any sent from these callbacks wait for the pool's last close callback. */
+    fail_waiting(pool, 0);
     uv_close((uv_handle_t *)&pool->defer, on_handle_closed);
     run_deferred(pool, pool->nfailed);
     if (pool->live_acs == 0)

@@ -16,6 +16,12 @@
  * (A callback that sends again on NULL should give up at some point: with
  * no connection, each retry fails again on the next loop iteration.)
  *
+ * At start-up, before every connection's first attempt has ended, "no
+ * connection ready" means "not yet": a command waits (up to timeout_ms) for
+ * the first ready connection instead of failing, so callers that send the
+ * moment the service answers are served. Once every first attempt has
+ * failed, Redis is known down and commands fail fast.
+ *
  * Timeouts: a connection whose oldest outstanding command has waited longer
  * than timeout_ms is dropped (all its commands get NULL) and reconnected.
  * hiredis 0.14 has no timeouts of its own, hence the timer. So blocking
