@@ -125,7 +125,8 @@ static void probe_args(const msgpack_object *args)
         if (n > 256 || (n > 0 && memchr(p, '\0', n)))
             continue;
         char key[257];
-        memcpy(key, p, n);
+        if (n > 0)           /* p may be NULL for an empty str (msgpack-c) */
+            memcpy(key, p, n);
         key[n] = '\0';
         probe_key(args, key);
     }
