@@ -77,6 +77,7 @@ for t in "${TARGETS[@]}"; do
     art=$BUILD/artifacts/$t
     log=$BUILD/fuzz-$t.log
     mkdir -p "$work" "$art"
+    rm -f "$art"/*
     dict=()
     [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
     say "fuzz_$t: $SECS s"
@@ -92,7 +93,7 @@ for t in "${TARGETS[@]}"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     corp=$(grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -1 | sed 's/corp: //')
     new=0
-    for f in "$art"/*; do
+    for f in "$art"/crash-* "$art"/leak-* "$art"/timeout-* "$art"/oom-*; do
         [ -f "$f" ] || continue
         cp "$f" "$CRASHES/${t}-$(basename "$f")"
         echo "fuzz_$t: $(basename "$f") -> $CRASHES/${t}-$(basename "$f")"
