@@ -16,6 +16,7 @@ PACKAGES=(
     libuv1-dev libhiredis-dev libmsgpack-dev libpq-dev libcmocka-dev libhttp-parser-dev
     redis-server redis-tools postgresql-15 postgresql-client-15
     prometheus valgrind curl docker-compose
+    clang libclang-rt-14-dev    # scripts/fuzz.sh: libFuzzer, ASan, UBSan
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }

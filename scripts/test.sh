@@ -16,9 +16,13 @@
 #      tree only, as its own step: each fault test starts and stops its own
 #      Redis + PostgreSQL pair (it pauses, stops and restarts them), each is
 #      bounded by its meson timeout, the whole suite takes a few minutes
-#   7. stops the servers (also on failure or Ctrl-C) and prints, as its very
-#      last line, `N passed, N failed[, N skipped]` over the layer check and
-#      all four runs.
+#   7. runs the libFuzzer targets briefly (scripts/fuzz.sh 20: a clang tree
+#      of its own, 20 s per target, about 2 minutes with the build), counted
+#      as one test; a crash fails it and leaves the input in
+#      tests/fuzz/crashes/
+#   8. stops the servers (also on failure or Ctrl-C) and prints, as its very
+#      last line, `N passed, N failed[, N skipped]` over the layer check,
+#      all four runs and the fuzz step.
 #
 # Every step runs even when an earlier test run failed; the exit status is
 # non-zero when anything failed. Extra arguments go to every `meson test`:
@@ -27,10 +31,11 @@
 # Arguments that mention "fault" select the fault step alone:
 #   scripts/test.sh --suite faults
 #   scripts/test.sh fault_pg_outage
-# With other arguments the fault step is left out.
+# With other arguments the fault step and the fuzz step are left out.
 #
 # Knobs (environment): FC_BUILD_DIR [build], FC_ASAN_BUILD_DIR [build-asan],
-# FC_FAULTS [1] (0: leave the fault suite out).
+# FC_FAULTS [1] (0: leave the fault suite out), FC_FUZZ [1] (0: leave the
+# fuzz step out), FC_FUZZ_SECONDS [20] (per target).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -225,5 +230,17 @@ if [ $WANT_FAULTS = 1 ] && [ $plain_ok = 1 ]; then
         run_tests "faults (plain)" "$BUILD" --timeout-multiplier 1 "$@"
     else
         run_tests "faults (plain)" "$BUILD" --suite faults --timeout-multiplier 1
+    fi
+fi
+
+# The fuzz step: only in a full run (no arguments). The seed corpora are
+# also replayed by the unit tests fuzz_replay_* in every tree above.
+if [ $# -eq 0 ] && [ "${FC_FUZZ:-1}" != 0 ]; then
+    say "fuzz: scripts/fuzz.sh ${FC_FUZZ_SECONDS:-20}"
+    if bash scripts/fuzz.sh "${FC_FUZZ_SECONDS:-20}"; then
+        PASSED=$((PASSED + 1))
+    else
+        FAILED=$((FAILED + 1))
+        FAILED_STEPS+=("fuzz")
     fi
 fi

@@ -30,19 +30,23 @@ static int64_t as_int64(const msgpack_object *o)
     return o->via.i64;
 }
 
+/* A str or bin as pointer and length. msgpack-c 4.0 unpacks an empty str
+ * with a NULL pointer: give callers "" instead, so that they may pass the
+ * pointer to memcmp/memcpy (found by tests/fuzz/fuzz_rpc). */
 static int get_name(const msgpack_object *o, const char **name, size_t *len)
 {
     if (o->type == MSGPACK_OBJECT_STR) {
         *name = o->via.str.ptr;
         *len = o->via.str.size;
-        return 0;
-    }
-    if (o->type == MSGPACK_OBJECT_BIN) {
+    } else if (o->type == MSGPACK_OBJECT_BIN) {
         *name = o->via.bin.ptr;
         *len = o->via.bin.size;
-        return 0;
+    } else {
+        return -1;
     }
-    return -1;
+    if (!*name)
+        *name = "";
+    return 0;
 }
 
 /* params must be [] or [map] ([nil] counts as []). */

@@ -52,7 +52,8 @@ const msgpack_object *rpc_arg(const msgpack_object *args, const char *key);
 int rpc_arg_int(const msgpack_object *args, const char *key, int64_t min, int64_t max,
                 int64_t *out, char *err, size_t errlen);
 int rpc_arg_bool(const msgpack_object *args, const char *key, bool *out, char *err, size_t errlen);
-/* Strings accept msgpack str or bin; *out points into the message. */
+/* Strings accept msgpack str or bin; *out points into the message (to ""
+ * when the string is empty: never NULL). */
 int rpc_arg_str(const msgpack_object *args, const char *key, size_t max_len, const char **out,
                 size_t *len, char *err, size_t errlen);
 int rpc_arg_number(const msgpack_object *args, const char *key, double *out, char *err,

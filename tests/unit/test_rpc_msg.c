@@ -569,6 +569,55 @@ static void arg_number(void **state)
 }
 
 /* rpc_arg on something that is not a map finds nothing. */
+/* Found by fuzz_rpc (tests/fuzz): msgpack-c 4.0 unpacks an empty str with a
+ * NULL pointer (an empty bin keeps one). rpc_arg then passed NULL to
+ * memcmp when asked for the key "" (UBSan: null pointer passed as argument
+ * 1), and rpc_arg_str / the method name handed NULL to callers that copy
+ * it (post.update with body ""). Empty names and values must come out as a
+ * valid, empty string. */
+static void empty_str_is_not_null(void **state)
+{
+    mp_t m;
+    msgpack_packer *pk = mp_begin(&m);
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_int(pk, 0);
+    msgpack_pack_int(pk, 7);
+    pstr(pk, "");
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_map(pk, 3);
+    pstr(pk, "");
+    msgpack_pack_int(pk, 5);
+    pstr(pk, "body");
+    pstr(pk, "");
+    pstr(pk, "cursor");
+    pbin(pk, "");
+    const msgpack_object *o = mp_obj(&m);
+    /* What msgpack-c does, which the fix works around. */
+    assert_null(o->via.array.ptr[2].via.str.ptr);
+
+    rpc_msg_t msg;
+    rpc_msg_classify(o, &msg);
+    assert_int_equal(msg.kind, RPC_MSG_REQUEST);
+    assert_non_null(msg.method);
+    assert_int_equal(msg.method_len, 0);
+
+    const msgpack_object *v = rpc_arg(msg.args, "");
+    assert_non_null(v);
+    assert_int_equal(v->via.u64, 5);
+
+    char err[128];
+    const char *body = NULL, *cursor = NULL;
+    size_t len = 99;
+    assert_int_equal(rpc_arg_str(msg.args, "body", 100, &body, &len, err, sizeof err), 1);
+    assert_non_null(body);
+    assert_int_equal(len, 0);
+    len = 99;
+    assert_int_equal(rpc_arg_str(msg.args, "cursor", 100, &cursor, &len, err, sizeof err), 1);
+    assert_non_null(cursor);
+    assert_int_equal(len, 0);
+    mp_end(&m);
+}
+
 static void arg_on_non_map(void **state)
 {
     (void)state;
@@ -738,6 +787,7 @@ int main(void)
         cmocka_unit_test(arg_bool),
         cmocka_unit_test(arg_str),
         cmocka_unit_test(arg_number),
+        cmocka_unit_test(empty_str_is_not_null),
         cmocka_unit_test(arg_on_non_map),
         cmocka_unit_test(pack_error_roundtrip),
         cmocka_unit_test(pack_result_header_roundtrip),
