@@ -356,7 +356,7 @@ static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
     rpc_call_t *call = fc_xcalloc(1, sizeof *call);
     call->conn = c;
     call->msgid = msg->msgid;
-    call->notification = msg->kind == RPC_MSG_NOTIFICATION;
+    call->notification = msg->notification;
     call->start_ns = uv_hrtime();
     call->method_index = msg->kind == RPC_MSG_BAD_REQUEST
                              ? s->opts.nmethods

@@ -338,6 +338,33 @@ static void notifications_get_no_response(void **state)
     f->finished = true;
 }
 
+/* Issue 10 item 2: a notification is ignored whatever its params, as a
+ * client's leading [2, "nvim_set_client_info", [name, version, ...]] with
+ * the method as bin; a request with positional params gets BAD_REQUEST.
+ * The connection stays usable throughout. */
+static void positional_params_notification_keeps_connection(void **state)
+{
+    fixture_t *f = *state;
+    fc_client_t *c = dial(f);
+    /* [2, bin "nvim_set_client_info", ["client", {"major": 0}, "remote", {}, {}]] */
+    send_raw_ok(c, RAW("\x93\x02\xc4\x14nvim_set_client_info"
+                       "\x95\xa6" "client\x81\xa5major\x00\xa6remote\x80\x80"));
+    ping_ok(c);
+    /* Positional params on a known method, and params that are not an array. */
+    send_raw_ok(c, RAW("\x93\x02\xa4ping\x92\x01\x02"));
+    send_raw_ok(c, RAW("\x93\x02\xa4ping\x80"));
+    send_raw_ok(c, RAW("\x93\x02\xa7nosuchm\xa1x"));
+    ping_ok(c);
+    /* A request with positional params: BAD_REQUEST for its msgid. */
+    send_request_raw(c, 41, "ping", false, RAW("\x92\x01\x02"));
+    expect_error(c, 41, "BAD_REQUEST", "params");
+    send_request_raw(c, 42, "nvim_get_api_info", true, RAW("\x91\xa1x"));
+    expect_error(c, 42, "BAD_REQUEST", "params");
+    ping_ok(c);
+    fc_client_close(c);
+    f->finished = true;
+}
+
 /* Type-0 arrays with an integer msgid but a bad shape: BAD_REQUEST for that
  * msgid, and the connection stays usable. */
 static void malformed_requests_get_bad_request(void **state)
@@ -683,6 +710,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(eight_connections_pipelining, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_method_is_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(notifications_get_no_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(positional_params_notification_keeps_connection,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_get_bad_request, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(oversized_frame_closes_only_that_connection,
