@@ -205,6 +205,19 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
     return feed_warm_start(svc->engine, &wo, err, errlen);
 }
 
+/* A second instance on the same unix socket stops here, before its fan-out
+ * worker (whose consumer name is derived from `listen`) takes any job. */
+static int check_listen(const settings_t *st, char *err, size_t errlen)
+{
+    addr_t addr;
+    char why[256];
+    if (addr_parse(st->listen, &addr, why, sizeof why) != 0) {
+        snprintf(err, errlen, "listen: %s", why);
+        return -1;
+    }
+    return rpc_server_check_address(&addr, err, errlen);
+}
+
 static int start_servers(service_t *svc, char *err, size_t errlen)
 {
     const settings_t *st = &svc->settings;
@@ -271,7 +284,8 @@ int main(int argc, char **argv)
     svc.shutdown_deadline.data = svc.shutdown_watchdog.data = &svc;
 
     int rc = 0;
-    if (start_backends(&svc, err, sizeof err) != 0 || start_servers(&svc, err, sizeof err) != 0) {
+    if (check_listen(&svc.settings, err, sizeof err) != 0 ||
+        start_backends(&svc, err, sizeof err) != 0 || start_servers(&svc, err, sizeof err) != 0) {
         log_error("main", "start-up failed: %s", err);
         rc = 1;
         service_finish(&svc);

@@ -12,6 +12,7 @@
 #include "util/buf.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/unix_sock.h"
 
 /* Calls in flight on one connection before it stops being read: bounds the
  * memory a client can make us hold by pipelining without reading. */
@@ -600,6 +601,38 @@ static void server_maybe_free(rpc_server_t *s)
     free(s);
 }
 
+int rpc_server_check_address(const addr_t *addr, char *err, size_t errlen)
+{
+    if (addr->is_unix && unix_sock_probe(addr->path) == UNIX_SOCK_LIVE) {
+        snprintf(err, errlen, "cannot listen on unix:%s: another process is listening on it",
+                 addr->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Binds the unix listener. A socket file left by a process that died is
+ * replaced; one a live process accepts on is not (binding over it would
+ * silently take its clients): that fails with UV_EADDRINUSE. */
+static int bind_unix(rpc_server_t *s, const char *path)
+{
+    int rc = uv_pipe_bind(&s->listener.pipe, path);
+    if (rc == UV_EADDRINUSE) {
+        unix_sock_state_t st = unix_sock_probe(path);
+        if (st == UNIX_SOCK_STALE) {
+            log_info("rpc", "removing stale socket %s", path);
+            unlink(path);
+            rc = uv_pipe_bind(&s->listener.pipe, path);
+        } else {
+            log_error("rpc", "unix socket %s is %s: not replacing it", path,
+                      unix_sock_state_name(st));
+        }
+    }
+    if (rc == 0)
+        snprintf(s->unix_path, sizeof s->unix_path, "%s", path);  /* ours to unlink */
+    return rc;
+}
+
 rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
                                const rpc_server_options_t *opts, char *err, size_t errlen)
 {
@@ -613,11 +646,7 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     int rc;
     if (addr->is_unix) {
         uv_pipe_init(loop, &s->listener.pipe, 0);
-        /* A stale socket file from a crashed run would make bind fail. */
-        if (access(addr->path, F_OK) == 0)
-            unlink(addr->path);
-        rc = uv_pipe_bind(&s->listener.pipe, addr->path);
-        snprintf(s->unix_path, sizeof s->unix_path, "%s", addr->path);
+        rc = bind_unix(s, addr->path);
     } else {
         uv_tcp_init(loop, &s->listener.tcp);
         struct sockaddr_storage ss;
@@ -635,7 +664,11 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     if (rc != 0) {
         char a[300];
         addr_format(addr, a, sizeof a);
-        snprintf(err, errlen, "cannot listen on %s: %s", a, uv_strerror(rc));
+        snprintf(err, errlen, "cannot listen on %s: %s%s", a, uv_strerror(rc),
+                 addr->is_unix && rc == UV_EADDRINUSE
+                     ? " (another process is listening on it)" : "");
+        if (s->unix_path[0])
+            unlink(s->unix_path);    /* bound, but could not listen */
         s->closing = true;
         s->handles_open = 1;
         s->listener.handle.data = s;
@@ -662,7 +695,7 @@ void rpc_server_drain(rpc_server_t *s, void (*on_drained)(void *), void *arg)
         if (s->listening) {
             s->listening = false;
             uv_close(&s->listener.handle, on_server_handle_closed);
-            if (s->is_unix)
+            if (s->unix_path[0])
                 unlink(s->unix_path);
         }
     }
@@ -684,7 +717,7 @@ void rpc_server_close(rpc_server_t *s)
     if (s->listening) {
         s->listening = false;
         uv_close(&s->listener.handle, on_server_handle_closed);
-        if (s->is_unix)
+        if (s->unix_path[0])
             unlink(s->unix_path);
     }
     uv_check_stop(&s->flush_check);

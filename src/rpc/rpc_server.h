@@ -46,6 +46,12 @@ typedef struct {
     void *ctx;                     /* passed to every handler */
 } rpc_server_options_t;
 
+/* Fails (-1, reason in err) when addr is a unix socket another process is
+ * listening on. rpc_server_start refuses it too; this lets start-up fail
+ * before anything else is started. A stale socket file passes. */
+int rpc_server_check_address(const addr_t *addr, char *err, size_t errlen);
+
+/* A unix socket file is replaced only when stale (nobody accepts on it). */
 rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
                                const rpc_server_options_t *opts, char *err, size_t errlen);
 
