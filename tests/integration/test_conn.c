@@ -34,6 +34,19 @@
 #define SLOW_CONNS 6
 #define SLOW_SECONDS 5
 
+/* ASan keeps freed memory in quarantine and adds shadow memory: RSS says
+ * nothing about what the daemon holds, so memory is only printed there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 static const fixture_conf_t conf = {
     .program = "test_conn", .db_tag = "fc_conn", .redis_db = 13, .key_prefix = "fcconn",
 };
@@ -239,7 +252,7 @@ static void slow_readers_memory_is_bounded(void **state)
     for (int k = 0; k < SLOW_CONNS; k++)
         fds[k] = raw_connect(f->d->addr, 0);
     long long end = odb_now_ms() + SLOW_SECONDS * 1000;
-    int served = 0, refused = 0, open_at_end = 0;
+    int served = 0, refused = 0, overloaded = 0, open_at_end = 0;
     char first_refusal[300] = "";
     while (odb_now_ms() < end) {
         for (int k = 0; k < SLOW_CONNS; k++)
@@ -257,8 +270,11 @@ static void slow_readers_memory_is_bounded(void **state)
             fail_msg("the bystander's timeline.get: %s", fc_client_error(f->c));
         if (r.ok)
             served++;
-        else if (!refused++)
-            snprintf(first_refusal, sizeof first_refusal, "%s: %s", r.code, r.message);
+        else {
+            overloaded += strcmp(r.code, "OVERLOADED") == 0;
+            if (!refused++)
+                snprintf(first_refusal, sizeof first_refusal, "%s: %s", r.code, r.message);
+        }
         fc_response_free(&r);
         fc_params_free(&p);
         long rss = harness_daemon_rss_kb(f->d);
@@ -278,9 +294,13 @@ static void slow_readers_memory_is_bounded(void **state)
         if (fds[k] >= 0)
             close(fds[k]);
     msgpack_sbuffer_destroy(&sb);
-    if (per_conn > 8 * 1024)
-        fail_msg("each slow reader cost %ld kB (more than 8 MB)", per_conn);
     if (refused > 0)
+        fprintf(stderr, "# first refusal: %s\n", first_refusal);
+    if (per_conn > 8 * 1024 && !SANITIZED)
+        fail_msg("each slow reader cost %ld kB (more than 8 MB)", per_conn);
+    /* Under a sanitizer the daemon is several times slower: a backend
+     * timeout there is the machine's doing, but never OVERLOADED. */
+    if (overloaded > 0 || (refused > 0 && !SANITIZED))
         fail_msg("the bystander was refused %d of %d pages while slow readers ran (%s)",
                  refused, served + refused, first_refusal);
     ping_ok(f->c);
@@ -384,7 +404,7 @@ static void input_buffer_shrinks_after_large_frame(void **state)
     long after = harness_daemon_rss_kb(f->d);
     fprintf(stderr, "# large frame: feedcached RSS %ld kB before, %ld kB after a 32 MiB frame\n",
             before, after);
-    if (after - before > 8 * 1024)
+    if (after - before > 8 * 1024 && !SANITIZED)
         fail_msg("RSS stayed %ld kB higher after a 32 MiB frame", after - before);
     f->finished = true;
 }
