@@ -52,8 +52,15 @@
             "RPC connections accepted at once; more are closed on accept") \
     SETTING(max_inflight,        UINT, "50000", 1, 10000000, none, \
             "RPC calls in progress at once; beyond, requests get OVERLOADED") \
-    SETTING(max_output,          UINT, "16777216", 4096, 1073741824, none, \
-            "bytes of queued responses per connection before it stops being read") \
+    SETTING(max_output,          UINT, "1048576", 4096, 1073741824, none, \
+            "per connection: unsent response bytes plus 4096 per call in flight, past " \
+            "which it stops being read and its requests wait") \
+    SETTING(max_output_hard,     UINT, "16777216", 0, 4294967296, none, \
+            "per connection: unsent response bytes past which the client is taken for " \
+            "one that does not read and the connection is closed; 0: never") \
+    SETTING(idle_timeout,        UINT, "300", 0, 2592000, none, \
+            "seconds an RPC connection with nothing in flight may go without a request " \
+            "(or, with responses waiting, without reading any); then it is closed; 0: never") \
     SETTING(shutdown_timeout_ms, UINT, "8000", 100, 9500, none, \
             "on SIGTERM, how long in-flight requests may take before they get UNAVAILABLE") \
     SETTING(fanout_queue_max,    UINT, "1000000", 1, INT64_MAX, none, \

@@ -23,6 +23,7 @@
 #include "fc_version.h"
 #include "http/http_server.h"
 #include "metrics/metrics.h"
+#include "util/fdlimit.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -34,6 +35,10 @@ extern char **environ;
 /* Queries queued per PostgreSQL connection beyond which reads that would
  * need PostgreSQL are shed (UNAVAILABLE) instead of queued behind them. */
 #define PG_READ_BACKLOG_PER_CONN 8
+/* Descriptors kept for everything but RPC connections: stdio, the loop's
+ * own, listeners, log and config files, the HTTP endpoint's connections,
+ * and slack for reconnects (backend connections are added per pool). */
+#define FD_RESERVE_FIXED (64 + HTTP_MAX_CONNECTIONS)
 
 static void close_if_open(uv_handle_t *h)
 {
@@ -219,6 +224,44 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
     return feed_warm_start(svc->engine, &wo, err, errlen);
 }
 
+/* A second instance on the same unix socket stops here, before its fan-out
+ * worker (whose consumer name is derived from `listen`) takes any job. */
+static int check_listen(const settings_t *st, char *err, size_t errlen)
+{
+    addr_t addr;
+    char why[256];
+    if (addr_parse(st->listen, &addr, why, sizeof why) != 0) {
+        snprintf(err, errlen, "listen: %s", why);
+        return -1;
+    }
+    return rpc_server_check_address(&addr, err, errlen);
+}
+
+/* Raises RLIMIT_NOFILE to its hard limit and lowers max_connections to what
+ * fits beside the backends, so that running out of descriptors never blocks
+ * a Redis or PostgreSQL reconnect. */
+static unsigned fit_connections(const settings_t *st)
+{
+    unsigned wanted = (unsigned)st->max_connections;
+    fdlimit_t fl;
+    if (fdlimit_raise(&fl) != 0) {
+        log_warn("main", "cannot read RLIMIT_NOFILE: max_connections stays %u", wanted);
+        return wanted;
+    }
+    /* Each backend connection may briefly have a replacement open. */
+    unsigned long reserve = FD_RESERVE_FIXED + 2 * (st->redis_pool + 1 + st->pg_pool);
+    unsigned fit = fdlimit_max_connections(fl.now, reserve, wanted);
+    if (fit < wanted)
+        log_warn("main", "max_connections lowered from %u to %u: RLIMIT_NOFILE is %lu "
+                 "(hard limit %lu) and %lu descriptors are kept for backends and files; "
+                 "raise the hard limit (ulimit -Hn, LimitNOFILE=, --ulimit nofile=) to "
+                 "accept more", wanted, fit, fl.now, fl.hard, reserve);
+    else
+        log_info("main", "descriptors: RLIMIT_NOFILE %lu (was %lu, hard %lu), "
+                 "max_connections %u", fl.now, fl.before, fl.hard, fit);
+    return fit;
+}
+
 static int start_servers(service_t *svc, char *err, size_t errlen)
 {
     const settings_t *st = &svc->settings;
@@ -231,7 +274,9 @@ static int start_servers(service_t *svc, char *err, size_t errlen)
     rpc_server_options_t ro = {
         .max_frame = st->max_frame,
         .max_output = st->max_output,
-        .max_connections = (unsigned)st->max_connections,
+        .max_output_hard = st->max_output_hard,
+        .idle_timeout_ms = (unsigned)(st->idle_timeout * 1000),
+        .max_connections = fit_connections(st),
         .max_inflight = st->max_inflight,
         .methods = service_methods,
         .nmethods = service_nmethods,
@@ -285,7 +330,8 @@ int main(int argc, char **argv)
     svc.shutdown_deadline.data = svc.shutdown_watchdog.data = &svc;
 
     int rc = 0;
-    if (start_backends(&svc, err, sizeof err) != 0 || start_servers(&svc, err, sizeof err) != 0) {
+    if (check_listen(&svc.settings, err, sizeof err) != 0 ||
+        start_backends(&svc, err, sizeof err) != 0 || start_servers(&svc, err, sizeof err) != 0) {
         log_error("main", "start-up failed: %s", err);
         rc = 1;
         service_finish(&svc);

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "http/http_reader.h"
@@ -16,6 +14,7 @@
 #include "util/buf.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/unix_sock.h"
 
 #define HTTP_BACKLOG 128
 /* Bytes a connection may have buffered, unparsed, while its current request
@@ -458,29 +457,10 @@ static void listener_closed(uv_handle_t *h)
     server_release(h->data);
 }
 
-/* A socket file nobody listens on (its process died) may be replaced; one
- * that accepts connections belongs to a live process and must not be. */
-static int unix_socket_is_stale(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
-        return 0;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_un sun;
-    memset(&sun, 0, sizeof sun);
-    sun.sun_family = AF_UNIX;
-    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-    int stale = connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0 && errno == ECONNREFUSED;
-    close(fd);
-    return stale;
-}
-
 static int bind_unix(http_server_t *s)
 {
     int rc = uv_pipe_bind(&s->listener.pipe, s->addr.path);
-    if (rc == UV_EADDRINUSE && unix_socket_is_stale(s->addr.path)) {
+    if (rc == UV_EADDRINUSE && unix_sock_probe(s->addr.path) == UNIX_SOCK_STALE) {
         log_info("http", "removing stale socket %s", s->addr.path);
         unlink(s->addr.path);
         rc = uv_pipe_bind(&s->listener.pipe, s->addr.path);

@@ -162,6 +162,27 @@ size_t rpc_framer_pending(const rpc_framer_t *f)
     return f->in.len - f->start;
 }
 
+void rpc_framer_trim(rpc_framer_t *f)
+{
+    if (rpc_framer_pending(f) == 0) {
+        buf_free(&f->in);
+        f->start = 0;
+        return;
+    }
+    if (f->in.cap <= RPC_FRAMER_KEEP)
+        return;
+    compact(f);
+    if (f->in.len + 1 > RPC_FRAMER_KEEP / 2)
+        return;                    /* still holds most of a large frame */
+    f->in.data = fc_xrealloc(f->in.data, RPC_FRAMER_KEEP);
+    f->in.cap = RPC_FRAMER_KEEP;
+}
+
+size_t rpc_framer_capacity(const rpc_framer_t *f)
+{
+    return f->in.cap;
+}
+
 rpc_frame_result_t rpc_framer_next(rpc_framer_t *f, msgpack_unpacked *out)
 {
     if (rpc_framer_pending(f) == 0)

@@ -66,4 +66,16 @@ rpc_frame_result_t rpc_framer_next(rpc_framer_t *f, msgpack_unpacked *out);
 /* Bytes buffered but not yet returned as messages. */
 size_t rpc_framer_pending(const rpc_framer_t *f);
 
+/* Input buffers kept between reads at most: a buffer grown for a large frame
+ * is given back once that frame was handled. */
+#define RPC_FRAMER_KEEP (128 * 1024)
+
+/* Gives memory back between reads: frees the buffer when nothing is
+ * pending (an idle connection holds none), and shrinks one that grew past
+ * RPC_FRAMER_KEEP once what is pending fits in it. */
+void rpc_framer_trim(rpc_framer_t *f);
+
+/* Bytes allocated for input (for tests and sizing). */
+size_t rpc_framer_capacity(const rpc_framer_t *f);
+
 #endif

@@ -111,12 +111,15 @@ void rpc_msg_classify(const msgpack_object *obj, rpc_msg_t *m)
         return;
     }
     if (type == 2) {
-        if (n != 3 || get_name(&a[1], &m->method, &m->method_len) != 0 ||
-            get_args(&a[2], &m->args, m->why, sizeof m->why) != 0) {
+        if (n != 3 || get_name(&a[1], &m->method, &m->method_len) != 0) {
             snprintf(m->why, sizeof m->why, "notification: must be [2, method, params]");
             return;
         }
-        m->kind = RPC_MSG_NOTIFICATION;
+        /* Well-formed msgpack-RPC whatever its params (clients announce
+         * themselves with positional ones): never a reason to close. */
+        m->notification = true;
+        m->kind = get_args(&a[2], &m->args, m->why, sizeof m->why) == 0 ? RPC_MSG_NOTIFICATION
+                                                                        : RPC_MSG_BAD_REQUEST;
         return;
     }
     snprintf(m->why, sizeof m->why, "message type %lld is not a request or notification",

@@ -5,7 +5,11 @@
  *   request       [0, msgid, method, params]
  *   response      [1, msgid, error, result]
  *   notification  [2, method, params]
- * params is [] or [ {named arguments} ]. Method names may be str or bin. */
+ * params is [] or [ {named arguments} ]. Method names may be str or bin.
+ * A notification is [2, method, params] whatever its params: one with other
+ * params (e.g. positional, [name, version]) is classified RPC_MSG_BAD_REQUEST
+ * with notification set, so that an unknown method is ignored and a known
+ * one is refused without an answer, never by closing the connection. */
 #ifndef FC_RPC_RPC_MSG_H
 #define FC_RPC_RPC_MSG_H
 
@@ -30,12 +34,14 @@ typedef enum {
     RPC_MSG_REQUEST,        /* msgid, method, args valid */
     RPC_MSG_NOTIFICATION,   /* method, args valid */
     RPC_MSG_BAD_REQUEST,    /* a type-0 array with an integer msgid, but not a valid
-                               request: answer BAD_REQUEST (why) for msgid */
+                               request: answer BAD_REQUEST (why) for msgid; or a
+                               notification whose params are not [] or [map] */
     RPC_MSG_INVALID,        /* not a request at all: close the connection (why) */
 } rpc_msg_kind_t;
 
 typedef struct {
     rpc_msg_kind_t kind;
+    bool notification;      /* [2, method, params]: never answered */
     int64_t msgid;          /* as received (echoed back even when out of range) */
     const char *method;     /* not NUL-terminated */
     size_t method_len;

@@ -8,15 +8,20 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "rpc/rpc_budget.h"
 #include "rpc/rpc_frame.h"
 #include "util/buf.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/unix_sock.h"
 
-/* Calls in flight on one connection before it stops being read: bounds the
- * memory a client can make us hold by pipelining without reading. */
-#define RPC_MAX_INFLIGHT_PER_CONN 4096
 #define RPC_READ_SIZE 65536
+/* TCP keepalive on accepted connections: first probe after this many idle
+ * seconds, so that a peer that vanished (no FIN, no RST) is found out. */
+#define RPC_KEEPALIVE_S 60
+/* The idle sweep runs this often at most, and at least every 5 s. */
+#define RPC_IDLE_SWEEP_MIN_MS 100
+#define RPC_IDLE_SWEEP_MAX_MS 5000
 /* retry_after_ms given to requests that arrive during shutdown. */
 #define RPC_SHUTDOWN_RETRY_MS 1000
 /* retry_after_ms given to requests shed under load. */
@@ -29,7 +34,14 @@
            "RPC connections closed at accept because max_connections was reached") \
     ACTION(rpc_protocol_errors_total, METRIC_COUNTER, \
            "RPC connections closed for a malformed or oversized frame") \
-    ACTION(rpc_inflight, METRIC_GAUGE, "RPC calls being processed")
+    ACTION(rpc_inflight, METRIC_GAUGE, "RPC calls being processed") \
+    ACTION(rpc_connections_paused, METRIC_GAUGE, \
+           "RPC connections not read because their output and calls passed max_output") \
+    ACTION(rpc_connections_idle_closed_total, METRIC_COUNTER, \
+           "RPC connections closed after idle_timeout with nothing in flight") \
+    ACTION(rpc_connections_slow_closed_total, METRIC_COUNTER, \
+           "RPC connections closed because the client did not read its responses " \
+           "(unsent output past max_output_hard, or not drained for idle_timeout)")
 
 typedef struct { RPC_METRICS(METRIC_FIELD) } rpc_metrics_t;
 
@@ -57,12 +69,15 @@ struct rpc_server {
     rpc_method_metrics_t *method_metrics;   /* opts.nmethods + 1 */
     rpc_metrics_t m;
 
+    rpc_budget_t budget;         /* per connection: max_output, max_output_hard */
+    uv_timer_t idle_sweep;       /* closes idle and stuck connections */
     uv_check_t flush_check;      /* writes what the iteration produced */
     uv_idle_t flush_idle;        /* keeps the poll from blocking while dirty */
     rpc_conn_t *dirty;           /* connections with unsent output */
 
     list_t conns;                /* all open connections (rpc_conn_t.link) */
     size_t nconns;
+    size_t npaused;              /* connections stopped by their budget */
     size_t nalloc;               /* connection objects not yet freed */
     size_t inflight;
     unsigned next_conn_id;
@@ -71,7 +86,7 @@ struct rpc_server {
     void (*on_drained)(void *);
     void *on_drained_arg;
     bool closing;
-    int handles_open;            /* listener, check, idle */
+    int handles_open;            /* listener, check, idle, idle_sweep */
     list_t calls;                /* in-flight calls, for abort (rpc_call_t.link) */
     msgpack_sbuffer discard;     /* replies nobody will read */
 };
@@ -87,11 +102,13 @@ struct rpc_conn {
     unsigned id;
     rpc_framer_t framer;
     buf_t out;                   /* responses not yet given to libuv */
-    size_t out_in_flight;        /* bytes in unfinished uv_write requests */
     size_t inflight;             /* calls not yet answered */
+    uint64_t last_active_ms;     /* uv_now of the last read, write or answer */
+    size_t reply_estimate;       /* bytes a call in flight is charged (rpc_budget.h) */
     int refs;                    /* 1 while the handle is open, + 1 per call */
     bool closing;
     bool reading;
+    bool paused;                 /* stopped by the budget (not before the first read) */
     bool is_dirty;
     bool resume_pending;         /* buffered frames wait for processing */
     rpc_conn_t *dirty_next;
@@ -104,6 +121,7 @@ struct rpc_call {
     bool notification;
     bool answered;
     size_t method_index;         /* opts.nmethods for unknown */
+    size_t out_mark;             /* c->out.len when its reply began */
     uint64_t start_ns;
     msgpack_packer pk;
     list_t link;                 /* in the server's calls */
@@ -117,6 +135,7 @@ typedef struct {
 } rpc_write_t;
 
 static void conn_close(rpc_conn_t *c);
+static void conn_close_slow(rpc_conn_t *c, const char *why);
 static void conn_maybe_resume(rpc_conn_t *c);
 static void process_frames(rpc_conn_t *c);
 static void on_flush_idle(uv_idle_t *h);
@@ -148,13 +167,14 @@ static void on_write(uv_write_t *req, int status)
 {
     rpc_write_t *w = container_of(req, rpc_write_t, req);
     rpc_conn_t *c = w->conn;
-    c->out_in_flight -= w->len;
     free(w->data);
     free(w);
     if (status < 0 && status != UV_ECANCELED && !c->closing) {
         log_debug("rpc", "conn %u: write failed: %s", c->id, uv_strerror(status));
         conn_close(c);
     } else {
+        if (status == 0)
+            c->last_active_ms = uv_now(c->server->loop);    /* the client reads */
         conn_maybe_resume(c);
     }
     conn_release(c);
@@ -170,16 +190,35 @@ static void conn_flush(rpc_conn_t *c)
     w->len = c->out.len;
     buf_init(&c->out);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
-    c->out_in_flight += w->len;
     c->refs++;
     int rc = uv_write(&w->req, &c->h.stream, &b, 1, on_write);
     if (rc < 0) {
-        c->out_in_flight -= w->len;
         c->refs--;
         free(w->data);
         free(w);
         log_debug("rpc", "conn %u: write failed: %s", c->id, uv_strerror(rc));
         conn_close(c);
+    }
+}
+
+/* Output produced for the client and not yet taken by the kernel: libuv
+ * writes at once what the socket accepts and queues the rest. */
+static size_t conn_unsent(const rpc_conn_t *c)
+{
+    if (c->closing)
+        return 0;
+    return c->out.len + uv_stream_get_write_queue_size(&c->h.stream);
+}
+
+/* After a flush, what is still unsent waits for the client to read. */
+static void conn_check_hard_limit(rpc_conn_t *c)
+{
+    size_t unsent = conn_unsent(c);
+    if (!c->closing && rpc_budget_over_hard(&c->server->budget, unsent)) {
+        char why[160];
+        snprintf(why, sizeof why, "%zu bytes of responses unsent, over max_output_hard (%zu)",
+                 unsent, c->server->budget.hard);
+        conn_close_slow(c, why);
     }
 }
 
@@ -196,6 +235,7 @@ static void flush_all(rpc_server_t *s)
             process_frames(c);
         }
         conn_flush(c);
+        conn_check_hard_limit(c);
         conn_release(c);
     }
     uv_idle_stop(&s->flush_idle);
@@ -240,6 +280,9 @@ static void call_finish(rpc_call_t *call)
     list_remove(&call->link);
     s->inflight--;
     c->inflight--;
+    c->last_active_ms = uv_now(s->loop);
+    if (call->out_mark != SIZE_MAX && c->out.len >= call->out_mark)
+        c->reply_estimate = rpc_budget_estimate(c->reply_estimate, c->out.len - call->out_mark);
     metric_set(s->m.rpc_inflight, (double)s->inflight);
     if (!call->notification && !c->closing)
         mark_dirty(c);
@@ -263,6 +306,7 @@ msgpack_packer *rpc_reply_begin(rpc_call_t *call)
 {
     buf_t *out = call->answered ? NULL : call_output(call);
     if (out) {
+        call->out_mark = out->len;
         msgpack_packer_init(&call->pk, out, buf_packer_write);
     } else {
         msgpack_sbuffer_clear(&call->conn->server->discard);
@@ -286,6 +330,7 @@ static void reply_error_text(rpc_call_t *call, rpc_code_t code, int64_t retry_af
         buf_t *out = call_output(call);
         if (out) {
             msgpack_packer pk;
+            call->out_mark = out->len;
             msgpack_packer_init(&pk, out, buf_packer_write);
             rpc_pack_error(&pk, call->msgid, code, msg, retry_after_ms);
         }
@@ -362,8 +407,9 @@ static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
     rpc_call_t *call = fc_xcalloc(1, sizeof *call);
     call->conn = c;
     call->msgid = msg->msgid;
-    call->notification = msg->kind == RPC_MSG_NOTIFICATION;
+    call->notification = msg->notification;
     call->start_ns = uv_hrtime();
+    call->out_mark = SIZE_MAX;      /* no reply packed yet */
     call->method_index = msg->kind == RPC_MSG_BAD_REQUEST
                              ? s->opts.nmethods
                              : find_method(s, msg->method, msg->method_len);
@@ -413,12 +459,23 @@ static void on_conn_closed(uv_handle_t *h)
     conn_release(container_of(h, rpc_conn_t, h.handle));
 }
 
+static void conn_set_paused(rpc_conn_t *c, bool paused)
+{
+    if (c->paused == paused)
+        return;
+    c->paused = paused;
+    rpc_metrics_t *m = &c->server->m;
+    c->server->npaused += paused ? 1 : -1;
+    metric_set(m->rpc_connections_paused, (double)c->server->npaused);
+}
+
 static void conn_close(rpc_conn_t *c)
 {
     if (c->closing)
         return;
     rpc_server_t *s = c->server;
     c->closing = true;
+    conn_set_paused(c, false);
     list_remove(&c->link);
     s->nconns--;
     metric_set(s->m.rpc_connections, (double)s->nconns);
@@ -434,10 +491,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(space, (unsigned)got);
 }
 
-static bool conn_should_pause(const rpc_conn_t *c)
+/* Whether the connection's budget allows starting one more call. */
+static bool conn_may_start(const rpc_conn_t *c)
 {
-    return c->out.len + c->out_in_flight > c->server->opts.max_output ||
-           c->inflight >= RPC_MAX_INFLIGHT_PER_CONN;
+    return rpc_budget_may_start(&c->server->budget, conn_unsent(c), c->inflight,
+                                c->reply_estimate);
 }
 
 static void conn_pause(rpc_conn_t *c)
@@ -445,7 +503,17 @@ static void conn_pause(rpc_conn_t *c)
     if (c->reading && !c->closing) {
         uv_read_stop(&c->h.stream);
         c->reading = false;
+        conn_set_paused(c, true);
     }
+}
+
+/* The client does not read what it asked for: closing frees its output
+ * and drops the replies of its calls still in flight. */
+static void conn_close_slow(rpc_conn_t *c, const char *why)
+{
+    log_warn("rpc", "conn %u: closing a slow reader: %s", c->id, why);
+    metric_inc(c->server->m.rpc_connections_slow_closed_total);
+    conn_close(c);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
@@ -454,11 +522,13 @@ static void conn_maybe_resume(rpc_conn_t *c)
 {
     if (c->reading || c->closing)
         return;
-    if (c->out.len + c->out_in_flight > c->server->opts.max_output / 2 ||
-        c->inflight >= RPC_MAX_INFLIGHT_PER_CONN / 2)
+    if (!rpc_budget_may_resume(&c->server->budget, conn_unsent(c), c->inflight,
+                               c->reply_estimate))
         return;
-    if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+    if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
         c->reading = true;
+        conn_set_paused(c, false);
+    }
     if (rpc_framer_pending(&c->framer) > 0) {
         /* Never process frames from here: we may be inside a handler. */
         c->resume_pending = true;
@@ -479,6 +549,10 @@ static void process_frames(rpc_conn_t *c)
     msgpack_unpacked_init(&u);
     c->refs++;                 /* handlers may close the connection */
     while (!c->closing) {
+        if (!conn_may_start(c)) {
+            conn_pause(c);
+            break;            /* the rest stays buffered until we resume */
+        }
         rpc_frame_result_t r = rpc_framer_next(&c->framer, &u);
         if (r == RPC_FRAME_NEED_MORE)
             break;
@@ -500,11 +574,9 @@ static void process_frames(rpc_conn_t *c)
             break;
         }
         dispatch(c, &msg);
-        if (conn_should_pause(c)) {
-            conn_pause(c);
-            break;            /* the rest stays buffered until we resume */
-        }
     }
+    if (!c->closing)
+        rpc_framer_trim(&c->framer);
     msgpack_unpacked_destroy(&u);
     conn_release(c);
 }
@@ -521,6 +593,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     if (nread == 0)
         return;
     rpc_framer_commit(&c->framer, (size_t)nread);
+    c->last_active_ms = uv_now(c->server->loop);
     process_frames(c);
 }
 
@@ -535,6 +608,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->server = s;
     c->refs = 1;
     c->id = ++s->next_conn_id;
+    c->reply_estimate = RPC_BUDGET_CALL_INITIAL;
     s->nalloc++;
     rpc_framer_init(&c->framer, s->opts.max_frame);
     buf_init(&c->out);
@@ -558,9 +632,56 @@ static void on_connection(uv_stream_t *listener, int status)
         conn_close(c);
         return;
     }
-    if (!s->is_unix)
+    if (!s->is_unix) {
         uv_tcp_nodelay(&c->h.tcp, 1);
+        uv_tcp_keepalive(&c->h.tcp, 1, RPC_KEEPALIVE_S);
+    }
+    c->last_active_ms = uv_now(s->loop);
     conn_maybe_resume(c);
+}
+
+/* ---- idle and stuck connections ------------------------------------------ */
+
+/* A connection with no call in flight that received nothing, wrote nothing
+ * and answered nothing for idle_timeout is closed. One whose responses wait
+ * unsent all that time is a reader that stopped reading: counted as slow. */
+static void on_idle_sweep(uv_timer_t *t)
+{
+    rpc_server_t *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    list_t *pos = s->conns.next;
+    while (pos != &s->conns) {
+        rpc_conn_t *c = list_entry(pos, rpc_conn_t, link);
+        pos = pos->next;           /* closing removes c from the list */
+        if (c->inflight > 0 || now - c->last_active_ms < s->opts.idle_timeout_ms)
+            continue;
+        size_t unsent = conn_unsent(c);
+        if (unsent > 0) {
+            char why[160];
+            snprintf(why, sizeof why, "%zu bytes of responses not read for idle_timeout (%u s)",
+                     unsent, s->opts.idle_timeout_ms / 1000);
+            conn_close_slow(c, why);
+        } else {
+            log_debug("rpc", "conn %u: closing: idle for %u ms", c->id, s->opts.idle_timeout_ms);
+            metric_inc(s->m.rpc_connections_idle_closed_total);
+            conn_close(c);
+        }
+    }
+}
+
+static void idle_sweep_start(rpc_server_t *s)
+{
+    uv_timer_init(s->loop, &s->idle_sweep);
+    s->idle_sweep.data = s;
+    if (s->opts.idle_timeout_ms == 0)
+        return;
+    uint64_t every = s->opts.idle_timeout_ms / 10;
+    if (every < RPC_IDLE_SWEEP_MIN_MS)
+        every = RPC_IDLE_SWEEP_MIN_MS;
+    if (every > RPC_IDLE_SWEEP_MAX_MS)
+        every = RPC_IDLE_SWEEP_MAX_MS;
+    uv_timer_start(&s->idle_sweep, on_idle_sweep, every, every);
+    uv_unref((uv_handle_t *)&s->idle_sweep);
 }
 
 /* ---- server ------------------------------------------------------------ */
@@ -606,12 +727,48 @@ static void server_maybe_free(rpc_server_t *s)
     free(s);
 }
 
+int rpc_server_check_address(const addr_t *addr, char *err, size_t errlen)
+{
+    if (addr->is_unix && unix_sock_probe(addr->path) == UNIX_SOCK_LIVE) {
+        snprintf(err, errlen, "cannot listen on unix:%s: another process is listening on it",
+                 addr->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Binds the unix listener. A socket file left by a process that died is
+ * replaced; one a live process accepts on is not (binding over it would
+ * silently take its clients): that fails with UV_EADDRINUSE. */
+static int bind_unix(rpc_server_t *s, const char *path)
+{
+    int rc = uv_pipe_bind(&s->listener.pipe, path);
+    if (rc == UV_EADDRINUSE) {
+        unix_sock_state_t st = unix_sock_probe(path);
+        if (st == UNIX_SOCK_STALE) {
+            log_info("rpc", "removing stale socket %s", path);
+            unlink(path);
+            rc = uv_pipe_bind(&s->listener.pipe, path);
+        } else {
+            log_error("rpc", "unix socket %s is %s: not replacing it", path,
+                      unix_sock_state_name(st));
+        }
+    }
+    if (rc == 0)
+        snprintf(s->unix_path, sizeof s->unix_path, "%s", path);  /* ours to unlink */
+    return rc;
+}
+
 rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
                                const rpc_server_options_t *opts, char *err, size_t errlen)
 {
     rpc_server_t *s = fc_xcalloc(1, sizeof *s);
     s->loop = loop;
     s->opts = *opts;
+    s->budget.soft = opts->max_output;
+    /* A hard limit below the soft one would close clients that read. */
+    s->budget.hard = opts->max_output_hard && opts->max_output_hard < opts->max_output
+                         ? opts->max_output : opts->max_output_hard;
     s->is_unix = addr->is_unix;
     list_init(&s->conns);
     list_init(&s->calls);
@@ -619,11 +776,7 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     int rc;
     if (addr->is_unix) {
         uv_pipe_init(loop, &s->listener.pipe, 0);
-        /* A stale socket file from a crashed run would make bind fail. */
-        if (access(addr->path, F_OK) == 0)
-            unlink(addr->path);
-        rc = uv_pipe_bind(&s->listener.pipe, addr->path);
-        snprintf(s->unix_path, sizeof s->unix_path, "%s", addr->path);
+        rc = bind_unix(s, addr->path);
     } else {
         uv_tcp_init(loop, &s->listener.tcp);
         struct sockaddr_storage ss;
@@ -641,7 +794,11 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     if (rc != 0) {
         char a[300];
         addr_format(addr, a, sizeof a);
-        snprintf(err, errlen, "cannot listen on %s: %s", a, uv_strerror(rc));
+        snprintf(err, errlen, "cannot listen on %s: %s%s", a, uv_strerror(rc),
+                 addr->is_unix && rc == UV_EADDRINUSE
+                     ? " (another process is listening on it)" : "");
+        if (s->unix_path[0])
+            unlink(s->unix_path);    /* bound, but could not listen */
         s->closing = true;
         s->handles_open = 1;
         s->listener.handle.data = s;
@@ -656,7 +813,8 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     s->flush_idle.data = s;
     uv_check_start(&s->flush_check, on_flush_check);
     uv_unref((uv_handle_t *)&s->flush_check);
-    s->handles_open = 3;
+    idle_sweep_start(s);
+    s->handles_open = 4;
     register_metrics(s);
     return s;
 }
@@ -668,7 +826,7 @@ void rpc_server_drain(rpc_server_t *s, void (*on_drained)(void *), void *arg)
         if (s->listening) {
             s->listening = false;
             uv_close(&s->listener.handle, on_server_handle_closed);
-            if (s->is_unix)
+            if (s->unix_path[0])
                 unlink(s->unix_path);
         }
     }
@@ -690,11 +848,13 @@ void rpc_server_close(rpc_server_t *s)
     if (s->listening) {
         s->listening = false;
         uv_close(&s->listener.handle, on_server_handle_closed);
-        if (s->is_unix)
+        if (s->unix_path[0])
             unlink(s->unix_path);
     }
     uv_check_stop(&s->flush_check);
     uv_idle_stop(&s->flush_idle);
+    uv_timer_stop(&s->idle_sweep);
+    uv_close((uv_handle_t *)&s->idle_sweep, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->flush_check, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->flush_idle, on_server_handle_closed);
     while (!list_empty(&s->conns))

@@ -9,9 +9,12 @@
  * reply is dropped too).
  *
  * Responses produced during one loop iteration are written together (a
- * uv_check flush), so pipelined clients get few, large writes. A connection
- * stops being read while its queued output exceeds max_output or it has too
- * many calls in flight; it resumes as the client catches up. */
+ * uv_check flush), so pipelined clients get few, large writes. Each
+ * connection has a budget (rpc_budget.h): past max_output (unsent output
+ * plus calls in flight) it stops being read and its buffered requests wait;
+ * it resumes as the client catches up; past max_output_hard of unsent
+ * output it is closed. A connection with nothing in flight that shows no
+ * activity for idle_timeout is closed. TCP connections get keepalive. */
 #ifndef FC_RPC_RPC_SERVER_H
 #define FC_RPC_RPC_SERVER_H
 
@@ -38,7 +41,9 @@ typedef struct {
 
 typedef struct {
     size_t max_frame;
-    size_t max_output;
+    size_t max_output;             /* soft: unsent output + calls in flight (rpc_budget.h) */
+    size_t max_output_hard;        /* unsent output beyond it closes; 0 = never */
+    unsigned idle_timeout_ms;      /* nothing in flight, nothing received: close; 0 = never */
     unsigned max_connections;
     size_t max_inflight;           /* beyond: OVERLOADED with retry_after_ms; 0 = no limit */
     const rpc_method_t *methods;   /* must outlive the server */
@@ -46,6 +51,12 @@ typedef struct {
     void *ctx;                     /* passed to every handler */
 } rpc_server_options_t;
 
+/* Fails (-1, reason in err) when addr is a unix socket another process is
+ * listening on. rpc_server_start refuses it too; this lets start-up fail
+ * before anything else is started. A stale socket file passes. */
+int rpc_server_check_address(const addr_t *addr, char *err, size_t errlen);
+
+/* A unix socket file is replaced only when stale (nobody accepts on it). */
 rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
                                const rpc_server_options_t *opts, char *err, size_t errlen);
 

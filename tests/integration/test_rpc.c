@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "feedcache/client.h"
@@ -267,6 +270,103 @@ static void recv_all_pongs(fc_client_t *c, uint32_t n)
     free(seen);
 }
 
+/* Issue 10 item 5: a second feedcached on the unix path the first listens on
+ * must exit 1 and leave the first's socket alone; a stale socket file (its
+ * process died) is replaced. */
+/* Runs feedcached --listen LISTEN --metrics-listen off (and the test
+ * backends) to its exit, which must come within 10 s. Not through the
+ * harness: its readiness ping would reach the first daemon. Returns the
+ * exit status (-1: did not exit, killed); its output goes to log. */
+static int run_to_exit(const char *listen, char *log, size_t loglen)
+{
+    char logpath[] = "/tmp/fc-test-rpc-second-XXXXXX";
+    int fd = mkstemp(logpath);
+    assert_true(fd >= 0);
+    const char *redis = getenv("FEEDCACHE_TEST_REDIS_URL"), *pg = getenv("FEEDCACHE_TEST_PG");
+    const char *argv[] = { getenv("FEEDCACHED"), "--listen", listen, "--metrics-listen", "off",
+                           "--redis", redis ? redis : "redis://127.0.0.1:6379/0",
+                           "--pg", pg ? pg : "dbname=feedcache", NULL };
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(argv[0], (char **)argv);
+        _exit(127);
+    }
+    close(fd);
+    int ws = 0, status = -1;
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(pid, &ws, WNOHANG) == pid) {
+            status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+            break;
+        }
+        usleep(10 * 1000);
+    }
+    if (status < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &ws, 0);
+    }
+    FILE *fp = fopen(logpath, "r");
+    size_t n = fp ? fread(log, 1, loglen - 1, fp) : 0;
+    log[n] = '\0';
+    if (fp)
+        fclose(fp);
+    unlink(logpath);
+    return status;
+}
+
+/* Issue 10 item 5: a second feedcached on the unix path the first listens on
+ * must exit 1 with a clear error and leave the first's socket alone; a
+ * stale socket file (its process died) is replaced. */
+static void unix_socket_takeover_refused(void **state)
+{
+    fixture_t *f = *state;
+    fc_client_t *c = dial(f);
+    ping_ok(c);
+    char log[8192];
+    int st = run_to_exit(unix_path, log, sizeof log);
+    if (st != 1)
+        fail_msg("a second feedcached on %s: status %d, expected exit 1\n%s", unix_path, st, log);
+    if (!strstr(log, "another process is listening"))
+        fail_msg("the second feedcached did not say why:\n%s", log);
+    /* The first still owns its socket: existing and new connections work. */
+    ping_ok(c);
+    fc_client_close(c);
+    c = dial(f);
+    ping_ok(c);
+    fc_client_close(c);
+    f->finished = true;
+}
+
+/* A socket file nobody listens on (bound, never listened, closed) is stale. */
+static void unix_stale_socket_replaced(void **state)
+{
+    (void)state;
+    char path[108];
+    snprintf(path, sizeof path, "/tmp/fc-test-rpc-stale-%d.sock", (int)getpid());
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    close(fd);
+    char listen[120], err[8192];
+    snprintf(listen, sizeof listen, "unix:%s", path);
+    const char *const extra[] = { "--listen", listen, "--metrics-listen", "off", NULL };
+    harness_daemon_t *d = harness_daemon_start(extra, err, sizeof err);
+    if (!d) {
+        unlink(path);
+        fail_msg("feedcached did not replace a stale socket: %s", err);
+    }
+    fc_client_t *c = connect_to(listen);
+    ping_ok(c);
+    fc_client_close(c);
+    int st = harness_daemon_stop(d, 10000);
+    harness_daemon_free(d);
+    unlink(path);
+    assert_int_equal(st, 0);
+}
+
 static void hundred_pipelined_pings(void **state)
 {
     fixture_t *f = *state;
@@ -334,6 +434,33 @@ static void notifications_get_no_response(void **state)
     /* Nothing late either: the next response is the next request's. */
     assert_int_equal(fc_client_send(c, "ping", NULL, &id), FC_OK);
     expect_pong(c, id);
+    fc_client_close(c);
+    f->finished = true;
+}
+
+/* Issue 10 item 2: a notification is ignored whatever its params, as a
+ * client's leading [2, "nvim_set_client_info", [name, version, ...]] with
+ * the method as bin; a request with positional params gets BAD_REQUEST.
+ * The connection stays usable throughout. */
+static void positional_params_notification_keeps_connection(void **state)
+{
+    fixture_t *f = *state;
+    fc_client_t *c = dial(f);
+    /* [2, bin "nvim_set_client_info", ["client", {"major": 0}, "remote", {}, {}]] */
+    send_raw_ok(c, RAW("\x93\x02\xc4\x14nvim_set_client_info"
+                       "\x95\xa6" "client\x81\xa5major\x00\xa6remote\x80\x80"));
+    ping_ok(c);
+    /* Positional params on a known method, and params that are not an array. */
+    send_raw_ok(c, RAW("\x93\x02\xa4ping\x92\x01\x02"));
+    send_raw_ok(c, RAW("\x93\x02\xa4ping\x80"));
+    send_raw_ok(c, RAW("\x93\x02\xa7nosuchm\xa1x"));
+    ping_ok(c);
+    /* A request with positional params: BAD_REQUEST for its msgid. */
+    send_request_raw(c, 41, "ping", false, RAW("\x92\x01\x02"));
+    expect_error(c, 41, "BAD_REQUEST", "params");
+    send_request_raw(c, 42, "nvim_get_api_info", true, RAW("\x91\xa1x"));
+    expect_error(c, 42, "BAD_REQUEST", "params");
+    ping_ok(c);
     fc_client_close(c);
     f->finished = true;
 }
@@ -678,11 +805,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(ping_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(ping_over_unix_socket, setup_unix, teardown),
+        cmocka_unit_test_setup_teardown(unix_socket_takeover_refused, setup_unix, teardown),
+        cmocka_unit_test(unix_stale_socket_replaced),
         cmocka_unit_test_setup_teardown(ping_param_shapes_and_bin_method, setup, teardown),
         cmocka_unit_test_setup_teardown(hundred_pipelined_pings, setup, teardown),
         cmocka_unit_test_setup_teardown(eight_connections_pipelining, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_method_is_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(notifications_get_no_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(positional_params_notification_keeps_connection,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_get_bad_request, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(oversized_frame_closes_only_that_connection,

@@ -706,6 +706,39 @@ static void empty_input_needs_more(void **state)
     rpc_framer_free(&f);
 }
 
+/* rpc_framer_trim: nothing pending frees the buffer; a buffer grown for a
+ * large frame shrinks back once what is pending fits in RPC_FRAMER_KEEP. */
+static void trim_gives_memory_back(void **state)
+{
+    (void)state;
+    rpc_framer_t f;
+    rpc_framer_init(&f, 4 << 20);
+    /* A 1 MiB bin frame, then 3 bytes of the next frame. */
+    size_t big = 1 << 20;
+    char *frame = calloc(1, big + 5);
+    frame[0] = (char)0xc6;
+    frame[1] = 0; frame[2] = 0x10; frame[3] = 0; frame[4] = 0;
+    rpc_framer_feed(&f, frame, big + 5);
+    rpc_framer_feed(&f, "\x93\x02\xa1", 3);
+    free(frame);
+    assert_true(rpc_framer_capacity(&f) > big);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    assert_int_equal(rpc_framer_next(&f, &u), RPC_FRAME_OK);
+    rpc_framer_trim(&f);
+    assert_int_equal(rpc_framer_capacity(&f), RPC_FRAMER_KEEP);
+    assert_int_equal(rpc_framer_pending(&f), 3);
+    rpc_framer_feed(&f, "x\x90", 2);       /* [2, "x", []] completes */
+    assert_int_equal(rpc_framer_next(&f, &u), RPC_FRAME_OK);
+    assert_int_equal(u.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(u.data.via.array.size, 3);
+    rpc_framer_trim(&f);
+    assert_int_equal(rpc_framer_capacity(&f), 0);
+    assert_int_equal(rpc_framer_next(&f, &u), RPC_FRAME_NEED_MORE);
+    msgpack_unpacked_destroy(&u);
+    rpc_framer_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,6 +757,7 @@ int main(void)
         cmocka_unit_test(reserved_byte_is_bad),
         cmocka_unit_test(long_trickled_frame_completes),
         cmocka_unit_test(empty_input_needs_more),
+        cmocka_unit_test(trim_gives_memory_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

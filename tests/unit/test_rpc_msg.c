@@ -377,6 +377,38 @@ static void notifications_valid(void **state)
     }
 }
 
+/* [2, method, params] with params other than [] or [map] (positional, as
+ * `[2, "nvim_set_client_info", [name, version, ...]]`, or not an array) is
+ * still a notification: BAD_REQUEST, never answered, never INVALID. */
+static void notifications_with_other_params(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 5; kind++) {
+        mp_t m;
+        msgpack_packer *pk = mp_begin(&m);
+        msgpack_pack_array(pk, 3);
+        msgpack_pack_int(pk, 2);
+        if (kind == 0) {
+            pbin(pk, "nvim_set_client_info");
+            msgpack_pack_array(pk, 5);
+            pstr(pk, "client"); msgpack_pack_map(pk, 0); pstr(pk, "remote");
+            msgpack_pack_map(pk, 0); msgpack_pack_map(pk, 0);
+        } else {
+            pstr(pk, "nvim_set_client_info");
+            pack_params(pk, kind == 1 ? P_TWO_INTS : kind == 2 ? P_TWO_MAPS
+                            : kind == 3 ? P_NOT_ARRAY_MAP : P_ONE_STR);
+        }
+        rpc_msg_t r;
+        rpc_msg_classify(mp_obj(&m), &r);
+        if (r.kind != RPC_MSG_BAD_REQUEST)
+            fail_msg("case %d: kind %d, expected BAD_REQUEST", kind, (int)r.kind);
+        assert_true(r.notification);
+        assert_true(method_is(&r, "nvim_set_client_info"));
+        assert_true(r.why[0] != '\0');
+        mp_end(&m);
+    }
+}
+
 /* A malformed notification has no msgid to answer: INVALID. */
 static void notifications_invalid(void **state)
 {
@@ -390,10 +422,10 @@ static void notifications_invalid(void **state)
             msgpack_pack_array(pk, 3); msgpack_pack_int(pk, 2); msgpack_pack_int(pk, 5);
             msgpack_pack_array(pk, 0); break;
         case 2:
-            msgpack_pack_array(pk, 3); msgpack_pack_int(pk, 2); pstr(pk, "x");
-            msgpack_pack_map(pk, 0); break;
+            msgpack_pack_array(pk, 3); msgpack_pack_int(pk, 2); msgpack_pack_nil(pk);
+            msgpack_pack_array(pk, 0); break;
         case 3:
-            msgpack_pack_array(pk, 3); msgpack_pack_int(pk, 2); pstr(pk, "x");
+            msgpack_pack_array(pk, 3); msgpack_pack_int(pk, 2); msgpack_pack_array(pk, 0);
             pack_params(pk, P_TWO_INTS); break;
         case 4:
             msgpack_pack_array(pk, 4); msgpack_pack_int(pk, 2); pstr(pk, "x");
@@ -782,6 +814,7 @@ int main(void)
         cmocka_unit_test(request_msgid_out_of_range),
         cmocka_unit_test(invalid_messages),
         cmocka_unit_test(notifications_valid),
+        cmocka_unit_test(notifications_with_other_params),
         cmocka_unit_test(notifications_invalid),
         cmocka_unit_test(arg_int),
         cmocka_unit_test(arg_bool),
