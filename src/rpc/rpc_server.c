@@ -94,6 +94,9 @@ struct rpc_conn {
     bool reading;
     bool is_dirty;
     bool resume_pending;         /* buffered frames wait for processing */
+    bool close_when_flushed;     /* rpc_call_close_conn: no more reading */
+    int role;                    /* rpc_call_set_role (authentication) */
+    unsigned auth_failures;
     rpc_conn_t *dirty_next;
     list_t link;                 /* in the server's conns */
 };
@@ -118,6 +121,7 @@ typedef struct {
 
 static void conn_close(rpc_conn_t *c);
 static void conn_maybe_resume(rpc_conn_t *c);
+static void conn_pause(rpc_conn_t *c);
 static void process_frames(rpc_conn_t *c);
 static void on_flush_idle(uv_idle_t *h);
 static void conn_release(rpc_conn_t *c);
@@ -154,6 +158,8 @@ static void on_write(uv_write_t *req, int status)
     if (status < 0 && status != UV_ECANCELED && !c->closing) {
         log_debug("rpc", "conn %u: write failed: %s", c->id, uv_strerror(status));
         conn_close(c);
+    } else if (c->close_when_flushed && c->out_in_flight == 0 && c->out.len == 0) {
+        conn_close(c);
     } else {
         conn_maybe_resume(c);
     }
@@ -162,6 +168,8 @@ static void on_write(uv_write_t *req, int status)
 
 static void conn_flush(rpc_conn_t *c)
 {
+    if (!c->closing && c->close_when_flushed && c->out.len == 0 && c->out_in_flight == 0)
+        conn_close(c);
     if (c->closing || c->out.len == 0)
         return;
     rpc_write_t *w = fc_xmalloc(sizeof *w);
@@ -309,6 +317,36 @@ unsigned rpc_call_conn_id(const rpc_call_t *call)
     return call->conn->id;
 }
 
+void *rpc_call_gate_ctx(const rpc_call_t *call)
+{
+    return call->conn->server->opts.gate_ctx;
+}
+
+int rpc_call_role(const rpc_call_t *call)
+{
+    return call->conn->role;
+}
+
+void rpc_call_set_role(rpc_call_t *call, int role)
+{
+    call->conn->role = role;
+}
+
+unsigned rpc_call_auth_failed(rpc_call_t *call)
+{
+    return ++call->conn->auth_failures;
+}
+
+void rpc_call_close_conn(rpc_call_t *call)
+{
+    rpc_conn_t *c = call->conn;
+    if (!c || c->closing || c->close_when_flushed)
+        return;
+    c->close_when_flushed = true;
+    conn_pause(c);
+    mark_dirty(c);          /* conn_flush closes it once the output is out */
+}
+
 const char *rpc_call_method(const rpc_call_t *call)
 {
     const rpc_server_t *s = call->conn->server;
@@ -353,6 +391,8 @@ static size_t find_method(const rpc_server_t *s, const char *name, size_t len)
 static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
 {
     rpc_server_t *s = c->server;
+    char why[256];
+    rpc_code_t denied = RPC_OK;
     rpc_call_t *call = fc_xcalloc(1, sizeof *call);
     call->conn = c;
     call->msgid = msg->msgid;
@@ -369,6 +409,11 @@ static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
 
     if (msg->kind == RPC_MSG_BAD_REQUEST) {
         reply_error_text(call, RPC_BAD_REQUEST, -1, msg->why);
+    } else if (s->opts.gate &&
+               (denied = s->opts.gate(s->opts.gate_ctx, c->role, msg->method, msg->method_len,
+                                      call->method_index < s->opts.nmethods, why,
+                                      sizeof why)) != RPC_OK) {
+        reply_error_text(call, denied, -1, why);
     } else if (call->method_index == s->opts.nmethods) {
         /* Unknown method: NOT_FOUND; for a notification, silently ignored. */
         rpc_reply_error(call, RPC_NOT_FOUND, -1, "unknown method '%.*s'",
@@ -446,7 +491,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 
 static void conn_maybe_resume(rpc_conn_t *c)
 {
-    if (c->reading || c->closing)
+    if (c->reading || c->closing || c->close_when_flushed)
         return;
     if (c->out.len + c->out_in_flight > c->server->opts.max_output / 2 ||
         c->inflight >= RPC_MAX_INFLIGHT_PER_CONN / 2)
@@ -472,7 +517,7 @@ static void process_frames(rpc_conn_t *c)
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     c->refs++;                 /* handlers may close the connection */
-    while (!c->closing) {
+    while (!c->closing && !c->close_when_flushed) {
         rpc_frame_result_t r = rpc_framer_next(&c->framer, &u);
         if (r == RPC_FRAME_NEED_MORE)
             break;
