@@ -570,6 +570,17 @@ static void run(worker_t *w)
     }
 }
 
+fc_client_t *fb_connect(const fb_opts_t *o, int timeout_ms, char *err, size_t errlen)
+{
+    fc_client_t *c = fc_client_connect(o->addr, timeout_ms, err, errlen);
+    if (c && o->token_file && fc_client_auth_file(c, o->token_file, NULL, 0) != FC_OK) {
+        snprintf(err, errlen, "%s: %s", o->addr, fc_client_error(c));
+        fc_client_close(c);
+        c = NULL;
+    }
+    return c;
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -577,7 +588,7 @@ static void *worker_main(void *arg)
     char err[512];
     bool ok = true;
     for (int i = 0; i < w->nconns && ok; i++) {
-        w->conns[i].c = fc_client_connect(o->addr, CONNECT_TIMEOUT_MS, err, sizeof err);
+        w->conns[i].c = fb_connect(o, CONNECT_TIMEOUT_MS, err, sizeof err);
         if (!w->conns[i].c) {
             fail(w, "%s", err);
             ok = false;

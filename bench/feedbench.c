@@ -120,7 +120,7 @@ static int run_celebs(const fb_opts_t *o, report_t *rep)
     if (!pg)
         return 1;
     char err[512];
-    fc_client_t *c = fc_client_connect(o->addr, 5000, err, sizeof err);
+    fc_client_t *c = fb_connect(o, 5000, err, sizeof err);
     if (!c) {
         fprintf(stderr, "feedbench: %s\n", err);
         PQfinish(pg);
@@ -282,7 +282,7 @@ static int run_load(const fb_opts_t *o, report_t *rep)
         if (first_post_id < 0)
             return 1;
     }
-    fc_client_t *rpc = fc_client_connect(o->addr, 5000, err, sizeof err);
+    fc_client_t *rpc = fb_connect(o, 5000, err, sizeof err);
     if (!rpc) {
         fprintf(stderr, "feedbench: %s\n", err);
         return 1;
@@ -479,6 +479,8 @@ static void usage(FILE *to)
         "  celebs      one post by every author with >= --celebrity-threshold followers\n"
         "Options [default]:\n"
         "  --addr ADDR          feedcached RPC [$FEEDCACHE_ADDR or 127.0.0.1:7400]\n"
+        "  --token-file FILE    auth token for feedcached's auth_tokens_file (a write or\n"
+        "                       admin token for publish/mixed) [$FEEDCACHE_TOKEN_FILE or none]\n"
         "  --pg CONNINFO        PostgreSQL, for publish/mixed/celebs (and --users) [none]\n"
         "  --users N            user ids 1..N [max(id) of users, with --pg]\n"
         "  --conns N            connections [8]\n"
@@ -511,12 +513,14 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
     const char *env_addr = getenv("FEEDCACHE_ADDR");
+    const char *env_token = getenv("FEEDCACHE_TOKEN_FILE");
     fb_opts_t o = {
         .addr = env_addr && *env_addr ? env_addr : "127.0.0.1:7400",
         .workload = -1, .dist = DIST_UNIFORM, .zipf = 0.99, .conns = 8, .depth = 8,
         .duration = 10, .warmup = 1, .drain_timeout = 120, .limit = 20, .hydrate = true,
         .pct_publish = 4, .pct_follow = 1, .celebrity_threshold = 10000, .seed = 1,
         .max_inflight = 1000,
+        .token_file = env_token && *env_token ? env_token : NULL,
     };
     int threads = 0;
     for (int i = 1; i < argc; i++) {
@@ -553,11 +557,14 @@ int main(int argc, char **argv)
             o.pct_publish = p;
             o.pct_follow = f;
         } else if (!strcmp(a, "--addr") || !strcmp(a, "--pg") || !strcmp(a, "--redis") ||
-                   !strcmp(a, "--metrics") || !strcmp(a, "--label") || !strcmp(a, "--report")) {
+                   !strcmp(a, "--metrics") || !strcmp(a, "--label") || !strcmp(a, "--report") ||
+                   !strcmp(a, "--token-file")) {
             if (!v || !*v)
                 return cli_bad(PROG, a, v);
             if (!strcmp(a, "--addr"))
                 o.addr = v;
+            else if (!strcmp(a, "--token-file"))
+                o.token_file = v;
             else if (!strcmp(a, "--pg"))
                 o.pg = v;
             else if (!strcmp(a, "--redis"))

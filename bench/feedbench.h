@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "fb_hist.h"
+#include "feedcache/client.h"
 
 typedef enum {
     WL_READ,          /* timeline.get of cached feeds */
@@ -30,6 +31,7 @@ typedef enum { OP_READ, OP_PUBLISH, OP_FOLLOW, OP__COUNT } fb_op_t;
 
 typedef struct {
     const char *addr;          /* feedcached RPC */
+    const char *token_file;    /* auth token (fc_token_read), or NULL */
     const char *pg;            /* libpq conninfo (publish, mixed, celebs) */
     const char *redis;         /* HOST:PORT for INFO, or NULL */
     const char *metrics;       /* HOST:PORT of /metrics, or NULL */
@@ -77,6 +79,10 @@ fb_load_t *fb_load_start(const fb_opts_t *o, int64_t first_post_id, double *t0, 
                          char *err, size_t errlen);
 /* Waits for the workers and merges their results into res. */
 void fb_load_join(fb_load_t *l, fb_result_t *res);
+
+/* Connects to o->addr and authenticates with o->token_file when set.
+ * NULL with a reason in err. */
+fc_client_t *fb_connect(const fb_opts_t *o, int timeout_ms, char *err, size_t errlen);
 
 double fb_now(void);               /* monotonic seconds */
 int64_t fb_wall_ms(void);          /* wall clock, ms since the epoch */

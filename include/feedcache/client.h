@@ -37,6 +37,8 @@ enum {
     FC_ECLOSED   = -3,  /* the server closed the connection (EOF, reset, EPIPE) */
     FC_EPROTO    = -4,  /* the server sent something that is not a response */
     FC_EARG      = -5,  /* bad argument (e.g. empty method name) */
+    FC_EAUTH     = -6,  /* fc_client_auth*: the server refused the token, or
+                           the token file is unreadable or empty */
 };
 
 /* Largest response accepted; anything bigger is FC_EPROTO. */
@@ -109,6 +111,24 @@ int fc_client_call(fc_client_t *c, const char *method, const fc_params_t *params
                    fc_response_t *resp);
 /* Writes bytes as they are (tests: hand-made and hostile frames). */
 int fc_client_send_raw(fc_client_t *c, const void *bytes, size_t len);
+
+/* --- authentication (docs/PROTOCOL.md, "Authentication") ---------------
+ * When feedcached has auth_tokens_file set, call one of these right after
+ * connecting: only ping and auth answer before. Both return FC_OK (the
+ * connection now has the token's role), FC_EAUTH (refused: the reason is in
+ * fc_client_error(), which never contains the token; three refusals close
+ * the connection) or a transport error. role (may be NULL) receives "read",
+ * "write" or "admin". */
+int fc_client_auth(fc_client_t *c, const char *token, char *role, size_t rolelen);
+/* Reads the token from a file (fc_token_read) and authenticates with it. */
+int fc_client_auth_file(fc_client_t *c, const char *path, char *role, size_t rolelen);
+
+/* Reads a client token file: its first line that is not blank and does not
+ * start with '#' holds the token, alone or as `ROLE TOKEN` (a line copied
+ * from the server's auth_tokens_file). White space around it is dropped.
+ * Returns 0 with the token in out (NUL-terminated), or -1 with a reason
+ * (that does not quote the file) in err. */
+int fc_token_read(const char *path, char *out, size_t cap, char *err, size_t errlen);
 
 /* Corking: while on, send/notify/send_raw only queue bytes; they are written
  * by fc_client_flush(), before any recv or call, or with the next send after

@@ -428,6 +428,43 @@ int fc_client_recv(fc_client_t *c, fc_response_t *resp)
     return recv_wire(c, resp, fc__deadline_after(c->timeout_ms));
 }
 
+int fc_client_auth(fc_client_t *c, const char *token, char *role, size_t rolelen)
+{
+    fc_params_t p;
+    fc_params_init(&p);
+    fc_params_str(&p, "token", token);
+    fc_response_t r;
+    int rc = fc_client_call(c, "auth", &p, &r);
+    /* The packed params hold the token: wipe them. */
+    memset(p.buf.data, 0, p.buf.size);
+    fc_params_free(&p);
+    if (rc != FC_OK)
+        return rc;
+    if (!r.ok) {
+        rc = fail(c, FC_EAUTH, "auth: %s: %s", r.code[0] ? r.code : "error", r.message);
+    } else {
+        const char *s;
+        size_t n;
+        if (fc_obj_str(fc_obj_get(&r.result, "role"), &s, &n) != 0) {
+            rc = fail(c, FC_EPROTO, "auth: the answer has no role");
+        } else if (role && rolelen) {
+            snprintf(role, rolelen, "%.*s", (int)n, s);
+        }
+    }
+    fc_response_free(&r);
+    return rc;
+}
+
+int fc_client_auth_file(fc_client_t *c, const char *path, char *role, size_t rolelen)
+{
+    char token[1024], why[512];
+    if (fc_token_read(path, token, sizeof token, why, sizeof why) != 0)
+        return fail(c, FC_EAUTH, "%s", why);
+    int rc = fc_client_auth(c, token, role, rolelen);
+    memset(token, 0, sizeof token);
+    return rc;
+}
+
 int fc_client_call(fc_client_t *c, const char *method, const fc_params_t *params,
                    fc_response_t *resp)
 {

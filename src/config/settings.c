@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fc_version.h"
+#include "rpc/rpc_auth_tokens.h"
 #include "store/pg/pg.h"
 #include "store/redis/rds_keys.h"
 #include "store/redis/rds_url.h"
@@ -72,6 +73,19 @@ static int settings_check_log_level(const char *value, char *why, size_t whylen)
         return 0;
     snprintf(why, whylen, "'%s' is not one of debug, info, warn, error", value);
     return -1;
+}
+
+/* The file must parse now: a bad tokens file stops start-up (exit 2) with
+ * the line named; its text is never shown (it holds secrets). */
+static int settings_check_auth_tokens_file(const char *value, char *why, size_t whylen)
+{
+    if (!*value)
+        return 0;
+    rpc_tokens_t t;
+    if (rpc_tokens_load(value, &t, why, whylen) != 0)
+        return -1;
+    rpc_tokens_free(&t);
+    return 0;
 }
 
 static int settings_check_window(const char *value, char *why, size_t whylen)

@@ -137,7 +137,7 @@ static int poll_status(follow_t *f, fc_response_t *resp)
     for (;;) {
         if (!f->c) {
             char err[400];
-            f->c = fc_client_connect(f->opts->addr, f->opts->timeout_ms, err, sizeof err);
+            f->c = ctl_connect_quiet(f->opts, err, sizeof err);
             if (!f->c)
                 snprintf(why, sizeof why, "%s", err);
         }

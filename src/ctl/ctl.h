@@ -22,6 +22,7 @@ enum {
 typedef struct {
     const char *addr;     /* --addr, FEEDCACHE_ADDR, or the default */
     int timeout_ms;       /* --timeout */
+    const char *token_file;   /* --token-file, FEEDCACHE_TOKEN_FILE, or NULL */
 } ctl_opts_t;
 
 typedef struct {
@@ -38,7 +39,7 @@ typedef struct {
  * CTL_USAGE. cmd may be NULL for the global options. */
 int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Takes a global option (--addr, --timeout, either `--x V` or `--x=V`) at
+/* Takes a global option (--addr, --timeout, --token-file, either `--x V` or `--x=V`) at
  * argv[*i], advancing *i past its value. Returns 1 when taken, 0 when
  * argv[*i] is not a global option, CTL_USAGE (after printing why) on a bad
  * or missing value. Commands call it so global options may follow them. */
@@ -58,8 +59,11 @@ int ctl_common_arg(ctl_opts_t *opts, const ctl_command_t *cmd, int argc, char **
 /* The usage error for an argument nobody took. Returns CTL_USAGE. */
 int ctl_bad_arg(const ctl_command_t *cmd, const char *arg);
 
-/* Connects, or prints `feedcachectl: ADDR: reason` and returns NULL. */
+/* Connects and, with a token file, authenticates; or prints
+ * `feedcachectl: ADDR: reason` and returns NULL. */
 fc_client_t *ctl_connect(const ctl_opts_t *opts);
+/* The same without printing: NULL with the reason in err. */
+fc_client_t *ctl_connect_quiet(const ctl_opts_t *opts, char *err, size_t errlen);
 
 /* Calls method; on a transport failure or an error answer prints
  * `feedcachectl: ADDR: reason` and returns CTL_FAIL (resp freed). On CTL_OK

@@ -62,6 +62,12 @@ int ctl_global_option(ctl_opts_t *opts, int argc, char **argv, int *i, const cha
         opts->addr = v;
         return 1;
     }
+    if (take_value(argc, argv, i, "--token-file", &v)) {
+        if (!v || !*v)
+            return ctl_usage_error(cmd, "option '--token-file' needs a value (a file)");
+        opts->token_file = v;
+        return 1;
+    }
     if (take_value(argc, argv, i, "--timeout", &v)) {
         if (!v)
             return ctl_usage_error(cmd, "option '--timeout' needs a value (milliseconds)");
@@ -93,10 +99,21 @@ int ctl_bad_arg(const ctl_command_t *cmd, const char *arg)
     return ctl_usage_error(cmd->name, "unexpected argument '%s'", arg);
 }
 
+fc_client_t *ctl_connect_quiet(const ctl_opts_t *opts, char *err, size_t errlen)
+{
+    fc_client_t *c = fc_client_connect(opts->addr, opts->timeout_ms, err, errlen);
+    if (c && opts->token_file && fc_client_auth_file(c, opts->token_file, NULL, 0) != FC_OK) {
+        snprintf(err, errlen, "%s", fc_client_error(c));
+        fc_client_close(c);
+        c = NULL;
+    }
+    return c;
+}
+
 fc_client_t *ctl_connect(const ctl_opts_t *opts)
 {
     char err[512];
-    fc_client_t *c = fc_client_connect(opts->addr, opts->timeout_ms, err, sizeof err);
+    fc_client_t *c = ctl_connect_quiet(opts, err, sizeof err);
     if (!c)
         fprintf(stderr, "feedcachectl: %s: %s\n", opts->addr, err);
     return c;

@@ -23,7 +23,7 @@ static const ctl_command_t *const commands[] = {
 
 static void print_help(void)
 {
-    fputs("Usage: feedcachectl [--addr ADDR] [--timeout MS] COMMAND [ARGS]\n"
+    fputs("Usage: feedcachectl [--addr ADDR] [--timeout MS] [--token-file FILE] COMMAND [ARGS]\n"
           "\n"
           "Operator tool for feedcached.\n"
           "\n"
@@ -31,6 +31,10 @@ static void print_help(void)
           "  --addr ADDR    feedcached RPC address, HOST:PORT or unix:/path\n"
           "                 (default: $FEEDCACHE_ADDR, else " DEFAULT_ADDR ")\n"
           "  --timeout MS   connect and per-request timeout in milliseconds (default 5000)\n"
+          "  --token-file FILE\n"
+          "                 authenticate with the token in FILE (the token alone, or a\n"
+          "                 'ROLE TOKEN' line) when feedcached has auth_tokens_file set\n"
+          "                 (default: $FEEDCACHE_TOKEN_FILE, else none)\n"
           "  -h, --help     show this help\n"
           "  -V, --version  show the version\n"
           "\n"
@@ -73,6 +77,10 @@ int main(int argc, char **argv)
         if (env && *env && addr_parse(env, &a, why, sizeof why) != 0)
             return ctl_usage_error(NULL, "bad FEEDCACHE_ADDR '%s': %s", env, why);
         opts.addr = env && *env ? env : DEFAULT_ADDR;
+    }
+    if (!opts.token_file) {
+        const char *env = getenv("FEEDCACHE_TOKEN_FILE");
+        opts.token_file = env && *env ? env : NULL;
     }
     if (i == argc) {
         buf_t names;

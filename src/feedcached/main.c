@@ -7,10 +7,12 @@
  * passes; later requests get UNAVAILABLE with retry_after_ms; then every
  * handle is closed and the process exits 0. A watchdog exits 0 at 9.5 s even
  * if a backend hangs, to stay within the contract's 10 s. */
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "feed/feed_engine.h"
@@ -23,6 +25,7 @@
 #include "fc_version.h"
 #include "http/http_server.h"
 #include "metrics/metrics.h"
+#include "rpc/rpc_auth.h"
 #include "util/fdlimit.h"
 #include "util/log.h"
 
@@ -73,6 +76,7 @@ static void close_backends(void *arg)
     close_if_open((uv_handle_t *)&svc->shutdown_deadline);
     close_if_open((uv_handle_t *)&svc->sigterm);
     close_if_open((uv_handle_t *)&svc->sigint);
+    close_if_open((uv_handle_t *)&svc->sighup);
     /* The watchdog stays, unreferenced, in case a close never completes. */
 }
 
@@ -158,6 +162,26 @@ static void on_signal(uv_signal_t *h, int signum)
         rpc_server_drain(svc->rpc, on_drained, svc);
     else
         service_finish(svc);
+}
+
+/* SIGHUP: re-read auth_tokens_file (a bad file keeps the old tokens). */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    service_t *svc = h->data;
+    if (!svc->shutting_down && svc->auth)
+        rpc_auth_reload(svc->auth);
+}
+
+/* True for an address only this host can reach. */
+static bool addr_is_loopback(const addr_t *a)
+{
+    if (a->is_unix || strcmp(a->host, "localhost") == 0)
+        return true;
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, a->host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, a->host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 static int start_backends(service_t *svc, char *err, size_t errlen)
@@ -271,6 +295,14 @@ static int start_servers(service_t *svc, char *err, size_t errlen)
         snprintf(err, errlen, "listen: %s", why);
         return -1;
     }
+    svc->auth = rpc_auth_create(st->auth_tokens_file, why, sizeof why);
+    if (!svc->auth) {
+        snprintf(err, errlen, "auth_tokens_file: %s", why);
+        return -1;
+    }
+    if (!rpc_auth_enabled(svc->auth) && !addr_is_loopback(&addr))
+        log_warn("main", "listening on %s without auth_tokens_file: anyone who can reach it "
+                 "may call every method, warm and fanout.* included", st->listen);
     rpc_server_options_t ro = {
         .max_frame = st->max_frame,
         .max_output = st->max_output,
@@ -281,8 +313,15 @@ static int start_servers(service_t *svc, char *err, size_t errlen)
         .methods = service_methods,
         .nmethods = service_nmethods,
         .ctx = svc->engine,
+        .gate = rpc_auth_gate,
+        .gate_ctx = svc->auth,
     };
+    /* The unix socket is created 0660 (owner and group), with no window in
+     * which it is wider. */
+    mode_t old_umask = addr.is_unix ? umask(0117) : 0;
     svc->rpc = rpc_server_start(svc->loop, &addr, &ro, err, errlen);
+    if (addr.is_unix)
+        umask(old_umask);
     if (!svc->rpc)
         return -1;
     log_info("main", "RPC listening on %s", st->listen);
@@ -324,6 +363,8 @@ int main(int argc, char **argv)
     feed_metrics_setup();
     uv_signal_init(svc.loop, &svc.sigterm);
     uv_signal_init(svc.loop, &svc.sigint);
+    uv_signal_init(svc.loop, &svc.sighup);
+    svc.sighup.data = &svc;
     uv_timer_init(svc.loop, &svc.shutdown_deadline);
     uv_timer_init(svc.loop, &svc.shutdown_watchdog);
     svc.sigterm.data = svc.sigint.data = &svc;
@@ -338,6 +379,7 @@ int main(int argc, char **argv)
     } else {
         uv_signal_start(&svc.sigterm, on_signal, SIGTERM);
         uv_signal_start(&svc.sigint, on_signal, SIGINT);
+        uv_signal_start(&svc.sighup, on_sighup, SIGHUP);
         log_info("main", "feedcached %s ready (pid %d)", FC_VERSION, (int)getpid());
     }
 
@@ -348,6 +390,7 @@ int main(int argc, char **argv)
     if (uv_loop_close(svc.loop) != 0)
         log_warn("main", "loop closed with handles still open");
     metrics_teardown();
+    rpc_auth_free(svc.auth);
     settings_free(&svc.settings);
     if (rc == 0)
         log_info("main", "bye");

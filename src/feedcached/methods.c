@@ -5,6 +5,7 @@
 #include "feed/feed_methods.h"
 #include "feed/feed_metrics.h"
 #include "feedcached/service.h"
+#include "rpc/rpc_auth.h"
 #include "rpc/rpc_msg.h"
 
 static void method_ping(rpc_call_t *call, const msgpack_object *args, void *ctx)
@@ -24,6 +25,7 @@ static void method_stats(rpc_call_t *call, const msgpack_object *args, void *ctx
 const rpc_method_t service_methods[] = {
     { "ping", method_ping },
     { "stats", method_stats },
+    { "auth", rpc_auth_method },
     { "post.publish", feed_method_publish },
     { "post.update", feed_method_update },
     { "post.delete", feed_method_delete },

@@ -15,6 +15,7 @@ struct http_server;
 struct feed_engine;
 struct feed_fanout;
 struct health;
+struct rpc_auth;
 
 typedef struct service {
     uv_loop_t *loop;
@@ -24,9 +25,11 @@ typedef struct service {
     struct feed_engine *engine;
     struct feed_fanout *fanout;     /* the fan-out worker */
     rpc_server_t *rpc;
+    struct rpc_auth *auth;          /* auth_tokens_file; reloaded on SIGHUP */
     struct http_server *http;
     struct health *health;
     uv_signal_t sigterm, sigint;
+    uv_signal_t sighup;             /* re-reads auth_tokens_file */
     uv_timer_t shutdown_deadline;   /* in-flight calls get UNAVAILABLE */
     uv_timer_t shutdown_watchdog;   /* exit 0 even if a backend hangs */
     bool shutting_down;

@@ -11,6 +11,8 @@ static const char *const code_names[RPC_CODE__COUNT] = {
     [RPC_OVERLOADED] = "OVERLOADED",
     [RPC_UNAVAILABLE] = "UNAVAILABLE",
     [RPC_INTERNAL] = "INTERNAL",
+    [RPC_UNAUTHORIZED] = "UNAUTHORIZED",
+    [RPC_FORBIDDEN] = "FORBIDDEN",
 };
 
 const char *rpc_code_name(rpc_code_t code)

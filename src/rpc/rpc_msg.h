@@ -25,6 +25,8 @@ typedef enum {
     RPC_OVERLOADED,
     RPC_UNAVAILABLE,
     RPC_INTERNAL,
+    RPC_UNAUTHORIZED,       /* authentication required or failed */
+    RPC_FORBIDDEN,          /* the connection's role may not call the method */
     RPC_CODE__COUNT
 } rpc_code_t;
 

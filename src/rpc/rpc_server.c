@@ -111,6 +111,9 @@ struct rpc_conn {
     bool paused;                 /* stopped by the budget (not before the first read) */
     bool is_dirty;
     bool resume_pending;         /* buffered frames wait for processing */
+    bool close_when_flushed;     /* rpc_call_close_conn: no more reading */
+    int role;                    /* rpc_call_set_role (authentication) */
+    unsigned auth_failures;
     rpc_conn_t *dirty_next;
     list_t link;                 /* in the server's conns */
 };
@@ -137,6 +140,7 @@ typedef struct {
 static void conn_close(rpc_conn_t *c);
 static void conn_close_slow(rpc_conn_t *c, const char *why);
 static void conn_maybe_resume(rpc_conn_t *c);
+static void conn_pause(rpc_conn_t *c);
 static void process_frames(rpc_conn_t *c);
 static void on_flush_idle(uv_idle_t *h);
 static void conn_release(rpc_conn_t *c);
@@ -172,6 +176,8 @@ static void on_write(uv_write_t *req, int status)
     if (status < 0 && status != UV_ECANCELED && !c->closing) {
         log_debug("rpc", "conn %u: write failed: %s", c->id, uv_strerror(status));
         conn_close(c);
+    } else if (c->close_when_flushed && uv_stream_get_write_queue_size(&c->h.stream) == 0 && c->out.len == 0) {
+        conn_close(c);
     } else {
         if (status == 0)
             c->last_active_ms = uv_now(c->server->loop);    /* the client reads */
@@ -182,6 +188,8 @@ static void on_write(uv_write_t *req, int status)
 
 static void conn_flush(rpc_conn_t *c)
 {
+    if (!c->closing && c->close_when_flushed && c->out.len == 0 && uv_stream_get_write_queue_size(&c->h.stream) == 0)
+        conn_close(c);
     if (c->closing || c->out.len == 0)
         return;
     rpc_write_t *w = fc_xmalloc(sizeof *w);
@@ -360,6 +368,36 @@ unsigned rpc_call_conn_id(const rpc_call_t *call)
     return call->conn->id;
 }
 
+void *rpc_call_gate_ctx(const rpc_call_t *call)
+{
+    return call->conn->server->opts.gate_ctx;
+}
+
+int rpc_call_role(const rpc_call_t *call)
+{
+    return call->conn->role;
+}
+
+void rpc_call_set_role(rpc_call_t *call, int role)
+{
+    call->conn->role = role;
+}
+
+unsigned rpc_call_auth_failed(rpc_call_t *call)
+{
+    return ++call->conn->auth_failures;
+}
+
+void rpc_call_close_conn(rpc_call_t *call)
+{
+    rpc_conn_t *c = call->conn;
+    if (!c || c->closing || c->close_when_flushed)
+        return;
+    c->close_when_flushed = true;
+    conn_pause(c);
+    mark_dirty(c);          /* conn_flush closes it once the output is out */
+}
+
 const char *rpc_call_method(const rpc_call_t *call)
 {
     const rpc_server_t *s = call->conn->server;
@@ -404,6 +442,8 @@ static size_t find_method(const rpc_server_t *s, const char *name, size_t len)
 static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
 {
     rpc_server_t *s = c->server;
+    char why[256];
+    rpc_code_t denied = RPC_OK;
     rpc_call_t *call = fc_xcalloc(1, sizeof *call);
     call->conn = c;
     call->msgid = msg->msgid;
@@ -421,6 +461,11 @@ static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
 
     if (msg->kind == RPC_MSG_BAD_REQUEST) {
         reply_error_text(call, RPC_BAD_REQUEST, -1, msg->why);
+    } else if (s->opts.gate &&
+               (denied = s->opts.gate(s->opts.gate_ctx, c->role, msg->method, msg->method_len,
+                                      call->method_index < s->opts.nmethods, why,
+                                      sizeof why)) != RPC_OK) {
+        reply_error_text(call, denied, -1, why);
     } else if (call->method_index == s->opts.nmethods) {
         /* Unknown method: NOT_FOUND; for a notification, silently ignored. */
         rpc_reply_error(call, RPC_NOT_FOUND, -1, "unknown method '%.*s'",
@@ -520,7 +565,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 
 static void conn_maybe_resume(rpc_conn_t *c)
 {
-    if (c->reading || c->closing)
+    if (c->reading || c->closing || c->close_when_flushed)
         return;
     if (!rpc_budget_may_resume(&c->server->budget, conn_unsent(c), c->inflight,
                                c->reply_estimate))
@@ -548,7 +593,7 @@ static void process_frames(rpc_conn_t *c)
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     c->refs++;                 /* handlers may close the connection */
-    while (!c->closing) {
+    while (!c->closing && !c->close_when_flushed) {
         if (!conn_may_start(c)) {
             conn_pause(c);
             break;            /* the rest stays buffered until we resume */

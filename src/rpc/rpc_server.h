@@ -39,6 +39,13 @@ typedef struct {
     rpc_handler_fn *handler;
 } rpc_method_t;
 
+/* Authorization (rpc_auth.h): whether a connection whose role is `role`
+ * (0 until rpc_call_set_role) may call method; known says whether the
+ * method is in the table. Returns RPC_OK, or the error code to answer with
+ * why. */
+typedef rpc_code_t rpc_gate_fn(void *ctx, int role, const char *method, size_t len, bool known,
+                               char *why, size_t whylen);
+
 typedef struct {
     size_t max_frame;
     size_t max_output;             /* soft: unsent output + calls in flight (rpc_budget.h) */
@@ -49,6 +56,8 @@ typedef struct {
     const rpc_method_t *methods;   /* must outlive the server */
     size_t nmethods;
     void *ctx;                     /* passed to every handler */
+    rpc_gate_fn *gate;             /* NULL: every method is open */
+    void *gate_ctx;                /* for gate; rpc_call_gate_ctx() */
 } rpc_server_options_t;
 
 /* Fails (-1, reason in err) when addr is a unix socket another process is
@@ -92,5 +101,15 @@ bool rpc_call_is_notification(const rpc_call_t *call);
  * affinity so one connection's commands stay in order. */
 unsigned rpc_call_conn_id(const rpc_call_t *call);
 const char *rpc_call_method(const rpc_call_t *call);
+
+/* --- per-connection authentication state (rpc_auth.c) -------------------- */
+void *rpc_call_gate_ctx(const rpc_call_t *call);
+int rpc_call_role(const rpc_call_t *call);
+void rpc_call_set_role(rpc_call_t *call, int role);
+/* Counts a failed auth on the call's connection; returns the count so far. */
+unsigned rpc_call_auth_failed(rpc_call_t *call);
+/* Stops reading the call's connection and closes it once the replies
+ * queued so far (this call's included) are written. */
+void rpc_call_close_conn(rpc_call_t *call);
 
 #endif

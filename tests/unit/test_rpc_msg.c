@@ -796,6 +796,8 @@ static void code_names(void **state)
     assert_string_equal(rpc_code_name(RPC_OVERLOADED), "OVERLOADED");
     assert_string_equal(rpc_code_name(RPC_UNAVAILABLE), "UNAVAILABLE");
     assert_string_equal(rpc_code_name(RPC_INTERNAL), "INTERNAL");
+    assert_string_equal(rpc_code_name(RPC_UNAUTHORIZED), "UNAUTHORIZED");
+    assert_string_equal(rpc_code_name(RPC_FORBIDDEN), "FORBIDDEN");
     /* Out of range never gives NULL. */
     assert_string_equal(rpc_code_name(RPC_CODE__COUNT), "INTERNAL");
     assert_string_equal(rpc_code_name((rpc_code_t)1000), "INTERNAL");
