@@ -846,3 +846,34 @@ void faults_wait_settled(fc_client_t *c, int timeout_ms)
         faults_sleep_ms(100);
     }
 }
+
+void faults_seed_fanout(faults_t *f, int64_t author, int nfollowers, int64_t base_ms,
+                        int64_t *feeds, char mode[16])
+{
+    faults_sql(f, "INSERT INTO users (id, handle) SELECT g, 'u' || g FROM "
+                  "generate_series(1, %d) g", nfollowers + 1);
+    faults_sql(f, "INSERT INTO follows (follower_id, followee_id) SELECT g, %" PRId64 " FROM "
+                  "generate_series(2, %d) g", author, nfollowers + 1);
+    faults_sql(f, "INSERT INTO posts (id, author_id, created_at, body) SELECT 100 + g, %" PRId64
+                  ", 'epoch'::timestamptz + (%" PRId64 " + g) * interval '1 millisecond', "
+                  "'post ' || (100 + g) FROM generate_series(1, 5) g", author, base_ms);
+    char err[512];
+    int64_t ids[16];
+    size_t n;
+    for (int i = 0; i <= nfollowers; i++) {
+        feeds[i] = 1 + i;
+        if (faults_read(f->c, feeds[i], 10, ids, 16, &n, NULL, err, sizeof err) != 0)
+            fail_msg("warm-up read: %s", err);
+    }
+    faults_insert_post(f, 2000, author, base_ms + 2000);
+    faults_publish_ok(f->c, 2000, author, base_ms + 2000, mode);
+    faults_wait_settled(f->c, 15000);
+}
+
+int faults_run(const struct CMUnitTest *tests, size_t n)
+{
+    const char *filter = getenv("FEEDCACHE_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    return _cmocka_run_group_tests("faults", tests, n, NULL, NULL);
+}

@@ -26,6 +26,8 @@
 #include "feedcache/client.h"
 #include "harness.h"
 
+struct CMUnitTest;
+
 #define FAULTS_PREFIX "ft:"
 #define FAULTS_RPC_TIMEOUT_MS 15000
 #define FAULTS_MAX_PAUSED 512
@@ -161,5 +163,17 @@ void faults_wait_settled(fc_client_t *c, int timeout_ms);
 
 long long faults_now_ms(void);
 void faults_sleep_ms(int ms);
+
+/* A fan-out world: users 1..nfollowers+1, author `author` followed by
+ * users 2..nfollowers+1, five old posts of the author (bodies "post <id>");
+ * every user's feed read once (so it exists, ids in feeds[0..nfollowers]);
+ * then post 2000 published so that the author's follower count is cached
+ * (later publishes need no SQL). Returns that publish's mode in mode. */
+void faults_seed_fanout(faults_t *f, int64_t author, int nfollowers, int64_t base_ms,
+                        int64_t *feeds, char mode[16]);
+
+/* main() of a fault program: runs tests, or the one FEEDCACHE_TEST_FILTER
+ * names (each meson test runs one). */
+int faults_run(const struct CMUnitTest *tests, size_t n);
 
 #endif

@@ -186,8 +186,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(celebrity_crash_between_halves, faults_setup,
                                         faults_teardown),
     };
-    const char *filter = getenv("FEEDCACHE_TEST_FILTER");
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return faults_run(tests, sizeof tests / sizeof tests[0]);
 }

@@ -40,24 +40,8 @@ static size_t naccepted;
 
 static void seed_and_warm(faults_t *f)
 {
-    faults_sql(f, "INSERT INTO users (id, handle) SELECT g, 'u' || g FROM "
-                  "generate_series(1, %d) g", NFOLLOWERS + 1);
-    faults_sql(f, "INSERT INTO follows (follower_id, followee_id) SELECT g, %d FROM "
-                  "generate_series(2, %d) g", AUTHOR, NFOLLOWERS + 1);
-    faults_sql(f, "INSERT INTO posts (id, author_id, created_at, body) SELECT 100 + g, %d, "
-                  "'epoch'::timestamptz + (%" PRId64 " + g) * interval '1 millisecond', "
-                  "'post ' || (100 + g) FROM generate_series(1, 5) g", AUTHOR, BASE_MS);
-    char err[512], mode[16];
-    int64_t ids[16];
-    size_t n;
-    for (int i = 0; i <= NFOLLOWERS; i++) {
-        feeds[i] = 1 + i;
-        if (faults_read(f->c, feeds[i], 10, ids, 16, &n, NULL, err, sizeof err) != 0)
-            fail_msg("warm-up read: %s", err);
-    }
-    faults_insert_post(f, 2000, AUTHOR, BASE_MS + 2000);
-    faults_publish_ok(f->c, 2000, AUTHOR, BASE_MS + 2000, mode);
-    faults_wait_settled(f->c, 15000);
+    char mode[16];
+    faults_seed_fanout(f, AUTHOR, NFOLLOWERS, BASE_MS, feeds, mode);
     faults_sql(f, "INSERT INTO posts (id, author_id, created_at, body) SELECT 3000 + g, %d, "
                   "'epoch'::timestamptz + (%" PRId64 " + 3000 + g) * interval '1 millisecond', "
                   "'post ' || (3000 + g) FROM generate_series(1, %d) g", AUTHOR, BASE_MS,
@@ -201,8 +185,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(queue_max, faults_setup, faults_teardown),
         cmocka_unit_test_setup_teardown(queue_max_sigterm, faults_setup, faults_teardown),
     };
-    const char *filter = getenv("FEEDCACHE_TEST_FILTER");
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return faults_run(tests, sizeof tests / sizeof tests[0]);
 }

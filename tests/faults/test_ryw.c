@@ -220,8 +220,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(ryw_backlog, faults_setup, faults_teardown),
         cmocka_unit_test_setup_teardown(ryw_sigterm, faults_setup, faults_teardown),
     };
-    const char *filter = getenv("FEEDCACHE_TEST_FILTER");
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return faults_run(tests, sizeof tests / sizeof tests[0]);
 }

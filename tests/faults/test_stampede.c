@@ -269,8 +269,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(stampede_pool, faults_setup, faults_teardown),
         cmocka_unit_test_setup_teardown(stampede_rebuild_cap, faults_setup, faults_teardown),
     };
-    const char *filter = getenv("FEEDCACHE_TEST_FILTER");
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return faults_run(tests, sizeof tests / sizeof tests[0]);
 }
