@@ -75,6 +75,14 @@ static int settings_check_log_level(const char *value, char *why, size_t whylen)
     return -1;
 }
 
+static int settings_check_admission(const char *value, char *why, size_t whylen)
+{
+    if (strcmp(value, "adaptive") == 0 || strcmp(value, "fixed") == 0)
+        return 0;
+    snprintf(why, whylen, "'%s' is not one of adaptive, fixed", value);
+    return -1;
+}
+
 /* The file must parse now: a bad tokens file stops start-up (exit 2) with
  * the line named; its text is never shown (it holds secrets). */
 static int settings_check_auth_tokens_file(const char *value, char *why, size_t whylen)

@@ -54,7 +54,11 @@
     SETTING(max_connections,     UINT, "10000", 1, 1000000, none, \
             "RPC connections accepted at once; more are closed on accept") \
     SETTING(max_inflight,        UINT, "50000", 1, 10000000, none, \
-            "RPC calls in progress at once; beyond, requests get OVERLOADED") \
+            "RPC calls in progress at once at most (admission=fixed: the limit; adaptive: " \
+            "its ceiling); beyond, requests get OVERLOADED") \
+    SETTING(admission,           STR,  "adaptive", 1, 16, admission, \
+            "adaptive: the limit of calls in progress follows their latency (overload is " \
+            "shed at once, before it queues); fixed: the limit is max_inflight") \
     SETTING(max_output,          UINT, "1048576", 4096, 1073741824, none, \
             "per connection: unsent response bytes plus 4096 per call in flight, past " \
             "which it stops being read and its requests wait") \

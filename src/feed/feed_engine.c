@@ -31,6 +31,11 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     return e;
 }
 
+bool feed_engine_pg_saturated(const feed_engine_t *e)
+{
+    return e->pg_backlog_max > 0 && pg_pool_queued(e->pg) >= (unsigned)e->pg_backlog_max;
+}
+
 void feed_engine_free(feed_engine_t *e)
 {
     if (!e)

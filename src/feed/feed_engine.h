@@ -78,4 +78,11 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
 /* After every module using the engine has stopped and the loop ran dry. */
 void feed_engine_free(feed_engine_t *e);
 
+/* Whether PostgreSQL's queue is at pg_backlog_max: the budget of work that
+ * falls back to PostgreSQL (reads Redis cannot serve, post cache misses).
+ * Past it a fallback fails fast (UNAVAILABLE, or a page without the posts)
+ * instead of queueing where it would only time out after delaying
+ * everything behind it. */
+bool feed_engine_pg_saturated(const feed_engine_t *e);
+
 #endif

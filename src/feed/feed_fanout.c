@@ -24,6 +24,8 @@ struct feed_fanout {
     char consumer[128];
     unsigned max_attempts;
     unsigned claim_idle_ms;
+    bool (*busy)(void *arg);
+    void *busy_arg;
     bool group_ready;
     bool reading;                  /* an XREADGROUP is outstanding */
     bool own_pending;              /* next read: our own entries after pending_after */
@@ -631,7 +633,10 @@ static void read_jobs(feed_fanout_t *f)
         f->reading = true;
         return;
     }
-    int room = FANOUT_CONCURRENCY - f->jobs;
+    bool yield = f->busy && f->busy(f->busy_arg);
+    if (yield)
+        metric_inc(feed_metrics.fanout_yields_total);
+    int room = (yield ? FANOUT_YIELD_CONCURRENCY : FANOUT_CONCURRENCY) - f->jobs;
     if (room <= 0 || f->nwaiting >= FANOUT_WAIT_MAX)
         return;
     rds_args_t *a = &f->args;
@@ -787,6 +792,8 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *
     snprintf(f->consumer, sizeof f->consumer, "%s", o->consumer);
     f->max_attempts = o->max_attempts ? o->max_attempts : 8;
     f->claim_idle_ms = o->claim_idle_ms ? o->claim_idle_ms : FANOUT_CLAIM_IDLE_MS;
+    f->busy = o->busy;
+    f->busy_arg = o->busy_arg;
     backoff_init(&f->backoff, o->retry_min_ms ? o->retry_min_ms : 500,
                  o->retry_max_ms ? o->retry_max_ms : 10000);
     list_init(&f->running);

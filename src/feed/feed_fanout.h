@@ -48,6 +48,7 @@
 #define FANOUT_PAGE 5000
 #define FANOUT_CHUNK 250
 #define FANOUT_CONCURRENCY 32
+#define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
 #define FANOUT_BLOCK_MS 1000
 #define FANOUT_CLAIM_IDLE_MS 30000 /* default of the fanout_claim_idle_ms setting */
@@ -69,6 +70,12 @@ typedef struct {
     unsigned claim_idle_ms;    /* fanout_claim_idle_ms; 0: FANOUT_CLAIM_IDLE_MS */
     unsigned retry_min_ms;     /* fanout_retry_min_ms; 0: 500 */
     unsigned retry_max_ms;     /* fanout_retry_max_ms; 0: 10000 */
+    /* Whether live requests are being shed (may be NULL): the worker then
+     * takes new jobs FANOUT_YIELD_CONCURRENCY at a time instead of
+     * FANOUT_CONCURRENCY, so reads get the CPU and Redis first, while
+     * fan-out slows down but never stops. */
+    bool (*busy)(void *arg);
+    void *busy_arg;
 } feed_fanout_options_t;
 
 /* Starts the worker. Returns NULL (logged) on a bad URL. */

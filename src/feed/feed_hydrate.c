@@ -126,6 +126,13 @@ static void on_hashes(rds_batch_t *b, void *arg)
         hydrate_end(h, 0, false);
         return;
     }
+    if (feed_engine_pg_saturated(h->e)) {
+        /* Served without those posts (degraded) rather than queued. */
+        metric_inc(feed_metrics.pg_fallbacks_shed_total);
+        free(miss_ids);
+        hydrate_end(h, -1, false);
+        return;
+    }
     pg_query_ids(h->e->pg, PGQ_posts_by_ids, miss_ids, misses, NULL, on_rows, h);
     free(miss_ids);
 }

@@ -19,6 +19,12 @@
            "fan-out jobs moved to the dead-letter stream (failed too often, or malformed)") \
     ACTION(fanout_job_failures_total, METRIC_COUNTER, \
            "fan-out job attempts that failed and were scheduled for a retry") \
+    ACTION(fanout_yields_total, METRIC_COUNTER, \
+           "reads of the fan-out queue that took fewer jobs because live requests were being " \
+           "shed (fan-out yields to reads under overload, never stops)") \
+    ACTION(pg_fallbacks_shed_total, METRIC_COUNTER, \
+           "PostgreSQL lookups not made because its queue was at its bound (pages answered " \
+           "UNAVAILABLE, or served without the posts)") \
     ACTION(celebrity_merges_total, METRIC_COUNTER, \
            "celebrity recent-post sets merged into timeline pages at read time") \
     ACTION(timeline_db_pages_total, METRIC_COUNTER, \

@@ -243,8 +243,9 @@ static void read_from_db(read_t *r)
     /* Redis could not serve this read. PostgreSQL can, unless it is
      * already saturated: then one more query in its queue would only time
      * out there, after delaying every query behind it. */
-    if (r->e->pg_backlog_max > 0 && pg_pool_queued(r->e->pg) >= (unsigned)r->e->pg_backlog_max) {
+    if (feed_engine_pg_saturated(r->e)) {
         metric_inc(feed_metrics.reads_shed_total);
+        metric_inc(feed_metrics.pg_fallbacks_shed_total);
         read_fail(r, RPC_UNAVAILABLE, r->degraded ? "Redis is unavailable and PostgreSQL is busy"
                                                   : "PostgreSQL is busy");
         return;

@@ -33,6 +33,7 @@ extern char **environ;
 
 #define HEALTH_TIMEOUT_MS 800
 #define WATCHDOG_MS 9500
+#define LOG_TICK_MS 1000
 /* Warm jobs yield while this many RPC calls are in flight. */
 #define WARM_BUSY_INFLIGHT 64
 /* Queries queued per PostgreSQL connection beyond which reads that would
@@ -123,7 +124,39 @@ static void on_drained(void *arg)
 static bool service_busy(void *arg)
 {
     service_t *svc = arg;
-    return svc->rpc && rpc_server_inflight(svc->rpc) >= WARM_BUSY_INFLIGHT;
+    return svc->rpc && (rpc_server_inflight(svc->rpc) >= WARM_BUSY_INFLIGHT ||
+                        rpc_server_overloaded(svc->rpc));
+}
+
+/* Log lines suppressed by the rate limit are counted in a line once their
+ * kind goes quiet, and in a metric. */
+static void on_log_tick(uv_timer_t *t)
+{
+    static metric_t *suppressed;
+    if (!suppressed)
+        suppressed = metrics_simple("feedcache_log_lines_suppressed_total",
+                                    "log lines not written: more of one kind than the rate "
+                                    "limit allows (5 per 10 s); counted in a later line",
+                                    METRIC_COUNTER);
+    (void)t;
+    log_flush_suppressed();
+    suppressed->count = log_suppressed_total();
+}
+
+static void log_tick_start(service_t *svc)
+{
+    uv_timer_init(svc->loop, &svc->log_tick);
+    svc->log_tick.data = svc;
+    uv_timer_start(&svc->log_tick, on_log_tick, LOG_TICK_MS, LOG_TICK_MS);
+    uv_unref((uv_handle_t *)&svc->log_tick);
+    on_log_tick(&svc->log_tick);        /* registers the metric */
+}
+
+/* Fan-out yields to live requests while they are being shed. */
+static bool service_overloaded(void *arg)
+{
+    service_t *svc = arg;
+    return svc->rpc && rpc_server_overloaded(svc->rpc);
 }
 
 static void on_shutdown_deadline(uv_timer_t *t)
@@ -233,6 +266,8 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         .claim_idle_ms = (unsigned)st->fanout_claim_idle_ms,
         .retry_min_ms = (unsigned)st->fanout_retry_min_ms,
         .retry_max_ms = (unsigned)st->fanout_retry_max_ms,
+        .busy = service_overloaded,
+        .busy_arg = svc,
     };
     svc->fanout = feed_fanout_start(svc->engine, &fa);
     if (!svc->fanout) {
@@ -310,6 +345,7 @@ static int start_servers(service_t *svc, char *err, size_t errlen)
         .idle_timeout_ms = (unsigned)(st->idle_timeout * 1000),
         .max_connections = fit_connections(st),
         .max_inflight = st->max_inflight,
+        .adaptive_limit = strcmp(st->admission, "adaptive") == 0,
         .methods = service_methods,
         .nmethods = service_nmethods,
         .ctx = svc->engine,
@@ -369,6 +405,7 @@ int main(int argc, char **argv)
     uv_timer_init(svc.loop, &svc.shutdown_watchdog);
     svc.sigterm.data = svc.sigint.data = &svc;
     svc.shutdown_deadline.data = svc.shutdown_watchdog.data = &svc;
+    log_tick_start(&svc);
 
     int rc = 0;
     if (check_listen(&svc.settings, err, sizeof err) != 0 ||
@@ -385,6 +422,7 @@ int main(int argc, char **argv)
 
     uv_run(svc.loop, UV_RUN_DEFAULT);
     close_if_open((uv_handle_t *)&svc.shutdown_watchdog);
+    close_if_open((uv_handle_t *)&svc.log_tick);
     uv_run(svc.loop, UV_RUN_DEFAULT);
     feed_engine_free(svc.engine);
     if (uv_loop_close(svc.loop) != 0)

@@ -32,6 +32,7 @@ typedef struct service {
     uv_signal_t sighup;             /* re-reads auth_tokens_file */
     uv_timer_t shutdown_deadline;   /* in-flight calls get UNAVAILABLE */
     uv_timer_t shutdown_watchdog;   /* exit 0 even if a backend hangs */
+    uv_timer_t log_tick;            /* reports rate-limited log lines (log_limit.h) */
     bool shutting_down;
     bool finished;
 } service_t;

@@ -1,6 +1,7 @@
 #include "rpc/rpc_server.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "rpc/rpc_admit.h"
 #include "rpc/rpc_budget.h"
 #include "rpc/rpc_frame.h"
 #include "util/buf.h"
@@ -24,8 +26,6 @@
 #define RPC_IDLE_SWEEP_MAX_MS 5000
 /* retry_after_ms given to requests that arrive during shutdown. */
 #define RPC_SHUTDOWN_RETRY_MS 1000
-/* retry_after_ms given to requests shed under load. */
-#define RPC_OVERLOAD_RETRY_MS 100
 
 #define RPC_METRICS(ACTION) \
     ACTION(rpc_connections, METRIC_GAUGE, "open RPC connections") \
@@ -35,6 +35,11 @@
     ACTION(rpc_protocol_errors_total, METRIC_COUNTER, \
            "RPC connections closed for a malformed or oversized frame") \
     ACTION(rpc_inflight, METRIC_GAUGE, "RPC calls being processed") \
+    ACTION(rpc_concurrency_limit, METRIC_GAUGE, \
+           "RPC calls that may be in progress at once now (adaptive unless admission=fixed); " \
+           "control calls (ping, stats, auth, ops) are not counted") \
+    ACTION(rpc_latency_normal_seconds, METRIC_GAUGE, \
+           "the call latency the adaptive limit takes as normal (no queueing)") \
     ACTION(rpc_connections_paused, METRIC_GAUGE, \
            "RPC connections not read because their output and calls passed max_output") \
     ACTION(rpc_connections_idle_closed_total, METRIC_COUNTER, \
@@ -70,6 +75,9 @@ struct rpc_server {
     rpc_metrics_t m;
 
     rpc_budget_t budget;         /* per connection: max_output, max_output_hard */
+    rpc_admit_t admit;           /* which calls may start (rpc_admit.h) */
+    metric_t *shed[RPC_ADMIT__COUNT];
+    metric_t *queue_seconds;
     uv_timer_t idle_sweep;       /* closes idle and stuck connections */
     uv_check_t flush_check;      /* writes what the iteration produced */
     uv_idle_t flush_idle;        /* keeps the poll from blocking while dirty */
@@ -104,6 +112,7 @@ struct rpc_conn {
     buf_t out;                   /* responses not yet given to libuv */
     size_t inflight;             /* calls not yet answered */
     uint64_t last_active_ms;     /* uv_now of the last read, write or answer */
+    uint64_t read_ns;            /* uv_hrtime of the last read: its frames' arrival */
     size_t reply_estimate;       /* bytes a call in flight is charged (rpc_budget.h) */
     int refs;                    /* 1 while the handle is open, + 1 per call */
     bool closing;
@@ -123,7 +132,11 @@ struct rpc_call {
     int64_t msgid;
     bool notification;
     bool answered;
+    bool aborted;                /* answered by rpc_server_abort_inflight */
     size_t method_index;         /* opts.nmethods for unknown */
+    bool admitted;               /* counted by the admission (rpc_admit_done due) */
+    size_t admit_place;          /* calls admitted in progress when it started */
+    rpc_code_t code;             /* as answered */
     size_t out_mark;             /* c->out.len when its reply began */
     uint64_t start_ns;
     msgpack_packer pk;
@@ -276,6 +289,7 @@ static void call_account(rpc_call_t *call, rpc_code_t code)
     rpc_conn_t *c = call->conn;
     rpc_server_t *s = c->server;
     rpc_method_metrics_t *mm = &s->method_metrics[call->method_index];
+    call->code = code;
     metric_inc(mm->requests[code]);
     metric_observe(mm->duration, (double)(uv_hrtime() - call->start_ns) / 1e9);
 }
@@ -288,6 +302,16 @@ static void call_finish(rpc_call_t *call)
     list_remove(&call->link);
     s->inflight--;
     c->inflight--;
+    if (call->admitted) {
+        /* A fast failure (backend down) or a shed further in says nothing
+         * about how long work takes; neither does a call cut short. */
+        uint64_t now = uv_hrtime();
+        bool measured = !call->aborted && call->code != RPC_UNAVAILABLE &&
+                        call->code != RPC_OVERLOADED;
+        rpc_admit_done(&s->admit, now, now - call->start_ns, call->admit_place, measured);
+        metric_set(s->m.rpc_concurrency_limit, (double)rpc_admit_limit(&s->admit));
+        metric_set(s->m.rpc_latency_normal_seconds, rpc_admit_normal_seconds(&s->admit));
+    }
     c->last_active_ms = uv_now(s->loop);
     if (call->out_mark != SIZE_MAX && c->out.len >= call->out_mark)
         c->reply_estimate = rpc_budget_estimate(c->reply_estimate, c->out.len - call->out_mark);
@@ -423,6 +447,7 @@ void rpc_server_abort_inflight(rpc_server_t *s)
         }
         call_account(call, RPC_UNAVAILABLE);
         call->answered = true;
+        call->aborted = true;
     }
     flush_all(s);
 }
@@ -437,6 +462,27 @@ static size_t find_method(const rpc_server_t *s, const char *name, size_t len)
             return i;
     }
     return s->opts.nmethods;
+}
+
+/* Sheds the call with OVERLOADED when the admission says so. */
+static bool admission_sheds(rpc_server_t *s, rpc_conn_t *c, rpc_call_t *call)
+{
+    uint64_t queued = call->start_ns > c->read_ns ? call->start_ns - c->read_ns : 0;
+    metric_observe(s->queue_seconds, (double)queued / 1e9);
+    rpc_admit_result_t r = rpc_admit_try(&s->admit, call->start_ns, queued, &call->admit_place);
+    if (r == RPC_ADMIT_OK) {
+        call->admitted = true;
+        return false;
+    }
+    metric_inc(s->shed[r]);
+    int64_t retry = rpc_admit_retry_after_ms(&s->admit, call->start_ns);
+    if (r == RPC_ADMIT_SHED_QUEUE)
+        rpc_reply_error(call, RPC_OVERLOADED, retry, "overloaded: the request waited %" PRIu64
+                        " ms for its turn", queued / 1000000);
+    else
+        rpc_reply_error(call, RPC_OVERLOADED, retry,
+                        "overloaded: %zu requests in progress, the limit now", s->admit.inflight);
+    return true;
 }
 
 static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
@@ -472,10 +518,9 @@ static void dispatch(rpc_conn_t *c, const rpc_msg_t *msg)
                         (int)(msg->method_len > 64 ? 64 : msg->method_len), msg->method);
     } else if (s->draining) {
         rpc_reply_error(call, RPC_UNAVAILABLE, RPC_SHUTDOWN_RETRY_MS, "shutting down");
-    } else if (s->opts.max_inflight && s->inflight > s->opts.max_inflight) {
-        /* This call counts itself: more than max_inflight means shed it. */
-        rpc_reply_error(call, RPC_OVERLOADED, RPC_OVERLOAD_RETRY_MS,
-                        "overloaded: %zu requests in progress", s->inflight - 1);
+    } else if (!(s->opts.methods[call->method_index].flags & RPC_METHOD_UNLIMITED) &&
+               admission_sheds(s, c, call)) {
+        /* answered */
     } else {
         s->opts.methods[call->method_index].handler(call, msg->args, s->opts.ctx);
     }
@@ -639,6 +684,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     rpc_framer_commit(&c->framer, (size_t)nread);
     c->last_active_ms = uv_now(c->server->loop);
+    c->read_ns = uv_hrtime();
     process_frames(c);
 }
 
@@ -752,6 +798,25 @@ static void register_metrics(rpc_server_t *s)
         }
         s->method_metrics[i].duration = metrics_series(dur, 1, names, &method);
     }
+    metric_family_t *shed = metrics_family(
+        "feedcache_rpc_shed_total",
+        "RPC requests answered OVERLOADED at admission, before any work, by reason: "
+        "concurrency_limit (calls in progress at the limit) or queue_time (waited too long "
+        "for their turn)",
+        METRIC_COUNTER, NULL, 0);
+    const char *reason_name[] = { "reason" };
+    const char *reasons[RPC_ADMIT__COUNT] = {
+        [RPC_ADMIT_SHED_QUEUE] = "queue_time",
+        [RPC_ADMIT_SHED_LIMIT] = "concurrency_limit",
+    };
+    for (int r = RPC_ADMIT_SHED_QUEUE; r < RPC_ADMIT__COUNT; r++)
+        s->shed[r] = metrics_series(shed, 1, reason_name, &reasons[r]);
+    s->queue_seconds = metrics_simple(
+        "feedcache_rpc_queue_seconds",
+        "time a request waited in feedcached between being read and its admission "
+        "(its connection paused by its output budget, say)",
+        METRIC_HISTOGRAM);
+    metric_set(s->m.rpc_concurrency_limit, (double)rpc_admit_limit(&s->admit));
 }
 
 static void on_server_handle_closed(uv_handle_t *h)
@@ -811,6 +876,8 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     s->loop = loop;
     s->opts = *opts;
     s->budget.soft = opts->max_output;
+    rpc_admit_init(&s->admit, opts->adaptive_limit, opts->max_inflight ? opts->max_inflight
+                                                                        : SIZE_MAX);
     /* A hard limit below the soft one would close clients that read. */
     s->budget.hard = opts->max_output_hard && opts->max_output_hard < opts->max_output
                          ? opts->max_output : opts->max_output_hard;
@@ -904,6 +971,11 @@ void rpc_server_close(rpc_server_t *s)
     uv_close((uv_handle_t *)&s->flush_idle, on_server_handle_closed);
     while (!list_empty(&s->conns))
         conn_close(list_entry(list_first(&s->conns), rpc_conn_t, link));
+}
+
+bool rpc_server_overloaded(const rpc_server_t *s)
+{
+    return rpc_admit_overloaded(&s->admit, uv_hrtime());
 }
 
 size_t rpc_server_inflight(const rpc_server_t *s)

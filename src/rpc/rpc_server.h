@@ -14,7 +14,12 @@
  * plus calls in flight) it stops being read and its buffered requests wait;
  * it resumes as the client catches up; past max_output_hard of unsent
  * output it is closed. A connection with nothing in flight that shows no
- * activity for idle_timeout is closed. TCP connections get keepalive. */
+ * activity for idle_timeout is closed. TCP connections get keepalive.
+ *
+ * Admission (rpc_admit.h) decides before a handler runs whether the call
+ * may start: calls past the adaptive concurrency limit, or that waited too
+ * long for their turn, are answered OVERLOADED at once, so overload costs
+ * microseconds per shed call instead of queueing in the backends. */
 #ifndef FC_RPC_RPC_SERVER_H
 #define FC_RPC_RPC_SERVER_H
 
@@ -34,9 +39,14 @@ typedef struct rpc_call rpc_call_t;
  * valid only until the handler returns: copy what an async handler keeps. */
 typedef void rpc_handler_fn(rpc_call_t *call, const msgpack_object *args, void *ctx);
 
+/* Control calls (ping, stats, auth, operations): cheap or rare, and wanted
+ * most when the service is overloaded, so admission never sheds them. */
+#define RPC_METHOD_UNLIMITED 1u
+
 typedef struct {
     const char *name;
     rpc_handler_fn *handler;
+    unsigned flags;                /* RPC_METHOD_* */
 } rpc_method_t;
 
 /* Authorization (rpc_auth.h): whether a connection whose role is `role`
@@ -52,7 +62,9 @@ typedef struct {
     size_t max_output_hard;        /* unsent output beyond it closes; 0 = never */
     unsigned idle_timeout_ms;      /* nothing in flight, nothing received: close; 0 = never */
     unsigned max_connections;
-    size_t max_inflight;           /* beyond: OVERLOADED with retry_after_ms; 0 = no limit */
+    size_t max_inflight;           /* the concurrency limit (fixed) or its ceiling (adaptive);
+                                      beyond: OVERLOADED with retry_after_ms; 0 = no ceiling */
+    bool adaptive_limit;           /* rpc_admit.h */
     const rpc_method_t *methods;   /* must outlive the server */
     size_t nmethods;
     void *ctx;                     /* passed to every handler */
@@ -83,6 +95,9 @@ void rpc_server_abort_inflight(rpc_server_t *s);
 void rpc_server_close(rpc_server_t *s);
 
 size_t rpc_server_inflight(const rpc_server_t *s);
+/* Whether admission shed a call within the last moment (rpc_admit.h):
+ * background work (fan-out, warming) yields while it is. */
+bool rpc_server_overloaded(const rpc_server_t *s);
 size_t rpc_server_connections(const rpc_server_t *s);
 
 /* --- answering a call --------------------------------------------------- */

@@ -1,12 +1,24 @@
 #include "util/log.h"
 
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
+#include "util/log_limit.h"
+
 log_level_t log_threshold = LOG_INFO;
+
+/* Lines of one call site per window (log_limit.h); debug lines are not
+ * limited (they are off in production and wanted whole when on). The
+ * mutex: bench and test programs log from threads too. */
+static log_limit_t limit = { .burst = LOG_BURST_DEFAULT, .interval_ms = LOG_INTERVAL_MS_DEFAULT };
+static bool limit_on = true;
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -31,7 +43,31 @@ void log_set_level(log_level_t level)
     log_threshold = level;
 }
 
-void log_write(log_level_t level, const char *module, const char *fmt, ...)
+void log_set_rate_limit(unsigned burst, unsigned interval_ms)
+{
+    pthread_mutex_lock(&limit_lock);
+    limit_on = burst > 0 && interval_ms > 0;
+    log_limit_init(&limit, burst, interval_ms);
+    pthread_mutex_unlock(&limit_lock);
+}
+
+uint64_t log_suppressed_total(void)
+{
+    pthread_mutex_lock(&limit_lock);
+    uint64_t n = limit.total_suppressed;
+    pthread_mutex_unlock(&limit_lock);
+    return n;
+}
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void write_line(log_level_t level, const char *module, uint64_t suppressed,
+                       const char *fmt, va_list ap)
 {
     char line[1024];
     struct timeval tv;
@@ -41,11 +77,11 @@ void log_write(log_level_t level, const char *module, const char *fmt, ...)
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s %s: ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec, (int)(tv.tv_usec / 1000), log_level_name(level), module);
-    va_list ap;
-    va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof line)
         n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    va_end(ap);
+    if (suppressed > 0 && n > 0 && (size_t)n < sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n,
+                      " (and %" PRIu64 " similar lines suppressed before this one)", suppressed);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line - 1)
@@ -56,4 +92,47 @@ void log_write(log_level_t level, const char *module, const char *fmt, ...)
             line[i] = ' ';
     line[n] = '\n';
     fwrite(line, 1, (size_t)n + 1, stderr);
+}
+
+void log_write(log_level_t level, const char *module, const char *fmt, ...)
+{
+    uint64_t suppressed = 0;
+    if (level > LOG_DEBUG) {
+        pthread_mutex_lock(&limit_lock);
+        bool admit = !limit_on ||
+                     log_limit_admit(&limit, fmt, module, monotonic_ms(), &suppressed);
+        pthread_mutex_unlock(&limit_lock);
+        if (!admit)
+            return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    write_line(level, module, suppressed, fmt, ap);
+    va_end(ap);
+}
+
+static void report_quiet(const char *module, const void *kind, uint64_t suppressed,
+                         uint64_t window_ms, void *arg)
+{
+    (void)arg;
+    /* The format string itself names the kind: its text up to the first
+     * conversion is enough to recognise the line. */
+    const char *fmt = kind;
+    size_t len = strcspn(fmt, "%");
+    log_write(LOG_WARN, module, "%" PRIu64 " lines like \"%.*s...\" suppressed in the last %" PRIu64 " s",
+              suppressed, (int)(len > 80 ? 80 : len), fmt, window_ms / 1000);
+}
+
+void log_flush_suppressed(void)
+{
+    /* Reported after the lock is dropped: report_quiet logs. */
+    log_limit_t expired;
+    pthread_mutex_lock(&limit_lock);
+    uint64_t now = monotonic_ms();
+    memcpy(&expired, &limit, sizeof expired);
+    for (unsigned i = 0; i < LOG_LIMIT_SLOTS; i++)
+        if (limit.slots[i].kind && now - limit.slots[i].window_start_ms >= limit.interval_ms)
+            memset(&limit.slots[i], 0, sizeof limit.slots[i]);
+    pthread_mutex_unlock(&limit_lock);
+    log_limit_expired(&expired, now, report_quiet, NULL);
 }

@@ -13,12 +13,25 @@ typedef enum {
     LOG_ERROR = 3,
 } log_level_t;
 
+#include <stdint.h>
+
+#define LOG_BURST_DEFAULT 5
+#define LOG_INTERVAL_MS_DEFAULT 10000
+
 extern log_level_t log_threshold;
 
 /* Returns 0 and sets *out for "debug", "info", "warn", "error"; -1 otherwise. */
 int log_level_parse(const char *name, log_level_t *out);
 const char *log_level_name(log_level_t level);
 void log_set_level(log_level_t level);
+
+/* burst lines per interval_ms for each call site; 0 turns the limit off. */
+void log_set_rate_limit(unsigned burst, unsigned interval_ms);
+/* Lines suppressed since start. */
+uint64_t log_suppressed_total(void);
+/* Writes one line per call site whose window ended with lines suppressed
+ * (call it periodically: a site that went quiet would never report). */
+void log_flush_suppressed(void);
 
 void log_write(log_level_t level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -34,10 +34,12 @@
 #include "store/redis/rds.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -91,6 +93,7 @@ struct rds_conn {
     conn_state_t state;
     redisAsyncContext *ac;        /* the live context, NULL when none or dropped */
     uint64_t state_since;         /* when the connect started */
+    uint64_t last_reply_ms;       /* uv_now of the last reply: Redis is making progress */
     int handshake_left;
     list_t cmds;                  /* outstanding commands (rds_cmd_t.link), oldest first */
     uv_timer_t retry;
@@ -280,6 +283,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     rds_conn_t *conn = cmd->conn;
     redisReply *reply = r;
     list_remove(&cmd->link);
+    if (reply)
+        conn->last_reply_ms = uv_now(conn->pool->loop);
     if (cmd->handshake) {
         handshake_reply(conn, ac, cmd->handshake, reply);
         free(cmd);
@@ -453,8 +458,16 @@ static void on_retry(uv_timer_t *timer)
         conn_connect(conn);
 }
 
-/* The one periodic timer of the pool: drops connections whose connect or
- * oldest outstanding command has waited longer than timeout_ms. */
+/* Whether the socket holds bytes we have not read: Redis did answer. */
+static bool conn_has_unread(const rds_conn_t *conn)
+{
+    int n = 0;
+    return conn->ac && ioctl(conn->ac->c.fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* The one periodic timer of the pool: drops connections whose connect
+ * took longer than timeout_ms, or on which Redis has been silent for
+ * timeout_ms while a command waited. */
 static void on_tick(uv_timer_t *timer)
 {
     rds_pool_t *pool = timer->data;
@@ -471,10 +484,19 @@ static void on_tick(uv_timer_t *timer)
                 continue;
             snprintf(reason, sizeof reason, "connect timed out after %u ms", pool->timeout_ms);
         } else if (conn->state == CONN_READY && !list_empty(&conn->cmds)) {
+            /* Silence, not slowness: the connection is dropped when Redis
+             * has answered nothing on it for timeout_ms while a command
+             * waited. A queue of our own making (a burst of commands that
+             * Redis works through, replies we have not read yet because the
+             * loop was busy) is not a dead server: dropping the connection
+             * would fail every command on it and send the reads to
+             * PostgreSQL, turning overload into an outage. */
             const rds_cmd_t *oldest = list_entry(list_first(&conn->cmds), rds_cmd_t, link);
-            if (now - oldest->sent_ms < pool->timeout_ms)
+            uint64_t since = oldest->sent_ms > conn->last_reply_ms ? oldest->sent_ms
+                                                                   : conn->last_reply_ms;
+            if (now - since < pool->timeout_ms || conn_has_unread(conn))
                 continue;
-            snprintf(reason, sizeof reason, "command timed out after %u ms", pool->timeout_ms);
+            snprintf(reason, sizeof reason, "no reply for %u ms", pool->timeout_ms);
         } else {
             continue;
         }

@@ -22,8 +22,11 @@
  * moment the service answers are served. Once every first attempt has
  * failed, Redis is known down and commands fail fast.
  *
- * Timeouts: a connection whose oldest outstanding command has waited longer
- * than timeout_ms is dropped (all its commands get NULL) and reconnected.
+ * Timeouts: a connection on which Redis has answered nothing for timeout_ms
+ * while a command waited is dropped (all its commands get NULL) and
+ * reconnected. Silence, not a slow command: while replies keep coming (a
+ * long queue of our own making), commands wait rather than fail, so that
+ * overload is never mistaken for an outage.
  * hiredis 0.14 has no timeouts of its own, hence the timer. So blocking
  * commands (BLPOP, XREADGROUP BLOCK) need a pool whose timeout_ms exceeds
  * their block time; SUBSCRIBE/MONITOR are not supported.

@@ -1,0 +1,102 @@
+#include "rpc/rpc_admit.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+#define PERIOD_NS (1000 * NS_PER_MS)
+
+void rpc_admit_init(rpc_admit_t *a, bool adaptive, size_t max_inflight)
+{
+    *a = (rpc_admit_t){ .adaptive = adaptive, .max_inflight = max_inflight, .pressure = 1 };
+    unsigned ceiling = max_inflight > UINT32_MAX ? UINT32_MAX : (unsigned)max_inflight;
+    rpc_limit_init(&a->limit, RPC_ADMIT_INITIAL_LIMIT, RPC_ADMIT_MIN_LIMIT, ceiling);
+    rng_seed(&a->rng);
+}
+
+size_t rpc_admit_limit(const rpc_admit_t *a)
+{
+    return a->adaptive ? rpc_limit_value(&a->limit) : a->max_inflight;
+}
+
+double rpc_admit_normal_seconds(const rpc_admit_t *a)
+{
+    return rpc_limit_normal_ns(&a->limit) / 1e9;
+}
+
+/* Rolls the per-second counts over; the finished period's ratio of offered
+ * to admitted becomes the pressure that retry_after_ms reports. */
+static void roll_period(rpc_admit_t *a, uint64_t now_ns)
+{
+    if (now_ns - a->period_start_ns < PERIOD_NS)
+        return;
+    uint64_t offered = a->period_admitted + a->period_shed;
+    a->pressure = offered == 0 ? 1
+                  : a->period_admitted == 0 ? (double)offered
+                                            : (double)offered / (double)a->period_admitted;
+    /* Idle for longer than a period: nothing is known about pressure. */
+    if (now_ns - a->period_start_ns >= 2 * PERIOD_NS)
+        a->pressure = 1;
+    a->period_start_ns = now_ns;
+    a->period_admitted = 0;
+    a->period_shed = 0;
+}
+
+static rpc_admit_result_t shed(rpc_admit_t *a, uint64_t now_ns, rpc_admit_result_t why)
+{
+    a->period_shed++;
+    a->last_shed_ns = now_ns;
+    a->ever_shed = true;
+    return why;
+}
+
+rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queued_ns,
+                                 size_t *inflight_at_start)
+{
+    roll_period(a, now_ns);
+    uint64_t queue_max = RPC_ADMIT_QUEUE_MIN_MS * NS_PER_MS;
+    double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_QUEUE_NORMALS;
+    if (normal > (double)queue_max)
+        queue_max = (uint64_t)normal;
+    if (queued_ns > queue_max)
+        return shed(a, now_ns, RPC_ADMIT_SHED_QUEUE);
+    if (a->inflight >= rpc_admit_limit(a))
+        return shed(a, now_ns, RPC_ADMIT_SHED_LIMIT);
+    a->inflight++;
+    a->period_admitted++;
+    *inflight_at_start = a->inflight;
+    return RPC_ADMIT_OK;
+}
+
+void rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
+                    size_t inflight_at_start, bool measured)
+{
+    if (a->inflight > 0)
+        a->inflight--;
+    if (measured && a->adaptive)
+        rpc_limit_sample(&a->limit, now_ns, latency_ns, inflight_at_start);
+}
+
+int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns)
+{
+    roll_period(a, now_ns);
+    /* The current period counts too once it says more than the last one:
+     * a spike that began a moment ago should not be told 100 ms. */
+    double pressure = a->pressure;
+    if (a->period_admitted > 0) {
+        double now = (double)(a->period_admitted + a->period_shed) / (double)a->period_admitted;
+        if (now > pressure)
+            pressure = now;
+    } else if (a->period_shed > 0 && (double)a->period_shed > pressure) {
+        pressure = (double)a->period_shed;
+    }
+    double ms = RPC_ADMIT_RETRY_BASE_MS * pressure;
+    ms = ms * (0.5 + (double)rng_below(&a->rng, 1001) / 1000.0);
+    if (ms < RPC_ADMIT_RETRY_MIN_MS)
+        ms = RPC_ADMIT_RETRY_MIN_MS;
+    if (ms > RPC_ADMIT_RETRY_MAX_MS)
+        ms = RPC_ADMIT_RETRY_MAX_MS;
+    return (int64_t)ms;
+}
+
+bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns)
+{
+    return a->ever_shed && now_ns - a->last_shed_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
+}

@@ -1,0 +1,91 @@
+/* Admission: whether a call may start now, decided in microseconds before
+ * any backend work, and what an OVERLOADED answer says.
+ *
+ * Two rules, in order:
+ *   - queue time (CoDel's idea): a request that waited in feedcached longer
+ *     than max(RPC_ADMIT_QUEUE_MIN_MS, RPC_ADMIT_QUEUE_NORMALS x the normal
+ *     latency) before its turn came (its connection was paused by its
+ *     output budget, say) is shed: its caller has likely given up, and
+ *     serving it would only make the calls behind it late too;
+ *   - concurrency: at most `limit` calls in progress. Adaptive (rpc_limit.h)
+ *     by default, so that nothing needs tuning; fixed at max_inflight
+ *     otherwise. max_inflight is the adaptive limit's ceiling.
+ *
+ * retry_after_ms reflects the state: RPC_ADMIT_RETRY_BASE_MS scaled by how
+ * much more is offered than admitted over the last second or so (x1.5 load
+ * -> ~150 ms, x4 -> ~400 ms), within [RPC_ADMIT_RETRY_MIN_MS,
+ * RPC_ADMIT_RETRY_MAX_MS], and jittered by +-50% so that shed callers do not
+ * come back in step.
+ *
+ * Pure logic apart from the jitter's RNG; the caller passes the time. */
+#ifndef FC_RPC_RPC_ADMIT_H
+#define FC_RPC_RPC_ADMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rpc/rpc_limit.h"
+#include "util/rng.h"
+
+#define RPC_ADMIT_QUEUE_MIN_MS 50
+#define RPC_ADMIT_QUEUE_NORMALS 8
+#define RPC_ADMIT_RETRY_BASE_MS 100
+#define RPC_ADMIT_RETRY_MIN_MS 20
+#define RPC_ADMIT_RETRY_MAX_MS 5000
+/* A shed within this long makes the service "overloaded" for background
+ * work that should yield (rpc_admit_overloaded). */
+#define RPC_ADMIT_OVERLOADED_MS 250
+/* The adaptive limit's floor and start (see rpc_limit.h: start low). */
+#define RPC_ADMIT_MIN_LIMIT 16
+#define RPC_ADMIT_INITIAL_LIMIT 32
+
+typedef enum {
+    RPC_ADMIT_OK = 0,
+    RPC_ADMIT_SHED_QUEUE,        /* waited too long before its turn */
+    RPC_ADMIT_SHED_LIMIT,        /* at the concurrency limit */
+    RPC_ADMIT__COUNT,
+} rpc_admit_result_t;
+
+typedef struct {
+    bool adaptive;
+    size_t max_inflight;         /* fixed limit, or the adaptive one's ceiling */
+    rpc_limit_t limit;
+    size_t inflight;             /* admitted calls not yet done */
+
+    /* offered vs admitted, per second, for retry_after_ms */
+    uint64_t period_start_ns;
+    uint64_t period_admitted, period_shed;
+    double pressure;             /* offered / admitted of the last period, >= 1 */
+    uint64_t last_shed_ns;
+    bool ever_shed;
+    rng_t rng;
+} rpc_admit_t;
+
+void rpc_admit_init(rpc_admit_t *a, bool adaptive, size_t max_inflight);
+
+/* Decides for a call that arrived queued_ns ago. On RPC_ADMIT_OK the call
+ * counts as in progress until rpc_admit_done; *inflight_at_start is then
+ * its place (for rpc_admit_done). */
+rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queued_ns,
+                                 size_t *inflight_at_start);
+
+/* An admitted call ended after latency_ns. measured: whether its latency
+ * says something about load (false for calls that failed fast on a down
+ * backend or were cut short by shutdown). */
+void rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
+                    size_t inflight_at_start, bool measured);
+
+/* The current limit on calls in progress. */
+size_t rpc_admit_limit(const rpc_admit_t *a);
+
+/* The latency the limiter takes as normal, in seconds (0 before it knows). */
+double rpc_admit_normal_seconds(const rpc_admit_t *a);
+
+/* retry_after_ms for a call shed now. */
+int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns);
+
+/* Whether a call was shed within the last RPC_ADMIT_OVERLOADED_MS. */
+bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns);
+
+#endif
