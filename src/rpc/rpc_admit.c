@@ -48,7 +48,7 @@ static rpc_admit_result_t shed(rpc_admit_t *a, uint64_t now_ns, rpc_admit_result
 }
 
 rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queued_ns,
-                                 size_t *inflight_at_start)
+                                 size_t conn_inflight, size_t *inflight_at_start)
 {
     roll_period(a, now_ns);
     uint64_t queue_max = RPC_ADMIT_QUEUE_MIN_MS * NS_PER_MS;
@@ -57,8 +57,11 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
         queue_max = (uint64_t)normal;
     if (queued_ns > queue_max)
         return shed(a, now_ns, RPC_ADMIT_SHED_QUEUE);
-    if (a->inflight >= rpc_admit_limit(a))
+    size_t limit = rpc_admit_limit(a);
+    if (a->inflight >= limit)
         return shed(a, now_ns, RPC_ADMIT_SHED_LIMIT);
+    if (conn_inflight > 0 && a->inflight >= limit - limit / 4)
+        return shed(a, now_ns, RPC_ADMIT_SHED_RESERVE);
     a->inflight++;
     a->period_admitted++;
     *inflight_at_start = a->inflight;

@@ -9,7 +9,11 @@
  *     serving it would only make the calls behind it late too;
  *   - concurrency: at most `limit` calls in progress. Adaptive (rpc_limit.h)
  *     by default, so that nothing needs tuning; fixed at max_inflight
- *     otherwise. max_inflight is the adaptive limit's ceiling.
+ *     otherwise. max_inflight is the adaptive limit's ceiling;
+ *   - fairness: the last quarter of the limit is kept for calls whose
+ *     connection has nothing else in progress, so that a few clients
+ *     pipelining hundreds of calls cannot take every slot from the others
+ *     (a request/response client always finds room).
  *
  * retry_after_ms reflects the state: RPC_ADMIT_RETRY_BASE_MS scaled by how
  * much more is offered than admitted over the last second or so (x1.5 load
@@ -44,6 +48,7 @@ typedef enum {
     RPC_ADMIT_OK = 0,
     RPC_ADMIT_SHED_QUEUE,        /* waited too long before its turn */
     RPC_ADMIT_SHED_LIMIT,        /* at the concurrency limit */
+    RPC_ADMIT_SHED_RESERVE,      /* in the reserve, and its connection has calls in progress */
     RPC_ADMIT__COUNT,
 } rpc_admit_result_t;
 
@@ -64,11 +69,12 @@ typedef struct {
 
 void rpc_admit_init(rpc_admit_t *a, bool adaptive, size_t max_inflight);
 
-/* Decides for a call that arrived queued_ns ago. On RPC_ADMIT_OK the call
- * counts as in progress until rpc_admit_done; *inflight_at_start is then
- * its place (for rpc_admit_done). */
+/* Decides for a call that arrived queued_ns ago on a connection that has
+ * conn_inflight admitted calls in progress. On RPC_ADMIT_OK the call counts
+ * as in progress until rpc_admit_done; *inflight_at_start is then its place
+ * (for rpc_admit_done). */
 rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queued_ns,
-                                 size_t *inflight_at_start);
+                                 size_t conn_inflight, size_t *inflight_at_start);
 
 /* An admitted call ended after latency_ns. measured: whether its latency
  * says something about load (false for calls that failed fast on a down

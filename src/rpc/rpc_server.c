@@ -111,6 +111,7 @@ struct rpc_conn {
     rpc_framer_t framer;
     buf_t out;                   /* responses not yet given to libuv */
     size_t inflight;             /* calls not yet answered */
+    size_t admitted;             /* of which counted by the admission */
     uint64_t last_active_ms;     /* uv_now of the last read, write or answer */
     uint64_t read_ns;            /* uv_hrtime of the last read: its frames' arrival */
     size_t reply_estimate;       /* bytes a call in flight is charged (rpc_budget.h) */
@@ -303,6 +304,7 @@ static void call_finish(rpc_call_t *call)
     s->inflight--;
     c->inflight--;
     if (call->admitted) {
+        c->admitted--;
         /* A fast failure (backend down) or a shed further in says nothing
          * about how long work takes; neither does a call cut short. */
         uint64_t now = uv_hrtime();
@@ -469,9 +471,11 @@ static bool admission_sheds(rpc_server_t *s, rpc_conn_t *c, rpc_call_t *call)
 {
     uint64_t queued = call->start_ns > c->read_ns ? call->start_ns - c->read_ns : 0;
     metric_observe(s->queue_seconds, (double)queued / 1e9);
-    rpc_admit_result_t r = rpc_admit_try(&s->admit, call->start_ns, queued, &call->admit_place);
+    rpc_admit_result_t r = rpc_admit_try(&s->admit, call->start_ns, queued, c->admitted,
+                                         &call->admit_place);
     if (r == RPC_ADMIT_OK) {
         call->admitted = true;
+        c->admitted++;
         return false;
     }
     metric_inc(s->shed[r]);
@@ -479,6 +483,11 @@ static bool admission_sheds(rpc_server_t *s, rpc_conn_t *c, rpc_call_t *call)
     if (r == RPC_ADMIT_SHED_QUEUE)
         rpc_reply_error(call, RPC_OVERLOADED, retry, "overloaded: the request waited %" PRIu64
                         " ms for its turn", queued / 1000000);
+    else if (r == RPC_ADMIT_SHED_RESERVE)
+        rpc_reply_error(call, RPC_OVERLOADED, retry,
+                        "overloaded: %zu requests in progress, this connection's %zu included; "
+                        "the rest of the limit is kept for other connections",
+                        s->admit.inflight, c->admitted);
     else
         rpc_reply_error(call, RPC_OVERLOADED, retry,
                         "overloaded: %zu requests in progress, the limit now", s->admit.inflight);
@@ -801,13 +810,15 @@ static void register_metrics(rpc_server_t *s)
     metric_family_t *shed = metrics_family(
         "feedcache_rpc_shed_total",
         "RPC requests answered OVERLOADED at admission, before any work, by reason: "
-        "concurrency_limit (calls in progress at the limit) or queue_time (waited too long "
+        "concurrency_limit (calls in progress at the limit), reserve (in its last quarter, "
+        "kept for connections with nothing in progress) or queue_time (waited too long "
         "for their turn)",
         METRIC_COUNTER, NULL, 0);
     const char *reason_name[] = { "reason" };
     const char *reasons[RPC_ADMIT__COUNT] = {
         [RPC_ADMIT_SHED_QUEUE] = "queue_time",
         [RPC_ADMIT_SHED_LIMIT] = "concurrency_limit",
+        [RPC_ADMIT_SHED_RESERVE] = "reserve",
     };
     for (int r = RPC_ADMIT_SHED_QUEUE; r < RPC_ADMIT__COUNT; r++)
         s->shed[r] = metrics_series(shed, 1, reason_name, &reasons[r]);

@@ -1,0 +1,100 @@
+/* rpc_admit: queue-time bound, the limit and its reserve, retry_after_ms
+ * that follows the pressure, the "overloaded" signal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "rpc/rpc_admit.h"
+
+#define MS UINT64_C(1000000)
+
+static void fixed_limit_and_reserve(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, false, 8);
+    assert_int_equal(rpc_admit_limit(&a), 8);
+    size_t place;
+    /* A pipelining connection gets 3/4 of the limit... */
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(rpc_admit_try(&a, 1, 0, i, &place), RPC_ADMIT_OK);
+    assert_int_equal(place, 6);
+    assert_int_equal(rpc_admit_try(&a, 1, 0, 6, &place), RPC_ADMIT_SHED_RESERVE);
+    /* ...the rest is for connections with nothing in progress. */
+    assert_int_equal(rpc_admit_try(&a, 1, 0, 0, &place), RPC_ADMIT_OK);
+    assert_int_equal(rpc_admit_try(&a, 1, 0, 0, &place), RPC_ADMIT_OK);
+    assert_int_equal(rpc_admit_try(&a, 1, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+    /* A slot freed is a slot taken. */
+    rpc_admit_done(&a, 2, MS, 8, true);
+    assert_int_equal(rpc_admit_try(&a, 2, 0, 0, &place), RPC_ADMIT_OK);
+}
+
+static void waited_too_long_is_shed(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, true, 1000);
+    size_t place;
+    assert_int_equal(rpc_admit_try(&a, 1, RPC_ADMIT_QUEUE_MIN_MS * MS, 0, &place), RPC_ADMIT_OK);
+    assert_int_equal(rpc_admit_try(&a, 1, RPC_ADMIT_QUEUE_MIN_MS * MS + 1, 0, &place),
+                     RPC_ADMIT_SHED_QUEUE);
+}
+
+static void retry_after_follows_pressure(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, false, 10);
+    size_t place;
+    uint64_t now = 1;
+    /* Light: nothing shed, retry_after near the base (jittered +-50%). */
+    int64_t ms = rpc_admit_retry_after_ms(&a, now);
+    assert_true(ms >= RPC_ADMIT_RETRY_BASE_MS / 2 && ms <= RPC_ADMIT_RETRY_BASE_MS * 3 / 2);
+    assert_false(rpc_admit_overloaded(&a, now));
+    /* One second at 4x: 10 admitted, 30 shed. */
+    for (int i = 0; i < 40; i++)
+        rpc_admit_try(&a, now, 0, 0, &place);
+    assert_true(rpc_admit_overloaded(&a, now));
+    now += 1000 * MS;
+    for (int i = 0; i < 20; i++) {
+        ms = rpc_admit_retry_after_ms(&a, now);
+        assert_true(ms >= 4 * RPC_ADMIT_RETRY_BASE_MS / 2);
+        assert_true(ms <= 4 * RPC_ADMIT_RETRY_BASE_MS * 3 / 2);
+    }
+    assert_false(rpc_admit_overloaded(&a, now));   /* the last shed was a second ago */
+    /* Quiet for a while: back to the base. */
+    now += 3000 * MS;
+    ms = rpc_admit_retry_after_ms(&a, now);
+    assert_true(ms <= RPC_ADMIT_RETRY_BASE_MS * 3 / 2);
+}
+
+static void failures_do_not_teach_the_limit(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, true, 5000);
+    size_t place, start = rpc_admit_limit(&a);
+    uint64_t now = 1;
+    /* Calls at the limit that fail fast (a backend down) are not samples:
+     * the limit neither learns their latency nor moves. */
+    for (int i = 0; i < 100000; i++) {
+        now += 10000;
+        if (rpc_admit_try(&a, now, 0, 0, &place) == RPC_ADMIT_OK)
+            rpc_admit_done(&a, now, 10000, place, false);
+    }
+    assert_int_equal(rpc_admit_limit(&a), start);
+    assert_true(rpc_admit_normal_seconds(&a) == 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fixed_limit_and_reserve),
+        cmocka_unit_test(waited_too_long_is_shed),
+        cmocka_unit_test(retry_after_follows_pressure),
+        cmocka_unit_test(failures_do_not_teach_the_limit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
