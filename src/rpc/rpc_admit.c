@@ -51,13 +51,13 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
                                  size_t conn_inflight, size_t *inflight_at_start)
 {
     roll_period(a, now_ns);
+    size_t limit = rpc_admit_limit(a);
     uint64_t queue_max = RPC_ADMIT_QUEUE_MIN_MS * NS_PER_MS;
     double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_QUEUE_NORMALS;
     if (normal > (double)queue_max)
         queue_max = (uint64_t)normal;
-    if (queued_ns > queue_max)
+    if (queued_ns > queue_max && a->inflight >= limit - limit / 4)
         return shed(a, now_ns, RPC_ADMIT_SHED_QUEUE);
-    size_t limit = rpc_admit_limit(a);
     if (a->inflight >= limit)
         return shed(a, now_ns, RPC_ADMIT_SHED_LIMIT);
     if (conn_inflight > 0 && a->inflight >= limit - limit / 4)

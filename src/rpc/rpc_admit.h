@@ -2,11 +2,13 @@
  * any backend work, and what an OVERLOADED answer says.
  *
  * Two rules, in order:
- *   - queue time (CoDel's idea): a request that waited in feedcached longer
- *     than max(RPC_ADMIT_QUEUE_MIN_MS, RPC_ADMIT_QUEUE_NORMALS x the normal
- *     latency) before its turn came (its connection was paused by its
- *     output budget, say) is shed: its caller has likely given up, and
- *     serving it would only make the calls behind it late too;
+ *   - queue time (CoDel's idea): while the service is busy (3/4 of the
+ *     limit in progress), a request that waited in feedcached longer than
+ *     max(RPC_ADMIT_QUEUE_MIN_MS, RPC_ADMIT_QUEUE_NORMALS x the normal p99)
+ *     before its turn came (its connection was paused by its output
+ *     budget, say) is shed: its caller has likely given up, and serving it
+ *     would only make the calls behind it late too. (A deep pipeline that
+ *     waits on its own budget while the service is not busy is served.)
  *   - concurrency: at most `limit` calls in progress. Adaptive (rpc_limit.h)
  *     by default, so that nothing needs tuning; fixed at max_inflight
  *     otherwise. max_inflight is the adaptive limit's ceiling;
