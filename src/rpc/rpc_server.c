@@ -479,6 +479,10 @@ static bool admission_sheds(rpc_server_t *s, rpc_conn_t *c, rpc_call_t *call)
         return false;
     }
     metric_inc(s->shed[r]);
+    /* Rate-limited (log_limit.h): a few lines per 10 s, each with the count
+     * of sheds since the last. */
+    log_warn("rpc", "overloaded: shedding requests (limit %zu, %zu in progress)",
+             rpc_admit_limit(&s->admit), s->admit.inflight);
     int64_t retry = rpc_admit_retry_after_ms(&s->admit, call->start_ns);
     if (r == RPC_ADMIT_SHED_QUEUE)
         rpc_reply_error(call, RPC_OVERLOADED, retry, "overloaded: the request waited %" PRIu64
