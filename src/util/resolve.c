@@ -4,7 +4,16 @@
  * same thread pool; the work request lets the test hooks of util/fault.h
  * (a slow resolver, a private hosts file) run in the worker thread, exactly
  * where a slow DNS server would block, so the tests exercise the code path
- * production uses. The worker only touches its own resolve_t. */
+ * production uses. The worker only touches its own lookup_t.
+ *
+ * Lookups are shared: every caller that asks for a name while a lookup of
+ * that name is in flight (on the same loop) waits for that one instead of
+ * starting another. A pool whose connections all reconnect at once thus
+ * costs one lookup, not one per connection; with a slow DNS server that
+ * matters, since each lookup holds one of the thread pool's few threads
+ * (UV_THREADPOOL_SIZE, 4 by default). The result is still fresh: the
+ * lookup started after the name was last asked for by anyone who has it.
+ * The in-flight table is only touched from the loop's thread. */
 #include "util/resolve.h"
 
 #include <arpa/inet.h>
@@ -16,15 +25,26 @@
 
 #include "util/buf.h"
 #include "util/fault.h"
+#include "util/list.h"
 
-struct resolve {
+/* One getaddrinfo in flight, with every caller waiting for it. */
+typedef struct {
     uv_work_t work;
-    resolve_fn *cb;
-    void *arg;
-    int cancelled;
+    uv_loop_t *loop;
     char host[256];
     resolve_result_t res;            /* written by the worker, read after it */
+    list_t waiters;                  /* resolve_t.link */
+    list_t link;                     /* in `inflight` until done */
+} lookup_t;
+
+struct resolve {
+    lookup_t *lk;
+    resolve_fn *cb;
+    void *arg;
+    list_t link;                     /* in lk->waiters */
 };
+
+static list_t inflight = { &inflight, &inflight };
 
 bool resolve_is_numeric(const char *host)
 {
@@ -42,7 +62,7 @@ static void add_addr(resolve_result_t *res, const char *addr)
         snprintf(res->addrs[res->naddrs++], RESOLVE_ADDR_LEN, "%s", addr);
 }
 
-static void lookup_system(struct resolve *r)
+static void lookup_system(lookup_t *r)
 {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
@@ -71,7 +91,7 @@ static void lookup_system(struct resolve *r)
 
 /* The test hook's hosts file: "ADDRESS NAME [NAME...]" lines, '#' comments.
  * Every line naming host adds its address, in file order. */
-static void lookup_file(struct resolve *r, const char *path)
+static void lookup_file(lookup_t *r, const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -97,7 +117,7 @@ static void lookup_file(struct resolve *r, const char *path)
 
 static void on_work(uv_work_t *w)
 {
-    struct resolve *r = container_of(w, struct resolve, work);
+    lookup_t *r = container_of(w, lookup_t, work);
     unsigned delay = fault_resolve_delay_ms();
     if (delay)
         uv_sleep(delay);
@@ -111,20 +131,49 @@ static void on_work(uv_work_t *w)
 
 static void on_done(uv_work_t *w, int status)
 {
-    struct resolve *r = container_of(w, struct resolve, work);
-    if (!r->cancelled && status == 0)
-        r->cb(&r->res, r->arg);
-    free(r);
+    lookup_t *lk = container_of(w, lookup_t, work);
+    /* Out of the table first: a callback asking for the same name again
+     * gets a new lookup, not this finished one. */
+    list_remove(&lk->link);
+    list_t *node;
+    /* One waiter at a time: a callback may cancel other waiters. */
+    while ((node = list_pop_head(&lk->waiters)) != NULL) {
+        resolve_t *r = list_entry(node, resolve_t, link);
+        resolve_fn *cb = r->cb;
+        void *arg = r->arg;
+        free(r);
+        if (status == 0)
+            cb(&lk->res, arg);
+    }
+    free(lk);
 }
 
 resolve_t *resolve_start(uv_loop_t *loop, const char *host, resolve_fn *cb, void *arg)
 {
-    struct resolve *r = fc_xcalloc(1, sizeof *r);
+    if (!host)
+        host = "";
+    lookup_t *lk = NULL;
+    list_foreach(pos, &inflight) {
+        lookup_t *l = list_entry(pos, lookup_t, link);
+        if (l->loop == loop && strcmp(l->host, host) == 0) {
+            lk = l;
+            break;
+        }
+    }
+    if (!lk) {
+        lk = fc_xcalloc(1, sizeof *lk);
+        lk->loop = loop;
+        snprintf(lk->host, sizeof lk->host, "%s", host);
+        list_init(&lk->waiters);
+        list_insert_tail(&inflight, &lk->link);
+        /* uv_queue_work fails only for a NULL callback, never passed here. */
+        uv_queue_work(loop, &lk->work, on_work, on_done);
+    }
+    resolve_t *r = fc_xcalloc(1, sizeof *r);
+    r->lk = lk;
     r->cb = cb;
     r->arg = arg;
-    snprintf(r->host, sizeof r->host, "%s", host ? host : "");
-    /* uv_queue_work fails only for a NULL callback, which this never passes. */
-    uv_queue_work(loop, &r->work, on_work, on_done);
+    list_insert_tail(&lk->waiters, &r->link);
     return r;
 }
 
@@ -132,8 +181,11 @@ void resolve_cancel(resolve_t *r)
 {
     if (!r)
         return;
-    r->cancelled = 1;
-    /* Succeeds only while the lookup waits for a thread; on_done frees r
-     * either way. */
-    uv_cancel((uv_req_t *)&r->work);
+    lookup_t *lk = r->lk;
+    list_remove(&r->link);
+    free(r);
+    /* Nobody waits any more: drop the lookup if it has no thread yet
+     * (uv_cancel fails once it runs). on_done frees it either way. */
+    if (list_empty(&lk->waiters) && uv_cancel((uv_req_t *)&lk->work) == 0)
+        list_remove(&lk->link);     /* cancelled: nobody may join it now */
 }

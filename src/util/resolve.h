@@ -7,9 +7,12 @@
  * never calls back before it returns, and never fails by return value: a
  * name that does not resolve reaches the callback like any other failure.
  *
- * resolve_cancel(r): the callback will not run; r is freed by the resolver
- * once the thread pool lets go of it (a lookup already running finishes in
- * its thread and is discarded). The loop keeps running until then.
+ * Callers asking for a name that is being looked up already (same loop)
+ * share that lookup: one thread per name, however many connections wait.
+ *
+ * resolve_cancel(r): the callback will not run, and r is freed. A lookup
+ * nobody waits for any more is dropped if it has not started, else it
+ * finishes in its thread and is discarded; the loop stays alive until then.
  *
  * Callers connect to numeric hosts directly (resolve_is_numeric) and resolve
  * again before every connection attempt, so a name that moves is followed.

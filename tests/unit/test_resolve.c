@@ -92,6 +92,35 @@ static void cancelled_never_calls_back(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Callers of one name share a lookup; cancelling every waiter and asking
+ * again at once must still call back (the cancelled lookup is not joined). */
+static void shared_and_cancel_then_ask_again(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    /* Keep the thread pool's threads busy, so that the lookups below wait
+     * in its queue and uv_cancel can take them back. */
+    got_t busy[8], g = { 0 };
+    memset(busy, 0, sizeof busy);
+    char name[32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof name, "busy-%d.invalid", i);
+        resolve_start(&loop, name, on_result, &busy[i]);
+    }
+    resolve_t *a = resolve_start(&loop, "localhost", on_result, &g);
+    resolve_t *b = resolve_start(&loop, "localhost", on_result, &g);
+    resolve_cancel(a);
+    resolve_cancel(b);
+    resolve_start(&loop, "localhost", on_result, &g);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(g.calls, 1);
+    assert_true(g.res.ok);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(busy[i].calls, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     /* The fault build's hooks must not leak in from the environment. */
@@ -102,6 +131,7 @@ int main(void)
         cmocka_unit_test(localhost_resolves),
         cmocka_unit_test(unknown_name_fails),
         cmocka_unit_test(cancelled_never_calls_back),
+        cmocka_unit_test(shared_and_cancel_then_ask_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
