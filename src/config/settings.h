@@ -23,9 +23,10 @@
     SETTING(metrics_listen,      STR,  "127.0.0.1:9464", 1, 255, metrics_listen, \
             "HTTP address for /metrics and /healthz: HOST:PORT, unix:/path, or off") \
     SETTING(redis,               STR,  "redis://127.0.0.1:6379/0", 1, 1023, redis_url, \
-            "Redis URL: redis://[:password@]host:port[/db] or unix:///path[?db=N]") \
+            "Redis URL: redis://[:password@]host:port[/db] or unix:///path[?db=N]; " \
+            "host may be a name (resolved off the event loop, on every reconnect)") \
     SETTING(pg,                  STR,  "dbname=feedcache", 1, 4095, pg_conninfo, \
-            "PostgreSQL libpq connection string") \
+            "PostgreSQL libpq connection string; host= may be a name (resolved off the loop)") \
     SETTING(celebrity_threshold, UINT, "10000", 1, INT64_MAX, none, \
             "followers at which an author's posts are merged at read time, not fanned out") \
     SETTING(feed_max,            UINT, "800", 1, 100000, none, \

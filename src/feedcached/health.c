@@ -115,9 +115,15 @@ static void redis_replied(struct redisReply *reply, void *privdata)
 {
     check_t *c = privdata;
     if (c->health && c->redis.state == PROBE_PENDING) {
-        if (!reply)
-            probe_fail(&c->redis, c->redis_was_ready ? "no reply (connection lost)"
-                                                     : "not connected");
+        if (!reply && c->redis_was_ready) {
+            probe_fail(&c->redis, "no reply (connection lost)");
+        } else if (!reply) {
+            /* Say why: refused, timed out, or a name that does not resolve. */
+            const char *last = rds_pool_last_error(c->health->redis);
+            char why[sizeof c->redis.why];
+            snprintf(why, sizeof why, "not connected%s%s", *last ? ": " : "", last);
+            probe_fail(&c->redis, why);
+        }
         else if (reply->type == REDIS_REPLY_ERROR)
             probe_fail(&c->redis, reply->str ? reply->str : "error reply");
         else if (reply->type == REDIS_REPLY_STATUS && reply->str &&

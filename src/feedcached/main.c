@@ -25,6 +25,7 @@
 #include "fc_version.h"
 #include "http/http_server.h"
 #include "metrics/metrics.h"
+#include "metrics/metrics_loop.h"
 #include "rpc/rpc_auth.h"
 #include "util/fdlimit.h"
 #include "util/log.h"
@@ -73,6 +74,7 @@ static void close_backends(void *arg)
         pg_pool_close(svc->pg);
         svc->pg = NULL;
     }
+    metrics_loop_stop();
     uv_timer_stop(&svc->shutdown_deadline);
     close_if_open((uv_handle_t *)&svc->shutdown_deadline);
     close_if_open((uv_handle_t *)&svc->sigterm);
@@ -397,6 +399,7 @@ int main(int argc, char **argv)
 
     svc.loop = uv_default_loop();
     feed_metrics_setup();
+    metrics_loop_start(svc.loop);
     uv_signal_init(svc.loop, &svc.sigterm);
     uv_signal_init(svc.loop, &svc.sigint);
     uv_signal_init(svc.loop, &svc.sighup);

@@ -26,6 +26,20 @@ const size_t metrics_latency_nbuckets =
 static metric_family_t *families;
 static metric_family_t **families_tail = &families;
 
+static struct {
+    metrics_hook_fn *fn;
+    void *arg;
+} hooks[METRICS_MAX_HOOKS];
+static size_t nhooks;
+
+void metrics_on_render(metrics_hook_fn *fn, void *arg)
+{
+    if (nhooks < METRICS_MAX_HOOKS) {
+        hooks[nhooks].fn = fn;
+        hooks[nhooks++].arg = arg;
+    }
+}
+
 static const char *type_name(metric_type_t t)
 {
     switch (t) {
@@ -175,6 +189,8 @@ static void render_help(buf_t *out, const char *help)
 
 void metrics_render(buf_t *out)
 {
+    for (size_t i = 0; i < nhooks; i++)
+        hooks[i].fn(hooks[i].arg);
     for (metric_family_t *f = families; f; f = f->next) {
         buf_printf(out, "# HELP %s ", f->name);
         render_help(out, f->help);
@@ -221,6 +237,7 @@ void metrics_render(buf_t *out)
 
 void metrics_teardown(void)
 {
+    nhooks = 0;
     metric_family_t *f = families;
     while (f) {
         metric_family_t *next_f = f->next;

@@ -58,8 +58,15 @@ static inline void metric_gauge_add(metric_t *m, double d) { m->value += d; }
 void metric_observe(metric_t *m, double v);
 
 /* Appends the whole registry in text format 0.0.4, families in registration
- * order. */
+ * order. Runs the render hooks first. */
 void metrics_render(buf_t *out);
+
+/* A function metrics_render calls before it renders, to bring a computed
+ * value up to date (e.g. a maximum since the last scrape, then reset). At
+ * most METRICS_MAX_HOOKS; metrics_teardown forgets them. */
+#define METRICS_MAX_HOOKS 4
+typedef void metrics_hook_fn(void *arg);
+void metrics_on_render(metrics_hook_fn *fn, void *arg);
 
 /* Escapes a label value into out (backslash, double quote, newline). */
 void metrics_escape_label(buf_t *out, const char *value);

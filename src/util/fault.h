@@ -6,7 +6,13 @@
  * builds its trees that way); otherwise fault_point() is a constant false
  * and the compiler drops the branch. A point fires when the environment
  * variable FC_FAULT holds its name; it then ends the process at once with
- * FAULT_EXIT_CODE, without any cleanup, as a kill -9 would. */
+ * FAULT_EXIT_CODE, without any cleanup, as a kill -9 would.
+ *
+ * The same builds have two resolver hooks (util/resolve.h), read on every
+ * lookup, in the resolver's worker thread:
+ *   FC_FAULT_RESOLVE_DELAY_MS=N   every lookup takes N ms longer (slow DNS);
+ *   FC_FAULT_RESOLVE_HOSTS=FILE   a hosts-format file replaces the system
+ *                                 resolver (names it lacks do not resolve). */
 #ifndef FC_UTIL_FAULT_H
 #define FC_UTIL_FAULT_H
 
@@ -17,10 +23,22 @@
 #ifdef FC_FAULT_HOOKS
 /* Ends the process when FC_FAULT names this point; returns otherwise. */
 void fault_point(const char *name);
+/* FC_FAULT_RESOLVE_DELAY_MS (0 when unset or not a number). */
+unsigned fault_resolve_delay_ms(void);
+/* FC_FAULT_RESOLVE_HOSTS, or NULL when unset or empty. */
+const char *fault_resolve_hosts(void);
 #else
 static inline void fault_point(const char *name)
 {
     (void)name;
+}
+static inline unsigned fault_resolve_delay_ms(void)
+{
+    return 0;
+}
+static inline const char *fault_resolve_hosts(void)
+{
+    return NULL;
 }
 #endif
 

@@ -33,11 +33,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(strncmp(url, "redis://", 8) == 0);
             FUZZ_CHECK(u.port >= 1 && u.port <= 65535);
             FUZZ_CHECK(u.host[0] != '\0' && memchr(u.host, '\0', sizeof u.host) != NULL);
-            /* What the connector will be given: a numeric address or localhost. */
+            /* What the pool will be given: a numeric address, or a name
+             * for the resolver (no spaces, '/', '@', ':' or '%'). */
             unsigned char ip[16];
-            FUZZ_CHECK(strcmp(u.host, "localhost") == 0 ||
-                       inet_pton(AF_INET, u.host, ip) == 1 ||
-                       inet_pton(AF_INET6, u.host, ip) == 1);
+            FUZZ_CHECK(inet_pton(AF_INET, u.host, ip) == 1 ||
+                       inet_pton(AF_INET6, u.host, ip) == 1 ||
+                       (strlen(u.host) <= 253 &&
+                        strspn(u.host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                       "0123456789-_.") == strlen(u.host)));
         }
     }
     free(url);

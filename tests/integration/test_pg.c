@@ -287,7 +287,8 @@ static void expect_not_connected(env_t *e, pg_pool_t *pool)
     uv_run(&e->loop, UV_RUN_NOWAIT);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, PG_UNAVAILABLE);
-    assert_string_equal(r.err, "PostgreSQL is not connected");
+    /* Followed by why, when a connection attempt has failed. */
+    assert_int_equal(strncmp(r.err, "PostgreSQL is not connected", 27), 0);
     assert_true(metric_value("feedcache_pg_errors_total ") == errors + 1);
 }
 
@@ -514,6 +515,43 @@ static void refused_and_garbage_conninfo_fail_cleanly(void **state)
     pg_query_sql(NULL, "SELECT 1", on_result, &r);
     pg_query_sql_params(NULL, "SELECT $1::int", 0, NULL, NULL, NULL, 0, on_result, &r);
     assert_int_equal(n, 0);
+}
+
+/* Host names are resolved on the thread pool and handed to libpq as
+ * hostaddr: a name (from /etc/hosts), a multi-host list whose first name
+ * does not resolve, and a name that does not resolve at all (a failed
+ * connect that says why). */
+static void host_names_resolve(void **state)
+{
+    env_t *e = *state;
+    char ci[512];
+    snprintf(ci, sizeof ci, "host=localhost port=%d user=postgres dbname=fctest sslmode=disable",
+             pg_port);
+    pg_pool_t *pool = make_pool(e, ci, 2, 5000);
+    assert_true(run_until_ready(e, pool, 2, 5000));
+    res_t r;
+    sql_sync(e, pool, "SELECT inet_server_addr()::text", &r);
+    assert_int_equal(r.status, PG_OK);
+    assert_string_equal(r.value, "127.0.0.1/32");
+    close_pool(e, pool);
+
+    snprintf(ci, sizeof ci, "host=no-such-host.invalid,localhost port=%d user=postgres "
+             "dbname=fctest target_session_attrs=read-write", pg_port);
+    pool = make_pool(e, ci, 1, 5000);
+    assert_true(run_until_ready(e, pool, 1, 5000));
+    sql_sync(e, pool, "SELECT 1", &r);
+    assert_int_equal(r.status, PG_OK);
+    close_pool(e, pool);
+
+    snprintf(ci, sizeof ci, "host=no-such-host.invalid port=%d user=postgres dbname=fctest",
+             pg_port);
+    pool = make_pool(e, ci, 1, 500);
+    run_for(e, 300);
+    assert_int_equal(pg_pool_ready(pool), 0);
+    sql_sync(e, pool, "SELECT 1", &r);
+    assert_int_equal(r.status, PG_UNAVAILABLE);
+    assert_non_null(strstr(r.err, "cannot resolve 'no-such-host.invalid'"));
+    close_pool(e, pool);
 }
 
 static void sql_error_keeps_connection(void **state)
@@ -951,7 +989,7 @@ static void deferred_failures_run_once_per_iteration_and_on_close(void **state)
     for (int i = 0; i < 3; i++) {
         assert_int_equal(r[i].calls, 1);
         assert_int_equal(r[i].status, PG_UNAVAILABLE);
-        assert_string_equal(r[i].err, "PostgreSQL is not connected");
+        assert_int_equal(strncmp(r[i].err, "PostgreSQL is not connected", 27), 0);
     }
     /* Made after the close: answered from the loop as the pool goes. */
     res_t late = { .counter = &n };
@@ -1079,6 +1117,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(many_queries_queue_on_four, setup, teardown),
         cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_and_garbage_conninfo_fail_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(host_names_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(sql_error_keeps_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(killed_idle_connection_is_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(slow_query_times_out_and_pool_recovers, setup, teardown),

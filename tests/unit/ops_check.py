@@ -457,28 +457,36 @@ def check_compose(config_path, repo):
     if problems_so_far():
         return
 
-    def ips(svc):
+    def names(svc):
+        """The names svc answers to on the stack's networks: its own and aliases."""
+        out = {svc}
         nets = services[svc].get("networks") or {}
-        return {(v or {}).get("ipv4_address") for v in nets.values()} - {None}
+        if isinstance(nets, dict):
+            for v in nets.values():
+                out |= set((v or {}).get("aliases") or [])
+        return out
 
     env = services["feedcached"].get("environment") or {}
     if isinstance(env, list):
         env = dict(e.split("=", 1) for e in env)
+    # feedcached resolves host names itself, off its loop (issue 16): the
+    # stack points it at the service names, not at pinned addresses.
     redis = env.get("FEEDCACHE_REDIS", "")
-    m = re.fullmatch(r"redis://(?::[^@]*@)?([0-9.]+):(\d+)(/\d+)?", redis)
+    m = re.fullmatch(r"redis://(?:[^@]*@)?([A-Za-z0-9._-]+):(\d+)(/\d+)?", redis)
     if not m:
-        problem(f"compose: FEEDCACHE_REDIS={redis!r} is not redis://IP:PORT[/db] with a numeric IP")
-    elif m.group(1) not in ips("redis"):
-        problem(f"compose: FEEDCACHE_REDIS points at {m.group(1)}, redis has {sorted(ips('redis'))}")
+        problem(f"compose: FEEDCACHE_REDIS={redis!r} is not redis://HOST:PORT[/db]")
+    elif m.group(1) not in names("redis"):
+        problem(f"compose: FEEDCACHE_REDIS points at {m.group(1)}, not at the redis service")
     pg = kv_conninfo(env.get("FEEDCACHE_PG", ""))
-    if pg.get("host") not in ips("postgres"):
-        problem(f"compose: FEEDCACHE_PG host={pg.get('host')} is not postgres' fixed address {sorted(ips('postgres'))}")
+    if pg.get("host") not in names("postgres"):
+        problem(f"compose: FEEDCACHE_PG host={pg.get('host')} is not the postgres service")
+    loader = services["demo-loader"].get("environment") or {}
+    if isinstance(loader, dict) and loader.get("PGHOST") not in names("postgres"):
+        problem(f"compose: demo-loader PGHOST={loader.get('PGHOST')} is not the postgres service")
     for key in ("FEEDCACHE_LISTEN", "FEEDCACHE_METRICS_LISTEN"):
         if not re.fullmatch(r"[0-9.]+:\d+", env.get(key, "0.0.0.0:0")):
             problem(f"compose: {key}={env.get(key)!r} must be a numeric IP:PORT")
     metrics_port = env.get("FEEDCACHE_METRICS_LISTEN", "0.0.0.0:9464").rsplit(":", 1)[1]
-    if not ips("feedcached"):
-        problem("compose: feedcached has no fixed address")
 
     # Prometheus' config is a mounted file: its feedcached target must use that port.
     for vol in services["prometheus"].get("volumes", []):
@@ -496,23 +504,16 @@ def check_compose(config_path, repo):
                 src, kind = vol.split(":")[0], "bind" if vol.startswith("/") else "volume"
             if kind == "bind" and src and src.startswith(os.path.abspath(repo)) and not os.path.exists(src):
                 problem(f"compose: service {name} mounts {src}, which does not exist")
-    # Fixed addresses: unique, inside the subnet, outside the dynamic range.
-    import ipaddress
-    pools = ((cfg.get("networks") or {}).get("feedcache") or {}).get("ipam", {}).get("config", [])
-    if not pools:
-        problem("compose: network feedcache has no ipam config (fixed addresses need one)")
-    seen = {}
-    for name in services:
-        for ip in ips(name):
-            addr = ipaddress.ip_address(ip)
-            if ip in seen:
-                problem(f"compose: {name} and {seen[ip]} both have address {ip}")
-            seen[ip] = name
-            for pool in pools:
-                if addr not in ipaddress.ip_network(pool["subnet"]):
-                    problem(f"compose: {name}'s {ip} is outside the subnet {pool['subnet']}")
-                if "ip_range" in pool and addr in ipaddress.ip_network(pool["ip_range"]):
-                    problem(f"compose: {name}'s {ip} is inside the dynamic range {pool['ip_range']}")
+    # No pinned addresses or subnet: names are enough, and a fixed subnet
+    # collides with whatever else the host runs.
+    for name, svc in services.items():
+        nets = svc.get("networks") or {}
+        for v in (nets.values() if isinstance(nets, dict) else []):
+            if (v or {}).get("ipv4_address") or (v or {}).get("ipv6_address"):
+                problem(f"compose: {name} pins an address; use the service name instead")
+    for net, v in (cfg.get("networks") or {}).items():
+        if ((v or {}).get("ipam") or {}).get("config"):
+            problem(f"compose: network {net} pins a subnet; Compose's default is fine")
     # Grafana loads the provisioning and the dashboard from the repository.
     mounts = {}
     for vol in services["grafana"].get("volumes", []):

@@ -166,6 +166,27 @@ static void bad_db(void **state)
     parse_bad("unix:///tmp/r.sock?timeout=3", "unknown parameter");
 }
 
+/* Names are resolved by the pool without blocking (util/resolve.h). */
+static void host_names(void **state)
+{
+    (void)state;
+    rds_url_t u = parse_ok("redis://redis:6379/0");
+    assert_string_equal(u.host, "redis");
+    assert_int_equal(u.port, 6379);
+    u = parse_ok("redis://:pw@fc-redis.test:7000/2");
+    assert_string_equal(u.host, "fc-redis.test");
+    assert_string_equal(u.password, "pw");
+    assert_int_equal(u.db, 2);
+    u = parse_ok("redis://feedcache_redis_1");          /* a Compose v1 container name */
+    assert_string_equal(u.host, "feedcache_redis_1");
+    u = parse_ok("redis://my-cache.abc123.use1.cache.amazonaws.com:6379");
+    assert_string_equal(u.host, "my-cache.abc123.use1.cache.amazonaws.com");
+    u = parse_ok("redis://1redis.example");
+    assert_string_equal(u.host, "1redis.example");
+    u = parse_ok("redis://localhost");
+    assert_string_equal(u.host, "localhost");
+}
+
 static void bad_host(void **state)
 {
     (void)state;
@@ -175,9 +196,14 @@ static void bad_host(void **state)
     parse_bad("redis:///3", "empty host");
     parse_bad("redis://[]:6379", "empty host");
     parse_bad("redis://[::1:6379", "missing ']'");
-    parse_bad("redis://redis.example.com:6379", "numeric IP address or localhost");
-    parse_bad("redis://256.1.1.1", "numeric IP address or localhost");
-    parse_bad("redis://[127.0.0.1]", "numeric IP address or localhost");
+    parse_bad("redis://256.1.1.1", "bad host");          /* looks numeric: no DNS */
+    parse_bad("redis://1.2.3", "bad host");
+    parse_bad("redis://[127.0.0.1]", "bad host");
+    parse_bad("redis://[redis]:6379", "bad host");
+    parse_bad("redis://-redis:6379", "bad host");
+    parse_bad("redis://.redis:6379", "bad host");
+    parse_bad("redis://re!dis:6379", "bad host");
+    parse_bad("redis://re%41dis:6379", "bad host");
     parse_bad("redis://127.0.0.1 :6379", "space or control");
     parse_bad("redis://127.0.0.1\n", "space or control");
     char url[400];
@@ -227,6 +253,7 @@ int main(void)
         cmocka_unit_test(bad_scheme),
         cmocka_unit_test(bad_port),
         cmocka_unit_test(bad_db),
+        cmocka_unit_test(host_names),
         cmocka_unit_test(bad_host),
         cmocka_unit_test(bad_password),
         cmocka_unit_test(bad_unix),

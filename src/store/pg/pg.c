@@ -3,7 +3,8 @@
  *
  * A connection moves through
  *
- *   DOWN --timer--> CONNECTING --PQconnectPoll OK--> PREPARING --all prepared--> IDLE <--> BUSY
+ *   DOWN --timer--> [RESOLVING] --> CONNECTING --PQconnectPoll OK--> PREPARING
+ *        --all prepared--> IDLE <--> BUSY
  *
  * and from any state back to DOWN on a failure, where its timer waits out a
  * backoff before the next attempt. The one timer per connection serves
@@ -12,6 +13,13 @@
  * query's deadline (BUSY). The pool has one more timer, `qtimer`, for the
  * wait queue: it fires at the deadline of the queue's head (every query gets
  * the same timeout, so the head always expires first).
+ *
+ * Names. libpq would resolve a host= name with a blocking getaddrinfo in
+ * PQconnectStart, on the loop's thread. When the conninfo has names
+ * (pg_hosts.h), every attempt first resolves each of them on the thread
+ * pool (RESOLVING: util/resolve.h; no timer runs, a lookup ends on its own),
+ * then hands libpq the addresses as hostaddr= beside host=, so libpq never
+ * looks anything up. A conninfo without names goes to libpq as it is.
  *
  * Re-entrancy. A callback may issue queries or close the pool. So callbacks
  * run only once the connection and the pool are consistent, and the code
@@ -44,6 +52,8 @@
 #include "util/list.h"
 #include "util/log.h"
 #include "util/num.h"
+#include "util/resolve.h"
+#include "store/pg/pg_hosts.h"
 
 #define PG_DEFAULT_TIMEOUT_MS   5000u
 #define PG_DEFAULT_MAX_QUEUED   1024u
@@ -100,13 +110,22 @@ typedef struct {
 
 typedef enum {
     CONN_DOWN,
+    CONN_RESOLVING,
     CONN_CONNECTING,
     CONN_PREPARING,
     CONN_IDLE,
     CONN_BUSY,
 } conn_state_t;
 
+struct pg_conn;
+
+/* One host name being looked up for a connection attempt. */
 typedef struct {
+    struct pg_conn *c;
+    resolve_t *r;               /* NULL when done or not needed */
+} pg_lookup_t;
+
+typedef struct pg_conn {
     pg_pool_t *pool;
     int index;
     conn_state_t state;
@@ -123,6 +142,9 @@ typedef struct {
     int first_done;             /* its first connection attempt has ended */
     backoff_t backoff;          /* reconnect delays (retry_min_ms .. retry_max_ms) */
     uint64_t up_since;
+    pg_lookup_t *lookups;       /* per pool->hosts entry (RESOLVING) */
+    resolve_result_t *results;  /* their results */
+    size_t lookups_left;
 } pg_conn_t;
 
 /* A token bucket: bursts of `burst` lines (one event touching every
@@ -155,6 +177,9 @@ struct pg_pool {
     int nhandles;               /* open or closing handles; freed at 0 once closing */
     ratelimit_t warn_limit;
     ratelimit_t info_limit;
+    pg_hosts_t hosts;           /* the conninfo's names (hosts.nlookups 0: none) */
+    char last_error[PG_MSG_MAX];    /* why the last attempt failed; "" once one is up */
+    char refusal[PG_MSG_MAX + 64];  /* "not connected: <last_error>" */
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -384,6 +409,11 @@ static void pool_free(pg_pool_t *pool)
     pg_req_t *r;
     while ((r = req_pop(&pool->done)) != NULL)
         req_finish(r, r->status, NULL, r->errmsg);
+    for (int i = 0; i < pool->size; i++) {
+        free(pool->conns[i].lookups);
+        free(pool->conns[i].results);
+    }
+    pg_hosts_free(&pool->hosts);
     free(pool->conns);
     free(pool->conninfo);
     free(pool->name);
@@ -465,6 +495,11 @@ static void dispatch(pg_pool_t *pool);
 static pg_req_t *conn_teardown(pg_conn_t *c)
 {
     pg_pool_t *pool = c->pool;
+    for (size_t i = 0; c->lookups && i < pool->hosts.nhosts; i++) {
+        resolve_cancel(c->lookups[i].r);
+        c->lookups[i].r = NULL;
+    }
+    c->lookups_left = 0;
     conn_close_poll(c);   /* before PQfinish closes the socket */
     uv_timer_stop(&c->timer);
     if (c->pg) {
@@ -515,6 +550,7 @@ static pg_req_t *conn_down(pg_conn_t *c, const char *why)
 {
     pg_pool_t *pool = c->pool;
     first_attempt_done(c);
+    snprintf(pool->last_error, sizeof pool->last_error, "%s", why);
     int was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
     if (was_up) {
         if (uv_now(pool->loop) - c->up_since < PG_STABLE_MS) {
@@ -557,12 +593,15 @@ static void conn_ready(pg_conn_t *c)
     c->state = CONN_IDLE;
     c->up_since = uv_now(pool->loop);
     pool->nready++;
+    pool->last_error[0] = '\0';
     metric_gauge_add(pg_metrics.pg_connections, 1);
     /* Worth an info line: the pool coming up, or a connection recovering. */
     if (pool->nready == 1 || c->failures)
-        pool_log(pool, LOG_INFO, &pool->info_limit, "conn %d up (%s:%s/%s), %d of %d up",
+        pool_log(pool, LOG_INFO, &pool->info_limit, "conn %d up (%s:%s/%s%s%s), %d of %d up",
                  c->index, str_or(PQhost(c->pg), "?"), str_or(PQport(c->pg), "?"),
-                 str_or(PQdb(c->pg), "?"), pool->nready, pool->size);
+                 str_or(PQdb(c->pg), "?"), pool->hosts.nlookups ? " via " : "",
+                 pool->hosts.nlookups ? str_or(PQhostaddr(c->pg), "?") : "", pool->nready,
+                 pool->size);
     else
         log_debug("pg", "%s: conn %d up, %d of %d up", pool->name, c->index, pool->nready,
                   pool->size);
@@ -645,13 +684,13 @@ static void on_notice(void *arg, const char *message)
     pool_log(pool, LOG_WARN, &pool->warn_limit, "server says: %s", msg);
 }
 
-static void conn_start(pg_conn_t *c)
+/* Hands the connection to libpq: keys/vals with expand_dbname as given. */
+static void conn_start_libpq(pg_conn_t *c, const char *const *keys, const char *const *vals,
+                             int expand)
 {
     pg_pool_t *pool = c->pool;
-    const char *keys[] = { "dbname", "fallback_application_name", NULL };
-    const char *vals[] = { pool->conninfo, "feedcached", NULL };
     c->state = CONN_CONNECTING;
-    c->pg = PQconnectStartParams(keys, vals, 1);
+    c->pg = PQconnectStartParams(keys, vals, expand);
     if (!c->pg) {
         conn_fail(c, PG_UNAVAILABLE, "out of memory");
         return;
@@ -668,6 +707,62 @@ static void conn_start(pg_conn_t *c)
     int rc = conn_watch(c, UV_WRITABLE);
     if (rc)
         conn_fail(c, PG_UNAVAILABLE, uv_strerror(rc));
+}
+
+/* Every name of this attempt is looked up: connect to what resolved. */
+static void conn_resolved(pg_conn_t *c)
+{
+    pg_pool_t *pool = c->pool;
+    pg_hosts_params_t p;
+    if (pg_hosts_params(&pool->hosts, c->results, "feedcached", &p) != 0) {
+        /* Not one name resolved: the first reason stands for all. */
+        const char *why = "cannot resolve the host names";
+        for (size_t i = 0; i < pool->hosts.nhosts; i++)
+            if (pool->hosts.hosts[i].lookup && !c->results[i].ok) {
+                why = c->results[i].why;
+                break;
+            }
+        conn_fail(c, PG_UNAVAILABLE, why);
+        return;
+    }
+    for (size_t i = 0; i < pool->hosts.nhosts; i++)
+        if (pool->hosts.hosts[i].lookup && !c->results[i].ok)
+            log_debug("pg", "%s: conn %d: %s (trying the other hosts)", pool->name, c->index,
+                      c->results[i].why);
+    conn_start_libpq(c, p.keys, p.vals, 0);
+    pg_hosts_params_free(&p);
+}
+
+static void on_resolved(const resolve_result_t *res, void *arg)
+{
+    pg_lookup_t *lk = arg;
+    pg_conn_t *c = lk->c;
+    lk->r = NULL;
+    c->results[lk - c->lookups] = *res;
+    if (--c->lookups_left == 0 && c->state == CONN_RESOLVING)
+        conn_resolved(c);
+}
+
+/* A connection attempt: straight to libpq, or first a fresh lookup of every
+ * name in the conninfo (each attempt resolves again, so a name moved by a
+ * failover is followed). */
+static void conn_start(pg_conn_t *c)
+{
+    pg_pool_t *pool = c->pool;
+    if (pool->hosts.nlookups == 0) {
+        const char *keys[] = { "dbname", "fallback_application_name", NULL };
+        const char *vals[] = { pool->conninfo, "feedcached", NULL };
+        conn_start_libpq(c, keys, vals, 1);
+        return;
+    }
+    c->state = CONN_RESOLVING;
+    c->lookups_left = pool->hosts.nlookups;
+    for (size_t i = 0; i < pool->hosts.nhosts; i++) {
+        memset(&c->results[i], 0, sizeof c->results[i]);
+        if (pool->hosts.hosts[i].lookup)
+            c->lookups[i].r = resolve_start(pool->loop, pool->hosts.hosts[i].host, on_resolved,
+                                            &c->lookups[i]);
+    }
 }
 
 static void on_conn_timer(uv_timer_t *t)
@@ -692,6 +787,7 @@ static void on_conn_timer(uv_timer_t *t)
         conn_fail(c, PG_UNAVAILABLE, msg);
         break;
     case CONN_IDLE:
+    case CONN_RESOLVING:        /* no timer runs while resolving */
         break;
     }
 }
@@ -994,6 +1090,12 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
     pool->warn_limit.tokens = pool->warn_limit.burst;
     pool->info_limit = pool->warn_limit;
     metrics_setup();
+    char why[PG_MSG_MAX];
+    if (pg_hosts_parse(&pool->hosts, pool->conninfo, getenv("PGHOST"), getenv("PGHOSTADDR"),
+                       getenv("PGPORT"), why, sizeof why) != 0) {
+        /* libpq will refuse it too, with the same reason, at every attempt. */
+        pg_hosts_free(&pool->hosts);
+    }
 
     uv_timer_init(loop, &pool->qtimer);
     pool->qtimer.data = pool;
@@ -1011,6 +1113,12 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
         uv_timer_init(loop, &c->timer);
         c->timer.data = pool;
         pool->nhandles++;
+        if (pool->hosts.nlookups) {
+            c->lookups = fc_xcalloc(pool->hosts.nhosts, sizeof *c->lookups);
+            c->results = fc_xcalloc(pool->hosts.nhosts, sizeof *c->results);
+            for (size_t k = 0; k < pool->hosts.nhosts; k++)
+                c->lookups[k].c = c;
+        }
     }
     log_info("pg", "%s: %d connection(s), timeout %u ms", pool->name, pool->size,
              pool->timeout_ms);
@@ -1051,8 +1159,13 @@ static const char *refusal(pg_pool_t *pool, int stmt, const char *sql, int npara
     *status = PG_UNAVAILABLE;
     if (pool->closing)
         return "PostgreSQL pool closing";
-    if (known_down(pool))
-        return "PostgreSQL is not connected";
+    if (known_down(pool)) {
+        if (!pool->last_error[0])
+            return "PostgreSQL is not connected";
+        snprintf(pool->refusal, sizeof pool->refusal, "PostgreSQL is not connected: %s",
+                 pool->last_error);
+        return pool->refusal;
+    }
     /* Every connection busy and the queue full: shed load now. */
     if (pool->queue.n >= pool->max_queued && !idle_conn(pool))
         return "PostgreSQL queue is full";

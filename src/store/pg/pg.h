@@ -30,8 +30,12 @@
  * yet": queries wait for the first connection (within their deadline), so a
  * caller that sends the moment the service answers is served, not refused.
  *
- * libpq resolves host names with a blocking getaddrinfo while connecting:
- * give IP addresses or unix socket directories in the conninfo.
+ * Host names in the conninfo (host=, or PGHOST) are resolved without
+ * blocking the loop, on libuv's thread pool, again before every connection
+ * attempt, and libpq is handed the addresses as hostaddr= (host= is kept for
+ * TLS verification and .pgpass; see pg_hosts.h). A name that does not
+ * resolve is a failed attempt like a refused connection: retried with
+ * backoff, and the reason is in the "not connected" refusals.
  *
  * Metrics: feedcache_pg_{queries,errors,timeouts,reconnects}_total,
  * feedcache_pg_connections, feedcache_pg_query_duration_seconds{query}. */

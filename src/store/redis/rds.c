@@ -1,7 +1,13 @@
 /* The Redis connection pool (see rds.h for the contract callers rely on).
  *
- * Each connection goes IDLE -> CONNECTING -> HANDSHAKE -> READY and back to
- * IDLE on any failure, with a retry timer armed with exponential backoff.
+ * Each connection goes IDLE -> RESOLVING -> CONNECTING -> HANDSHAKE -> READY
+ * and back to IDLE on any failure, with a retry timer armed with exponential
+ * backoff. RESOLVING looks the host name up again on every attempt
+ * (util/resolve.h: on the thread pool, never on the loop; a numeric host
+ * skips it), so a name moved by a failover is followed. A connection then
+ * tries each address in turn (the next one at once, from the retry timer at
+ * 0 ms); only when all have failed does it back off. hiredis is only ever
+ * given a numeric address: its own getaddrinfo would block.
  * HANDSHAKE is AUTH and/or SELECT, or a PING when neither is needed, so a
  * connection counts as ready only once the server has actually answered
  * (a stopped server accepts TCP connections from its backlog).
@@ -33,7 +39,6 @@
  * a context is dropped; callbacks for any other context are stale. */
 #include "store/redis/rds.h"
 
-#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +56,7 @@
 #include "util/list.h"
 #include "util/log.h"
 #include "util/num.h"
+#include "util/resolve.h"
 
 static void install_reply_keeper(redisAsyncContext *ac);
 
@@ -73,7 +79,7 @@ static void install_reply_keeper(redisAsyncContext *ac);
 typedef struct { RDS_METRICS(METRIC_FIELD) } rds_metrics_t;
 static rds_metrics_t rds_metrics;
 
-typedef enum { CONN_IDLE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state_t;
+typedef enum { CONN_IDLE, CONN_RESOLVING, CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY } conn_state_t;
 
 typedef struct rds_conn rds_conn_t;
 typedef struct rds_cmd rds_cmd_t;
@@ -102,6 +108,10 @@ struct rds_conn {
     int attempted;
     int first_done;               /* its first connection attempt has ended */
     int was_ready;                /* has been ready before: the next ready is a reconnect */
+    resolve_t *resolving;         /* the lookup under way (RESOLVING), else NULL */
+    size_t naddrs;                /* this attempt's addresses ... */
+    size_t addr_next;             /* ... and the next one to try */
+    char addrs[RESOLVE_MAX_ADDRS][RESOLVE_ADDR_LEN];
 };
 
 /* A command sent before any connection was up, while the pool's first
@@ -120,7 +130,6 @@ typedef struct {
 struct rds_pool {
     uv_loop_t *loop;
     rds_url_t url;
-    char ip[64];                  /* numeric address handed to hiredis */
     char name[64];
     char where[300];              /* for logs, never with the password */
     unsigned timeout_ms;
@@ -142,10 +151,13 @@ struct rds_pool {
     int fail_logged;
     uint64_t fail_logged_ms;
     unsigned fail_count;          /* failures since the last success */
+    char last_error[256];         /* why the last attempt failed, "" after a success */
 };
 
 static void conn_connect(rds_conn_t *conn);
+static void conn_connect_next(rds_conn_t *conn);
 static void on_retry(uv_timer_t *timer);
+static void on_next_addr(uv_timer_t *timer);
 static void defer_failure(rds_pool_t *pool, rds_reply_fn *cb, void *privdata);
 static void send_waiting(rds_pool_t *pool);
 static void fail_waiting(rds_pool_t *pool, uint64_t older_than_ms);
@@ -179,6 +191,7 @@ static void note_failure(rds_pool_t *pool, rds_conn_t *conn, const char *reason)
 {
     uint64_t now = uv_now(pool->loop);
     pool->fail_count++;
+    snprintf(pool->last_error, sizeof pool->last_error, "%s", reason);
     if (!pool->fail_logged || now - pool->fail_logged_ms >= RDS_FAIL_LOG_INTERVAL_MS) {
         log_warn("rds", "%s: cannot connect to %s: %s (%u failed attempts so far; retrying "
                  "with backoff up to %d ms)", pool->name, pool->where, reason, pool->fail_count,
@@ -198,6 +211,14 @@ static void conn_down(rds_conn_t *conn, const char *reason)
     rds_pool_t *pool = conn->pool;
     int was_ready = conn->state == CONN_READY;
     conn->state = CONN_IDLE;
+    if (!was_ready && !pool->closing && conn->addr_next < conn->naddrs) {
+        /* This address failed, the name has more: the next one now (from
+         * the timer: never from inside a hiredis callback). */
+        log_debug("rds", "%s: connection %d to %s via %s failed: %s; trying the next address",
+                  pool->name, conn->index, pool->where, conn->addrs[conn->addr_next - 1], reason);
+        uv_timer_start(&conn->retry, on_next_addr, 0, 0);
+        return;
+    }
     first_attempt_done(conn);
     if (was_ready) {
         pool->ready--;
@@ -228,6 +249,14 @@ static void conn_drop(rds_conn_t *conn, const char *reason)
         redisAsyncFree(ac);
 }
 
+/* The address this attempt uses, for logs. */
+static const char *conn_addr(const rds_conn_t *conn)
+{
+    if (conn->pool->url.is_unix)
+        return "unix socket";
+    return conn->addr_next > 0 ? conn->addrs[conn->addr_next - 1] : "?";
+}
+
 static void conn_ready(rds_conn_t *conn)
 {
     rds_pool_t *pool = conn->pool;
@@ -243,15 +272,17 @@ static void conn_ready(rds_conn_t *conn)
         log_info("rds", "%s: connection %d to %s re-established%s (%d of %d ready)", pool->name,
                  conn->index, pool->where, after, pool->ready, pool->size);
     } else if (after[0]) {
-        log_info("rds", "%s: connected to %s%s", pool->name, pool->where, after);
+        log_info("rds", "%s: connected to %s (%s)%s", pool->name, pool->where,
+                 conn_addr(conn), after);
     } else if (pool->ready == 1) {
-        log_info("rds", "%s: connected to %s", pool->name, pool->where);
+        log_info("rds", "%s: connected to %s (%s)", pool->name, pool->where, conn_addr(conn));
     } else {
         log_debug("rds", "%s: connection %d to %s ready (%d of %d)", pool->name, conn->index,
                   pool->where, pool->ready, pool->size);
     }
     pool->fail_logged = 0;
     pool->fail_count = 0;
+    pool->last_error[0] = '\0';
     conn->was_ready = 1;
     first_attempt_done(conn);
     send_waiting(pool);
@@ -458,6 +489,13 @@ static void on_retry(uv_timer_t *timer)
         conn_connect(conn);
 }
 
+static void on_next_addr(uv_timer_t *timer)
+{
+    rds_conn_t *conn = container_of(timer, rds_conn_t, retry);
+    if (!conn->pool->closing && conn->state == CONN_IDLE && !conn->ac)
+        conn_connect_next(conn);
+}
+
 /* Whether the socket holds bytes we have not read: Redis did answer. */
 static bool conn_has_unread(const rds_conn_t *conn)
 {
@@ -507,18 +545,52 @@ static void on_tick(uv_timer_t *timer)
 
 /* --- connecting --------------------------------------------------------- */
 
+static void on_resolved(const resolve_result_t *res, void *arg)
+{
+    rds_conn_t *conn = arg;
+    conn->resolving = NULL;
+    conn->state = CONN_IDLE;
+    if (!res->ok) {
+        conn_down(conn, res->why);
+        return;
+    }
+    conn->naddrs = res->naddrs;
+    memcpy(conn->addrs, res->addrs, sizeof conn->addrs);
+    conn_connect_next(conn);
+}
+
+/* One connection attempt: a fresh lookup of the host (unless numeric or a
+ * unix socket), then each address in turn. */
 static void conn_connect(rds_conn_t *conn)
 {
     rds_pool_t *pool = conn->pool;
     if (conn->attempted)
         metric_inc(rds_metrics.redis_reconnects_total);
     conn->attempted = 1;
+    conn->naddrs = 0;
+    conn->addr_next = 0;
+    if (pool->url.is_unix || resolve_is_numeric(pool->url.host)) {
+        conn->naddrs = 1;
+        snprintf(conn->addrs[0], sizeof conn->addrs[0], "%.45s", pool->url.host);
+        conn_connect_next(conn);
+        return;
+    }
+    conn->state = CONN_RESOLVING;
+    conn->state_since = uv_now(pool->loop);
+    conn->resolving = resolve_start(pool->loop, pool->url.host, on_resolved, conn);
+}
+
+/* Connects to the next address of this attempt. */
+static void conn_connect_next(rds_conn_t *conn)
+{
+    rds_pool_t *pool = conn->pool;
+    const char *ip = conn->addrs[conn->addr_next++];
     conn->state = CONN_CONNECTING;
     conn->state_since = uv_now(pool->loop);
 
-    /* pool->ip is numeric: hiredis's getaddrinfo cannot block on DNS. */
+    /* ip is numeric: hiredis's getaddrinfo cannot block on DNS. */
     redisAsyncContext *ac = pool->url.is_unix ? redisAsyncConnectUnix(pool->url.path)
-                                              : redisAsyncConnect(pool->ip, pool->url.port);
+                                              : redisAsyncConnect(ip, pool->url.port);
     if (!ac) {
         conn_down(conn, "out of memory");
         return;
@@ -594,19 +666,9 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
         log_error("rds", "%s: bad address (port 1..65535, or an absolute unix socket path)", name);
         return NULL;
     }
-    char ip[64] = "";
-    if (!url->is_unix) {
-        unsigned char tmp[sizeof(struct in6_addr)];
-        if (strcmp(url->host, "localhost") == 0)
-            snprintf(ip, sizeof ip, "127.0.0.1");
-        else if (strlen(url->host) < sizeof ip && (inet_pton(AF_INET, url->host, tmp) == 1 ||
-                                                   inet_pton(AF_INET6, url->host, tmp) == 1))
-            snprintf(ip, sizeof ip, "%s", url->host);
-        else {
-            log_error("rds", "%s: host '%.64s' must be a numeric IP address or localhost",
-                      name, url->host);
-            return NULL;
-        }
+    if (!url->is_unix && !url->host[0]) {
+        log_error("rds", "%s: empty host", name);
+        return NULL;
     }
 
     /* metrics_simple returns the existing series for a name, so a second
@@ -618,14 +680,13 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
     rds_pool_t *pool = fc_xcalloc(1, sizeof *pool);
     pool->loop = loop;
     pool->url = *url;
-    snprintf(pool->ip, sizeof pool->ip, "%s", ip);
     snprintf(pool->name, sizeof pool->name, "%s", name);
     if (url->is_unix)
         snprintf(pool->where, sizeof pool->where, "unix:%s", url->path);
-    else if (strchr(ip, ':'))
-        snprintf(pool->where, sizeof pool->where, "[%s]:%d", ip, url->port);
+    else if (strchr(url->host, ':'))
+        snprintf(pool->where, sizeof pool->where, "[%.64s]:%d", url->host, url->port);
     else
-        snprintf(pool->where, sizeof pool->where, "%s:%d", ip, url->port);
+        snprintf(pool->where, sizeof pool->where, "%.200s:%d", url->host, url->port);
     if (url->db != 0) {
         size_t n = strlen(pool->where);
         snprintf(pool->where + n, sizeof pool->where - n, " db %d", url->db);
@@ -669,6 +730,11 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
 int rds_pool_ready(const rds_pool_t *pool)
 {
     return pool ? pool->ready : 0;
+}
+
+const char *rds_pool_last_error(const rds_pool_t *pool)
+{
+    return pool && pool->ready == 0 ? pool->last_error : "";
 }
 
 int rds_pool_pending(const rds_pool_t *pool)
@@ -828,6 +894,8 @@ void rds_pool_close(rds_pool_t *pool)
     for (int i = 0; i < pool->size; i++) {
         rds_conn_t *conn = &pool->conns[i];
         uv_close((uv_handle_t *)&conn->retry, on_handle_closed);
+        resolve_cancel(conn->resolving);
+        conn->resolving = NULL;
         if (conn->state == CONN_READY) {
             pool->ready--;
             metric_gauge_add(rds_metrics.redis_connections, -1);

@@ -57,12 +57,20 @@ typedef struct {
 } rds_pool_options_t;
 
 /* Starts connecting at once; commands fail (NULL) until a connection is up.
- * Returns NULL (logged) for bad options: size outside 1..1024, or a host that
- * is not a numeric IP or "localhost" (hiredis would resolve it blocking). */
+ * The host may be a name: it is resolved on libuv's thread pool before every
+ * connection attempt (util/resolve.h), each address tried in turn; a name
+ * that does not resolve is a failed attempt like a refused connection.
+ * Returns NULL (logged) for bad options: size outside 1..1024, a bad port,
+ * an empty host. */
 rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_pool_options_t *opts);
 
 /* Connections that are connected (AUTH and SELECT done). */
 int rds_pool_ready(const rds_pool_t *pool);
+
+/* Why the last connection attempt failed (e.g. "cannot resolve 'redis':
+ * Name or service not known", "Connection refused"), while no connection is
+ * ready; "" otherwise. For /healthz. */
+const char *rds_pool_last_error(const rds_pool_t *pool);
 
 /* Commands whose callback has not run yet (deferred failures included). */
 int rds_pool_pending(const rds_pool_t *pool);

@@ -8,9 +8,12 @@
  *   redis://[::1]:port               IPv6 literal in brackets
  *   unix:///abs/path[?db=N][&user=U][&password=P]
  *
- * The host must be a numeric IP address or "localhost": hiredis 0.14 would
- * resolve a name with a blocking getaddrinfo() on the event loop, so names are
- * refused here, when the setting is read, rather than stalling later.
+ * The host is a numeric IP address or a DNS name. Names are resolved by the
+ * pool (util/resolve.h: on the thread pool, again before every connect),
+ * never here and never by hiredis, whose getaddrinfo() would block the loop.
+ * Only the name's spelling is checked here: whether it resolves is a
+ * question for connect time (a name that does not resolve is a backend
+ * that is down, not a bad setting).
  *
  * The user-info part ends at the LAST '@', so a password may contain '@' or
  * '/' as long as it has no '%'; "%XX" escapes are decoded as in any URL. */
@@ -95,12 +98,24 @@ static int parse_db(const char *s, size_t n, int *db, char *err, size_t errlen)
     return 0;
 }
 
+/* A bracketed host is an IPv6 literal. Otherwise: all digits and dots is
+ * an IPv4 literal (so a typo like 256.1.1.1 is not sent to DNS), anything
+ * else a host name of letters, digits, '-', '_' and '.', at most 253 bytes,
+ * not starting with '-' or '.'. ('_' is not legal in DNS but Compose
+ * service names may use it, and /etc/hosts does.) */
 static int host_is_allowed(const char *host, int bracketed)
 {
     unsigned char buf[sizeof(struct in6_addr)];
     if (bracketed)
         return inet_pton(AF_INET6, host, buf) == 1;
-    return strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, buf) == 1;
+    if (strspn(host, "0123456789.") == strlen(host))
+        return inet_pton(AF_INET, host, buf) == 1;
+    if (strlen(host) > 253 || host[0] == '-' || host[0] == '.')
+        return 0;
+    for (const char *p = host; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+            return 0;
+    return 1;
 }
 
 static int parse_tcp(const char *rest, rds_url_t *out, char *err, size_t errlen)
@@ -152,8 +167,8 @@ static int parse_tcp(const char *rest, rds_url_t *out, char *err, size_t errlen)
     memcpy(out->host, host, hostlen);
     out->host[hostlen] = '\0';
     if (!host_is_allowed(out->host, bracketed)) {
-        snprintf(err, errlen, "host '%.64s' must be a numeric IP address or localhost "
-                 "(names would be resolved with a blocking lookup)", out->host);
+        snprintf(err, errlen, "bad host '%.64s' (expected an IP address, [IPv6] or a host "
+                 "name of letters, digits, '-', '_' and '.')", out->host);
         return -1;
     }
 

@@ -4,8 +4,9 @@
  * Also accepted: no port (6379), `user:password@` (an ACL user: AUTH user
  * password; without a user, AUTH password logs in as `default`), `[IPv6]`
  * hosts, %XX escapes in the user and the password, and
- * `unix:///path?db=N&user=U&password=P`. The host must be a numeric IP or
- * `localhost` (no blocking name lookups on the loop). See rds_url.c. */
+ * `unix:///path?db=N&user=U&password=P`. The host is an IP address or a
+ * host name; names are resolved by the pool, without blocking the loop.
+ * See rds_url.c. */
 #ifndef FC_STORE_REDIS_RDS_URL_H
 #define FC_STORE_REDIS_RDS_URL_H
 
