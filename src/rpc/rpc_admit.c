@@ -56,11 +56,12 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
     double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_QUEUE_NORMALS;
     if (normal > (double)queue_max)
         queue_max = (uint64_t)normal;
-    if (queued_ns > queue_max && a->inflight >= limit - limit / 4)
+    size_t busy = limit - limit / RPC_ADMIT_RESERVE_DIV;
+    if (queued_ns > queue_max && a->inflight >= busy)
         return shed(a, now_ns, RPC_ADMIT_SHED_QUEUE);
     if (a->inflight >= limit)
         return shed(a, now_ns, RPC_ADMIT_SHED_LIMIT);
-    if (conn_inflight > 0 && a->inflight >= limit - limit / 4)
+    if (conn_inflight > 0 && a->inflight >= busy)
         return shed(a, now_ns, RPC_ADMIT_SHED_RESERVE);
     a->inflight++;
     a->period_admitted++;

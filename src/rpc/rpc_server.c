@@ -814,8 +814,8 @@ static void register_metrics(rpc_server_t *s)
     metric_family_t *shed = metrics_family(
         "feedcache_rpc_shed_total",
         "RPC requests answered OVERLOADED at admission, before any work, by reason: "
-        "concurrency_limit (calls in progress at the limit), reserve (in its last quarter, "
-        "kept for connections with nothing in progress) or queue_time (waited too long "
+        "concurrency_limit (calls in progress at the limit), reserve (in its last "
+        "eighth, kept for connections with nothing in progress) or queue_time (waited too long "
         "for their turn)",
         METRIC_COUNTER, NULL, 0);
     const char *reason_name[] = { "reason" };
