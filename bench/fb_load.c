@@ -458,10 +458,13 @@ static int take(worker_t *w, conn_t *cn, fc_response_t *r, double now)
         return 0;
     uint64_t lat_ns = now > f.t0 ? (uint64_t)((now - f.t0) * 1e9) : 0;
     fb_phase_res_t *due = phase_res(w, f.t0);
-    if (due && f.t0 - phase_start(w, f.t0) < FB_PHASE_EARLY_S)
-        due->early_ok++;
+    if (due) {
+        hist_record(&due->served, lat_ns);
+        if (f.t0 - phase_start(w, f.t0) < FB_PHASE_EARLY_S)
+            due->early_ok++;
+    }
     if (ph)
-        hist_record(&ph->served, lat_ns);
+        ph->ok++;
     if (!in_window)
         return 0;
     hist_record(&w->res.hist[op], lat_ns);

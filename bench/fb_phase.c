@@ -87,6 +87,7 @@ void fb_phase_res_add(fb_phase_res_t *into, const fb_phase_res_t *from)
     hist_add(&into->served, &from->served);
     for (int c = 0; c < FB_CODE__COUNT; c++)
         into->codes[c] += from->codes[c];
+    into->ok += from->ok;
     into->scheduled += from->scheduled;
     into->dropped += from->dropped;
     into->early_due += from->early_due;

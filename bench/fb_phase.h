@@ -4,12 +4,13 @@
  * recovery after it are measured as one client sees them (the service's
  * backlog of one phase is still there when the next one starts).
  *
- * Attribution: an answer counts in the phase in which it arrives (goodput
- * is what the service delivered during the phase); an operation dropped by
- * the client (--drop) counts in the phase in which it was due; the
- * recovery figures of a phase (served within the first FB_PHASE_EARLY_S)
- * count the operations *scheduled* in those first seconds. Pure logic, no
- * I/O. */
+ * Attribution: goodput and errors count answers in the phase in which
+ * they arrive (what the service delivered, or refused, during it); the
+ * latency of served operations, drops by the client (--drop) and the
+ * recovery figures (served, of those due in the first FB_PHASE_EARLY_S)
+ * count operations in the phase in which they were *due*, so that a read
+ * sent during a spike and answered after it counts for the spike. Pure
+ * logic, no I/O. */
 #ifndef FC_BENCH_FB_PHASE_H
 #define FC_BENCH_FB_PHASE_H
 
@@ -33,7 +34,8 @@ typedef struct {
 
 /* What happened in one phase (one thread's share; merged with add). */
 typedef struct {
-    hist_t served;                  /* latency of successful operations answered in it */
+    hist_t served;                  /* latency of successful operations due in it */
+    uint64_t ok;                    /* successful answers that arrived in it */
     uint64_t codes[FB_CODE__COUNT]; /* error answers that arrived in it */
     uint64_t scheduled;             /* operations due in it (sent or dropped) */
     uint64_t dropped;               /* due in it, not sent: the connection was at its cap */

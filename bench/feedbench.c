@@ -320,7 +320,7 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
     for (int i = 0; i < o->phases.n; i++) {
         const fb_phase_res_t *ph = &res->phase[i];
         double secs = o->phases.secs[i];
-        uint64_t ok = ph->served.total;
+        uint64_t ok = ph->ok;
         kv(rep, PKEY("rate"), "%.1f", o->phases.rate[i]);
         kv(rep, PKEY("seconds"), "%.3f", secs);
         kv(rep, PKEY("scheduled"), "%" PRIu64, ph->scheduled);
