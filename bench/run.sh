@@ -43,7 +43,9 @@
 # sets the open-loop rate of the read-alone and mixed runs (default: half
 # the measured maximum), so that two commits are compared at one load;
 # FC_BENCH_CAPACITY does the same for the overload scenario (the reads/s
-# its phases are multiples of; default: measured in the run).
+# its phases are multiples of; default: measured in the run);
+# FC_BENCH_DAEMON_ARGS adds flags to feedcached's command line (e.g.
+# "--max-inflight 2000"), to compare settings.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -301,10 +303,11 @@ MET_PORT=$(free_port "$RPC_PORT") || die "no free port"
 # TTLs of two hours: warming the full graph takes longer than the default
 # feed_ttl (300 s), and every feed must still be cached when it is read and
 # when memory is counted.
+# shellcheck disable=SC2086 # FC_BENCH_DAEMON_ARGS: flags, split on spaces
 setsid "$FEEDCACHED" --listen "127.0.0.1:$RPC_PORT" --metrics-listen "127.0.0.1:$MET_PORT" \
     --redis "$FEEDCACHE_TEST_REDIS_URL" --pg "$PGC" --feed-max 800 \
     --celebrity-threshold "$THRESH" --feed-ttl 7200 --post-ttl 7200 --log-level warn \
-    >"$WORK/feedcached.log" 2>&1 &
+    ${FC_BENCH_DAEMON_ARGS:-} >"$WORK/feedcached.log" 2>&1 &
 DAEMON_PID=$!
 for ((i = 0; i < 100; i++)); do
     "$CTL" --addr "127.0.0.1:$RPC_PORT" --timeout 500 ping >/dev/null 2>&1 && break
@@ -633,6 +636,7 @@ section() {
     echo "- machine: $(nproc) CPUs, $CPU_MODEL, ${MEM_GB} GB, Linux $(uname -r);" \
         "$(redis-server --version | awk '{ print $3 }' | tr -d 'v='), PostgreSQL" \
         "$("$PG_BIN/postgres" --version | awk '{ print $3 }')"
+    [ -z "${FC_BENCH_DAEMON_ARGS:-}" ] || echo "- feedcached flags added: \`$FC_BENCH_DAEMON_ARGS\`"
     echo "- load average (1/5/15 min) at start $LOAD_START, at end $LOAD_END: the machine is" \
         "shared, and feedcached, Redis, PostgreSQL and feedbench share its CPUs"
     echo "- graph: $(gval users) users, $(gval follows) follows (median author" \
