@@ -6,13 +6,19 @@
  * its default settings:
  *
  *   1. the reference: 8 connections x 8 pipelined timeline.get (64 in
- *      flight), closed loop, 1 s of warm-up and 3 s measured: its goodput
- *      (successful reads/s) and p99;
+ *      flight), closed loop, 1 s of warm-up and 3 s measured, twice: the
+ *      better run's goodput (successful reads/s) and p99 (the machine is
+ *      shared; its noise only ever lowers the reference);
  *   2. the overload: 128 connections x 128 pipelined timeline.get (16,384
  *      in flight), closed loop, 1 s of warm-up and 8 s measured. A
  *      connection told OVERLOADED (or any error) sends that slot's next
  *      read only after the answer's retry_after_ms, as a well-behaved
- *      client does; errors are never retried as such.
+ *      client does; errors are never retried as such. So the daemon sets
+ *      the pace of the refused: 16,384 slots told "retry after 100 ms"
+ *      come back at ~160,000 calls/s, and on this 2-CPU machine answering
+ *      them (here and in the daemon) leaves little for the reads: a
+ *      static --max-inflight 500 measured 1.2 million OVERLOADED in 8 s,
+ *      62% of the reference's goodput and a p99 of 458 ms.
  *
  * 128 per connection stays within feedcached's per-connection limits (1024
  * calls; max_output 1 MiB at >= 4 KiB charged per call), so the daemon can
@@ -44,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "faults.h"
@@ -289,6 +296,15 @@ static long long log_lines(const harness_daemon_t *d)
     return n;
 }
 
+/* CPU seconds of this process (every thread): the clients' own cost. */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static void seed(faults_t *f)
 {
     faults_sql(f, "INSERT INTO users (id, handle) SELECT g, 'u' || g FROM "
@@ -332,41 +348,55 @@ static void overload(void **state)
     seed(f);
     warm(f);
 
-    load_t ref, over;
+    load_t ref, again, over;
     run_load(f, REF_CONNS, REF_DEPTH, REF_MS, &ref);
-    print_load("64 in flight (reference)", &ref);
+    print_load("64 in flight (reference, run 1)", &ref);
+    run_load(f, REF_CONNS, REF_DEPTH, REF_MS, &again);
+    print_load("64 in flight (reference, run 2)", &again);
+    if (again.goodput > ref.goodput && !again.broken)
+        ref = again;
 
     long long lines0 = log_lines(f->d), t0 = faults_now_ms();
+    long long daemon_cpu0 = faults_cpu_ms(f->d->pid);
+    double cpu0 = self_cpu_s();
     run_load(f, OVER_CONNS, OVER_DEPTH, OVER_MS, &over);
     long long lines = log_lines(f->d) - lines0;
     double secs = (double)(faults_now_ms() - t0) / 1000.0;
+    double daemon_cores = (double)(faults_cpu_ms(f->d->pid) - daemon_cpu0) / 1000.0 / secs;
     print_load("16,384 in flight", &over);
     printf("overload: goodput %.0f%% of the reference's; p99 %.1fx the reference's; feedcached "
-           "wrote %lld log lines in %.1f s (%.1f/s)\n",
+           "wrote %lld log lines in %.1f s (%.1f/s); CPU cores: feedcached %.2f, the clients "
+           "%.2f\n",
            ref.goodput > 0 ? 100.0 * over.goodput / ref.goodput : 0,
-           ref.p99_ms > 0 ? over.p99_ms / ref.p99_ms : 0, lines, secs, (double)lines / secs);
+           ref.p99_ms > 0 ? over.p99_ms / ref.p99_ms : 0, lines, secs, (double)lines / secs,
+           daemon_cores, (self_cpu_s() - cpu0) / secs);
 
     if (ref.broken || ref.ok == 0)
         fail_msg("the reference load failed: %d connections broke, %" PRIu64 " reads served; %s",
                  ref.broken, ref.ok, ref.example ? ref.example : "-");
+    /* Every broken promise at once: one run tells the whole story. */
+    char why[1200] = "";
+    size_t w = 0;
+#define WHY(...) (w += (size_t)snprintf(why + w, w < sizeof why ? sizeof why - w : 0, __VA_ARGS__))
     if (over.broken)
-        fail_msg("%d of %d connections failed under overload; e.g. %s", over.broken, OVER_CONNS,
-                 over.example ? over.example : "-");
+        WHY("; %d of %d connections failed under overload (e.g. %s)", over.broken, OVER_CONNS,
+            over.example ? over.example : "-");
     if (over.codes[CODE_UNAVAILABLE] || over.codes[CODE_OTHER])
-        fail_msg("healthy backends, yet %" PRIu64 " UNAVAILABLE and %" PRIu64 " other errors "
-                 "under overload (only OVERLOADED is honest); e.g. %s",
-                 over.codes[CODE_UNAVAILABLE], over.codes[CODE_OTHER],
-                 over.example ? over.example : "-");
+        WHY("; healthy backends, yet %" PRIu64 " UNAVAILABLE and %" PRIu64 " other errors "
+            "(only OVERLOADED is honest; e.g. %s)", over.codes[CODE_UNAVAILABLE],
+            over.codes[CODE_OTHER], over.example ? over.example : "-");
     if (over.goodput < MIN_GOODPUT_RATIO * ref.goodput)
-        fail_msg("goodput collapsed: %.0f reads/s under overload, %.0f%% of the %.0f reads/s at "
-                 "64 in flight (at least %.0f%%)", over.goodput,
-                 100.0 * over.goodput / ref.goodput, ref.goodput, 100 * MIN_GOODPUT_RATIO);
+        WHY("; goodput collapsed: %.0f reads/s, %.0f%% of the %.0f reads/s at 64 in flight "
+            "(at least %.0f%%)", over.goodput, 100.0 * over.goodput / ref.goodput, ref.goodput,
+            100 * MIN_GOODPUT_RATIO);
     if (over.p99_ms > MAX_P99_MS)
-        fail_msg("served reads queued: p99 %.1f ms under overload (at most %.0f ms)", over.p99_ms,
-                 MAX_P99_MS);
+        WHY("; served reads queued: p99 %.1f ms (at most %.0f ms)", over.p99_ms, MAX_P99_MS);
     if ((double)lines / secs > MAX_LOG_LINES_PER_S)
-        fail_msg("feedcached logged %lld lines in %.1f s of overload (%.1f/s, at most %.0f/s)",
-                 lines, secs, (double)lines / secs, MAX_LOG_LINES_PER_S);
+        WHY("; feedcached logged %lld lines in %.1f s (%.1f/s, at most %.0f/s)", lines, secs,
+            (double)lines / secs, MAX_LOG_LINES_PER_S);
+#undef WHY
+    if (w)
+        fail_msg("under overload%s", why);
     f->finished = true;
 }
 
