@@ -10,7 +10,17 @@
  * *scheduled* time, not from when it was actually sent: when the service
  * (or this generator) falls behind, the queueing shows up in the
  * percentiles instead of being hidden (no coordinated omission). Sends more
- * than 1 ms behind schedule are counted as late.
+ * than 1 ms behind schedule are counted as late. With --drop, an operation
+ * that falls due while its connection already has --max-inflight in flight
+ * is not sent but counted as dropped (a client with a bounded queue), so the
+ * offered rate stays what was asked for; without it, it waits (the schedule
+ * slips, and its latency still counts from its scheduled time).
+ *
+ * Phases (--phases, fb_phase.h): the rate changes at each phase boundary
+ * without a pause; answers and drops are counted per phase as well.
+ *
+ * Errors are never retried: an OVERLOADED answer is counted as shed, so
+ * that goodput (successful operations per second) stays honest.
  *
  * Waiting: a thread drains whatever answers are already there (timeout 0),
  * then blocks on the connection with the oldest operation in flight, so an
@@ -65,7 +75,6 @@ typedef struct {
     int nfl, cap;
     int nops;                   /* flights that are operations (not invalidates) */
     double next_send;           /* open loop */
-    double interval;
 } conn_t;
 
 typedef struct {
@@ -122,6 +131,8 @@ void fb_result_init(fb_result_t *r)
     for (int i = 0; i < OP__COUNT; i++)
         hist_init(&r->hist[i]);
     hist_init(&r->pg_hist);
+    for (int i = 0; i < FB_MAX_PHASES; i++)
+        fb_phase_res_init(&r->phase[i]);
 }
 
 void fb_result_error(fb_result_t *r, const char *fmt, ...)
@@ -407,6 +418,21 @@ static void check_read(worker_t *w, const fc_response_t *r)
         w->res.degraded++;
 }
 
+/* The phase holding t, or NULL (no phases, or t outside the window). */
+static fb_phase_res_t *phase_res(worker_t *w, double t)
+{
+    const fb_phases_t *p = &w->l->o->phases;
+    int i = p->n ? fb_phases_at(p, w->l->t0, t) : -1;
+    return i >= 0 && i < p->n ? &w->res.phase[i] : NULL;
+}
+
+/* When the phase holding t (in the window) started. */
+static double phase_start(worker_t *w, double t)
+{
+    const fb_phases_t *p = &w->l->o->phases;
+    return fb_phases_start(p, w->l->t0, fb_phases_at(p, w->l->t0, t));
+}
+
 static int take(worker_t *w, conn_t *cn, fc_response_t *r, double now)
 {
     struct fb_load *l = w->l;
@@ -414,15 +440,34 @@ static int take(worker_t *w, conn_t *cn, fc_response_t *r, double now)
     if (flight_take(cn, r->msgid, &f) != 0)
         return fail(w, "answer for unknown msgid %u", (unsigned)r->msgid);
     fb_op_t op = f.op == FL_INVALIDATE ? OP_READ : (fb_op_t)f.op;
+    bool in_window = now >= l->t0 && now < l->t1;
+    fb_phase_res_t *ph = phase_res(w, now);
     if (!r->ok) {
         w->res.errors[op]++;
         fb_result_error(&w->res, "%s: %s", r->code[0] ? r->code : "error", r->message);
+        fb_code_t code = fb_code_of(r->code);
+        if (in_window)
+            w->res.codes[code]++;
+        if (ph) {
+            ph->codes[code]++;
+            fb_phase_res_failed(ph, now - phase_start(w, now));
+        }
         return 0;
     }
-    if (f.op == FL_INVALIDATE || now < l->t0 || now >= l->t1)
+    if (f.op == FL_INVALIDATE)
         return 0;
-    double lat = now - f.t0;
-    hist_record(&w->res.hist[op], (uint64_t)(lat > 0 ? lat * 1e9 : 0));
+    uint64_t lat_ns = now > f.t0 ? (uint64_t)((now - f.t0) * 1e9) : 0;
+    fb_phase_res_t *due = phase_res(w, f.t0);
+    if (due) {
+        hist_record(&due->served, lat_ns);
+        if (f.t0 - phase_start(w, f.t0) < FB_PHASE_EARLY_S)
+            due->early_ok++;
+    }
+    if (ph)
+        ph->ok++;
+    if (!in_window)
+        return 0;
+    hist_record(&w->res.hist[op], lat_ns);
     if (op == OP_READ) {
         check_read(w, r);
     } else if (op == OP_PUBLISH) {
@@ -483,6 +528,29 @@ static conn_t *oldest_conn(worker_t *w)
 
 /* ---- the thread ---------------------------------------------------------------- */
 
+/* The open-loop rate at time t: per phase with --phases. */
+static double rate_at(worker_t *w, double t)
+{
+    const fb_opts_t *o = w->l->o;
+    return o->phases.n ? fb_phases_rate(&o->phases, w->l->t0, t) : o->rate;
+}
+
+/* An open-loop operation fell due at t: sent, or dropped at the cap. */
+static void count_due(worker_t *w, double t, bool dropped)
+{
+    fb_phase_res_t *ph = phase_res(w, t);
+    if (!ph)
+        return;
+    double offset = t - phase_start(w, t);
+    ph->scheduled++;
+    if (offset < FB_PHASE_EARLY_S)
+        ph->early_due++;
+    if (dropped) {
+        ph->dropped++;
+        fb_phase_res_failed(ph, offset);
+    }
+}
+
 /* Starts what is due on every connection. -1 on failure. */
 static int issue_due(worker_t *w, double now)
 {
@@ -492,13 +560,21 @@ static int issue_due(worker_t *w, double now)
         conn_t *cn = &w->conns[i];
         int n = 0;
         if (o->rate > 0) {
-            while (cn->next_send <= now + EARLY_S && cn->nops + n < o->max_inflight &&
-                   n < ISSUE_MAX) {
-                if (now - cn->next_send > LATE_S && now >= w->l->t0 && now < w->l->t1)
-                    w->res.late++;
+            while (cn->next_send <= now + EARLY_S && n < ISSUE_MAX) {
+                bool full = cn->nops + n >= o->max_inflight;
+                if (full && !o->drop)
+                    break;
                 /* Late: from the scheduled time. Early: from now. */
-                t0[n++] = cn->next_send > now ? now : cn->next_send;
-                cn->next_send += cn->interval;
+                double due = cn->next_send > now ? now : cn->next_send;
+                bool in_window = due >= w->l->t0 && due < w->l->t1;
+                if (!full && now - cn->next_send > LATE_S && in_window)
+                    w->res.late++;
+                if (full && in_window)
+                    w->res.dropped++;
+                count_due(w, due, full);
+                if (!full)
+                    t0[n++] = due;
+                cn->next_send += o->conns / rate_at(w, cn->next_send);
             }
         } else {
             int want = o->depth - cn->nops;
@@ -621,8 +697,8 @@ static void *worker_main(void *arg)
                  * spread evenly over the interval. */
                 int total = o->conns;
                 int index = w->id + i * w->l->nw;
-                cn->interval = (double)total / o->rate;
-                cn->next_send = start + cn->interval * ((double)index / total);
+                double interval = (double)total / rate_at(w, start);
+                cn->next_send = start + interval * ((double)index / total);
             }
         }
         run(w);
@@ -680,7 +756,7 @@ fb_load_t *fb_load_start(const fb_opts_t *o, int64_t first_post_id, double *t0, 
         l->t1 = INFINITY;
     } else {
         l->t0 = now + o->warmup;
-        l->t1 = l->t0 + o->duration;
+        l->t1 = l->t0 + (o->phases.n ? fb_phases_total(&o->phases) : o->duration);
     }
     pthread_barrier_wait(&l->start);
     *t0 = l->t0;
@@ -713,6 +789,11 @@ void fb_load_join(fb_load_t *l, fb_result_t *res)
         res->mode_fanout += w->res.mode_fanout;
         res->mode_celebrity += w->res.mode_celebrity;
         res->late += w->res.late;
+        res->dropped += w->res.dropped;
+        for (int c = 0; c < FB_CODE__COUNT; c++)
+            res->codes[c] += w->res.codes[c];
+        for (int p = 0; p < l->o->phases.n; p++)
+            fb_phase_res_add(&res->phase[p], &w->res.phase[p]);
         res->failed |= w->res.failed;
         if (w->res.first_error[0])
             fb_result_error(res, "%s", w->res.first_error);

@@ -10,6 +10,10 @@
  * differences. Runs with publishes wait for the fan-out queue to drain, so
  * that deliveries/s covers the whole fan-out of the window's posts.
  *
+ * Open loop in phases (--phases R:S,...): the rate changes at each boundary
+ * with no pause; each phase gets its own goodput, latency, errors by code,
+ * drops, client and daemon CPU and feedcached log lines (--daemon-log).
+ *
  * Output: a readable summary on stdout, and with --report FILE the same
  * figures as `LABEL.key=value` lines appended to FILE (bench/run.sh builds
  * its table from them). */
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,6 +272,94 @@ static bool wait_drained(const fb_opts_t *o, const probe_cfg_t *cfg, probe_snap_
     }
 }
 
+/* ---- phases ---------------------------------------------------------------------- */
+
+/* Lines in a file (its newlines), or -1 when it cannot be read. */
+static long long count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char chunk[65536];
+    long long n = 0;
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        for (size_t i = 0; i < got; i++)
+            n += chunk[i] == '\n';
+    fclose(f);
+    return n;
+}
+
+/* CPU seconds of this process (every thread), the client's own cost. */
+static double self_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Taken at every phase boundary. */
+typedef struct {
+    long long log_lines;        /* -1: unknown */
+    double client_cpu, daemon_cpu;
+} phase_mark_t;
+
+static void phase_mark(const fb_opts_t *o, phase_mark_t *m)
+{
+    m->log_lines = o->daemon_log ? count_lines(o->daemon_log) : -1;
+    m->client_cpu = self_cpu();
+    m->daemon_cpu = o->pid ? probe_proc_cpu(o->pid) : -1;
+}
+
+static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *res,
+                          const phase_mark_t *m)
+{
+    char key[64];
+#define PKEY(suffix) (snprintf(key, sizeof key, "p%d.%s", i + 1, suffix), key)
+    for (int i = 0; i < o->phases.n; i++) {
+        const fb_phase_res_t *ph = &res->phase[i];
+        double secs = o->phases.secs[i];
+        uint64_t ok = ph->ok;
+        kv(rep, PKEY("rate"), "%.1f", o->phases.rate[i]);
+        kv(rep, PKEY("seconds"), "%.3f", secs);
+        kv(rep, PKEY("scheduled"), "%" PRIu64, ph->scheduled);
+        kv(rep, PKEY("offered_per_s"), "%.1f", (double)ph->scheduled / secs);
+        kv(rep, PKEY("ok"), "%" PRIu64, ok);
+        kv(rep, PKEY("goodput"), "%.1f", (double)ok / secs);
+        kv(rep, PKEY("p50_ms"), "%.3f", ms(hist_percentile(&ph->served, 50)));
+        kv(rep, PKEY("p99_ms"), "%.3f", ms(hist_percentile(&ph->served, 99)));
+        kv(rep, PKEY("max_ms"), "%.3f", ms(ph->served.max));
+        for (int c = 0; c < FB_CODE__COUNT; c++)
+            kv(rep, PKEY(fb_code_name((fb_code_t)c)), "%" PRIu64, ph->codes[c]);
+        kv(rep, PKEY("dropped"), "%" PRIu64, ph->dropped);
+        kv(rep, PKEY("last_fail_s"), "%.3f", ph->last_fail);
+        kv(rep, PKEY("early_due"), "%" PRIu64, ph->early_due);
+        kv(rep, PKEY("early_ok"), "%" PRIu64, ph->early_ok);
+        kv(rep, PKEY("client_cpu_cores"), "%.3f", (m[i + 1].client_cpu - m[i].client_cpu) / secs);
+        if (m[i].daemon_cpu >= 0 && m[i + 1].daemon_cpu >= 0)
+            kv(rep, PKEY("daemon_cpu_cores"), "%.3f",
+               (m[i + 1].daemon_cpu - m[i].daemon_cpu) / secs);
+        double lines = -1;
+        if (m[i].log_lines >= 0 && m[i + 1].log_lines >= 0) {
+            lines = (double)(m[i + 1].log_lines - m[i].log_lines);
+            kv(rep, PKEY("log_lines"), "%.0f", lines);
+            kv(rep, PKEY("log_lines_per_s"), "%.1f", lines / secs);
+        }
+        printf("  phase %d: offered %.0f/s for %.1f s: goodput %.0f/s, p50 %.3f ms p99 %.3f ms; "
+               "OVERLOADED %" PRIu64 ", UNAVAILABLE %" PRIu64 ", other %" PRIu64 ", dropped %" PRIu64
+               "; last failure at %.2f s; due in the first %.0f s: %" PRIu64 " of %" PRIu64
+               " served; client %.2f cores; log %.1f lines/s\n",
+               i + 1, (double)ph->scheduled / secs, secs, (double)ok / secs,
+               ms(hist_percentile(&ph->served, 50)), ms(hist_percentile(&ph->served, 99)),
+               ph->codes[FB_CODE_OVERLOADED], ph->codes[FB_CODE_UNAVAILABLE],
+               ph->codes[FB_CODE_OTHER], ph->dropped, ph->last_fail, FB_PHASE_EARLY_S,
+               ph->early_ok, ph->early_due, (m[i + 1].client_cpu - m[i].client_cpu) / secs,
+               lines >= 0 ? lines / secs : -1);
+    }
+#undef PKEY
+}
+
 static int run_load(const fb_opts_t *o, report_t *rep)
 {
     char err[512];
@@ -302,14 +395,24 @@ static int run_load(const fb_opts_t *o, report_t *rep)
         return 1;
     }
     fb_result_t *res = fc_xmalloc(sizeof *res);
+    /* Marks at the window's start, every phase boundary and its end
+     * (marks[0] and marks[nphases]: the whole window). */
+    phase_mark_t marks[FB_MAX_PHASES + 1];
+    int nmarks = o->phases.n ? o->phases.n : 1;
     if (!counted) {
         sleep_until(t0);
+        phase_mark(o, &marks[0]);
         probe_take(&cfg, &before);
-        sleep_until(t1);
+        for (int i = 1; i <= nmarks; i++) {
+            sleep_until(o->phases.n ? fb_phases_start(&o->phases, t0, i) : t1);
+            phase_mark(o, &marks[i]);
+        }
         probe_take(&cfg, &after);
         fb_load_join(l, res);
     } else {
+        phase_mark(o, &marks[0]);
         fb_load_join(l, res);
+        phase_mark(o, &marks[1]);
         probe_take(&cfg, &after);
     }
     double secs = counted ? after.t - before.t : t1 - t0;
@@ -343,6 +446,17 @@ static int run_load(const fb_opts_t *o, report_t *rep)
     kv(rep, "depth", "%d", o->depth);
     kv(rep, "offered_rate", "%.1f", o->rate);
     kv(rep, "late", "%" PRIu64, res->late);
+    kv(rep, "dropped", "%" PRIu64, res->dropped);
+    for (int c = 0; c < FB_CODE__COUNT; c++)
+        kv(rep, fb_code_name((fb_code_t)c), "%" PRIu64, res->codes[c]);
+    double client_cores = (marks[nmarks].client_cpu - marks[0].client_cpu) / secs;
+    kv(rep, "client_cpu_cores", "%.3f", client_cores);
+    printf("  errors in the window: OVERLOADED %" PRIu64 ", UNAVAILABLE %" PRIu64 ", other %" PRIu64
+           "; dropped at the client's cap %" PRIu64 "; feedbench used %.2f cores\n",
+           res->codes[FB_CODE_OVERLOADED], res->codes[FB_CODE_UNAVAILABLE],
+           res->codes[FB_CODE_OTHER], res->dropped, client_cores);
+    if (o->phases.n)
+        report_phases(o, rep, res, marks);
     for (int k = 0; k < OP__COUNT; k++)
         if (res->hist[k].total || res->errors[k])
             report_hist(rep, op_names[k], &res->hist[k], secs, res->errors[k]);
@@ -502,9 +616,16 @@ static void usage(FILE *to)
         "  --metrics HOST:PORT  feedcached /metrics: fan-out lag and rebuild histograms\n"
         "  --drain-timeout S    longest wait for the fan-out queue to empty [120]\n"
         "  --max-inflight N     open loop: operations in flight per connection at most [1000]\n"
+        "  --drop               open loop: an operation due at --max-inflight is not sent but\n"
+        "                       counted as dropped (a bounded client queue) [it waits]\n"
+        "  --phases R:S,...     open loop in back-to-back phases: R operations/s for S seconds\n"
+        "                       each (replaces --rate and --duration; at most 8); figures per\n"
+        "                       phase as LABEL.pN.key\n"
+        "  --daemon-log FILE    feedcached's log: lines it wrote per phase\n"
         "  --seed N             random seed [1]\n"
         "  --label NAME         prefix of the report keys [the workload]\n"
         "  --report FILE        append the figures as LABEL.key=value lines to FILE\n"
+        "Errors are never retried: OVERLOADED and UNAVAILABLE are counted by code.\n"
         "Exit status: 0 ok (errors answered by the service are reported, not fatal),\n"
         "1 a connection or PostgreSQL failed, 2 usage error.\n",
         to);
@@ -531,6 +652,13 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--no-hydrate")) {
             o.hydrate = false;
             continue;
+        } else if (!strcmp(a, "--drop")) {
+            o.drop = true;
+            continue;
+        } else if (!strcmp(a, "--phases")) {
+            if (fb_phases_parse(v, &o.phases) != 0)
+                return cli_bad(PROG, a, v);
+            o.rate = o.phases.rate[0];
         } else if (!strcmp(a, "--workload")) {
             int k = -1;
             for (size_t w = 0; v && w < sizeof workload_names / sizeof *workload_names; w++)
@@ -558,7 +686,7 @@ int main(int argc, char **argv)
             o.pct_follow = f;
         } else if (!strcmp(a, "--addr") || !strcmp(a, "--pg") || !strcmp(a, "--redis") ||
                    !strcmp(a, "--metrics") || !strcmp(a, "--label") || !strcmp(a, "--report") ||
-                   !strcmp(a, "--token-file")) {
+                   !strcmp(a, "--token-file") || !strcmp(a, "--daemon-log")) {
             if (!v || !*v)
                 return cli_bad(PROG, a, v);
             if (!strcmp(a, "--addr"))
@@ -573,6 +701,8 @@ int main(int argc, char **argv)
                 o.metrics = v;
             else if (!strcmp(a, "--label"))
                 o.label = v;
+            else if (!strcmp(a, "--daemon-log"))
+                o.daemon_log = v;
             else
                 o.report = v;
         } else if (!strcmp(a, "--users")) {

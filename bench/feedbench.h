@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "fb_hist.h"
+#include "fb_phase.h"
 #include "feedcache/client.h"
 
 typedef enum {
@@ -56,6 +57,9 @@ typedef struct {
     int64_t celebrity_threshold;  /* celebs */
     uint64_t seed;
     int max_inflight;          /* per connection, open loop */
+    bool drop;                 /* open loop: drop (count) what is due at max_inflight */
+    fb_phases_t phases;        /* open loop in phases (--phases); n == 0: one rate */
+    const char *daemon_log;    /* feedcached's log: lines written per phase, or NULL */
 } fb_opts_t;
 
 typedef struct {
@@ -66,6 +70,9 @@ typedef struct {
     uint64_t src_cache, src_rebuilt, src_db, degraded, posts;  /* reads in the window */
     uint64_t mode_fanout, mode_celebrity;                      /* publishes in the window */
     uint64_t late;             /* open loop: sent more than 1 ms after their time */
+    uint64_t codes[FB_CODE__COUNT];  /* error answers in the window, by code */
+    uint64_t dropped;          /* open loop --drop: due in the window, not sent */
+    fb_phase_res_t phase[FB_MAX_PHASES];  /* --phases */
     bool failed;               /* a connection or PostgreSQL failed: see first_error */
     char first_error[300];
 } fb_result_t;
