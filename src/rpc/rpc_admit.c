@@ -1,7 +1,12 @@
 #include "rpc/rpc_admit.h"
 
 #define NS_PER_MS UINT64_C(1000000)
-#define PERIOD_NS (1000 * NS_PER_MS)
+#define PERIOD_NS (100 * NS_PER_MS)
+/* Weight of the last period in the pressure: about a second of memory. A
+ * pressure that jumped with every period would hand whole cohorts of shed
+ * callers the same long retry_after_ms; they would come back together,
+ * be shed together, and leave the service idle in between. */
+#define PRESSURE_WEIGHT 0.1
 
 void rpc_admit_init(rpc_admit_t *a, bool adaptive, size_t max_inflight)
 {
@@ -21,18 +26,19 @@ double rpc_admit_normal_seconds(const rpc_admit_t *a)
     return rpc_limit_normal_ns(&a->limit) / 1e9;
 }
 
-/* Rolls the per-second counts over; the finished period's ratio of offered
- * to admitted becomes the pressure that retry_after_ms reports. */
+/* Rolls the per-period counts over; the finished period's ratio of offered
+ * to admitted moves the pressure that retry_after_ms reports. */
 static void roll_period(rpc_admit_t *a, uint64_t now_ns)
 {
     if (now_ns - a->period_start_ns < PERIOD_NS)
         return;
     uint64_t offered = a->period_admitted + a->period_shed;
-    a->pressure = offered == 0 ? 1
-                  : a->period_admitted == 0 ? (double)offered
-                                            : (double)offered / (double)a->period_admitted;
-    /* Idle for longer than a period: nothing is known about pressure. */
-    if (now_ns - a->period_start_ns >= 2 * PERIOD_NS)
+    double ratio = offered == 0 ? 1
+                   : a->period_admitted == 0 ? (double)offered
+                                             : (double)offered / (double)a->period_admitted;
+    a->pressure += (ratio - a->pressure) * PRESSURE_WEIGHT;
+    /* Idle for a second or more: nothing is known about pressure. */
+    if (now_ns - a->period_start_ns >= 10 * PERIOD_NS)
         a->pressure = 1;
     a->period_start_ns = now_ns;
     a->period_admitted = 0;
@@ -81,17 +87,7 @@ void rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
 int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns)
 {
     roll_period(a, now_ns);
-    /* The current period counts too once it says more than the last one:
-     * a spike that began a moment ago should not be told 100 ms. */
-    double pressure = a->pressure;
-    if (a->period_admitted > 0) {
-        double now = (double)(a->period_admitted + a->period_shed) / (double)a->period_admitted;
-        if (now > pressure)
-            pressure = now;
-    } else if (a->period_shed > 0 && (double)a->period_shed > pressure) {
-        pressure = (double)a->period_shed;
-    }
-    double ms = RPC_ADMIT_RETRY_BASE_MS * pressure;
+    double ms = RPC_ADMIT_RETRY_BASE_MS * a->pressure;
     ms = ms * (0.5 + (double)rng_below(&a->rng, 1001) / 1000.0);
     if (ms < RPC_ADMIT_RETRY_MIN_MS)
         ms = RPC_ADMIT_RETRY_MIN_MS;

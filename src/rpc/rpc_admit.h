@@ -19,10 +19,12 @@
  *     (a request/response client always finds room).
  *
  * retry_after_ms reflects the state: RPC_ADMIT_RETRY_BASE_MS scaled by how
- * much more is offered than admitted over the last second or so (x1.5 load
- * -> ~150 ms, x4 -> ~400 ms), within [RPC_ADMIT_RETRY_MIN_MS,
- * RPC_ADMIT_RETRY_MAX_MS], and jittered by +-50% so that shed callers do not
- * come back in step.
+ * much more is offered than admitted (a moving average over about a second
+ * of 100 ms periods: x1.5 load -> ~150 ms, x4 -> ~400 ms), within
+ * [RPC_ADMIT_RETRY_MIN_MS, RPC_ADMIT_RETRY_MAX_MS], and jittered by +-50% so
+ * that shed callers do not come back in step. Callers that honour it set
+ * their own pace: the longer the wait, the fewer come back at once, until
+ * what they offer roughly matches what is served.
  *
  * Pure logic apart from the jitter's RNG; the caller passes the time. */
 #ifndef FC_RPC_RPC_ADMIT_H
