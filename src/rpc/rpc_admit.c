@@ -7,10 +7,13 @@
  * callers the same long retry_after_ms; they would come back together,
  * be shed together, and leave the service idle in between. */
 #define PRESSURE_WEIGHT 0.1
+/* Per 100 ms period: x16 in 2 s. */
+#define RETRY_STRETCH 1.15
 
 void rpc_admit_init(rpc_admit_t *a, bool adaptive, size_t max_inflight)
 {
-    *a = (rpc_admit_t){ .adaptive = adaptive, .max_inflight = max_inflight, .pressure = 1 };
+    *a = (rpc_admit_t){ .adaptive = adaptive, .max_inflight = max_inflight, .pressure = 1,
+                        .retry_ms = RPC_ADMIT_RETRY_BASE_MS };
     unsigned ceiling = max_inflight > UINT32_MAX ? UINT32_MAX : (unsigned)max_inflight;
     rpc_limit_init(&a->limit, RPC_ADMIT_INITIAL_LIMIT, RPC_ADMIT_MIN_LIMIT, ceiling);
     rng_seed(&a->rng);
@@ -37,9 +40,26 @@ static void roll_period(rpc_admit_t *a, uint64_t now_ns)
                    : a->period_admitted == 0 ? (double)offered
                                              : (double)offered / (double)a->period_admitted;
     a->pressure += (ratio - a->pressure) * PRESSURE_WEIGHT;
+    /* Callers that honour retry_after_ms come back at (callers waiting) /
+     * retry_after_ms: the wait is stretched while they still offer more than
+     * RPC_ADMIT_PRESSURE_TARGET x what is admitted, shortened once they
+     * offer less. So shed calls stay a fraction of the served ones whatever
+     * the number of callers (16,384 callers told "100 ms" would come back
+     * at 160,000 calls/s, and answering them would take the CPU the reads
+     * need), while enough come back to keep every slot busy. */
+    if (a->pressure > RPC_ADMIT_PRESSURE_TARGET)
+        a->retry_ms *= RETRY_STRETCH;
+    else
+        a->retry_ms /= RETRY_STRETCH;
+    if (a->retry_ms < RPC_ADMIT_RETRY_BASE_MS)
+        a->retry_ms = RPC_ADMIT_RETRY_BASE_MS;
+    if (a->retry_ms > RPC_ADMIT_RETRY_MAX_MS)
+        a->retry_ms = RPC_ADMIT_RETRY_MAX_MS;
     /* Idle for a second or more: nothing is known about pressure. */
-    if (now_ns - a->period_start_ns >= 10 * PERIOD_NS)
+    if (now_ns - a->period_start_ns >= 10 * PERIOD_NS) {
         a->pressure = 1;
+        a->retry_ms = RPC_ADMIT_RETRY_BASE_MS;
+    }
     a->period_start_ns = now_ns;
     a->period_admitted = 0;
     a->period_shed = 0;
@@ -87,7 +107,7 @@ void rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
 int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns)
 {
     roll_period(a, now_ns);
-    double ms = RPC_ADMIT_RETRY_BASE_MS * a->pressure;
+    double ms = a->retry_ms;
     ms = ms * (0.5 + (double)rng_below(&a->rng, 1001) / 1000.0);
     if (ms < RPC_ADMIT_RETRY_MIN_MS)
         ms = RPC_ADMIT_RETRY_MIN_MS;

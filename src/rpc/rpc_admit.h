@@ -18,13 +18,14 @@
  *     pipelining hundreds of calls cannot take every slot from the others
  *     (a request/response client always finds room).
  *
- * retry_after_ms reflects the state: RPC_ADMIT_RETRY_BASE_MS scaled by how
- * much more is offered than admitted (a moving average over about a second
- * of 100 ms periods: x1.5 load -> ~150 ms, x4 -> ~400 ms), within
- * [RPC_ADMIT_RETRY_MIN_MS, RPC_ADMIT_RETRY_MAX_MS], and jittered by +-50% so
- * that shed callers do not come back in step. Callers that honour it set
- * their own pace: the longer the wait, the fewer come back at once, until
- * what they offer roughly matches what is served.
+ * retry_after_ms reflects the state: it starts at RPC_ADMIT_RETRY_BASE_MS
+ * and is stretched by 15% every 100 ms while more than
+ * RPC_ADMIT_PRESSURE_TARGET times what is admitted is offered (a moving
+ * average over about a second), shrunk by as much otherwise, within
+ * [RPC_ADMIT_RETRY_BASE_MS, RPC_ADMIT_RETRY_MAX_MS]; it is jittered by +-50%
+ * so that shed callers do not come back in step. Callers that honour it
+ * thus come back at about 1.5 x the rate the service admits, however many
+ * they are: every slot stays busy and shedding stays cheap.
  *
  * Pure logic apart from the jitter's RNG; the caller passes the time. */
 #ifndef FC_RPC_RPC_ADMIT_H
@@ -41,6 +42,7 @@
 #define RPC_ADMIT_QUEUE_NORMALS 8
 #define RPC_ADMIT_RETRY_BASE_MS 100
 #define RPC_ADMIT_RETRY_MIN_MS 20
+#define RPC_ADMIT_PRESSURE_TARGET 1.25
 #define RPC_ADMIT_RETRY_MAX_MS 5000
 /* A shed within this long makes the service "overloaded" for background
  * work that should yield (rpc_admit_overloaded). */
@@ -72,7 +74,8 @@ typedef struct {
     /* offered vs admitted, per second, for retry_after_ms */
     uint64_t period_start_ns;
     uint64_t period_admitted, period_shed;
-    double pressure;             /* offered / admitted of the last period, >= 1 */
+    double pressure;             /* offered / admitted, moving average, >= 1 */
+    double retry_ms;             /* retry_after_ms before jitter */
     uint64_t last_shed_ns;
     bool ever_shed;
     rng_t rng;

@@ -58,8 +58,10 @@ static void retry_after_follows_pressure(void **state)
     int64_t ms = rpc_admit_retry_after_ms(&a, now);
     assert_true(ms >= RPC_ADMIT_RETRY_BASE_MS / 2 && ms <= RPC_ADMIT_RETRY_BASE_MS * 3 / 2);
     assert_false(rpc_admit_overloaded(&a, now));
-    /* Three seconds at 4x: per 100 ms, 10 admitted (and done), 30 shed. */
-    for (int period = 0; period < 30; period++) {
+    /* 4x offered (per 100 ms, 10 admitted, 30 shed): the wait stretches
+     * period after period, up to the ceiling. */
+    int64_t prev_base = RPC_ADMIT_RETRY_BASE_MS;
+    for (int period = 0; period < 60; period++) {
         size_t places[10];
         for (int i = 0; i < 10; i++)
             assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[i]), RPC_ADMIT_OK);
@@ -68,13 +70,29 @@ static void retry_after_follows_pressure(void **state)
         for (int i = 0; i < 10; i++)
             rpc_admit_done(&a, now, MS, places[i], false);
         now += 100 * MS;
+        if (period == 20) {
+            prev_base = (int64_t)a.retry_ms;
+            assert_true(prev_base > 4 * RPC_ADMIT_RETRY_BASE_MS);
+        }
     }
     assert_true(rpc_admit_overloaded(&a, now - 100 * MS));
+    assert_true(a.retry_ms >= prev_base);
     for (int i = 0; i < 20; i++) {
         ms = rpc_admit_retry_after_ms(&a, now);
-        assert_true(ms >= 3 * RPC_ADMIT_RETRY_BASE_MS / 2);
-        assert_true(ms <= 4 * RPC_ADMIT_RETRY_BASE_MS * 3 / 2);
+        assert_true(ms >= RPC_ADMIT_RETRY_MAX_MS / 2 && ms <= RPC_ADMIT_RETRY_MAX_MS);
     }
+    /* Callers came back slower: offered 1.1x admitted. The wait shrinks. */
+    double high = a.retry_ms;
+    for (int period = 0; period < 60; period++) {
+        size_t places[10];
+        for (int i = 0; i < 10; i++)
+            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[i]), RPC_ADMIT_OK);
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+        for (int i = 0; i < 10; i++)
+            rpc_admit_done(&a, now, MS, places[i], false);
+        now += 100 * MS;
+    }
+    assert_true(a.retry_ms < high / 10);
     now += 1000 * MS;
     assert_false(rpc_admit_overloaded(&a, now));   /* the last shed was a second ago */
     /* Quiet for a while: back to the base. */
