@@ -45,6 +45,8 @@
 # the measured maximum), so that two commits are compared at one load;
 # FC_BENCH_CAPACITY does the same for the overload scenario (the reads/s
 # its phases are multiples of; default: measured in the run);
+# FC_BENCH_FEEDCACHED runs another feedcached binary (e.g. an older
+# commit's) with this tree's tools, so the same harness measures both;
 # FC_BENCH_DAEMON_ARGS adds flags to feedcached's command line (e.g.
 # "--max-inflight 2000"), to compare settings.
 set -euo pipefail
@@ -77,7 +79,7 @@ while [ $# -gt 0 ]; do
 done
 
 BUILD=${FC_BUILD_DIR:-build-bench}
-FEEDCACHED=$BUILD/src/feedcached/feedcached
+FEEDCACHED=${FC_BENCH_FEEDCACHED:-$BUILD/src/feedcached/feedcached}
 CTL=$BUILD/src/ctl/feedcachectl
 FB=$BUILD/bench/feedbench
 GG=$BUILD/bench/graphgen

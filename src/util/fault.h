@@ -17,6 +17,7 @@
 #define FC_UTIL_FAULT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define FAULT_EXIT_CODE 86
 
