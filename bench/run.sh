@@ -552,12 +552,18 @@ if [ -z "$ONLY" ]; then
     row "Memory: Redis bytes per cached post hash (INFO used_memory; sampled)" \
         "$(fmt "$BYTES_PER_POST" 1) ($(fmt "$SAMPLED_PER_POST" 1))"
 
-    print_table() {
-        printf '| figure | measured | ceiling | ratio |\n|---|---:|---:|---:|\n'
-        for r in "${ROWS[@]}"; do
+    # print_rows HEADER ARRAY: a markdown table of "a|b|c|d" rows.
+    print_rows() {
+        local -n rows=$2
+        local r a b c d
+        printf '%s\n' "$1"
+        for r in "${rows[@]}"; do
             IFS='|' read -r a b c d <<<"$r"
             printf '| %s | %s | %s | %s |\n' "$a" "$b" "$c" "$d"
         done
+    }
+    print_table() {
+        print_rows $'| figure | measured | ceiling | ratio |\n|---|---:|---:|---:|' ROWS
     }
 
     # Targets of issue 5: goal, measured, met.
@@ -579,11 +585,7 @@ if [ -z "$ONLY" ]; then
     target "Read p99 in mixed vs read alone" "<= 1.5x" "$(fmt "$MR" 2)x" "$(yes_no "$MR <= 1.5")"
 
     print_targets() {
-        printf '| target (issue 5) | goal | measured | met |\n|---|---|---|---|\n'
-        for r in "${TROWS[@]}"; do
-            IFS='|' read -r a b c d <<<"$r"
-            printf '| %s | %s | %s | %s |\n' "$a" "$b" "$c" "$d"
-        done
+        print_rows $'| target (issue 5) | goal | measured | met |\n|---|---|---|---|' TROWS
     }
 
 fi

@@ -69,7 +69,6 @@ static rpc_admit_result_t shed(rpc_admit_t *a, uint64_t now_ns, rpc_admit_result
 {
     a->period_shed++;
     a->last_shed_ns = now_ns;
-    a->ever_shed = true;
     return why;
 }
 
@@ -95,13 +94,13 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
     return RPC_ADMIT_OK;
 }
 
-void rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
+bool rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
                     size_t inflight_at_start, bool measured)
 {
     if (a->inflight > 0)
         a->inflight--;
-    if (measured && a->adaptive)
-        rpc_limit_sample(&a->limit, now_ns, latency_ns, inflight_at_start);
+    return measured && a->adaptive &&
+           rpc_limit_sample(&a->limit, now_ns, latency_ns, inflight_at_start);
 }
 
 int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns)
@@ -109,8 +108,6 @@ int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns)
     roll_period(a, now_ns);
     double ms = a->retry_ms;
     ms = ms * (0.5 + (double)rng_below(&a->rng, 1001) / 1000.0);
-    if (ms < RPC_ADMIT_RETRY_MIN_MS)
-        ms = RPC_ADMIT_RETRY_MIN_MS;
     if (ms > RPC_ADMIT_RETRY_MAX_MS)
         ms = RPC_ADMIT_RETRY_MAX_MS;
     return (int64_t)ms;
@@ -118,5 +115,5 @@ int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns)
 
 bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns)
 {
-    return a->ever_shed && now_ns - a->last_shed_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
+    return a->last_shed_ns != 0 && now_ns - a->last_shed_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
 }

@@ -41,7 +41,6 @@
 #define RPC_ADMIT_QUEUE_MIN_MS 50
 #define RPC_ADMIT_QUEUE_NORMALS 8
 #define RPC_ADMIT_RETRY_BASE_MS 100
-#define RPC_ADMIT_RETRY_MIN_MS 20
 #define RPC_ADMIT_PRESSURE_TARGET 1.25
 #define RPC_ADMIT_RETRY_MAX_MS 5000
 /* A shed within this long makes the service "overloaded" for background
@@ -79,8 +78,7 @@ typedef struct {
     uint64_t period_admitted, period_shed;
     double pressure;             /* offered / admitted, moving average, >= 1 */
     double retry_ms;             /* retry_after_ms before jitter */
-    uint64_t last_shed_ns;
-    bool ever_shed;
+    uint64_t last_shed_ns;       /* 0: never */
     rng_t rng;
 } rpc_admit_t;
 
@@ -95,8 +93,9 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
 
 /* An admitted call ended after latency_ns. measured: whether its latency
  * says something about load (false for calls that failed fast on a down
- * backend or were cut short by shutdown). */
-void rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
+ * backend or were cut short by shutdown). Returns whether the limit was
+ * recomputed (a window closed). */
+bool rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
                     size_t inflight_at_start, bool measured);
 
 /* The current limit on calls in progress. */

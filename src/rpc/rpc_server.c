@@ -132,8 +132,7 @@ struct rpc_call {
     rpc_conn_t *conn;            /* NULL once answered by abort */
     int64_t msgid;
     bool notification;
-    bool answered;
-    bool aborted;                /* answered by rpc_server_abort_inflight */
+    bool answered;               /* early, by rpc_server_abort_inflight */
     size_t method_index;         /* opts.nmethods for unknown */
     bool admitted;               /* counted by the admission (rpc_admit_done due) */
     size_t admit_place;          /* calls admitted in progress when it started */
@@ -308,11 +307,12 @@ static void call_finish(rpc_call_t *call)
         /* A fast failure (backend down) or a shed further in says nothing
          * about how long work takes; neither does a call cut short. */
         uint64_t now = uv_hrtime();
-        bool measured = !call->aborted && call->code != RPC_UNAVAILABLE &&
+        bool measured = !call->answered && call->code != RPC_UNAVAILABLE &&
                         call->code != RPC_OVERLOADED;
-        rpc_admit_done(&s->admit, now, now - call->start_ns, call->admit_place, measured);
-        metric_set(s->m.rpc_concurrency_limit, (double)rpc_admit_limit(&s->admit));
-        metric_set(s->m.rpc_latency_normal_seconds, rpc_admit_normal_seconds(&s->admit));
+        if (rpc_admit_done(&s->admit, now, now - call->start_ns, call->admit_place, measured)) {
+            metric_set(s->m.rpc_concurrency_limit, (double)rpc_admit_limit(&s->admit));
+            metric_set(s->m.rpc_latency_normal_seconds, rpc_admit_normal_seconds(&s->admit));
+        }
     }
     c->last_active_ms = uv_now(s->loop);
     if (call->out_mark != SIZE_MAX && c->out.len >= call->out_mark)
@@ -449,7 +449,6 @@ void rpc_server_abort_inflight(rpc_server_t *s)
         }
         call_account(call, RPC_UNAVAILABLE);
         call->answered = true;
-        call->aborted = true;
     }
     flush_all(s);
 }
