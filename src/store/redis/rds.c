@@ -742,6 +742,12 @@ int rds_pool_pending(const rds_pool_t *pool)
     return pool ? pool->pending : 0;
 }
 
+bool rds_pool_is_cluster(const rds_pool_t *pool)
+{
+    (void)pool;
+    return false;
+}
+
 uv_loop_t *rds_pool_loop(const rds_pool_t *pool)
 {
     return pool->loop;

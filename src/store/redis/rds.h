@@ -38,6 +38,7 @@
 #ifndef FC_STORE_REDIS_RDS_H
 #define FC_STORE_REDIS_RDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -74,6 +75,11 @@ const char *rds_pool_last_error(const rds_pool_t *pool);
 
 /* Commands whose callback has not run yet (deferred failures included). */
 int rds_pool_pending(const rds_pool_t *pool);
+
+/* True when the pool routes over a Redis Cluster (a redis-cluster:// URL).
+ * Every command must then touch keys of one hash slot only (rds_key_slot);
+ * a multi-key command or script is grouped by slot by its caller. */
+bool rds_pool_is_cluster(const rds_pool_t *pool);
 
 /* The loop the pool runs on. */
 uv_loop_t *rds_pool_loop(const rds_pool_t *pool);
