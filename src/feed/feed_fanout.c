@@ -9,6 +9,7 @@
 #include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
+#include "feed/feed_slots.h"
 #include "util/backoff.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -349,6 +350,28 @@ static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
     rds_batch_add(j->batch, a);
 }
 
+/* One EVAL per FANOUT_CHUNK feeds on a single Redis. On a cluster a script
+ * may touch one slot only: the page is ordered by slot and each run of one
+ * slot gets its own EVAL (about one per user: a page of 5,000 users spans
+ * nearly as many slots). The pool pipelines them all in one round trip;
+ * the cluster router sends each to its node. */
+static void add_deliveries(fanout_job_t *j, int64_t *ids, size_t n)
+{
+    feed_engine_t *e = j->f->e;
+    if (!rds_pool_is_cluster(e->redis)) {
+        for (size_t i = 0; i < n; i += FANOUT_CHUNK)
+            add_delivery(j, ids + i, n - i < FANOUT_CHUNK ? n - i : FANOUT_CHUNK);
+        return;
+    }
+    unsigned *slots = fc_xmalloc((n ? n : 1) * sizeof *slots);
+    feed_slots_sort(ids, slots, n, e->prefix, rds_key_feed);
+    for (size_t i = 0, run; i < n; i += run) {
+        run = feed_slots_run(slots + i, n - i, FANOUT_CHUNK);
+        add_delivery(j, ids + i, run);
+    }
+    free(slots);
+}
+
 static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
 {
     fanout_job_t *j = arg;
@@ -383,8 +406,7 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
         rds_batch_add(j->batch, a);
         j->first_eval = 1;
     }
-    for (size_t i = 0; i < n; i += FANOUT_CHUNK)
-        add_delivery(j, ids + i, n - i < FANOUT_CHUNK ? n - i : FANOUT_CHUNK);
+    add_deliveries(j, ids, n);
     free(ids);
     rds_batch_wait(j->batch, on_delivered, j);
 }

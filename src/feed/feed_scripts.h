@@ -1,7 +1,8 @@
 /* The Lua scripts of the feed engine: every multi-step change to one feed or
- * author set is done atomically inside Redis. Each script touches only keys
- * that share one hash tag ({user} or {author}), so all stay legal on a Redis
- * Cluster (callers group keys by slot there).
+ * author set is done atomically inside Redis. On a Redis Cluster every call
+ * must name keys of one slot: the one-key scripts always do; FEED_PUSH and
+ * FEED_REMOVE take many feeds, and their caller (feed_fanout.c, through
+ * feed_slots.h) passes feeds of one slot per call there.
  *
  * Layout of a home feed zset PREFIXfeed:{U} (and of an author's recent-posts
  * zset PREFIXposts:{A}, which has no markers):
