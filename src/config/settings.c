@@ -96,6 +96,20 @@ static int settings_check_auth_tokens_file(const char *value, char *why, size_t 
     return 0;
 }
 
+/* A consumer name shows in logs, XINFO and feedcachectl: printable ASCII,
+ * no space (so it is one word in every log line). */
+static int settings_check_instance_id(const char *value, char *why, size_t whylen)
+{
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c >= 0x7f) {
+            snprintf(why, whylen, "only printable characters without spaces");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int settings_check_window(const char *value, char *why, size_t whylen)
 {
     window_t w;

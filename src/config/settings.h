@@ -80,6 +80,13 @@
     SETTING(warm_window,         STR,  "", 0, 11, window, \
             "off-peak window for warm jobs, HH:MM-HH:MM local time (may wrap midnight); " \
             "empty: any time") \
+    SETTING(instance_id,         STR,  "", 0, 200, instance_id, \
+            "this instance's name among several sharing one Redis: its fan-out consumer " \
+            "name, unique per live instance (printable, no space). Empty: hostname:pid") \
+    SETTING(fanout_shards,       UINT, "0", 0, 64, none, \
+            "streams the fan-out queue is split into (each in its own Redis Cluster slot; " \
+            "every instance consumes all; use one value for all instances); 0: auto, 1 on " \
+            "a single Redis, 8 on a cluster") \
     SETTING(fanout_max_attempts, UINT, "8", 1, 1000, none, \
             "attempts after which a failing fan-out job moves to the dead-letter stream") \
     SETTING(fanout_claim_idle_ms, UINT, "30000", 300, 86400000, none, \

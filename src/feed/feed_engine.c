@@ -6,6 +6,7 @@
 
 #include "feed/feed_flight.h"
 #include "feed/feed_guess.h"
+#include "feed/feed_shard.h"
 #include "util/buf.h"
 
 feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t *pg,
@@ -21,6 +22,7 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     e->post_ttl_s = o->post_ttl_s;
     e->celebrity_threshold = o->celebrity_threshold;
     e->fanout_queue_max = o->fanout_queue_max;
+    e->fanout_shards = feed_shards_resolve(o->fanout_shards, rds_pool_is_cluster(redis));
     e->max_rebuilds = o->max_rebuilds;
     e->pg_backlog_max = o->pg_backlog_max;
     e->next_token = ((uint64_t)uv_hrtime() << 16) ^ (uint64_t)getpid();

@@ -40,6 +40,7 @@ typedef struct {
     int64_t post_ttl_s;              /* a post hash's TTL */
     int64_t celebrity_threshold;     /* followers from which posts are merged at read */
     int64_t fanout_queue_max;        /* jobs queued; past it publishes are shed */
+    unsigned fanout_shards;          /* the setting: 1..FEED_SHARDS_MAX, 0 auto (feed_shard.h) */
     int max_rebuilds;                /* home feed rebuilds in flight; past it reads are shed */
     int pg_backlog_max;              /* PostgreSQL queries queued beyond which a read
                                       * that cannot use Redis is shed, not queued */
@@ -58,7 +59,8 @@ typedef struct feed_engine {
     int64_t feed_ttl_ms;
     int64_t post_ttl_s;
     int64_t celebrity_threshold;
-    int64_t fanout_queue_max;
+    int64_t fanout_queue_max;        /* over all shards */
+    unsigned fanout_shards;          /* streams of the fan-out queue, resolved (>= 1) */
     int max_rebuilds;
     int pg_backlog_max;
     int rebuilds_inflight;           /* flights running (feed_rebuild) */

@@ -9,6 +9,7 @@
 #include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
+#include "feed/feed_shard.h"
 #include "feed/feed_slots.h"
 #include "util/backoff.h"
 #include "util/list.h"
@@ -16,21 +17,35 @@
 
 typedef struct fanout_job fanout_job_t;
 
-struct feed_fanout {
-    feed_engine_t *e;
-    rds_pool_t *blocking;          /* XREADGROUP BLOCK only */
+/* One shard of the queue (feed_shard.h): its keys, all in one slot, and
+ * this worker's reading of it. */
+typedef struct {
+    feed_fanout_t *f;
+    unsigned index;
     char stream[RDS_KEY_MAX];
     char dead[RDS_KEY_MAX];
     char progress[RDS_KEY_MAX];
-    char consumer[128];
+    bool group_ready;
+    bool reading;                  /* an XREADGROUP (or XGROUP CREATE) is outstanding */
+    bool own_pending;              /* next read: our own entries after pending_after */
+    char pending_after[48];
+} fanout_shard_t;
+
+struct feed_fanout {
+    feed_engine_t *e;
+    rds_pool_t *blocking;          /* XREADGROUP BLOCK only: a connection per shard */
+    fanout_shard_t *shards;
+    unsigned nshards;
+    int reads;                     /* shards with a read outstanding */
+    char consumer[FEED_CONSUMER_MAX];
     unsigned max_attempts;
     unsigned claim_idle_ms;
     bool (*busy)(void *arg);
     void *busy_arg;
-    bool group_ready;
-    bool reading;                  /* an XREADGROUP is outstanding */
-    bool own_pending;              /* next read: our own entries after pending_after */
-    char pending_after[48];
+    rds_batch_t *depth;            /* XLEN of every shard, summed (queue depth) */
+    bool depth_busy;
+    rds_batch_t *dropped;          /* start-up: shards past nshards that hold jobs */
+    bool dropped_checked;
     bool stopping;
     int jobs;                      /* running */
     int nwaiting;
@@ -47,12 +62,14 @@ struct feed_fanout {
     uv_timer_t retry;              /* reads: group creation, read errors */
     uv_timer_t wake;               /* waiting jobs */
     uv_timer_t beat;               /* heartbeats and claims */
+    uv_timer_t reap;               /* consumers gone for a day */
     int handles;
     rds_args_t args;               /* the worker's own commands (stream, side) */
 };
 
 struct fanout_job {
     feed_fanout_t *f;
+    fanout_shard_t *shard;         /* the stream it came from */
     list_t link;                   /* in f->running or f->waiting */
     bool running;
     char entry[48];
@@ -77,13 +94,16 @@ static void on_wake(uv_timer_t *t);
 
 static void fanout_maybe_free(feed_fanout_t *f)
 {
-    if (!f->stopping || f->jobs > 0 || f->reading || f->handles > 0 || f->side_commands > 0)
+    if (!f->stopping || f->jobs > 0 || f->reads > 0 || f->handles > 0 || f->side_commands > 0)
         return;
     if (f->blocking) {
         rds_pool_close(f->blocking);
         f->blocking = NULL;
     }
+    rds_batch_free(f->depth);
+    rds_batch_free(f->dropped);
     rds_args_free(&f->args);
+    free(f->shards);
     free(f);
 }
 
@@ -96,13 +116,14 @@ static void on_handle_closed(uv_handle_t *h)
 
 /* ---- jobs -------------------------------------------------------------- */
 
-static fanout_job_t *find_held(feed_fanout_t *f, const char *entry)
+/* Entry ids are unique within one shard's stream only. */
+static fanout_job_t *find_held(feed_fanout_t *f, const fanout_shard_t *s, const char *entry)
 {
     list_t *lists[] = { &f->running, &f->waiting };
     for (int k = 0; k < 2; k++)
         list_foreach(pos, lists[k]) {
             fanout_job_t *j = list_entry(pos, fanout_job_t, link);
-            if (strcmp(j->entry, entry) == 0)
+            if (j->shard == s && strcmp(j->entry, entry) == 0)
                 return j;
         }
     return NULL;
@@ -234,12 +255,11 @@ static void on_acked(rds_batch_t *b, void *arg)
 
 static void job_ack(fanout_job_t *j)
 {
-    feed_fanout_t *f = j->f;
     rds_batch_clear(j->batch);
     rds_args_t *a = &j->args;
     feed_args_eval(a, feed_script_fanout_ack, 2);
-    rds_args_str(a, f->stream);
-    rds_args_str(a, f->progress);
+    rds_args_str(a, j->shard->stream);
+    rds_args_str(a, j->shard->progress);
     rds_args_str(a, FANOUT_GROUP);
     rds_args_str(a, j->entry);
     rds_batch_add(j->batch, a);
@@ -249,7 +269,6 @@ static void job_ack(fanout_job_t *j)
 static void on_dead(rds_batch_t *b, void *arg)
 {
     fanout_job_t *j = arg;
-    feed_fanout_t *f = j->f;
     const redisReply *r = rds_batch_reply(b, 0);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         /* Retried with the other waiting jobs; dead_reason says what to do. */
@@ -260,7 +279,7 @@ static void on_dead(rds_batch_t *b, void *arg)
         metric_inc(feed_metrics.fanout_dead_letters_total);
         log_warn("fanout", "job %s (%c, post %" PRId64 ", author %" PRId64 ") moved to the "
                  "dead-letter stream %s after %u attempts: %s", j->entry, (char)j->job.type,
-                 j->job.post, j->job.author, f->dead, j->attempts, j->dead_reason);
+                 j->job.post, j->job.author, j->shard->dead, j->attempts, j->dead_reason);
         if (feed_metrics.fanout_queue_depth->value > 0)
             metric_gauge_add(feed_metrics.fanout_queue_depth, -1);
     }
@@ -269,15 +288,15 @@ static void on_dead(rds_batch_t *b, void *arg)
 
 static void job_dead(fanout_job_t *j, const char *reason)
 {
-    feed_fanout_t *f = j->f;
+    const fanout_shard_t *s = j->shard;
     if (j->dead_reason != reason)
         snprintf(j->dead_reason, sizeof j->dead_reason, "%s", reason);
     rds_batch_clear(j->batch);
     rds_args_t *a = &j->args;
     feed_args_eval(a, feed_script_fanout_dead, 3);
-    rds_args_str(a, f->stream);
-    rds_args_str(a, f->dead);
-    rds_args_str(a, f->progress);
+    rds_args_str(a, s->stream);
+    rds_args_str(a, s->dead);
+    rds_args_str(a, s->progress);
     rds_args_str(a, FANOUT_GROUP);
     rds_args_str(a, j->entry);
     rds_args_int(a, j->attempts);
@@ -400,7 +419,7 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
          * process dies while the page is delivered. */
         rds_args_reset(a);
         rds_args_str(a, "HSET");
-        rds_args_str(a, j->f->progress);
+        rds_args_str(a, j->shard->progress);
         rds_args_str(a, j->entry);
         rds_args_addf(a, "%" PRId64 " %u", j->pos, j->attempts);
         rds_batch_add(j->batch, a);
@@ -464,7 +483,7 @@ static void job_load_progress(fanout_job_t *j)
     rds_args_t *a = &j->args;
     rds_args_reset(a);
     rds_args_str(a, "HGET");
-    rds_args_str(a, j->f->progress);
+    rds_args_str(a, j->shard->progress);
     rds_args_str(a, j->entry);
     rds_batch_add(j->batch, a);
     rds_batch_wait(j->batch, on_progress, j);
@@ -486,17 +505,19 @@ static int job_decode(feed_job_t *job, const redisReply *fields)
 
 /* entry: [id, [field, value, ...]]. taken_over: from our own pending
  * entries or XAUTOCLAIM, so it may have progress saved. */
-static void job_start(feed_fanout_t *f, const redisReply *entry, bool taken_over)
+static void job_start(fanout_shard_t *s, const redisReply *entry, bool taken_over)
 {
+    feed_fanout_t *f = s->f;
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
         entry->element[0]->type != REDIS_REPLY_STRING ||
         entry->element[0]->len >= sizeof ((fanout_job_t *)0)->entry)
         return;
-    if (find_held(f, entry->element[0]->str))
+    if (find_held(f, s, entry->element[0]->str))
         return;                     /* already ours: never run a job twice */
     const redisReply *fields = entry->element[1];
     fanout_job_t *j = fc_xcalloc(1, sizeof *j);
     j->f = f;
+    j->shard = s;
     snprintf(j->entry, sizeof j->entry, "%s", entry->element[0]->str);
     list_insert_tail(&f->running, &j->link);
     j->running = true;
@@ -524,12 +545,12 @@ static void job_start(feed_fanout_t *f, const redisReply *entry, bool taken_over
 
 /* ---- reading the stream ------------------------------------------------ */
 
-static void start_entries(feed_fanout_t *f, const redisReply *entries, bool taken_over)
+static void start_entries(fanout_shard_t *s, const redisReply *entries, bool taken_over)
 {
     if (!entries || entries->type != REDIS_REPLY_ARRAY)
         return;
     for (size_t i = 0; i < entries->elements; i++)
-        job_start(f, entries->element[i], taken_over);
+        job_start(s, entries->element[i], taken_over);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -543,17 +564,29 @@ static void retry_later(feed_fanout_t *f)
         uv_timer_start(&f->retry, on_retry, FANOUT_RETRY_MS, 0);
 }
 
-static void on_read(redisReply *reply, void *arg)
+/* An outstanding read of shard s has its reply. Returns false when the
+ * worker is stopping (and may be freed). */
+static bool read_done(fanout_shard_t *s)
 {
-    feed_fanout_t *f = arg;
-    f->reading = false;
+    feed_fanout_t *f = s->f;
+    s->reading = false;
+    f->reads--;
     if (f->stopping) {
         fanout_maybe_free(f);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void on_read(redisReply *reply, void *arg)
+{
+    fanout_shard_t *s = arg;
+    feed_fanout_t *f = s->f;
+    if (!read_done(s))
+        return;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         if (reply && strncmp(reply->str, "NOGROUP", 7) == 0)
-            f->group_ready = false;     /* the stream was deleted (FLUSHDB) */
+            s->group_ready = false;     /* the stream was deleted (FLUSHDB) */
         retry_later(f);
         return;
     }
@@ -563,20 +596,20 @@ static void on_read(redisReply *reply, void *arg)
         reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
         const redisReply *entries = reply->element[0]->element[1];
         got = entries->type == REDIS_REPLY_ARRAY && entries->elements > 0;
-        if (got && f->own_pending) {
+        if (got && s->own_pending) {
             /* Our backlog is read page by page, each after the last id. */
             const redisReply *last = entries->element[entries->elements - 1];
             if (last->type == REDIS_REPLY_ARRAY && last->elements == 2 &&
                 last->element[0]->type == REDIS_REPLY_STRING &&
-                last->element[0]->len < sizeof f->pending_after)
-                snprintf(f->pending_after, sizeof f->pending_after, "%s", last->element[0]->str);
+                last->element[0]->len < sizeof s->pending_after)
+                snprintf(s->pending_after, sizeof s->pending_after, "%s", last->element[0]->str);
             else
                 got = false;
         }
-        start_entries(f, entries, f->own_pending);
+        start_entries(s, entries, s->own_pending);
     }
-    if (f->own_pending && !got)
-        f->own_pending = false;         /* our backlog is done: new entries next */
+    if (s->own_pending && !got)
+        s->own_pending = false;         /* our backlog is done: new entries next */
     read_jobs(f);
 }
 
@@ -586,18 +619,14 @@ static void on_read(redisReply *reply, void *arg)
 static bool side_done(feed_fanout_t *f);
 static void side_command(feed_fanout_t *f, rds_reply_fn *cb);
 
-/* Starts the worker's args over with cmd followed by the stream key. */
-static rds_args_t *stream_args(feed_fanout_t *f, const char *cmd)
+/* Starts the worker's args over with cmd followed by shard s's stream. */
+static rds_args_t *stream_args(fanout_shard_t *s, const char *cmd)
 {
-    rds_args_reset(&f->args);
-    rds_args_str(&f->args, cmd);
-    rds_args_str(&f->args, f->stream);
-    return &f->args;
-}
-
-static void send_args(feed_fanout_t *f, rds_pool_t *pool, rds_reply_fn *cb)
-{
-    rds_send(pool, 0, &f->args, cb, f);
+    rds_args_t *a = &s->f->args;
+    rds_args_reset(a);
+    rds_args_str(a, cmd);
+    rds_args_str(a, s->stream);
+    return a;
 }
 
 static void on_listpack_config(redisReply *reply, void *arg)
@@ -616,76 +645,124 @@ static void on_listpack_config(redisReply *reply, void *arg)
 
 static void on_group(redisReply *reply, void *arg)
 {
-    feed_fanout_t *f = arg;
-    f->reading = false;
-    if (f->stopping) {
-        fanout_maybe_free(f);
+    fanout_shard_t *s = arg;
+    feed_fanout_t *f = s->f;
+    if (!read_done(s))
         return;
-    }
     if (reply && (reply->type != REDIS_REPLY_ERROR || strncmp(reply->str, "BUSYGROUP", 9) == 0)) {
-        f->group_ready = true;
-        f->own_pending = true;
-        snprintf(f->pending_after, sizeof f->pending_after, "0");
+        s->group_ready = true;
+        s->own_pending = true;
+        snprintf(s->pending_after, sizeof s->pending_after, "0");
+        /* Registered at once (Redis before 7.2 creates a consumer only when
+         * it is first given a job): XINFO CONSUMERS lists every instance
+         * reading the shard. */
         rds_args_reset(&f->args);
-        rds_args_str(&f->args, "CONFIG");
-        rds_args_str(&f->args, "GET");
-        rds_args_str(&f->args, "zset-max-listpack-entries");
-        side_command(f, on_listpack_config);
+        rds_args_str(&f->args, "XGROUP");
+        rds_args_str(&f->args, "CREATECONSUMER");
+        rds_args_str(&f->args, s->stream);
+        rds_args_str(&f->args, FANOUT_GROUP);
+        rds_args_str(&f->args, f->consumer);
+        rds_send(f->e->redis, s->index, &f->args, NULL, NULL);
+        if (s->index == 0) {
+            rds_args_reset(&f->args);
+            rds_args_str(&f->args, "CONFIG");
+            rds_args_str(&f->args, "GET");
+            rds_args_str(&f->args, "zset-max-listpack-entries");
+            side_command(f, on_listpack_config);
+        }
         read_jobs(f);
         return;
     }
     retry_later(f);
 }
 
-static void read_jobs(feed_fanout_t *f)
+/* Sends shard s's next read: the group's creation first, then XREADGROUP of
+ * up to count jobs. Each shard blocks on its own connection of the blocking
+ * pool (affinity = shard), so an idle shard's BLOCK never delays another's
+ * jobs. */
+static void shard_read(fanout_shard_t *s, int count)
 {
-    if (f->stopping || f->reading)
-        return;
-    if (!f->group_ready) {
+    feed_fanout_t *f = s->f;
+    rds_args_t *a = &f->args;
+    if (!s->group_ready) {
         /* From the start of the stream ("0"): jobs queued before the group
          * existed are not skipped. */
-        rds_args_reset(&f->args);
-        rds_args_str(&f->args, "XGROUP");
-        rds_args_str(&f->args, "CREATE");
-        rds_args_str(&f->args, f->stream);
-        rds_args_str(&f->args, FANOUT_GROUP);
-        rds_args_str(&f->args, "0");
-        rds_args_str(&f->args, "MKSTREAM");
-        send_args(f, f->e->redis, on_group);
-        f->reading = true;
-        return;
+        rds_args_reset(a);
+        rds_args_str(a, "XGROUP");
+        rds_args_str(a, "CREATE");
+        rds_args_str(a, s->stream);
+        rds_args_str(a, FANOUT_GROUP);
+        rds_args_str(a, "0");
+        rds_args_str(a, "MKSTREAM");
+        rds_send(f->e->redis, s->index, a, on_group, s);
+    } else {
+        rds_args_reset(a);
+        rds_args_str(a, "XREADGROUP");
+        rds_args_str(a, "GROUP");
+        rds_args_str(a, FANOUT_GROUP);
+        rds_args_str(a, f->consumer);
+        rds_args_str(a, "COUNT");
+        rds_args_int(a, count);
+        rds_args_str(a, "BLOCK");
+        rds_args_int(a, FANOUT_BLOCK_MS);
+        rds_args_str(a, "STREAMS");
+        rds_args_str(a, s->stream);
+        rds_args_str(a, s->own_pending ? s->pending_after : ">");
+        rds_send(f->blocking, s->index, a, on_read, s);
     }
-    bool yield = f->busy && f->busy(f->busy_arg);
-    if (yield)
-        metric_inc(feed_metrics.fanout_yields_total);
-    int room = (yield ? FANOUT_YIELD_CONCURRENCY : FANOUT_CONCURRENCY) - f->jobs;
-    if (room <= 0 || f->nwaiting >= FANOUT_WAIT_MAX)
+    s->reading = true;
+    f->reads++;
+}
+
+/* Room for `room` more jobs is shared among the shards: each idle shard
+ * reads ceil(room / nshards), so the worker holds at most nshards - 1 jobs
+ * more than its concurrency, and a busy shard refills the room others leave
+ * (its next read starts as soon as the last one is answered). */
+static int read_share(const feed_fanout_t *f, int room)
+{
+    return (room + (int)f->nshards - 1) / (int)f->nshards;
+}
+
+static void read_jobs(feed_fanout_t *f)
+{
+    if (f->stopping)
         return;
-    rds_args_t *a = &f->args;
-    rds_args_reset(a);
-    rds_args_str(a, "XREADGROUP");
-    rds_args_str(a, "GROUP");
-    rds_args_str(a, FANOUT_GROUP);
-    rds_args_str(a, f->consumer);
-    rds_args_str(a, "COUNT");
-    rds_args_int(a, room);
-    rds_args_str(a, "BLOCK");
-    rds_args_int(a, FANOUT_BLOCK_MS);
-    rds_args_str(a, "STREAMS");
-    rds_args_str(a, f->stream);
-    rds_args_str(a, f->own_pending ? f->pending_after : ">");
-    send_args(f, f->blocking, on_read);
-    f->reading = true;
+    bool yield = false, asked = false;
+    int room = 0;
+    for (unsigned i = 0; i < f->nshards; i++) {
+        fanout_shard_t *s = &f->shards[i];
+        if (s->reading)
+            continue;
+        if (!s->group_ready) {
+            shard_read(s, 0);
+            continue;
+        }
+        if (!asked) {
+            asked = true;
+            yield = f->busy && f->busy(f->busy_arg);
+            if (yield)
+                metric_inc(feed_metrics.fanout_yields_total);
+            room = (yield ? FANOUT_YIELD_CONCURRENCY : FANOUT_CONCURRENCY) - f->jobs;
+        }
+        if (room <= 0 || f->nwaiting >= FANOUT_WAIT_MAX)
+            continue;               /* (shards without a group yet still create it) */
+        shard_read(s, read_share(f, room));
+    }
 }
 
 /* ---- periodic: queue depth, heartbeats, abandoned jobs ----------------- */
 
 /* Commands whose callbacks take the worker as privdata are counted, so that
  * it is freed only after the last one is answered. */
+static void side_command_to(feed_fanout_t *f, rds_reply_fn *cb, void *privdata)
+{
+    rds_send(f->e->redis, 0, &f->args, cb, privdata);
+    f->side_commands++;
+}
+
 static void side_command(feed_fanout_t *f, rds_reply_fn *cb)
 {
-    send_args(f, f->e->redis, cb);
-    f->side_commands++;
+    side_command_to(f, cb, f);
 }
 
 /* Returns true when the worker may still be used. */
@@ -699,31 +776,44 @@ static bool side_done(feed_fanout_t *f)
     return true;
 }
 
-static void on_xlen(redisReply *reply, void *arg)
+/* The queue depth: the sum of every shard's length, set only when every
+ * shard answered (a partial sum would dip). */
+static void on_depth(rds_batch_t *b, void *arg)
 {
-    if (!side_done(arg))
+    feed_fanout_t *f = arg;
+    f->depth_busy = false;
+    if (!side_done(f))
         return;
-    if (reply && reply->type == REDIS_REPLY_INTEGER)
-        metric_set(feed_metrics.fanout_queue_depth, (double)reply->integer);
+    int64_t total = 0;
+    for (size_t i = 0; i < rds_batch_count(b); i++) {
+        int64_t len;
+        if (rds_reply_int(rds_batch_reply(b, i), &len) != 0)
+            return;
+        total += len;
+    }
+    metric_set(feed_metrics.fanout_queue_depth, (double)total);
 }
 
 static void on_claimed(redisReply *reply, void *arg)
 {
-    feed_fanout_t *f = arg;
+    fanout_shard_t *s = arg;
+    feed_fanout_t *f = s->f;
     if (!side_done(f))
         return;
     /* [next-cursor, [entries...], [deleted ids...]] */
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
         return;
     if (reply->element[1]->elements > 0)
-        log_info("fanout", "claimed %zu abandoned jobs", reply->element[1]->elements);
-    start_entries(f, reply->element[1], true);
+        log_info("fanout", "claimed %zu abandoned jobs from %s", reply->element[1]->elements,
+                 s->stream);
+    start_entries(s, reply->element[1], true);
 }
 
 /* The ids another consumer now owns (or that are gone): stop those jobs. */
 static void on_heartbeat(redisReply *reply, void *arg)
 {
-    feed_fanout_t *f = arg;
+    fanout_shard_t *s = arg;
+    feed_fanout_t *f = s->f;
     if (!side_done(f))
         return;
     if (!reply || reply->type != REDIS_REPLY_ARRAY)
@@ -732,7 +822,7 @@ static void on_heartbeat(redisReply *reply, void *arg)
         const redisReply *id = reply->element[i];
         if (id->type != REDIS_REPLY_STRING)
             continue;
-        fanout_job_t *j = find_held(f, id->str);
+        fanout_job_t *j = find_held(f, s, id->str);
         if (!j)
             continue;
         log_warn("fanout", "job %s is no longer this worker's (claimed by another after a "
@@ -747,32 +837,142 @@ static void on_heartbeat(redisReply *reply, void *arg)
     }
 }
 
+/* Heartbeats the jobs this worker holds from shard s (one script per
+ * shard: a script touches one stream). */
+static void shard_heartbeat(fanout_shard_t *s)
+{
+    feed_fanout_t *f = s->f;
+    rds_args_t *a = &f->args;
+    feed_args_eval(a, feed_script_fanout_heartbeat, 1);
+    rds_args_str(a, s->stream);
+    rds_args_str(a, FANOUT_GROUP);
+    rds_args_str(a, f->consumer);
+    int n = 0;
+    list_t *lists[] = { &f->running, &f->waiting };
+    for (int k = 0; k < 2; k++)
+        list_foreach(pos, lists[k]) {
+            fanout_job_t *j = list_entry(pos, fanout_job_t, link);
+            if (j->shard == s) {
+                rds_args_str(a, j->entry);
+                n++;
+            }
+        }
+    if (n > 0)
+        side_command_to(f, on_heartbeat, s);
+}
+
 static void on_beat(uv_timer_t *t)
 {
     feed_fanout_t *f = t->data;
-    if (f->stopping || !f->group_ready)
+    if (f->stopping)
         return;
-    if (f->jobs + f->nwaiting > 0) {
-        rds_args_t *a = &f->args;
-        feed_args_eval(a, feed_script_fanout_heartbeat, 1);
-        rds_args_str(a, f->stream);
-        rds_args_str(a, FANOUT_GROUP);
-        rds_args_str(a, f->consumer);
-        list_t *lists[] = { &f->running, &f->waiting };
-        for (int k = 0; k < 2; k++)
-            list_foreach(pos, lists[k])
-                rds_args_str(a, list_entry(pos, fanout_job_t, link)->entry);
-        side_command(f, on_heartbeat);
+    int room = FANOUT_CONCURRENCY - f->jobs;
+    for (unsigned i = 0; i < f->nshards; i++) {
+        fanout_shard_t *s = &f->shards[i];
+        if (!s->group_ready)
+            continue;
+        shard_heartbeat(s);
+        /* Jobs of a stopped worker, this shard's share of the room. */
+        if (room > 0 && f->nwaiting < FANOUT_WAIT_MAX) {
+            rds_args_t *a = stream_args(s, "XAUTOCLAIM");
+            rds_args_str(a, FANOUT_GROUP);
+            rds_args_str(a, f->consumer);
+            rds_args_int(a, f->claim_idle_ms);
+            rds_args_str(a, "0-0");
+            rds_args_str(a, "COUNT");
+            rds_args_int(a, read_share(f, room));
+            side_command_to(f, on_claimed, s);
+        }
     }
-    if (f->jobs < FANOUT_CONCURRENCY && f->nwaiting < FANOUT_WAIT_MAX) {
-        rds_args_t *a = stream_args(f, "XAUTOCLAIM");
+}
+
+/* Start-up, once Redis answers: shards past nshards (fanout_shards was
+ * higher before) that still hold jobs or dead letters are read by no one
+ * now. Logged, with what to do (docs/OPERATIONS.md, "Fan-out shards"). */
+static void on_dropped(rds_batch_t *b, void *arg)
+{
+    feed_fanout_t *f = arg;
+    if (!side_done(f))
+        return;
+    if (!feed_batch_ok(b)) {
+        f->dropped_checked = false; /* tried again on the next tick */
+        return;
+    }
+    f->dropped_checked = true;
+    for (unsigned i = 0; i + 1 < rds_batch_count(b); i += 2) {
+        int64_t jobs = 0, dead = 0;
+        rds_reply_int(rds_batch_reply(b, i), &jobs);
+        rds_reply_int(rds_batch_reply(b, i + 1), &dead);
+        if (jobs > 0 || dead > 0)
+            log_warn("fanout", "fan-out shard %u holds %" PRId64 " jobs and %" PRId64 " dead "
+                     "letters, but fanout_shards is %u: no instance reads it. Run one "
+                     "instance with fanout_shards = %u until that shard is empty (XLEN), "
+                     "then lower it (docs/OPERATIONS.md, \"Fan-out shards\")", f->nshards + i / 2,
+                     jobs, dead, f->nshards, f->nshards + i / 2 + 1);
+    }
+}
+
+static void check_dropped(feed_fanout_t *f)
+{
+    if (f->dropped_checked || f->nshards >= FEED_SHARDS_MAX)
+        return;
+    rds_batch_clear(f->dropped);
+    char key[RDS_KEY_MAX];
+    for (unsigned i = f->nshards; i < FEED_SHARDS_MAX; i++) {
+        rds_args_reset(&f->args);
+        rds_args_str(&f->args, "XLEN");
+        rds_key_fanout(key, sizeof key, f->e->prefix, i);
+        rds_args_str(&f->args, key);
+        rds_batch_add(f->dropped, &f->args);
+        rds_args_reset(&f->args);
+        rds_args_str(&f->args, "XLEN");
+        rds_key_fanout_dead(key, sizeof key, f->e->prefix, i);
+        rds_args_str(&f->args, key);
+        rds_batch_add(f->dropped, &f->args);
+    }
+    f->side_commands++;
+    f->dropped_checked = true;      /* until the answer says otherwise */
+    rds_batch_wait(f->dropped, on_dropped, f);
+}
+
+/* Consumers removed from shard s's group (FANOUT_REAP). */
+static void on_reaped(redisReply *reply, void *arg)
+{
+    fanout_shard_t *s = arg;
+    feed_fanout_t *f = s->f;
+    if (!side_done(f))
+        return;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *name = reply->element[i];
+        if (name->type != REDIS_REPLY_STRING)
+            continue;
+        log_info("fanout", "removed consumer '%s' from the group of %s: idle for more than "
+                 "%d h with no job pending", name->str, s->stream,
+                 FANOUT_CONSUMER_GONE_MS / 3600000);
+        metric_inc(feed_metrics.fanout_consumers_removed_total);
+    }
+}
+
+/* Every instance does it (each a few commands an hour); FANOUT_REAP makes
+ * it safe to race. */
+static void on_reap(uv_timer_t *t)
+{
+    feed_fanout_t *f = t->data;
+    if (f->stopping)
+        return;
+    for (unsigned i = 0; i < f->nshards; i++) {
+        fanout_shard_t *s = &f->shards[i];
+        if (!s->group_ready)
+            continue;
+        rds_args_t *a = &f->args;
+        feed_args_eval(a, feed_script_fanout_reap, 1);
+        rds_args_str(a, s->stream);
         rds_args_str(a, FANOUT_GROUP);
         rds_args_str(a, f->consumer);
-        rds_args_int(a, f->claim_idle_ms);
-        rds_args_str(a, "0-0");
-        rds_args_str(a, "COUNT");
-        rds_args_int(a, FANOUT_CONCURRENCY - f->jobs);
-        side_command(f, on_claimed);
+        rds_args_int(a, FANOUT_CONSUMER_GONE_MS);
+        side_command_to(f, on_reaped, s);
     }
 }
 
@@ -781,8 +981,15 @@ static void on_tick(uv_timer_t *t)
     feed_fanout_t *f = t->data;
     if (f->stopping)
         return;
-    stream_args(f, "XLEN");
-    side_command(f, on_xlen);
+    if (!f->depth_busy) {
+        rds_batch_clear(f->depth);
+        for (unsigned i = 0; i < f->nshards; i++)
+            rds_batch_add(f->depth, stream_args(&f->shards[i], "XLEN"));
+        f->depth_busy = true;
+        f->side_commands++;
+        rds_batch_wait(f->depth, on_depth, f);
+    }
+    check_dropped(f);
     read_jobs(f);
 }
 
@@ -794,8 +1001,10 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *
         log_error("fanout", "redis: %s", err);
         return NULL;
     }
+    /* One blocking connection per shard (affinity = shard): a BLOCK waiting
+     * on one shard's connection would hold up every read queued behind it. */
     rds_pool_options_t po = {
-        .size = 1,
+        .size = (int)e->fanout_shards,
         .timeout_ms = o->timeout_ms + FANOUT_BLOCK_MS,
         .name = "redis-fanout",
     };
@@ -808,9 +1017,21 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *
         free(f);
         return NULL;
     }
-    rds_key_fanout(f->stream, sizeof f->stream, e->prefix);
-    rds_key_fanout_dead(f->dead, sizeof f->dead, e->prefix);
-    rds_key_fanout_progress(f->progress, sizeof f->progress, e->prefix);
+    f->nshards = e->fanout_shards;
+    f->shards = fc_xcalloc(f->nshards, sizeof *f->shards);
+    for (unsigned i = 0; i < f->nshards; i++) {
+        fanout_shard_t *s = &f->shards[i];
+        s->f = f;
+        s->index = i;
+        rds_key_fanout(s->stream, sizeof s->stream, e->prefix, i);
+        rds_key_fanout_dead(s->dead, sizeof s->dead, e->prefix, i);
+        rds_key_fanout_progress(s->progress, sizeof s->progress, e->prefix, i);
+    }
+    f->depth = rds_batch_new(e->redis, 0);
+    f->dropped = rds_batch_new(e->redis, 0);
+    metric_set(feed_metrics.fanout_shards, (double)f->nshards);
+    log_info("fanout", "consuming %u fan-out queue shard%s as '%s'", f->nshards,
+             f->nshards == 1 ? "" : "s", o->consumer);
     snprintf(f->consumer, sizeof f->consumer, "%s", o->consumer);
     f->max_attempts = o->max_attempts ? o->max_attempts : 8;
     f->claim_idle_ms = o->claim_idle_ms ? o->claim_idle_ms : FANOUT_CLAIM_IDLE_MS;
@@ -824,8 +1045,10 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *
     uv_timer_init(e->loop, &f->retry);
     uv_timer_init(e->loop, &f->wake);
     uv_timer_init(e->loop, &f->beat);
-    f->tick.data = f->retry.data = f->wake.data = f->beat.data = f;
-    f->handles = 4;
+    uv_timer_init(e->loop, &f->reap);
+    f->tick.data = f->retry.data = f->wake.data = f->beat.data = f->reap.data = f;
+    f->handles = 5;
+    uv_timer_start(&f->reap, on_reap, FANOUT_REAP_FIRST_MS, FANOUT_REAP_MS);
     uv_timer_start(&f->tick, on_tick, FANOUT_TICK_MS, FANOUT_TICK_MS);
     unsigned beat_ms = f->claim_idle_ms / 3;
     uv_timer_start(&f->beat, on_beat, beat_ms, beat_ms);
@@ -840,8 +1063,8 @@ void feed_fanout_stop(feed_fanout_t *f)
     if (f->stopping)
         return;
     f->stopping = true;
-    uv_timer_t *timers[] = { &f->tick, &f->retry, &f->wake, &f->beat };
-    for (int i = 0; i < 4; i++) {
+    uv_timer_t *timers[] = { &f->tick, &f->retry, &f->wake, &f->beat, &f->reap };
+    for (int i = 0; i < 5; i++) {
         uv_timer_stop(timers[i]);
         uv_close((uv_handle_t *)timers[i], on_handle_closed);
     }

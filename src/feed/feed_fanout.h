@@ -55,6 +55,10 @@
 #define FANOUT_RETRY_MS 500        /* after a failed read or group creation */
 #define FANOUT_TICK_MS 1000        /* queue depth refresh */
 #define FANOUT_DEAD_MAX 100000     /* dead letters kept (approximate MAXLEN) */
+#define FEED_CONSUMER_MAX 256      /* a consumer name (instance_id), NUL included */
+#define FANOUT_CONSUMER_GONE_MS 86400000 /* a consumer idle this long, nothing pending: removed */
+#define FANOUT_REAP_FIRST_MS 60000 /* the first look for such consumers, after start */
+#define FANOUT_REAP_MS 3600000     /* then every hour */
 
 typedef struct feed_fanout feed_fanout_t;
 
@@ -62,8 +66,11 @@ typedef struct {
     /* The blocking reads get their own Redis connection (redis_url,
      * timeout_ms plus the block time). */
     const char *redis_url;
-    /* Names this instance in the group; it should survive a restart, so
-     * that the instance picks up its own unfinished jobs at once. */
+    /* Names this instance in every shard's group (the instance_id
+     * setting). Two live instances must never share it. A name that
+     * survives a restart (a fixed instance_id) picks up its own unfinished
+     * jobs at once; a new name (the default hostname:pid) leaves them to
+     * XAUTOCLAIM after claim_idle_ms, by any instance. */
     const char *consumer;
     unsigned timeout_ms;
     unsigned max_attempts;     /* fanout_max_attempts; 0: 8 */

@@ -271,7 +271,8 @@ static int dead_id_arg(rpc_call_t *call, const msgpack_object *args, const char 
     if (rc == 0)
         return 0;
     if (!feed_dead_id_ok(s, len)) {
-        rpc_reply_bad_request(call, "%s: must be a stream entry id such as 1700000000000-0", key);
+        rpc_reply_bad_request(call, "%s: must be a dead letter id such as 1700000000000-0 or "
+                              "3/1700000000000-0 (shard 3)", key);
         return -1;
     }
     memcpy(out, s, len);

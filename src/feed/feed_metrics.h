@@ -14,11 +14,17 @@
            "reads (feed pages or post hashes) that needed PostgreSQL") \
     ACTION(fanout_posts_total, METRIC_COUNTER, "posts fanned out (celebrity posts excluded)") \
     ACTION(fanout_deliveries_total, METRIC_COUNTER, "post ids pushed into home feeds by fan-out") \
-    ACTION(fanout_queue_depth, METRIC_GAUGE, "fan-out jobs queued and not yet finished") \
+    ACTION(fanout_queue_depth, METRIC_GAUGE, \
+           "fan-out jobs queued and not yet finished (every shard of the queue)") \
+    ACTION(fanout_shards, METRIC_GAUGE, \
+           "shards (streams) of the fan-out queue this instance consumes (fanout_shards)") \
     ACTION(fanout_dead_letters_total, METRIC_COUNTER, \
            "fan-out jobs moved to the dead-letter stream (failed too often, or malformed)") \
     ACTION(fanout_job_failures_total, METRIC_COUNTER, \
            "fan-out job attempts that failed and were scheduled for a retry") \
+    ACTION(fanout_consumers_removed_total, METRIC_COUNTER, \
+           "fan-out consumers removed from the groups: gone for a day with no job pending " \
+           "(instances that stopped or were renamed)") \
     ACTION(fanout_yields_total, METRIC_COUNTER, \
            "reads of the fan-out queue that took fewer jobs because live requests were being " \
            "shed (fan-out yields to reads under overload, never stops)") \

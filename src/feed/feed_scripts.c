@@ -131,6 +131,19 @@ const char feed_script_fanout_dead[] =
     "redis.call('HDEL', KEYS[3], ARGV[2])\n"
     "return moved\n";
 
+const char feed_script_fanout_reap[] =
+    "local removed = {}\n"
+    "local max = tonumber(ARGV[3])\n"
+    "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do\n"
+    "  local f = {}\n"
+    "  for i = 1, #c - 1, 2 do f[c[i]] = c[i + 1] end\n"
+    "  if f.name ~= ARGV[2] and f.pending == 0 and f.idle > max then\n"
+    "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f.name)\n"
+    "    removed[#removed + 1] = f.name\n"
+    "  end\n"
+    "end\n"
+    "return removed\n";
+
 const char feed_script_fanout_requeue[] =
     "local entries\n"
     "if ARGV[3] ~= '' then\n"

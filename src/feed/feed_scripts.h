@@ -117,6 +117,15 @@ extern const char feed_script_fanout_heartbeat[];
  * its progress). Returns 1 if moved, 0 if the entry was already gone. */
 extern const char feed_script_fanout_dead[];
 
+/* FANOUT_REAP: KEYS[1] stream; ARGV group, own consumer name, idle ms.
+ * Deletes (XGROUP DELCONSUMER) every consumer of the group but this one that
+ * has nothing pending and has been idle longer than `idle ms`: instances
+ * gone for good (a default instance_id has the pid in it, so every restart
+ * leaves a consumer behind). Checked and deleted in one script, so a
+ * consumer cannot take a job between the check and the delete (DELCONSUMER
+ * drops a consumer's pending jobs). Returns the names removed. */
+extern const char feed_script_fanout_reap[];
+
 /* FANOUT_REQUEUE: KEYS stream, dead stream; ARGV now ms, count, dead id
  * ("" for the oldest `count`). Adds each dead letter's job fields (without
  * the four leading pairs; pub set to now) to the stream as a new job and

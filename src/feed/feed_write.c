@@ -28,6 +28,7 @@
 #include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_scripts.h"
+#include "feed/feed_shard.h"
 #include "rpc/rpc_reply.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -97,12 +98,14 @@ static void add(write_t *w)
     rds_batch_add(w->batch, &w->args);
 }
 
-/* Queues a fan-out job (feed_job.h) on the durable stream. */
+/* Queues a fan-out job (feed_job.h) on the durable stream: the author's
+ * shard, so one author's jobs stay in order. */
 static void add_job(write_t *w, feed_job_type_t type, int64_t post, int64_t author, int64_t ts)
 {
     rds_args_t *a = &w->args;
     char key[RDS_KEY_MAX];
-    size_t n = rds_key_fanout(key, sizeof key, w->e->prefix);
+    size_t n = rds_key_fanout(key, sizeof key, w->e->prefix,
+                              feed_shard_of(author, w->e->fanout_shards));
     rds_args_reset(a);
     rds_args_str(a, "XADD");
     rds_args_add(a, key, n);
@@ -272,7 +275,7 @@ static void on_follower_count(pg_status_t status, PGresult *res, const char *err
 }
 
 /* RT1: the cached follower count, the celebrity flag and marker record, the
- * queue's length. */
+ * queue's length (the sum of every shard's). */
 static void on_publish_state(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
@@ -283,8 +286,12 @@ static void on_publish_state(rds_batch_t *b, void *arg)
     int64_t flagged = 0, marked = 0, count;
     w->flagged = rds_reply_int(rds_batch_reply(b, 1), &flagged) == 0 && flagged == 1;
     w->marked = rds_reply_int(rds_batch_reply(b, 2), &marked) == 0 && marked == 1;
-    if (rds_reply_int(rds_batch_reply(b, 3), &w->queued) != 0)
-        w->queued = 0;
+    w->queued = 0;
+    for (unsigned s = 0; s < w->e->fanout_shards; s++) {
+        int64_t len;
+        if (rds_reply_int(rds_batch_reply(b, 3 + s), &len) == 0)
+            w->queued += len;
+    }
     if (rds_reply_int(rds_batch_reply(b, 0), &count) == 0) {
         decide_mode(w, count);
         return;
@@ -315,11 +322,15 @@ void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
     rds_args_add(&w->args, key, n);
     rds_args_int(&w->args, post->author_id);
     add(w);
-    n = rds_key_fanout(key, sizeof key, e->prefix);
-    rds_args_reset(&w->args);
-    rds_args_str(&w->args, "XLEN");
-    rds_args_add(&w->args, key, n);
-    add(w);
+    /* fanout_queue_max bounds the whole queue: one XLEN per shard (each in
+     * its own slot; on a cluster they go to their nodes in parallel). */
+    for (unsigned s = 0; s < e->fanout_shards; s++) {
+        n = rds_key_fanout(key, sizeof key, e->prefix, s);
+        rds_args_reset(&w->args);
+        rds_args_str(&w->args, "XLEN");
+        rds_args_add(&w->args, key, n);
+        add(w);
+    }
     rds_batch_wait(w->batch, on_publish_state, w);
 }
 

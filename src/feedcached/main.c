@@ -19,6 +19,7 @@
 #include "feed/feed_fanout.h"
 #include "feed/feed_metrics.h"
 #include "feed/feed_rebuild.h"
+#include "feed/feed_shard.h"
 #include "feed/feed_warm.h"
 #include "feedcached/health.h"
 #include "feedcached/service.h"
@@ -249,17 +250,28 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         .post_ttl_s = (int64_t)st->post_ttl,
         .celebrity_threshold = (int64_t)st->celebrity_threshold,
         .fanout_queue_max = (int64_t)st->fanout_queue_max,
+        .fanout_shards = (unsigned)st->fanout_shards,
         /* Rebuilds are PostgreSQL-bound: a few per connection keep the pool
          * busy without queueing behind one another. */
         .max_rebuilds = st->max_rebuilds ? (int)st->max_rebuilds : 2 * (int)st->pg_pool,
         .pg_backlog_max = PG_READ_BACKLOG_PER_CONN * (int)st->pg_pool,
     };
     svc->engine = feed_engine_create(svc->loop, svc->redis, svc->pg, &fo);
-    /* The consumer name survives a restart of this instance, so that it
-     * picks up its own unfinished fan-out jobs at once. */
-    char host[128] = "feedcached", consumer[512];
-    gethostname(host, sizeof host - 1);
-    snprintf(consumer, sizeof consumer, "%s/%s", host, st->listen);
+    /* The fan-out consumer name: instance_id, by default hostname:pid
+     * (the caller contract), unique among live instances even when several
+     * share a host or a listen address. A restarted instance is then a new
+     * consumer: its old one's unfinished jobs are claimed (XAUTOCLAIM) by
+     * any instance after fanout_claim_idle_ms, and the old name is removed
+     * after a day. A fixed instance_id picks them up at once instead. */
+    char consumer[FEED_CONSUMER_MAX];
+    if (st->instance_id[0]) {
+        snprintf(consumer, sizeof consumer, "%s", st->instance_id);
+    } else {
+        char host[128] = "feedcached";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        snprintf(consumer, sizeof consumer, "%s:%d", host, (int)getpid());
+    }
     feed_fanout_options_t fa = {
         .redis_url = st->redis,
         .consumer = consumer,
@@ -286,7 +298,7 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
 }
 
 /* A second instance on the same unix socket stops here, before its fan-out
- * worker (whose consumer name is derived from `listen`) takes any job. */
+ * worker takes any job. */
 static int check_listen(const settings_t *st, char *err, size_t errlen)
 {
     addr_t addr;
@@ -309,8 +321,11 @@ static unsigned fit_connections(const settings_t *st)
         log_warn("main", "cannot read RLIMIT_NOFILE: max_connections stays %u", wanted);
         return wanted;
     }
-    /* Each backend connection may briefly have a replacement open. */
-    unsigned long reserve = FD_RESERVE_FIXED + 2 * (st->redis_pool + 1 + st->pg_pool);
+    /* Each backend connection may briefly have a replacement open. The
+     * fan-out worker blocks on one connection per shard (auto: at most
+     * FEED_SHARDS_CLUSTER). */
+    unsigned long shards = st->fanout_shards ? st->fanout_shards : FEED_SHARDS_CLUSTER;
+    unsigned long reserve = FD_RESERVE_FIXED + 2 * (st->redis_pool + shards + st->pg_pool);
     unsigned fit = fdlimit_max_connections(fl.now, reserve, wanted);
     if (fit < wanted)
         log_warn("main", "max_connections lowered from %u to %u: RLIMIT_NOFILE is %lu "

@@ -136,7 +136,12 @@ static void pg_outage(void **state)
 static void pg_outage_sigterm(void **state)
 {
     faults_t *f = *state;
-    faults_start(f, NULL);
+    /* A fixed instance_id: the restarted instance is the same fan-out
+     * consumer and takes its pending jobs back at once. (With the default,
+     * hostname:pid, another consumer claims them after fanout_claim_idle_ms:
+     * test_fanout's kill_resume.) */
+    const char *const first[] = { "--instance-id", "pg-outage-sigterm", NULL };
+    faults_start(f, first);
     char listen[160], mlisten[160];
     snprintf(listen, sizeof listen, "%s", f->d->addr);
     snprintf(mlisten, sizeof mlisten, "%s", f->d->metrics_addr);
@@ -158,7 +163,8 @@ static void pg_outage_sigterm(void **state)
     f->d = NULL;
 
     outage_end(f);
-    const char *const again[] = { "--listen", listen, "--metrics-listen", mlisten, NULL };
+    const char *const again[] = { "--listen", listen, "--metrics-listen", mlisten,
+                                  "--instance-id", "pg-outage-sigterm", NULL };
     faults_start(f, again);
     int64_t pending[NPENDING];
     for (int i = 0; i < NPENDING; i++)

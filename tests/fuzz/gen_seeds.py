@@ -326,7 +326,7 @@ def dicts():
                         'shutdown_timeout_ms', 'fanout_queue_max', 'max_rebuilds',
                         'warm_rate', 'warm_window', 'fanout_max_attempts',
                         'fanout_claim_idle_ms', 'fanout_retry_min_ms',
-                        'fanout_retry_max_ms')],
+                        'fanout_retry_max_ms', 'fanout_shards', 'instance_id')],
         'rds_url': ['"redis://"', '"unix://"', '"rediss://"', '"127.0.0.1"', '"localhost"',
                     '"[::1]"', '"[::ffff:127.0.0.1]"', '"redis"', '"-"', '"_"', '"."', '":6379"', '"@"', '":"', '"/"',
                     '"?db="', '"&password="', '"%"', '"%40"', '"%00"', '"65535"', '"65536"',

@@ -16,6 +16,10 @@
  *     40 jobs pending: feedcached's CPU time and Redis commands over 4 s
  *     stay small; the outage is logged once; after it every pending post
  *     and every new one is delivered
+ *   - shards: fanout_shards 4 with two instances: jobs spread over the
+ *     shards, each instance consumes every shard, a dead letter's id names
+ *     its shard and is requeued there; a lowered fanout_shards with jobs in
+ *     a dropped shard is logged at start-up
  *
  * Own PostgreSQL database fc_fanout_<pid>, own Redis db 12, a key prefix
  * per daemon. FEEDCACHE_TEST_FILTER=fanout_poison runs one test. */
@@ -42,6 +46,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "feed/feed_scripts.h"
+#include "feed/feed_shard.h"
 #include "fixture.h"
 #include "harness.h"
 #include "oracle_db.h"
@@ -143,12 +149,24 @@ static int64_t feeds_with(fixture_t *f, const char *prefix, int64_t lo, int64_t 
     return n;
 }
 
+/* The shard of the fan-out queue xadd_post and stream_len use (0 unless a
+ * test sets it). */
+static unsigned cur_shard;
+
+static void stream_name(char *out, size_t cap, const char *prefix, const char *suffix)
+{
+    if (cur_shard == 0)
+        snprintf(out, cap, "%s{fanout}%s", prefix, suffix);
+    else
+        snprintf(out, cap, "%s{fanout:%u}%s", prefix, cur_shard, suffix);
+}
+
 /* XADDs a push job as post.publish does (feed_job.h); returns its id. */
 static void xadd_post(fixture_t *f, const char *prefix, int64_t post, int64_t author,
                       char id[64])
 {
     char stream[160];
-    snprintf(stream, sizeof stream, "%s{fanout}", prefix);
+    stream_name(stream, sizeof stream, prefix, "");
     long long now = (long long)time(NULL) * 1000;
     redisReply *rep = cmd(f->r, "XADD %s * t p p %lld a %lld ts %lld pub %lld", stream,
                           (long long)post, (long long)author, 1700000000000LL + post, now);
@@ -160,7 +178,9 @@ static void xadd_post(fixture_t *f, const char *prefix, int64_t post, int64_t au
 
 static long long stream_len(fixture_t *f, const char *prefix, const char *suffix)
 {
-    return cmd_int(f->r, "XLEN %s{fanout}%s", prefix, suffix);
+    char stream[160];
+    stream_name(stream, sizeof stream, prefix, suffix);
+    return cmd_int(f->r, "XLEN %s", stream);
 }
 
 static int64_t stat_of(fc_client_t *c, const char *key)
@@ -549,12 +569,17 @@ static void fanout_long_job_once(void **state)
     f->finished = true;
 }
 
-static void fanout_kill_resume(void **state)
+/* kill -9 of the worker of a long job in shard `shard` (of 4 when > 0): the
+ * other instance, another consumer, claims it there and resumes. */
+static void kill_resume(fixture_t *f, unsigned shard)
 {
-    fixture_t *f = *state;
     char slow[1400];
     long_world(f, slow, sizeof slow);
-    static const char *const flags[] = { "--fanout-claim-idle-ms", "600", NULL };
+    cur_shard = shard;
+    char progress[160];
+    stream_name(progress, sizeof progress, f->prefix, ":progress");
+    const char *const flags[] = { "--fanout-claim-idle-ms", "600", "--fanout-shards",
+                                  shard ? "4" : "1", NULL };
     fc_client_t *ca;
     harness_daemon_t *a = start_daemon(f, slow, flags, &ca);
     char entry[64];
@@ -564,7 +589,7 @@ static void fanout_kill_resume(void **state)
     long long deadline = odb_now_ms() + 30000;
     long long pos = 0;
     while (pos < LONG_LO + 2 * PAGE - 1) {
-        redisReply *rep = cmd(f->r, "HGET %s{fanout}:progress %s", f->prefix, entry);
+        redisReply *rep = cmd(f->r, "HGET %s %s", progress, entry);
         if (rep->type == REDIS_REPLY_STRING)
             pos = strtoll(rep->str, NULL, 10);
         freeReplyObject(rep);
@@ -603,10 +628,21 @@ static void fanout_kill_resume(void **state)
     assert_true(redone >= 0);
     assert_true(redone <= PAGE);
     assert_true(log_has(b, "resumes after follower", NULL));
-    assert_int_equal(cmd_int(f->r, "HLEN %s{fanout}:progress", f->prefix), 0);
+    assert_int_equal(cmd_int(f->r, "HLEN %s", progress), 0);
     fc_client_close(cb);
     assert_int_equal(harness_daemon_finish(b, true), 0);
+    cur_shard = 0;
     f->finished = true;
+}
+
+static void fanout_kill_resume(void **state)
+{
+    kill_resume(*state, 0);
+}
+
+static void fanout_kill_resume_shard(void **state)
+{
+    kill_resume(*state, 3);
 }
 
 /* --- (c) PostgreSQL outage -------------------------------------------------------- */
@@ -733,6 +769,283 @@ static void fanout_pg_outage(void **state)
     f->finished = true;
 }
 
+/* --- (d) a sharded queue -------------------------------------------------------- */
+
+static void shard_consumer_names(fixture_t *f, unsigned i, char *out, size_t cap);
+
+#define SHARDS 4
+
+/* XINFO STREAM's entries-added of shard i's stream (jobs ever queued). */
+static long long shard_added(fixture_t *f, unsigned i)
+{
+    char stream[160];
+    if (i == 0)
+        snprintf(stream, sizeof stream, "%s{fanout}", f->prefix);
+    else
+        snprintf(stream, sizeof stream, "%s{fanout:%u}", f->prefix, i);
+    redisReply *rep = cmd(f->r, "XINFO STREAM %s", stream);
+    long long v = -1;
+    for (size_t k = 0; rep->type == REDIS_REPLY_ARRAY && k + 1 < rep->elements; k += 2)
+        if (rep->element[k]->type == REDIS_REPLY_STRING &&
+            strcmp(rep->element[k]->str, "entries-added") == 0)
+            v = rep->element[k + 1]->integer;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* The consumers of the group on shard i's stream. */
+static long long shard_consumers(fixture_t *f, unsigned i)
+{
+    char stream[160];
+    if (i == 0)
+        snprintf(stream, sizeof stream, "%s{fanout}", f->prefix);
+    else
+        snprintf(stream, sizeof stream, "%s{fanout:%u}", f->prefix, i);
+    redisReply *rep = cmd(f->r, "XINFO CONSUMERS %s feedcache", stream);
+    long long n = rep->type == REDIS_REPLY_ARRAY ? (long long)rep->elements : -1;
+    freeReplyObject(rep);
+    return n;
+}
+
+/* fanout_shards 4, two instances: publishes spread over the shards, both
+ * instances consume every shard, every post reaches every feed; a poison
+ * job in a shard > 0 is dead-lettered with an id naming its shard, listed
+ * and requeued by feedcachectl, and completes once its key is fixed. */
+static void fanout_shards(void **state)
+{
+    fixture_t *f = *state;
+    enum { AUTHORS = 24, FLO = 1000, FHI = 1039 };
+    for (int64_t a = 1; a <= AUTHORS; a++)
+        add_followers(f->pg, a, FLO, FHI);
+    /* The poison author: its jobs land in a shard > 0; follower 2000's feed
+     * key holds a string. */
+    int64_t poison = 50;
+    while (feed_shard_of(poison, SHARDS) == 0)
+        poison++;
+    unsigned poison_shard = feed_shard_of(poison, SHARDS);
+    add_followers(f->pg, poison, 2000, 2001);
+    fixture_next_prefix(f);
+    make_feeds(f, f->prefix, 1, AUTHORS);
+    make_feeds(f, f->prefix, FLO, FHI);
+    make_feeds(f, f->prefix, 2001, 2001);
+    char k[160];
+    key_of(f->prefix, k, sizeof k, "feed", 2000);
+    freeReplyObject(cmd(f->r, "SET %s garbage", k));
+    static const char *const flags[] = { "--fanout-shards", "4", "--fanout-max-attempts", "2",
+                                         "--fanout-retry-min-ms", "50", "--fanout-retry-max-ms",
+                                         "200", NULL };
+    fc_client_t *ca, *cb;
+    harness_daemon_t *a = start_daemon(f, NULL, flags, &ca);
+    harness_daemon_t *b = start_daemon(f, NULL, flags, &cb);
+    char err[256], mode[16];
+    for (int64_t au = 1; au <= AUTHORS; au++) {
+        odb_post_t p = { .id = 10000 + au, .author_id = au, .created_ms = 1700000000000 + au };
+        if (odb_rpc_publish(au % 2 ? ca : cb, &p, false, false, mode, err, sizeof err) != 0)
+            fail_msg("publish: %s", err);
+        assert_string_equal(mode, "fanout");
+    }
+    odb_post_t pp = { .id = 20000, .author_id = poison, .created_ms = 1700000000000 };
+    if (odb_rpc_publish(ca, &pp, false, false, mode, err, sizeof err) != 0)
+        fail_msg("publish: %s", err);
+    long long deadline = odb_now_ms() + 20000;
+    for (int64_t au = 1; au <= AUTHORS; au++)
+        while (feeds_with(f, f->prefix, FLO, FHI, 10000 + au) != FHI - FLO + 1 ||
+               feeds_with(f, f->prefix, au, au, 10000 + au) != 1) {
+            if (odb_now_ms() > deadline) {
+                harness_daemon_dump_log(a, "shards: a");
+                fail_msg("post %" PRId64 " not delivered to every follower in 20 s", 10000 + au);
+            }
+            odb_sleep_ms(20);
+        }
+    /* Spread: each author's jobs in its own shard; every instance reads all. */
+    long long total = 0;
+    int used = 0;
+    for (unsigned i = 0; i < SHARDS; i++) {
+        long long n = shard_added(f, i);
+        long long want = 0;
+        for (int64_t au = 1; au <= AUTHORS; au++)
+            want += feed_shard_of(au, SHARDS) == i;
+        want += i == poison_shard;
+        char names[512];
+        shard_consumer_names(f, i, names, sizeof names);
+        fprintf(stderr, "shard %u: %lld jobs queued (expected %lld), consumers %s\n", i, n,
+                want, names);
+        assert_int_equal(n, want);
+        /* Each instance registers in every shard's group once it is up. */
+        long long until = odb_now_ms() + 5000;
+        while (shard_consumers(f, i) != 2) {
+            if (odb_now_ms() > until)
+                fail_msg("shard %u: consumers %s (want both instances)", i, names);
+            odb_sleep_ms(20);
+        }
+        total += n;
+        used += n > 0;
+    }
+    assert_int_equal(total, AUTHORS + 1);
+    assert_true(used >= 3);
+    /* The poison job: dead-lettered, its id naming its shard. */
+    char id[64] = "", reason[256] = "", want_prefix[16];
+    snprintf(want_prefix, sizeof want_prefix, "%u/", poison_shard);
+    while (dead_letters(ca, id, reason, NULL) < 1) {
+        if (odb_now_ms() > deadline)
+            fail_msg("the poison job was not dead-lettered");
+        odb_sleep_ms(20);
+    }
+    if (strncmp(id, want_prefix, strlen(want_prefix)) != 0 || !strstr(reason, "WRONGTYPE"))
+        fail_msg("dead letter id '%s' (want %s...), reason '%s'", id, want_prefix, reason);
+    ctl_run_t r;
+    run_ctl(&r, a->addr, "fanout dead-letters");
+    if (r.status != 0 || !strstr(r.out, id) || !strstr(r.out, "1 dead letter"))
+        fail_msg("fanout dead-letters: exit %d:\n%s", r.status, r.out);
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    freeReplyObject(cmd(f->r, "ZADD %s -1 s", k));
+    char line[128];
+    snprintf(line, sizeof line, "fanout retry %s", id);
+    run_ctl(&r, b->addr, line);
+    if (r.status != 0 || !strstr(r.out, "requeued 1 dead letter"))
+        fail_msg("%s: exit %d:\n%s", line, r.status, r.out);
+    deadline = odb_now_ms() + 10000;
+    while (feeds_with(f, f->prefix, 2000, 2001, 20000) != 2) {
+        if (odb_now_ms() > deadline)
+            fail_msg("the requeued job did not complete");
+        odb_sleep_ms(20);
+    }
+    assert_int_equal(dead_letters(cb, NULL, NULL, NULL), 0);
+    /* Unknown shard of a dead letter id: refused. */
+    run_ctl(&r, a->addr, "fanout retry 9/1-1");
+    assert_int_not_equal(r.status, 0);
+    /* Queue depth (every shard) back to 0, and the shard gauge. */
+    deadline = odb_now_ms() + 5000;
+    while (stat_of(ca, "fanout_queue_depth") != 0 || stat_of(cb, "fanout_queue_depth") != 0) {
+        if (odb_now_ms() > deadline)
+            fail_msg("fanout_queue_depth did not return to 0");
+        odb_sleep_ms(50);
+    }
+    harness_http_t h;
+    assert_int_equal(harness_http(a->metrics_addr, "GET", "/metrics", 5000, &h, err,
+                                  sizeof err), 0);
+    if (!strstr(h.body.data, "feedcache_fanout_shards 4"))
+        fail_msg("/metrics lacks feedcache_fanout_shards 4");
+    harness_http_free(&h);
+    fc_client_close(ca);
+    fc_client_close(cb);
+    assert_int_equal(harness_daemon_finish(a, true), 0);
+    assert_int_equal(harness_daemon_finish(b, true), 0);
+    f->finished = true;
+}
+
+/* fanout_shards lowered while a dropped shard holds a job: logged at start
+ * with what to do; the shards kept are consumed as usual. */
+static void fanout_shards_dropped(void **state)
+{
+    fixture_t *f = *state;
+    fixture_next_prefix(f);
+    freeReplyObject(cmd(f->r, "XADD %s{fanout:5} * t p p 1 a 1 ts 1 pub 1", f->prefix));
+    static const char *const flags[] = { "--fanout-shards", "2", NULL };
+    fc_client_t *c;
+    harness_daemon_t *d = start_daemon(f, NULL, flags, &c);
+    long long deadline = odb_now_ms() + 10000;
+    while (!log_has(d, "fan-out shard 5 holds 1 jobs and 0 dead letters, but fanout_shards is 2",
+                    NULL)) {
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(d, "dropped shard");
+            fail_msg("no warning about shard 5");
+        }
+        odb_sleep_ms(50);
+    }
+    int n = 0;
+    log_has(d, "fan-out shard", &n);
+    assert_int_equal(n, 1);         /* only shard 5; the empty ones are not mentioned */
+    fc_client_close(c);
+    assert_int_equal(harness_daemon_finish(d, true), 0);
+    f->finished = true;
+}
+
+/* --- (e) several instances: names, consumers gone for a day ------------------- */
+
+/* The consumer names of the group on shard i's stream, space-separated. */
+static void shard_consumer_names(fixture_t *f, unsigned i, char *out, size_t cap)
+{
+    char stream[160];
+    if (i == 0)
+        snprintf(stream, sizeof stream, "%s{fanout}", f->prefix);
+    else
+        snprintf(stream, sizeof stream, "%s{fanout:%u}", f->prefix, i);
+    redisReply *rep = cmd(f->r, "XINFO CONSUMERS %s feedcache", stream);
+    out[0] = '\0';
+    for (size_t k = 0; rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
+        const redisReply *c = rep->element[k];
+        for (size_t m = 0; m + 1 < c->elements; m += 2)
+            if (strcmp(c->element[m]->str, "name") == 0)
+                snprintf(out + strlen(out), cap - strlen(out), "%s ", c->element[m + 1]->str);
+    }
+    freeReplyObject(rep);
+}
+
+/* instance_id names the consumer in every shard's group; by default it is
+ * hostname:pid, so two instances on one host differ. */
+static void fanout_instance_id(void **state)
+{
+    fixture_t *f = *state;
+    fixture_next_prefix(f);
+    static const char *const named[] = { "--fanout-shards", "2", "--instance-id", "feed-a.1",
+                                         NULL };
+    static const char *const unnamed[] = { "--fanout-shards", "2", NULL };
+    fc_client_t *ca, *cb;
+    harness_daemon_t *a = start_daemon(f, NULL, named, &ca);
+    harness_daemon_t *b = start_daemon(f, NULL, unnamed, &cb);
+    char host[128] = "", want[200], names[1024];
+    gethostname(host, sizeof host - 1);
+    snprintf(want, sizeof want, "%s:%d ", host, (int)b->pid);
+    long long deadline = odb_now_ms() + 10000;
+    for (unsigned i = 0; i < 2; i++) {
+        for (;;) {
+            shard_consumer_names(f, i, names, sizeof names);
+            if (strstr(names, "feed-a.1 ") && strstr(names, want))
+                break;
+            if (odb_now_ms() > deadline)
+                fail_msg("shard %u consumers are '%s' (want feed-a.1 and %s)", i, names, want);
+            odb_sleep_ms(50);
+        }
+    }
+    fc_client_close(ca);
+    fc_client_close(cb);
+    assert_int_equal(harness_daemon_finish(a, true), 0);
+    assert_int_equal(harness_daemon_finish(b, true), 0);
+    f->finished = true;
+}
+
+/* FANOUT_REAP removes consumers idle past the limit with nothing pending,
+ * never one with a pending job, never the caller itself. (The daemon runs it
+ * hourly with a one-day limit; here the limit is 30 ms.) */
+static void fanout_reap_consumers(void **state)
+{
+    fixture_t *f = *state;
+    fixture_next_prefix(f);
+    char stream[160], names[1024];
+    snprintf(stream, sizeof stream, "%s{fanout:1}", f->prefix);
+    freeReplyObject(cmd(f->r, "XGROUP CREATE %s feedcache 0 MKSTREAM", stream));
+    freeReplyObject(cmd(f->r, "XGROUP CREATECONSUMER %s feedcache gone", stream));
+    freeReplyObject(cmd(f->r, "XADD %s * t p p 1 a 1 ts 1 pub 1", stream));
+    freeReplyObject(cmd(f->r, "XREADGROUP GROUP feedcache busy COUNT 1 STREAMS %s >", stream));
+    freeReplyObject(cmd(f->r, "XGROUP CREATECONSUMER %s feedcache me", stream));
+    odb_sleep_ms(100);
+    /* A day: nobody is that idle. */
+    redisReply *rep = cmd(f->r, "EVAL %s 1 %s feedcache me 86400000", feed_script_fanout_reap,
+                          stream);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 0);
+    freeReplyObject(rep);
+    rep = cmd(f->r, "EVAL %s 1 %s feedcache me 30", feed_script_fanout_reap, stream);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 1);
+    assert_string_equal(rep->element[0]->str, "gone");
+    freeReplyObject(rep);
+    shard_consumer_names(f, 1, names, sizeof names);
+    assert_string_equal(names, "busy me ");
+    f->finished = true;
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -742,7 +1055,16 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(fanout_kill_resume, fixture_setup_data,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_kill_resume_shard, fixture_setup_data,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(fanout_pg_outage, fixture_setup_data, fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_shards, fixture_setup_data, fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_shards_dropped, fixture_setup_data,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_instance_id, fixture_setup_data,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_reap_consumers, fixture_setup_data,
+                                        fixture_teardown),
     };
     const char *filter = getenv("FEEDCACHE_TEST_FILTER");
     if (filter && *filter)

@@ -1,5 +1,6 @@
-/* feed_dead_id_ok: what fanout.dead_letters and fanout.retry accept as a
- * stream entry id before it reaches XRANGE. */
+/* feed_dead_id_ok, feed_dead_id_parse: what fanout.dead_letters and
+ * fanout.retry accept as a dead letter's id (a stream entry id, after "I/"
+ * for shard I > 0) before it reaches XRANGE. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +32,27 @@ static void ids(void **state)
     assert_false(ok("(1-2"));
     assert_false(ok("1 -2"));
     assert_false(ok("123456789012345678901-0"));   /* 21 digits */
+    /* Shards: I/ID for shard I in 1..63; shard 0 has no prefix. */
+    unsigned shard = 99;
+    size_t off = 99;
+    assert_true(feed_dead_id_parse("1700000000000-0", 15, &shard, &off));
+    assert_int_equal(shard, 0);
+    assert_int_equal(off, 0);
+    assert_true(feed_dead_id_parse("3/1700000000000-7", 17, &shard, &off));
+    assert_int_equal(shard, 3);
+    assert_int_equal(off, 2);
+    assert_true(feed_dead_id_parse("63/1-2", 6, &shard, &off));
+    assert_int_equal(shard, 63);
+    assert_int_equal(off, 3);
+    assert_true(ok("63/18446744073709551615-18446744073709551615"));   /* the longest */
+    assert_false(ok("64/1-2"));
+    assert_false(ok("0/1-2"));
+    assert_false(ok("03/1-2"));
+    assert_false(ok("/1-2"));
+    assert_false(ok("3/"));
+    assert_false(ok("3/4/1-2"));
+    assert_false(ok("a/1-2"));
+    assert_false(ok("100/1-2"));
     /* Not NUL-terminated: only len bytes count. */
     assert_true(feed_dead_id_ok("12-34xyz", 5));
     assert_false(feed_dead_id_ok("12-34", 3));

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -27,11 +28,11 @@ static void every_key_has_its_shape(void **state)
     assert_int_equal(rds_key_celebrities_marked(k, sizeof k, "fc:"),
                      strlen("fc:marked:{celebrities}"));
     assert_string_equal(k, "fc:marked:{celebrities}");
-    assert_int_equal(rds_key_fanout(k, sizeof k, "fc:"), strlen("fc:{fanout}"));
+    assert_int_equal(rds_key_fanout(k, sizeof k, "fc:", 0), strlen("fc:{fanout}"));
     assert_string_equal(k, "fc:{fanout}");
-    assert_int_equal(rds_key_fanout_dead(k, sizeof k, "fc:"), strlen("fc:{fanout}:dead"));
+    assert_int_equal(rds_key_fanout_dead(k, sizeof k, "fc:", 0), strlen("fc:{fanout}:dead"));
     assert_string_equal(k, "fc:{fanout}:dead");
-    rds_key_fanout_progress(k, sizeof k, "fc:");
+    rds_key_fanout_progress(k, sizeof k, "fc:", 0);
     assert_string_equal(k, "fc:{fanout}:progress");
     rds_key_warm(k, sizeof k, "fc:", "w-1a2b");
     assert_string_equal(k, "fc:warm:{w-1a2b}");
@@ -137,14 +138,32 @@ static void slots_follow_the_hash_tag(void **state)
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(c, lc));
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(d, ld));
     assert_int_equal(rds_key_slot(a, la), slot_of("4242"));
-    size_t lf = rds_key_fanout(a, sizeof a, "fc:");
+    size_t lf = rds_key_fanout(a, sizeof a, "fc:", 0);
     assert_int_equal(rds_key_slot(a, lf), slot_of("fanout"));
     /* The dead-letter stream and the progress hash share the stream's slot:
      * one script moves a job between them. */
-    lf = rds_key_fanout_dead(a, sizeof a, "fc:");
+    lf = rds_key_fanout_dead(a, sizeof a, "fc:", 0);
     assert_int_equal(rds_key_slot(a, lf), slot_of("fanout"));
-    lf = rds_key_fanout_progress(a, sizeof a, "fc:");
+    lf = rds_key_fanout_progress(a, sizeof a, "fc:", 0);
     assert_int_equal(rds_key_slot(a, lf), slot_of("fanout"));
+    /* Shards > 0: a tag of their own, shared by their three keys; the
+     * default cluster shard count lands on eight different slots. */
+    unsigned seen[8];
+    for (unsigned sh = 1; sh < 8; sh++) {
+        lf = rds_key_fanout(a, sizeof a, "fc:", sh);
+        char tag[32];
+        snprintf(tag, sizeof tag, "fanout:%u", sh);
+        assert_int_equal(rds_key_slot(a, lf), slot_of(tag));
+        seen[sh] = rds_key_slot(a, lf);
+        for (unsigned o = 0; o < sh; o++)
+            assert_int_not_equal(seen[sh], o ? seen[o] : slot_of("fanout"));
+        lf = rds_key_fanout_dead(a, sizeof a, "fc:", sh);
+        assert_int_equal(rds_key_slot(a, lf), seen[sh]);
+        lf = rds_key_fanout_progress(a, sizeof a, "fc:", sh);
+        assert_int_equal(rds_key_slot(a, lf), seen[sh]);
+    }
+    rds_key_fanout_dead(a, sizeof a, "fc:", 3);
+    assert_string_equal(a, "fc:{fanout:3}:dead");
 }
 
 int main(void)

@@ -104,21 +104,34 @@ size_t rds_key_celebrities_marked(char *out, size_t cap, const char *prefix)
     return build(out, cap, prefix, "marked:", "celebrities");
 }
 
-size_t rds_key_fanout(char *out, size_t cap, const char *prefix)
+/* The fan-out queue is sharded: shard 0 keeps the unsharded names (so jobs
+ * queued before shards existed are still read), shard i > 0 has the tag
+ * {fanout:i}, a slot of its own. A shard's stream, dead-letter stream and
+ * progress hash share its tag: one script moves a job between them. */
+static size_t build_fanout(char *out, size_t cap, const char *prefix, unsigned shard,
+                           const char *suffix)
 {
-    /* One stream for the whole service: its own name is its tag. */
-    return build(out, cap, prefix, "", "fanout");
+    char tag[32];
+    if (shard == 0)
+        snprintf(tag, sizeof tag, "fanout");
+    else
+        snprintf(tag, sizeof tag, "fanout:%u", shard);
+    return build_suffix(out, cap, prefix, "", tag, suffix);
 }
 
-size_t rds_key_fanout_dead(char *out, size_t cap, const char *prefix)
+size_t rds_key_fanout(char *out, size_t cap, const char *prefix, unsigned shard)
 {
-    /* The stream's tag: one script moves a job from the stream to it. */
-    return build_suffix(out, cap, prefix, "", "fanout", ":dead");
+    return build_fanout(out, cap, prefix, shard, "");
 }
 
-size_t rds_key_fanout_progress(char *out, size_t cap, const char *prefix)
+size_t rds_key_fanout_dead(char *out, size_t cap, const char *prefix, unsigned shard)
 {
-    return build_suffix(out, cap, prefix, "", "fanout", ":progress");
+    return build_fanout(out, cap, prefix, shard, ":dead");
+}
+
+size_t rds_key_fanout_progress(char *out, size_t cap, const char *prefix, unsigned shard)
+{
+    return build_fanout(out, cap, prefix, shard, ":progress");
 }
 
 size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id)

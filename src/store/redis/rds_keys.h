@@ -27,6 +27,8 @@
  *                                   malformed; listed and requeued by feedcachectl fanout
  *   PREFIX{fanout}:progress hash    entry id -> "POSITION ATTEMPTS" of a running job with
  *                                   more than one page: where a taken-over job resumes
+ *   PREFIX{fanout:I}...     the same three for shard I > 0 of the fan-out queue (the
+ *                                   names above are shard 0), each shard in its own slot
  *   PREFIXwarm:{JOB}        hash    warm job JOB: done, total, state; kept >= 1 h after it ends
  *
  * Each builder writes the key into out (cap bytes, NUL included) and returns
@@ -52,9 +54,11 @@ size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_
 size_t rds_key_celebrities(char *out, size_t cap, const char *prefix);
 /* In the same slot as rds_key_celebrities. */
 size_t rds_key_celebrities_marked(char *out, size_t cap, const char *prefix);
-size_t rds_key_fanout(char *out, size_t cap, const char *prefix);
-size_t rds_key_fanout_dead(char *out, size_t cap, const char *prefix);
-size_t rds_key_fanout_progress(char *out, size_t cap, const char *prefix);
+/* Shard `shard` of the fan-out queue: its stream, dead-letter stream and
+ * progress hash, all three in one slot. */
+size_t rds_key_fanout(char *out, size_t cap, const char *prefix, unsigned shard);
+size_t rds_key_fanout_dead(char *out, size_t cap, const char *prefix, unsigned shard);
+size_t rds_key_fanout_progress(char *out, size_t cap, const char *prefix, unsigned shard);
 /* job_id: 1..RDS_KEY_JOB_MAX printable characters, no space or brace. */
 size_t rds_key_warm(char *out, size_t cap, const char *prefix, const char *job_id);
 
