@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "feed/feed_flight.h"
@@ -25,7 +26,17 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     e->fanout_shards = feed_shards_resolve(o->fanout_shards, rds_pool_is_cluster(redis));
     e->max_rebuilds = o->max_rebuilds;
     e->pg_backlog_max = o->pg_backlog_max;
-    e->next_token = ((uint64_t)uv_hrtime() << 16) ^ (uint64_t)getpid();
+    /* Rebuild tokens must differ across instances too: a placeholder is
+     * owned by its token, and a rebuild whose placeholder was dropped
+     * (invalidate, follow) must not find a newer rebuild's placeholder,
+     * on another instance, under the same token and fill it with rows read
+     * before the drop. A random start makes two instances' token ranges
+     * meet with negligible odds; the clock and pid used before could start
+     * two containers (pid 1 both) booted alike close together. */
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+        rnd = ((uint64_t)uv_hrtime() << 16) ^ (uint64_t)getpid();
+    e->next_token = rnd;
     list_init(&e->rebuild_polls);
     list_init(&e->rebuild_sheds);
     e->flights = feed_flights_new();

@@ -187,6 +187,12 @@ void feed_warm_job_pack_status(msgpack_packer *pk, const feed_warm_job_t *st)
                 st->started_ms, st->updated_ms ? st->updated_ms : feed_now_ms());
 }
 
+bool feed_warm_job_orphaned(const char *state, int64_t updated_ms, int64_t now_ms)
+{
+    bool live = strcmp(state, "running") == 0 || strcmp(state, "paused") == 0;
+    return live && updated_ms > 0 && now_ms - updated_ms > FEED_WARM_ORPHAN_MS;
+}
+
 typedef struct {
     rpc_call_t *call;
     char job[RDS_KEY_JOB_MAX + 1];
@@ -209,10 +215,23 @@ static void on_status(redisReply *r, void *arg)
     } else {
         const redisReply *err = r->element[3];
         bool has_err = err->type == REDIS_REPLY_STRING;
+        const char *state = r->element[2]->str;
+        const char *error = has_err ? err->str : "";
+        size_t error_len = has_err ? err->len : 0;
+        int64_t updated_ms = field_int(r->element[5]);
+        char why[120];
+        if (feed_warm_job_orphaned(state, updated_ms, feed_now_ms())) {
+            /* Its instance died (a shutdown marks its jobs failed): nobody
+             * will finish it, so it is not reported as still running. */
+            state = "failed";
+            error_len = (size_t)snprintf(why, sizeof why, "its instance stopped reporting "
+                                         "(last report %" PRId64 " s ago)",
+                                         (feed_now_ms() - updated_ms) / 1000);
+            error = why;
+        }
         msgpack_packer *pk = rpc_reply_begin(q->call);
-        pack_status(pk, field_int(r->element[0]), field_int(r->element[1]), r->element[2]->str,
-                    has_err ? err->str : "", has_err ? err->len : 0, field_int(r->element[4]),
-                    field_int(r->element[5]));
+        pack_status(pk, field_int(r->element[0]), field_int(r->element[1]), state, error,
+                    error_len, field_int(r->element[4]), updated_ms);
         rpc_reply_end(q->call);
     }
     free(q);

@@ -20,6 +20,10 @@
 #define FEED_WARM_KEEP_S 3600       /* record TTL: while running (refreshed) and after */
 #define FEED_WARM_PROGRESS_MS 500   /* progress writes at most this often */
 #define FEED_WARM_HEARTBEAT_MS 60000 /* a quiet job still refreshes its record */
+/* A running or paused record not refreshed for this long belongs to an
+ * instance that died: warm.status reports it failed. Three heartbeats, so
+ * a busy loop or clocks a minute apart across instances do not trip it. */
+#define FEED_WARM_ORPHAN_MS (3 * FEED_WARM_HEARTBEAT_MS)
 #define FEED_WARM_ID_HEX 16
 
 typedef enum {
@@ -88,8 +92,14 @@ bool feed_warm_job_maybe_write(feed_warm_job_t *st, uint64_t now_ns);
 /* Packs warm.status's result for a job of this instance (always current). */
 void feed_warm_job_pack_status(msgpack_packer *pk, const feed_warm_job_t *st);
 
+/* True when a record in state `state` last written at updated_ms (epoch
+ * ms) is an orphan at now_ms: running or paused, and older than
+ * FEED_WARM_ORPHAN_MS. */
+bool feed_warm_job_orphaned(const char *state, int64_t updated_ms, int64_t now_ms);
+
 /* Answers warm.status for job id from its record in Redis (a job of
- * another instance, or one that ended): NOT_FOUND when there is none. */
+ * another instance, or one that ended): NOT_FOUND when there is none; a
+ * job whose instance died (feed_warm_job_orphaned) is reported failed. */
 void feed_warm_job_fetch_status(feed_engine_t *e, rpc_call_t *call, const char *id);
 
 #endif

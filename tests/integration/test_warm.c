@@ -352,6 +352,46 @@ static void warm_unknown_job(void **state)
     f->finished = true;
 }
 
+/* A job record of another instance (written straight to Redis): running
+ * and fresh reads as running on this instance; running but not refreshed
+ * for 10 minutes (its instance died) reads as failed; a finished one is
+ * left as it is however old. */
+static void warm_status_of_dead_instance(void **state)
+{
+    fixture_t *f = *state;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);     /* records hold epoch ms */
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    static const struct {
+        const char *id, *state;
+        long long age_ms;
+        const char *want;
+    } cases[] = {
+        { "00000000000000a1", "running", 5000, "running" },
+        { "00000000000000a2", "running", 600000, "failed" },
+        { "00000000000000a3", "paused", 600000, "failed" },
+        { "00000000000000a4", "finished", 600000, "finished" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char k[160];
+        snprintf(k, sizeof k, "%swarm:{%s}", f->prefix, cases[i].id);
+        redisReply *rep = redisCommand(f->r, "HSET %s done 3 total 10 state %s started_ms %lld "
+                                       "updated_ms %lld error %s", k, cases[i].state,
+                                       now - 700000, now - cases[i].age_ms, "");
+        assert_non_null(rep);
+        freeReplyObject(rep);
+        status_t st;
+        get_status(f->c, cases[i].id, &st);
+        if (strcmp(st.state, cases[i].want) != 0)
+            fail_msg("job %s (%s, %lld ms old): state %s, want %s", cases[i].id,
+                     cases[i].state, cases[i].age_ms, st.state, cases[i].want);
+        if (strcmp(cases[i].want, "failed") == 0 && !strstr(st.error, "stopped reporting"))
+            fail_msg("job %s: error '%s'", cases[i].id, st.error);
+        assert_int_equal(st.done, 3);
+    }
+    f->finished = true;
+}
+
 /* The feed of `user` in Redis equals its SQL timeline (as a set of
  * (id, created_at)), and its newest WARM_HYDRATE posts have cached hashes. */
 static void check_feed(fixture_t *f, int64_t user)
@@ -883,6 +923,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(warm_bad_args, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(warm_unknown_job, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(warm_status_of_dead_instance, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(warm_by_ids, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(warm_by_activity, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(warm_by_activity_pages, setup, fixture_teardown),
