@@ -49,4 +49,9 @@ void rds_args_addf(rds_args_t *a, const char *fmt, ...) __attribute__((format(pr
 const char *const *rds_args_argv(rds_args_t *a);
 const size_t *rds_args_lens(const rds_args_t *a);
 
+/* The command in RESP (the Redis protocol's request encoding), in a buffer
+ * of the module that the next call overwrites: copy it before encoding
+ * another. */
+const buf_t *rds_args_resp(rds_args_t *args);
+
 #endif
