@@ -18,6 +18,12 @@ void rds_args_reset(rds_args_t *a)
 {
     buf_reset(&a->bytes);
     a->argc = 0;
+    a->route_slot1 = 0;
+}
+
+void rds_args_route_like(rds_args_t *a, const char *key, size_t len)
+{
+    a->route_slot1 = 1 + (int)rds_key_slot(key, len);
 }
 
 void rds_args_free(rds_args_t *a)

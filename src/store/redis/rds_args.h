@@ -27,6 +27,7 @@ typedef struct {
     size_t *lens;
     const char **argv;     /* filled by rds_args_argv */
     int argc, cap;
+    int route_slot1;       /* 1 + the slot set by rds_args_route_like; 0: none */
 } rds_args_t;
 
 void rds_args_init(rds_args_t *a);
@@ -44,6 +45,12 @@ void rds_args_int(rds_args_t *a, int64_t v);
 void rds_args_key(rds_args_t *a, size_t (*build)(char *, size_t, const char *, int64_t),
                   const char *prefix, int64_t id);
 void rds_args_addf(rds_args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* On a Redis Cluster, sends this keyless command (WAIT) to the master
+ * serving `key`, so that together with a command on that key sent just
+ * before with the same affinity it lands on the same connection. Ignored
+ * on a single Redis (one server). Cleared by rds_args_reset. */
+void rds_args_route_like(rds_args_t *a, const char *key, size_t len);
 
 /* argv/argvlen views, valid until the next add or reset. */
 const char *const *rds_args_argv(rds_args_t *a);

@@ -421,7 +421,9 @@ void rds_cluster_send(rds_cluster_t *cl, unsigned affinity, rds_args_t *args, rd
         park_failure(c);
         return;
     }
-    c->slot = rds_slots_of_command(args->argc, rds_args_argv(args), rds_args_lens(args));
+    c->slot = args->route_slot1 > 0 ? args->route_slot1 - 1
+                                    : rds_slots_of_command(args->argc, rds_args_argv(args),
+                                                           rds_args_lens(args));
     dispatch(c);
 }
 
