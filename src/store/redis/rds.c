@@ -30,6 +30,7 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
         log_error("rds", "pool: no URL");
         return NULL;
     }
+    rds_cluster_register_metrics();
     if (url->is_cluster)
         return (rds_pool_t *)(void *)rds_cluster_create(loop, url, opts);
     return (rds_pool_t *)(void *)rds_node_create(loop, url, opts);

@@ -595,14 +595,8 @@ static void on_housekeeping(uv_timer_t *timer)
 
 /* --- public API --------------------------------------------------------- */
 
-rds_cluster_t *rds_cluster_create(uv_loop_t *loop, const rds_url_t *url,
-                                  const rds_pool_options_t *opts)
+void rds_cluster_register_metrics(void)
 {
-    const char *name = opts && opts->name && *opts->name ? opts->name : "redis";
-    if (!loop || !url || !opts || !url->is_cluster || url->nseeds < 1 || opts->size < 1) {
-        log_error("rds", "%s: invalid cluster options", name);
-        return NULL;
-    }
 #define METRICS_TARGET (&cl_metrics)
     CL_METRICS(METRIC_REGISTER)
 #undef METRICS_TARGET
@@ -614,6 +608,17 @@ rds_cluster_t *rds_cluster_create(uv_loop_t *loop, const rds_url_t *url,
     const char *moved[] = { "moved" }, *ask[] = { "ask" };
     metric_moved = metrics_series(redirects, 1, kind, moved);
     metric_ask = metrics_series(redirects, 1, kind, ask);
+}
+
+rds_cluster_t *rds_cluster_create(uv_loop_t *loop, const rds_url_t *url,
+                                  const rds_pool_options_t *opts)
+{
+    const char *name = opts && opts->name && *opts->name ? opts->name : "redis";
+    if (!loop || !url || !opts || !url->is_cluster || url->nseeds < 1 || opts->size < 1) {
+        log_error("rds", "%s: invalid cluster options", name);
+        return NULL;
+    }
+    rds_cluster_register_metrics();
 
     rds_cluster_t *cl = fc_xcalloc(1, sizeof *cl);
     cl->kind = RDS_KIND_CLUSTER;

@@ -32,6 +32,10 @@
 
 typedef struct rds_cluster rds_cluster_t;
 
+/* Registers the router's metric families (idempotent). Every pool does,
+ * so /metrics has the same families with or without a cluster. */
+void rds_cluster_register_metrics(void);
+
 /* url->is_cluster; opts as for rds_pool_create (size: connections per
  * master). NULL (logged) for bad options. */
 rds_cluster_t *rds_cluster_create(uv_loop_t *loop, const rds_url_t *url,
