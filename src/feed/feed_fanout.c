@@ -81,6 +81,7 @@ struct fanout_job {
     bool resumed;                  /* taken over: its progress is read first */
     bool progress_loaded;          /* (resumed jobs) it was */
     bool lost;                     /* claimed by another consumer: stop, do not ack */
+    bool finishing;                /* its FANOUT_ACK or FANOUT_DEAD is in flight */
     size_t first_eval;             /* index of the first delivery in the batch */
     char dead_reason[160];         /* set: moving to the dead-letter stream */
     rds_batch_t *batch;
@@ -175,6 +176,7 @@ static void job_failed(fanout_job_t *j, const char *why)
         job_free(j);
         return;
     }
+    j->finishing = false;
     metric_inc(feed_metrics.fanout_job_failures_total);
     /* An attempt counts only if other work succeeded since this job's last
      * failure: during an outage nothing does, and jobs keep their attempts. */
@@ -255,6 +257,7 @@ static void on_acked(rds_batch_t *b, void *arg)
 
 static void job_ack(fanout_job_t *j)
 {
+    j->finishing = true;
     rds_batch_clear(j->batch);
     rds_args_t *a = &j->args;
     feed_args_eval(a, feed_script_fanout_ack, 2);
@@ -291,6 +294,7 @@ static void job_dead(fanout_job_t *j, const char *reason)
     const fanout_shard_t *s = j->shard;
     if (j->dead_reason != reason)
         snprintf(j->dead_reason, sizeof j->dead_reason, "%s", reason);
+    j->finishing = true;
     rds_batch_clear(j->batch);
     rds_args_t *a = &j->args;
     feed_args_eval(a, feed_script_fanout_dead, 3);
@@ -823,7 +827,10 @@ static void on_heartbeat(redisReply *reply, void *arg)
         if (id->type != REDIS_REPLY_STRING)
             continue;
         fanout_job_t *j = find_held(f, s, id->str);
-        if (!j)
+        /* A job whose acknowledgement (or move to the dead letters) ran
+         * before the heartbeat, its reply not in yet, is not lost: it is
+         * done (replies of different connections arrive in any order). */
+        if (!j || j->finishing)
             continue;
         log_warn("fanout", "job %s is no longer this worker's (claimed by another after a "
                  "stall): dropped here", j->entry);
