@@ -1,5 +1,8 @@
-/* The fan-out worker: takes jobs from the durable stream PREFIX{fanout}
- * through the consumer group "feedcache" and delivers them.
+/* The fan-out worker: takes jobs from the durable streams of the fan-out
+ * queue (PREFIX{fanout}, and PREFIX{fanout:I} for shards I > 0: feed_shard.h)
+ * through each stream's consumer group "feedcache" and delivers them. Every
+ * instance consumes every shard, as the consumer named by instance_id; all
+ * that follows holds per shard (a job's keys are its shard's).
  *
  * A job is acknowledged (XACK, XDEL and its progress HDEL'd, in one script)
  * only after its last delivery, so a job taken by a worker that dies stays
@@ -63,8 +66,8 @@
 typedef struct feed_fanout feed_fanout_t;
 
 typedef struct {
-    /* The blocking reads get their own Redis connection (redis_url,
-     * timeout_ms plus the block time). */
+    /* The blocking reads get their own Redis connections, one per shard
+     * (redis_url, timeout_ms plus the block time). */
     const char *redis_url;
     /* Names this instance in every shard's group (the instance_id
      * setting). Two live instances must never share it. A name that
