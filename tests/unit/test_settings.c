@@ -224,6 +224,9 @@ static const bad_t bad_values[] = {
     { "max_frame", "--max-frame", "0" },
     { "max_frame", "--max-frame", "abc" },
     { "max_frame", "--max-frame", "-1" },
+    { "instance_id", "--instance-id", "has space" },
+    { "instance_id", "--instance-id", "tab\there" },
+    { "fanout_shards", "--fanout-shards", "65" },
 };
 
 static void init_long_prefix(void)
