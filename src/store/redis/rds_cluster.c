@@ -458,9 +458,15 @@ static void apply_map(rds_cluster_t *cl, const rds_slot_range_t *ranges, int n)
     for (int s = 0; s < RDS_SLOTS; s++)
         covered += owner[s] >= 0;
     uint64_t now = uv_now(cl->loop);
-    bool changed = !cl->map_known || memcmp(owner, cl->owner, sizeof owner) != 0;
+    int moved = 0;
+    for (int s = 0; s < RDS_SLOTS; s++)
+        moved += owner[s] != cl->owner[s];
+    /* New or lost masters and uncovered slots are news; slots moving
+     * between the same masters (a resharding, one slot at a time) are not. */
+    bool news = !cl->map_known || covered != cl->covered;
     for (int i = 0; i < cl->nnodes; i++) {
         cl_node_t *node = cl->nodes[i];
+        news |= node->master != master[i];
         if (node->master && !master[i])
             node->idle_since_ms = now;
         node->master = master[i];
@@ -472,7 +478,9 @@ static void apply_map(rds_cluster_t *cl, const rds_slot_range_t *ranges, int n)
     cl->masters = masters;
     cl->covered = covered;
     metric_set(cl_metrics.redis_cluster_masters, masters);
-    if (changed) {
+    if (!news && moved > 0) {
+        log_debug("rds", "%s: slot map: %d slots moved", cl->name, moved);
+    } else if (news) {
         if (covered < RDS_SLOTS)
             log_warn("rds", "%s: slot map: %d masters, %d of %d slots served", cl->name, masters,
                      covered, RDS_SLOTS);
