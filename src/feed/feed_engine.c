@@ -21,6 +21,8 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     e->post_ttl_s = o->post_ttl_s;
     e->celebrity_threshold = o->celebrity_threshold;
     e->fanout_queue_max = o->fanout_queue_max;
+    e->wait_replicas = o->wait_replicas;
+    e->wait_timeout_ms = o->wait_timeout_ms;
     e->max_rebuilds = o->max_rebuilds;
     e->pg_backlog_max = o->pg_backlog_max;
     e->next_token = ((uint64_t)uv_hrtime() << 16) ^ (uint64_t)getpid();

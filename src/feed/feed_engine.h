@@ -43,6 +43,8 @@ typedef struct {
     int max_rebuilds;                /* home feed rebuilds in flight; past it reads are shed */
     int pg_backlog_max;              /* PostgreSQL queries queued beyond which a read
                                       * that cannot use Redis is shed, not queued */
+    int wait_replicas;               /* publish: replicas that must have the writes */
+    int wait_timeout_ms;             /* publish: how long to wait for them */
 } feed_options_t;
 
 struct feed_flights;
@@ -61,6 +63,8 @@ typedef struct feed_engine {
     int64_t fanout_queue_max;
     int max_rebuilds;
     int pg_backlog_max;
+    int wait_replicas;
+    int wait_timeout_ms;
     int rebuilds_inflight;           /* flights running (feed_rebuild) */
     list_t rebuild_polls;            /* rebuilds waiting on a poll timer (feed_rebuild) */
     list_t rebuild_sheds;            /* shed answers waiting for the loop (feed_rebuild) */

@@ -249,6 +249,8 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         .post_ttl_s = (int64_t)st->post_ttl,
         .celebrity_threshold = (int64_t)st->celebrity_threshold,
         .fanout_queue_max = (int64_t)st->fanout_queue_max,
+        .wait_replicas = (int)st->redis_wait_replicas,
+        .wait_timeout_ms = (int)st->redis_wait_timeout_ms,
         /* Rebuilds are PostgreSQL-bound: a few per connection keep the pool
          * busy without queueing behind one another. */
         .max_rebuilds = st->max_rebuilds ? (int)st->max_rebuilds : 2 * (int)st->pg_pool,
