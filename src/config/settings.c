@@ -62,6 +62,11 @@ static int settings_check_pg_conninfo(const char *value, char *why, size_t whyle
     return pg_conninfo_check(value, why, whylen);
 }
 
+static int settings_check_pg_conninfo_or_empty(const char *value, char *why, size_t whylen)
+{
+    return value[0] ? settings_check_pg_conninfo(value, why, whylen) : 0;
+}
+
 static int settings_check_key_prefix(const char *value, char *why, size_t whylen)
 {
     return rds_key_prefix_check(value, why, whylen);

@@ -27,6 +27,9 @@
             "host may be a name (resolved off the event loop, on every reconnect)") \
     SETTING(pg,                  STR,  "dbname=feedcache", 1, 4095, pg_conninfo, \
             "PostgreSQL libpq connection string; host= may be a name (resolved off the loop)") \
+    SETTING(pg_read,             STR,  "", 0, 4095, pg_conninfo_or_empty, \
+            "libpq connection string of a PostgreSQL read replica for pages past the cache " \
+            "and post cache misses (rebuilds and follower counts stay on pg); empty: none") \
     SETTING(celebrity_threshold, UINT, "10000", 1, INT64_MAX, none, \
             "followers at which an author's posts are merged at read time, not fanned out") \
     SETTING(feed_max,            UINT, "800", 1, 100000, none, \

@@ -51,6 +51,8 @@ typedef struct {
     int64_t fetch_n;
     const char *source;
     bool degraded;
+    bool past_cache;           /* the page lies wholly below what Redis holds */
+    pg_pool_t *db;             /* where read_from_db sent its query */
     bool counted_feed;
     bool db_only;              /* an author set could not be rebuilt now (shed) */
     bool used_pg;
@@ -208,9 +210,30 @@ static void reply_page(read_t *r)
 
 /* ---- the PostgreSQL path ----------------------------------------------- */
 
+static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, void *arg);
+
+static void query_db_page(read_t *r, pg_pool_t *pool)
+{
+    const int64_t params[] = {
+        r->req.user_id,
+        r->req.has_cursor ? r->req.after.ts : READ_TS_MAX,
+        r->req.has_cursor ? r->req.after.id : INT64_MAX,
+        r->req.limit + 1,        /* one more: is there a next page? */
+    };
+    r->db = pool;
+    pg_query_i64(pool, PGQ_timeline_page, params, on_db_page, r);
+}
+
 static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
 {
     read_t *r = arg;
+    if (status != PG_OK && r->db != r->e->pg) {
+        /* The read replica failed: the primary has the same rows. */
+        log_warn("feed", "timeline page on the read replica failed: %s; asking the primary",
+                 errmsg ? errmsg : "?");
+        query_db_page(r, r->e->pg);
+        return;
+    }
     if (status != PG_OK) {
         read_fail(r, status == PG_UNAVAILABLE ? RPC_UNAVAILABLE : RPC_INTERNAL,
                   r->degraded ? "Redis and PostgreSQL are unavailable"
@@ -252,13 +275,11 @@ static void read_from_db(read_t *r)
     }
     count_pg(r);
     metric_inc(feed_metrics.timeline_db_pages_total);
-    const int64_t params[] = {
-        r->req.user_id,
-        r->req.has_cursor ? r->req.after.ts : READ_TS_MAX,
-        r->req.has_cursor ? r->req.after.id : INT64_MAX,
-        r->req.limit + 1,        /* one more: is there a next page? */
-    };
-    pg_query_i64(r->e->pg, PGQ_timeline_page, params, on_db_page, r);
+    /* A page past the cache is older than anything cached, so a replica's
+     * lag cannot hide its rows. Any other page from PostgreSQL (Redis
+     * failed, a rebuild was shed) may be a first page, whose newest posts
+     * the replica may not have yet: the primary serves those. */
+    query_db_page(r, r->past_cache ? feed_engine_pg_lagging(r->e) : r->e->pg);
 }
 
 /* ---- RT3: hydration ---------------------------------------------------- */
@@ -340,7 +361,12 @@ static void merge_sources(read_t *r)
             read_start(r);
             return;
         }
-        /* The page reaches below what Redis holds: PostgreSQL serves it. */
+        /* The page reaches below what Redis holds: PostgreSQL serves it.
+         * Wholly below (a cursor past every cached entry) it holds only
+         * posts older than the cached window, which a read replica's lag
+         * cannot hide; a page that also holds cached entries may hold
+         * posts too new for the replica. */
+        r->past_cache = r->req.has_cursor && r->npage == 0;
         free_posts(r);
         read_from_db(r);
         return;
