@@ -580,6 +580,18 @@ static void on_feed_rebuilt(int status, void *arg)
     read_restart(r);
 }
 
+/* Whether a feed written under `epoch` (NULL: written before epochs, or
+ * when the master's was unknown) is served by another master now. */
+static bool suspect(read_t *r, const char *epoch)
+{
+    if (!epoch)
+        return false;
+    char key[RDS_KEY_MAX];
+    size_t n = rds_key_feed(key, sizeof key, r->e->prefix, r->req.user_id);
+    const char *now = rds_pool_epoch(r->e->redis, key, n);
+    return now[0] && strcmp(now, epoch) != 0;
+}
+
 static void on_feed(rds_batch_t *b, void *arg)
 {
     read_t *r = arg;
@@ -593,6 +605,7 @@ static void on_feed(rds_batch_t *b, void *arg)
     }
     int state = 0;
     size_t nc = 0;
+    const char *epoch = NULL;
     r->celebs = fc_xmalloc((meta->elements / 2 + 1) * sizeof *r->celebs);
     for (size_t i = 0; i + 1 < meta->elements; i += 2) {
         const char *m = meta->element[i]->str;
@@ -600,8 +613,22 @@ static void on_feed(rds_batch_t *b, void *arg)
             state = (int)fc_i64(meta->element[i + 1]->str);
         else if (strncmp(m, FEED_MEMBER_CELEB, strlen(FEED_MEMBER_CELEB)) == 0)
             r->celebs[nc++] = fc_i64(m + strlen(FEED_MEMBER_CELEB));
+        else if (strncmp(m, FEED_MEMBER_EPOCH, strlen(FEED_MEMBER_EPOCH)) == 0)
+            epoch = m + strlen(FEED_MEMBER_EPOCH);
     }
     r->ncelebs = nc;
+    if ((state == FEED_STATE_COMPLETE || state == FEED_STATE_PARTIAL) && suspect(r, epoch)) {
+        /* Built under another master: deliveries and markers written to
+         * the old one after its last replication may be missing, and the
+         * feed would claim to be complete. Rebuilt from PostgreSQL; the
+         * DEL goes first on this connection. */
+        metric_inc(feed_metrics.feed_suspect_total);
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "DEL");
+        rds_args_key(&r->args, rds_key_feed, r->e->prefix, r->req.user_id);
+        rds_send(r->e->redis, r->affinity, &r->args, NULL, NULL);
+        state = 0;
+    }
     if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL) {
         if (!r->counted_feed) {
             r->counted_feed = true;

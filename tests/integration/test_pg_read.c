@@ -26,72 +26,10 @@
 #include <libpq-fe.h>
 
 #include "harness.h"
+#include "small_graph.h"
 
 static char primary_db[64], replica_db[64];
 static char primary_conninfo[512], replica_conninfo[512];
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-}
-
-static PGconn *connect_db(const char *conninfo)
-{
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("connect %s: %s", conninfo, PQerrorMessage(c));
-    return c;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* A database with the schema and the graph: user 1 follows author 2, who
- * has posts 1..4 (created 1..4 s after 2026-01-01); the body of post N is
- * "pN-<tag>"; with_newest false leaves post 4 out. */
-static void make_db(PGconn *admin, const char *name, char *conninfo, size_t cap, const char *tag,
-                    bool with_newest)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
-    exec_ok(admin, sql);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    exec_ok(admin, sql);
-    snprintf(conninfo, cap, "%s dbname=%s", getenv("FEEDCACHE_TEST_PG"), name);
-    PGconn *c = connect_db(conninfo);
-    char path[512];
-    const char *root = getenv("FEEDCACHE_SOURCE_ROOT");
-    snprintf(path, sizeof path, "%s/sql/schema.sql", root ? root : ".");
-    char *schema = read_file(path);
-    if (!schema)
-        fail_msg("cannot read %s", path);
-    exec_ok(c, schema);
-    free(schema);
-    exec_ok(c, "INSERT INTO users (id, handle) VALUES (1, 'reader'), (2, 'author')");
-    exec_ok(c, "INSERT INTO follows (follower_id, followee_id) VALUES (1, 2)");
-    for (int n = 1; n <= (with_newest ? 4 : 3); n++) {
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO posts (id, author_id, body, created_at) VALUES (%d, 2, 'p%d-%s', "
-                 "timestamptz '2026-01-01 00:00:00+00' + interval '%d seconds')", n, n, tag, n);
-        exec_ok(c, sql);
-    }
-    PQfinish(c);
-}
 
 static int group_setup(void **state)
 {
@@ -100,11 +38,13 @@ static int group_setup(void **state)
         fprintf(stderr, "FEEDCACHE_TEST_PG not set\n");
         return -1;
     }
-    PGconn *admin = connect_db(getenv("FEEDCACHE_TEST_PG"));
+    PGconn *admin = small_graph_connect(getenv("FEEDCACHE_TEST_PG"));
     snprintf(primary_db, sizeof primary_db, "fc_pgread_primary_%d", (int)getpid());
     snprintf(replica_db, sizeof replica_db, "fc_pgread_replica_%d", (int)getpid());
-    make_db(admin, primary_db, primary_conninfo, sizeof primary_conninfo, "primary", true);
-    make_db(admin, replica_db, replica_conninfo, sizeof replica_conninfo, "replica", false);
+    small_graph_create(admin, primary_db, primary_conninfo, sizeof primary_conninfo, "primary",
+                       true);
+    small_graph_create(admin, replica_db, replica_conninfo, sizeof replica_conninfo, "replica",
+                       false);
     PQfinish(admin);
     return 0;
 }
@@ -112,12 +52,12 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    PGconn *admin = connect_db(getenv("FEEDCACHE_TEST_PG"));
+    PGconn *admin = small_graph_connect(getenv("FEEDCACHE_TEST_PG"));
     char sql[128];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", primary_db);
-    exec_ok(admin, sql);
+    small_graph_exec(admin, sql);
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", replica_db);
-    exec_ok(admin, sql);
+    small_graph_exec(admin, sql);
     PQfinish(admin);
     return 0;
 }

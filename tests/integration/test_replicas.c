@@ -6,7 +6,13 @@
  * the client's), and counted in /metrics; once a replica of the test server
  * is started and in sync, the same publish is accepted. On a Redis Cluster
  * (redis-cluster:// URL; every master has a replica) it is accepted at once,
- * which checks that each WAIT reaches the master of the key it follows. */
+ * which checks that each WAIT reaches the master of the key it follows.
+ *
+ * Epochs: a feed built under one master is rebuilt, not trusted, once its
+ * key is served by a master with another replication id (a promotion: the
+ * old master may have taken deliveries with it). On a single Redis the
+ * test promotes the test server itself (REPLICAOF a dead port, then
+ * REPLICAOF NO ONE: a new replication id, the data kept). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +29,7 @@
 #include <hiredis/hiredis.h>
 
 #include "harness.h"
+#include "small_graph.h"
 
 static double now_s(void)
 {
@@ -164,10 +171,112 @@ static void publish_waits_for_replicas(void **state)
     assert_int_equal(harness_daemon_finish(d, true), 0);
 }
 
+static redisReply *redis_cmd(redisContext *rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    if (!r)
+        fail_msg("redis: %s", rc->errstr);
+    return r;
+}
+
+static void replid(redisContext *rc, char out[64])
+{
+    redisReply *r = redis_cmd(rc, "INFO replication");
+    const char *at = r->type == REDIS_REPLY_STRING ? strstr(r->str, "master_replid:") : NULL;
+    assert_non_null(at);
+    snprintf(out, 64, "%.40s", at + strlen("master_replid:"));
+    freeReplyObject(r);
+}
+
+/* timeline.get of user 1: the answer's source ("cache", "rebuilt", "db"). */
+static void read_source(fc_client_t *c, char out[16])
+{
+    fc_params_t p;
+    fc_params_init(&p);
+    fc_params_int(&p, "user_id", 1);
+    fc_response_t r;
+    assert_int_equal(fc_client_call(c, "timeline.get", &p, &r), FC_OK);
+    fc_params_free(&p);
+    if (!r.ok)
+        fail_msg("timeline.get: %s %s", r.code, r.message);
+    const char *s;
+    size_t len;
+    assert_int_equal(fc_obj_str(fc_obj_get(&r.result, "source"), &s, &len), 0);
+    snprintf(out, 16, "%.*s", (int)len, s);
+    fc_response_free(&r);
+}
+
+static void promotion_makes_feeds_suspect(void **state)
+{
+    (void)state;
+    const char *url = getenv("FEEDCACHE_TEST_REDIS_URL");
+    if (url && strncmp(url, "redis-cluster://", 16) == 0)
+        skip();   /* REPLICAOF is refused in cluster mode; fault_cluster_failover covers it */
+    const char *port_env = getenv("FEEDCACHE_TEST_REDIS_PORT");
+    assert_non_null(port_env);
+    PGconn *admin = small_graph_connect(getenv("FEEDCACHE_TEST_PG"));
+    char db[64], conninfo[512];
+    snprintf(db, sizeof db, "fc_epoch_%d", (int)getpid());
+    small_graph_create(admin, db, conninfo, sizeof conninfo, "x", true);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "epoch%d:", (int)getpid());
+    const char *extra[] = { "--pg", conninfo, "--key-prefix", prefix, NULL };
+    char err[512];
+    harness_daemon_t *d = harness_daemon_start(extra, err, sizeof err);
+    if (!d)
+        fail_msg("feedcached did not start: %s", err);
+    fc_client_t *c = harness_connect(d, 5000, err, sizeof err);
+    if (!c)
+        fail_msg("connect: %s", err);
+    char source[16];
+    read_source(c, source);
+    assert_string_equal(source, "rebuilt");
+    read_source(c, source);
+    assert_string_equal(source, "cache");
+
+    redisContext *rc = redisConnect("127.0.0.1", atoi(port_env));
+    assert_true(rc && !rc->err);
+    char before[64], after[64];
+    replid(rc, before);
+    char dead[16];
+    snprintf(dead, sizeof dead, "%d", harness_free_port());
+    freeReplyObject(redis_cmd(rc, "REPLICAOF 127.0.0.1 %s", dead));
+    freeReplyObject(redis_cmd(rc, "REPLICAOF NO ONE"));
+    replid(rc, after);
+    assert_string_not_equal(before, after);
+    redisFree(rc);
+
+    /* The daemon learns the new id within about a second; the feed is then
+     * rebuilt once, and served from the cache again after. */
+    bool rebuilt = false;
+    for (int i = 0; i < 40 && !rebuilt; i++) {
+        usleep(100 * 1000);
+        read_source(c, source);
+        rebuilt = strcmp(source, "rebuilt") == 0;
+    }
+    assert_true(rebuilt);
+    read_source(c, source);
+    assert_string_equal(source, "cache");
+    char *log = harness_daemon_log(d);
+    assert_non_null(strstr(log, "new replication id"));
+    free(log);
+
+    fc_client_close(c);
+    assert_int_equal(harness_daemon_finish(d, true), 0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+    small_graph_exec(admin, sql);
+    PQfinish(admin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(publish_waits_for_replicas),
+        cmocka_unit_test(promotion_makes_feeds_suspect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -698,6 +698,13 @@ int rds_cluster_pending(const rds_cluster_t *cl)
     return cl->pending;
 }
 
+const char *rds_cluster_epoch(const rds_cluster_t *cl, int slot)
+{
+    int idx = slot >= 0 && slot < RDS_SLOTS ? cl->owner[slot] : -1;
+    const rds_node_t *pool = idx >= 0 ? cl->nodes[idx]->pool : NULL;
+    return pool ? rds_node_epoch(pool) : "";
+}
+
 uv_loop_t *rds_cluster_loop(const rds_cluster_t *cl)
 {
     return cl->loop;
