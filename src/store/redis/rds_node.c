@@ -94,6 +94,7 @@ struct rds_cmd {
     rds_reply_fn *cb;
     void *privdata;
     const char *handshake;        /* "AUTH", "SELECT", "PING" for internal ones, else NULL */
+    bool internal;                /* ours (the epoch's INFO): not a user command */
     uint64_t sent_ms;
     list_t link;                  /* in conn->cmds, or in pool->failed (conn NULL) */
 };
@@ -168,6 +169,7 @@ struct rds_node {
 static void conn_connect(rds_conn_t *conn);
 static void conn_connect_next(rds_conn_t *conn);
 static void ask_epoch(rds_node_t *pool);
+static rds_conn_t *pick(rds_node_t *pool, unsigned affinity);
 static void on_retry(uv_timer_t *timer);
 static void on_next_addr(uv_timer_t *timer);
 static void defer_failure(rds_node_t *pool, rds_reply_fn *cb, void *privdata);
@@ -336,9 +338,11 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         free(cmd);
         return;
     }
-    conn->pool->pending--;
-    if (!reply || reply->type == REDIS_REPLY_ERROR)
-        metric_inc(rds_metrics.redis_errors_total);
+    if (!cmd->internal) {
+        conn->pool->pending--;
+        if (!reply || reply->type == REDIS_REPLY_ERROR)
+            metric_inc(rds_metrics.redis_errors_total);
+    }
     rds_reply_fn *cb = cmd->cb;
     void *pd = cmd->privdata;
     free(cmd);
@@ -692,10 +696,25 @@ static void ask_epoch(rds_node_t *pool)
     if (pool->closing || pool->epoch_asking || pool->ready == 0 ||
         (pool->epoch_asked_ms && now - pool->epoch_asked_ms < RDS_EPOCH_EVERY_MS))
         return;
+    rds_conn_t *conn = pick(pool, 0);
+    if (!conn)
+        return;
+    /* Not a user command: not in pending, not in the command metrics. */
     static const char info[] = "*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n";
+    rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
+    cmd->conn = conn;
+    cmd->cb = on_epoch;
+    cmd->privdata = pool;
+    cmd->internal = true;
+    cmd->sent_ms = now;
+    list_insert_tail(&conn->cmds, &cmd->link);
+    if (redisAsyncFormattedCommand(conn->ac, on_reply, cmd, info, sizeof info - 1) != REDIS_OK) {
+        list_remove(&cmd->link);
+        free(cmd);
+        return;
+    }
     pool->epoch_asking = true;
     pool->epoch_asked_ms = now;
-    rds_node_send(pool, 0, info, sizeof info - 1, on_epoch, pool);
 }
 
 const char *rds_node_epoch(const rds_node_t *node)
