@@ -111,6 +111,21 @@ static void check_maybe_answer(check_t *c)
         check_answer(c, NULL);
 }
 
+/* One master answered. On a cluster that is not enough: every slot needs
+ * a master with a ready connection (a failover under way, a node down),
+ * or reads of some users fail. */
+static void redis_ponged(check_t *c)
+{
+    rds_pool_t *redis = c->health->redis;
+    if (rds_pool_is_cluster(redis) && rds_pool_ready(redis) == 0) {
+        char why[sizeof c->redis.why];
+        snprintf(why, sizeof why, "cluster: %s", rds_pool_last_error(redis));
+        probe_fail(&c->redis, why);
+        return;
+    }
+    c->redis.state = PROBE_OK;
+}
+
 static void redis_replied(struct redisReply *reply, void *privdata)
 {
     check_t *c = privdata;
@@ -128,7 +143,7 @@ static void redis_replied(struct redisReply *reply, void *privdata)
             probe_fail(&c->redis, reply->str ? reply->str : "error reply");
         else if (reply->type == REDIS_REPLY_STATUS && reply->str &&
                  strcmp(reply->str, "PONG") == 0)
-            c->redis.state = PROBE_OK;
+            redis_ponged(c);
         else
             probe_fail(&c->redis, "unexpected reply to PING");
         check_maybe_answer(c);

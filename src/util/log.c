@@ -115,12 +115,13 @@ static void report_quiet(const char *module, const void *kind, uint64_t suppress
                          uint64_t window_ms, void *arg)
 {
     (void)arg;
-    /* The format string itself names the kind: its text up to the first
-     * conversion is enough to recognise the line. */
+    /* The format string itself names the kind, conversions and all: many
+     * formats start with one ("%s: ..."), so cutting at the first would
+     * leave nothing to recognise. */
     const char *fmt = kind;
-    size_t len = strcspn(fmt, "%");
-    log_write(LOG_WARN, module, "%" PRIu64 " lines like \"%.*s...\" suppressed in the last %" PRIu64 " s",
-              suppressed, (int)(len > 80 ? 80 : len), fmt, window_ms / 1000);
+    size_t len = strlen(fmt);
+    log_write(LOG_WARN, module, "%" PRIu64 " lines like \"%.*s%s\" suppressed in the last %" PRIu64 " s",
+              suppressed, (int)(len > 80 ? 80 : len), fmt, len > 80 ? "..." : "", window_ms / 1000);
 }
 
 void log_flush_suppressed(void)

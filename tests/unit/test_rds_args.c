@@ -105,9 +105,24 @@ static void int64_formatting_round_trips(void **state)
     assert_int_equal(fc_i64_format(s, INT64_MIN), FC_I64_CHARS - 1);
 }
 
+static void route_like_pins_a_keyless_command_to_a_key_slot(void **state)
+{
+    (void)state;
+    rds_args_t a;
+    rds_args_init(&a);
+    assert_int_equal(a.route_slot1, 0);
+    rds_args_str(&a, "WAIT");
+    rds_args_route_like(&a, "fc:{fanout}", 11);
+    assert_int_equal(a.route_slot1, 1 + (int)rds_key_slot("fanout", 6));
+    rds_args_reset(&a);
+    assert_int_equal(a.route_slot1, 0);
+    rds_args_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(route_like_pins_a_keyless_command_to_a_key_slot),
         cmocka_unit_test(builds_strings_bytes_and_ints),
         cmocka_unit_test(many_and_long_arguments_survive_growth),
         cmocka_unit_test(keys_come_from_the_key_builders),

@@ -242,6 +242,48 @@ static void bad_unix(void **state)
     parse_bad(url, "path longer");
 }
 
+static void cluster_seeds(void **state)
+{
+    (void)state;
+    rds_url_t u = parse_ok("redis-cluster://127.0.0.1:7001");
+    assert_int_equal(u.is_cluster, 1);
+    assert_int_equal(u.nseeds, 1);
+    assert_string_equal(u.seeds[0].host, "127.0.0.1");
+    assert_int_equal(u.seeds[0].port, 7001);
+    assert_string_equal(u.host, "127.0.0.1");   /* the first seed, for logs */
+    assert_int_equal(u.port, 7001);
+
+    u = parse_ok("redis-cluster://app:p%40ss,w@redis-0:7001,[::1]:7002,redis-2/0");
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "p@ss,w");   /* a ',' before the '@' is the password's */
+    assert_int_equal(u.nseeds, 3);
+    assert_string_equal(u.seeds[0].host, "redis-0");
+    assert_string_equal(u.seeds[1].host, "::1");
+    assert_int_equal(u.seeds[1].port, 7002);
+    assert_string_equal(u.seeds[2].host, "redis-2");
+    assert_int_equal(u.seeds[2].port, 6379);
+    assert_int_equal(u.db, 0);
+
+    /* A plain URL is not a cluster. */
+    assert_int_equal(parse_ok("redis://127.0.0.1:6379").is_cluster, 0);
+}
+
+static void bad_cluster(void **state)
+{
+    (void)state;
+    parse_bad("redis-cluster://", "empty host");
+    parse_bad("redis-cluster://h:1,", "empty host");
+    parse_bad("redis-cluster://h:1,,h:2", "empty host");
+    parse_bad("redis-cluster://h:0", "bad port");
+    parse_bad("redis-cluster://h:1/3", "only database 0");
+    parse_bad("redis-cluster://h:1?x", "unexpected");
+    parse_bad("redis-cluster://bad host:1", "space");
+    char many[512] = "redis-cluster://";
+    for (int i = 0; i < 17; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sh%d:1", i ? "," : "", i);
+    parse_bad(many, "more than 16 seed nodes");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +299,8 @@ int main(void)
         cmocka_unit_test(bad_host),
         cmocka_unit_test(bad_password),
         cmocka_unit_test(bad_unix),
+        cmocka_unit_test(cluster_seeds),
+        cmocka_unit_test(bad_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@ typedef struct {
     size_t *lens;
     const char **argv;     /* filled by rds_args_argv */
     int argc, cap;
+    int route_slot1;       /* 1 + the slot set by rds_args_route_like; 0: none */
 } rds_args_t;
 
 void rds_args_init(rds_args_t *a);
@@ -45,8 +46,19 @@ void rds_args_key(rds_args_t *a, size_t (*build)(char *, size_t, const char *, i
                   const char *prefix, int64_t id);
 void rds_args_addf(rds_args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* On a Redis Cluster, sends this keyless command (WAIT) to the master
+ * serving `key`, so that together with a command on that key sent just
+ * before with the same affinity it lands on the same connection. Ignored
+ * on a single Redis (one server). Cleared by rds_args_reset. */
+void rds_args_route_like(rds_args_t *a, const char *key, size_t len);
+
 /* argv/argvlen views, valid until the next add or reset. */
 const char *const *rds_args_argv(rds_args_t *a);
 const size_t *rds_args_lens(const rds_args_t *a);
+
+/* The command in RESP (the Redis protocol's request encoding), in a buffer
+ * of the module that the next call overwrites: copy it before encoding
+ * another. */
+const buf_t *rds_args_resp(rds_args_t *args);
 
 #endif

@@ -7,6 +7,8 @@
  *   redis://user:password@host...    an ACL user: AUTH user password (Redis 6+)
  *   redis://[::1]:port               IPv6 literal in brackets
  *   unix:///abs/path[?db=N][&user=U][&password=P]
+ *   redis-cluster://[user:password@]host:port[,host:port...]
+ *                                    seed nodes of a Redis Cluster
  *
  * The host is a numeric IP address or a DNS name. Names are resolved by the
  * pool (util/resolve.h: on the thread pool, again before every connect),
@@ -118,27 +120,34 @@ static int host_is_allowed(const char *host, int bracketed)
     return 1;
 }
 
-static int parse_tcp(const char *rest, rds_url_t *out, char *err, size_t errlen)
+/* User info: everything before the last '@' (a password may contain '@'
+ * or '/'); *rest moves past it. */
+static int parse_userinfo(const char **rest, rds_url_t *out, char *err, size_t errlen)
 {
-    /* User info: everything up to the last '@'. */
-    const char *at = strrchr(rest, '@');
-    if (at) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        if (!colon) {
-            snprintf(err, errlen, "user info without ':' (write redis://:PASSWORD@HOST)");
-            return -1;
-        }
-        if (decode_escaped(rest, (size_t)(colon - rest), out->user, sizeof out->user, "user",
-                           err, errlen) != 0 ||
-            decode_escaped(colon + 1, (size_t)(at - colon - 1), out->password,
-                           sizeof out->password, "password", err, errlen) != 0)
-            return -1;
-        rest = at + 1;
+    const char *at = strrchr(*rest, '@');
+    if (!at)
+        return 0;
+    const char *colon = memchr(*rest, ':', (size_t)(at - *rest));
+    if (!colon) {
+        snprintf(err, errlen, "user info without ':' (write redis://:PASSWORD@HOST)");
+        return -1;
     }
+    if (decode_escaped(*rest, (size_t)(colon - *rest), out->user, sizeof out->user, "user",
+                       err, errlen) != 0 ||
+        decode_escaped(colon + 1, (size_t)(at - colon - 1), out->password,
+                       sizeof out->password, "password", err, errlen) != 0)
+        return -1;
+    *rest = at + 1;
+    return 0;
+}
 
-    /* Host: [v6] or up to ':' or '/'. */
-    const char *p = rest;
-    const char *host;
+/* HOST[:PORT] where HOST is [v6], an IPv4 address or a name; *pp moves
+ * past it, to the first of `stops` or the end. */
+static int parse_host_port(const char **pp, const char *stops, char *host, size_t cap,
+                           int *port, char *err, size_t errlen)
+{
+    const char *p = *pp;
+    const char *start;
     size_t hostlen;
     int bracketed = 0;
     if (*p == '[') {
@@ -147,43 +156,55 @@ static int parse_tcp(const char *rest, rds_url_t *out, char *err, size_t errlen)
             snprintf(err, errlen, "missing ']' after IPv6 address");
             return -1;
         }
-        host = p + 1;
-        hostlen = (size_t)(close - host);
+        start = p + 1;
+        hostlen = (size_t)(close - start);
         p = close + 1;
         bracketed = 1;
     } else {
-        host = p;
-        hostlen = strcspn(p, ":/?#");
+        char set[16];
+        snprintf(set, sizeof set, ":%s", stops);
+        start = p;
+        hostlen = strcspn(p, set);
         p += hostlen;
     }
     if (hostlen == 0) {
         snprintf(err, errlen, "empty host");
         return -1;
     }
-    if (hostlen >= sizeof out->host) {
-        snprintf(err, errlen, "host longer than %zu bytes", sizeof out->host - 1);
+    if (hostlen >= cap) {
+        snprintf(err, errlen, "host longer than %zu bytes", cap - 1);
         return -1;
     }
-    memcpy(out->host, host, hostlen);
-    out->host[hostlen] = '\0';
-    if (!host_is_allowed(out->host, bracketed)) {
+    memcpy(host, start, hostlen);
+    host[hostlen] = '\0';
+    if (!host_is_allowed(host, bracketed)) {
         snprintf(err, errlen, "bad host '%.64s' (expected an IP address, [IPv6] or a host "
-                 "name of letters, digits, '-', '_' and '.')", out->host);
+                 "name of letters, digits, '-', '_' and '.')", host);
         return -1;
     }
-
-    out->port = 6379;
+    *port = 6379;
     if (*p == ':') {
         p++;
-        size_t n = strcspn(p, "/?#");
-        long port;
-        if (parse_uint(p, n, 65535, &port) != 0 || port < 1) {
+        size_t n = strcspn(p, stops);
+        long v;
+        if (parse_uint(p, n, 65535, &v) != 0 || v < 1) {
             snprintf(err, errlen, "bad port '%.*s' (1..65535)", (int)(n > 16 ? 16 : n), p);
             return -1;
         }
-        out->port = (int)port;
+        *port = (int)v;
         p += n;
     }
+    *pp = p;
+    return 0;
+}
+
+static int parse_tcp(const char *rest, rds_url_t *out, char *err, size_t errlen)
+{
+    if (parse_userinfo(&rest, out, err, errlen) != 0)
+        return -1;
+    const char *p = rest;
+    if (parse_host_port(&p, "/?#", out->host, sizeof out->host, &out->port, err, errlen) != 0)
+        return -1;
     if (*p == '/') {
         p++;
         size_t n = strlen(p);
@@ -195,6 +216,50 @@ static int parse_tcp(const char *rest, rds_url_t *out, char *err, size_t errlen)
         snprintf(err, errlen, "unexpected '%.32s' after host and port", p);
         return -1;
     }
+    return 0;
+}
+
+/* redis-cluster://[user:password@]host:port[,host:port...]: the seed nodes
+ * the slot map is first asked from. A cluster has only database 0, so a
+ * "/0" is tolerated and any other database refused. */
+static int parse_cluster(const char *rest, rds_url_t *out, char *err, size_t errlen)
+{
+    if (parse_userinfo(&rest, out, err, errlen) != 0)
+        return -1;
+    out->is_cluster = 1;
+    const char *p = rest;
+    for (;;) {
+        if (out->nseeds == RDS_URL_MAX_SEEDS) {
+            snprintf(err, errlen, "more than %d seed nodes", RDS_URL_MAX_SEEDS);
+            return -1;
+        }
+        rds_url_seed_t *seed = &out->seeds[out->nseeds];
+        if (parse_host_port(&p, ",/?#", seed->host, sizeof seed->host, &seed->port, err,
+                            errlen) != 0)
+            return -1;
+        out->nseeds++;
+        if (*p != ',')
+            break;
+        p++;
+    }
+    if (*p == '/') {
+        p++;
+        size_t n = strlen(p);
+        int db = 0;
+        if (n > 0 && parse_db(p, n, &db, err, errlen) != 0)
+            return -1;
+        if (db != 0) {
+            snprintf(err, errlen, "a Redis Cluster has only database 0 (got /%d)", db);
+            return -1;
+        }
+        p += n;
+    }
+    if (*p) {
+        snprintf(err, errlen, "unexpected '%.32s' after the seed nodes", p);
+        return -1;
+    }
+    snprintf(out->host, sizeof out->host, "%s", out->seeds[0].host);
+    out->port = out->seeds[0].port;
     return 0;
 }
 
@@ -261,10 +326,13 @@ int rds_url_parse(const char *url, rds_url_t *out, char *err, size_t errlen)
         return parse_tcp(url + 8, out, err, errlen);
     if (strncmp(url, "unix://", 7) == 0)
         return parse_unix(url + 7, out, err, errlen);
+    if (strncmp(url, "redis-cluster://", 16) == 0)
+        return parse_cluster(url + 16, out, err, errlen);
     if (strncmp(url, "rediss://", 9) == 0) {
         snprintf(err, errlen, "TLS (rediss://) is not supported");
         return -1;
     }
-    snprintf(err, errlen, "expected redis://[:password@]host:port[/db] or unix:///path[?db=N]");
+    snprintf(err, errlen, "expected redis://[:password@]host:port[/db], unix:///path[?db=N] or "
+             "redis-cluster://[user:password@]host:port[,host:port...]");
     return -1;
 }
