@@ -366,7 +366,7 @@ static bool slot_map_of(int port, char *out, size_t cap)
 long long fcl_wait_ok(const fcl_t *cl, int timeout_ms)
 {
     long long t0 = faults_now_ms();
-    static char first[8192], other[8192];
+    char first[8192], other[8192];
     for (;;) {
         bool all = true, have_first = false;
         for (int i = 0; i < FCL_NODES && all; i++) {

@@ -11,8 +11,8 @@
  *           after the node timeout. Reads of 30 users whose home feeds live
  *           on that master must be served from Redis again (source not
  *           "db", not degraded) within 5 s of the kill, for three rounds in
- *           a row; no call of the traffic may fail later than 5 s after the
- *           kill, and no publish may fail at all.
+ *           a row; no attempt of a traffic call may fail later than 5 s
+ *           after the kill, and no publish may fail for good (retried).
  *        Afterwards, once fan-out settled, every timeline equals the SQL
  *        oracle: no published post is missing from a follower's timeline.
  *

@@ -8,7 +8,8 @@
  *        from the master of slot 16000 to the master of slot 0: keys move
  *        one slot at a time with MIGRATE, so the daemon meets ASK (a slot
  *        half moved) and MOVED (a slot moved) on reads, on fan-out writes
- *        and on its fan-out stream. Required: no call fails (a call answered
+ *        and on its fan-out stream (its redirect counters must show some).
+ *        Required: no call fails (a call answered
  *        OVERLOADED/UNAVAILABLE may be retried after its retry_after_ms
  *        within 2 s: callers would), and afterwards, once fan-out settled,
  *        every timeline equals the SQL oracle.
@@ -50,6 +51,11 @@ static void cluster_reshard(void **state)
     fcl_reshard(cl, c, a, SLOTS_MOVED);
     fcl_traffic_wait(&t, 20, 10000);      /* and still going after both */
     fcl_traffic_stop(&t, "reshard");
+    /* The daemon really met the moves (else this tested nothing). */
+    double moved = faults_metric(f->d, "feedcache_redis_redirects_total{kind=\"moved\"}");
+    double ask = faults_metric(f->d, "feedcache_redis_redirects_total{kind=\"ask\"}");
+    fprintf(stderr, "redirects followed by feedcached: %.0f MOVED, %.0f ASK\n", moved, ask);
+    assert_true(moved + ask > 0);
 
     faults_wait_settled(f->c, 30000);
     size_t differ = fcl_check_all(cl, f->c, NUSERS, "after reshard");
