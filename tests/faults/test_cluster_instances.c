@@ -6,14 +6,17 @@
  *        1000 so that the survivors take a dead worker's jobs over within
  *        seconds). Authors 1..4 have 2,500 followers each (users 1001..5000,
  *        overlapping), whose home feeds all exist. 10 posts per author are
- *        published, spread over the three instances: 100,000 deliveries.
+ *        published, pipelined over the three instances: 100,000 deliveries.
  *        While the fan-out queue is not empty, the second instance gets
  *        SIGKILL. Required within 60 s: every post in every follower's
  *        feed; and then each follower's feed holds exactly the posts the
  *        SQL oracle says (ZRANGE of the zset itself, not a read that could
  *        rebuild it), so nothing is missing and nothing is there twice or
  *        under another name; every 50th follower's timeline walked
- *        through a survivor equals the oracle.
+ *        through a survivor equals the oracle. (The instances'
+ *        fanout_deliveries are printed, not checked: a job taken over is
+ *        pushed again from its last saved page, and FEED_PUSH counts every
+ *        push, so their sum may exceed the pairs without any duplicate.)
  *
  * Skipped (77) while feedcached refuses redis-cluster:// URLs. */
 #include <setjmp.h>
@@ -175,10 +178,32 @@ static void cluster_instance_killed(void **state)
         posts[i] = 10000 + i;
         faults_insert_post(f, posts[i], a, BASE_MS + i);
     }
+    /* Pipelined, so that the kill lands while most fan-outs still run. */
+    for (int k = 0; k < NDAEMONS; k++) {
+        fc_client_set_cork(c[k], true);
+        for (int i = k; i < NPOSTS; i += NDAEMONS) {
+            fc_params_t p;
+            char body[32];
+            snprintf(body, sizeof body, "post %" PRId64, posts[i]);
+            fc_params_init(&p);
+            fc_params_int(&p, "id", posts[i]);
+            fc_params_int(&p, "author_id", 1 + i / POSTS_EACH);
+            fc_params_int(&p, "created_at", BASE_MS + i);
+            fc_params_str(&p, "body", body);
+            assert_int_equal(fc_client_send(c[k], "post.publish", &p, NULL), FC_OK);
+            fc_params_free(&p);
+        }
+        fc_client_set_cork(c[k], false);
+        assert_int_equal(fc_client_flush(c[k]), FC_OK);
+    }
     for (int i = 0; i < NPOSTS; i++) {
-        char mode[16];
-        faults_publish_ok(c[i % NDAEMONS], posts[i], 1 + i / POSTS_EACH, BASE_MS + i, mode);
-        assert_string_equal(mode, "fanout");
+        fc_response_t r;
+        if (fc_client_recv(c[i % NDAEMONS], &r) != FC_OK)
+            fail_msg("post.publish: no answer: %s", fc_client_error(c[i % NDAEMONS]));
+        if (!r.ok)
+            fail_msg("post.publish: %s: %s", r.code, r.message);
+        assert_true(fc_obj_str_eq(fc_obj_get(&r.result, "mode"), "fanout"));
+        fc_response_free(&r);
     }
     int64_t depth = faults_stat(c[1], "fanout_queue_depth");
     int64_t delivered_by_victim = faults_stat(c[1], "fanout_deliveries");
