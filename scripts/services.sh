@@ -596,18 +596,19 @@ cmd_start_cluster() {
     if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
         die "redis-server/redis-cli not found (run scripts/install-deps.sh)"
     fi
-    local fresh=0
+    # Global: the EXIT trap below reads it after this function has returned.
+    FRESH_DIR=0
     if [ -d "$STATE_DIR" ]; then
         [ -f "$STATE_DIR/$MARKER" ] || [ -z "$(ls -A "$STATE_DIR")" ] ||
             die "$STATE_DIR exists and was not made by this script; choose another STATE_DIR"
     else
-        fresh=1
+        FRESH_DIR=1
     fi
     mkdir -p "$STATE_DIR"
     : >"$STATE_DIR/$MARKER"
     load_state
     trap 'rc=$?; if [ $rc -ne 0 ]; then say "start-cluster failed; cleaning up"; stop_cluster;
-          [ $fresh = 0 ] || rm -rf "$STATE_DIR"; fi' EXIT
+          [ "$FRESH_DIR" = 0 ] || rm -rf "$STATE_DIR"; fi' EXIT
     start_cluster "${FC_PORT_BASE:-$((20000 + RANDOM % 10000))}"
     trap - EXIT
 }
