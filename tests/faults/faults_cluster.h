@@ -12,23 +12,16 @@
  * refuses redis-cluster:// URLs (before the cluster router), the program
  * exits 77 (skipped) with the reason, having started nothing.
  *
- * The traffic: a writer thread that, like the timeline API, commits a post
- * to PostgreSQL and then publishes it, and a reader thread reading random
- * timelines; each with its own connections. A call answered OVERLOADED or
- * UNAVAILABLE with retry_after_ms is retried after that delay, and any
- * failed publish is retried (as the timeline API must), while the call's
- * deadline allows; a call that never succeeds within it is a failure. The
- * oracle (tests/integration/oracle_db.h) then compares every timeline with
- * PostgreSQL. */
+ * The tests run traffic (faults_traffic.h) while they do that, then compare
+ * every timeline with PostgreSQL (the oracle of tests/integration/oracle_db.h). */
 #ifndef FC_TESTS_FAULTS_CLUSTER_H
 #define FC_TESTS_FAULTS_CLUSTER_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "faults.h"
+#include "faults_traffic.h"
 #include "redis_direct.h"
 
 #define FCL_NODES 6
@@ -86,7 +79,7 @@ void fcl_kill(fcl_t *cl, int port);
  * long that took, fails the test after timeout_ms. */
 long long fcl_wait_ok(const fcl_t *cl, int timeout_ms);
 
-/* --- a world and its traffic -------------------------------------------- */
+/* --- a world on the cluster, and the oracle ------------------------------- */
 
 /* Users 1..nusers; authors are users 1..nauthors; user u follows `per_user`
  * authors spread by u; each author has `old_posts` posts before base_ms
@@ -94,35 +87,6 @@ long long fcl_wait_ok(const fcl_t *cl, int timeout_ms);
  * (so every home feed exists) and must succeed. */
 void fcl_world(fcl_t *cl, fc_client_t *c, int nusers, int nauthors, int per_user, int old_posts,
                int64_t base_ms);
-
-typedef struct {
-    /* in */
-    const char *addr;          /* the daemon to talk to */
-    const char *pg_conninfo;
-    int nusers, nauthors;
-    int64_t first_id;          /* post ids count up from here */
-    int64_t base_ms;           /* created_at of the first post */
-    int call_deadline_ms;      /* per call, retries included */
-    int pause_ms;              /* between two calls of a thread */
-    /* out: counted as they happen (poll them while it runs) */
-    atomic_long published, reads, retries;
-    atomic_long publish_failures, read_failures;   /* calls that never succeeded */
-    long long last_failure_ms; /* faults_now_ms() of the last failed attempt, 0: none */
-    long long longest_call_ms; /* a call, from its first attempt to success */
-    char first_failure[512];   /* (these three under mu) */
-    /* private */
-    atomic_bool stop;
-    pthread_mutex_t mu;
-    pthread_t writer, reader;
-    bool running;
-} fcl_traffic_t;
-
-void fcl_traffic_start(fcl_traffic_t *t);
-/* Waits until the traffic has made n more publishes and n more reads than
- * when called; fails the test after timeout_ms (the traffic is stuck). */
-void fcl_traffic_wait(fcl_traffic_t *t, long n, int timeout_ms);
-/* Stops and joins both threads and prints a summary line. */
-void fcl_traffic_stop(fcl_traffic_t *t, const char *label);
 
 /* Every timeline of users 1..nusers walked through c and compared with
  * PostgreSQL (odb_check_user); prints the first mismatches; the count of

@@ -83,18 +83,18 @@ static void cluster_failover(void **state)
     faults_start(f, extra);
     fcl_world(cl, f->c, NUSERS, NAUTHORS, 10, 3, BASE_MS);
 
-    fcl_traffic_t t = {
+    ftraffic_t t = {
         .addr = f->d->addr, .pg_conninfo = f->s.pg_conninfo, .nusers = NUSERS,
         .nauthors = NAUTHORS, .first_id = 5000000, .base_ms = BASE_MS + 100000000,
         .call_deadline_ms = 8000, .pause_ms = 5,
     };
-    fcl_traffic_start(&t);
-    fcl_traffic_wait(&t, 20, 10000);
+    ftraffic_start(&t);
+    ftraffic_wait(&t, 20, 10000);
 
     /* 1. A planned failover. */
     int m0 = fcl_master_of_slot(cl, 0);
     fcl_failover(cl, fcl_replica_of(cl, m0));
-    fcl_traffic_wait(&t, 20, 10000);
+    ftraffic_wait(&t, 20, 10000);
 
     /* 2. A master dies. */
     int victim = fcl_master_of_slot(cl, 8000);
@@ -130,8 +130,8 @@ static void cluster_failover(void **state)
     fprintf(stderr, "master 127.0.0.1:%d killed: reads of its users served from Redis again "
             "after %lld ms (cluster ok after %lld ms more)%s%s\n", victim, recovered_ms,
             fcl_wait_ok(cl, 10000), why[0] ? "; last failure: " : "", why);
-    fcl_traffic_wait(&t, 20, 10000);
-    fcl_traffic_stop(&t, "failover");
+    ftraffic_wait(&t, 20, 10000);
+    ftraffic_stop(&t, "failover");
 
     assert_int_equal(failed_before_kill, 0);
     assert_int_equal(good_rounds, 3);

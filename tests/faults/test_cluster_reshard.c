@@ -37,20 +37,20 @@ static void cluster_reshard(void **state)
     faults_start(f, extra);
     fcl_world(cl, f->c, NUSERS, NAUTHORS, 10, 3, BASE_MS);
 
-    fcl_traffic_t t = {
+    ftraffic_t t = {
         .addr = f->d->addr, .pg_conninfo = f->s.pg_conninfo, .nusers = NUSERS,
         .nauthors = NAUTHORS, .first_id = 5000000, .base_ms = BASE_MS + 100000000,
         .call_deadline_ms = 2000, .pause_ms = 5,
     };
-    fcl_traffic_start(&t);
-    fcl_traffic_wait(&t, 20, 10000);      /* both threads are going */
+    ftraffic_start(&t);
+    ftraffic_wait(&t, 20, 10000);      /* both threads are going */
     int a = fcl_master_of_slot(cl, 0), b = fcl_master_of_slot(cl, 8000);
     int c = fcl_master_of_slot(cl, 16000);
     fcl_reshard(cl, a, b, SLOTS_MOVED);
-    fcl_traffic_wait(&t, 20, 10000);
+    ftraffic_wait(&t, 20, 10000);
     fcl_reshard(cl, c, a, SLOTS_MOVED);
-    fcl_traffic_wait(&t, 20, 10000);      /* and still going after both */
-    fcl_traffic_stop(&t, "reshard");
+    ftraffic_wait(&t, 20, 10000);      /* and still going after both */
+    ftraffic_stop(&t, "reshard");
     /* The daemon really met the moves (else this tested nothing). */
     double moved = faults_metric(f->d, "feedcache_redis_redirects_total{kind=\"moved\"}");
     double ask = faults_metric(f->d, "feedcache_redis_redirects_total{kind=\"ask\"}");
