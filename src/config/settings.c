@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,11 @@ static int settings_check_redis_url(const char *value, char *why, size_t whylen)
 static int settings_check_pg_conninfo(const char *value, char *why, size_t whylen)
 {
     return pg_conninfo_check(value, why, whylen);
+}
+
+static int settings_check_pg_conninfo_or_empty(const char *value, char *why, size_t whylen)
+{
+    return value[0] ? settings_check_pg_conninfo(value, why, whylen) : 0;
 }
 
 static int settings_check_key_prefix(const char *value, char *why, size_t whylen)
@@ -346,6 +352,18 @@ static const char *flag_to_key(const char *arg, char *key, size_t keycap, const 
     return key;
 }
 
+/* Rules between settings, checked once all are known. */
+static settings_result_t settings_check_together(const settings_t *s, char *err, size_t errlen)
+{
+    if (s->redis_wait_replicas > 0 && s->redis_wait_timeout_ms >= s->redis_timeout_ms) {
+        snprintf(err, errlen, "redis_wait_timeout_ms (%" PRIu64 ") must be below "
+                 "redis_timeout_ms (%" PRIu64 "): a WAIT that long would look like a dead "
+                 "connection", (uint64_t)s->redis_wait_timeout_ms, (uint64_t)s->redis_timeout_ms);
+        return SETTINGS_BAD;
+    }
+    return SETTINGS_OK;
+}
+
 settings_result_t settings_load(settings_t *s, int argc, char **argv, char **envp,
                                 FILE *out, char *err, size_t errlen)
 {
@@ -415,5 +433,5 @@ settings_result_t settings_load(settings_t *s, int argc, char **argv, char **env
             return SETTINGS_BAD;
         }
     }
-    return SETTINGS_OK;
+    return settings_check_together(s, err, errlen);
 }

@@ -27,6 +27,9 @@
             "host may be a name (resolved off the event loop, on every reconnect)") \
     SETTING(pg,                  STR,  "dbname=feedcache", 1, 4095, pg_conninfo, \
             "PostgreSQL libpq connection string; host= may be a name (resolved off the loop)") \
+    SETTING(pg_read,             STR,  "", 0, 4095, pg_conninfo_or_empty, \
+            "libpq connection string of a PostgreSQL read replica for pages past the cache " \
+            "and post cache misses (rebuilds and follower counts stay on pg); empty: none") \
     SETTING(celebrity_threshold, UINT, "10000", 1, INT64_MAX, none, \
             "followers at which an author's posts are merged at read time, not fanned out") \
     SETTING(feed_max,            UINT, "800", 1, 100000, none, \
@@ -48,6 +51,13 @@
             "Redis connections in the command pool") \
     SETTING(redis_timeout_ms,    UINT, "1000", 10, 600000, none, \
             "Redis command and connect timeout in milliseconds") \
+    SETTING(redis_wait_replicas, UINT, "0", 0, 16, none, \
+            "replicas that must have a published post's writes (Redis WAIT) before " \
+            "post.publish answers, so that a failover cannot lose the post; fewer within " \
+            "redis_wait_timeout_ms: UNAVAILABLE (a retry is safe). 0: do not wait") \
+    SETTING(redis_wait_timeout_ms, UINT, "100", 1, 60000, none, \
+            "how long post.publish waits for redis_wait_replicas; below redis_timeout_ms " \
+            "(commands behind the WAIT on its connection wait as long)") \
     SETTING(pg_pool,             UINT, "4", 1, 64, none, \
             "PostgreSQL connections in the pool") \
     SETTING(pg_timeout_ms,       UINT, "2000", 10, 600000, none, \

@@ -15,12 +15,15 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     e->loop = loop;
     e->redis = redis;
     e->pg = pg;
+    e->pg_read = o->pg_read;
     snprintf(e->prefix, sizeof e->prefix, "%s", o->key_prefix);
     e->feed_max = o->feed_max;
     e->feed_ttl_ms = o->feed_ttl_ms;
     e->post_ttl_s = o->post_ttl_s;
     e->celebrity_threshold = o->celebrity_threshold;
     e->fanout_queue_max = o->fanout_queue_max;
+    e->wait_replicas = o->wait_replicas;
+    e->wait_timeout_ms = o->wait_timeout_ms;
     e->max_rebuilds = o->max_rebuilds;
     e->pg_backlog_max = o->pg_backlog_max;
     e->next_token = ((uint64_t)uv_hrtime() << 16) ^ (uint64_t)getpid();
@@ -34,6 +37,11 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
 bool feed_engine_pg_saturated(const feed_engine_t *e)
 {
     return e->pg_backlog_max > 0 && pg_pool_queued(e->pg) >= (unsigned)e->pg_backlog_max;
+}
+
+pg_pool_t *feed_engine_pg_lagging(const feed_engine_t *e)
+{
+    return e->pg_read && pg_pool_ready(e->pg_read) > 0 ? e->pg_read : e->pg;
 }
 
 void feed_engine_free(feed_engine_t *e)

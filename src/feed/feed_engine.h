@@ -43,6 +43,9 @@ typedef struct {
     int max_rebuilds;                /* home feed rebuilds in flight; past it reads are shed */
     int pg_backlog_max;              /* PostgreSQL queries queued beyond which a read
                                       * that cannot use Redis is shed, not queued */
+    int wait_replicas;               /* publish: replicas that must have the writes */
+    int wait_timeout_ms;             /* publish: how long to wait for them */
+    pg_pool_t *pg_read;              /* a read replica, or NULL */
 } feed_options_t;
 
 struct feed_flights;
@@ -53,6 +56,7 @@ typedef struct feed_engine {
     uv_loop_t *loop;
     rds_pool_t *redis;
     pg_pool_t *pg;
+    pg_pool_t *pg_read;              /* read replica (pg_read), NULL when none */
     char prefix[RDS_KEY_PREFIX_MAX + 1];
     int64_t feed_max;
     int64_t feed_ttl_ms;
@@ -61,6 +65,8 @@ typedef struct feed_engine {
     int64_t fanout_queue_max;
     int max_rebuilds;
     int pg_backlog_max;
+    int wait_replicas;
+    int wait_timeout_ms;
     int rebuilds_inflight;           /* flights running (feed_rebuild) */
     list_t rebuild_polls;            /* rebuilds waiting on a poll timer (feed_rebuild) */
     list_t rebuild_sheds;            /* shed answers waiting for the loop (feed_rebuild) */
@@ -84,5 +90,11 @@ void feed_engine_free(feed_engine_t *e);
  * instead of queueing where it would only time out after delaying
  * everything behind it. */
 bool feed_engine_pg_saturated(const feed_engine_t *e);
+
+/* Where a read that tolerates replication lag goes (pages past the cache,
+ * post cache misses): the pg_read replica while it has a ready connection,
+ * else the primary. Rebuilds and follower counts always use e->pg: they
+ * need the newest rows. */
+pg_pool_t *feed_engine_pg_lagging(const feed_engine_t *e);
 
 #endif

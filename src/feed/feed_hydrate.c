@@ -19,6 +19,7 @@ typedef struct {
     bool counted;
     feed_hydrate_fn *cb;
     void *arg;
+    pg_pool_t *pool;           /* where the misses were looked up */
     rds_batch_t *batch;
     rds_args_t args;
 } hydrate_t;
@@ -54,20 +55,46 @@ static void fill_post(hydrate_t *h, const feed_hpost_t *p, const char *body, siz
     rds_send(h->e->redis, h->affinity, &h->args, NULL, NULL);
 }
 
+static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg);
+
+/* Looks the posts still missing up on pool. */
+static void query_misses(hydrate_t *h, pg_pool_t *pool)
+{
+    int64_t *ids = fc_xmalloc((h->n ? h->n : 1) * sizeof *ids);
+    size_t n = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (!h->posts[i].found && !h->posts[i].deleted)
+            ids[n++] = h->posts[i].id;
+    h->pool = pool;
+    pg_query_ids(pool, PGQ_posts_by_ids, ids, n, NULL, on_rows, h);
+    free(ids);
+}
+
 static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
 {
     hydrate_t *h = arg;
+    bool replica = h->pool != h->e->pg;
     if (status != PG_OK) {
+        if (replica) {
+            /* The replica failed: the primary has the same rows. */
+            log_warn("feed", "post lookup on the read replica failed: %s; asking the primary",
+                     errmsg ? errmsg : "?");
+            query_misses(h, h->e->pg);
+            return;
+        }
         log_warn("feed", "post lookup failed: %s", errmsg ? errmsg : "?");
         hydrate_end(h, -1, true);
         return;
     }
     int rows = PQntuples(res);
+    bool missing = false;
     for (size_t i = 0; i < h->n; i++) {
         feed_hpost_t *p = &h->posts[i];
         if (p->found || p->deleted)
             continue;
-        p->deleted = true;          /* not in PostgreSQL at all: gone */
+        /* Not in PostgreSQL at all: gone. Unless only the replica was asked:
+         * a post younger than its replication lag is not there yet. */
+        p->deleted = !replica;
         for (int row = 0; row < rows; row++) {
             if (fc_i64(PQgetvalue(res, row, 0)) != p->id)
                 continue;
@@ -82,6 +109,11 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
             fill_post(h, p, body, len);
             break;
         }
+        missing |= !p->found && !p->deleted;
+    }
+    if (missing) {
+        query_misses(h, h->e->pg);     /* only after the replica: see above */
+        return;
     }
     hydrate_end(h, 0, true);
 }
@@ -133,8 +165,8 @@ static void on_hashes(rds_batch_t *b, void *arg)
         hydrate_end(h, -1, false);
         return;
     }
-    pg_query_ids(h->e->pg, PGQ_posts_by_ids, miss_ids, misses, NULL, on_rows, h);
     free(miss_ids);
+    query_misses(h, feed_engine_pg_lagging(h->e));
 }
 
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,

@@ -41,6 +41,12 @@
            "its queue was full") \
     ACTION(publishes_shed_total, METRIC_COUNTER, \
            "post.publish calls answered OVERLOADED: the fan-out queue held fanout_queue_max jobs") \
+    ACTION(feed_suspect_total, METRIC_COUNTER, \
+           "home feeds rebuilt because they were built under another Redis master (a " \
+           "failover or resharding since: writes may have been lost)") \
+    ACTION(publish_unreplicated_total, METRIC_COUNTER, \
+           "post.publish calls answered UNAVAILABLE because fewer than redis_wait_replicas " \
+           "replicas acknowledged the writes in time") \
     ACTION(warm_users_total, METRIC_COUNTER, "home feeds warmed by warm jobs") \
     ACTION(warm_user_failures_total, METRIC_COUNTER, \
            "users whose warming failed (retried later)") \

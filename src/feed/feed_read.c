@@ -51,6 +51,8 @@ typedef struct {
     int64_t fetch_n;
     const char *source;
     bool degraded;
+    bool past_cache;           /* the page lies wholly below what Redis holds */
+    pg_pool_t *db;             /* where read_from_db sent its query */
     bool counted_feed;
     bool db_only;              /* an author set could not be rebuilt now (shed) */
     bool used_pg;
@@ -208,9 +210,30 @@ static void reply_page(read_t *r)
 
 /* ---- the PostgreSQL path ----------------------------------------------- */
 
+static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, void *arg);
+
+static void query_db_page(read_t *r, pg_pool_t *pool)
+{
+    const int64_t params[] = {
+        r->req.user_id,
+        r->req.has_cursor ? r->req.after.ts : READ_TS_MAX,
+        r->req.has_cursor ? r->req.after.id : INT64_MAX,
+        r->req.limit + 1,        /* one more: is there a next page? */
+    };
+    r->db = pool;
+    pg_query_i64(pool, PGQ_timeline_page, params, on_db_page, r);
+}
+
 static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
 {
     read_t *r = arg;
+    if (status != PG_OK && r->db != r->e->pg) {
+        /* The read replica failed: the primary has the same rows. */
+        log_warn("feed", "timeline page on the read replica failed: %s; asking the primary",
+                 errmsg ? errmsg : "?");
+        query_db_page(r, r->e->pg);
+        return;
+    }
     if (status != PG_OK) {
         read_fail(r, status == PG_UNAVAILABLE ? RPC_UNAVAILABLE : RPC_INTERNAL,
                   r->degraded ? "Redis and PostgreSQL are unavailable"
@@ -252,13 +275,11 @@ static void read_from_db(read_t *r)
     }
     count_pg(r);
     metric_inc(feed_metrics.timeline_db_pages_total);
-    const int64_t params[] = {
-        r->req.user_id,
-        r->req.has_cursor ? r->req.after.ts : READ_TS_MAX,
-        r->req.has_cursor ? r->req.after.id : INT64_MAX,
-        r->req.limit + 1,        /* one more: is there a next page? */
-    };
-    pg_query_i64(r->e->pg, PGQ_timeline_page, params, on_db_page, r);
+    /* A page past the cache is older than anything cached, so a replica's
+     * lag cannot hide its rows. Any other page from PostgreSQL (Redis
+     * failed, a rebuild was shed) may be a first page, whose newest posts
+     * the replica may not have yet: the primary serves those. */
+    query_db_page(r, r->past_cache ? feed_engine_pg_lagging(r->e) : r->e->pg);
 }
 
 /* ---- RT3: hydration ---------------------------------------------------- */
@@ -340,7 +361,12 @@ static void merge_sources(read_t *r)
             read_start(r);
             return;
         }
-        /* The page reaches below what Redis holds: PostgreSQL serves it. */
+        /* The page reaches below what Redis holds: PostgreSQL serves it.
+         * Wholly below (a cursor past every cached entry) it holds only
+         * posts older than the cached window, which a read replica's lag
+         * cannot hide; a page that also holds cached entries may hold
+         * posts too new for the replica. */
+        r->past_cache = r->req.has_cursor && r->npage == 0;
         free_posts(r);
         read_from_db(r);
         return;
@@ -554,6 +580,18 @@ static void on_feed_rebuilt(int status, void *arg)
     read_restart(r);
 }
 
+/* Whether a feed written under `epoch` (NULL: written before epochs, or
+ * when the master's was unknown) is served by another master now. */
+static bool suspect(read_t *r, const char *epoch)
+{
+    if (!epoch)
+        return false;
+    char key[RDS_KEY_MAX];
+    size_t n = rds_key_feed(key, sizeof key, r->e->prefix, r->req.user_id);
+    const char *now = rds_pool_epoch(r->e->redis, key, n);
+    return now[0] && strcmp(now, epoch) != 0;
+}
+
 static void on_feed(rds_batch_t *b, void *arg)
 {
     read_t *r = arg;
@@ -567,6 +605,7 @@ static void on_feed(rds_batch_t *b, void *arg)
     }
     int state = 0;
     size_t nc = 0;
+    const char *epoch = NULL;
     r->celebs = fc_xmalloc((meta->elements / 2 + 1) * sizeof *r->celebs);
     for (size_t i = 0; i + 1 < meta->elements; i += 2) {
         const char *m = meta->element[i]->str;
@@ -574,8 +613,22 @@ static void on_feed(rds_batch_t *b, void *arg)
             state = (int)fc_i64(meta->element[i + 1]->str);
         else if (strncmp(m, FEED_MEMBER_CELEB, strlen(FEED_MEMBER_CELEB)) == 0)
             r->celebs[nc++] = fc_i64(m + strlen(FEED_MEMBER_CELEB));
+        else if (strncmp(m, FEED_MEMBER_EPOCH, strlen(FEED_MEMBER_EPOCH)) == 0)
+            epoch = m + strlen(FEED_MEMBER_EPOCH);
     }
     r->ncelebs = nc;
+    if ((state == FEED_STATE_COMPLETE || state == FEED_STATE_PARTIAL) && suspect(r, epoch)) {
+        /* Built under another master: deliveries and markers written to
+         * the old one after its last replication may be missing, and the
+         * feed would claim to be complete. Rebuilt from PostgreSQL; the
+         * DEL goes first on this connection. */
+        metric_inc(feed_metrics.feed_suspect_total);
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "DEL");
+        rds_args_key(&r->args, rds_key_feed, r->e->prefix, r->req.user_id);
+        rds_send(r->e->redis, r->affinity, &r->args, NULL, NULL);
+        state = 0;
+    }
     if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL) {
         if (!r->counted_feed) {
             r->counted_feed = true;

@@ -133,6 +133,15 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
     rds_args_int(&r->args, r->kind == FEED_FLIGHT_HOME ? r->e->feed_ttl_ms
                                                        : r->e->post_ttl_s * 1000);
     rds_args_int(&r->args, partial);
+    /* The epoch of the master this is written to: read under another one
+     * (a failover since), the feed is rebuilt rather than trusted. */
+    char key[RDS_KEY_MAX];
+    size_t klen = rebuild_key(r, key, sizeof key);
+    const char *epoch = rds_pool_epoch(r->e->redis, key, klen);
+    if (epoch[0])
+        rds_args_addf(&r->args, FEED_MEMBER_EPOCH "%s", epoch);
+    else
+        rds_args_str(&r->args, "");
     rds_args_int(&r->args, (int64_t)r->nmarkers);
     for (size_t i = 0; i < r->nmarkers; i++)
         rds_args_addf(&r->args, FEED_MEMBER_CELEB "%" PRId64, r->markers[i]);

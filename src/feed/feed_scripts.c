@@ -37,8 +37,10 @@ const char feed_script_rebuild_begin[] =
 const char feed_script_rebuild_apply[] =
     "local key, token = KEYS[1], 'b:' .. ARGV[1]\n"
     "if not redis.call('ZSCORE', key, token) then return 0 end\n"
-    "local max, nm = tonumber(ARGV[2]), tonumber(ARGV[5])\n"
-    "local i = 6\n"
+    "local max, nm = tonumber(ARGV[2]), tonumber(ARGV[6])\n"
+    "redis.call('ZREMRANGEBYSCORE', key, -6, -6)\n"
+    "if ARGV[5] ~= '' then redis.call('ZADD', key, -6, ARGV[5]) end\n"
+    "local i = 7\n"
     "for j = 1, nm do redis.call('ZADD', key, -5, ARGV[i]); i = i + 1 end\n"
     "local args = {}\n"
     "while i < #ARGV do\n"

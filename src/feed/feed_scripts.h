@@ -14,6 +14,11 @@
  *                                                        building feed
  *   member "c:<author>"  score -5                      a celebrity the user follows:
  *                                                        merge posts:{author} at read
+ *   member "e:<epoch>"   score -6                      the epoch (rds_pool_epoch) of
+ *                                                        the master the rebuild wrote
+ *                                                        to: under another epoch the
+ *                                                        feed is suspect (a failover
+ *                                                        may have lost deliveries)
  * Negative scores never collide with entries; page reads ask for scores >= 0
  * and the meta read for scores < 0. The scripts spell these numbers out
  * ('-1', -5...): they are the FEED_STATE_* and FEED_SCORE_* values below,
@@ -26,11 +31,13 @@
 #define FEED_STATE_BUILDING (-3)
 #define FEED_SCORE_TOKEN (-4)
 #define FEED_SCORE_CELEB (-5)
+#define FEED_SCORE_EPOCH (-6)
 
 /* The sentinel's member and the prefixes of the other meta members. */
 #define FEED_MEMBER_STATE "s"
 #define FEED_MEMBER_TOKEN "b:"
 #define FEED_MEMBER_CELEB "c:"
+#define FEED_MEMBER_EPOCH "e:"
 
 /* FEED_PUSH: add one member to many feeds that exist.
  * KEYS: feed keys, or (feed, unfollowed-set) pairs when ARGV[5] == "2".
@@ -48,7 +55,8 @@ extern const char feed_script_push[];
 extern const char feed_script_rebuild_begin[];
 
 /* REBUILD_APPLY: KEYS[1]; ARGV token, feed_max, ttl_ms, partial (0/1),
- * nmarkers, marker members..., then score/member pairs. Adds everything to
+ * epoch member ("e:<epoch>", or "" when the epoch is unknown), nmarkers,
+ * marker members..., then score/member pairs. Adds everything to
  * the placeholder (which may already hold fan-out deliveries: a union, so
  * nothing racing the rebuild is lost), trims, and sets the sentinel.
  * Returns 1, or 0 when the placeholder is gone or owned by another token

@@ -42,6 +42,7 @@ typedef struct {
     bool flagged;              /* publish: the author's celebrity flag was set */
     bool marked;               /* publish: the author's marker job was queued before */
     int64_t queued;            /* publish: fan-out jobs queued */
+    size_t first_wait;         /* publish: index of the first WAIT in the batch */
     rds_batch_t *batch;
     rds_args_t args;
 } write_t;
@@ -128,6 +129,63 @@ static void add_push(write_t *w, feed_key_fn *key, int64_t owner, int64_t post, 
 
 /* ---- post.publish ------------------------------------------------------ */
 
+/* redis_wait_replicas: a WAIT behind the publish's writes, so that the
+ * answer means "on the master and on that many replicas" and a failover
+ * cannot lose the post. WAIT counts the writes of its own connection: on
+ * a single Redis the batch's one connection carries them all; on a cluster
+ * each written key's master gets its own WAIT, sent on the connection of
+ * the batch's affinity there (rds_args_route_like), right behind the
+ * write. Two keys on one master make a second WAIT that returns at once. */
+static void add_wait_like(write_t *w, const char *key, size_t len)
+{
+    rds_args_reset(&w->args);
+    rds_args_str(&w->args, "WAIT");
+    rds_args_int(&w->args, w->e->wait_replicas);
+    rds_args_int(&w->args, w->e->wait_timeout_ms);
+    rds_args_route_like(&w->args, key, len);
+    add(w);
+}
+
+static void add_waits(write_t *w)
+{
+    feed_engine_t *e = w->e;
+    w->first_wait = rds_batch_count(w->batch);
+    if (e->wait_replicas <= 0)
+        return;
+    char key[RDS_KEY_MAX];
+    size_t n = rds_key_fanout(key, sizeof key, e->prefix);
+    add_wait_like(w, key, n);
+    if (!rds_pool_is_cluster(e->redis))
+        return;
+    feed_key_fn *const keys[] = { rds_key_post, rds_key_posts, rds_key_feed };
+    const int64_t ids[] = { w->post.id, w->post.author_id, w->post.author_id };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        n = keys[i](key, sizeof key, e->prefix, ids[i]);
+        add_wait_like(w, key, n);
+    }
+    if (w->celebrity) {
+        n = rds_key_celebrities(key, sizeof key, e->prefix);
+        add_wait_like(w, key, n);
+    }
+}
+
+/* Whether every WAIT saw enough replicas; says why not in why. */
+static bool waits_ok(write_t *w, char *why, size_t whylen)
+{
+    for (size_t i = w->first_wait; i < rds_batch_count(w->batch); i++) {
+        const redisReply *r = rds_batch_reply(w->batch, i);
+        if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= w->e->wait_replicas)
+            continue;
+        snprintf(why, whylen, "the post is written but only %lld of %d Redis replicas "
+                 "acknowledged it within %d ms (redis_wait_replicas): a failover could lose "
+                 "it; publishing it again is safe",
+                 r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0LL, w->e->wait_replicas,
+                 w->e->wait_timeout_ms);
+        return false;
+    }
+    return true;
+}
+
 static void reply_published(write_t *w)
 {
     msgpack_packer *pk = rpc_reply_begin(w->call);
@@ -155,6 +213,13 @@ static void on_published(rds_batch_t *b, void *arg)
     write_t *w = arg;
     if (!feed_batch_ok(b)) {
         reply_unavailable(w);
+        return;
+    }
+    char why[256];
+    if (!waits_ok(w, why, sizeof why)) {
+        metric_inc(feed_metrics.publish_unreplicated_total);
+        rpc_reply_unavailable(w->call, why);
+        write_free(w);
         return;
     }
     if (w->celebrity && !w->marked) {
@@ -226,6 +291,7 @@ static void publish_write(write_t *w)
     } else {
         add_job(w, FEED_JOB_POST, p->id, p->author_id, p->created_at);
     }
+    add_waits(w);
     rds_batch_wait(w->batch, on_published, w);
 }
 

@@ -74,6 +74,10 @@ static void close_backends(void *arg)
         pg_pool_close(svc->pg);
         svc->pg = NULL;
     }
+    if (svc->pg_read) {
+        pg_pool_close(svc->pg_read);
+        svc->pg_read = NULL;
+    }
     metrics_loop_stop();
     uv_timer_stop(&svc->shutdown_deadline);
     close_if_open((uv_handle_t *)&svc->shutdown_deadline);
@@ -238,6 +242,11 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         .name = "pg",
     };
     svc->pg = pg_pool_create(svc->loop, st->pg, &po);
+    if (st->pg_read[0]) {
+        pg_pool_options_t ro_pg = po;
+        ro_pg.name = "pg-read";
+        svc->pg_read = pg_pool_create(svc->loop, st->pg_read, &ro_pg);
+    }
     if (!svc->redis || !svc->pg) {
         snprintf(err, errlen, "cannot create the backend pools");
         return -1;
@@ -249,10 +258,13 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         .post_ttl_s = (int64_t)st->post_ttl,
         .celebrity_threshold = (int64_t)st->celebrity_threshold,
         .fanout_queue_max = (int64_t)st->fanout_queue_max,
+        .wait_replicas = (int)st->redis_wait_replicas,
+        .wait_timeout_ms = (int)st->redis_wait_timeout_ms,
         /* Rebuilds are PostgreSQL-bound: a few per connection keep the pool
          * busy without queueing behind one another. */
         .max_rebuilds = st->max_rebuilds ? (int)st->max_rebuilds : 2 * (int)st->pg_pool,
         .pg_backlog_max = PG_READ_BACKLOG_PER_CONN * (int)st->pg_pool,
+        .pg_read = svc->pg_read,
     };
     svc->engine = feed_engine_create(svc->loop, svc->redis, svc->pg, &fo);
     /* The consumer name survives a restart of this instance, so that it

@@ -22,6 +22,7 @@ typedef struct service {
     settings_t settings;
     rds_pool_t *redis;
     pg_pool_t *pg;
+    pg_pool_t *pg_read;       /* the pg_read replica, NULL when not set */
     struct feed_engine *engine;
     struct feed_fanout *fanout;     /* the fan-out worker */
     rpc_server_t *rpc;

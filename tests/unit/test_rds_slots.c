@@ -171,6 +171,28 @@ static void tryagain_and_clusterdown_are_retried(void **state)
         assert_false(rds_slots_retryable_error(no[i], strlen(no[i])));
 }
 
+static void reads_a_field_of_info(void **state)
+{
+    (void)state;
+    const char *info = "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
+                       "master_replid:5c2ab1e4f0d3a9b8c7d6e5f4a3b2c1d0e9f8a7b6\r\n"
+                       "master_replid2:0000000000000000000000000000000000000000\r\n";
+    char out[17];
+    assert_int_equal(rds_info_field(info, strlen(info), "master_replid", out, sizeof out), 0);
+    assert_string_equal(out, "5c2ab1e4f0d3a9b8");          /* cut to the buffer */
+    assert_int_equal(rds_info_field(info, strlen(info), "role", out, sizeof out), 0);
+    assert_string_equal(out, "master");
+    /* A prefix of another field's name is not that field. */
+    assert_int_equal(rds_info_field(info, strlen(info), "master", out, sizeof out), -1);
+    assert_int_equal(rds_info_field(info, strlen(info), "nope", out, sizeof out), -1);
+    const char *empty = "master_replid:\r\n";
+    assert_int_equal(rds_info_field(empty, strlen(empty), "master_replid", out, sizeof out), -1);
+    /* The last line needs no line end. */
+    const char *last = "a:1\nmaster_replid:abc";
+    assert_int_equal(rds_info_field(last, strlen(last), "master_replid", out, sizeof out), 0);
+    assert_string_equal(out, "abc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +203,7 @@ int main(void)
         cmocka_unit_test(parses_moved_and_ask),
         cmocka_unit_test(other_errors_are_not_redirects),
         cmocka_unit_test(tryagain_and_clusterdown_are_retried),
+        cmocka_unit_test(reads_a_field_of_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

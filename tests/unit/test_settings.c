@@ -267,6 +267,32 @@ static void bad_values_name_the_key(void **state)
 }
 
 /* The edges of each range are accepted. */
+/* redis_wait_timeout_ms must stay below redis_timeout_ms once replicas
+ * are waited for (a longer WAIT would look like a dead connection). */
+static void wait_timeout_below_redis_timeout(void **state)
+{
+    (void)state;
+    const char *bad[] = { "--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "1000",
+                          "--redis-timeout-ms", "1000", NULL };
+    expect_bad(bad, NULL, "redis_wait_timeout_ms", "redis_timeout_ms");
+    const char *env_bad[] = { "FEEDCACHE_REDIS_WAIT_REPLICAS=2",
+                              "FEEDCACHE_REDIS_WAIT_TIMEOUT_MS=5000", NULL };
+    expect_bad(NULL, env_bad, "redis_wait_timeout_ms", "below");
+    /* Without replicas to wait for, the timeout is not used: accepted. */
+    const char *unused[] = { "--redis-wait-timeout-ms", "5000", NULL };
+    load_t l;
+    load(&l, unused, NULL);
+    assert_int_equal(l.rc, SETTINGS_OK);
+    assert_int_equal(l.s.redis_wait_replicas, 0);
+    unload(&l);
+    const char *ok[] = { "--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "999",
+                         "--redis-timeout-ms", "1000", NULL };
+    load(&l, ok, NULL);
+    assert_int_equal(l.rc, SETTINGS_OK);
+    assert_int_equal(l.s.redis_wait_timeout_ms, 999);
+    unload(&l);
+}
+
 static void boundary_values_accepted(void **state)
 {
     (void)state;
@@ -590,6 +616,7 @@ int main(void)
         cmocka_unit_test(unknown_flag_is_bad),
         cmocka_unit_test(flag_missing_value_is_bad),
         cmocka_unit_test(bad_values_name_the_key),
+        cmocka_unit_test(wait_timeout_below_redis_timeout),
         cmocka_unit_test(boundary_values_accepted),
         cmocka_unit_test(settings_set_unknown_key),
         cmocka_unit_test(env_forms),

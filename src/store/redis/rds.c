@@ -7,6 +7,7 @@
 #include "store/redis/rds.h"
 
 #include "store/redis/rds_cluster.h"
+#include "store/redis/rds_keys.h"
 #include "store/redis/rds_node.h"
 #include "util/log.h"
 
@@ -55,6 +56,13 @@ int rds_pool_pending(const rds_pool_t *pool)
     rds_cluster_t *cl = as_cluster(pool);
     rds_node_t *node = as_node(pool);
     return cl ? rds_cluster_pending(cl) : node ? rds_node_pending(node) : 0;
+}
+
+const char *rds_pool_epoch(const rds_pool_t *pool, const char *key, size_t len)
+{
+    rds_cluster_t *cl = as_cluster(pool);
+    rds_node_t *node = as_node(pool);
+    return cl ? rds_cluster_epoch(cl, (int)rds_key_slot(key, len)) : node ? rds_node_epoch(node) : "";
 }
 
 bool rds_pool_is_cluster(const rds_pool_t *pool)

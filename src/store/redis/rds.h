@@ -81,6 +81,15 @@ int rds_pool_pending(const rds_pool_t *pool);
  * a multi-key command or script is grouped by slot by its caller. */
 bool rds_pool_is_cluster(const rds_pool_t *pool);
 
+/* The epoch of the Redis master serving `key`: the first RDS_EPOCH_LEN
+ * characters of its replication id, "" while unknown. It changes when that
+ * master changes (a failover promoted a replica, a resharding moved the
+ * key's slot, a restart): data written under another epoch may lack the
+ * writes the old master had not replicated. Known within about a second of
+ * a change on the same address, at once on a new one. */
+#define RDS_EPOCH_LEN 16
+const char *rds_pool_epoch(const rds_pool_t *pool, const char *key, size_t len);
+
 /* The loop the pool runs on. */
 uv_loop_t *rds_pool_loop(const rds_pool_t *pool);
 

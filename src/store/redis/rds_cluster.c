@@ -458,9 +458,15 @@ static void apply_map(rds_cluster_t *cl, const rds_slot_range_t *ranges, int n)
     for (int s = 0; s < RDS_SLOTS; s++)
         covered += owner[s] >= 0;
     uint64_t now = uv_now(cl->loop);
-    bool changed = !cl->map_known || memcmp(owner, cl->owner, sizeof owner) != 0;
+    int moved = 0;
+    for (int s = 0; s < RDS_SLOTS; s++)
+        moved += owner[s] != cl->owner[s];
+    /* New or lost masters and uncovered slots are news; slots moving
+     * between the same masters (a resharding, one slot at a time) are not. */
+    bool news = !cl->map_known || covered != cl->covered;
     for (int i = 0; i < cl->nnodes; i++) {
         cl_node_t *node = cl->nodes[i];
+        news |= node->master != master[i];
         if (node->master && !master[i])
             node->idle_since_ms = now;
         node->master = master[i];
@@ -472,7 +478,9 @@ static void apply_map(rds_cluster_t *cl, const rds_slot_range_t *ranges, int n)
     cl->masters = masters;
     cl->covered = covered;
     metric_set(cl_metrics.redis_cluster_masters, masters);
-    if (changed) {
+    if (!news && moved > 0) {
+        log_debug("rds", "%s: slot map: %d slots moved", cl->name, moved);
+    } else if (news) {
         if (covered < RDS_SLOTS)
             log_warn("rds", "%s: slot map: %d masters, %d of %d slots served", cl->name, masters,
                      covered, RDS_SLOTS);
@@ -688,6 +696,13 @@ const char *rds_cluster_last_error(rds_cluster_t *cl)
 int rds_cluster_pending(const rds_cluster_t *cl)
 {
     return cl->pending;
+}
+
+const char *rds_cluster_epoch(const rds_cluster_t *cl, int slot)
+{
+    int idx = slot >= 0 && slot < RDS_SLOTS ? cl->owner[slot] : -1;
+    const rds_node_t *pool = idx >= 0 ? cl->nodes[idx]->pool : NULL;
+    return pool ? rds_node_epoch(pool) : "";
 }
 
 uv_loop_t *rds_cluster_loop(const rds_cluster_t *cl)

@@ -52,6 +52,8 @@ int rds_cluster_ready(const rds_cluster_t *cl);
 const char *rds_cluster_last_error(rds_cluster_t *cl);
 int rds_cluster_pending(const rds_cluster_t *cl);
 uv_loop_t *rds_cluster_loop(const rds_cluster_t *cl);
+/* The epoch (rds_node_epoch) of the master serving slot, "" when unknown. */
+const char *rds_cluster_epoch(const rds_cluster_t *cl, int slot);
 void rds_cluster_close(rds_cluster_t *cl);
 
 #endif

@@ -51,6 +51,7 @@
 #include <hiredis/hiredis.h>
 
 #include "metrics/metrics.h"
+#include "store/redis/rds_slots.h"
 #include "store/redis/rds_uv.h"
 #include "util/backoff.h"
 #include "util/buf.h"
@@ -67,6 +68,9 @@ static void install_reply_keeper(redisAsyncContext *ac);
 #define RDS_MAX_POOL_SIZE 1024
 /* Repeated connect failures are logged at warn at most this often. */
 #define RDS_FAIL_LOG_INTERVAL_MS 30000
+/* How often the replication id is asked for again: a promotion on the same
+ * address (no reconnect) is noticed within this. */
+#define RDS_EPOCH_EVERY_MS 1000
 
 #define RDS_METRICS(ACTION) \
     ACTION(redis_commands_total, METRIC_COUNTER, "Redis commands sent") \
@@ -90,6 +94,7 @@ struct rds_cmd {
     rds_reply_fn *cb;
     void *privdata;
     const char *handshake;        /* "AUTH", "SELECT", "PING" for internal ones, else NULL */
+    bool internal;                /* ours (the epoch's INFO): not a user command */
     uint64_t sent_ms;
     list_t link;                  /* in conn->cmds, or in pool->failed (conn NULL) */
 };
@@ -154,10 +159,17 @@ struct rds_node {
     uint64_t fail_logged_ms;
     unsigned fail_count;          /* failures since the last success */
     char last_error[256];         /* why the last attempt failed, "" after a success */
+    /* The server's replication id (rds_node_epoch): asked for on every new
+     * connection and every RDS_EPOCH_EVERY_MS. */
+    char epoch[RDS_EPOCH_LEN + 1];
+    bool epoch_asking;
+    uint64_t epoch_asked_ms;
 };
 
 static void conn_connect(rds_conn_t *conn);
 static void conn_connect_next(rds_conn_t *conn);
+static void ask_epoch(rds_node_t *pool);
+static rds_conn_t *pick(rds_node_t *pool, unsigned affinity);
 static void on_retry(uv_timer_t *timer);
 static void on_next_addr(uv_timer_t *timer);
 static void defer_failure(rds_node_t *pool, rds_reply_fn *cb, void *privdata);
@@ -288,6 +300,9 @@ static void conn_ready(rds_conn_t *conn)
     conn->was_ready = 1;
     first_attempt_done(conn);
     send_waiting(pool);
+    /* A new connection may be to another server (a failover behind a name). */
+    pool->epoch_asked_ms = 0;
+    ask_epoch(pool);
 }
 
 /* --- hiredis callbacks -------------------------------------------------- */
@@ -323,9 +338,11 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         free(cmd);
         return;
     }
-    conn->pool->pending--;
-    if (!reply || reply->type == REDIS_REPLY_ERROR)
-        metric_inc(rds_metrics.redis_errors_total);
+    if (!cmd->internal) {
+        conn->pool->pending--;
+        if (!reply || reply->type == REDIS_REPLY_ERROR)
+            metric_inc(rds_metrics.redis_errors_total);
+    }
     rds_reply_fn *cb = cmd->cb;
     void *pd = cmd->privdata;
     free(cmd);
@@ -512,6 +529,7 @@ static void on_tick(uv_timer_t *timer)
 {
     rds_node_t *pool = timer->data;
     uint64_t now = uv_now(pool->loop);
+    ask_epoch(pool);
     if (!list_empty(&pool->waiting) && now >= pool->timeout_ms)
         fail_waiting(pool, now - pool->timeout_ms + 1);
     for (int i = 0; i < pool->size && !pool->closing; i++) {
@@ -653,6 +671,55 @@ static void install_reply_keeper(redisAsyncContext *ac)
 void rds_reply_keep(struct redisReply *reply)
 {
     kept_reply = reply;
+}
+
+/* --- the replication id ------------------------------------------------- */
+
+static void on_epoch(struct redisReply *reply, void *arg)
+{
+    rds_node_t *pool = arg;
+    pool->epoch_asking = false;
+    char id[RDS_EPOCH_LEN + 1];
+    if (!reply || reply->type != REDIS_REPLY_STRING ||
+        rds_info_field(reply->str, reply->len, "master_replid", id, sizeof id) != 0)
+        return;
+    if (pool->epoch[0] && strcmp(pool->epoch, id) != 0)
+        log_warn("rds", "%s: %s has a new replication id (%s, was %s): it was promoted or "
+                 "restarted; feeds written before are rebuilt on their next read", pool->name,
+                 pool->where, id, pool->epoch);
+    snprintf(pool->epoch, sizeof pool->epoch, "%s", id);
+}
+
+static void ask_epoch(rds_node_t *pool)
+{
+    uint64_t now = uv_now(pool->loop);
+    if (pool->closing || pool->epoch_asking || pool->ready == 0 ||
+        (pool->epoch_asked_ms && now - pool->epoch_asked_ms < RDS_EPOCH_EVERY_MS))
+        return;
+    rds_conn_t *conn = pick(pool, 0);
+    if (!conn)
+        return;
+    /* Not a user command: not in pending, not in the command metrics. */
+    static const char info[] = "*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n";
+    rds_cmd_t *cmd = fc_xcalloc(1, sizeof *cmd);
+    cmd->conn = conn;
+    cmd->cb = on_epoch;
+    cmd->privdata = pool;
+    cmd->internal = true;
+    cmd->sent_ms = now;
+    list_insert_tail(&conn->cmds, &cmd->link);
+    if (redisAsyncFormattedCommand(conn->ac, on_reply, cmd, info, sizeof info - 1) != REDIS_OK) {
+        list_remove(&cmd->link);
+        free(cmd);
+        return;
+    }
+    pool->epoch_asking = true;
+    pool->epoch_asked_ms = now;
+}
+
+const char *rds_node_epoch(const rds_node_t *node)
+{
+    return node->epoch;
 }
 
 /* --- public API --------------------------------------------------------- */

@@ -36,6 +36,12 @@ uv_loop_t *rds_node_loop(const rds_node_t *node);
 void rds_node_send(rds_node_t *node, unsigned affinity, const char *resp, size_t len,
                    rds_reply_fn *cb, void *privdata);
 
+/* The first RDS_EPOCH_LEN characters of the server's replication id
+ * (INFO replication master_replid), "" until known. It changes when a
+ * replica is promoted, so writes the old master had not replicated may be
+ * missing: see rds_pool_epoch. */
+const char *rds_node_epoch(const rds_node_t *node);
+
 void rds_node_close(rds_node_t *node);
 
 #endif

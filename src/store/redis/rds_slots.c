@@ -169,3 +169,28 @@ int rds_slots_retryable_error(const char *str, size_t len)
     return (len >= 8 && strncmp(str, "TRYAGAIN", 8) == 0) ||
            (len >= 11 && strncmp(str, "CLUSTERDOWN", 11) == 0);
 }
+
+int rds_info_field(const char *info, size_t len, const char *field, char *out, size_t cap)
+{
+    size_t flen = strlen(field);
+    const char *end = info + len;
+    for (const char *line = info; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = nl ? nl : end;
+        if ((size_t)(stop - line) > flen && memcmp(line, field, flen) == 0 && line[flen] == ':') {
+            const char *v = line + flen + 1;
+            size_t n = (size_t)(stop - v);
+            while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == ' '))
+                n--;
+            if (n == 0 || cap == 0)
+                return -1;
+            if (n >= cap)
+                n = cap - 1;
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return 0;
+        }
+        line = nl ? nl + 1 : end;
+    }
+    return -1;
+}

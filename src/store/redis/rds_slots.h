@@ -55,4 +55,8 @@ rds_redirect_kind_t rds_redirect_parse(const char *str, size_t len, rds_redirect
  * master serves the slot for now, e.g. during a failover). */
 int rds_slots_retryable_error(const char *str, size_t len);
 
+/* The value of `field` in an INFO reply ("field:value\r\n" lines), cut to
+ * cap - 1 bytes, into out. 0, or -1 when the field is absent or empty. */
+int rds_info_field(const char *info, size_t len, const char *field, char *out, size_t cap);
+
 #endif
