@@ -46,7 +46,8 @@
 # FC_FAULTS [1] (0: leave the fault suite out), FC_FUZZ [1] (0: leave the
 # fuzz step out), FC_FUZZ_SECONDS [20] (per target), FC_CLUSTER (0: leave
 # the cluster step out; 1: run it also with arguments, which it then gets:
-# FC_CLUSTER=1 scripts/test.sh oracle).
+# FC_CLUSTER=1 scripts/test.sh oracle). The fault suite's fault_cluster_*
+# tests start clusters of their own and follow FC_FAULTS.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
