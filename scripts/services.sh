@@ -2,10 +2,26 @@
 # Throwaway Redis and PostgreSQL 15 for feedcache's tests and demo.
 #
 #   scripts/services.sh start  [STATE_DIR]   start both, write STATE_DIR/env
-#   scripts/services.sh stop   [STATE_DIR]   stop both (by PID), remove STATE_DIR
-#   scripts/services.sh status [STATE_DIR]   show addresses; exit 0 when both answer
+#   scripts/services.sh stop   [STATE_DIR]   stop everything (by PID), remove STATE_DIR
+#   scripts/services.sh status [STATE_DIR]   show addresses; exit 0 when all answer
+#   scripts/services.sh start-cluster [STATE_DIR]   add a Redis Cluster (below)
+#   scripts/services.sh stop-cluster  [STATE_DIR]   stop the cluster only
 #
 # STATE_DIR defaults to $FC_STATE_DIR, else <repo>/.tmp/services.
+#
+# Redis Cluster: `FC_CLUSTER=1 scripts/services.sh start DIR` also starts a
+# throwaway cluster; `start-cluster DIR` adds one to running services (or to
+# an empty DIR: then the cluster alone). Six `redis-server --cluster-enabled
+# yes` nodes on loopback, three masters and one replica each (`redis-cli
+# --cluster create --cluster-replicas 1`), with --cluster-node-timeout 1000
+# so that a failover takes a second or two, and 64 MB each. Start returns
+# once every node reports cluster_state:ok, agrees on all 16384 slots and
+# every replica is in sync. It appends to DIR/env:
+#   FEEDCACHE_TEST_REDIS_CLUSTER_URL=redis-cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3
+#   FEEDCACHE_TEST_REDIS_CLUSTER_PORTS="P1 P2 P3 P4 P5 P6"
+# (the URL names three nodes as seeds; which of them are masters is the
+# cluster's business, and changes with failovers). Node N keeps its pid
+# file, log and nodes.conf in DIR/cluster/PORT/.
 #
 # Both servers listen on 127.0.0.1 only, on free ports probed upwards from a
 # random base in 20000-29999, so several copies (a demo, a test run, a CI job)
@@ -28,7 +44,7 @@ say() { printf 'services: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 usage() {
-    echo "usage: $0 start|stop|status [STATE_DIR]" >&2
+    echo "usage: $0 start|stop|status|start-cluster|stop-cluster [STATE_DIR]" >&2
     exit 2
 }
 
@@ -179,6 +195,207 @@ start_redis() {
     die "could not find a free port for Redis after 5 attempts"
 }
 
+# --- Redis Cluster ----------------------------------------------------------
+
+CLUSTER_DIR=$STATE_DIR/cluster
+CLUSTER_NODES=6
+CLUSTER_PORTS=
+
+load_cluster_state() {
+    CLUSTER_PORTS=
+    if [ -f "$CLUSTER_DIR/state" ]; then
+        # shellcheck disable=SC1091
+        . "$CLUSTER_DIR/state"
+    fi
+}
+
+# The PID of the node on PORT, when it runs (its command line names the
+# address, so a reused PID of another Redis is not obeyed).
+cluster_node_pid() {
+    local port=$1 pid
+    pid=$(cat "$CLUSTER_DIR/$port/redis.pid" 2>/dev/null || true)
+    pid_is "$pid" "redis-server 127.0.0.1:$port" && echo "$pid"
+}
+
+# A cluster node also listens on its bus port, PORT + 10000: both must be
+# free, and the bus port must stay a valid port.
+pick_cluster_port() {
+    local p=$1 taken=" $2 " n
+    for ((n = 0; n < 10000; n++)); do
+        if [ "$p" -gt 29999 ]; then p=20000; fi
+        if [[ "$taken" != *" $p "* ]] && ! port_in_use "$p" && ! port_in_use $((p + 10000)); then
+            echo "$p"
+            return 0
+        fi
+        p=$((p + 1))
+    done
+    return 1
+}
+
+# Starts one empty node on a free port at or above $1 (not in $2); prints
+# the port. A node that does not come up: its log, and the script dies.
+start_cluster_node() {
+    local base=$1 taken=$2 port dir pid i
+    port=$(pick_cluster_port "$base" "$taken") || die "no free port pair for a cluster node"
+    for _ in 1 2 3 4 5; do
+        dir=$CLUSTER_DIR/$port
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        # Small and disposable: no persistence, 64 MB, and a node timeout of
+        # 1 s so that the failover tests see a replica promoted within ~2 s.
+        # --maxmemory-policy stays noeviction: a full node must fail writes
+        # loudly, not drop fan-out jobs or feeds behind the tests' backs.
+        redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+            --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+            --cluster-node-timeout 1000 --maxmemory 64mb \
+            --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+            --dir "$dir" --zset-max-listpack-entries 1024 \
+            || { show_log "$dir/redis.log"; die "cluster node on port $port failed to start"; }
+        for ((i = 0; i < 100; i++)); do
+            pid=$(cluster_node_pid "$port" || true)
+            if [ -n "$pid" ] &&
+                redis-cli -h 127.0.0.1 -p "$port" INFO server 2>/dev/null |
+                grep -qE "^process_id:$pid"$'\r?$'; then
+                echo "$port"
+                return 0
+            fi
+            if [ -z "$pid" ] && [ "$i" -ge 10 ] && grep -q 'Address already in use' "$dir/redis.log"; then
+                break
+            fi
+            sleep 0.1
+        done
+        if grep -q 'Address already in use' "$dir/redis.log"; then
+            say "port $port (or its bus port $((port + 10000))) was taken meanwhile; trying another"
+            rm -rf "$dir"
+            port=$(pick_cluster_port $((port + 1)) "$taken") || die "no free port pair for a cluster node"
+            continue
+        fi
+        show_log "$dir/redis.log"
+        die "cluster node did not come up on 127.0.0.1:$port"
+    done
+    die "could not find a free port pair for a cluster node after 5 attempts"
+}
+
+# One field of `CLUSTER INFO` / `INFO replication` of the node on PORT.
+node_field() {
+    local port=$1 section=$2 field=$3
+    # shellcheck disable=SC2086  # $section is a command of one or two words
+    redis-cli -h 127.0.0.1 -p "$port" $section 2>/dev/null |
+        tr -d '\r' | sed -n "s/^$field://p"
+}
+
+# True when every node says cluster_state:ok with all slots assigned and
+# none failing, the nodes agree on which node serves which slots, and every
+# replica's link to its master is up (a failover test needs a synced one).
+cluster_ready() {
+    local port first='' slots
+    for port in $CLUSTER_PORTS; do
+        [ "$(node_field "$port" 'CLUSTER INFO' cluster_state)" = ok ] || return 1
+        [ "$(node_field "$port" 'CLUSTER INFO' cluster_slots_ok)" = 16384 ] || return 1
+        [ "$(node_field "$port" 'CLUSTER INFO' cluster_known_nodes)" = "$CLUSTER_NODES" ] || return 1
+        # The slot map as this node sees it: "first-last owner-id" lines.
+        slots=$(redis-cli -h 127.0.0.1 -p "$port" CLUSTER NODES 2>/dev/null | tr -d '\r' |
+            awk '$3 ~ /master/ && $3 !~ /fail/ { for (i = 9; i <= NF; i++) print $i, $1 }' | sort)
+        [ -n "$slots" ] || return 1
+        if [ -z "$first" ]; then
+            first=$slots
+        elif [ "$slots" != "$first" ]; then
+            return 1
+        fi
+        if [ "$(node_field "$port" 'INFO replication' role)" = slave ]; then
+            [ "$(node_field "$port" 'INFO replication' master_link_status)" = up ] || return 1
+        fi
+    done
+    return 0
+}
+
+# Stops every node by PID: TERM to all at once (each takes a second or two
+# to exit), then waits for each; sets CLUSTER_STOPPED to how many ran.
+CLUSTER_STOPPED=0
+stop_cluster() {
+    local dir port pid pids=()
+    CLUSTER_STOPPED=0
+    [ -d "$CLUSTER_DIR" ] || return 0
+    # Every node directory, also of a start that died before writing state.
+    for dir in "$CLUSTER_DIR"/*/; do
+        [ -d "$dir" ] || continue
+        port=$(basename "$dir")
+        pid=$(cluster_node_pid "$port" || true)
+        if [ -n "$pid" ]; then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+    done
+    for pid in "${pids[@]}"; do
+        kill_wait "$pid" 10
+    done
+    CLUSTER_STOPPED=${#pids[@]}
+    [ "$CLUSTER_STOPPED" -eq 0 ] || say "redis cluster stopped ($CLUSTER_STOPPED nodes)"
+    rm -rf "$CLUSTER_DIR"
+    if [ -f "$STATE_DIR/env" ]; then
+        sed -i '/^FEEDCACHE_TEST_REDIS_CLUSTER_/d' "$STATE_DIR/env"
+    fi
+    CLUSTER_PORTS=
+}
+
+start_cluster() {
+    local base=$1 port taken='' i seeds create_log
+    [ ! -d "$CLUSTER_DIR" ] || die "a cluster already runs in $STATE_DIR (run: $0 stop-cluster $STATE_DIR)"
+    mkdir -p "$CLUSTER_DIR"
+    port=$base
+    for ((i = 0; i < CLUSTER_NODES; i++)); do
+        port=$(start_cluster_node "$port" "$taken")
+        taken="$taken $port"
+        port=$((port + 1))
+    done
+    CLUSTER_PORTS=${taken# }
+    printf 'CLUSTER_PORTS=%q\n' "$CLUSTER_PORTS" >"$CLUSTER_DIR/state"
+
+    create_log=$CLUSTER_DIR/create.log
+    # shellcheck disable=SC2046,SC2086  # one argument per node
+    if ! redis-cli --cluster create $(printf '127.0.0.1:%s ' $CLUSTER_PORTS) \
+        --cluster-replicas 1 --cluster-yes >"$create_log" 2>&1; then
+        show_log "$create_log" 40
+        die "redis-cli --cluster create failed"
+    fi
+    for ((i = 0; i < 300; i++)); do
+        cluster_ready && break
+        sleep 0.1
+    done
+    if ! cluster_ready; then
+        for port in $CLUSTER_PORTS; do
+            say "node $port: $(node_field "$port" 'CLUSTER INFO' cluster_state)," \
+                "$(node_field "$port" 'INFO replication' role)"
+        done
+        redis-cli -h 127.0.0.1 -p "${CLUSTER_PORTS%% *}" CLUSTER NODES >&2 || true
+        die "the cluster did not become ready within 30 s"
+    fi
+    # shellcheck disable=SC2086  # one line per port
+    seeds=$(printf '127.0.0.1:%s\n' $CLUSTER_PORTS | head -n 3 | paste -sd, -)
+    cat >>"$STATE_DIR/env" <<EOT
+FEEDCACHE_TEST_REDIS_CLUSTER_URL=redis-cluster://$seeds
+FEEDCACHE_TEST_REDIS_CLUSTER_PORTS="$CLUSTER_PORTS"
+EOT
+    say "redis cluster 127.0.0.1:{${CLUSTER_PORTS// /,}} (3 masters + 3 replicas, logs $CLUSTER_DIR/PORT/redis.log)"
+}
+
+cluster_status() {
+    local port pid rc=0
+    load_cluster_state
+    [ -n "$CLUSTER_PORTS" ] || return 0
+    for port in $CLUSTER_PORTS; do
+        pid=$(cluster_node_pid "$port" || true)
+        if [ -n "$pid" ] && redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null | grep -q PONG; then
+            say "cluster    127.0.0.1:$port up (pid $pid, $(node_field "$port" 'INFO replication' role)," \
+                "cluster_state $(node_field "$port" 'CLUSTER INFO' cluster_state))"
+        else
+            say "cluster    127.0.0.1:$port DOWN"
+            rc=1
+        fi
+    done
+    return $rc
+}
+
 # --- PostgreSQL -------------------------------------------------------------
 
 # Chooses PG_ROOT: STATE_DIR/pg when the cluster owner can use it, else /tmp.
@@ -264,6 +481,8 @@ stop_all() {
     local pid stopped=0
     [ -d "$STATE_DIR" ] || return 0
     load_state
+    stop_cluster
+    [ "$CLUSTER_STOPPED" -eq 0 ] || stopped=1
 
     pid=$(redis_pid || true)
     if [ -n "$pid" ]; then
@@ -330,6 +549,9 @@ FEEDCACHE_TEST_REDIS_PORT=$REDIS_PORT
 FEEDCACHE_TEST_PG='host=127.0.0.1 port=$PG_PORT user=postgres dbname=feedcache'
 FEEDCACHE_TEST_PG_PORT=$PG_PORT
 EOF
+    if [ "${FC_CLUSTER:-0}" = 1 ]; then
+        start_cluster $((PG_PORT + 1))
+    fi
     trap - EXIT
     say "redis      127.0.0.1:$REDIS_PORT (pid $(redis_pid), log $REDIS_LOG)"
     say "postgresql 127.0.0.1:$PG_PORT (pid $(pg_pid), db feedcache, log $PG_ROOT/postgres.log)"
@@ -343,6 +565,12 @@ cmd_status() {
         return 1
     fi
     load_state
+    load_cluster_state
+    if [ -z "$REDIS_PORT" ] && [ -n "$CLUSTER_PORTS" ]; then
+        cluster_status || rc=1      # a cluster alone (start-cluster on an empty dir)
+        [ -f "$STATE_DIR/env" ] && cat "$STATE_DIR/env"
+        return $rc
+    fi
     pid=$(redis_pid || true)
     if [ -n "$pid" ] && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" PING 2>/dev/null | grep -q PONG; then
         say "redis      127.0.0.1:$REDIS_PORT up (pid $pid)"
@@ -357,13 +585,39 @@ cmd_status() {
         say "postgresql 127.0.0.1:${PG_PORT:-?} DOWN"
         rc=1
     fi
+    cluster_status || rc=1
     [ -f "$STATE_DIR/env" ] && cat "$STATE_DIR/env"
     return $rc
+}
+
+# Adds a cluster to the services running in STATE_DIR, or starts one alone
+# in a new STATE_DIR.
+cmd_start_cluster() {
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        die "redis-server/redis-cli not found (run scripts/install-deps.sh)"
+    fi
+    # Global: the EXIT trap below reads it after this function has returned.
+    FRESH_DIR=0
+    if [ -d "$STATE_DIR" ]; then
+        [ -f "$STATE_DIR/$MARKER" ] || [ -z "$(ls -A "$STATE_DIR")" ] ||
+            die "$STATE_DIR exists and was not made by this script; choose another STATE_DIR"
+    else
+        FRESH_DIR=1
+    fi
+    mkdir -p "$STATE_DIR"
+    : >"$STATE_DIR/$MARKER"
+    load_state
+    trap 'rc=$?; if [ $rc -ne 0 ]; then say "start-cluster failed; cleaning up"; stop_cluster;
+          [ "$FRESH_DIR" = 0 ] || rm -rf "$STATE_DIR"; fi' EXIT
+    start_cluster "${FC_PORT_BASE:-$((20000 + RANDOM % 10000))}"
+    trap - EXIT
 }
 
 case "$cmd" in
     start) cmd_start ;;
     stop) stop_all ;;
     status) cmd_status ;;
+    start-cluster) cmd_start_cluster ;;
+    stop-cluster) stop_cluster ;;
     *) usage ;;
 esac

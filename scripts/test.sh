@@ -9,9 +9,13 @@
 #   4. starts a throwaway Redis + PostgreSQL (scripts/services.sh) and exports
 #      FEEDCACHE_TEST_REDIS_URL, FEEDCACHE_TEST_REDIS_PORT, FEEDCACHE_TEST_PG,
 #      FEEDCACHE_TEST_PG_PORT for the integration tests
-#   5. runs `meson test` in the plain tree, then in the sanitizer tree, then
-#      the unit suite of the plain tree under valgrind (all three without the
-#      fault suite)
+#   5. runs `meson test` in the plain tree; then the cluster step: the
+#      integration suite of the plain tree again, against a throwaway Redis
+#      Cluster of 3 masters + 3 replicas (scripts/services.sh start-cluster,
+#      FEEDCACHE_TEST_REDIS_URL=redis-cluster://...; about 3 minutes; tests
+#      that cannot apply to a cluster skip, saying why), the cluster stopped
+#      again after it; then `meson test` in the sanitizer tree, then the unit
+#      suite of the plain tree under valgrind (all without the fault suite)
 #   6. runs the fault suite (tests/faults, meson suite "faults") in the plain
 #      tree only, as its own step: each fault test starts and stops its own
 #      Redis + PostgreSQL pair (it pauses, stops and restarts them), each is
@@ -22,7 +26,7 @@
 #      tests/fuzz/crashes/
 #   8. stops the servers (also on failure or Ctrl-C) and prints, as its very
 #      last line, `N passed, N failed[, N skipped]` over the layer check,
-#      all four runs and the fuzz step.
+#      all five runs and the fuzz step.
 #
 # Every step runs even when an earlier test run failed; the exit status is
 # non-zero when anything failed. Extra arguments go to every `meson test`:
@@ -31,11 +35,19 @@
 # Arguments that mention "fault" select the fault step alone:
 #   scripts/test.sh --suite faults
 #   scripts/test.sh fault_pg_outage
-# With other arguments the fault step and the fuzz step are left out.
+# With other arguments the fault step, the cluster step and the fuzz step
+# are left out.
+#
+# The cluster step is skipped (counted as one skipped test, with the reason)
+# when the feedcached under test refuses redis-cluster:// URLs
+# (scripts/feedcached-accepts-url.sh): a tree from before the cluster router.
 #
 # Knobs (environment): FC_BUILD_DIR [build], FC_ASAN_BUILD_DIR [build-asan],
 # FC_FAULTS [1] (0: leave the fault suite out), FC_FUZZ [1] (0: leave the
-# fuzz step out), FC_FUZZ_SECONDS [20] (per target).
+# fuzz step out), FC_FUZZ_SECONDS [20] (per target), FC_CLUSTER (0: leave
+# the cluster step out; 1: run it also with arguments, which it then gets:
+# FC_CLUSTER=1 scripts/test.sh oracle). The fault suite's fault_cluster_*
+# tests start clusters of their own and follow FC_FAULTS.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -156,6 +168,29 @@ run_tests() {
     [ $rc -eq 0 ] || FAILED_STEPS+=("$label")
 }
 
+# The integration suite against a Redis Cluster started for it in STATE_DIR
+# (and stopped after it, so that the runs after it have the memory back).
+cluster_step() {
+    local single=$FEEDCACHE_TEST_REDIS_URL url
+    say "cluster: scripts/services.sh start-cluster"
+    if ! bash scripts/feedcached-accepts-url.sh "$REPO/$BUILD/src/feedcached/feedcached" \
+        redis-cluster://127.0.0.1:1; then
+        echo "cluster: skipped: this feedcached refuses redis-cluster:// URLs"
+        SKIPPED=$((SKIPPED + 1))
+        return 0
+    fi
+    if ! bash scripts/services.sh start-cluster "$STATE_DIR"; then
+        FAILED=$((FAILED + 1))
+        FAILED_STEPS+=("cluster start")
+        return 0
+    fi
+    url=$(sed -n 's/^FEEDCACHE_TEST_REDIS_CLUSTER_URL=//p' "$STATE_DIR/env")
+    export FEEDCACHE_TEST_REDIS_URL=$url
+    run_tests "cluster" "$BUILD" --suite integration "$@"
+    export FEEDCACHE_TEST_REDIS_URL=$single
+    bash scripts/services.sh stop-cluster "$STATE_DIR" || FAILED_STEPS+=("cluster stop")
+}
+
 say "layers: scripts/check-layers.sh"
 if bash scripts/check-layers.sh; then
     PASSED=$((PASSED + 1))
@@ -209,9 +244,22 @@ if [ $# -gt 0 ]; then
 fi
 [ "${FC_FAULTS:-1}" = 0 ] && WANT_FAULTS=0
 
+# The cluster step: in a full run, or when FC_CLUSTER=1 asks for it.
+# Plain tree only: the ASan run of the same tests against one Redis covers
+# the daemon's memory; this step is about the cluster's redirections.
+WANT_CLUSTER=0
+[ $# -eq 0 ] && WANT_CLUSTER=1
+case "${FC_CLUSTER:-}" in
+    0) WANT_CLUSTER=0 ;;
+    1) WANT_CLUSTER=1 ;;
+esac
+
 if [ $FAULTS_ONLY = 0 ]; then
     if [ $plain_ok = 1 ]; then
         run_tests "plain" "$BUILD" --no-suite faults "$@"
+    fi
+    if [ $plain_ok = 1 ] && [ $WANT_CLUSTER = 1 ]; then
+        cluster_step "$@"
     fi
     if [ $asan_ok = 1 ]; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

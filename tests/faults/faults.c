@@ -58,7 +58,7 @@ static bool pid_gone(pid_t pid)
     return st == 0 || st == 'Z' || st == 'X';
 }
 
-static bool wait_gone(pid_t pid, int timeout_ms)
+bool faults_wait_gone(pid_t pid, int timeout_ms)
 {
     long long deadline = faults_now_ms() + timeout_ms;
     while (!pid_gone(pid)) {
@@ -98,7 +98,7 @@ long long faults_cpu_ms(pid_t pid)
     return (long long)((utime + stime) * 1000ULL / (unsigned long long)(tck > 0 ? tck : 100));
 }
 
-static pid_t read_pid_file(const char *path)
+pid_t faults_read_pid_file(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -112,7 +112,7 @@ static pid_t read_pid_file(const char *path)
 
 /* --- the private pair ----------------------------------------------------------- */
 
-static const char *source_root(void)
+const char *faults_source_root(void)
 {
     const char *r = getenv("FEEDCACHE_SOURCE_ROOT");
     return r && *r ? r : ".";
@@ -125,7 +125,7 @@ static const char *pg_bin(void)
 }
 
 /* Prints a file to stderr (a server log when something failed). */
-static void dump_file(const char *path)
+void faults_dump_file(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -137,8 +137,7 @@ static void dump_file(const char *path)
     fclose(f);
 }
 
-/* KEY=VALUE (VALUE possibly 'quoted') from a shell assignment file. */
-static bool read_assignment(const char *path, const char *key, char *out, size_t cap)
+bool faults_read_assignment(const char *path, const char *key, char *out, size_t cap)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -152,7 +151,7 @@ static bool read_assignment(const char *path, const char *key, char *out, size_t
         char *v = line + kl + 1;
         v[strcspn(v, "\n")] = '\0';
         size_t n = strlen(v);
-        if (n >= 2 && v[0] == '\'' && v[n - 1] == '\'') {
+        if (n >= 2 && (v[0] == '\'' || v[0] == '"') && v[n - 1] == v[0]) {
             v[n - 1] = '\0';
             v++;
         }
@@ -176,10 +175,10 @@ int faults_services_start(faults_services_t *s, char *err, size_t errlen)
     char cmd[1024], log[256];
     snprintf(log, sizeof log, "%s.log", s->dir);
     snprintf(cmd, sizeof cmd, "bash '%s/scripts/services.sh' start '%s' >'%s' 2>&1",
-             source_root(), s->dir, log);
+             faults_source_root(), s->dir, log);
     int st = system(cmd);
     if (st != 0) {
-        dump_file(log);
+        faults_dump_file(log);
         unlink(log);
         rmdir(s->dir);
         snprintf(err, errlen, "scripts/services.sh start %s failed (status %d)", s->dir, st);
@@ -189,15 +188,15 @@ int faults_services_start(faults_services_t *s, char *err, size_t errlen)
     s->started = true;
     char path[256], v[256];
     snprintf(path, sizeof path, "%s/env", s->dir);
-    if (!read_assignment(path, "FEEDCACHE_TEST_REDIS_PORT", v, sizeof v) ||
+    if (!faults_read_assignment(path, "FEEDCACHE_TEST_REDIS_PORT", v, sizeof v) ||
         (s->redis_port = atoi(v)) <= 0 ||
-        !read_assignment(path, "FEEDCACHE_TEST_PG_PORT", v, sizeof v) ||
+        !faults_read_assignment(path, "FEEDCACHE_TEST_PG_PORT", v, sizeof v) ||
         (s->pg_port = atoi(v)) <= 0) {
         snprintf(err, errlen, "cannot read the ports from %s", path);
         return -1;
     }
     snprintf(path, sizeof path, "%s/state", s->dir);
-    if (!read_assignment(path, "PG_ROOT", s->pg_root, sizeof s->pg_root)) {
+    if (!faults_read_assignment(path, "PG_ROOT", s->pg_root, sizeof s->pg_root)) {
         snprintf(err, errlen, "cannot read PG_ROOT from %s", path);
         return -1;
     }
@@ -217,7 +216,7 @@ void faults_services_stop(faults_services_t *s)
     faults_pg_resume(s);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "bash '%s/scripts/services.sh' stop '%s' >/dev/null 2>&1",
-             source_root(), s->dir);
+             faults_source_root(), s->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "faults: scripts/services.sh stop %s failed\n", s->dir);
     s->started = false;
@@ -227,14 +226,14 @@ pid_t faults_redis_pid(const faults_services_t *s)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/redis/redis.pid", s->dir);
-    return read_pid_file(path);
+    return faults_read_pid_file(path);
 }
 
 pid_t faults_pg_pid(const faults_services_t *s)
 {
     char path[320];
     snprintf(path, sizeof path, "%s/data/postmaster.pid", s->pg_root);
-    return read_pid_file(path);
+    return faults_read_pid_file(path);
 }
 
 /* Direct children of ppid (from /proc/N/stat), at most cap. */
@@ -298,7 +297,7 @@ void faults_pg_stop(faults_services_t *s)
     if (pm <= 0 || pid_gone(pm))
         fail_msg("faults: no PostgreSQL postmaster to stop (%s)", s->pg_root);
     kill(pm, SIGINT);       /* fast shutdown */
-    if (!wait_gone(pm, 20000))
+    if (!faults_wait_gone(pm, 20000))
         fail_msg("faults: PostgreSQL (pid %d) did not stop within 20 s", (int)pm);
     s->pg_stopped = true;
 }
@@ -314,7 +313,7 @@ void faults_pg_start(faults_services_t *s)
     if (system(cmd) != 0) {
         char log[320];
         snprintf(log, sizeof log, "%s/postgres.log", s->pg_root);
-        dump_file(log);
+        faults_dump_file(log);
         fail_msg("faults: pg_ctl start failed (port %d)", s->pg_port);
     }
     s->pg_stopped = false;
@@ -326,7 +325,7 @@ void faults_redis_kill(faults_services_t *s)
     if (pid <= 0 || pid_gone(pid))
         fail_msg("faults: no Redis to kill (%s)", s->dir);
     kill(pid, SIGKILL);
-    if (!wait_gone(pid, 10000))
+    if (!faults_wait_gone(pid, 10000))
         fail_msg("faults: Redis (pid %d) did not die", (int)pid);
 }
 

@@ -84,6 +84,18 @@ void faults_redis_restart_empty(faults_services_t *s);
 
 /* --- processes and counters ---------------------------------------------- */
 
+/* FEEDCACHE_SOURCE_ROOT (meson sets it), else ".". */
+const char *faults_source_root(void);
+/* Prints a file (a server log) to stderr. */
+void faults_dump_file(const char *path);
+/* The value of KEY=VALUE (VALUE possibly in single or double quotes) in a
+ * shell assignment file such as the services dir's env. */
+bool faults_read_assignment(const char *path, const char *key, char *out, size_t cap);
+/* The number in a pid file, or -1. */
+pid_t faults_read_pid_file(const char *path);
+/* Waits until pid is gone (or a zombie); false after timeout_ms. */
+bool faults_wait_gone(pid_t pid, int timeout_ms);
+
 /* utime + stime of /proc/PID/stat in ms, or -1. */
 long long faults_cpu_ms(pid_t pid);
 /* An integer field of INFO (e.g. "total_commands_processed",

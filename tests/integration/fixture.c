@@ -74,7 +74,7 @@ int fixture_teardown(void **state)
     if (f->d)
         rc = harness_daemon_finish(f->d, f->finished);
     if (f->r)
-        redisFree(f->r);
+        rdirect_close(f->r);
     if (f->pg)
         PQfinish(f->pg);
     free(f);

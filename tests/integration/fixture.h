@@ -23,7 +23,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
 #include "feedcache/client.h"
@@ -36,7 +35,7 @@
 typedef struct {
     const char *program;            /* "test_oracle": starts every message */
     const char *db_tag;             /* the database is <db_tag>_<pid> */
-    int redis_db;                   /* a Redis db of its own */
+    int redis_db;                   /* a Redis db of its own (db 0 on a cluster) */
     const char *key_prefix;         /* daemons get --key-prefix <key_prefix><pid>.<n>: */
     const char *const *daemon_args; /* flags for every daemon, NULL-terminated; may be NULL */
 } fixture_conf_t;
@@ -45,7 +44,7 @@ typedef struct {
     harness_daemon_t *d;      /* NULL until fixture_start */
     fc_client_t *c;           /* connected to d */
     PGconn *pg;               /* the test's database */
-    redisContext *r;          /* the test's Redis db */
+    rdirect_t *r;             /* the test's Redis db, or the cluster */
     char prefix[64];          /* d's key prefix (fixture_next_prefix) */
     bool finished;            /* set by the test as its last step */
 } fixture_t;

@@ -17,10 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
 #include "feedcache/client.h"
+#include "redis_direct.h"
 
 /* --- PRNG (splitmix64: small, seedable, same sequence everywhere) -------- */
 
@@ -45,16 +45,19 @@ typedef struct {
     char dbname[64];          /* <tag>_<pid> */
     char admin_conninfo[1024];/* FEEDCACHE_TEST_PG as given */
     char conninfo[1100];      /* the same with dbname=<dbname> */
-    char redis_url[160];      /* redis://127.0.0.1:P/<db> */
-    int redis_port;
-    int redis_db;
+    char redis_url[512];      /* redis://127.0.0.1:P/<db>, or the cluster's URL */
+    int redis_port;           /* 0 on a cluster */
+    int redis_db;             /* 0 on a cluster */
+    bool redis_cluster;       /* FEEDCACHE_TEST_REDIS_URL is redis-cluster:// */
     bool created;
 } odb_env_t;
 
 /* Creates database <tag>_<pid> from FEEDCACHE_TEST_PG and applies
  * sql/schema.sql (found through FEEDCACHE_SOURCE_ROOT, MESON_SOURCE_ROOT, or
  * upwards from the executable). Empties Redis db `redis_db` of the server on
- * FEEDCACHE_TEST_REDIS_PORT. Then points harness_daemon_start() at both by
+ * FEEDCACHE_TEST_REDIS_PORT; when FEEDCACHE_TEST_REDIS_URL names a cluster
+ * (redis-cluster://), redis_db is ignored and every master is emptied
+ * instead (a cluster has db 0 only). Then points harness_daemon_start() at both by
  * overwriting FEEDCACHE_TEST_PG and FEEDCACHE_TEST_REDIS_URL in this
  * process's environment. */
 int odb_env_setup(odb_env_t *e, const char *tag, int redis_db, char *err, size_t errlen);
@@ -62,9 +65,11 @@ int odb_env_setup(odb_env_t *e, const char *tag, int redis_db, char *err, size_t
  * first anyway) and restores the environment. Safe on a failed setup.
  * (Setup drops databases of earlier runs that were killed.) */
 void odb_env_teardown(odb_env_t *e);
-/* A connection to the test's Redis db (freed with redisFree), or NULL. */
-redisContext *odb_redis_connect(const odb_env_t *e, char *err, size_t errlen);
-/* FLUSHDB of the test's Redis db (a cold start for the daemon). */
+/* A connection to the test's Redis db, or cluster (rdirect_close it), or
+ * NULL. */
+rdirect_t *odb_redis_connect(const odb_env_t *e, char *err, size_t errlen);
+/* FLUSHDB of the test's Redis db, or of every master (a cold start for the
+ * daemon). */
 int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen);
 /* TRUNCATE users, follows, posts. */
 int odb_pg_truncate(PGconn *pg, char *err, size_t errlen);

@@ -27,6 +27,13 @@ set -euo pipefail
 
 : "${FEEDCACHED:?FEEDCACHED must name the feedcached binary}"
 : "${FEEDCACHECTL:=$(dirname "$FEEDCACHED")/../ctl/feedcachectl}"
+# The cluster step of scripts/test.sh runs the suite again with a
+# redis-cluster:// URL: this test uses a single Redis of its own, so it would
+# only pass again without testing anything new.
+if [[ "${FEEDCACHE_TEST_REDIS_URL:-}" == redis-cluster://* ]]; then
+    echo "SKIP: FEEDCACHE_TEST_REDIS_URL is a cluster; test_ops.sh runs against a Redis of its own (the plain run covers it)"
+    exit 77
+fi
 if [ -z "${FEEDCACHE_TEST_PG:-}" ]; then
     echo "SKIP: FEEDCACHE_TEST_PG is not set (scripts/test.sh sets it)"
     exit 77

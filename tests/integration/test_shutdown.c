@@ -15,7 +15,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +23,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "store/redis/rds_url.h"
+#include "redis_direct.h"
 
 #define READERS 8
 
@@ -36,22 +35,13 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static redisContext *redis_connect(void)
+/* The server or cluster of FEEDCACHE_TEST_REDIS_URL. */
+static rdirect_t *redis_connect(void)
 {
-    const char *url = getenv("FEEDCACHE_TEST_REDIS_URL");
-    assert_non_null(url);
-    rds_url_t u;
-    char err[256];
-    assert_int_equal(rds_url_parse(url, &u, err, sizeof err), 0);
-    redisContext *r = u.is_unix ? redisConnectUnix(u.path) : redisConnect(u.host, u.port);
-    assert_non_null(r);
-    assert_int_equal(r->err, 0);
-    if (u.password[0]) {
-        redisReply *rep = redisCommand(r, "AUTH %s", u.password);
-        freeReplyObject(rep);
-    }
-    redisReply *rep = redisCommand(r, "SELECT %d", u.db);
-    freeReplyObject(rep);
+    char err[512];
+    rdirect_t *r = rdirect_open_env(err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
     return r;
 }
 
@@ -93,11 +83,11 @@ static void rebuild_poll_timer_at_shutdown(void **state)
     harness_daemon_t *d = harness_daemon_start(extra, err, sizeof err);
     if (!d)
         fail_msg("%s", err);
-    redisContext *r = redis_connect();
+    rdirect_t *r = redis_connect();
     for (int i = 0; i < READERS; i++) {
-        redisReply *rep = redisCommand(r, "ZADD %sfeed:{%d} -3 s -4 b:dead%d", prefix, 900 + i, i);
+        redisReply *rep = rdirect_command(r, "ZADD %sfeed:{%d} -3 s -4 b:dead%d", prefix, 900 + i, i);
         freeReplyObject(rep);
-        rep = redisCommand(r, "PEXPIRE %sfeed:{%d} 10000", prefix, 900 + i);
+        rep = rdirect_command(r, "PEXPIRE %sfeed:{%d} 10000", prefix, 900 + i);
         freeReplyObject(rep);
     }
     fc_client_t *c = harness_connect(d, 5000, err, sizeof err);
@@ -121,10 +111,10 @@ static void rebuild_poll_timer_at_shutdown(void **state)
     assert_int_equal(answered, READERS);
     assert_int_equal(unavailable, READERS);
     for (int i = 0; i < READERS; i++) {
-        redisReply *rep = redisCommand(r, "DEL %sfeed:{%d}", prefix, 900 + i);
+        redisReply *rep = rdirect_command(r, "DEL %sfeed:{%d}", prefix, 900 + i);
         freeReplyObject(rep);
     }
-    redisFree(r);
+    rdirect_close(r);
 }
 
 static void shed_timer_at_shutdown(void **state)

@@ -99,7 +99,7 @@ static bool feed_exists(fixture_t *f, int64_t user)
 {
     char k[160];
     key(f, k, sizeof k, "feed", user);
-    redisReply *rep = redisCommand(f->r, "EXISTS %s", k);
+    redisReply *rep = rdirect_command(f->r, "EXISTS %s", k);
     assert_non_null(rep);
     bool yes = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
@@ -400,7 +400,7 @@ static void check_feed(fixture_t *f, int64_t user)
     odb_posts_t want = { 0 };
     assert_int_equal(odb_pg_timeline(f->pg, user, &want, err, sizeof err), 0);
     key(f, k, sizeof k, "feed", user);
-    redisReply *rep = redisCommand(f->r, "ZRANGE %s +inf 0 BYSCORE REV WITHSCORES", k);
+    redisReply *rep = rdirect_command(f->r, "ZRANGE %s +inf 0 BYSCORE REV WITHSCORES", k);
     assert_non_null(rep);
     assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
     size_t n = rep->elements / 2;
@@ -427,7 +427,7 @@ static void check_feed(fixture_t *f, int64_t user)
     /* The newest posts' hashes, with bodies. */
     for (size_t i = 0; i < want.n && i < 20; i++) {
         key(f, k, sizeof k, "post", want.v[i].id);
-        rep = redisCommand(f->r, "HGET %s b", k);
+        rep = rdirect_command(f->r, "HGET %s b", k);
         assert_non_null(rep);
         if (rep->type != REDIS_REPLY_STRING || strcmp(rep->str, want.v[i].body) != 0)
             fail_msg("user %" PRId64 ": post %" PRId64 " (newest #%zu) has no cached body", user,
@@ -436,7 +436,7 @@ static void check_feed(fixture_t *f, int64_t user)
     }
     /* The TTL is the feed's (feed_ttl 300 s). */
     key(f, k, sizeof k, "feed", user);
-    rep = redisCommand(f->r, "PTTL %s", k);
+    rep = rdirect_command(f->r, "PTTL %s", k);
     assert_true(rep->type == REDIS_REPLY_INTEGER && rep->integer > 250000 &&
                 rep->integer <= 300000);
     freeReplyObject(rep);
@@ -466,7 +466,7 @@ static void warm_by_ids(void **state)
     /* The job hash lives >= 1 h after the end. */
     char k[160];
     snprintf(k, sizeof k, "%swarm:{%s}", f->prefix, job);
-    redisReply *rep = redisCommand(f->r, "TTL %s", k);
+    redisReply *rep = rdirect_command(f->r, "TTL %s", k);
     assert_true(rep->type == REDIS_REPLY_INTEGER && rep->integer > 3500);
     freeReplyObject(rep);
 
@@ -694,11 +694,11 @@ static void warm_keeps_existing_feed(void **state)
      * reproduce), and a short TTL: a second warm must keep the first and
      * slide the second. */
     key(f, k, sizeof k, "feed", user);
-    redisReply *rep = redisCommand(f->r, "ZADD %s 1800000000000 424242424242", k);
+    redisReply *rep = rdirect_command(f->r, "ZADD %s 1800000000000 424242424242", k);
     freeReplyObject(rep);
-    rep = redisCommand(f->r, "PEXPIRE %s 5000", k);
+    rep = rdirect_command(f->r, "PEXPIRE %s 5000", k);
     freeReplyObject(rep);
-    rep = redisCommand(f->r, "ZCARD %s", k);
+    rep = rdirect_command(f->r, "ZCARD %s", k);
     long long card = rep->integer;
     freeReplyObject(rep);
 
@@ -711,13 +711,13 @@ static void warm_keeps_existing_feed(void **state)
     assert_int_equal(odb_rpc_stat(f->c, "feed_rebuilds", &rebuilds_after, err, sizeof err), 0);
     assert_int_equal(rebuilds_after, rebuilds_before);
 
-    rep = redisCommand(f->r, "ZSCORE %s 424242424242", k);
+    rep = rdirect_command(f->r, "ZSCORE %s 424242424242", k);
     assert_int_equal(rep->type, REDIS_REPLY_STRING);
     freeReplyObject(rep);
-    rep = redisCommand(f->r, "ZCARD %s", k);
+    rep = rdirect_command(f->r, "ZCARD %s", k);
     assert_int_equal(rep->integer, card);
     freeReplyObject(rep);
-    rep = redisCommand(f->r, "PTTL %s", k);
+    rep = rdirect_command(f->r, "PTTL %s", k);
     assert_true(rep->integer > 250000);
     freeReplyObject(rep);
     f->finished = true;
@@ -779,7 +779,7 @@ static void warm_races_fanout(void **state)
                 continue;
             char k[160];
             key(f, k, sizeof k, "feed", u);
-            redisReply *rep = redisCommand(f->r, "ZSCORE %s %" PRId64, k, published.v[i].id);
+            redisReply *rep = rdirect_command(f->r, "ZSCORE %s %" PRId64, k, published.v[i].id);
             if (rep->type != REDIS_REPLY_STRING)
                 fail_msg("user %" PRId64 ": post %" PRId64 " by %" PRId64
                          " published during the warm is missing from the feed",
