@@ -43,19 +43,10 @@
 #include <uv.h>
 
 #include "store/redis/rds_args.h"
+#include "store/redis/rds_types.h"
 #include "store/redis/rds_url.h"
 
-struct redisReply;
-
-typedef void rds_reply_fn(struct redisReply *reply, void *privdata);
-
 typedef struct rds_pool rds_pool_t;
-
-typedef struct {
-    int size;                  /* connections, >= 1 */
-    unsigned timeout_ms;       /* command timeout; also the connect timeout; 0: 1000 */
-    const char *name;          /* for logs, e.g. "redis" or "redis-fanout" */
-} rds_pool_options_t;
 
 /* Starts connecting at once; commands fail (NULL) until a connection is up.
  * The host may be a name: it is resolved on libuv's thread pool before every
@@ -87,7 +78,6 @@ bool rds_pool_is_cluster(const rds_pool_t *pool);
  * key's slot, a restart): data written under another epoch may lack the
  * writes the old master had not replicated. Known within about a second of
  * a change on the same address, at once on a new one. */
-#define RDS_EPOCH_LEN 16
 const char *rds_pool_epoch(const rds_pool_t *pool, const char *key, size_t len);
 
 /* The loop the pool runs on. */
@@ -101,10 +91,6 @@ uv_loop_t *rds_pool_loop(const rds_pool_t *pool);
 void rds_send(rds_pool_t *pool, unsigned affinity, rds_args_t *args, rds_reply_fn *cb,
               void *privdata);
 
-/* From inside a reply callback: keep `reply` past the callback (hiredis
- * would free it when the callback returns). Free it later with
- * freeReplyObject. */
-void rds_reply_keep(struct redisReply *reply);
 
 /* Disconnects everything; outstanding callbacks (deferred failures too) get
  * NULL before this returns or from the loop shortly after; handles are

@@ -28,7 +28,9 @@
 
 #include <uv.h>
 
-#include "store/redis/rds.h"
+#include "store/redis/rds_args.h"
+#include "store/redis/rds_types.h"
+#include "store/redis/rds_url.h"
 
 typedef struct rds_cluster rds_cluster_t;
 

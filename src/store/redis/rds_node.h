@@ -12,7 +12,9 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "store/redis/rds.h"
+#include "store/redis/rds_args.h"
+#include "store/redis/rds_types.h"
+#include "store/redis/rds_url.h"
 
 typedef struct rds_node rds_node_t;
 
