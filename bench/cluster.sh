@@ -201,7 +201,10 @@ measure cluster "$FEEDCACHE_TEST_REDIS_CLUSTER_URL" "${CLUSTER_PORTS[@]}"
 
 # --- the table ------------------------------------------------------------------------
 
-ratio() { [ -n "$1" ] && [ -n "$2" ] && calc "$1 / $2" | awk '{ printf "%.2f", $1 }'; }
+ratio() {
+    if [ -z "$1" ] || [ -z "$2" ] || [ "$(calc "$2 == 0")" = 1 ]; then echo -; return; fi
+    calc "$1 / $2" | awk '{ printf "%.2f", $1 }'
+}
 row() {
     local label=$1 key=$2 d=${3:-0}
     printf '| %s | %s | %s | %s |\n' "$label" "$(fmt "$(val "single.$key")" "$d")" \
