@@ -92,18 +92,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    local p n
-    for ((n = 0; n < 200; n++)); do
-        p=$((30000 + RANDOM % 10000))
-        [ "$p" = "${1:-0}" ] && continue
-        ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
-    done
-    return 1
-}
-val() { awk -F= -v k="$1" '$1 == k { v = $2 } END { print v }' "$REPORT"; }
-calc() { awk "BEGIN { x = $1; printf \"%.6g\", x }"; }
-fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { if (x == "") print "n/a"; else printf "%.*f", d, x }'; }
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 # Seconds of CPU (user + sys) used so far by the Redis servers on PORTS.
 redis_cpu() {

@@ -148,28 +148,12 @@ trap 'exit 143' TERM
 
 # --- helpers -------------------------------------------------------------------
 
-# A free TCP port on 127.0.0.1 in 30000-39999 (services.sh uses 20000-29999).
-free_port() {
-    local p n
-    for ((n = 0; n < 200; n++)); do
-        p=$((30000 + RANDOM % 10000))
-        [ "$p" = "${1:-0}" ] && continue
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# The last value of KEY in the feedbench report (empty when absent).
-val() { awk -F= -v k="$1" '$1 == k { v = $2 } END { print v }' "$REPORT"; }
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 # A number from graphgen's summary.
 gval() { awk -F= -v k="$1" '$1 == k { v = $2 } END { print v }' "$WORK/graph.txt"; }
 # Arithmetic on decimals: calc 'a / b' with a, b already substituted.
-calc() { awk "BEGIN { x = $1; printf \"%.6g\", x }"; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && calc "$1 / $2" | awk '{ printf "%.1f%%", $1 * 100 }'; }
-fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { if (x == "") print "n/a"; else printf "%.*f", d, x }'; }
 yes_no() { [ "$(calc "$1")" = 1 ] && echo yes || echo "**no**"; }
 
 rcli() { redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }

@@ -38,10 +38,6 @@
 # With other arguments the fault step, the cluster step and the fuzz step
 # are left out.
 #
-# The cluster step is skipped (counted as one skipped test, with the reason)
-# when the feedcached under test refuses redis-cluster:// URLs
-# (scripts/feedcached-accepts-url.sh): a tree from before the cluster router.
-#
 # Knobs (environment): FC_BUILD_DIR [build], FC_ASAN_BUILD_DIR [build-asan],
 # FC_FAULTS [1] (0: leave the fault suite out), FC_FUZZ [1] (0: leave the
 # fuzz step out), FC_FUZZ_SECONDS [20] (per target), FC_CLUSTER (0: leave
@@ -173,12 +169,6 @@ run_tests() {
 cluster_step() {
     local single=$FEEDCACHE_TEST_REDIS_URL url
     say "cluster: scripts/services.sh start-cluster"
-    if ! bash scripts/feedcached-accepts-url.sh "$REPO/$BUILD/src/feedcached/feedcached" \
-        redis-cluster://127.0.0.1:1; then
-        echo "cluster: skipped: this feedcached refuses redis-cluster:// URLs"
-        SKIPPED=$((SKIPPED + 1))
-        return 0
-    fi
     if ! bash scripts/services.sh start-cluster "$STATE_DIR"; then
         FAILED=$((FAILED + 1))
         FAILED_STEPS+=("cluster start")

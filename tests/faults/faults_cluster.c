@@ -17,32 +17,6 @@
 
 /* --- setup ------------------------------------------------------------------ */
 
-void fcl_skip_unless_supported(void)
-{
-    const char *daemon = getenv("FEEDCACHED");
-    if (!daemon || !*daemon) {
-        fprintf(stderr, "FEEDCACHED is not set (meson sets it)\n");
-        exit(1);
-    }
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "bash '%s/scripts/feedcached-accepts-url.sh' '%s' "
-             "redis-cluster://127.0.0.1:1 2>&1", faults_source_root(), daemon);
-    int st = system(cmd);
-    if (st == -1 || !WIFEXITED(st)) {
-        fprintf(stderr, "cannot run scripts/feedcached-accepts-url.sh\n");
-        exit(1);
-    }
-    if (WEXITSTATUS(st) == 1) {
-        printf("SKIP: %s refuses redis-cluster:// URLs (above): these tests need the cluster "
-               "router\n", daemon);
-        exit(77);
-    }
-    if (WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "scripts/feedcached-accepts-url.sh failed (%d)\n", WEXITSTATUS(st));
-        exit(1);
-    }
-}
-
 int fcl_setup(void **state)
 {
     fcl_t *cl = calloc(1, sizeof *cl);

@@ -8,10 +8,6 @@
  * faults_daemon_start() run feedcached on it; fcl_teardown() stops the
  * daemons and every server by PID (services.sh stop), also after a failure.
  *
- * fcl_skip_unless_supported() must run first in main(): while feedcached
- * refuses redis-cluster:// URLs (before the cluster router), the program
- * exits 77 (skipped) with the reason, having started nothing.
- *
  * The tests run traffic (faults_traffic.h) while they do that, then compare
  * every timeline with PostgreSQL (the oracle of tests/integration/oracle_db.h). */
 #ifndef FC_TESTS_FAULTS_CLUSTER_H
@@ -34,9 +30,6 @@ typedef struct {
     harness_daemon_t *more[4]; /* further daemons (stopped by the teardown) */
     fc_client_t *more_c[4];
 } fcl_t;
-
-/* Exits 77 with the reason when $FEEDCACHED refuses redis-cluster:// URLs. */
-void fcl_skip_unless_supported(void);
 
 /* cmocka setup/teardown: PostgreSQL + the cluster, no daemon. */
 int fcl_setup(void **state);

@@ -15,8 +15,7 @@
  *           after the kill, and no publish may fail for good (retried).
  *        Afterwards, once fan-out settled, every timeline equals the SQL
  *        oracle: no published post is missing from a follower's timeline.
- *
- * Skipped (77) while feedcached refuses redis-cluster:// URLs. */
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -147,7 +146,6 @@ static void cluster_failover(void **state)
 
 int main(void)
 {
-    fcl_skip_unless_supported();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(cluster_failover, fcl_setup, fcl_teardown),
     };

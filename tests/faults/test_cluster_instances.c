@@ -17,8 +17,7 @@
  *        fanout_deliveries are printed, not checked: a job taken over is
  *        pushed again from its last saved page, and FEED_PUSH counts every
  *        push, so their sum may exceed the pairs without any duplicate.)
- *
- * Skipped (77) while feedcached refuses redis-cluster:// URLs. */
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -247,7 +246,6 @@ static void cluster_instance_killed(void **state)
 
 int main(void)
 {
-    fcl_skip_unless_supported();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(cluster_instance_killed, fcl_setup, fcl_teardown),
     };

@@ -13,8 +13,7 @@
  *        OVERLOADED/UNAVAILABLE may be retried after its retry_after_ms
  *        within 2 s: callers would), and afterwards, once fan-out settled,
  *        every timeline equals the SQL oracle.
- *
- * Skipped (77) while feedcached refuses redis-cluster:// URLs. */
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,7 +66,6 @@ static void cluster_reshard(void **state)
 
 int main(void)
 {
-    fcl_skip_unless_supported();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(cluster_reshard, fcl_setup, fcl_teardown),
     };

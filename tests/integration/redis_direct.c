@@ -6,12 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
+#include "store/redis/rds_keys.h"
+#include "store/redis/rds_slots.h"
 #include "store/redis/rds_url.h"
 
-#define NSLOTS 16384
+#define NSLOTS RDS_SLOTS
 #define MAX_NODES 32
 #define CONNECT_TIMEOUT_MS 2000
 #define COMMAND_TIMEOUT_MS 5000
@@ -45,12 +46,6 @@ struct rdirect {
     char err[512];
 };
 
-/* Commands whose first argument is not a key. */
-static const char *const keyless[] = {
-    "INFO", "PING", "DBSIZE", "CONFIG", "CLUSTER", "FLUSHDB", "FLUSHALL", "TIME",
-    "SCRIPT", "FUNCTION", "CLIENT", "MEMORY", "SLOWLOG", "LASTSAVE", "ROLE", "ECHO",
-};
-
 static void set_err(rdirect_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_err(rdirect_t *r, const char *fmt, ...)
 {
@@ -76,30 +71,11 @@ static void sleep_ms(int ms)
 
 /* --- slots ------------------------------------------------------------------ */
 
-/* CRC16-CCITT (XModem), the checksum Redis Cluster hashes keys with. */
-static uint16_t crc16(const char *buf, size_t len)
-{
-    uint16_t crc = 0;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= (uint16_t)((unsigned char)buf[i] << 8);
-        for (int b = 0; b < 8; b++)
-            crc = crc & 0x8000 ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
-    }
-    return crc;
-}
-
+/* The product's slot function: test_redis_direct checks it against
+ * CLUSTER KEYSLOT on a real cluster. */
 unsigned rdirect_slot(const char *key, size_t len)
 {
-    /* Only the part between the first '{' and the next '}' counts, when
-     * that part is not empty: keys sharing a tag share a slot. */
-    const char *open = memchr(key, '{', len);
-    if (open) {
-        size_t from = (size_t)(open - key) + 1;
-        const char *close = memchr(key + from, '}', len - from);
-        if (close && close > key + from)
-            return crc16(key + from, (size_t)(close - (key + from))) & (NSLOTS - 1);
-    }
-    return crc16(key, len) & (NSLOTS - 1);
+    return rds_key_slot(key, len);
 }
 
 /* --- a formatted command: its name and key -------------------------------- */
@@ -132,21 +108,20 @@ static bool resp_arg(const char *cmd, size_t len, size_t n, const char **arg, si
     return false;
 }
 
+/* Routes like feedcached does (rds_slots_of_command), from the arguments
+ * of the formatted command. */
 static void classify(pending_t *pc)
 {
-    const char *name, *key;
-    size_t nlen, klen;
-    pc->keyless = true;
-    pc->slot = 0;
-    if (!resp_arg(pc->cmd, pc->len, 0, &name, &nlen))
-        return;
-    for (size_t i = 0; i < sizeof keyless / sizeof keyless[0]; i++)
-        if (strlen(keyless[i]) == nlen && strncasecmp(name, keyless[i], nlen) == 0)
-            return;
-    if (!resp_arg(pc->cmd, pc->len, 1, &key, &klen))
-        return;
-    pc->keyless = false;
-    pc->slot = rdirect_slot(key, klen);
+    enum { MAX_ROUTING_ARGS = 64 };
+    const char *argv[MAX_ROUTING_ARGS];
+    size_t lens[MAX_ROUTING_ARGS];
+    int argc = 0;
+    while (argc < MAX_ROUTING_ARGS && resp_arg(pc->cmd, pc->len, (size_t)argc, &argv[argc],
+                                               &lens[argc]))
+        argc++;
+    int slot = rds_slots_of_command(argc, argv, lens);
+    pc->keyless = slot < 0;
+    pc->slot = slot < 0 ? 0 : (unsigned)slot;
 }
 
 /* --- nodes ------------------------------------------------------------------- */
@@ -251,23 +226,21 @@ static int load_slots(rdirect_t *r)
             freeReplyObject(rep);
             continue;
         }
+        rds_slot_range_t *ranges = calloc(rep->elements ? rep->elements : 1, sizeof *ranges);
+        int n = rds_slots_parse(rep, r->nodes[k].host, ranges, rep->elements, why, sizeof why);
+        if (n < 0) {
+            free(ranges);
+            freeReplyObject(rep);
+            continue;
+        }
         for (size_t s = 0; s < NSLOTS; s++)
             r->owner[s] = -1;
-        for (size_t e = 0; e < rep->elements; e++) {
-            redisReply *range = rep->element[e];
-            if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
-                range->element[2]->type != REDIS_REPLY_ARRAY ||
-                range->element[2]->elements < 2)
-                continue;
-            redisReply *m = range->element[2];
-            /* An empty host means "the address you reached me at". */
-            const char *host = m->element[0]->type == REDIS_REPLY_STRING && m->element[0]->len
-                ? m->element[0]->str : r->nodes[k].host;
-            int idx = node_index(r, host, (int)m->element[1]->integer);
-            long long from = range->element[0]->integer, to = range->element[1]->integer;
-            for (long long s = from; s <= to && s < NSLOTS && idx >= 0; s++)
+        for (int e = 0; e < n; e++) {
+            int idx = node_index(r, ranges[e].host, ranges[e].port);
+            for (int s = ranges[e].start; s <= ranges[e].end && idx >= 0; s++)
                 r->owner[s] = (short)idx;
         }
+        free(ranges);
         freeReplyObject(rep);
         return 0;
     }
@@ -288,29 +261,27 @@ static int target_of(rdirect_t *r, const pending_t *pc)
     return -1;
 }
 
-/* "MOVED 3999 127.0.0.1:6381" / "ASK ...": the node index of the target. */
-static int redirect_target(rdirect_t *r, const char *msg)
+/* The node index a MOVED or ASK error points at (rds_redirect_parse), -1
+ * when it is neither; from is the node that answered (its host when the
+ * redirect names none). */
+static int redirect_target(rdirect_t *r, const redisReply *rep, int from,
+                           rds_redirect_kind_t *kind)
 {
-    const char *addr = strchr(msg, ' ');
-    addr = addr ? strchr(addr + 1, ' ') : NULL;
-    if (!addr)
+    rds_redirect_t rd;
+    *kind = rds_redirect_parse(rep->str, rep->len, &rd);
+    if (*kind == RDS_REDIRECT_NONE)
         return -1;
-    addr++;
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return -1;
-    char host[256];
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof host)
-        return -1;
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    return node_index(r, host, atoi(colon + 1));
+    return node_index(r, rd.host[0] ? rd.host : r->nodes[from].host, rd.port);
 }
 
-static bool starts_with(const char *s, const char *prefix)
+/* Errors that go away by themselves: a redirect, a migration or failover
+ * under way (rds_slots_retryable_error), a node still loading. */
+static bool transient(const redisReply *rep)
 {
-    return strncmp(s, prefix, strlen(prefix)) == 0;
+    rds_redirect_t rd;
+    return rds_redirect_parse(rep->str, rep->len, &rd) != RDS_REDIRECT_NONE ||
+           rds_slots_retryable_error(rep->str, rep->len) ||
+           strncmp(rep->str, "LOADING", 7) == 0 || strncmp(rep->str, "MASTERDOWN", 10) == 0;
 }
 
 /* Runs one command to its end: follows MOVED and ASK, waits out TRYAGAIN,
@@ -381,13 +352,14 @@ static void run_one(rdirect_t *r, pending_t *pc)
         }
         snprintf(last, sizeof last, "%s:%d: %s", r->nodes[node].host, r->nodes[node].port,
                  rep->str);
-        if (starts_with(rep->str, "MOVED ")) {
-            node = redirect_target(r, rep->str);
+        rds_redirect_kind_t kind;
+        int target = redirect_target(r, rep, node, &kind);
+        if (kind == RDS_REDIRECT_MOVED) {
+            node = target;
             load_slots(r);        /* the slot moved: others may have too */
-        } else if (starts_with(rep->str, "ASK ")) {
-            ask = redirect_target(r, rep->str);
-        } else if (starts_with(rep->str, "TRYAGAIN") || starts_with(rep->str, "CLUSTERDOWN") ||
-                   starts_with(rep->str, "LOADING") || starts_with(rep->str, "MASTERDOWN")) {
+        } else if (kind == RDS_REDIRECT_ASK) {
+            ask = target;
+        } else if (transient(rep)) {
             node = -1;
             sleep_ms(RETRY_PAUSE_MS);
             load_slots(r);
@@ -452,10 +424,7 @@ static void queue_send(rdirect_t *r)
                 broken = true;     /* the rest of this node's are run alone */
                 continue;
             }
-            if (r->cluster && rep->type == REDIS_REPLY_ERROR &&
-                (starts_with(rep->str, "MOVED ") || starts_with(rep->str, "ASK ") ||
-                 starts_with(rep->str, "TRYAGAIN") || starts_with(rep->str, "CLUSTERDOWN") ||
-                 starts_with(rep->str, "LOADING") || starts_with(rep->str, "MASTERDOWN"))) {
+            if (r->cluster && rep->type == REDIS_REPLY_ERROR && transient(rep)) {
                 freeReplyObject(rep);
                 continue;
             }
@@ -562,41 +531,21 @@ bool rdirect_url_is_cluster(const char *url)
     return url && strncmp(url, "redis-cluster://", 16) == 0;
 }
 
-/* redis-cluster://[auth@]h:p,h:p: each seed, rewritten as redis://[auth@]h:p,
- * goes through rds_url_parse (escapes, IPv6, default port). */
+/* The seeds of a redis-cluster:// URL, parsed as feedcached parses it. */
 static int parse_cluster_url(rdirect_t *r, const char *url)
 {
-    const char *rest = url + strlen("redis-cluster://");
-    const char *at = strrchr(rest, '@');
-    size_t authlen = at ? (size_t)(at - rest) + 1 : 0;
-    const char *hosts = rest + authlen;
-    if (!*hosts) {
-        set_err(r, "no seed node in '%s'", url);
+    char why[256];
+    if (rds_url_parse(url, &r->url, why, sizeof why) != 0) {
+        set_err(r, "bad Redis URL '%s': %s", url, why);
         return -1;
     }
-    char *list = strdup(hosts), *save = NULL;
-    int rc = 0;
-    for (char *seed = strtok_r(list, ",", &save); seed && rc == 0; seed = strtok_r(NULL, ",", &save)) {
-        char one[1024], why[256];
-        snprintf(one, sizeof one, "redis://%.*s%s", (int)authlen, rest, seed);
-        rds_url_t u;
-        if (rds_url_parse(one, &u, why, sizeof why) != 0 || u.is_unix) {
-            set_err(r, "bad seed '%s' in '%s': %s", seed, url, why);
-            rc = -1;
-        } else if (u.db != 0) {
-            set_err(r, "a cluster has only db 0: '%s'", url);
-            rc = -1;
-        } else {
-            if (r->nnodes == 0)
-                r->url = u;
-            if (node_index(r, u.host, u.port) < 0) {
-                set_err(r, "more than %d seeds", MAX_NODES);
-                rc = -1;
-            }
+    for (int i = 0; i < r->url.nseeds; i++) {
+        if (node_index(r, r->url.seeds[i].host, r->url.seeds[i].port) < 0) {
+            set_err(r, "more than %d seeds", MAX_NODES);
+            return -1;
         }
     }
-    free(list);
-    return rc;
+    return 0;
 }
 
 rdirect_t *rdirect_open(const char *url, char *err, size_t errlen)

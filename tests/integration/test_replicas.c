@@ -29,6 +29,7 @@
 #include <hiredis/hiredis.h>
 
 #include "harness.h"
+#include "redis_direct.h"
 #include "small_graph.h"
 
 static double now_s(void)
@@ -113,20 +114,27 @@ static int64_t metric_value(const harness_daemon_t *d, const char *name)
     return v;
 }
 
-static void publish_waits_for_replicas(void **state)
+/* feedcached with extra flags, and a client connected to it. */
+static harness_daemon_t *start_daemon(const char *const *extra, fc_client_t **c)
 {
-    (void)state;
-    const char *url = getenv("FEEDCACHE_TEST_REDIS_URL");
-    bool cluster = url && strncmp(url, "redis-cluster://", 16) == 0;
-    const char *extra[] = { "--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "200",
-                            NULL };
     char err[512];
     harness_daemon_t *d = harness_daemon_start(extra, err, sizeof err);
     if (!d)
         fail_msg("feedcached did not start: %s", err);
-    fc_client_t *c = harness_connect(d, 5000, err, sizeof err);
-    if (!c)
+    *c = harness_connect(d, 5000, err, sizeof err);
+    if (!*c)
         fail_msg("connect: %s", err);
+    return d;
+}
+
+static void publish_waits_for_replicas(void **state)
+{
+    (void)state;
+    bool cluster = rdirect_url_is_cluster(getenv("FEEDCACHE_TEST_REDIS_URL"));
+    const char *extra[] = { "--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "200",
+                            NULL };
+    fc_client_t *c;
+    harness_daemon_t *d = start_daemon(extra, &c);
     fc_response_t r;
     pid_t replica = -1;
 
@@ -212,8 +220,7 @@ static void read_source(fc_client_t *c, char out[16])
 static void promotion_makes_feeds_suspect(void **state)
 {
     (void)state;
-    const char *url = getenv("FEEDCACHE_TEST_REDIS_URL");
-    if (url && strncmp(url, "redis-cluster://", 16) == 0)
+    if (rdirect_url_is_cluster(getenv("FEEDCACHE_TEST_REDIS_URL")))
         skip();   /* REPLICAOF is refused in cluster mode; fault_cluster_failover covers it */
     const char *port_env = getenv("FEEDCACHE_TEST_REDIS_PORT");
     assert_non_null(port_env);
@@ -224,13 +231,8 @@ static void promotion_makes_feeds_suspect(void **state)
     char prefix[64];
     snprintf(prefix, sizeof prefix, "epoch%d:", (int)getpid());
     const char *extra[] = { "--pg", conninfo, "--key-prefix", prefix, NULL };
-    char err[512];
-    harness_daemon_t *d = harness_daemon_start(extra, err, sizeof err);
-    if (!d)
-        fail_msg("feedcached did not start: %s", err);
-    fc_client_t *c = harness_connect(d, 5000, err, sizeof err);
-    if (!c)
-        fail_msg("connect: %s", err);
+    fc_client_t *c;
+    harness_daemon_t *d = start_daemon(extra, &c);
     char source[16];
     read_source(c, source);
     assert_string_equal(source, "rebuilt");
