@@ -11,6 +11,7 @@
 #include "feed/feed_scripts.h"
 #include "feed/feed_shard.h"
 #include "feed/feed_slots.h"
+#include "store/redis/rds_slots.h"
 #include "util/backoff.h"
 #include "util/list.h"
 #include "util/log.h"
@@ -167,8 +168,10 @@ static void note_success(feed_fanout_t *f)
 }
 
 /* A running job that failed: waits for the retry timer, or moves to the
- * dead-letter stream when it has failed too often. */
-static void job_failed(fanout_job_t *j, const char *why)
+ * dead-letter stream when it has failed too often. job_error: the failure
+ * is the job's own (Redis refused its command, e.g. WRONGTYPE), not a
+ * backend that is down or slow. */
+static void job_failed_as(fanout_job_t *j, const char *why, bool job_error)
 {
     feed_fanout_t *f = j->f;
     if (j->lost || f->stopping) {
@@ -178,9 +181,11 @@ static void job_failed(fanout_job_t *j, const char *why)
     }
     j->finishing = false;
     metric_inc(feed_metrics.fanout_job_failures_total);
-    /* An attempt counts only if other work succeeded since this job's last
-     * failure: during an outage nothing does, and jobs keep their attempts. */
-    bool counts = f->successes != j->success_mark;
+    /* An attempt counts if the job's own command was refused, or if other
+     * work succeeded since this job's last failure: during an outage nothing
+     * does, and jobs keep their attempts. Without the first rule a poison
+     * job that fails while nothing else runs would be retried for ever. */
+    bool counts = job_error || f->successes != j->success_mark;
     j->success_mark = f->successes;
     if (counts && j->attempts >= f->max_attempts) {
         char reason[160];
@@ -209,6 +214,18 @@ static void job_failed(fanout_job_t *j, const char *why)
     if (!uv_is_active((uv_handle_t *)&f->wake))
         uv_timer_start(&f->wake, on_wake, backoff_next(&f->backoff), 0);
     read_jobs(f);
+}
+
+static void job_failed(fanout_job_t *j, const char *why)
+{
+    job_failed_as(j, why, false);
+}
+
+/* A failed Redis reply: NULL (unavailable, timed out) or an error. */
+static void job_failed_reply(fanout_job_t *j, const redisReply *r)
+{
+    bool job_error = r && !rds_error_is_transient(r->str, r->len);
+    job_failed_as(j, r && r->str ? r->str : "Redis unavailable", job_error);
 }
 
 /* Moves waiting jobs back to running: all of them (as room allows) once
@@ -242,7 +259,7 @@ static void on_acked(rds_batch_t *b, void *arg)
     fanout_job_t *j = arg;
     const redisReply *r = rds_batch_reply(b, 0);
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        job_failed(j, r ? r->str : "Redis unavailable");
+        job_failed_reply(j, r);
         return;
     }
     if (j->job.type == FEED_JOB_POST && !j->dead_reason[0]) {
@@ -321,7 +338,7 @@ static void on_delivered(rds_batch_t *b, void *arg)
         const redisReply *r = rds_batch_reply(b, i);
         int64_t v;
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            job_failed(j, r && r->str ? r->str : "Redis unavailable");
+            job_failed_reply(j, r);
             return;
         }
         if (i >= j->first_eval && rds_reply_int(r, &v) == 0)

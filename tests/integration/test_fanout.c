@@ -6,7 +6,9 @@
  *     fanout_max_attempts while other authors' posts keep flowing;
  *     `feedcachectl fanout dead-letters` lists it, `fanout retry ID`
  *     requeues it and, the key fixed, it completes; a malformed entry is
- *     dead-lettered at once with its reason, and `retry --all` requeues it
+ *     dead-lettered at once with its reason, and `retry --all` requeues it;
+ *     a poison job alone (nothing else succeeds meanwhile, so this is not
+ *     mistaken for an outage) is dead-lettered too
  *   - long jobs: a job slower than fanout_claim_idle_ms (PostgreSQL slowed
  *     down through a view) with two instances running is delivered exactly
  *     once per feed; kill -9 of its worker after two pages: a second
@@ -396,6 +398,38 @@ static bool log_has(const harness_daemon_t *d, const char *needle, int *count)
 }
 
 /* --- (a) poison jobs ------------------------------------------------------------ */
+
+/* A poison job with no other traffic: Redis refusing the job's own command
+ * (WRONGTYPE) counts as an attempt even though nothing else succeeds in
+ * between, so the job is not retried for ever as if Redis were down. */
+static void fanout_poison_alone(void **state)
+{
+    fixture_t *f = *state;
+    add_followers(f->pg, 3, 300, 304);
+    static const char *const flags[] = { "--fanout-max-attempts", "3", "--fanout-retry-min-ms",
+                                         "50", "--fanout-retry-max-ms", "200", NULL };
+    assert_int_equal(fixture_start(f, flags), 0);
+    make_feeds(f, f->prefix, 3, 3);
+    make_feeds(f, f->prefix, 300, 304);
+    char k[160];
+    key_of(f->prefix, k, sizeof k, "feed", 302);
+    freeReplyObject(cmd(f->r, "SET %s garbage", k));
+    xadd_post(f, f->prefix, 7001, 3, NULL);
+    long long deadline = odb_now_ms() + 15000;
+    char id[64] = "", reason[256] = "";
+    int64_t attempts = 0;
+    while (dead_letters(f->c, id, reason, &attempts) < 1) {
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(f->d, "poison alone");
+            fail_msg("a lone poison job was not dead-lettered within 15 s");
+        }
+        odb_sleep_ms(20);
+    }
+    assert_int_equal(attempts, 3);
+    if (!strstr(reason, "WRONGTYPE"))
+        fail_msg("dead letter reason '%s' lacks WRONGTYPE", reason);
+    assert_int_equal(stream_len(f, f->prefix, ""), 0);
+}
 
 static void fanout_poison(void **state)
 {
@@ -885,9 +919,13 @@ static void fanout_shards(void **state)
     /* The poison job: dead-lettered, its id naming its shard. */
     char id[64] = "", reason[256] = "", want_prefix[16];
     snprintf(want_prefix, sizeof want_prefix, "%u/", poison_shard);
+    deadline = odb_now_ms() + 20000;
     while (dead_letters(ca, id, reason, NULL) < 1) {
-        if (odb_now_ms() > deadline)
-            fail_msg("the poison job was not dead-lettered");
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(a, "shards: a");
+            harness_daemon_dump_log(b, "shards: b");
+            fail_msg("the poison job was not dead-lettered in 20 s");
+        }
         odb_sleep_ms(20);
     }
     if (strncmp(id, want_prefix, strlen(want_prefix)) != 0 || !strstr(reason, "WRONGTYPE"))
@@ -1050,6 +1088,8 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest all[] = {
         cmocka_unit_test_setup_teardown(fanout_poison, fixture_setup_data, fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_poison_alone, fixture_setup_data,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(fanout_long_job_once, fixture_setup_data,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(fanout_kill_resume, fixture_setup_data,

@@ -171,6 +171,26 @@ static void tryagain_and_clusterdown_are_retried(void **state)
         assert_false(rds_slots_retryable_error(no[i], strlen(no[i])));
 }
 
+static void server_state_errors_are_transient(void **state)
+{
+    (void)state;
+    const char *yes[] = { "LOADING Redis is loading the dataset in memory",
+                          "BUSY Redis is busy running a script.",
+                          "OOM command not allowed when used memory > 'maxmemory'.",
+                          "READONLY You can't write against a read only replica.",
+                          "NOREPLICAS Not enough good replicas to write.",
+                          "CLUSTERDOWN The cluster is down", "TRYAGAIN x", "NOAUTH x",
+                          "MOVED 1 h:1", "BUSY" };
+    const char *no[] = { "WRONGTYPE Operation against a key holding the wrong kind of value",
+                         "ERR user_script:12: Script attempted to access nonexistent global",
+                         "BUSYGROUP Consumer Group name already exists", "CROSSSLOT x", "",
+                         "OOMX" };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        assert_true(rds_error_is_transient(yes[i], strlen(yes[i])));
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_false(rds_error_is_transient(no[i], strlen(no[i])));
+}
+
 static void reads_a_field_of_info(void **state)
 {
     (void)state;
@@ -203,6 +223,7 @@ int main(void)
         cmocka_unit_test(parses_moved_and_ask),
         cmocka_unit_test(other_errors_are_not_redirects),
         cmocka_unit_test(tryagain_and_clusterdown_are_retried),
+        cmocka_unit_test(server_state_errors_are_transient),
         cmocka_unit_test(reads_a_field_of_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

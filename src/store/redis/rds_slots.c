@@ -170,6 +170,21 @@ int rds_slots_retryable_error(const char *str, size_t len)
            (len >= 11 && strncmp(str, "CLUSTERDOWN", 11) == 0);
 }
 
+int rds_error_is_transient(const char *str, size_t len)
+{
+    static const char *const prefixes[] = { "LOADING",    "BUSY",      "OOM",     "READONLY",
+                                            "MASTERDOWN", "NOREPLICAS", "MISCONF", "TRYAGAIN",
+                                            "CLUSTERDOWN", "NOAUTH",   "WRONGPASS", "NOPERM",
+                                            "MOVED",      "ASK" };
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t n = strlen(prefixes[i]);
+        /* The whole first word: "BUSYGROUP" is not "BUSY". */
+        if (len >= n && strncmp(str, prefixes[i], n) == 0 && (len == n || str[n] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
 int rds_info_field(const char *info, size_t len, const char *field, char *out, size_t cap)
 {
     size_t flen = strlen(field);

@@ -55,6 +55,13 @@ rds_redirect_kind_t rds_redirect_parse(const char *str, size_t len, rds_redirect
  * master serves the slot for now, e.g. during a failover). */
 int rds_slots_retryable_error(const char *str, size_t len);
 
+/* Errors that come from the server's state rather than from the command:
+ * the same command may well succeed later (LOADING, BUSY, OOM, READONLY,
+ * MASTERDOWN, NOREPLICAS, MISCONF, TRYAGAIN, CLUSTERDOWN, NOAUTH, WRONGPASS,
+ * NOPERM, and redirects). Anything else (WRONGTYPE, a script's ERR) says the
+ * command itself cannot succeed as long as the data stays as it is. */
+int rds_error_is_transient(const char *str, size_t len);
+
 /* The value of `field` in an INFO reply ("field:value\r\n" lines), cut to
  * cap - 1 bytes, into out. 0, or -1 when the field is absent or empty. */
 int rds_info_field(const char *info, size_t len, const char *field, char *out, size_t cap);
