@@ -7,6 +7,7 @@
 
 #include "feed/feed_cursor.h"
 #include "feed/feed_dead.h"
+#include "feed/feed_follow.h"
 #include "feed/feed_read.h"
 #include "feed/feed_warm.h"
 #include "feed/feed_warm_job.h"

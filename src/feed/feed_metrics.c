@@ -31,6 +31,22 @@ void feed_metrics_setup(void)
         "feedcache_fanout_lag_seconds", "time from a publish's answer to its last delivery",
         METRIC_HISTOGRAM, lag_bounds, sizeof lag_bounds / sizeof lag_bounds[0]);
     feed_metrics.fanout_lag_seconds = metrics_series(lag, 0, NULL, NULL);
+    metric_family_t *fu = metrics_family(
+        "feedcache_follow_updates_total",
+        "follows and unfollows, by what they did to the follower's cached home feed: "
+        "in_place (merged or removed), rebuild (dropped, rebuilt on the next read), no_feed "
+        "(not cached), celebrity (a follow of a celebrity: a marker)",
+        METRIC_COUNTER, NULL, 0);
+    static const char *const ops[] = { "follow", "unfollow" };
+    static const char *const paths[] = { "in_place", "rebuild", "no_feed", "celebrity" };
+    const char *names[] = { "op", "path" };
+    for (int op = 0; op < 2; op++)
+        for (int p = 0; p < FEED_FOLLOW__PATHS; p++) {
+            if (op == 1 && p == FEED_FOLLOW_CELEBRITY)
+                continue;
+            const char *values[] = { ops[op], paths[p] };
+            feed_metrics.follow_updates[op][p] = metrics_series(fu, 2, names, values);
+        }
 }
 
 static void pack_kv(msgpack_packer *pk, const char *key, int64_t v)

@@ -60,11 +60,23 @@
            "times a warm job paused to yield: service busy, PostgreSQL slow or failing") \
     ACTION(warm_jobs, METRIC_GAUGE, "warm jobs running or paused on this instance")
 
+/* What a follow or unfollow did to the follower's home feed
+ * (feedcache_follow_updates_total{op, path}). */
+typedef enum {
+    FEED_FOLLOW_IN_PLACE,      /* changed in place */
+    FEED_FOLLOW_REBUILD,       /* dropped: the next read rebuilds it */
+    FEED_FOLLOW_NO_FEED,       /* not cached: nothing to change */
+    FEED_FOLLOW_CELEBRITY,     /* follow of a celebrity: a marker (or a drop while building) */
+    FEED_FOLLOW__PATHS
+} feed_follow_path_t;
+
 typedef struct {
     FEED_METRICS(METRIC_FIELD)
     metric_t *feed_hits, *feed_misses;      /* feedcache_feed_cache_requests_total{result} */
     metric_t *post_hits, *post_misses;      /* feedcache_post_cache_requests_total{result} */
     metric_t *fanout_lag_seconds;           /* publish answered -> last delivery */
+    /* [0] follow, [1] unfollow; an unfollow has no CELEBRITY path (NULL). */
+    metric_t *follow_updates[2][FEED_FOLLOW__PATHS];
 } feed_metrics_t;
 
 extern feed_metrics_t feed_metrics;

@@ -90,6 +90,28 @@ extern const char feed_script_touch[];
  * read). Returns 1 if marked. */
 extern const char feed_script_follow_celeb[];
 
+/* FOLLOW_MERGE: KEYS[1] a home feed; ARGV feed_max, cut ("" or a score),
+ * then score/member pairs: a followee's posts, newest first.
+ * A partial feed holds every timeline entry down to its floor (its oldest
+ * entry), so only pairs at or above that floor go in. cut: the pairs hold
+ * every post of the followee down to cut only (its source was partial, or
+ * was cut at the feed's floor as the caller saw it): entries below cut leave
+ * the feed, which becomes partial there. Then the feed is trimmed to
+ * feed_max. The feed stays an exact prefix of the timeline either way.
+ * Returns 1 merged, 0 no feed, -1 dropped (building: its rebuild may have
+ * read the followees before this follow; or partial with no entry). */
+extern const char feed_script_follow_merge[];
+
+/* UNFOLLOW_REMOVE: KEYS[1] a home feed; ARGV cover ("" or a score),
+ * min_keep, then members to remove (the followee's posts and marker).
+ * cover: the members hold every post of the followee above cover only; a
+ * feed reaching down to cover or below is dropped instead (it may hold a
+ * post of the followee we do not know of). A partial feed left with fewer
+ * than min_keep entries is dropped too (rebuilt on the next read, instead
+ * of sending most pages to PostgreSQL). Returns 1 removed in place, 0 no
+ * feed, -1 dropped (or building). */
+extern const char feed_script_unfollow_remove[];
+
 /* FEED_SLIDE: KEYS[1] a home feed; ARGV ttl_ms. Slides the TTL of a
  * complete or partial feed (every read does); a building placeholder keeps
  * its short TTL, so that one whose rebuilder died still expires however

@@ -11,12 +11,8 @@
  *   post.delete    a tombstone in the post hash (reads skip tombstones), the
  *                  post out of the author's set and own feed, and a job that
  *                  removes it from the followers' feeds;
- *   follow         a celebrity marker into the follower's feed, or for other
- *                  authors the feed dropped (rebuilt on the next read); the
- *                  followee's cached follower count +1 (unfollow: -1);
- *   unfollow       the author recorded in the follower's unfollowed set (so a
- *                  fan-out in flight cannot deliver) and the feed dropped;
- *   invalidate     the feed dropped. */
+ *   invalidate     the feed dropped.
+ * follow and unfollow are in feed_follow.c. */
 #include "feed/feed_write.h"
 
 #include <inttypes.h>
@@ -38,8 +34,7 @@ typedef struct {
     rpc_call_t *call;
     feed_post_t post;
     char *body;
-    int64_t follower, followee;
-    bool celebrity;
+    bool celebrity;            /* publish: the author is a celebrity now */
     bool flagged;              /* publish: the author's celebrity flag was set */
     bool marked;               /* publish: the author's marker job was queued before */
     int64_t queued;            /* publish: fan-out jobs queued */
@@ -443,73 +438,6 @@ void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t au
     rds_args_int(cmd(w, "ZREM", rds_key_feed, author_id), id);
     add(w);
     add_job(w, FEED_JOB_DELETE, id, author_id, 0);
-    rds_batch_wait(w->batch, on_done, w);
-}
-
-/* Keeps the followee's cached follower count current (COUNT_ADD): the
- * count decides fan-out or celebrity merge at publish, and dropping it made
- * the next publish recount, or guess, for the biggest authors. Drift from a
- * follow counted twice (committed before a recount, announced after it) is
- * bounded by the count's TTL, FEED_FCOUNT_TTL_S. */
-static void add_count(write_t *w, int64_t followee, int delta)
-{
-    feed_args_eval(&w->args, feed_script_count_add, 1);
-    rds_args_key(&w->args, rds_key_fcount, w->e->prefix, followee);
-    rds_args_int(&w->args, delta);
-    add(w);
-}
-
-static void on_follow_flag(rds_batch_t *b, void *arg)
-{
-    write_t *w = arg;
-    if (!feed_batch_ok(b)) {
-        reply_unavailable(w);
-        return;
-    }
-    const redisReply *flag = rds_batch_reply(b, 1);
-    bool celebrity = flag->type == REDIS_REPLY_INTEGER && flag->integer == 1;
-    rds_batch_clear(b);           /* frees the replies */
-    if (celebrity) {
-        feed_args_eval(&w->args, feed_script_follow_celeb, 1);
-        rds_args_key(&w->args, rds_key_feed, w->e->prefix, w->follower);
-        rds_args_addf(&w->args, FEED_MEMBER_CELEB "%" PRId64, w->followee);
-    } else {
-        /* The followee's posts must appear from the next read on: the feed
-         * is rebuilt with them (an in-flight rebuild is cancelled too). */
-        cmd(w, "DEL", rds_key_feed, w->follower);
-    }
-    add(w);
-    rds_batch_wait(b, on_done, w);
-}
-
-void feed_follow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee)
-{
-    write_t *w = write_new(e, call, follower);
-    w->follower = follower;
-    w->followee = followee;
-    rds_args_int(cmd(w, "SREM", rds_key_unfollowed, follower), followee);
-    add(w);
-    char key[RDS_KEY_MAX];
-    size_t n = rds_key_celebrities(key, sizeof key, e->prefix);
-    rds_args_reset(&w->args);
-    rds_args_str(&w->args, "SISMEMBER");
-    rds_args_add(&w->args, key, n);
-    rds_args_int(&w->args, followee);
-    add(w);
-    add_count(w, followee, 1);
-    rds_batch_wait(w->batch, on_follow_flag, w);
-}
-
-void feed_unfollow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee)
-{
-    write_t *w = write_new(e, call, follower);
-    rds_args_int(cmd(w, "SADD", rds_key_unfollowed, follower), followee);
-    add(w);
-    rds_args_int(cmd(w, "PEXPIRE", rds_key_unfollowed, follower), FEED_UNFOLLOW_TTL_MS);
-    add(w);
-    cmd(w, "DEL", rds_key_feed, follower);
-    add(w);
-    add_count(w, followee, -1);
     rds_batch_wait(w->batch, on_done, w);
 }
 

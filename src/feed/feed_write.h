@@ -1,6 +1,7 @@
-/* The write methods: post.publish, post.update, post.delete, follow,
- * unfollow, timeline.invalidate (docs/PROTOCOL.md, "Methods"). Each answers
- * its call (for a notification the answer is dropped). */
+/* The write methods: post.publish, post.update, post.delete,
+ * timeline.invalidate (docs/PROTOCOL.md, "Methods"; follow and unfollow are
+ * in feed_follow.h). Each answers its call (for a notification the answer
+ * is dropped). */
 #ifndef FC_FEED_FEED_WRITE_H
 #define FC_FEED_FEED_WRITE_H
 
@@ -23,8 +24,6 @@ void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post);
 void feed_post_update(feed_engine_t *e, rpc_call_t *call, int64_t id, const char *body,
                       size_t body_len);
 void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t author_id);
-void feed_follow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee);
-void feed_unfollow(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t followee);
 void feed_invalidate(feed_engine_t *e, rpc_call_t *call, int64_t user_id);
 
 #endif
