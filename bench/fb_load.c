@@ -37,7 +37,21 @@
  *   publish   INSERT INTO posts (all publishes a thread starts at once in
  *             one statement), then post.publish {id, author_id, created_at,
  *             body}
- *   follow    INSERT INTO follows ... ON CONFLICT DO NOTHING, then follow */
+ *   follow    INSERT INTO follows ... ON CONFLICT DO NOTHING, then follow
+ *             {follower_id, followee_id}; the follower is drawn like a
+ *             reader (--dist), the followee uniformly
+ *   unfollow  DELETE FROM follows of one existing edge of a follower drawn
+ *             like a reader (--dist): the edge to the first followee at or
+ *             after a uniformly random id, wrapping around (two index-only
+ *             lookups on the primary key); then unfollow {follower_id,
+ *             followee_id}. A follower with no edge left sends nothing and
+ *             counts as unfollow_none.
+ * A thread's PostgreSQL writes of one batch go in one round trip: the
+ * DELETE first (so an unfollow never takes an edge that a follow of the
+ * same batch inserts: its RPC could then overtake the follow's), then the
+ * INSERTs. Another thread's follow of the same edge can still race with an
+ * unfollow; the daemon's state may then differ from PostgreSQL's for that
+ * edge, which does not matter to what is measured. */
 #include "feedbench.h"
 
 #include <inttypes.h>
@@ -79,7 +93,10 @@ typedef struct {
 
 typedef struct {
     uint8_t op;
-    int64_t a, b;               /* read: user; publish: id, author; follow: follower, followee */
+    bool skip;                  /* unfollow: no edge to remove, nothing is sent */
+    int64_t a, b;               /* read: user; publish: id, author; (un)follow: follower,
+                                 * followee (unfollow: before the DELETE, where the search
+                                 * for an edge starts) */
     int64_t ts;
     size_t body_off, body_len;
     double t0;
@@ -197,6 +214,8 @@ static fb_op_t pick_op(worker_t *w)
             return OP_PUBLISH;
         if (r < o->pct_publish + o->pct_follow)
             return OP_FOLLOW;
+        if (r < o->pct_publish + o->pct_follow + o->pct_unfollow)
+            return OP_UNFOLLOW;
         return OP_READ;
     }
     default:
@@ -259,13 +278,47 @@ static int fail(worker_t *w, const char *fmt, ...)
     return -1;
 }
 
-/* The PostgreSQL side of the publishes and follows among ops: one round
- * trip for all of them (two statements in one simple query). */
+/* Gives the edges a DELETE ... RETURNING removed to the unfollows of
+ * ops, by follower (each unfollow starts out skipped). */
+static void assign_unfollows(worker_t *w, int n, const PGresult *r)
+{
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t follower = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+        int64_t followee = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+        for (int i = 0; i < n; i++) {
+            op_t *op = &w->ops[i];
+            if (op->op == OP_UNFOLLOW && op->skip && op->a == follower) {
+                op->b = followee;
+                op->skip = false;
+                break;
+            }
+        }
+    }
+}
+
+/* The PostgreSQL side of the publishes, follows and unfollows among ops:
+ * one round trip for all of them (up to three statements in one simple
+ * query; see the top of the file for their order). */
 static int write_pg(worker_t *w, int n)
 {
     buf_t *q = &w->sql;
     buf_reset(q);
-    int posts = 0, follows = 0;
+    int posts = 0, follows = 0, unfollows = 0;
+    for (int i = 0; i < n; i++) {
+        const op_t *op = &w->ops[i];
+        if (op->op != OP_UNFOLLOW)
+            continue;
+        buf_puts(q, unfollows++ ? "," :
+                 "DELETE FROM follows f USING (SELECT DISTINCT v.u, coalesce("
+                 "(SELECT min(x.followee_id) FROM follows x WHERE x.follower_id = v.u"
+                 " AND x.followee_id >= v.t), "
+                 "(SELECT min(x.followee_id) FROM follows x WHERE x.follower_id = v.u)) AS e "
+                 "FROM (VALUES ");
+        buf_printf(q, "(%" PRId64 "::int8,%" PRId64 "::int8)", op->a, op->b);
+    }
+    if (unfollows)
+        buf_puts(q, ") v(u, t)) p WHERE f.follower_id = p.u AND f.followee_id = p.e"
+                    " RETURNING f.follower_id, f.followee_id;\n");
     for (int i = 0; i < n; i++) {
         const op_t *op = &w->ops[i];
         if (op->op != OP_PUBLISH)
@@ -288,14 +341,39 @@ static int write_pg(worker_t *w, int n)
     }
     if (follows)
         buf_puts(q, " ON CONFLICT DO NOTHING;");
-    if (!posts && !follows)
+    if (!posts && !follows && !unfollows)
         return 0;
     double t = fb_now();
-    PGresult *r = PQexec(w->pg, q->data);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (!ok)
-        return fail(w, "PostgreSQL: %s", PQerrorMessage(w->pg));
+    /* The statements run as one transaction. Two threads' DELETEs and
+     * INSERTs of the same edges can deadlock (rarely: it takes crossed
+     * edges in both batches); PostgreSQL then aborts one, which is tried
+     * again, as an application would. */
+    for (int attempt = 1;; attempt++) {
+        for (int i = 0; i < n; i++)
+            if (w->ops[i].op == OP_UNFOLLOW)
+                w->ops[i].skip = true;
+        if (!PQsendQuery(w->pg, q->data))
+            return fail(w, "PostgreSQL: %s", PQerrorMessage(w->pg));
+        /* One result per statement; the DELETE's rows name the edges. */
+        char err[256] = "";
+        bool retry = false;
+        PGresult *r;
+        while ((r = PQgetResult(w->pg)) != NULL) {
+            ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_TUPLES_OK) {
+                assign_unfollows(w, n, r);
+            } else if (st != PGRES_COMMAND_OK && !err[0]) {
+                const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                retry = state && (!strcmp(state, "40P01") || !strcmp(state, "40001"));
+                snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
+            }
+            PQclear(r);
+        }
+        if (!err[0])
+            break;
+        if (!retry || attempt >= 3)
+            return fail(w, "PostgreSQL: %s", err);
+    }
     hist_record(&w->res.pg_hist, (uint64_t)((fb_now() - t) * 1e9));
     return 0;
 }
@@ -343,7 +421,7 @@ static int send_op(worker_t *w, conn_t *cn, const op_t *op)
     default:
         fc_params_int(p, "follower_id", op->a);
         fc_params_int(p, "followee_id", op->b);
-        if (!sent_ok(cn->c, "follow", p, &id))
+        if (!sent_ok(cn->c, op->op == OP_UNFOLLOW ? "unfollow" : "follow", p, &id))
             goto failed;
         break;
     }
@@ -367,6 +445,7 @@ static int issue(worker_t *w, conn_t *cn, int n, const double *t0)
             break;
         op_t *op = &w->ops[k];
         op->op = (uint8_t)pick_op(w);
+        op->skip = false;
         op->t0 = t0[k];
         switch (op->op) {
         case OP_READ:
@@ -381,21 +460,28 @@ static int issue(worker_t *w, conn_t *cn, int n, const double *t0)
             op->body_len = w->body.len - op->body_off;
             writes = true;
             break;
-        default:
+        default:        /* follow, unfollow */
             op->a = pick_user(w, seq);
             do
                 op->b = 1 + (int64_t)rng_below(&w->rng, (uint64_t)o->users);
-            while (op->b == op->a && o->users > 1);
+            while (op->b == op->a && o->users > 1 && op->op == OP_FOLLOW);
             writes = true;
             break;
         }
     }
     if (writes && write_pg(w, k) != 0)
         return -1;
-    for (int i = 0; i < k; i++)
-        if (send_op(w, cn, &w->ops[i]) != 0)
+    for (int i = 0; i < k; i++) {
+        const op_t *op = &w->ops[i];
+        if (op->skip) {
+            if (op->t0 >= w->l->t0 && op->t0 < w->l->t1)
+                w->res.unfollow_none++;
+            continue;
+        }
+        if (send_op(w, cn, op) != 0)
             return -1;
-    w->res.sent += (uint64_t)k;
+        w->res.sent++;
+    }
     return k;
 }
 
@@ -672,8 +758,9 @@ static void *worker_main(void *arg)
             fc_client_set_cork(w->conns[i].c, true);
         }
     }
-    bool writes = o->workload == WL_PUBLISH || (o->workload == WL_MIXED &&
-                                                 o->pct_publish + o->pct_follow > 0);
+    bool writes = o->workload == WL_PUBLISH ||
+                  (o->workload == WL_MIXED &&
+                   o->pct_publish + o->pct_follow + o->pct_unfollow > 0);
     if (ok && writes) {
         w->pg = PQconnectdb(o->pg);
         if (PQstatus(w->pg) != CONNECTION_OK) {
@@ -788,6 +875,7 @@ void fb_load_join(fb_load_t *l, fb_result_t *res)
         res->posts += w->res.posts;
         res->mode_fanout += w->res.mode_fanout;
         res->mode_celebrity += w->res.mode_celebrity;
+        res->unfollow_none += w->res.unfollow_none;
         res->late += w->res.late;
         res->dropped += w->res.dropped;
         for (int c = 0; c < FB_CODE__COUNT; c++)

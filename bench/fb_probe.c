@@ -251,6 +251,49 @@ static void parse_hist(const char *page, const char *name, const char *match, pr
     }
 }
 
+/* The sum of the series of counter `name` whose line holds both m1 and m2
+ * (each when not NULL), or -1 when there is none. */
+static double counter_sum(const char *page, const char *name, const char *m1, const char *m2)
+{
+    size_t nlen = strlen(name);
+    double sum = -1;
+    for (const char *line = page; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        char l[512];
+        if (len < sizeof l && strncmp(line, name, nlen) == 0 &&
+            (line[nlen] == ' ' || line[nlen] == '{')) {
+            memcpy(l, line, len);
+            l[len] = '\0';
+            const char *sp = strrchr(l, ' ');
+            if (sp && (!m1 || strstr(l, m1)) && (!m2 || strstr(l, m2)))
+                sum = (sum < 0 ? 0 : sum) + strtod(sp + 1, NULL);
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    return sum;
+}
+
+double probe_counter(const char *page, const char *name, const char *match)
+{
+    return counter_sum(page, name, match, NULL);
+}
+
+const char *const probe_fu_op_names[PROBE_FU__OPS] = { "follow", "unfollow" };
+const char *const probe_fu_path_names[PROBE_FU__PATHS] = {
+    "in_place", "rebuild", "no_feed", "celebrity",
+};
+
+/* feedcache_follow_updates_total{op="...",path="..."}, labels in any order
+ * (`op="follow"` is no substring of `op="unfollow"`). */
+static double follow_updates(const char *page, int op, int path)
+{
+    char want_op[64], want_path[64];
+    snprintf(want_op, sizeof want_op, "op=\"%s\"", probe_fu_op_names[op]);
+    snprintf(want_path, sizeof want_path, "path=\"%s\"", probe_fu_path_names[path]);
+    return counter_sum(page, "feedcache_follow_updates_total", want_op, want_path);
+}
+
 double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after, double q,
                            double *count)
 {
@@ -286,6 +329,11 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
     char err[512];
     memset(s, 0, sizeof *s);
     s->daemon_cpu_s = -1;
+    s->rebuilds_total = -1;
+    s->pg_queries_total = -1;
+    for (int op = 0; op < PROBE_FU__OPS; op++)
+        for (int path = 0; path < PROBE_FU__PATHS; path++)
+            s->follow_updates[op][path] = -1;
     if (cfg->pid > 0) {
         s->daemon_cpu_s = probe_proc_cpu(cfg->pid);
         if (s->daemon_cpu_s < 0)
@@ -308,6 +356,15 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
             parse_hist(page.data, "feedcache_feed_rebuild_duration_seconds", NULL, &s->rebuild);
             parse_hist(page.data, "feedcache_rpc_duration_seconds", "method=\"timeline.get\"",
                        &s->read_rpc);
+            s->rebuilds_total = probe_counter(page.data, "feedcache_feed_rebuilds_total", NULL);
+            s->pg_queries_total = probe_counter(page.data, "feedcache_pg_queries_total", NULL);
+            /* Once the family is there, a series not (yet) on the page is 0. */
+            bool family = probe_counter(page.data, "feedcache_follow_updates_total", NULL) >= 0;
+            for (int op = 0; op < PROBE_FU__OPS; op++)
+                for (int path = 0; path < PROBE_FU__PATHS; path++) {
+                    double v = follow_updates(page.data, op, path);
+                    s->follow_updates[op][path] = v < 0 && family ? 0 : v;
+                }
         } else {
             warn_once(&said_metrics, "/metrics", err);
         }

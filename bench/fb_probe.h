@@ -38,13 +38,27 @@ typedef struct {
     int64_t feed_rebuilds, pg_fallbacks, fanout_posts, fanout_deliveries, fanout_queue_depth;
 } probe_stats_t;
 
+/* feedcache_follow_updates_total{op,path}: how a follow or unfollow left
+ * the follower's cached feed (issue 14). */
+typedef enum { PROBE_FU_FOLLOW, PROBE_FU_UNFOLLOW, PROBE_FU__OPS } probe_fu_op_t;
+typedef enum {
+    PROBE_FU_IN_PLACE, PROBE_FU_REBUILD, PROBE_FU_NO_FEED, PROBE_FU_CELEBRITY, PROBE_FU__PATHS
+} probe_fu_path_t;
+
 typedef struct {
     double t;                           /* monotonic seconds when taken */
     double daemon_cpu_s;                /* < 0: unknown */
     probe_redis_t redis;
     probe_stats_t stats;
     probe_hist_t lag, rebuild, read_rpc;
+    /* Counters of /metrics, summed over their series; < 0: not on the page. */
+    double rebuilds_total;              /* feedcache_feed_rebuilds_total */
+    double pg_queries_total;            /* feedcache_pg_queries_total */
+    double follow_updates[PROBE_FU__OPS][PROBE_FU__PATHS];
 } probe_snap_t;
+
+extern const char *const probe_fu_op_names[PROBE_FU__OPS];
+extern const char *const probe_fu_path_names[PROBE_FU__PATHS];
 
 typedef struct {
     int pid;                            /* feedcached; 0: none */
@@ -66,6 +80,10 @@ double probe_proc_cpu(int pid);
  * how many there were. */
 double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after, double q,
                            double *count);
+
+/* The sum of the series of counter `name` in a Prometheus text page whose
+ * labels contain `match` (every series if NULL), or -1 when there is none. */
+double probe_counter(const char *page, const char *name, const char *match);
 
 /* Numeric value of `key:value` in a Redis INFO text, or -1. */
 double probe_info_value(const char *info, const char *key);

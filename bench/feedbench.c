@@ -47,6 +47,7 @@ static const char *const workload_names[] = {
 };
 static const char *const op_names[OP__COUNT] = {
     [OP_READ] = "read", [OP_PUBLISH] = "publish", [OP_FOLLOW] = "follow",
+    [OP_UNFOLLOW] = "unfollow",
 };
 
 /* ---- the report ------------------------------------------------------------- */
@@ -256,6 +257,61 @@ static void report_prom(report_t *rep, const char *name, const probe_hist_t *a,
            p99 * 1000, n);
 }
 
+/* Counters of /metrics over the window, per follow + unfollow that
+ * succeeded in it (issue 14): feed rebuilds, PostgreSQL queries of the daemon (the
+ * client's own INSERT/DELETE are not among them), and how follows and
+ * unfollows left the follower's feed (feedcache_follow_updates_total, '-'
+ * while the daemon does not export it). Rebuilds and queries include what
+ * the window's reads cause themselves: bench/run.sh subtracts a read-only
+ * run's. */
+static void report_follows(report_t *rep, const fb_result_t *res, const probe_snap_t *a,
+                           const probe_snap_t *b)
+{
+    /* Those answered with success: one refused (OVERLOADED) changed nothing. */
+    uint64_t fu = res->hist[OP_FOLLOW].total + res->hist[OP_UNFOLLOW].total;
+    bool have_rb = a->rebuilds_total >= 0 && b->rebuilds_total >= 0;
+    bool have_pg = a->pg_queries_total >= 0 && b->pg_queries_total >= 0;
+    double rb = have_rb ? b->rebuilds_total - a->rebuilds_total : -1;
+    double pg = have_pg ? b->pg_queries_total - a->pg_queries_total : -1;
+    if (have_rb)
+        kv(rep, "metric_rebuilds", "%.0f", rb);
+    if (have_pg)
+        kv(rep, "metric_pg_queries", "%.0f", pg);
+    if (!fu)
+        return;
+    kv(rep, "follows_unfollows", "%" PRIu64, fu);
+    char rbs[32] = "-", pgs[32] = "-";
+    if (have_rb) {
+        kv(rep, "rebuilds_per_follow", "%.3f", rb / (double)fu);
+        snprintf(rbs, sizeof rbs, "%.3f", rb / (double)fu);
+    }
+    if (have_pg) {
+        kv(rep, "pg_queries_per_follow", "%.3f", pg / (double)fu);
+        snprintf(pgs, sizeof pgs, "%.3f", pg / (double)fu);
+    }
+    printf("  per follow+unfollow (%" PRIu64 " succeeded; reads' own share included): %s rebuilds,"
+           " %s PostgreSQL queries (/metrics)\n",
+           fu, rbs, pgs);
+    for (int op = 0; op < PROBE_FU__OPS; op++) {
+        printf("  feedcache_follow_updates_total{op=\"%s\"}:", probe_fu_op_names[op]);
+        for (int path = 0; path < PROBE_FU__PATHS; path++) {
+            char key[64];
+            snprintf(key, sizeof key, "fu_%s_%s", probe_fu_op_names[op], probe_fu_path_names[path]);
+            double x = a->follow_updates[op][path], y = b->follow_updates[op][path];
+            if (y < 0) {
+                kv(rep, key, "-");
+                printf(" %s -", probe_fu_path_names[path]);
+            } else {
+                /* A series that appears in the window started at 0. */
+                double d = y - (x < 0 ? 0 : x);
+                kv(rep, key, "%.0f", d);
+                printf(" %s %.0f", probe_fu_path_names[path], d);
+            }
+        }
+        printf("\n");
+    }
+}
+
 /* Waits until the fan-out queue is empty (or the timeout): the deliveries
  * of the window's publishes then are all counted. */
 static bool wait_drained(const fb_opts_t *o, const probe_cfg_t *cfg, probe_snap_t *s)
@@ -365,7 +421,8 @@ static int run_load(const fb_opts_t *o, report_t *rep)
     char err[512];
     int64_t first_post_id = 1;
     bool writes = o->workload == WL_PUBLISH ||
-                  (o->workload == WL_MIXED && o->pct_publish + o->pct_follow > 0);
+                  (o->workload == WL_MIXED &&
+                   o->pct_publish + o->pct_follow + o->pct_unfollow > 0);
     if (writes) {
         PGconn *pg = pg_connect(o->pg);
         if (!pg)
@@ -472,10 +529,18 @@ static int run_load(const fb_opts_t *o, report_t *rep)
                res->src_cache, res->src_rebuilt, res->src_db, res->degraded,
                (double)res->posts / (double)reads);
     }
+    if (o->pct_unfollow > 0 && o->workload == WL_MIXED) {
+        kv(rep, "unfollow_none", "%" PRIu64, res->unfollow_none);
+        if (res->unfollow_none)
+            printf("  unfollows not sent (the follower had no edge left to remove): %" PRIu64 "\n",
+                   res->unfollow_none);
+    }
     if (res->pg_hist.total) {
+        /* Keys kept from when only INSERTs went there; the DELETE of
+         * unfollows shares the round trip. */
         kv(rep, "pg_insert_p50_ms", "%.3f", ms(hist_percentile(&res->pg_hist, 50)));
         kv(rep, "pg_insert_p99_ms", "%.3f", ms(hist_percentile(&res->pg_hist, 99)));
-        printf("  PostgreSQL INSERT round trips: p50 %.3f ms, p99 %.3f ms (%" PRIu64 ")\n",
+        printf("  PostgreSQL write round trips (INSERT/DELETE): p50 %.3f ms, p99 %.3f ms (%" PRIu64 ")\n",
                ms(hist_percentile(&res->pg_hist, 50)), ms(hist_percentile(&res->pg_hist, 99)),
                res->pg_hist.total);
     }
@@ -558,6 +623,7 @@ static int run_load(const fb_opts_t *o, report_t *rep)
             }
         }
     }
+    report_follows(rep, res, &before, &after);
     report_prom(rep, "lag", &before.lag, drained.stats.ok && has_publish ? &drained.lag : &after.lag,
                 "fan-out lag (publish -> last delivery)");
     report_prom(rep, "rebuild", &before.rebuild, &after.rebuild, "feed rebuild (daemon)");
@@ -588,7 +654,8 @@ static void usage(FILE *to)
         "  read        timeline.get (limit, hydrate) of cached feeds\n"
         "  read-cold   timeline.invalidate + timeline.get: every read rebuilds the feed\n"
         "  publish     INSERT INTO posts, then post.publish; waits for the fan-out to drain\n"
-        "  mixed       reads, publishes and follows (--mix); follows INSERT INTO follows first\n"
+        "  mixed       reads, publishes, follows and unfollows (--mix); a follow INSERTs INTO\n"
+        "              follows first, an unfollow DELETEs an existing edge of its follower\n"
         "  warm        every user 1..N read once, in id order (then --requests is N)\n"
         "  celebs      one post by every author with >= --celebrity-threshold followers\n"
         "Options [default]:\n"
@@ -609,7 +676,8 @@ static void usage(FILE *to)
         "  --zipf S             Zipf exponent (user 1 the most active) [0.99]\n"
         "  --limit N            timeline.get page size [20]\n"
         "  --no-hydrate         timeline.get with hydrate=false\n"
-        "  --mix R,P,F          mixed: percent reads, publishes, follows [95,4,1]\n"
+        "  --mix R,P,F[,U]      mixed: percent reads, publishes, follows, unfollows [95,4,1,0];\n"
+        "                       followers are drawn like readers (--dist)\n"
         "  --celebrity-threshold N   celebs: followers that make a celebrity [10000]\n"
         "  --pid PID            feedcached's pid: CPU time per operation\n"
         "  --redis HOST:PORT    Redis: commands and CPU per operation (INFO)\n"
@@ -677,13 +745,18 @@ int main(int argc, char **argv)
             else
                 return cli_bad(PROG, a, v);
         } else if (!strcmp(a, "--mix")) {
-            int r, p, f;
-            char tail;
-            if (!v || sscanf(v, "%d,%d,%d%c", &r, &p, &f, &tail) != 3 || r < 0 || p < 0 ||
-                f < 0 || r + p + f != 100)
+            int r, p, f, u = 0, n = 0, m = 0;
+            if (!v || sscanf(v, "%d,%d,%d%n", &r, &p, &f, &n) != 3)
+                return cli_bad(PROG, a, v);
+            if (v[n] == ',' && (sscanf(v + n + 1, "%d%n", &u, &m) != 1 || m == 0))
+                return cli_bad(PROG, a, v);
+            if (v[n] == ',')
+                n += 1 + m;
+            if (v[n] != '\0' || r < 0 || p < 0 || f < 0 || u < 0 || r + p + f + u != 100)
                 return cli_bad(PROG, a, v);
             o.pct_publish = p;
             o.pct_follow = f;
+            o.pct_unfollow = u;
         } else if (!strcmp(a, "--addr") || !strcmp(a, "--pg") || !strcmp(a, "--redis") ||
                    !strcmp(a, "--metrics") || !strcmp(a, "--label") || !strcmp(a, "--report") ||
                    !strcmp(a, "--token-file") || !strcmp(a, "--daemon-log")) {
@@ -762,7 +835,7 @@ int main(int argc, char **argv)
         return 2;
     }
     bool needs_pg = o.workload == WL_PUBLISH || o.workload == WL_CELEBS ||
-                    (o.workload == WL_MIXED && o.pct_publish + o.pct_follow > 0);
+                    (o.workload == WL_MIXED && o.pct_publish + o.pct_follow + o.pct_unfollow > 0);
     if (needs_pg && !o.pg) {
         fprintf(stderr, "feedbench: --workload %s needs --pg\n", workload_names[o.workload]);
         return 2;

@@ -20,7 +20,7 @@ typedef enum {
     WL_READ,          /* timeline.get of cached feeds */
     WL_READ_COLD,     /* timeline.invalidate + timeline.get: the rebuild path */
     WL_PUBLISH,       /* INSERT INTO posts, then post.publish (fan-out) */
-    WL_MIXED,         /* reads, publishes and follows by --mix */
+    WL_MIXED,         /* reads, publishes, follows and unfollows by --mix */
     WL_WARM,          /* every user read once, in id order */
     WL_CELEBS,        /* one post by every celebrity (flags them as such) */
 } fb_workload_t;
@@ -28,7 +28,7 @@ typedef enum {
 typedef enum { DIST_UNIFORM, DIST_ZIPF, DIST_SEQ } fb_dist_t;
 
 /* The operations whose latency is recorded. */
-typedef enum { OP_READ, OP_PUBLISH, OP_FOLLOW, OP__COUNT } fb_op_t;
+typedef enum { OP_READ, OP_PUBLISH, OP_FOLLOW, OP_UNFOLLOW, OP__COUNT } fb_op_t;
 
 typedef struct {
     const char *addr;          /* feedcached RPC */
@@ -52,7 +52,7 @@ typedef struct {
     int64_t requests;          /* stop after this many operations (0: by time) */
     int limit;
     bool hydrate;
-    int pct_publish, pct_follow;  /* mixed; the rest are reads */
+    int pct_publish, pct_follow, pct_unfollow;  /* mixed; the rest are reads */
     int pid;                   /* feedcached, for CPU time; 0: none */
     int64_t celebrity_threshold;  /* celebs */
     uint64_t seed;
@@ -69,6 +69,7 @@ typedef struct {
     uint64_t sent;             /* operations started, window or not */
     uint64_t src_cache, src_rebuilt, src_db, degraded, posts;  /* reads in the window */
     uint64_t mode_fanout, mode_celebrity;                      /* publishes in the window */
+    uint64_t unfollow_none;    /* unfollows due in the window that found no edge left (not sent) */
     uint64_t late;             /* open loop: sent more than 1 ms after their time */
     uint64_t codes[FB_CODE__COUNT];  /* error answers in the window, by code */
     uint64_t dropped;          /* open loop --drop: due in the window, not sent */

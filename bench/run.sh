@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite of feedcache, end to end, in one command:
 #
-#   bench/run.sh [--quick] [--profile] [--only overload]
+#   bench/run.sh [--quick] [--profile] [--only overload|follow]
 #
 #  1. builds (meson, in $FC_BUILD_DIR or build-bench)
 #  2. starts its own Redis and PostgreSQL (scripts/services.sh, free ports,
@@ -24,7 +24,13 @@
 #     one open-loop run in back-to-back
 #     phases at 0.5x (unloaded), 1.5x, 4x and again 0.5x (recovery) of it,
 #     never retrying, with goodput, p99 of served reads, errors by code and
-#     feedcached's log lines per second for each phase
+#     feedcached's log lines per second for each phase; then the follow
+#     scenario (issue 14): cached reads alone and mixed 80/0/10/10 (reads,
+#     publishes, follows, unfollows) at the same open-loop rate (half the
+#     maximum), interleaved twice, best of 2: follows+unfollows/s, feed
+#     rebuilds and PostgreSQL queries per follow+unfollow (the read-alone
+#     run's per-read share subtracted), read p99 mixed vs alone, follow and
+#     unfollow p99, feedcache_follow_updates_total by op and path
 #  8. prints one table (each figure, its ceiling and the ratio), writes it
 #     into bench/RESULTS.md (its own section per mode; the rest of the file
 #     is kept), stops everything it started, and exits 0.
@@ -39,12 +45,20 @@
 #   FC_BUILD_DIR=build-a bench/run.sh --quick --only overload
 #   FC_BUILD_DIR=build-b FC_BENCH_CAPACITY=N bench/run.sh --quick --only overload
 #
+# --only follow likewise runs only the follow scenario (after measuring the
+# maximum read rate, best of 2, unless FC_BENCH_RATE gives the rate) and
+# writes its own section ("quick follow" / "full follow"):
+#   FC_BENCH_FEEDCACHED=build-old/src/feedcached/feedcached FC_BENCH_RATE=N \
+#       bench/run.sh --quick --only follow
+#
 # Knobs (environment): FC_BUILD_DIR [build-bench], FC_BENCH_KEEP=1 keeps
 # the temporary directory (logs, raw report) for inspection, FC_BENCH_RATE
 # sets the open-loop rate of the read-alone and mixed runs (default: half
 # the measured maximum), so that two commits are compared at one load;
 # FC_BENCH_CAPACITY does the same for the overload scenario (the reads/s
 # its phases are multiples of; default: measured in the run);
+# FC_BENCH_FOLLOW_USERS sets the active users of the follow scenario
+# (default: a tenth of the graph);
 # FC_BENCH_FEEDCACHED runs another feedcached binary (e.g. an older
 # commit's) with this tree's tools, so the same harness measures both;
 # FC_BENCH_DAEMON_ARGS adds flags to feedcached's command line (e.g.
@@ -65,7 +79,10 @@ while [ $# -gt 0 ]; do
         --profile) PROFILE=1 ;;
         --only | --only=*)
             if [ "$arg" = --only ]; then ONLY=${1:-}; shift || true; else ONLY=${arg#--only=}; fi
-            [ "$ONLY" = overload ] || { echo "run.sh: --only takes 'overload'" >&2; exit 2; }
+            case "$ONLY" in
+                overload | follow) ;;
+                *) echo "run.sh: --only takes 'overload' or 'follow'" >&2; exit 2 ;;
+            esac
             ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -93,6 +110,7 @@ if [ "$MODE" = quick ]; then
     PUB_DUR=3       # publishing builds a fan-out backlog: keep it short
     CEIL_N=500000   # redis-benchmark requests per ceiling
     OV_DUR=5        # seconds per overload phase
+    FW_WARMUP=3     # follow scenario: warm-up of the mixed runs (see there)
 else
     GEN_ARGS=()
     DUR=15
@@ -100,6 +118,7 @@ else
     PUB_DUR=4
     CEIL_N=2000000
     OV_DUR=15
+    FW_WARMUP=6
 fi
 
 T0=$SECONDS
@@ -455,6 +474,7 @@ OV_CONNS=32
 OV_THREADS=4
 OV_MAXIN=512
 OV_MULT=(0.5 1.5 4 0.5)
+if [ "$ONLY" != follow ]; then
 for i in 1 2; do
     run_fb "ov_cap$i" --workload read --conns 8 --depth 8
 done
@@ -471,6 +491,58 @@ fb --label overload --workload read --conns "$OV_CONNS" --threads "$OV_THREADS" 
 run_fb ov_cap3 --workload read --conns 8 --depth 8
 best_of ov_cap read_per_s max 3 >/dev/null
 OV_CAP=${FC_BENCH_CAPACITY:-$(calc "int($(val ov_cap.read_per_s))")}
+fi
+
+# --- 7c. follow (issue 14) ----------------------------------------------------------------
+
+# Cached reads alone and mixed 80/0/10/10 (reads, publishes, follows,
+# unfollows) at one open-loop rate: half the maximum read throughput (the
+# one of step 7, else measured here, best of 2; or FC_BENCH_RATE), as the
+# mixed workload above. Interleaved twice; the lower read p99 of each
+# counts, and the rebuild and query figures come from those same two runs.
+# Both runs draw users uniformly from an active set, users 1..FW_USERS
+# (a tenth of the graph; its ids are a random sample of the graph, as
+# popularity is a random permutation): readers, followers, followees and
+# unfollowers alike, so that follows hit the feeds being read (a follow
+# inserts a random edge, an unfollow deletes an existing one: fb_load.c).
+# A feed a follow drops is rebuilt by the next read of its owner, on
+# average FW_USERS / (0.8 x rate) seconds later (well under a second quick,
+# ~2.5 s full); over all users that lag would be longer than the window,
+# and most rebuilds a follow causes would fall outside it. The mixed runs
+# also get a longer warm-up (FW_WARMUP) to reach that steady state. Before
+# each read-alone run every active feed is read once (rewarm), so that it
+# starts with all of them cached.
+if [ "$ONLY" != overload ]; then
+    FW_MIX=80,0,10,10
+    FW_USERS=${FC_BENCH_FOLLOW_USERS:-$((USERS / 10))}
+    if [ -z "${FC_BENCH_RATE:-}" ] && [ -z "${READ_MAX:-}" ]; then
+        for i in 1 2; do
+            run_fb "fw_max$i" --workload read --conns 8 --depth 8
+        done
+        best_of fw_max read_per_s max 2 >/dev/null
+        READ_MAX=$(val fw_max.read_per_s)
+    fi
+    FW_RATE=${FC_BENCH_RATE:-$(calc "int($READ_MAX / 2)")}
+    # 8 reads in flight: at most max_rebuilds (2 x pg_pool) rebuilds run at
+    # once, and a read past it is served from PostgreSQL, leaving its feed
+    # missing.
+    fw_rewarm() {
+        log "rewarm $1: the feeds of users 1..$FW_USERS read once, 4 connections x 2"
+        fb --workload warm --users "$FW_USERS" --conns 4 --depth 2 --label "fw_rewarm$1" \
+            >"$WORK/fw_rewarm$1.txt"
+        log "rewarm $1: $(val "fw_rewarm$1.src_rebuilt") feeds rebuilt," \
+            "$(val "fw_rewarm$1.src_db") pages from PostgreSQL"
+    }
+    fw_rewarm 0
+    for i in 1 2; do
+        run_fb "fw_read$i" --workload read --users "$FW_USERS" --rate "$FW_RATE" --conns 8
+        run_fb "fw_mixed$i" --workload mixed --mix "$FW_MIX" --users "$FW_USERS" \
+            --rate "$FW_RATE" --conns 8 --warmup "$FW_WARMUP"
+        [ "$i" = 2 ] || fw_rewarm "$i"
+    done
+    FW_BEST_READ=$(best_of fw_read read_p99_ms min 2)
+    FW_BEST_MIXED=$(best_of fw_mixed read_p99_ms min 2)
+fi
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 WALL=$((SECONDS - T0))
@@ -616,6 +688,98 @@ print_overload() {
         "$(ov_errs 4) | $(yes_no "$last <= 2 && $(ov_p99x 4) <= 1.5 && $(ov 4 unavailable) + $(ov 4 other_errors) == 0") |"
 }
 
+# The follow scenario (issue 14): the mixed run beside the read-alone run.
+fw() { val "fw_mixed.$1"; }
+fwr() { val "fw_read.$1"; }
+# A figure of the mixed run per follow+unfollow, net of what the same reads
+# cost alone: (mixed - alone / alone's reads x mixed's reads) / (follows +
+# unfollows). Empty when a figure is missing.
+fw_net() {
+    local m a mr ar fu
+    m=$(fw "$1") a=$(fwr "$1") mr=$(fw read_count) ar=$(fwr read_count) fu=$(fw follows_unfollows)
+    [ -n "$m" ] && [ -n "$a" ] && [ -n "$mr" ] && [ -n "$ar" ] && [ -n "$fu" ] || return 0
+    calc "($m - $a * $mr / ($ar > 0 ? $ar : 1)) / ($fu > 0 ? $fu : 1)"
+}
+# A raw figure per follow+unfollow of the mixed run.
+fw_per() {
+    local m fu
+    m=$(fw "$1") fu=$(fw follows_unfollows)
+    [ -n "$m" ] && [ -n "$fu" ] || return 0
+    calc "$m / ($fu > 0 ? $fu : 1)"
+}
+fw_met() { [ -n "$1" ] && yes_no "$1 $2" || echo n/a; }
+# feedcache_follow_updates_total{op=OP} deltas by path ('-': not exported).
+fw_paths() {
+    local p v line=
+    for p in in_place rebuild no_feed celebrity; do
+        v=$(fw "fu_$1_$p")
+        line+="${line:+ / }${v:--}"
+    done
+    echo "$line"
+}
+fw_errs() {
+    echo "$(val "$1.overloaded") / $(val "$1.unavailable") / $(val "$1.other_errors")"
+}
+
+print_follow() {
+    local net_rb net_pg net_miss ratio_p99
+    net_rb=$(fw_net metric_rebuilds)
+    net_pg=$(fw_net metric_pg_queries)
+    net_miss=$(fw_net feed_misses)
+    ratio_p99=$(calc "$(fw read_p99_ms) / $(fwr read_p99_ms)")
+    echo "Follow (issue 14): cached reads alone and mixed $FW_MIX (% reads / publishes / follows /" \
+        "unfollows) at the same open-loop rate, $FW_RATE ops/s$([ -n "${FC_BENCH_RATE:-}" ] &&
+            echo ' (FC_BENCH_RATE)' || echo " (half of $(fmt "$READ_MAX") cached reads/s, closed loop 8x8)"), 8" \
+        "connections; ${WARMUP} s warm-up for reads alone, ${FW_WARMUP} s for mixed (a feed a follow" \
+        "drops is only rebuilt when its owner reads again), ${DUR} s measured; interleaved twice," \
+        "the lower read p99 of each counts (read alone: run $FW_BEST_READ, mixed: run" \
+        "$FW_BEST_MIXED; read p99 $(fmt "$(val fw_read1.read_p99_ms)" 2) / $(fmt "$(val fw_read2.read_p99_ms)" 2)" \
+        "and $(fmt "$(val fw_mixed1.read_p99_ms)" 2) / $(fmt "$(val fw_mixed2.read_p99_ms)" 2) ms)." \
+        "Readers, followers, followees and unfollowers are drawn uniformly from users" \
+        "1..$FW_USERS (every feed of them cached at the start of each run); a follow adds an edge" \
+        "to a random user, an unfollow removes an existing edge of its follower (PostgreSQL first," \
+        "then the RPC). Rebuilds and PostgreSQL queries are \`/metrics\` counter differences over" \
+        "the measured window (feedcached's queries only, not feedbench's INSERT/DELETE), per" \
+        "follow or unfollow that succeeded (one answered OVERLOADED changed nothing); \"net\"" \
+        "subtracts what the read-alone run's reads cost per read."
+    echo
+    echo "| figure | mixed $FW_MIX | reads alone | goal | met |"
+    echo "|---|---:|---:|---|---|"
+    echo "| follows + unfollows that succeeded (/s) | $(fmt "$(calc "$(fw follows_unfollows) / $(fw seconds)")")" \
+        "($(fmt "$(fw follow_per_s)") + $(fmt "$(fw unfollow_per_s)")) | - | - | - |"
+    echo "| reads answered (/s) | $(fmt "$(fw read_per_s)") | $(fmt "$(fwr read_per_s)") | - | - |"
+    echo "| feed rebuilds in the window (feedcache_feed_rebuilds_total); per follow+unfollow |" \
+        "$(fmt "$(fw metric_rebuilds)") ($(fmt "$(fw_per metric_rebuilds)" 3)) | $(fmt "$(fwr metric_rebuilds)") | - | - |"
+    # Met only with few feed cache misses as well: past max_rebuilds a
+    # rebuild is shed and the read served from PostgreSQL, which would
+    # lower the rebuilds without sparing anything.
+    local met_rb=n/a
+    [ -n "$net_rb" ] && [ -n "$net_miss" ] && met_rb=$(yes_no "$net_rb <= 0.05 && $net_miss <= 0.05")
+    echo "| **rebuilds per follow+unfollow, net of the reads' own** | **$(fmt "$net_rb" 3)** | - |" \
+        "<= 0.05, and feed cache misses too (a rebuild shed past max_rebuilds is a miss served" \
+        "from PostgreSQL) | $met_rb |"
+    echo "| PostgreSQL queries of feedcached in the window (feedcache_pg_queries_total); per follow+unfollow |" \
+        "$(fmt "$(fw metric_pg_queries)") ($(fmt "$(fw_per metric_pg_queries)" 2)) | $(fmt "$(fwr metric_pg_queries)") | - | - |"
+    echo "| **PostgreSQL queries per follow+unfollow, net of the reads' own** | **$(fmt "$net_pg" 2)** | - | - | - |"
+    echo "| feed cache misses in the window (\`stats\` feed_cache_misses: rebuilt, or served from" \
+        "PostgreSQL past max_rebuilds); per follow+unfollow, net | $(fmt "$(fw feed_misses)")" \
+        "($(fmt "$net_miss" 3)) | $(fmt "$(fwr feed_misses)") | <= 0.05 per follow+unfollow | - |"
+    echo "| reads answered from a rebuilt feed (source=rebuilt) | $(fmt "$(fw src_rebuilt)") |" \
+        "$(fmt "$(fwr src_rebuilt)") | - | - |"
+    echo "| read p50 / p99 (ms) | $(fmt "$(fw read_p50_ms)" 2) / $(fmt "$(fw read_p99_ms)" 2) |" \
+        "$(fmt "$(fwr read_p50_ms)" 2) / $(fmt "$(fwr read_p99_ms)" 2) | - | - |"
+    echo "| **read p99, mixed / alone** | **$(fmt "$ratio_p99" 2)x** | - | <= 1.5x |" \
+        "$(fw_met "$ratio_p99" "<= 1.5") |"
+    echo "| follow p50 / p99 (ms) | $(fmt "$(fw follow_p50_ms)" 2) / $(fmt "$(fw follow_p99_ms)" 2) | - | - | - |"
+    echo "| unfollow p50 / p99 (ms) | $(fmt "$(fw unfollow_p50_ms)" 2) / $(fmt "$(fw unfollow_p99_ms)" 2) | - | - | - |"
+    echo "| follows by path, feedcache_follow_updates_total{op=\"follow\"}: in_place / rebuild / no_feed /" \
+        "celebrity ('-': not exported) | $(fw_paths follow) | - | - | - |"
+    echo "| unfollows by path, {op=\"unfollow\"}: in_place / rebuild / no_feed / celebrity |" \
+        "$(fw_paths unfollow) | - | - | - |"
+    echo "| unfollows not sent (the follower had no edge left) | $(fmt "$(fw unfollow_none)") | - | - | - |"
+    echo "| errors: OVERLOADED / UNAVAILABLE / other | $(fw_errs fw_mixed) | $(fw_errs fw_read) | - | - |"
+}
+
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain 2>/dev/null | head -1)" ] && COMMIT="$COMMIT (with uncommitted changes)"
 CPU_MODEL=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
@@ -632,6 +796,7 @@ section() {
         "$(redis-server --version | awk '{ print $3 }' | tr -d 'v='), PostgreSQL" \
         "$("$PG_BIN/postgres" --version | awk '{ print $3 }')"
     [ -z "${FC_BENCH_DAEMON_ARGS:-}" ] || echo "- feedcached flags added: \`$FC_BENCH_DAEMON_ARGS\`"
+    [ -z "${FC_BENCH_FEEDCACHED:-}" ] || echo "- feedcached binary: \`$FC_BENCH_FEEDCACHED\`"
     echo "- load average (1/5/15 min) at start $LOAD_START, at end $LOAD_END: the machine is" \
         "shared, and feedcached, Redis, PostgreSQL and feedbench share its CPUs"
     echo "- graph: $(gval users) users, $(gval follows) follows (median author" \
@@ -649,17 +814,23 @@ section() {
         echo
         print_targets
     fi
-    echo
-    echo "Overload (issue 15): capacity $OV_CAP cached reads/s$([ -n "${FC_BENCH_CAPACITY:-}" ] &&
-        echo ' (FC_BENCH_CAPACITY)' || echo " (closed loop, 64 in flight, best of 3 runs:" \
-        "$(fmt "$(val ov_cap1.read_per_s)") / $(fmt "$(val ov_cap2.read_per_s)") before the" \
-        "phases, whose rates are multiples of the better of these two, and" \
-        "$(fmt "$(val ov_cap3.read_per_s)") after them)"); one" \
-        "open-loop run, ${OV_DUR} s per phase back to back after ${WARMUP} s at 0.5x, $OV_CONNS" \
-        "connections on $OV_THREADS threads, at most $OV_MAXIN reads in flight per connection" \
-        "(a read due beyond that is dropped by the client and counted), no retries:"
-    echo
-    print_overload
+    if [ "$ONLY" != follow ]; then
+        echo
+        echo "Overload (issue 15): capacity $OV_CAP cached reads/s$([ -n "${FC_BENCH_CAPACITY:-}" ] &&
+            echo ' (FC_BENCH_CAPACITY)' || echo " (closed loop, 64 in flight, best of 3 runs:" \
+            "$(fmt "$(val ov_cap1.read_per_s)") / $(fmt "$(val ov_cap2.read_per_s)") before the" \
+            "phases, whose rates are multiples of the better of these two, and" \
+            "$(fmt "$(val ov_cap3.read_per_s)") after them)"); one" \
+            "open-loop run, ${OV_DUR} s per phase back to back after ${WARMUP} s at 0.5x, $OV_CONNS" \
+            "connections on $OV_THREADS threads, at most $OV_MAXIN reads in flight per connection" \
+            "(a read due beyond that is dropped by the client and counted), no retries:"
+        echo
+        print_overload
+    fi
+    if [ "$ONLY" != overload ]; then
+        echo
+        print_follow
+    fi
     if [ -s "$WORK/profile_self.txt" ]; then
         echo
         echo "Profile of feedcached during a cached-read run (\`perf record -e cpu-clock" \
