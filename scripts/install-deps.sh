@@ -17,6 +17,7 @@ PACKAGES=(
     redis-server redis-tools postgresql-15 postgresql-client-15
     prometheus valgrind curl docker-compose
     clang libclang-rt-14-dev    # scripts/fuzz.sh: libFuzzer, ASan, UBSan
+    python3-msgpack             # clients/python (tests/integration/test_python_client.sh)
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
