@@ -235,9 +235,11 @@ static void on_db_page(pg_status_t status, PGresult *res, const char *errmsg, vo
         return;
     }
     if (status != PG_OK) {
-        read_fail(r, status == PG_UNAVAILABLE ? RPC_UNAVAILABLE : RPC_INTERNAL,
-                  r->degraded ? "Redis and PostgreSQL are unavailable"
-                              : "PostgreSQL is unavailable");
+        if (status != PG_UNAVAILABLE)
+            read_fail(r, RPC_INTERNAL, "PostgreSQL rejected the timeline page query");
+        else
+            read_fail(r, RPC_UNAVAILABLE, r->degraded ? "Redis and PostgreSQL are unavailable"
+                                                      : "PostgreSQL is unavailable");
         return;
     }
     int rows = PQntuples(res);

@@ -646,6 +646,7 @@ class InternalTest(LiveCase):
             with self.assertRaises(feedcache.InternalError) as cm:
                 self.conn.timeline_get(WALKER, limit=5, cursor=first["next_cursor"])
             self.assertEqual(cm.exception.code, "INTERNAL")
+            self.assertIn("rejected", cm.exception.message)
             self.assertIsNone(cm.exception.retry_after_ms)
         finally:
             DB.sql(f"GRANT SELECT ON posts TO {self.role}")
