@@ -18,6 +18,7 @@ PACKAGES=(
     prometheus valgrind curl docker-compose
     clang libclang-rt-14-dev    # scripts/fuzz.sh: libFuzzer, ASan, UBSan
     python3-msgpack             # clients/python (tests/integration/test_python_client.sh)
+    nodejs npm                  # clients/node (tests/clients/test_node_client.sh)
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -27,7 +28,25 @@ say() { printf 'install-deps: %s\n' "$*" >&2; }
 # (No `dpkg -s | grep -q`: grep quitting early makes dpkg die of SIGPIPE, and
 # pipefail would then call an installed package missing.)
 is_installed() {
-    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ] || is_provided "$1"
+}
+
+# True when an installed package Provides $1. Some images carry a nodejs
+# package of their own (NodeSource's) that bundles npm and Provides and
+# Conflicts with Debian's npm: asking apt for npm there would fail.
+is_provided() {
+    dpkg-query -W -f='${db:Status-Abbrev}|${Provides}\n' 2>/dev/null |
+        awk -F'|' -v want="$1" '
+            $1 ~ /^ii/ {
+                n = split($2, alts, /,/)
+                for (i = 1; i <= n; i++) {
+                    name = alts[i]
+                    sub(/^ +/, "", name)
+                    sub(/[ (].*/, "", name)
+                    if (name == want) found = 1
+                }
+            }
+            END { exit !found }'
 }
 
 missing=()
