@@ -46,7 +46,12 @@
  * A feed whose owner recently unfollowed `author` is skipped (a fan-out that
  * read its followers before the unfollow must not deliver after it). Entries
  * beyond feed_max are trimmed oldest first (the feed becomes partial); a
- * building feed is not trimmed (the rebuild trims when it finishes).
+ * building feed is not trimmed (the rebuild trims when it finishes). A new
+ * member that would become a partial feed's oldest entry is taken out again:
+ * the feed holds the timeline only down to its oldest entry, and one older
+ * post would move that floor past posts it never held (a feed short of
+ * feed_max after deletes or an unfollow, then a late-dated post). A full
+ * feed's trim drops it anyway; the check runs only when no trim did.
  * Returns how many feeds received the member. */
 extern const char feed_script_push[];
 
