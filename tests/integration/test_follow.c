@@ -541,6 +541,22 @@ static void block_complete(ctx_t *x)
     change(x, true, G, A1, "A1, followed by F too (14 posts)");
 }
 
+/* feedcache_follow_updates_total{op="OP",path="PATH"} from /metrics; -1 when
+ * absent. */
+static long long follow_updates(fixture_t *f, const char *op, const char *path)
+{
+    harness_http_t h;
+    char err[256], series[128];
+    if (harness_http(f->d->metrics_addr, "GET", "/metrics", 5000, &h, err, sizeof err) != 0)
+        fail_msg("/metrics: %s", err);
+    snprintf(series, sizeof series, "feedcache_follow_updates_total{op=\"%s\",path=\"%s\"} ",
+             op, path);
+    const char *at = strstr(h.body.data, series);
+    long long v = at ? strtoll(at + strlen(series), NULL, 10) : -1;
+    harness_http_free(&h);
+    return v;
+}
+
 static void follow_on_cached_feeds(void **state)
 {
     fixture_t *f = *state;
@@ -553,6 +569,16 @@ static void follow_on_cached_feeds(void **state)
     block_complete(&x);
     fprintf(stderr, "follow: %d follows and unfollows, %zu mismatches, %lld ms\n", x.changes,
             x.failed, odb_now_ms() - t0);
+    /* The feeds were cached: most changes must have been made in place. */
+    long long fin = follow_updates(f, "follow", "in_place");
+    long long uin = follow_updates(f, "unfollow", "in_place");
+    long long fre = follow_updates(f, "follow", "rebuild");
+    long long ure = follow_updates(f, "unfollow", "rebuild");
+    fprintf(stderr, "follow: in place %lld follows, %lld unfollows; fell back to a rebuild %lld "
+            "follows, %lld unfollows\n", fin, uin, fre, ure);
+    if (fin < 1 || uin < 1 || fin + uin < 2 * (fre + ure))
+        fail_msg("too few follows/unfollows done in place: %lld + %lld in place, %lld + %lld "
+                 "rebuilds", fin, uin, fre, ure);
     size_t failed = x.failed + odb_world_check_all(&x.w, "follow: at the end", NULL, 0, NULL);
     odb_world_free(&x.w);
     if (failed)
