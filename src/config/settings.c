@@ -81,6 +81,15 @@ static int settings_check_log_level(const char *value, char *why, size_t whylen)
     return -1;
 }
 
+static int settings_check_log_format(const char *value, char *why, size_t whylen)
+{
+    log_format_t format;
+    if (log_format_parse(value, &format) == 0)
+        return 0;
+    snprintf(why, whylen, "'%s' is not one of text, json", value);
+    return -1;
+}
+
 static int settings_check_admission(const char *value, char *why, size_t whylen)
 {
     if (strcmp(value, "adaptive") == 0 || strcmp(value, "fixed") == 0)

@@ -43,7 +43,10 @@
     SETTING(max_frame,           UINT, "1048576", 16, 1073741824, none, \
             "largest request frame in bytes") \
     SETTING(log_level,           STR,  "info", 1, 5, log_level, \
-            "debug, info, warn or error") \
+            "debug, info, warn or error; reloaded on SIGHUP") \
+    SETTING(log_format,          STR,  "text", 1, 4, log_format, \
+            "text (one line per event) or json (one object per line: ts, level, module, " \
+            "msg, and suppressed or truncated when set); reloaded on SIGHUP") \
     SETTING(auth_tokens_file,    STR,  "", 0, 4095, auth_tokens_file, \
             "file of 'ROLE TOKEN' lines (read, write, admin); when set, callers must auth " \
             "first; re-read on SIGHUP. Empty: no authentication") \

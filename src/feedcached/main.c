@@ -422,6 +422,9 @@ int main(int argc, char **argv)
     log_level_t level;
     log_level_parse(svc.settings.log_level, &level);
     log_set_level(level);
+    log_format_t format;
+    log_format_parse(svc.settings.log_format, &format);
+    log_set_format(format);
     signal(SIGPIPE, SIG_IGN);
 
     svc.loop = uv_default_loop();

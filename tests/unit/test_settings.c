@@ -103,6 +103,7 @@ static void assert_contract_defaults(const settings_t *s)
     assert_string_equal(s->key_prefix, "fc:");
     assert_int_equal(s->max_frame, 1048576);
     assert_string_equal(s->log_level, "info");
+    assert_string_equal(s->log_format, "text");
 }
 
 static void defaults_match_contract(void **state)
@@ -213,6 +214,9 @@ static const bad_t bad_values[] = {
     { "key_prefix", "--key-prefix", "" },
     { "log_level", "--log-level", "loud" },
     { "log_level", "--log-level", "" },
+    { "log_format", "--log-format", "xml" },
+    { "log_format", "--log-format", "JSON" },
+    { "log_format", "--log-format", "" },
     { "listen", "--listen", "127.0.0.1" },
     { "listen", "--listen", "127.0.0.1:" },
     { "listen", "--listen", "127.0.0.1:0" },
@@ -322,6 +326,13 @@ static void boundary_values_accepted(void **state)
         load(&l, (const char *const[]){ "--log-level", levels[i], NULL }, NULL);
         assert_int_equal(l.rc, SETTINGS_OK);
         assert_string_equal(l.s.log_level, levels[i]);
+        unload(&l);
+    }
+    static const char *const formats[] = { "text", "json" };
+    for (int i = 0; i < 2; i++) {
+        load(&l, (const char *const[]){ "--log-format", formats[i], NULL }, NULL);
+        assert_int_equal(l.rc, SETTINGS_OK);
+        assert_string_equal(l.s.log_format, formats[i]);
         unload(&l);
     }
 }
