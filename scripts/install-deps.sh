@@ -17,6 +17,9 @@ PACKAGES=(
     redis-server redis-tools postgresql-15 postgresql-client-15
     prometheus valgrind curl docker-compose
     clang libclang-rt-14-dev    # scripts/fuzz.sh: libFuzzer, ASan, UBSan
+    # scripts/packages.sh: dpkg-buildpackage with debhelper, lintian, and
+    # systemd-analyze for the units (the package, not a running systemd)
+    dpkg-dev debhelper lintian systemd man-db
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }

@@ -62,6 +62,7 @@ want "$FEEDCACHE_UNITDIR/feedcached.service"
 want "$FEEDCACHE_UNITDIR/feedcache-warm.service"
 want "$FEEDCACHE_UNITDIR/feedcache-warm.timer"
 want "$FEEDCACHE_SYSCONFDIR/feedcache/feedcached.conf"
+want "$FEEDCACHE_PREFIX/share/feedcache/schema.sql"
 [ ! -e "$DEST$FEEDCACHE_BINDIR/feedcached" ] || fail "feedcached is in bin; it belongs in sbin"
 
 soname=$(objdump -p "$LIB/libfeedcache-client.so" | awk '$1 == "SONAME" { print $2 }')
