@@ -102,8 +102,11 @@ if cc -Wall -Wextra -Werror -o "$TMP/demo" "$FEEDCACHE_SOURCE_ROOT/tests/install
     else
         fail "the program failed"
     fi
-    LD_LIBRARY_PATH=$libdir ldd "$TMP/demo" | grep -q "libfeedcache-client.so.0 => $libdir/" ||
-        fail "the program did not load the installed library: $(LD_LIBRARY_PATH=$libdir ldd "$TMP/demo")"
+    # No `ldd | grep -q`: grep quitting at the first match kills ldd with
+    # SIGPIPE, and pipefail then calls the match a failure.
+    libs=$(LD_LIBRARY_PATH=$libdir ldd "$TMP/demo")
+    grep -q "libfeedcache-client.so.0 => $libdir/" <<<"$libs" ||
+        fail "the program did not load the installed library: $libs"
 else
     fail "cannot build the program with pkg-config's flags"
 fi
@@ -114,7 +117,7 @@ if cc -o "$TMP/demo-static" "$FEEDCACHE_SOURCE_ROOT/tests/install/pkgconfig_demo
         $("${PC[@]}" --cflags feedcache-client) "$LIB/libfeedcache-client.a" \
         $(pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc) &&
     "$TMP/demo-static" "$FEEDCACHE_VERSION" >/dev/null &&
-    ! objdump -p "$TMP/demo-static" | grep -q 'NEEDED.*libfeedcache-client'; then
+    ! grep -q 'NEEDED.*libfeedcache-client' <<<"$(objdump -p "$TMP/demo-static")"; then
     ok "linked against libfeedcache-client.a alone"
 else
     fail "the static archive does not link or run on its own"
