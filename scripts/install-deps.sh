@@ -19,6 +19,9 @@ PACKAGES=(
     clang libclang-rt-14-dev    # scripts/fuzz.sh: libFuzzer, ASan, UBSan
     python3-msgpack             # clients/python (tests/integration/test_python_client.sh)
     nodejs npm                  # clients/node (tests/clients/test_node_client.sh)
+    # scripts/packages.sh: dpkg-buildpackage with debhelper, lintian, and
+    # systemd-analyze for the units (the package, not a running systemd)
+    dpkg-dev debhelper lintian systemd man-db
 )
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }

@@ -24,9 +24,17 @@
 #      of its own, 20 s per target, about 2 minutes with the build), counted
 #      as one test; a crash fails it and leaves the input in
 #      tests/fuzz/crashes/
-#   8. stops the servers (also on failure or Ctrl-C) and prints, as its very
+#   8. builds the Debian packages and checks them installed
+#      (scripts/packages.sh: dpkg-buildpackage -b -us -uc in a temporary
+#      directory outside the repository, lintian with no error allowed,
+#      apt-get install of feedcache and libfeedcache-client-dev, the
+#      installed `feedcached --help`, systemd-analyze verify of the installed
+#      units, a program built with `pkg-config --cflags --libs
+#      feedcache-client` and run; then the packages are purged again), about
+#      a minute and a half, counted as one test
+#   9. stops the servers (also on failure or Ctrl-C) and prints, as its very
 #      last line, `N passed, N failed[, N skipped]` over the layer check,
-#      all five runs and the fuzz step.
+#      all five runs, the fuzz step and the packages step.
 #
 # Every step runs even when an earlier test run failed; the exit status is
 # non-zero when anything failed. Extra arguments go to every `meson test`:
@@ -35,12 +43,13 @@
 # Arguments that mention "fault" select the fault step alone:
 #   scripts/test.sh --suite faults
 #   scripts/test.sh fault_pg_outage
-# With other arguments the fault step, the cluster step and the fuzz step
-# are left out.
+# With other arguments the fault step, the cluster step, the fuzz step and
+# the packages step are left out.
 #
 # Knobs (environment): FC_BUILD_DIR [build], FC_ASAN_BUILD_DIR [build-asan],
 # FC_FAULTS [1] (0: leave the fault suite out), FC_FUZZ [1] (0: leave the
-# fuzz step out), FC_FUZZ_SECONDS [20] (per target), FC_CLUSTER (0: leave
+# fuzz step out), FC_FUZZ_SECONDS [20] (per target), FC_PACKAGES [1] (0:
+# leave the packages step out), FC_CLUSTER (0: leave
 # the cluster step out; 1: run it also with arguments, which it then gets:
 # FC_CLUSTER=1 scripts/test.sh oracle). The fault suite's fault_cluster_*
 # tests start clusters of their own and follow FC_FAULTS.
@@ -280,5 +289,18 @@ if [ $# -eq 0 ] && [ "${FC_FUZZ:-1}" != 0 ]; then
     else
         FAILED=$((FAILED + 1))
         FAILED_STEPS+=("fuzz")
+    fi
+fi
+
+# The packages step: only in a full run (no arguments), like the fuzz step.
+# It needs no server; the packages are built outside the repository and
+# purged again at its end.
+if [ $# -eq 0 ] && [ "${FC_PACKAGES:-1}" != 0 ]; then
+    say "packages: scripts/packages.sh"
+    if bash scripts/packages.sh; then
+        PASSED=$((PASSED + 1))
+    else
+        FAILED=$((FAILED + 1))
+        FAILED_STEPS+=("packages")
     fi
 fi

@@ -46,6 +46,10 @@ enum {
 
 typedef struct fc_client fc_client_t;
 
+/* The library's version, e.g. "0.1.0" (the feedcache release it is part
+ * of; the soname's number changes only when the ABI breaks). */
+const char *fc_client_version(void);
+
 /* --- params: the one map of named arguments ------------------------------
  * fc_params_t p; fc_params_init(&p);
  * fc_params_int(&p, "user_id", 42); fc_params_bool(&p, "hydrate", false);

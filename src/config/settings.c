@@ -81,6 +81,15 @@ static int settings_check_log_level(const char *value, char *why, size_t whylen)
     return -1;
 }
 
+static int settings_check_log_format(const char *value, char *why, size_t whylen)
+{
+    log_format_t format;
+    if (log_format_parse(value, &format) == 0)
+        return 0;
+    snprintf(why, whylen, "'%s' is not one of text, json", value);
+    return -1;
+}
+
 static int settings_check_admission(const char *value, char *why, size_t whylen)
 {
     if (strcmp(value, "adaptive") == 0 || strcmp(value, "fixed") == 0)
@@ -202,6 +211,45 @@ int settings_set(settings_t *s, const char *key, const char *value, char *err, s
     return 0;
 }
 
+size_t settings_count(void)
+{
+    return NSETTINGS;
+}
+
+const char *settings_key(size_t i)
+{
+    return i < NSETTINGS ? setting_defs[i].name : NULL;
+}
+
+void settings_text(const settings_t *s, size_t i, char *out, size_t cap)
+{
+    if (i >= NSETTINGS) {
+        snprintf(out, cap, "%s", "");
+        return;
+    }
+    const char *field = (const char *)s + setting_defs[i].offset;
+    if (setting_defs[i].type == TYPE_STR) {
+        const char *const *slot = (const char *const *)(const void *)field;
+        snprintf(out, cap, "%s", *slot ? *slot : "");
+    } else {
+        uint64_t v;
+        memcpy(&v, field, sizeof v);
+        snprintf(out, cap, "%" PRIu64, v);
+    }
+}
+
+/* What a SIGHUP applies; everything else is read at start only. */
+static const char *const reloadable[] = { "log_level", "log_format", "auth_tokens_file" };
+#define NRELOADABLE (sizeof reloadable / sizeof reloadable[0])
+
+bool settings_reloadable(const char *key)
+{
+    for (size_t i = 0; i < NRELOADABLE; i++)
+        if (strcmp(reloadable[i], key) == 0)
+            return true;
+    return false;
+}
+
 void settings_defaults(settings_t *s)
 {
     memset(s, 0, sizeof *s);
@@ -253,6 +301,14 @@ void settings_print_help(FILE *out, const char *progname)
             "  --config FILE            read settings from FILE\n"
             "  --help                   show this help and exit\n"
             "  --version                show the version and exit\n"
+            "\n"
+            "On SIGHUP feedcached reads its settings again (file, environment, flags)\n"
+            "and applies");
+    for (size_t i = 0; i < NRELOADABLE; i++)
+        fprintf(out, "%s%s", i == 0 ? " " : i + 1 == NRELOADABLE ? " and " : ", ", reloadable[i]);
+    fprintf(out,
+            " (re-reading the tokens);\n"
+            "the other settings need a restart. It logs what changed.\n"
             "\n"
             "Exit status: 0 after a clean shutdown, 1 on a runtime failure,\n"
             "2 on a bad or unknown setting.\n");

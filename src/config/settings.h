@@ -13,6 +13,7 @@
 #ifndef FC_CONFIG_SETTINGS_H
 #define FC_CONFIG_SETTINGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,7 +44,10 @@
     SETTING(max_frame,           UINT, "1048576", 16, 1073741824, none, \
             "largest request frame in bytes") \
     SETTING(log_level,           STR,  "info", 1, 5, log_level, \
-            "debug, info, warn or error") \
+            "debug, info, warn or error; reloaded on SIGHUP") \
+    SETTING(log_format,          STR,  "text", 1, 4, log_format, \
+            "text (one line per event) or json (one object per line: ts, level, module, " \
+            "msg, and suppressed or truncated when set); reloaded on SIGHUP") \
     SETTING(auth_tokens_file,    STR,  "", 0, 4095, auth_tokens_file, \
             "file of 'ROLE TOKEN' lines (read, write, admin); when set, callers must auth " \
             "first; re-read on SIGHUP. Empty: no authentication") \
@@ -135,6 +139,18 @@ settings_result_t settings_load(settings_t *s, int argc, char **argv, char **env
 /* Sets one setting by key name from text, validating it. Returns 0 or -1
  * with a reason in err. Used by the loader and by tests. */
 int settings_set(settings_t *s, const char *key, const char *value, char *err, size_t errlen);
+
+/* The table, for code that walks every setting (the SIGHUP reload compares
+ * the settings in use with the ones it reads again). i < settings_count(). */
+size_t settings_count(void);
+const char *settings_key(size_t i);
+/* Setting i of s as text, as a flag would give it (cut to cap - 1). */
+void settings_text(const settings_t *s, size_t i, char *out, size_t cap);
+
+/* True for the settings a SIGHUP applies without a restart: log_level,
+ * log_format, auth_tokens_file (src/feedcached/reload.c applies them;
+ * --help and docs/OPERATIONS.md, "Reload", list them). */
+bool settings_reloadable(const char *key);
 
 void settings_defaults(settings_t *s);
 void settings_free(settings_t *s);

@@ -22,7 +22,9 @@
 #include "feed/feed_shard.h"
 #include "feed/feed_warm.h"
 #include "feedcached/health.h"
+#include "feedcached/reload.h"
 #include "feedcached/service.h"
+#include "feedcached/systemd.h"
 #include "fc_version.h"
 #include "http/http_server.h"
 #include "metrics/metrics.h"
@@ -194,6 +196,7 @@ static void on_signal(uv_signal_t *h, int signum)
     svc->shutting_down = true;
     log_info("main", "%s: shutting down (%zu requests in flight)", strsignal(signum),
              svc->rpc ? rpc_server_inflight(svc->rpc) : 0);
+    systemd_stopping(svc);
     uv_timer_start(&svc->shutdown_deadline, on_shutdown_deadline,
                    svc->settings.shutdown_timeout_ms, 0);
     uv_timer_start(&svc->shutdown_watchdog, on_watchdog, WATCHDOG_MS, 0);
@@ -204,12 +207,16 @@ static void on_signal(uv_signal_t *h, int signum)
         service_finish(svc);
 }
 
-/* SIGHUP: re-read auth_tokens_file (a bad file keeps the old tokens). */
+/* SIGHUP: the reloadable settings and the tokens file (reload.h). */
 static void on_sighup(uv_signal_t *h, int signum)
 {
     service_t *svc = h->data;
-    if (!svc->shutting_down && svc->auth)
-        rpc_auth_reload(svc->auth);
+    if (svc->shutting_down)
+        return;
+    log_info("main", "%s: reloading", strsignal(signum));
+    systemd_reloading(svc);
+    reload_run(svc);
+    systemd_reloaded(svc);
 }
 
 /* True for an address only this host can reach. */
@@ -409,6 +416,8 @@ int main(int argc, char **argv)
 {
     service_t svc;
     memset(&svc, 0, sizeof svc);
+    svc.argc = argc;
+    svc.argv = argv;
     char err[1024] = "";
 
     settings_result_t sr = settings_load(&svc.settings, argc, argv, environ, stdout, err,
@@ -422,6 +431,9 @@ int main(int argc, char **argv)
     log_level_t level;
     log_level_parse(svc.settings.log_level, &level);
     log_set_level(level);
+    log_format_t format;
+    log_format_parse(svc.settings.log_format, &format);
+    log_set_format(format);
     signal(SIGPIPE, SIG_IGN);
 
     svc.loop = uv_default_loop();
@@ -448,11 +460,13 @@ int main(int argc, char **argv)
         uv_signal_start(&svc.sigint, on_signal, SIGINT);
         uv_signal_start(&svc.sighup, on_sighup, SIGHUP);
         log_info("main", "feedcached %s ready (pid %d)", FC_VERSION, (int)getpid());
+        systemd_start(&svc);
     }
 
     uv_run(svc.loop, UV_RUN_DEFAULT);
     close_if_open((uv_handle_t *)&svc.shutdown_watchdog);
     close_if_open((uv_handle_t *)&svc.log_tick);
+    systemd_close(&svc);
     uv_run(svc.loop, UV_RUN_DEFAULT);
     feed_engine_free(svc.engine);
     if (uv_loop_close(svc.loop) != 0)

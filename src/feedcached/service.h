@@ -4,6 +4,7 @@
 #define FC_FEEDCACHED_SERVICE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "config/settings.h"
@@ -19,6 +20,8 @@ struct rpc_auth;
 
 typedef struct service {
     uv_loop_t *loop;
+    int argc;                       /* the command line, read again on SIGHUP */
+    char **argv;
     settings_t settings;
     rds_pool_t *redis;
     pg_pool_t *pg;
@@ -30,10 +33,16 @@ typedef struct service {
     struct http_server *http;
     struct health *health;
     uv_signal_t sigterm, sigint;
-    uv_signal_t sighup;             /* re-reads auth_tokens_file */
+    uv_signal_t sighup;             /* reload.h: settings and the tokens file */
     uv_timer_t shutdown_deadline;   /* in-flight calls get UNAVAILABLE */
     uv_timer_t shutdown_watchdog;   /* exit 0 even if a backend hangs */
     uv_timer_t log_tick;            /* reports rate-limited log lines (log_limit.h) */
+    /* systemd.h: readiness and watchdog notifications */
+    const char *notify_socket;      /* $NOTIFY_SOCKET, NULL when not run by systemd */
+    uv_timer_t sd_ready_poll;       /* until the backends' first attempts have ended */
+    uv_timer_t sd_watchdog;         /* WATCHDOG=1 at half of $WATCHDOG_USEC */
+    uint64_t sd_started_ms;
+    bool sd_ready_sent;
     bool shutting_down;
     bool finished;
 } service_t;

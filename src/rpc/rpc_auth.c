@@ -67,15 +67,28 @@ int rpc_auth_reload(rpc_auth_t *a)
         log_info("auth", "no auth_tokens_file set: nothing to reload");
         return 0;
     }
+    return rpc_auth_reload_path(a, a->path);
+}
+
+int rpc_auth_reload_path(rpc_auth_t *a, const char *path)
+{
+    if (!rpc_auth_enabled(a) || !path || !*path) {
+        log_error("auth", "authentication cannot be turned on or off without a restart");
+        return -1;
+    }
     rpc_tokens_t fresh;
     char err[512];
-    if (rpc_tokens_load(a->path, &fresh, err, sizeof err) != 0) {
+    if (rpc_tokens_load(path, &fresh, err, sizeof err) != 0) {
         log_error("auth", "reload of auth_tokens_file failed, keeping the %zu tokens in use: %s",
                   a->tokens.n, err);
         return -1;
     }
     rpc_tokens_free(&a->tokens);
     a->tokens = fresh;
+    if (strcmp(path, a->path) != 0) {
+        free(a->path);
+        a->path = fc_xstrdup(path);
+    }
     log_counts(a, "reloaded");
     return 0;
 }

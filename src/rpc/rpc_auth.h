@@ -37,6 +37,13 @@ bool rpc_auth_enabled(const rpc_auth_t *a);
  * per role) or -1 (old tokens kept; the reason is logged). */
 int rpc_auth_reload(rpc_auth_t *a);
 
+/* As rpc_auth_reload, from another file (auth_tokens_file changed in the
+ * config file): on success it becomes the file; on failure the old file
+ * and its tokens stay. Authentication must be on already (path non-empty):
+ * turning it on or off is left to a restart, since connections open now
+ * were accepted under the other rule. */
+int rpc_auth_reload_path(rpc_auth_t *a, const char *path);
+
 /* rpc_gate_fn for rpc_server_options_t.gate, with the rpc_auth_t as ctx. */
 rpc_code_t rpc_auth_gate(void *ctx, int role, const char *method, size_t len, bool known,
                          char *why, size_t whylen);

@@ -3,15 +3,19 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
+#include "util/log_json.h"
 #include "util/log_limit.h"
 
 log_level_t log_threshold = LOG_INFO;
+/* Atomic: SIGHUP may switch it on the loop while other threads log. */
+static atomic_int log_format = LOG_FORMAT_TEXT;
 
 /* Lines of one call site per window (log_limit.h); debug lines are not
  * limited (they are off in production and wanted whole when on). The
@@ -43,6 +47,29 @@ void log_set_level(log_level_t level)
     log_threshold = level;
 }
 
+static const char *const format_names[] = { "text", "json" };
+
+int log_format_parse(const char *name, log_format_t *out)
+{
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(name, format_names[i]) == 0) {
+            *out = (log_format_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *log_format_name(log_format_t format)
+{
+    return format == LOG_FORMAT_JSON ? "json" : "text";
+}
+
+void log_set_format(log_format_t format)
+{
+    atomic_store_explicit(&log_format, (int)format, memory_order_relaxed);
+}
+
 void log_set_rate_limit(unsigned burst, unsigned interval_ms)
 {
     pthread_mutex_lock(&limit_lock);
@@ -69,16 +96,29 @@ static uint64_t monotonic_ms(void)
 static void write_line(log_level_t level, const char *module, uint64_t suppressed,
                        const char *fmt, va_list ap)
 {
-    char line[1024];
+    char ts[64];    /* gcc counts an int year as 11 digits */
     struct timeval tv;
     struct tm tm;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), log_level_name(level), module);
-    if (n > 0 && (size_t)n < sizeof line)
-        n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(tv.tv_usec / 1000));
+    char msg[1024];
+    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
+        return;
+
+    if (atomic_load_explicit(&log_format, memory_order_relaxed) == LOG_FORMAT_JSON) {
+        /* Escaping keeps it one line whatever msg holds (log_json.h). */
+        char json[LOG_JSON_LINE_MAX];
+        size_t jn = log_json_line(json, sizeof json, ts, log_level_name(level), module, msg,
+                                  suppressed);
+        fwrite(json, 1, jn, stderr);
+        return;
+    }
+
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%s %-5s %s: %s", ts, log_level_name(level), module, msg);
     if (suppressed > 0 && n > 0 && (size_t)n < sizeof line)
         n += snprintf(line + n, sizeof line - (size_t)n,
                       " (and %" PRIu64 " similar lines suppressed before this one)", suppressed);

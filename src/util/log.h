@@ -1,8 +1,9 @@
 /* Leveled logging: one line per event, to stderr.
  *
- * Lines look like `2026-11-28T02:00:00.123Z warn  rds: reconnecting in 250 ms`.
- * The level is a process-wide setting (log_level); messages below it cost one
- * comparison. */
+ * Lines look like `2026-11-28T02:00:00.123Z warn  rds: reconnecting in 250 ms`
+ * (log_format text), or are one JSON object each (log_format json:
+ * log_json.h). The level is a process-wide setting (log_level); messages
+ * below it cost one comparison. Both may change at run time (SIGHUP). */
 #ifndef FC_UTIL_LOG_H
 #define FC_UTIL_LOG_H
 
@@ -15,6 +16,11 @@ typedef enum {
 
 #include <stdint.h>
 
+typedef enum {
+    LOG_FORMAT_TEXT = 0,
+    LOG_FORMAT_JSON = 1,
+} log_format_t;
+
 #define LOG_BURST_DEFAULT 5
 #define LOG_INTERVAL_MS_DEFAULT 10000
 
@@ -24,6 +30,11 @@ extern log_level_t log_threshold;
 int log_level_parse(const char *name, log_level_t *out);
 const char *log_level_name(log_level_t level);
 void log_set_level(log_level_t level);
+
+/* Returns 0 and sets *out for "text", "json"; -1 otherwise. */
+int log_format_parse(const char *name, log_format_t *out);
+const char *log_format_name(log_format_t format);
+void log_set_format(log_format_t format);
 
 /* burst lines per interval_ms for each call site; 0 turns the limit off. */
 void log_set_rate_limit(unsigned burst, unsigned interval_ms);

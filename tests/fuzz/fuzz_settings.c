@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         /* Every string setting is set; the ranges of the table hold. */
         FUZZ_CHECK(s.listen && s.metrics_listen && s.redis && s.pg && s.key_prefix &&
-                   s.log_level && s.warm_window);
+                   s.log_level && s.log_format && s.warm_window);
+        FUZZ_CHECK(strcmp(s.log_format, "text") == 0 || strcmp(s.log_format, "json") == 0);
         FUZZ_CHECK(s.feed_max >= 1 && s.feed_max <= 100000);
         FUZZ_CHECK(s.max_frame >= 16 && s.max_frame <= 1073741824);
         FUZZ_CHECK(strlen(s.redis) >= 1 && strlen(s.redis) <= 1023);

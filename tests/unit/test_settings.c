@@ -103,6 +103,7 @@ static void assert_contract_defaults(const settings_t *s)
     assert_string_equal(s->key_prefix, "fc:");
     assert_int_equal(s->max_frame, 1048576);
     assert_string_equal(s->log_level, "info");
+    assert_string_equal(s->log_format, "text");
 }
 
 static void defaults_match_contract(void **state)
@@ -213,6 +214,9 @@ static const bad_t bad_values[] = {
     { "key_prefix", "--key-prefix", "" },
     { "log_level", "--log-level", "loud" },
     { "log_level", "--log-level", "" },
+    { "log_format", "--log-format", "xml" },
+    { "log_format", "--log-format", "JSON" },
+    { "log_format", "--log-format", "" },
     { "listen", "--listen", "127.0.0.1" },
     { "listen", "--listen", "127.0.0.1:" },
     { "listen", "--listen", "127.0.0.1:0" },
@@ -324,6 +328,62 @@ static void boundary_values_accepted(void **state)
         assert_string_equal(l.s.log_level, levels[i]);
         unload(&l);
     }
+    static const char *const formats[] = { "text", "json" };
+    for (int i = 0; i < 2; i++) {
+        load(&l, (const char *const[]){ "--log-format", formats[i], NULL }, NULL);
+        assert_int_equal(l.rc, SETTINGS_OK);
+        assert_string_equal(l.s.log_format, formats[i]);
+        unload(&l);
+    }
+}
+
+/* The table walk the SIGHUP reload uses: every key, its value as text, and
+ * which keys are reloadable (each a real key, listed in --help). */
+static void table_walk_and_reloadable(void **state)
+{
+    (void)state;
+    load_t l;
+    load(&l, (const char *const[]){ "--feed-ttl", "42", "--log-format", "json", NULL }, NULL);
+    assert_int_equal(l.rc, SETTINGS_OK);
+    size_t n = settings_count(), seen = 0;
+    assert_true(n > 30);
+    char text[256];
+    for (size_t i = 0; i < n; i++) {
+        const char *key = settings_key(i);
+        assert_non_null(key);
+        settings_text(&l.s, i, text, sizeof text);
+        if (strcmp(key, "feed_ttl") == 0) {
+            assert_string_equal(text, "42");
+            seen++;
+        } else if (strcmp(key, "log_format") == 0) {
+            assert_string_equal(text, "json");
+            seen++;
+        } else if (strcmp(key, "key_prefix") == 0) {
+            assert_string_equal(text, "fc:");
+            seen++;
+        } else if (strcmp(key, "auth_tokens_file") == 0) {
+            assert_string_equal(text, "");
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 4);
+    assert_null(settings_key(n));
+    unload(&l);
+
+    int reloadable = 0;
+    for (size_t i = 0; i < n; i++)
+        reloadable += settings_reloadable(settings_key(i));
+    assert_int_equal(reloadable, 3);
+    assert_true(settings_reloadable("log_level"));
+    assert_true(settings_reloadable("log_format"));
+    assert_true(settings_reloadable("auth_tokens_file"));
+    assert_false(settings_reloadable("redis"));
+    assert_false(settings_reloadable("nope"));
+
+    load(&l, (const char *const[]){ "--help", NULL }, NULL);
+    assert_int_equal(l.rc, SETTINGS_EXIT);
+    assert_non_null(strstr(l.out, "applies log_level, log_format and auth_tokens_file"));
+    unload(&l);
 }
 
 static void settings_set_unknown_key(void **state)
@@ -619,6 +679,7 @@ int main(void)
         cmocka_unit_test(unknown_flag_is_bad),
         cmocka_unit_test(flag_missing_value_is_bad),
         cmocka_unit_test(bad_values_name_the_key),
+        cmocka_unit_test(table_walk_and_reloadable),
         cmocka_unit_test(wait_timeout_below_redis_timeout),
         cmocka_unit_test(boundary_values_accepted),
         cmocka_unit_test(settings_set_unknown_key),

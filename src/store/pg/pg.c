@@ -1132,6 +1132,11 @@ int pg_pool_ready(const pg_pool_t *pool)
     return pool && !pool->closing ? pool->nready : 0;
 }
 
+bool pg_pool_settled(const pg_pool_t *pool)
+{
+    return !pool || pool->first_pending == 0;
+}
+
 unsigned pg_pool_queued(const pg_pool_t *pool)
 {
     return pool ? pool->queue.n : 0;

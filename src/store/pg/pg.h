@@ -42,6 +42,7 @@
 #ifndef FC_STORE_PG_PG_H
 #define FC_STORE_PG_PG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +84,10 @@ pg_pool_t *pg_pool_create(uv_loop_t *loop, const char *conninfo, const pg_pool_o
 
 /* Connections that are connected with every statement prepared. */
 int pg_pool_ready(const pg_pool_t *pool);
+
+/* True once every connection's first attempt has ended, connected or not:
+ * from then on "nothing up" means PostgreSQL is down, not "not yet". */
+bool pg_pool_settled(const pg_pool_t *pool);
 
 /* Queries waiting for a connection (not yet sent): the backlog a new query
  * would wait behind. */

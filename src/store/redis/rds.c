@@ -44,6 +44,13 @@ int rds_pool_ready(const rds_pool_t *pool)
     return cl ? rds_cluster_ready(cl) : node ? rds_node_ready(node) : 0;
 }
 
+bool rds_pool_settled(const rds_pool_t *pool)
+{
+    rds_cluster_t *cl = as_cluster(pool);
+    rds_node_t *node = as_node(pool);
+    return cl ? rds_cluster_settled(cl) : node ? rds_node_settled(node) : true;
+}
+
 const char *rds_pool_last_error(const rds_pool_t *pool)
 {
     rds_cluster_t *cl = as_cluster(pool);

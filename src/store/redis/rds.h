@@ -59,6 +59,13 @@ rds_pool_t *rds_pool_create(uv_loop_t *loop, const rds_url_t *url, const rds_poo
 /* Connections that are connected (AUTH and SELECT done). */
 int rds_pool_ready(const rds_pool_t *pool);
 
+/* True once every connection's first attempt has ended, connected or not
+ * (a cluster: the first slot map arrived and every master's connections
+ * have had their first attempt, or every seed failed). From then on "no
+ * connection ready" means Redis is down, not "not yet". feedcached tells
+ * systemd it is ready only after this (src/feedcached/systemd.c). */
+bool rds_pool_settled(const rds_pool_t *pool);
+
 /* Why the last connection attempt failed (e.g. "cannot resolve 'redis':
  * Name or service not known", "Connection refused"), while no connection is
  * ready; "" otherwise. For /healthz. */

@@ -670,6 +670,18 @@ int rds_cluster_ready(const rds_cluster_t *cl)
     return sum;
 }
 
+bool rds_cluster_settled(const rds_cluster_t *cl)
+{
+    if (!cl->map_known)
+        return map_unreachable(cl);
+    for (int i = 0; i < cl->nnodes; i++) {
+        const cl_node_t *n = cl->nodes[i];
+        if (n->master && n->pool && !rds_node_settled(n->pool))
+            return false;
+    }
+    return true;
+}
+
 const char *rds_cluster_last_error(rds_cluster_t *cl)
 {
     cl->why[0] = '\0';

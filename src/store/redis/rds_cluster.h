@@ -26,6 +26,7 @@
 #ifndef FC_STORE_REDIS_RDS_CLUSTER_H
 #define FC_STORE_REDIS_RDS_CLUSTER_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "store/redis/rds_args.h"
@@ -50,6 +51,9 @@ void rds_cluster_send(rds_cluster_t *cl, unsigned affinity, rds_args_t *args, rd
 /* Ready connections over all masters, or 0 while any slot has no master
  * with a ready connection (or no map is known). */
 int rds_cluster_ready(const rds_cluster_t *cl);
+/* As rds_pool_settled: a slot map arrived and every master's connections
+ * have had their first attempt, or every seed has failed once. */
+bool rds_cluster_settled(const rds_cluster_t *cl);
 /* Why rds_cluster_ready is 0 ("" when it is not). */
 const char *rds_cluster_last_error(rds_cluster_t *cl);
 int rds_cluster_pending(const rds_cluster_t *cl);

@@ -802,6 +802,11 @@ int rds_node_ready(const rds_node_t *pool)
     return pool ? pool->ready : 0;
 }
 
+bool rds_node_settled(const rds_node_t *pool)
+{
+    return !pool || pool->first_pending == 0;
+}
+
 const char *rds_node_last_error(const rds_node_t *pool)
 {
     return pool && pool->ready == 0 ? pool->last_error : "";

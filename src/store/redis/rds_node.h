@@ -9,6 +9,7 @@
 #ifndef FC_STORE_REDIS_RDS_NODE_H
 #define FC_STORE_REDIS_RDS_NODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -26,6 +27,8 @@ typedef enum { RDS_KIND_NODE = 0x6e6f6465, RDS_KIND_CLUSTER = 0x636c7573 } rds_k
 rds_node_t *rds_node_create(uv_loop_t *loop, const rds_url_t *url, const rds_pool_options_t *opts);
 
 int rds_node_ready(const rds_node_t *node);
+/* As rds_pool_settled: every connection's first attempt has ended. */
+bool rds_node_settled(const rds_node_t *node);
 const char *rds_node_last_error(const rds_node_t *node);
 int rds_node_pending(const rds_node_t *node);
 uv_loop_t *rds_node_loop(const rds_node_t *node);
