@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,9 @@ static pid_t start_replica(int master_port, int *port)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* Dies with the test, even one that fails half-way (a replica left
+         * behind would answer every later run's WAIT). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--replicaof", "127.0.0.1", mp, "--loglevel", "warning",
                (char *)NULL);
@@ -76,23 +80,32 @@ static pid_t start_replica(int master_port, int *port)
     return pid;
 }
 
-/* Waits up to 10 s for the replica to report its link to the master up. */
-static bool replica_in_sync(int port)
+/* INFO replication of the Redis on port contains needle. */
+static bool info_has(int port, const char *needle)
 {
+    redisContext *rc = redisConnect("127.0.0.1", port);
+    bool has = false;
+    if (rc && !rc->err) {
+        redisReply *rep = redisCommand(rc, "INFO replication");
+        has = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, needle);
+        if (rep)
+            freeReplyObject(rep);
+    }
+    if (rc)
+        redisFree(rc);
+    return has;
+}
+
+/* Waits up to 10 s for the replica to report its link to the master up and
+ * for the master to list it online: only then does WAIT count it (the
+ * replica's side can be up a moment before the master's). */
+static bool replica_in_sync(int master_port, int port)
+{
+    char online[64];
+    snprintf(online, sizeof online, "port=%d,state=online", port);
     for (int i = 0; i < 200; i++) {
-        redisContext *rc = redisConnect("127.0.0.1", port);
-        if (rc && !rc->err) {
-            redisReply *rep = redisCommand(rc, "INFO replication");
-            bool up = rep && rep->type == REDIS_REPLY_STRING &&
-                      strstr(rep->str, "master_link_status:up");
-            if (rep)
-                freeReplyObject(rep);
-            redisFree(rc);
-            if (up)
-                return true;
-        } else if (rc) {
-            redisFree(rc);
-        }
+        if (info_has(port, "master_link_status:up") && info_has(master_port, online))
+            return true;
         usleep(50 * 1000);
     }
     return false;
@@ -155,7 +168,7 @@ static void publish_waits_for_replicas(void **state)
 
         int rport;
         replica = start_replica(atoi(port_env), &rport);
-        if (!replica_in_sync(rport)) {
+        if (!replica_in_sync(atoi(port_env), rport)) {
             kill(replica, SIGKILL);
             waitpid(replica, NULL, 0);
             fail_msg("the replica on port %d did not sync", rport);
