@@ -96,16 +96,31 @@ static bool info_has(int port, const char *needle)
     return has;
 }
 
-/* Waits up to 10 s for the replica to report its link to the master up and
- * for the master to list it online: only then does WAIT count it (the
- * replica's side can be up a moment before the master's). */
+/* Waits up to 20 s until the master counts the replica for WAIT: its link
+ * up on the replica's side, listed online on the master's, and a WAIT sent
+ * to the master itself acknowledged (right after a full sync the replica's
+ * first acknowledgement can still be on its way). */
 static bool replica_in_sync(int master_port, int port)
 {
     char online[64];
     snprintf(online, sizeof online, "port=%d,state=online", port);
-    for (int i = 0; i < 200; i++) {
-        if (info_has(port, "master_link_status:up") && info_has(master_port, online))
-            return true;
+    double deadline = now_s() + 20.0;
+    while (now_s() < deadline) {
+        if (info_has(port, "master_link_status:up") && info_has(master_port, online)) {
+            redisContext *rc = redisConnect("127.0.0.1", master_port);
+            long long acked = 0;
+            if (rc && !rc->err) {
+                redisReply *rep = redisCommand(rc, "WAIT 1 100");
+                if (rep && rep->type == REDIS_REPLY_INTEGER)
+                    acked = rep->integer;
+                if (rep)
+                    freeReplyObject(rep);
+            }
+            if (rc)
+                redisFree(rc);
+            if (acked >= 1)
+                return true;
+        }
         usleep(50 * 1000);
     }
     return false;
@@ -166,6 +181,13 @@ static void publish_waits_for_replicas(void **state)
         fc_response_free(&r);
         assert_true(metric_value(d, "feedcache_publish_unreplicated_total ") >= 1);
 
+        /* The full sync starts at once, not after the default 5 s of
+         * repl-diskless-sync-delay (the test Redis is ours). */
+        redisContext *mc = redisConnect("127.0.0.1", atoi(port_env));
+        if (mc && !mc->err)
+            freeReplyObject(redisCommand(mc, "CONFIG SET repl-diskless-sync-delay 0"));
+        if (mc)
+            redisFree(mc);
         int rport;
         replica = start_replica(atoi(port_env), &rport);
         if (!replica_in_sync(atoi(port_env), rport)) {
