@@ -13,6 +13,15 @@ void feed_args_eval(rds_args_t *a, const char *script, int nkeys)
     rds_args_int(a, nkeys);
 }
 
+rds_args_t *feed_args_cmd(rds_args_t *a, const char *name, feed_key_fn *key, const char *prefix,
+                          int64_t id)
+{
+    rds_args_reset(a);
+    rds_args_str(a, name);
+    rds_args_key(a, key, prefix, id);
+    return a;
+}
+
 unsigned feed_affinity(int64_t id)
 {
     /* Fibonacci hashing: consecutive ids land on different connections,

@@ -14,6 +14,10 @@
  * for rds_args_key. */
 typedef size_t feed_key_fn(char *out, size_t cap, const char *prefix, int64_t id);
 
+/* Starts args over as "NAME key(id)" (the caller appends the rest). */
+rds_args_t *feed_args_cmd(rds_args_t *a, const char *name, feed_key_fn *key, const char *prefix,
+                          int64_t id);
+
 /* Starts args over as EVAL <script> <nkeys> (keys and argv follow). */
 void feed_args_eval(rds_args_t *a, const char *script, int nkeys);
 

@@ -75,11 +75,7 @@ static void count_path(const follow_t *f, feed_follow_path_t path)
 static void reply_ok(follow_t *f, feed_follow_path_t path)
 {
     count_path(f, path);
-    msgpack_packer *pk = rpc_reply_begin(f->call);
-    msgpack_pack_map(pk, 1);
-    rpc_pack_cstr(pk, "ok");
-    msgpack_pack_true(pk);
-    rpc_reply_end(f->call);
+    rpc_reply_ok(f->call);
     follow_free(f);
 }
 
@@ -91,10 +87,7 @@ static void reply_unavailable(follow_t *f)
 
 static rds_args_t *cmd(follow_t *f, const char *name, feed_key_fn *key, int64_t id)
 {
-    rds_args_reset(&f->args);
-    rds_args_str(&f->args, name);
-    rds_args_key(&f->args, key, f->e->prefix, id);
-    return &f->args;
+    return feed_args_cmd(&f->args, name, key, f->e->prefix, id);
 }
 
 static void add(follow_t *f)

@@ -65,11 +65,7 @@ static void write_free(write_t *w)
 
 static void reply_ok(write_t *w)
 {
-    msgpack_packer *pk = rpc_reply_begin(w->call);
-    msgpack_pack_map(pk, 1);
-    rpc_pack_cstr(pk, "ok");
-    msgpack_pack_true(pk);
-    rpc_reply_end(w->call);
+    rpc_reply_ok(w->call);
     write_free(w);
 }
 
@@ -83,10 +79,7 @@ static void reply_unavailable(write_t *w)
  * the command with add(). */
 static rds_args_t *cmd(write_t *w, const char *name, feed_key_fn *key, int64_t id)
 {
-    rds_args_reset(&w->args);
-    rds_args_str(&w->args, name);
-    rds_args_key(&w->args, key, w->e->prefix, id);
-    return &w->args;
+    return feed_args_cmd(&w->args, name, key, w->e->prefix, id);
 }
 
 static void add(write_t *w)

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "rpc/rpc_msg.h"
 #include "util/rng.h"
 
 /* Error messages are one line for a human: this bounds them. */
@@ -27,6 +28,15 @@ int64_t rpc_retry_after_ms(void)
         seeded = true;
     }
     return RPC_RETRY_AFTER_MS / 2 + (int64_t)rng_below(&rng, RPC_RETRY_AFTER_MS + 1);
+}
+
+void rpc_reply_ok(rpc_call_t *call)
+{
+    msgpack_packer *pk = rpc_reply_begin(call);
+    msgpack_pack_map(pk, 1);
+    rpc_pack_cstr(pk, "ok");
+    msgpack_pack_true(pk);
+    rpc_reply_end(call);
 }
 
 void rpc_reply_unavailable(rpc_call_t *call, const char *why)

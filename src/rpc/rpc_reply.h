@@ -13,6 +13,9 @@
 /* How long a caller should wait before retrying after UNAVAILABLE. */
 #define RPC_RETRY_AFTER_MS 1000
 
+/* The success reply of the methods that return nothing else: {"ok": true}. */
+void rpc_reply_ok(rpc_call_t *call);
+
 void rpc_reply_unavailable(rpc_call_t *call, const char *why);
 void rpc_reply_overloaded(rpc_call_t *call, const char *why);
 
