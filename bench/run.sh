@@ -267,13 +267,15 @@ scan_all() {
     echo "${sum[*]}"
 }
 
-# The SLOWLOG since its reset, Redis' own commands (INFO, SLOWLOG, CONFIG,
-# HELLO: the probes') left out: "COUNT LONGEST_US NAME MEDIAN_US BY_NAME"
+# The SLOWLOG since its reset (kept in slowlog.json), Redis' own commands
+# (INFO, SLOWLOG, CONFIG, HELLO: the probes') and the commands a script
+# called (client "?:0": its EVAL/EVALSHA entry covers them) left out: "COUNT LONGEST_US NAME MEDIAN_US BY_NAME"
 # ("0 0 - 0 -" when empty); NAME is a script's command with its number of
 # keys, e.g. EVALSHA_(250_keys); BY_NAME the entries per command, e.g.
 # EVALSHA_1000,_HSET_3.
 # shellcheck disable=SC2016 # a jq program: $m is jq's
-SLOW_JQ='[.[] | select(.[3][0] | ascii_upcase | IN("INFO", "SLOWLOG", "CONFIG", "HELLO") | not)]
+SLOW_JQ='[.[] | select(.[4] != "?:0")
+    | select(.[3][0] | ascii_upcase | IN("INFO", "SLOWLOG", "CONFIG", "HELLO") | not)]
     | if length == 0 then "0 0 - 0 -" else
         (max_by(.[2]) | "\(.[2]) \(.[3][0] | ascii_upcase)\(if (.[3][0] | ascii_upcase | startswith("EVAL"))
             then "_(\(.[3][2])_keys)" else "" end)") as $m
@@ -288,13 +290,14 @@ slow_text() {
     elif [ "$SLOW_N" = 0 ]; then
         echo "none over 1 ms"
     else
-        echo "$(fmt "$(calc "$SLOW_US / 1000")" 2) ms, ${SLOW_CMD//_/ }; $SLOW_N entries over 1 ms$([ "$SLOW_N" -ge 1024 ] &&
-            echo ' (the log kept the last 1024)'), median $(fmt "$(calc "$SLOW_MED / 1000")" 2) ms (${SLOW_BY//_/ })"
+        echo "$(fmt "$(calc "$SLOW_US / 1000")" 2) ms, ${SLOW_CMD//_/ }; $SLOW_N entries over 1 ms$([ "$SLOW_N" -ge 4096 ] &&
+            echo ' (the log kept the last 4096)'), median $(fmt "$(calc "$SLOW_MED / 1000")" 2) ms (${SLOW_BY//_/ })"
     fi
 }
 slowlog_longest() {
     if command -v jq >/dev/null; then
-        rcli --json SLOWLOG GET 1024 | jq -r "$SLOW_JQ"
+        rcli --json SLOWLOG GET 4096 >"$WORK/slowlog.json"
+        jq -r "$SLOW_JQ" "$WORK/slowlog.json"
     else
         log "jq not found: no SLOWLOG figure (apt-get install jq)"
         echo "- - n/a - -"
@@ -487,7 +490,7 @@ if [ -z "$ONLY" ]; then
     # (SLOWLOG); feedbench counts the Redis calls per delivery (INFO
     # commandstats).
     rcli CONFIG SET slowlog-log-slower-than 1000 >/dev/null
-    rcli CONFIG SET slowlog-max-len 1024 >/dev/null
+    rcli CONFIG SET slowlog-max-len 4096 >/dev/null
     rcli SLOWLOG RESET >/dev/null
     run_fb publish --workload publish --conns 4 --depth 16 --duration "$PUB_DUR"
     read -r SLOW_N SLOW_US SLOW_CMD SLOW_MED SLOW_BY < <(slowlog_longest)
@@ -749,7 +752,9 @@ if [ -z "$ONLY" ]; then
     TROWS=()
     target() { TROWS+=("$1|$2|$3|${4:--}|$5"); }
     # met_if VALUE COND: yes/no, or n/a when the figure is missing.
-    met_if() { [ -n "$1" ] && [ "$1" != - ] && yes_no "$1 $2" || echo n/a; }
+    met_if() {
+        if [ -n "$1" ] && [ "$1" != - ]; then yes_no "$1 $2"; else echo n/a; fi
+    }
     FAN_RATIO=$(calc "$DELIV / $CEIL_ZADD")
     target "Fan-out deliveries/s / pipelined ZADD ceiling (publish run; zset-max-listpack-entries $LISTPACK, >= feed_max $FEED_MAX + 16)" \
         ">= 0.35" "$(fmt "$FAN_RATIO" 3) ($(fmt "$DELIV") deliveries/s)" "$(fmt "$CEIL_ZADD") ZADD/s" \
