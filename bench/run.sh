@@ -1018,7 +1018,7 @@ if [ ! -f "$RESULTS" ]; then
 # feedbench results
 
 Written by `bench/run.sh` (see bench/README.md for what each figure means and
-how it is measured). Rerun: `bench/run.sh --quick` (under 3 minutes) or
+how it is measured). Rerun: `bench/run.sh --quick` (about 4 minutes) or
 `bench/run.sh` (the full graph); each replaces its own section below.
 
 <!-- run.sh quick: begin -->
