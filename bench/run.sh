@@ -665,6 +665,14 @@ WALL=$((SECONDS - T0))
 
 # --- 8. the table -------------------------------------------------------------------------
 
+# Every figure is in the report by now: read it once, so that val (called
+# a few hundred times below) is a lookup rather than an awk over the file.
+declare -A REPORT_VALS=()
+while IFS='=' read -r k v; do
+    [ -n "$k" ] && REPORT_VALS[$k]=$v
+done <"$REPORT"
+val() { echo "${REPORT_VALS[$1]:-}"; }
+
 if [ -z "$ONLY" ]; then
     # Rows: figure | measured | ceiling | ratio. "-" where no ceiling applies.
     ROWS=()
