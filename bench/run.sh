@@ -65,6 +65,8 @@
 # the measured maximum), so that two commits are compared at one load;
 # FC_BENCH_CAPACITY does the same for the overload scenario (the reads/s
 # its phases are multiples of; default: measured in the run);
+# FC_BENCH_PUB_RATE the publishes/s of the post.publish-while-fan-out run
+# (default: half the measured fan-out rate, in posts/s);
 # FC_BENCH_FOLLOW_USERS sets the active users of the follow scenario
 # (default: a tenth of the graph);
 # FC_BENCH_FEEDCACHED runs another feedcached binary (e.g. an older
@@ -506,6 +508,7 @@ if [ -z "$ONLY" ]; then
     PF_MAX=$(calc "int(0.5 * $(val publish.publish_per_s))")
     [ "$(calc "$PF_RATE > $PF_MAX")" = 1 ] && PF_RATE=$PF_MAX
     [ "$(calc "$PF_RATE < 10")" = 1 ] && PF_RATE=10
+    PF_RATE=${FC_BENCH_PUB_RATE:-$PF_RATE}
     run_fb pub_fan --workload publish --rate "$PF_RATE" --conns 4
     # Reads alone and mixed (MIX: % reads, publishes, follows), at the same
     # total rate (half the maximum), interleaved twice; the lower read p99 of
