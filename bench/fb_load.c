@@ -81,6 +81,7 @@ typedef struct {
     uint32_t msgid;
     uint8_t op;
     double t0;
+    double sent;                /* when the request was sent (after a publish's INSERT) */
 } flight_t;
 
 typedef struct {
@@ -148,6 +149,7 @@ void fb_result_init(fb_result_t *r)
     for (int i = 0; i < OP__COUNT; i++)
         hist_init(&r->hist[i]);
     hist_init(&r->pg_hist);
+    hist_init(&r->publish_rpc);
     for (int i = 0; i < FB_MAX_PHASES; i++)
         fb_phase_res_init(&r->phase[i]);
 }
@@ -231,7 +233,7 @@ static void flight_add(conn_t *cn, uint32_t msgid, uint8_t op, double t0)
         cn->cap = cn->cap ? 2 * cn->cap : 64;
         cn->fl = fc_xrealloc(cn->fl, (size_t)cn->cap * sizeof *cn->fl);
     }
-    cn->fl[cn->nfl++] = (flight_t){ msgid, op, t0 };
+    cn->fl[cn->nfl++] = (flight_t){ msgid, op, t0, fb_now() };
     if (op != FL_INVALIDATE)
         cn->nops++;
 }
@@ -557,6 +559,7 @@ static int take(worker_t *w, conn_t *cn, fc_response_t *r, double now)
     if (op == OP_READ) {
         check_read(w, r);
     } else if (op == OP_PUBLISH) {
+        hist_record(&w->res.publish_rpc, now > f.sent ? (uint64_t)((now - f.sent) * 1e9) : 0);
         if (fc_obj_str_eq(fc_obj_get(&r->result, "mode"), "celebrity"))
             w->res.mode_celebrity++;
         else
@@ -867,6 +870,7 @@ void fb_load_join(fb_load_t *l, fb_result_t *res)
             res->errors[k] += w->res.errors[k];
         }
         hist_add(&res->pg_hist, &w->res.pg_hist);
+        hist_add(&res->publish_rpc, &w->res.publish_rpc);
         res->sent += w->res.sent;
         res->src_cache += w->res.src_cache;
         res->src_rebuilt += w->res.src_rebuilt;

@@ -69,6 +69,34 @@ double probe_info_value(const char *info, const char *key)
 
 /* ---- Redis ---------------------------------------------------------------- */
 
+/* The `cmdstat_NAME:calls=N,...` lines of an INFO text. */
+static void parse_cmdstats(const char *info, probe_redis_t *out)
+{
+    out->ncmds = 0;
+    for (const char *p = strstr(info, "cmdstat_"); p && out->ncmds < PROBE_MAX_CMDS;
+         p = strstr(p, "\ncmdstat_")) {
+        if (*p == '\n')
+            p++;
+        p += strlen("cmdstat_");
+        const char *colon = strchr(p, ':');
+        if (!colon || colon - p >= (long)sizeof out->cmd_name[0] ||
+            strncmp(colon, ":calls=", 7) != 0)
+            continue;
+        memcpy(out->cmd_name[out->ncmds], p, (size_t)(colon - p));
+        out->cmd_name[out->ncmds][colon - p] = '\0';
+        out->cmd_calls[out->ncmds] = strtoull(colon + 7, NULL, 10);
+        out->ncmds++;
+    }
+}
+
+uint64_t probe_cmd_calls(const probe_redis_t *r, const char *name)
+{
+    for (int i = 0; i < r->ncmds; i++)
+        if (strcmp(r->cmd_name[i], name) == 0)
+            return r->cmd_calls[i];
+    return 0;
+}
+
 static int redis_info(const char *hostport, probe_redis_t *out, char *err, size_t errlen)
 {
     addr_t a;
@@ -93,6 +121,7 @@ static int redis_info(const char *hostport, probe_redis_t *out, char *err, size_
         out->commands = (uint64_t)probe_info_value(r->str, "total_commands_processed");
         out->reads = (uint64_t)probe_info_value(r->str, "total_reads_processed");
         out->used_memory = (uint64_t)probe_info_value(r->str, "used_memory");
+        parse_cmdstats(r->str, out);
         out->ok = true;
         rc = 0;
     } else {

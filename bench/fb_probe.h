@@ -12,6 +12,7 @@
 #include "feedcache/client.h"
 
 #define PROBE_MAX_BUCKETS 40
+#define PROBE_MAX_CMDS 96               /* INFO commandstats entries kept */
 
 /* One Prometheus histogram series: cumulative counts per upper bound. */
 typedef struct {
@@ -30,6 +31,11 @@ typedef struct {
     uint64_t reads;                     /* total_reads_processed: read events, one per
                                          * pipeline that arrives in one piece */
     uint64_t used_memory;
+    /* INFO commandstats: calls per command, those made inside scripts
+     * included (Redis counts a redis.call() as a call of its command). */
+    int ncmds;
+    char cmd_name[PROBE_MAX_CMDS][32];  /* "zadd", "config|set"... */
+    uint64_t cmd_calls[PROBE_MAX_CMDS];
 } probe_redis_t;
 
 typedef struct {
@@ -84,6 +90,9 @@ double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after
 /* The sum of the series of counter `name` in a Prometheus text page whose
  * labels contain `match` (every series if NULL), or -1 when there is none. */
 double probe_counter(const char *page, const char *name, const char *match);
+
+/* Calls of command `name` in a commandstats sample (0 when absent). */
+uint64_t probe_cmd_calls(const probe_redis_t *r, const char *name);
 
 /* Numeric value of `key:value` in a Redis INFO text, or -1. */
 double probe_info_value(const char *info, const char *key);

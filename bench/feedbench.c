@@ -312,6 +312,54 @@ static void report_follows(report_t *rep, const fb_result_t *res, const probe_sn
     }
 }
 
+/* Redis calls between two samples per delivery (issue 12), from INFO
+ * commandstats: every command, those a script makes with redis.call()
+ * included, and the scripts themselves; only the probes' own INFO is left
+ * out. Also the scripts per delivery and the eight commands called most. */
+static void report_calls(report_t *rep, const probe_redis_t *a, const probe_redis_t *b,
+                         int64_t deliveries)
+{
+    if (!a->ok || !b->ok || b->ncmds == 0 || deliveries <= 0)
+        return;
+    static const char *const scripts[] = { "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall",
+                                           "fcall_ro" };
+    double d = (double)deliveries, total = 0, nscripts = 0;
+    double calls[PROBE_MAX_CMDS];
+    for (int i = 0; i < b->ncmds; i++) {
+        uint64_t before = probe_cmd_calls(a, b->cmd_name[i]);
+        calls[i] = b->cmd_calls[i] > before ? (double)(b->cmd_calls[i] - before) : 0;
+        if (strcmp(b->cmd_name[i], "info") == 0)
+            calls[i] = 0;
+        total += calls[i];
+        for (size_t k = 0; k < sizeof scripts / sizeof scripts[0]; k++)
+            if (strcmp(b->cmd_name[i], scripts[k]) == 0)
+                nscripts += calls[i];
+    }
+    kv(rep, "fanout_calls", "%.0f", total);
+    kv(rep, "fanout_calls_per_delivery", "%.3f", total / d);
+    kv(rep, "fanout_scripts_per_delivery", "%.4f", nscripts / d);
+    char top[512] = "";
+    size_t len = 0;
+    for (int n = 0; n < 8; n++) {
+        int best = -1;
+        for (int i = 0; i < b->ncmds; i++)
+            if (calls[i] > 0 && (best < 0 || calls[i] > calls[best]))
+                best = i;
+        if (best < 0)
+            break;
+        int w = snprintf(top + len, sizeof top - len, "%s%s %.2f", n ? ", " : "",
+                         b->cmd_name[best], calls[best] / d);
+        if (w < 0 || (size_t)w >= sizeof top - len)
+            break;
+        len += (size_t)w;
+        calls[best] = 0;
+    }
+    kv(rep, "fanout_calls_top", "%s", top);
+    printf("  Redis calls (INFO commandstats, inside scripts included): %.2f per delivery, "
+           "%.4f scripts per delivery; per delivery: %s\n",
+           total / d, nscripts / d, top);
+}
+
 /* Waits until the fan-out queue is empty (or the timeout): the deliveries
  * of the window's publishes then are all counted. */
 static bool wait_drained(const fb_opts_t *o, const probe_cfg_t *cfg, probe_snap_t *s)
@@ -535,6 +583,15 @@ static int run_load(const fb_opts_t *o, report_t *rep)
             printf("  unfollows not sent (the follower had no edge left to remove): %" PRIu64 "\n",
                    res->unfollow_none);
     }
+    if (res->publish_rpc.total) {
+        kv(rep, "publish_rpc_p50_ms", "%.3f", ms(hist_percentile(&res->publish_rpc, 50)));
+        kv(rep, "publish_rpc_p99_ms", "%.3f", ms(hist_percentile(&res->publish_rpc, 99)));
+        kv(rep, "publish_rpc_max_ms", "%.3f", ms(res->publish_rpc.max));
+        printf("  post.publish alone (send to answer, INSERT excluded): p50 %.3f ms, p99 %.3f ms, "
+               "max %.3f ms\n",
+               ms(hist_percentile(&res->publish_rpc, 50)), ms(hist_percentile(&res->publish_rpc, 99)),
+               ms(res->publish_rpc.max));
+    }
     if (res->pg_hist.total) {
         /* Keys kept from when only INSERTs went there; the DELETE of
          * unfollows shares the round trip. */
@@ -621,6 +678,8 @@ static int run_load(const fb_opts_t *o, report_t *rep)
                        "(%.1f us of Redis CPU per delivery, publishing included)\n",
                        dc, rc, deliveries > 0 ? rc * fsecs / (double)deliveries * 1e6 : 0);
             }
+            report_calls(rep, &before.redis, drained.stats.ok ? &drained.redis : &after.redis,
+                         deliveries);
         }
     }
     report_follows(rep, res, &before, &after);

@@ -65,6 +65,8 @@ typedef struct {
 typedef struct {
     hist_t hist[OP__COUNT];    /* latencies recorded in the window, ns */
     hist_t pg_hist;            /* PostgreSQL INSERT round trips, ns */
+    hist_t publish_rpc;        /* post.publish alone: from its send (after the INSERT) to
+                                * its answer, ns */
     uint64_t errors[OP__COUNT];
     uint64_t sent;             /* operations started, window or not */
     uint64_t src_cache, src_rebuilt, src_db, degraded, posts;  /* reads in the window */
