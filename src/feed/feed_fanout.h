@@ -49,7 +49,7 @@
 
 #define FANOUT_GROUP "feedcache"
 #define FANOUT_PAGE 5000
-#define FANOUT_CHUNK 250
+#define FANOUT_CHUNK 16
 #define FANOUT_CONCURRENCY 32
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
