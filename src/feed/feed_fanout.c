@@ -386,7 +386,6 @@ static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
         rds_args_int(a, e->feed_max);
         rds_args_int(a, job->author);
         rds_args_str(a, "2");           /* stride: (feed, unfollowed set) pairs */
-        rds_args_int(a, feed_trim_slack(e->feed_max));
     }
     rds_batch_add(j->batch, a);
 }
@@ -659,12 +658,10 @@ static void on_listpack_config(redisReply *reply, void *arg)
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
         return;
     long long entries = strtoll(reply->element[1]->str, NULL, 10);
-    int64_t need = f->e->feed_max + feed_trim_slack(f->e->feed_max) + 16;
-    if (entries < need)
+    if (entries < f->e->feed_max + 16)
         log_warn("fanout", "Redis zset-max-listpack-entries is %lld, below feed_max (%" PRId64
-                 ") + trim slack (%" PRId64 ") + 16: feeds will be stored as skiplists, about 6x "
-                 "the memory; set it to %" PRId64 " or more", entries, f->e->feed_max,
-                 feed_trim_slack(f->e->feed_max), need);
+                 ") + 16: feeds will be stored as skiplists, about 6x the memory; set it to %"
+                 PRId64 " or more", entries, f->e->feed_max, f->e->feed_max + 16);
 }
 
 static void on_group(redisReply *reply, void *arg)

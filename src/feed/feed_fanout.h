@@ -14,7 +14,8 @@
  * Jobs (feed_job.h): push a post into the home feeds of the author and
  * their followers that exist, push a celebrity marker into them, or remove
  * a deleted post from them. Followers are read from PostgreSQL in pages of
- * FANOUT_PAGE and delivered with one EVAL per FANOUT_CHUNK feeds, all of a
+ * FANOUT_PAGE and delivered with one EVAL per FANOUT_CHUNK feeds (a short
+ * script: Redis serves nothing else while it runs), all of a
  * page pipelined in one round trip. Up to FANOUT_CONCURRENCY jobs run at
  * once, so PostgreSQL and Redis latencies overlap.
  *

@@ -27,8 +27,6 @@
 #ifndef FC_FEED_FEED_SCRIPTS_H
 #define FC_FEED_FEED_SCRIPTS_H
 
-#include <stdint.h>
-
 #define FEED_STATE_COMPLETE (-1)
 #define FEED_STATE_PARTIAL (-2)
 #define FEED_STATE_BUILDING (-3)
@@ -44,34 +42,18 @@
 
 /* FEED_PUSH: add one member to many feeds that exist.
  * KEYS: feed keys, or (feed, unfollowed-set) pairs when ARGV[5] == "2".
- * ARGV: member, score, feed_max, author id, stride (1 or 2), slack (optional,
- * default 0).
- * One ZRANGE BYSCORE reads a feed's state sentinel and its oldest entry
- * together. A feed whose owner recently unfollowed `author` is skipped (a
- * fan-out that read its followers before the unfollow must not deliver
- * after it). Trimming is amortised: a feed may hold up to feed_max + slack
- * members (entries and meta); beyond that its entries are trimmed back to
- * feed_max, oldest first (the feed becomes partial), so most deliveries pay
- * one ZCARD instead of a trim. A feed above feed_max is still exact (a
- * complete one holds everything, a partial one everything down to its
- * oldest entry). A building feed is not trimmed (the rebuild trims when it
- * finishes). A new member older than a partial feed's oldest entry is not
- * added (one equal to it is added, then taken out again when it sorts
- * first): the feed holds the timeline only down to its oldest entry, and one
- * older post would move that floor past posts it never held (a feed short of
- * feed_max after deletes or an unfollow, then a late-dated post); a partial
- * feed without entries takes nothing.
+ * ARGV: member, score, feed_max, author id, stride (1 or 2).
+ * A feed whose owner recently unfollowed `author` is skipped (a fan-out that
+ * read its followers before the unfollow must not deliver after it). Entries
+ * beyond feed_max are trimmed oldest first (the feed becomes partial); a
+ * building feed is not trimmed (the rebuild trims when it finishes). A new
+ * member that would become a partial feed's oldest entry is taken out again:
+ * the feed holds the timeline only down to its oldest entry, and one older
+ * post would move that floor past posts it never held (a feed short of
+ * feed_max after deletes or an unfollow, then a late-dated post). A full
+ * feed's trim drops it anyway; the check runs only when no trim did.
  * Returns how many feeds received the member. */
 extern const char feed_script_push[];
-
-/* The slack FEED_PUSH gets from the fan-out: feeds run up to this many
- * members past feed_max between two trims (1/16 of feed_max, 1 to 64).
- * zset-max-listpack-entries must leave room for it (feed_fanout.c warns). */
-static inline int64_t feed_trim_slack(int64_t feed_max)
-{
-    int64_t s = feed_max / 16;
-    return s < 1 ? 1 : s > 64 ? 64 : s;
-}
 
 /* REBUILD_BEGIN: KEYS[1] the feed or author set; ARGV token, ttl_ms.
  * Returns 1: a building placeholder owned by token now exists; 0: the key is
