@@ -50,6 +50,9 @@
 
 #define FANOUT_GROUP "feedcache"
 #define FANOUT_PAGE 5000
+/* Feeds per FEED_PUSH call: a delivery into an 800-entry listpack costs
+ * Redis 20-40 us, so 16 keep a script near 0.2-0.4 ms (250 took 5-14 ms,
+ * which every command behind it waited for); bench/RESULTS.md. */
 #define FANOUT_CHUNK 16
 #define FANOUT_CONCURRENCY 32
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
