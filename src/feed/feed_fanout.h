@@ -14,7 +14,8 @@
  * Jobs (feed_job.h): push a post into the home feeds of the author and
  * their followers that exist, push a celebrity marker into them, or remove
  * a deleted post from them. Followers are read from PostgreSQL in pages of
- * FANOUT_PAGE and delivered with one EVAL per FANOUT_CHUNK feeds, all of a
+ * FANOUT_PAGE and delivered with one EVAL per FANOUT_CHUNK feeds (a short
+ * script: Redis serves nothing else while it runs), all of a
  * page pipelined in one round trip. Up to FANOUT_CONCURRENCY jobs run at
  * once, so PostgreSQL and Redis latencies overlap.
  *
@@ -49,7 +50,10 @@
 
 #define FANOUT_GROUP "feedcache"
 #define FANOUT_PAGE 5000
-#define FANOUT_CHUNK 250
+/* Feeds per FEED_PUSH call: a delivery into an 800-entry listpack costs
+ * Redis 20-40 us, so 16 keep a script near 0.2-0.4 ms (250 took 5-14 ms,
+ * which every command behind it waited for); bench/RESULTS.md. */
+#define FANOUT_CHUNK 16
 #define FANOUT_CONCURRENCY 32
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""A/B of two FEED_PUSH texts on a throwaway Redis (it runs FLUSHALL!):
+  RPORT=PORT python3 bench/micro/feed_push_ab.py OLD_REV [NEW_REV]
+OLD_REV, NEW_REV: git revisions of src/feed/feed_scripts.c (NEW_REV: the work
+tree). Feeds of N entries (partial, an epoch marker; NS="275 800"), 10% of their
+owners with the author in their unfollow set; P posts fanned out to F feeds in
+EVALs of C feeds (250 and 16), pipelined with redis-cli --pipe. Prints Redis CPU
+per delivery (INFO cpu, so time the process was not running does not count),
+EVAL wall time per delivery (INFO commandstats), calls per delivery, and the
+EVALs over 1 ms (SLOWLOG: wall time, so a busy machine inflates it)."""
+import subprocess, sys, re, os, random
+port = os.environ['RPORT']
+def resp(*args):
+    out = [b'*%d\r\n' % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
+    return b''.join(out)
+def pipe(data):
+    p = subprocess.run(['redis-cli', '-p', port, '--pipe'], input=data, capture_output=True)
+    if b'errors: 0' not in p.stdout: print(p.stdout.decode(), p.stderr.decode()); sys.exit(1)
+def cli(*a):
+    return subprocess.run(['redis-cli', '-p', port] + list(a), capture_output=True, text=True).stdout
+def pid(i): return '70000%013d' % (i * 4194304)
+def cpu():
+    i = dict(l.split(':', 1) for l in cli('INFO', 'cpu').splitlines() if ':' in l)
+    return float(i['used_cpu_user']) + float(i['used_cpu_sys'])
+def setup(F, N, present):
+    cli('FLUSHALL')
+    buf = []
+    for u in range(1, F + 1):
+        if u % present: continue  # a feed not cached: the script only looks
+        args = ['ZADD', 'fc:feed:{%d}' % u, -2, 's', -6, 'e:0123456789abcdef']
+        for i in range(1, N + 1):
+            args += [1764000000000 + i * 1000 + u, pid(i * 7 + u)]
+        buf.append(resp(*args))
+        if u % 10 == 0: buf.append(resp('SADD', 'fc:unf:{%d}' % u, 424242))
+    pipe(b''.join(buf))
+def run(script, F, N, P, C, slack, present):
+    setup(F, N, present)
+    cli('CONFIG', 'SET', 'slowlog-log-slower-than', '1000'); cli('SLOWLOG', 'RESET')
+    buf = []
+    for p in range(P):
+        for c in range(1, F + 1, C):
+            us = range(c, min(c + C, F + 1))
+            keys = []
+            for u in us: keys += ['fc:feed:{%d}' % u, 'fc:unf:{%d}' % u]
+            buf.append(resp('EVAL', script, len(keys), *keys, pid(10**6 + p), 1765000000000 + p,
+                            N, 424242, 2, slack))
+    cli('CONFIG', 'RESETSTAT')
+    c0 = cpu()
+    pipe(b''.join(buf))
+    c1 = cpu()
+    st = {}
+    for l in cli('INFO', 'commandstats').splitlines():
+        m = re.match(r'cmdstat_(\S+?):calls=(\d+),usec=(\d+)', l)
+        if m: st[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    slow = cli('EVAL', "local s=redis.call('SLOWLOG','GET',100000) local m,c=0,0 for _,e in ipairs(s) do if e[4][1]=='EVAL' or e[4][1]=='eval' then c=c+1 if e[3]>m then m=e[3] end end end return {c,m}", '0').split()
+    feeds = len([u for u in range(1, F + 1) if u % present == 0])
+    d = P * feeds * 9 / 10   # the 10% with an unfollow set are skipped
+    inner = sum(v[0] for k, v in st.items() if k not in ('eval', 'config|resetstat', 'info'))
+    enc = cli('OBJECT', 'ENCODING', 'fc:feed:{%d}' % present).strip()
+    card = cli('ZCARD', 'fc:feed:{%d}' % present).strip()
+    return dict(cpu=(c1 - c0) * 1e6 / d, us=st['eval'][1] / d, calls=inner / d, evals=st['eval'][0], slow=int(slow[0]),
+                slowmax=int(slow[1]), enc=enc, card=card,
+                detail={k: round(v[0] / d, 3) for k, v in st.items() if k not in ('eval', 'config|resetstat', 'info')})
+def script(rev):
+    import tempfile
+    root = subprocess.run(['git', 'rev-parse', '--show-toplevel'], capture_output=True, text=True).stdout.strip()
+    d = tempfile.mkdtemp()
+    os.makedirs(d + '/feed')
+    for f in ('feed_scripts.c', 'feed_scripts.h'):
+        src = open(root + '/src/feed/' + f).read() if rev is None else subprocess.run(
+            ['git', 'show', '%s:src/feed/%s' % (rev, f)], capture_output=True, text=True, check=True).stdout
+        open(d + '/feed/' + f, 'w').write(src)
+    open(d + '/p.c', 'w').write('#include <stdio.h>\n#include "feed/feed_scripts.h"\n'
+                                'int main(void) { fputs(feed_script_push, stdout); return 0; }\n')
+    subprocess.run(['cc', '-I', d, '-o', d + '/p', d + '/p.c', d + '/feed/feed_scripts.c'], check=True)
+    return subprocess.run([d + '/p'], capture_output=True, text=True, check=True).stdout
+if __name__ == '__main__':
+    old, new = script(sys.argv[1]), script(sys.argv[2] if len(sys.argv) > 2 else None)
+    F, P, rounds = int(os.environ.get('F', 1000)), int(os.environ.get('P', 40)), int(os.environ.get('R', 2))
+    present = int(os.environ.get('PRESENT', 1))
+    for N in [int(x) for x in os.environ.get('NS', '275 800').split()]:
+        slack = max(4, min(64, N // 16))
+        for r in range(rounds):
+            for name, s, C in [x for x in [('new/250', new, 250), ('old/250', old, 250), ('old/16', old, 16), ('new/16', new, 16)] if x[0] in os.environ.get('V', 'new/250 old/250 new/16')]:
+                x = run(s, F, N, P, C, slack, present)
+                print(f"N={N} {name:8s} round {r}: CPU {x['cpu']:6.2f} us/delivery (EVAL wall {x['us']:6.2f}), {x['calls']:.2f} calls/delivery, "
+                      f"{x['evals']} EVALs, {x['slow']} over 1 ms (max {x['slowmax']} us), {x['enc']} card {x['card']} {x['detail']}", flush=True)
