@@ -126,8 +126,11 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
     if (partial)
         rows = (int)r->e->feed_max;
     int ts_col = r->kind == FEED_FLIGHT_HOME ? 2 : 1;
-    feed_args_eval(&r->args, feed_script_rebuild_apply, 1);
+    feed_args_eval(&r->args, feed_script_rebuild_apply, 2);
     args_key(r);
+    char tmp[RDS_KEY_MAX];
+    size_t tlen = rds_key_rebuild_tmp(tmp, sizeof tmp, r->e->prefix, r->id);
+    rds_args_add(&r->args, tmp, tlen);
     rds_args_str(&r->args, r->token);
     rds_args_int(&r->args, r->e->feed_max);
     rds_args_int(&r->args, r->kind == FEED_FLIGHT_HOME ? r->e->feed_ttl_ms
@@ -145,9 +148,10 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
     rds_args_int(&r->args, (int64_t)r->nmarkers);
     for (size_t i = 0; i < r->nmarkers; i++)
         rds_args_addf(&r->args, FEED_MEMBER_CELEB "%" PRId64, r->markers[i]);
+    /* PostgreSQL's text of an int8 is already the decimal Redis wants. */
     for (int i = 0; i < rows; i++) {
-        rds_args_int(&r->args, cell_int(res, i, ts_col));
-        rds_args_int(&r->args, cell_int(res, i, 0));
+        rds_args_add(&r->args, PQgetvalue(res, i, ts_col), (size_t)PQgetlength(res, i, ts_col));
+        rds_args_add(&r->args, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
     }
     rds_batch_clear(r->batch);
     rds_batch_add(r->batch, &r->args);
