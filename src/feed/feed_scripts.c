@@ -45,30 +45,31 @@ const char feed_script_rebuild_begin[] =
  * create a skiplist, O(log n) per insert. ZUNIONSTORE then builds the union
  * with the placeholder (fan-out deliveries that landed meanwhile are kept;
  * its sentinel -3 loses to the scratch's -1/-2 under MAX) and converts it
- * back to a listpack in one pass. */
+ * back to a listpack in one pass. UNLINK frees the scratch skiplist off
+ * Redis's main thread. */
 const char feed_script_rebuild_apply[] =
     "local key, tmp, token = KEYS[1], KEYS[2], 'b:' .. ARGV[1]\n"
     "if not redis.call('ZSCORE', key, token) then return 0 end\n"
-    "local max, nm = tonumber(ARGV[2]), tonumber(ARGV[6])\n"
+    "local max, n = tonumber(ARGV[2]), tonumber(ARGV[5])\n"
     "local state = -1\n"
     "if ARGV[4] == '1' then state = -2 end\n"
     "redis.call('ZREMRANGEBYSCORE', key, -6, -6)\n"
     "local pad = string.rep('-', 256)\n"
     "local a = {0, pad, state, 's'}\n"
-    "if ARGV[5] ~= '' then a[5] = -6; a[6] = ARGV[5] end\n"
+    "if ARGV[6 + n] ~= '' then a[5] = -6; a[6] = ARGV[6 + n] end\n"
     "redis.call('DEL', tmp)\n"
-    "for i = 7, 6 + nm do\n"
+    "for i = 7 + n, #ARGV do\n"
     "  a[#a + 1] = -5; a[#a + 1] = ARGV[i]\n"
     "  if #a >= 1000 then redis.call('ZADD', tmp, unpack(a)); a = {} end\n"
     "end\n"
     "if #a > 0 then redis.call('ZADD', tmp, unpack(a)) end\n"
     "redis.call('PEXPIRE', tmp, 60000)\n"
-    "for i = 7 + nm, #ARGV, 1000 do\n"
-    "  redis.call('ZADD', tmp, unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
+    "for i = 6, 5 + n, 1000 do\n"
+    "  redis.call('ZADD', tmp, unpack(ARGV, i, math.min(i + 999, 5 + n)))\n"
     "end\n"
     "redis.call('ZREM', tmp, pad)\n"
     "redis.call('ZUNIONSTORE', key, 2, key, tmp, 'AGGREGATE', 'MAX')\n"
-    "redis.call('DEL', tmp)\n"
+    "redis.call('UNLINK', tmp)\n"
     "redis.call('ZREM', key, token)\n"
     "local meta = redis.call('ZCOUNT', key, '-inf', '(0')\n"
     "local real = redis.call('ZCARD', key) - meta\n"
