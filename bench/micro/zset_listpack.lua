@@ -33,7 +33,7 @@ for _, sign in ipairs({1, -1}) do
 end
 
 -- 2. A rebuild: n rows, newest first (as the rebuild query returns them),
---    added to the "building" placeholder, as REBUILD_APPLY does now...
+--    added to the "building" placeholder, as REBUILD_APPLY did until issue 12...
 local args = {}
 for i = n, 1, -1 do
   args[#args + 1] = 1764000000000 + i * 1000
@@ -47,7 +47,8 @@ local t1 = redis.call('TIME')
 -- ...and through a temporary skiplist: a first member longer than
 -- zset-max-listpack-value makes ZADD create the key as a skiplist (O(log n)
 -- inserts); ZUNIONSTORE then builds the union with the placeholder (which
--- may hold fan-out deliveries) and converts it to a listpack in one pass.
+-- may hold fan-out deliveries) and converts it to a listpack in one pass
+-- (what REBUILD_APPLY does now, src/feed/feed_scripts.c).
 redis.call('DEL', 'm:u', 'm:tmp')
 redis.call('ZADD', 'm:u', -3, 's', -4, 'b:token')
 local long = string.rep('x', 80)

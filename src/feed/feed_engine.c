@@ -63,5 +63,6 @@ void feed_engine_free(feed_engine_t *e)
         return;
     feed_flights_free(e->flights);
     feed_guess_free(e->guess);
+    free(e->known_celebs);
     free(e);
 }

@@ -32,6 +32,8 @@
 /* Follower counts are cached this long (follows and unfollows adjust them;
  * the expiry makes them recounted, which bounds any drift). */
 #define FEED_FCOUNT_TTL_S 3600
+/* Celebrities a rebuild's query leaves out without asking Redis first. */
+#define FEED_KNOWN_CELEBS_MAX 4096
 
 typedef struct {
     const char *key_prefix;          /* copied */
@@ -78,6 +80,10 @@ typedef struct feed_engine {
     uint64_t next_token;             /* rebuild tokens and warm job ids */
     struct feed_flights *flights;    /* rebuilds in progress (feed_rebuild) */
     struct feed_guess *guess;        /* celebrities per user (feed_read) */
+    int64_t *known_celebs;           /* flagged authors seen by rebuilds, sorted, at most
+                                      * FEED_KNOWN_CELEBS_MAX: the rebuild query leaves
+                                      * them out, its SMISMEMBER checks (feed_rebuild) */
+    size_t nknown_celebs;
     struct feed_warm *warm;          /* set by feed_warm_start */
 } feed_engine_t;
 

@@ -30,6 +30,8 @@ typedef struct {
     size_t nmarkers;
     int64_t *authors;          /* authors whose posts go in */
     size_t nauthors;
+    int64_t *hint;             /* the celebrities the query left out (sorted) */
+    size_t nhint;
     uint64_t start_ns;
 } rebuild_t;
 
@@ -73,6 +75,7 @@ static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
     rds_args_free(&r->args);
     free(r->markers);
     free(r->authors);
+    free(r->hint);
     free(r);
     feed_flight_finish(e->flights, kind, id, (int)status);
 }
@@ -95,7 +98,7 @@ static int64_t cell_int(const PGresult *res, int row, int col)
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* ---- step 4: apply ----------------------------------------------------- */
+/* ---- step 3: apply ----------------------------------------------------- */
 
 static void on_applied(rds_batch_t *b, void *arg)
 {
@@ -114,25 +117,52 @@ static void on_applied(rds_batch_t *b, void *arg)
     rebuild_end(r, FEED_REBUILD_OK);
 }
 
-static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+/* Starts REBUILD_APPLY in r->args with the rows of res that have an id
+ * (column 0 not NULL): all of them, or, when there are more than feed_max
+ * (the query asks for one more), all but the oldest, and the feed is
+ * partial. The epoch and the markers follow (apply_send). */
+static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
 {
-    rebuild_t *r = arg;
-    if (status != PG_OK) {
-        rebuild_abort(r, errmsg ? errmsg : "PostgreSQL failed");
-        return;
+    int n = PQntuples(res), posts = 0, oldest = -1;
+    for (int i = 0; i < n; i++)
+        posts += !PQgetisnull(res, i, 0);
+    int partial = posts > r->e->feed_max;
+    if (partial) {
+        int64_t ots = 0, oid = 0;
+        for (int i = 0; i < n; i++) {
+            if (PQgetisnull(res, i, 0))
+                continue;
+            int64_t ts = cell_int(res, i, ts_col), id = cell_int(res, i, 0);
+            if (oldest < 0 || ts < ots || (ts == ots && id < oid)) {
+                oldest = i;
+                ots = ts;
+                oid = id;
+            }
+        }
     }
-    int rows = PQntuples(res);
-    int partial = rows > r->e->feed_max;
-    if (partial)
-        rows = (int)r->e->feed_max;
-    int ts_col = r->kind == FEED_FLIGHT_HOME ? 2 : 1;
-    feed_args_eval(&r->args, feed_script_rebuild_apply, 1);
+    feed_args_eval(&r->args, feed_script_rebuild_apply, 2);
     args_key(r);
+    char tmp[RDS_KEY_MAX];
+    size_t tlen = rds_key_rebuild_tmp(tmp, sizeof tmp, r->e->prefix, r->id);
+    rds_args_add(&r->args, tmp, tlen);
     rds_args_str(&r->args, r->token);
     rds_args_int(&r->args, r->e->feed_max);
     rds_args_int(&r->args, r->kind == FEED_FLIGHT_HOME ? r->e->feed_ttl_ms
                                                        : r->e->post_ttl_s * 1000);
     rds_args_int(&r->args, partial);
+    rds_args_int(&r->args, 2 * (int64_t)(posts - partial));
+    /* PostgreSQL's text of an int8 is already the decimal Redis wants. */
+    for (int i = 0; i < n; i++) {
+        if (i == oldest || PQgetisnull(res, i, 0))
+            continue;
+        rds_args_add(&r->args, PQgetvalue(res, i, ts_col), (size_t)PQgetlength(res, i, ts_col));
+        rds_args_add(&r->args, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+    }
+}
+
+/* Ends REBUILD_APPLY (the epoch, the markers) and sends it. */
+static void apply_send(rebuild_t *r)
+{
     /* The epoch of the master this is written to: read under another one
      * (a failover since), the feed is rebuilt rather than trusted. */
     char key[RDS_KEY_MAX];
@@ -142,16 +172,24 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
         rds_args_addf(&r->args, FEED_MEMBER_EPOCH "%s", epoch);
     else
         rds_args_str(&r->args, "");
-    rds_args_int(&r->args, (int64_t)r->nmarkers);
     for (size_t i = 0; i < r->nmarkers; i++)
         rds_args_addf(&r->args, FEED_MEMBER_CELEB "%" PRId64, r->markers[i]);
-    for (int i = 0; i < rows; i++) {
-        rds_args_int(&r->args, cell_int(res, i, ts_col));
-        rds_args_int(&r->args, cell_int(res, i, 0));
-    }
     rds_batch_clear(r->batch);
     rds_batch_add(r->batch, &r->args);
     rds_batch_wait(r->batch, on_applied, r);
+}
+
+/* The rows of an author set, or of a home feed whose first query left out
+ * other celebrities than Redis flags (feed_rebuild). */
+static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+{
+    rebuild_t *r = arg;
+    if (status != PG_OK) {
+        rebuild_abort(r, errmsg ? errmsg : "PostgreSQL failed");
+        return;
+    }
+    apply_rows(r, res, r->kind == FEED_FLIGHT_HOME ? 2 : 1);
+    apply_send(r);
 }
 
 static void query_rows(rebuild_t *r)
@@ -166,7 +204,48 @@ static void query_rows(rebuild_t *r)
     }
 }
 
-/* ---- step 2: followees and celebrity flags (home feeds) ----------------- */
+/* ---- step 2: followees, rows, celebrity flags (home feeds) -------------- */
+
+static bool in_sorted(const int64_t *set, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set[mid] == id)
+            return true;
+        if (set[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* Keeps e->known_celebs in step with what Redis said of one author. */
+static void known_celeb_update(feed_engine_t *e, int64_t id, bool flagged)
+{
+    size_t lo = 0, hi = e->nknown_celebs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->known_celebs[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    bool present = lo < e->nknown_celebs && e->known_celebs[lo] == id;
+    if (flagged && !present && e->nknown_celebs < FEED_KNOWN_CELEBS_MAX) {
+        if (!e->known_celebs)
+            e->known_celebs = fc_xmalloc(FEED_KNOWN_CELEBS_MAX * sizeof *e->known_celebs);
+        memmove(e->known_celebs + lo + 1, e->known_celebs + lo,
+                (e->nknown_celebs - lo) * sizeof *e->known_celebs);
+        e->known_celebs[lo] = id;
+        e->nknown_celebs++;
+    } else if (!flagged && present) {
+        memmove(e->known_celebs + lo, e->known_celebs + lo + 1,
+                (e->nknown_celebs - lo - 1) * sizeof *e->known_celebs);
+        e->nknown_celebs--;
+    }
+}
 
 static void on_flags(rds_batch_t *b, void *arg)
 {
@@ -177,20 +256,34 @@ static void on_flags(rds_batch_t *b, void *arg)
         return;
     }
     /* authors[] holds the user and the followees; flagged ones move to
-     * markers[], the rest stay. */
+     * markers[], the rest stay. The rows already read are right when the
+     * query left out exactly the flagged ones. */
     r->markers = fc_xcalloc(r->nauthors ? r->nauthors : 1, sizeof *r->markers);
     size_t kept = 0;
+    bool same = true;
     for (size_t i = 0; i < r->nauthors; i++) {
-        if (rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer == 1)
+        bool flagged = rep->element[i]->type == REDIS_REPLY_INTEGER &&
+                       rep->element[i]->integer == 1;
+        if (flagged != in_sorted(r->hint, r->nhint, r->authors[i]))
+            same = false;
+        known_celeb_update(r->e, r->authors[i], flagged);
+        if (flagged)
             r->markers[r->nmarkers++] = r->authors[i];
         else
             r->authors[kept++] = r->authors[i];
     }
     r->nauthors = kept;
-    query_rows(r);
+    if (same)
+        apply_send(r);
+    else
+        query_rows(r);
 }
 
-static void on_followees(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
+/* Whom the user follows, and the rows of them all but the celebrities known
+ * so far, in one statement (feed_rebuild_all); then the flags (SMISMEMBER,
+ * after the placeholder exists: a celebrity flagged later sends its marker
+ * job after that, and the job's marker lands in the placeholder). */
+static void on_all(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
 {
     rebuild_t *r = arg;
     if (status != PG_OK) {
@@ -201,22 +294,33 @@ static void on_followees(pg_status_t status, PGresult *res, const char *errmsg, 
     r->authors = fc_xmalloc(((size_t)rows + 1) * sizeof *r->authors);
     r->authors[r->nauthors++] = r->id;
     for (int i = 0; i < rows; i++)
-        r->authors[r->nauthors++] = cell_int(res, i, 0);
+        if (PQgetisnull(res, i, 0))
+            r->authors[r->nauthors++] = cell_int(res, i, 1);
+    apply_rows(r, res, 2);
     char key[RDS_KEY_MAX];
     size_t n = rds_key_celebrities(key, sizeof key, r->e->prefix);
-    rds_args_reset(&r->args);
-    rds_args_str(&r->args, "SMISMEMBER");
-    rds_args_add(&r->args, key, n);
+    rds_args_t flags;
+    rds_args_init(&flags);
+    rds_args_str(&flags, "SMISMEMBER");
+    rds_args_add(&flags, key, n);
     for (size_t i = 0; i < r->nauthors; i++)
-        rds_args_int(&r->args, r->authors[i]);
+        rds_args_int(&flags, r->authors[i]);
     rds_batch_clear(r->batch);
-    rds_batch_add(r->batch, &r->args);
+    rds_batch_add(r->batch, &flags);
+    rds_args_free(&flags);
     rds_batch_wait(r->batch, on_flags, r);
 }
 
-static void query_followees(rebuild_t *r)
+static void query_all(rebuild_t *r)
 {
-    pg_query_i64(r->e->pg, PGQ_followees, &r->id, on_followees, r);
+    feed_engine_t *e = r->e;
+    if (e->nknown_celebs) {
+        r->hint = fc_xmalloc(e->nknown_celebs * sizeof *r->hint);
+        memcpy(r->hint, e->known_celebs, e->nknown_celebs * sizeof *r->hint);
+        r->nhint = e->nknown_celebs;
+    }
+    const int64_t rest[] = { r->id, e->feed_max + 1 };
+    pg_query_ids(e->pg, PGQ_feed_rebuild_all, r->hint, r->nhint, rest, on_all, r);
 }
 
 /* ---- step 1: placeholder ----------------------------------------------- */
@@ -262,7 +366,7 @@ static void on_begun(rds_batch_t *b, void *arg)
     } else {
         r->start_ns = uv_hrtime();
         if (r->kind == FEED_FLIGHT_HOME)
-            query_followees(r);
+            query_all(r);
         else
             query_rows(r);
     }

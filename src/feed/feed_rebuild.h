@@ -6,12 +6,16 @@
  *      poll until it is done). From now on fan-out deliveries, celebrity
  *      markers and follows land in the placeholder, so nothing that happens
  *      while we query PostgreSQL is lost.
- *   2. Home feeds: the followees (PostgreSQL), and which of them (and the user)
- *      are flagged celebrities (Redis): those are merged at read time, so they
- *      become markers and their posts stay out of the feed.
- *   3. The newest feed_max + 1 live posts of the remaining authors (one
- *      query); more than feed_max means older ones exist: the feed is partial.
- *   4. REBUILD_APPLY adds the rows to the placeholder and marks it complete or
+ *   2. Home feeds: one statement reads the followees and the newest
+ *      feed_max + 1 live posts of the user and the followees, leaving out
+ *      the celebrities this instance knows (e->known_celebs); then Redis
+ *      says which authors are flagged celebrities (SMISMEMBER): those are
+ *      merged at read time, so they become markers and their posts stay out
+ *      of the feed. When the flags differ from what the statement left out,
+ *      the posts of the unflagged authors are read again (one more query).
+ *      Author sets: the newest feed_max + 1 posts of the author. More than
+ *      feed_max rows means older ones exist: the feed is partial.
+ *   3. REBUILD_APPLY adds the rows to the placeholder and marks it complete or
  *      partial, unless the placeholder was invalidated meanwhile (a DEL by
  *      timeline.invalidate, follow or unfollow): then nothing is written and
  *      the waiters read again.

@@ -60,11 +60,13 @@ extern const char feed_script_push[];
  * already a complete/partial feed; -1: another rebuild is building it. */
 extern const char feed_script_rebuild_begin[];
 
-/* REBUILD_APPLY: KEYS[1]; ARGV token, feed_max, ttl_ms, partial (0/1),
- * epoch member ("e:<epoch>", or "" when the epoch is unknown), nmarkers,
- * marker members..., then score/member pairs. Adds everything to
- * the placeholder (which may already hold fan-out deliveries: a union, so
- * nothing racing the rebuild is lost), trims, and sets the sentinel.
+/* REBUILD_APPLY: KEYS[1] the feed or author set, KEYS[2] its scratch key
+ * (rds_key_rebuild_tmp, same slot); ARGV token, feed_max, ttl_ms, partial
+ * (0/1), n, then n arguments: score/member pairs, then the epoch member
+ * ("e:<epoch>", or "" when the epoch is unknown), then marker members. Builds everything in
+ * the scratch key (a skiplist), stores its union with the placeholder (which
+ * may already hold fan-out deliveries, so nothing racing the rebuild is
+ * lost) into the key, deletes the scratch key, trims, and sets the sentinel.
  * Returns 1, or 0 when the placeholder is gone or owned by another token
  * (invalidated meanwhile: nothing is written). */
 extern const char feed_script_rebuild_apply[];

@@ -812,9 +812,9 @@ static void typed_parameters_reach_the_statements(void **state)
     assert_int_equal(r.status, PG_OK);
 
     int n = 0;
-    table_t t[10];
+    table_t t[12];
     memset(t, 0, sizeof t);
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < 12; i++)
         t[i].counter = &n;
     /* The parameter arrays are gone when the calls return: the pool copies. */
     {
@@ -836,13 +836,17 @@ static void typed_parameters_reach_the_statements(void **state)
         int64_t ids[] = { 90004, 90001, -5 };
         pg_query_ids(pool, PGQ_posts_by_ids, ids, 3, NULL, on_table, &t[8]);
         pg_query_ids(pool, PGQ_posts_by_ids, ids, 0, NULL, on_table, &t[9]);
+        /* Followees and rows at once; the authors in $1 left out. */
+        int64_t user_limit10[] = { 9001, 10 }, celebs[] = { 9003 };
+        pg_query_ids(pool, PGQ_feed_rebuild_all, NULL, 0, user_limit10, on_table, &t[10]);
+        pg_query_ids(pool, PGQ_feed_rebuild_all, celebs, 1, user_limit10, on_table, &t[11]);
         memset(p1, 0xff, sizeof p1);
         memset(authors, 0xff, sizeof authors);
         memset(ids, 0xff, sizeof ids);
     }
     assert_int_equal(n, 0);
-    assert_true(run_until_count(e, &n, 10, 5000));
-    for (int i = 0; i < 10; i++) {
+    assert_true(run_until_count(e, &n, 12, 5000));
+    for (int i = 0; i < 12; i++) {
         assert_int_equal(t[i].calls, 1);
         assert_int_equal(t[i].status, PG_OK);
     }
@@ -860,6 +864,13 @@ static void typed_parameters_reach_the_statements(void **state)
     assert_true(strstr(t[8].rows, "90004|9003|4000|p4|t") != NULL);
     assert_int_equal(strlen(t[8].rows), strlen("90001|9002|1000|p1|f;90004|9003|4000|p4|t"));
     assert_string_equal(t[9].rows, "");
+    /* Followee rows have no id (empty text), then the posts newest first. */
+    assert_true(strcmp(t[10].rows, "|9002|;|9003|;90003|9002|3000;90002|9003|2000;90001|9002|1000") ==
+                    0 ||
+                strcmp(t[10].rows, "|9003|;|9002|;90003|9002|3000;90002|9003|2000;90001|9002|1000") ==
+                    0);
+    assert_true(strcmp(t[11].rows, "|9002|;|9003|;90003|9002|3000;90001|9002|1000") == 0 ||
+                strcmp(t[11].rows, "|9003|;|9002|;90003|9002|3000;90001|9002|1000") == 0);
     close_pool(e, pool);
 }
 

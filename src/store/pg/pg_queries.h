@@ -30,6 +30,20 @@
       "WHERE author_id = a.id AND deleted_at IS NULL " \
       "ORDER BY created_at DESC, id DESC LIMIT $2) p " \
       "ORDER BY p.created_at DESC, p.id DESC LIMIT $2") \
+    /* Rebuild in one round trip: whom $2 follows (rows with a NULL id: \
+     * followee_id in the author column), then the newest $3 live posts of $2 \
+     * and its followees but the authors in $1 (the celebrities known so far), \
+     * as feed_rebuild. The primary key of follows, then posts_author_created_idx. */ \
+    Q(feed_rebuild_all, 3, \
+      "WITH f AS MATERIALIZED (SELECT followee_id FROM follows WHERE follower_id = $2) " \
+      "SELECT NULL::int8, followee_id, NULL::int8 FROM f UNION ALL " \
+      "(SELECT p.id, p.author_id, " PG_MS("p.created_at") " FROM " \
+      "(SELECT $2::int8 AS id UNION ALL SELECT followee_id FROM f) a " \
+      "CROSS JOIN LATERAL (SELECT id, author_id, created_at FROM posts " \
+      "WHERE author_id = a.id AND deleted_at IS NULL " \
+      "ORDER BY created_at DESC, id DESC LIMIT $3) p " \
+      "WHERE a.id <> ALL($1::int8[]) " \
+      "ORDER BY p.created_at DESC, p.id DESC LIMIT $3)") \
     /* Author set rebuild: newest $2 live posts of $1 (posts_author_created_idx). */ \
     Q(author_posts, 2, \
       "SELECT id, " PG_MS("created_at") " FROM posts WHERE author_id = $1 AND deleted_at IS NULL " \

@@ -78,6 +78,11 @@ size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_i
     return build_id(out, cap, prefix, "posts:", author_id);
 }
 
+size_t rds_key_rebuild_tmp(char *out, size_t cap, const char *prefix, int64_t id)
+{
+    return build_id(out, cap, prefix, "rebuild:", id);
+}
+
 size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id)
 {
     return build_id(out, cap, prefix, "post:", post_id);

@@ -14,6 +14,8 @@
  *                                   expires feed_ttl after the last read or warm
  *   PREFIXposts:{A}         zset    recent posts of author A, same layout without
  *                                   markers; read-time merge source for celebrities
+ *   PREFIXrebuild:{I}       zset    scratch of REBUILD_APPLY for feed:{I} or posts:{I}
+ *                                   (same slot): created and deleted inside the script
  *   PREFIXpost:{P}          hash    post P: a (author id), t (created_at ms), b (body),
  *                                   d = 1 once deleted (a tombstone); expires post_ttl
  *   PREFIXunf:{U}           set     authors U unfollowed in the last 10 minutes: a
@@ -48,6 +50,8 @@
 
 size_t rds_key_feed(char *out, size_t cap, const char *prefix, int64_t user_id);
 size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_id);
+/* In the slot of rds_key_feed and rds_key_posts of the same id. */
+size_t rds_key_rebuild_tmp(char *out, size_t cap, const char *prefix, int64_t id);
 size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id);
 size_t rds_key_unfollowed(char *out, size_t cap, const char *prefix, int64_t user_id);
 size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_id);
