@@ -1,6 +1,5 @@
 #include "feed/feed_cmd.h"
 
-#include <stdlib.h>
 #include <sys/time.h>
 
 #include "store/redis/rds_keys.h"
@@ -43,37 +42,4 @@ bool feed_batch_ok(const rds_batch_t *b)
         }
     }
     return true;
-}
-
-void feed_parts_add(feed_parts_t *p, size_t cmd, long sub)
-{
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 16;
-        p->v = fc_xrealloc(p->v, p->cap * sizeof *p->v);
-    }
-    p->v[p->n].cmd = cmd;
-    p->v[p->n].sub = sub;
-    p->n++;
-}
-
-void feed_parts_reset(feed_parts_t *p)
-{
-    p->n = 0;
-}
-
-void feed_parts_free(feed_parts_t *p)
-{
-    free(p->v);
-    p->v = NULL;
-    p->n = p->cap = 0;
-}
-
-const redisReply *feed_parts_get(const feed_parts_t *p, const rds_batch_t *b, size_t i)
-{
-    if (i >= p->n)
-        return NULL;
-    const redisReply *r = rds_batch_reply(b, p->v[i].cmd);
-    if (!r || p->v[i].sub < 0 || r->type != REDIS_REPLY_ARRAY)
-        return r;
-    return (size_t)p->v[i].sub < r->elements ? r->element[p->v[i].sub] : NULL;
 }

@@ -31,20 +31,4 @@ int64_t feed_now_ms(void);
 bool feed_batch_ok(const rds_batch_t *b);
 
 
-/* Replies that come either as commands of a batch or as the elements of a
- * script's array reply (FEED_WINDOWS, POST_GET bundle what a single Redis
- * would otherwise get as many commands): part i is command `cmd`'s reply,
- * or its element `sub` when sub >= 0. A script that failed (an error reply,
- * not an array) gives that error reply for each of its parts. */
-typedef struct {
-    struct { size_t cmd; long sub; } *v;
-    size_t n, cap;
-} feed_parts_t;
-
-void feed_parts_add(feed_parts_t *p, size_t cmd, long sub);
-void feed_parts_reset(feed_parts_t *p);
-void feed_parts_free(feed_parts_t *p);
-/* Part i's reply; NULL when it got none (or i is out of range). */
-const redisReply *feed_parts_get(const feed_parts_t *p, const rds_batch_t *b, size_t i);
-
 #endif

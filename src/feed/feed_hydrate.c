@@ -22,7 +22,6 @@ typedef struct {
     pg_pool_t *pool;           /* where the misses were looked up */
     rds_batch_t *batch;
     rds_args_t args;
-    feed_parts_t parts;        /* post i's HMGET reply */
 } hydrate_t;
 
 static void hydrate_end(hydrate_t *h, int status, bool pg_used)
@@ -31,7 +30,6 @@ static void hydrate_end(hydrate_t *h, int status, bool pg_used)
     void *arg = h->arg;
     rds_batch_free(h->batch);
     rds_args_free(&h->args);
-    feed_parts_free(&h->parts);
     free(h);
     cb(status, pg_used, arg);
 }
@@ -132,16 +130,17 @@ static void on_hashes(rds_batch_t *b, void *arg)
     int64_t *miss_ids = fc_xmalloc((h->n ? h->n : 1) * sizeof *miss_ids);
     for (size_t i = 0; i < h->n; i++) {
         feed_hpost_t *p = &h->posts[i];
-        const redisReply *r = feed_parts_get(&h->parts, b, i);
-        /* HMGET a t d [b]: a hash without 'a' was only touched by an update;
-         * a hash without the body we need is read again too. */
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3) {
-            p->deleted = field_is(r->element[2], "1");
+        const redisReply *r = rds_batch_reply(b, i);
+        /* HMGET a d [b]: a hash without 'a' was only touched by an update;
+         * a hash without the body we need is read again too. (Not 't': the
+         * created_at comes with the entry, from the feed's score.) */
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+            p->deleted = field_is(r->element[1], "1");
             if (r->element[0]->type == REDIS_REPLY_STRING) {
                 p->author_id = fc_i64(r->element[0]->str);
                 p->found = p->author_id > 0;
                 if (p->found && h->bodies) {
-                    const redisReply *body = r->elements >= 4 ? r->element[3] : NULL;
+                    const redisReply *body = r->elements >= 3 ? r->element[2] : NULL;
                     if (body && body->type == REDIS_REPLY_STRING)
                         p->body = fc_xstrndup(body->str, body->len);
                     else
@@ -186,29 +185,15 @@ void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size
     h->arg = arg;
     h->batch = rds_batch_new(e->redis, affinity);
     rds_args_init(&h->args);
-    if (n > 0 && !rds_pool_is_cluster(e->redis)) {
-        /* One POST_GET for the page: one command instead of n HMGETs. */
-        feed_args_eval(&h->args, feed_script_post_get, (int)n);
-        for (size_t i = 0; i < n; i++)
-            rds_args_key(&h->args, rds_key_post, e->prefix, posts[i].id);
-        rds_args_str(&h->args, bodies ? "1" : "0");
-        size_t cmd = rds_batch_add(h->batch, &h->args);
-        for (size_t i = 0; i < n; i++)
-            feed_parts_add(&h->parts, cmd, (long)i);
-        rds_batch_wait(h->batch, on_hashes, h);
-        return;
-    }
-    /* A Redis Cluster: the posts' keys are in different slots. */
     for (size_t i = 0; i < n; i++) {
         rds_args_reset(&h->args);
         rds_args_str(&h->args, "HMGET");
         rds_args_key(&h->args, rds_key_post, e->prefix, posts[i].id);
         rds_args_str(&h->args, "a");
-        rds_args_str(&h->args, "t");
         rds_args_str(&h->args, "d");
         if (bodies)
             rds_args_str(&h->args, "b");
-        feed_parts_add(&h->parts, rds_batch_add(h->batch, &h->args), -1);
+        rds_batch_add(h->batch, &h->args);
     }
     rds_batch_wait(h->batch, on_hashes, h);
 }

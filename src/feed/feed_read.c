@@ -58,7 +58,6 @@ typedef struct {
     bool used_pg;
     rds_batch_t *batch;
     rds_args_t args;
-    feed_parts_t parts;        /* the replies, by part (feed_cmd.h): see read_start */
 
     /* sources: [0] the home feed, then one per celebrity */
     int64_t *celebs;
@@ -113,7 +112,6 @@ static void read_free(read_t *r)
     free_posts(r);
     rds_batch_free(r->batch);
     rds_args_free(&r->args);
-    feed_parts_free(&r->parts);
     free(r);
 }
 
@@ -423,27 +421,38 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, bo
     return full;
 }
 
-/* Starts a FEED_WINDOWS call (feed_scripts.h) in r->args: keys follow. */
-static void windows_begin(read_t *r, int nkeys)
+static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
 {
-    feed_args_eval(&r->args, feed_script_windows, nkeys);
+    rds_args_reset(a);
+    rds_args_str(a, "ZRANGE");
+    rds_args_key(a, key, r->e->prefix, id);
+    if (r->req.has_cursor)
+        rds_args_int(a, r->req.after.ts);
+    else
+        rds_args_str(a, "+inf");
+    rds_args_str(a, "0");
+    rds_args_str(a, "BYSCORE");
+    rds_args_str(a, "REV");
+    rds_args_str(a, "LIMIT");
+    rds_args_str(a, "0");
+    rds_args_int(a, r->fetch_n);
+    rds_args_str(a, "WITHSCORES");
+    rds_batch_add(r->batch, a);
 }
 
-/* Ends it: ARGV, then the call goes into the batch; its parts are added
- * (4 for the home feed, 2 per author set). */
-static void windows_end(read_t *r, bool home, size_t nsets)
+static void add_floor(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
 {
-    rds_args_int(&r->args, r->e->feed_ttl_ms);
-    if (r->req.has_cursor)
-        rds_args_int(&r->args, r->req.after.ts);
-    else
-        rds_args_str(&r->args, "+inf");
-    rds_args_int(&r->args, r->fetch_n);
-    rds_args_str(&r->args, home ? "1" : "0");
-    size_t cmd = rds_batch_add(r->batch, &r->args);
-    size_t nparts = (home ? 4 : 0) + 2 * nsets;
-    for (size_t k = 0; k < nparts; k++)
-        feed_parts_add(&r->parts, cmd, (long)k);
+    rds_args_reset(a);
+    rds_args_str(a, "ZRANGE");
+    rds_args_key(a, key, r->e->prefix, id);
+    rds_args_str(a, "0");
+    rds_args_str(a, "+inf");
+    rds_args_str(a, "BYSCORE");
+    rds_args_str(a, "LIMIT");
+    rds_args_str(a, "0");
+    rds_args_str(a, "1");
+    rds_args_str(a, "WITHSCORES");
+    rds_batch_add(r->batch, a);
 }
 
 /* ---- RT2: celebrity sets ----------------------------------------------- */
@@ -491,7 +500,7 @@ static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
     int64_t *missing = fc_xmalloc(r->ncelebs * sizeof *missing);
     size_t nmissing = 0;
     for (size_t j = 0; j < r->ncelebs; j++) {
-        int state = low_state(feed_parts_get(&r->parts, b, base + 2 * j));
+        int state = low_state(rds_batch_reply(b, base + 2 * j));
         if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL)
             missing[nmissing++] = r->celebs[j];
     }
@@ -505,12 +514,11 @@ static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
     }
     free(missing);
     for (size_t j = 0; j < r->ncelebs; j++) {
-        const redisReply *low = feed_parts_get(&r->parts, b, base + 2 * j);
+        const redisReply *low = rds_batch_reply(b, base + 2 * j);
         bool partial = low_state(low) == FEED_STATE_PARTIAL;
         feed_key_t floor = { 0, 0 };
         bool has_floor = parse_floor(low, &floor);
-        r->any_full |= fill_source(r, &r->srcs[1 + j],
-                                   feed_parts_get(&r->parts, b, base + 2 * j + 1),
+        r->any_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, base + 2 * j + 1),
                                    partial, has_floor, floor, r->celebs[j]);
     }
     r->nsrcs = 1 + r->ncelebs;
@@ -529,25 +537,23 @@ static void on_celebs(rds_batch_t *b, void *arg)
     use_celebs(r, b, 0);
 }
 
-/* Each author set's lowest members (the sentinel, a rebuild token if any,
- * and the oldest entry: the floor of a trimmed set) and its window, 2 parts
- * per set: one FEED_WINDOWS for them all on a single Redis, one per set on
- * a Redis Cluster (their keys are in different slots). */
 static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n)
 {
-    if (n == 0)
-        return;
-    if (!rds_pool_is_cluster(r->e->redis)) {
-        windows_begin(r, (int)n);
-        for (size_t j = 0; j < n; j++)
-            rds_args_key(&r->args, rds_key_posts, r->e->prefix, celebs[j]);
-        windows_end(r, false, n);
-        return;
-    }
     for (size_t j = 0; j < n; j++) {
-        windows_begin(r, 1);
+        /* The lowest members: the sentinel, a rebuild token if any, and the
+         * oldest entry (the floor of a trimmed set), in one command. */
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "ZRANGE");
         rds_args_key(&r->args, rds_key_posts, r->e->prefix, celebs[j]);
-        windows_end(r, false, 1);
+        rds_args_str(&r->args, "-inf");
+        rds_args_str(&r->args, "+inf");
+        rds_args_str(&r->args, "BYSCORE");
+        rds_args_str(&r->args, "LIMIT");
+        rds_args_str(&r->args, "0");
+        rds_args_str(&r->args, "3");
+        rds_args_str(&r->args, "WITHSCORES");
+        rds_batch_add(r->batch, &r->args);
+        add_range(r, &r->args, rds_key_posts, celebs[j]);
     }
 }
 
@@ -558,7 +564,6 @@ static void read_celebs(read_t *r)
         r->srcs[j].items = NULL;
     }
     rds_batch_clear(r->batch);
-    feed_parts_reset(&r->parts);
     add_celeb_commands(r, r->celebs, r->ncelebs);
     rds_batch_wait(r->batch, on_celebs, r);
 }
@@ -592,8 +597,8 @@ static bool suspect(read_t *r, const char *epoch)
 static void on_feed(rds_batch_t *b, void *arg)
 {
     read_t *r = arg;
-    const redisReply *meta = feed_parts_get(&r->parts, b, 0);
-    const redisReply *range = feed_parts_get(&r->parts, b, 1);
+    const redisReply *meta = rds_batch_reply(b, 0);
+    const redisReply *range = rds_batch_reply(b, 1);
     if (rds_batch_failed(b) || !meta || !range || meta->type != REDIS_REPLY_ARRAY ||
         range->type != REDIS_REPLY_ARRAY) {
         r->degraded = true;
@@ -645,11 +650,11 @@ static void on_feed(rds_batch_t *b, void *arg)
     r->nsrcs = 1 + nc;
     r->srcs = fc_xcalloc(r->nsrcs, sizeof *r->srcs);
     feed_key_t floor = { 0, 0 };
-    bool has_floor = parse_floor(feed_parts_get(&r->parts, b, 2), &floor);
+    bool has_floor = parse_floor(rds_batch_reply(b, 2), &floor);
     r->any_full = fill_source(r, &r->srcs[0], range, state == FEED_STATE_PARTIAL, has_floor,
                               floor, 0);
     /* Same celebrities as guessed: their sets came with RT1. */
-    bool guessed = nc == r->nguess && r->parts.n == 4 + 2 * nc;
+    bool guessed = nc == r->nguess && rds_batch_count(b) == 4 + 2 * nc;
     feed_guess_store(r->e->guess, r->req.user_id, r->celebs, nc);
     for (size_t j = 0; guessed && j < nc; j++)
         guessed = r->celebs[j] == r->guess[j];
@@ -666,7 +671,21 @@ static void on_feed(rds_batch_t *b, void *arg)
 static void read_start(read_t *r)
 {
     rds_batch_clear(r->batch);
-    feed_parts_reset(&r->parts);
+    rds_args_t *a = &r->args;
+    rds_args_reset(a);
+    rds_args_str(a, "ZRANGE");
+    rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
+    rds_args_str(a, "-inf");
+    rds_args_str(a, "(0");
+    rds_args_str(a, "BYSCORE");
+    rds_args_str(a, "WITHSCORES");
+    rds_batch_add(r->batch, a);
+    add_range(r, a, rds_key_feed, r->req.user_id);
+    add_floor(r, a, rds_key_feed, r->req.user_id);
+    feed_args_eval(a, feed_script_slide, 1);
+    rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
+    rds_args_int(a, r->e->feed_ttl_ms);
+    rds_batch_add(r->batch, a);
     /* The celebrities of the last read come along (feed_guess.h). */
     const int64_t *guess;
     r->nguess = feed_guess_get(r->e->guess, r->req.user_id, &guess);
@@ -674,17 +693,7 @@ static void read_start(read_t *r)
         r->guess = fc_xrealloc(r->guess, r->nguess * sizeof *r->guess);
         memcpy(r->guess, guess, r->nguess * sizeof *r->guess);
     }
-    /* The home feed's meta members, window and floor, and FEED_SLIDE: one
-     * FEED_WINDOWS; on a single Redis the guessed celebrities' sets come in
-     * the same call. */
-    bool together = r->nguess > 0 && !rds_pool_is_cluster(r->e->redis);
-    windows_begin(r, 1 + (together ? (int)r->nguess : 0));
-    rds_args_key(&r->args, rds_key_feed, r->e->prefix, r->req.user_id);
-    for (size_t j = 0; together && j < r->nguess; j++)
-        rds_args_key(&r->args, rds_key_posts, r->e->prefix, r->guess[j]);
-    windows_end(r, true, together ? r->nguess : 0);
-    if (!together)
-        add_celeb_commands(r, r->guess, r->nguess);
+    add_celeb_commands(r, r->guess, r->nguess);
     rds_batch_wait(r->batch, on_feed, r);
 }
 

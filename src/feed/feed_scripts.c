@@ -152,53 +152,6 @@ const char feed_script_slide[] =
     "if s == '-1' or s == '-2' then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
     "return 0\n";
 
-/* FEED_WINDOWS: see feed_scripts.h. The home feed's part is what the read
- * used to pipeline (meta ZRANGE, window, floor, FEED_SLIDE); an author set's
- * part is its lowest three members and its window. */
-const char feed_script_windows[] =
-    "local out, o = {}, 0\n"
-    "local first = 1\n"
-    "if ARGV[4] == '1' then\n"
-    "  local k = KEYS[1]\n"
-    "  local meta = redis.call('ZRANGE', k, '-inf', '(0', 'BYSCORE', 'WITHSCORES')\n"
-    "  local slid = 0\n"
-    "  for i = 1, #meta, 2 do\n"
-    "    if meta[i] == 's' then\n"
-    "      if meta[i + 1] == '-1' or meta[i + 1] == '-2' then\n"
-    "        slid = redis.call('PEXPIRE', k, ARGV[1])\n"
-    "      end\n"
-    "      break\n"
-    "    end\n"
-    "  end\n"
-    "  out[1] = meta\n"
-    "  out[2] = redis.call('ZRANGE', k, ARGV[2], '0', 'BYSCORE', 'REV', 'LIMIT', '0', ARGV[3],\n"
-    "                      'WITHSCORES')\n"
-    "  out[3] = redis.call('ZRANGE', k, '0', '+inf', 'BYSCORE', 'LIMIT', '0', '1', 'WITHSCORES')\n"
-    "  out[4] = slid\n"
-    "  o, first = 4, 2\n"
-    "end\n"
-    "for j = first, #KEYS do\n"
-    "  local k = KEYS[j]\n"
-    "  out[o + 1] = redis.call('ZRANGE', k, '-inf', '+inf', 'BYSCORE', 'LIMIT', '0', '3',\n"
-    "                          'WITHSCORES')\n"
-    "  out[o + 2] = redis.call('ZRANGE', k, ARGV[2], '0', 'BYSCORE', 'REV', 'LIMIT', '0', ARGV[3],\n"
-    "                          'WITHSCORES')\n"
-    "  o = o + 2\n"
-    "end\n"
-    "return out\n";
-
-/* POST_GET: see feed_scripts.h. */
-const char feed_script_post_get[] =
-    "local out = {}\n"
-    "for i = 1, #KEYS do\n"
-    "  if ARGV[1] == '1' then\n"
-    "    out[i] = redis.call('HMGET', KEYS[i], 'a', 't', 'd', 'b')\n"
-    "  else\n"
-    "    out[i] = redis.call('HMGET', KEYS[i], 'a', 't', 'd')\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
-
 const char feed_script_count_add[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
     "  return redis.call('INCRBY', KEYS[1], ARGV[1])\n"

@@ -123,26 +123,6 @@ extern const char feed_script_unfollow_remove[];
  * often its user reads. Returns 1 when slid. */
 extern const char feed_script_slide[];
 
-/* FEED_WINDOWS: KEYS a home feed (when ARGV[4] == "1") and/or author sets;
- * ARGV ttl_ms, max score ("+inf" or a cursor's created_at), n, home (0/1).
- * One call for what a cached timeline.get reads in its first round trip.
- * Returns a flat array: for the home feed 4 parts, its meta members
- * (scores < 0, WITHSCORES), its newest n entries with scores <= max
- * (WITHSCORES, newest first), its oldest entry (WITHSCORES), and 1/0 as
- * FEED_SLIDE (the TTL of a complete or partial feed slid to ttl_ms); then
- * 2 parts per author set, its 3 lowest members (the state sentinel, a
- * rebuild token, the oldest entry; WITHSCORES) and its window as above.
- * Read-only but for the slide. On a Redis Cluster it is called with one
- * key per call (the home feed, or one author set); on a single Redis with
- * all of them. */
-extern const char feed_script_windows[];
-
-/* POST_GET: KEYS post hashes; ARGV[1] "1" with bodies. Returns one HMGET
- * reply per key: fields a, t, d (and b). Read-only; one call per page on a
- * single Redis (a Redis Cluster gets one HMGET per post: keys of different
- * slots). */
-extern const char feed_script_post_get[];
-
 /* COUNT_ADD: KEYS[1] a cached follower count; ARGV delta. Adjusts the
  * count if it is cached (follow +1, unfollow -1), so that a big author's
  * count is not dropped and recounted on every follow. Returns the new
