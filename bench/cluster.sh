@@ -127,6 +127,7 @@ PGC=$FEEDCACHE_TEST_PG
 read -r -a CLUSTER_PORTS <<<"$FEEDCACHE_TEST_REDIS_CLUSTER_PORTS"
 for p in "${CLUSTER_PORTS[@]}"; do
     redis-cli -h 127.0.0.1 -p "$p" CONFIG SET zset-max-listpack-entries 1024 >/dev/null
+    redis-cli -h 127.0.0.1 -p "$p" CONFIG SET hash-max-listpack-value 1024 >/dev/null
 done
 
 log "loading the graph (graphgen ${GEN_ARGS[*]})"

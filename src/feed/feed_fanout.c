@@ -664,6 +664,25 @@ static void on_listpack_config(redisReply *reply, void *arg)
                  PRId64 " or more", entries, f->e->feed_max, f->e->feed_max + 16);
 }
 
+/* Post hashes hold bodies: with Redis's default hash-max-listpack-value
+ * (64) a body longer than that makes the hash a hashtable, about 200 bytes
+ * more per cached post (docs/OPERATIONS.md). */
+#define FANOUT_HASH_VALUE_MIN 1024
+
+static void on_hash_config(redisReply *reply, void *arg)
+{
+    feed_fanout_t *f = arg;
+    if (!side_done(f))
+        return;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return;
+    long long value = strtoll(reply->element[1]->str, NULL, 10);
+    if (value < FANOUT_HASH_VALUE_MIN)
+        log_warn("fanout", "Redis hash-max-listpack-value is %lld, below %d: post hashes with "
+                 "longer bodies will be stored as hashtables, about 200 bytes more per post; "
+                 "set it to %d", value, FANOUT_HASH_VALUE_MIN, FANOUT_HASH_VALUE_MIN);
+}
+
 static void on_group(redisReply *reply, void *arg)
 {
     fanout_shard_t *s = arg;
@@ -690,6 +709,11 @@ static void on_group(redisReply *reply, void *arg)
             rds_args_str(&f->args, "GET");
             rds_args_str(&f->args, "zset-max-listpack-entries");
             side_command(f, on_listpack_config);
+            rds_args_reset(&f->args);
+            rds_args_str(&f->args, "CONFIG");
+            rds_args_str(&f->args, "GET");
+            rds_args_str(&f->args, "hash-max-listpack-value");
+            side_command(f, on_hash_config);
         }
         read_jobs(f);
         return;

@@ -131,15 +131,16 @@ static void on_hashes(rds_batch_t *b, void *arg)
     for (size_t i = 0; i < h->n; i++) {
         feed_hpost_t *p = &h->posts[i];
         const redisReply *r = rds_batch_reply(b, i);
-        /* HMGET a t d [b]: a hash without 'a' was only touched by an update;
-         * a hash without the body we need is read again too. */
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3) {
-            p->deleted = field_is(r->element[2], "1");
+        /* HMGET a d [b]: a hash without 'a' was only touched by an update;
+         * a hash without the body we need is read again too. (Not 't': the
+         * created_at comes with the entry, from the feed's score.) */
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+            p->deleted = field_is(r->element[1], "1");
             if (r->element[0]->type == REDIS_REPLY_STRING) {
                 p->author_id = fc_i64(r->element[0]->str);
                 p->found = p->author_id > 0;
                 if (p->found && h->bodies) {
-                    const redisReply *body = r->elements >= 4 ? r->element[3] : NULL;
+                    const redisReply *body = r->elements >= 3 ? r->element[2] : NULL;
                     if (body && body->type == REDIS_REPLY_STRING)
                         p->body = fc_xstrndup(body->str, body->len);
                     else
@@ -189,7 +190,6 @@ void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size
         rds_args_str(&h->args, "HMGET");
         rds_args_key(&h->args, rds_key_post, e->prefix, posts[i].id);
         rds_args_str(&h->args, "a");
-        rds_args_str(&h->args, "t");
         rds_args_str(&h->args, "d");
         if (bodies)
             rds_args_str(&h->args, "b");

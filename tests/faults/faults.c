@@ -336,7 +336,8 @@ void faults_redis_start(faults_services_t *s)
     snprintf(cmd, sizeof cmd,
              "cd '%s/redis' && rm -f dump.rdb && redis-server --bind 127.0.0.1 --port %d "
              "--save '' --appendonly no --daemonize yes --pidfile '%s/redis/redis.pid' "
-             "--logfile '%s/redis/redis.log' --dir '%s/redis' --zset-max-listpack-entries 1024",
+             "--logfile '%s/redis/redis.log' --dir '%s/redis' --zset-max-listpack-entries 1024 "
+             "--hash-max-listpack-value 1024",
              s->dir, s->redis_port, s->dir, s->dir, s->dir);
     long long deadline = faults_now_ms() + 10000;
     for (;;) {

@@ -176,7 +176,7 @@ pass "load-demo.sh: 1000 users, not reloaded the second time"
 # --- Redis and two feedcached ------------------------------------------------------
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --zset-max-listpack-entries 1024 --daemonize yes --pidfile "$T/redis.pid" \
+    --zset-max-listpack-entries 1024 --hash-max-listpack-value 1024 --daemonize yes --pidfile "$T/redis.pid" \
     --dir "$T" --logfile "$T/redis.log" || fail "redis-server did not start"
 wait_for 'redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG' 10 || fail "Redis does not answer"
 

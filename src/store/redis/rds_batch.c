@@ -64,7 +64,7 @@ static void batch_destroy(rds_batch_t *b)
 {
     for (size_t i = 0; i < b->n; i++)
         if (b->replies[i])
-            freeReplyObject(b->replies[i]);
+            rds_reply_free(b->replies[i]);
     free(b->replies);
     free(b);
 }
@@ -174,7 +174,7 @@ void rds_batch_clear(rds_batch_t *b)
 {
     for (size_t i = 0; i < b->n; i++)
         if (b->replies[i])
-            freeReplyObject(b->replies[i]);
+            rds_reply_free(b->replies[i]);
     b->n = 0;
     b->failed = 0;
     b->generation++;

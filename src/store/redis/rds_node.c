@@ -637,7 +637,170 @@ static void conn_connect_next(rds_conn_t *conn)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
 }
 
-/* --- keeping a reply ---------------------------------------------------- *
+/* --- reply objects: one arena per reply ----------------------------------- *
+ * hiredis's default reader functions make one malloc per reply object and
+ * one per string (a page read's replies hold hundreds), and freeReplyObject
+ * one free each. Ours put a whole reply, its elements at every depth and
+ * their strings, in one arena: the top-level reply is the head of its
+ * first block, children are bump-allocated after it (more blocks when it
+ * fills), and freeing the top-level reply frees the blocks. A child finds
+ * its arena through its parent tasks: the top-level task's obj is the head.
+ * hiredis frees only top-level replies through freeObject (after the
+ * callback, or a partial one when the reader is freed); callers free kept
+ * replies with rds_reply_free, never with freeReplyObject. */
+
+typedef struct reply_block {
+    struct reply_block *next;
+} reply_block_t;
+
+typedef struct {
+    redisReply reply;             /* first: the reply's address is the arena's */
+    reply_block_t *blocks;        /* further blocks, newest first */
+    char *cur;                    /* free space of the current block */
+    size_t left;
+    size_t grow;                  /* size of the next block */
+} reply_arena_t;
+
+#define ARENA_ALIGN 8
+#define ARENA_BLOCK_MIN 1024
+#define ARENA_FIRST_MAX (64 * 1024)
+/* Room guessed per element of a top-level array: its object, its slot in
+ * the element vector and a short string. */
+#define ARENA_PER_ELEMENT (sizeof(redisReply) + sizeof(redisReply *) + 24)
+
+static size_t arena_round(size_t n)
+{
+    return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+/* A new top-level reply with `extra` bytes of room after it. */
+static reply_arena_t *arena_new(int type, size_t extra)
+{
+    size_t head = arena_round(sizeof(reply_arena_t));
+    reply_arena_t *a = fc_xmalloc(head + extra);
+    memset(&a->reply, 0, sizeof a->reply);
+    a->reply.type = type;
+    a->blocks = NULL;
+    a->cur = (char *)a + head;
+    a->left = extra;
+    a->grow = extra * 2 > ARENA_BLOCK_MIN ? extra * 2 : ARENA_BLOCK_MIN;
+    return a;
+}
+
+static void *arena_alloc(reply_arena_t *a, size_t n)
+{
+    n = arena_round(n);
+    if (n > a->left) {
+        size_t size = a->grow > n ? a->grow : n;
+        size_t head = arena_round(sizeof(reply_block_t));
+        reply_block_t *b = fc_xmalloc(head + size);
+        b->next = a->blocks;
+        a->blocks = b;
+        a->cur = (char *)b + head;
+        a->left = size;
+        if (a->grow < ARENA_FIRST_MAX)
+            a->grow *= 2;
+    }
+    void *p = a->cur;
+    a->cur += n;
+    a->left -= n;
+    return p;
+}
+
+/* The arena of a task's reply: the top-level task's object. */
+static reply_arena_t *task_arena(const redisReadTask *task)
+{
+    while (task->parent)
+        task = task->parent;
+    return task->obj;
+}
+
+/* A reply object of `type` with `extra` bytes after it, placed in the
+ * parent's element vector; a top-level one starts an arena (room for
+ * `root_extra` more bytes). */
+static redisReply *arena_object(const redisReadTask *task, int type, size_t extra,
+                                size_t root_extra)
+{
+    if (!task->parent) {
+        reply_arena_t *a = arena_new(type, arena_round(extra) + root_extra);
+        return &a->reply;
+    }
+    reply_arena_t *a = task_arena(task);
+    redisReply *r = arena_alloc(a, arena_round(sizeof *r) + extra);
+    memset(r, 0, sizeof *r);
+    r->type = type;
+    redisReply *parent = task->parent->obj;
+    parent->element[task->idx] = r;
+    return r;
+}
+
+/* Where an object's extra bytes start: after it in the arena, or for a
+ * top-level reply after the arena's head (arena_new left them free). */
+static char *object_extra(const redisReadTask *task, redisReply *r, size_t extra)
+{
+    if (!task->parent)
+        return arena_alloc((reply_arena_t *)(void *)r, extra);
+    return (char *)r + arena_round(sizeof *r);
+}
+
+static void *arena_create_string(const redisReadTask *task, char *str, size_t len)
+{
+    redisReply *r = arena_object(task, task->type, len + 1, 0);
+    char *buf = object_extra(task, r, len + 1);
+    memcpy(buf, str, len);
+    buf[len] = '\0';
+    r->str = buf;
+    r->len = len;
+    return r;
+}
+
+static void *arena_create_array(const redisReadTask *task, int elements)
+{
+    size_t n = elements > 0 ? (size_t)elements : 0;
+    size_t guess = n * ARENA_PER_ELEMENT;
+    if (guess > ARENA_FIRST_MAX)
+        guess = ARENA_FIRST_MAX;
+    redisReply *r = arena_object(task, REDIS_REPLY_ARRAY, n * sizeof(redisReply *), guess);
+    r->elements = n;
+    if (n > 0) {
+        r->element = (redisReply **)(void *)object_extra(task, r, n * sizeof(redisReply *));
+        memset(r->element, 0, n * sizeof(redisReply *));
+    }
+    return r;
+}
+
+static void *arena_create_integer(const redisReadTask *task, long long value)
+{
+    redisReply *r = arena_object(task, REDIS_REPLY_INTEGER, 0, 0);
+    r->integer = value;
+    return r;
+}
+
+static void *arena_create_nil(const redisReadTask *task)
+{
+    return arena_object(task, REDIS_REPLY_NIL, 0, 0);
+}
+
+static void arena_free(void *reply)
+{
+    if (!reply)
+        return;
+    reply_arena_t *a = reply;
+    reply_block_t *b = a->blocks;
+    while (b) {
+        reply_block_t *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(a);
+}
+
+void rds_reply_free(struct redisReply *reply)
+{
+    arena_free(reply);
+}
+
+/* --- keeping a reply ----------------------------------------------------- *
  * hiredis 0.14 frees a reply as soon as its callback returns. A callback
  * that wants to keep it (a batch waiting for its other replies) calls
  * rds_reply_keep; the reader's freeObject hook then skips exactly that
@@ -646,8 +809,6 @@ static void conn_connect_next(rds_conn_t *conn)
  * of every reply a batch holds. */
 
 static void *kept_reply;
-static redisReplyObjectFunctions keeper_fns;
-static void (*hiredis_free)(void *);
 
 static void keeper_free(void *reply)
 {
@@ -655,17 +816,20 @@ static void keeper_free(void *reply)
         kept_reply = NULL;
         return;
     }
-    hiredis_free(reply);
+    arena_free(reply);
 }
+
+static redisReplyObjectFunctions reply_fns = {
+    .createString = arena_create_string,
+    .createArray = arena_create_array,
+    .createInteger = arena_create_integer,
+    .createNil = arena_create_nil,
+    .freeObject = keeper_free,
+};
 
 static void install_reply_keeper(redisAsyncContext *ac)
 {
-    if (!hiredis_free) {
-        keeper_fns = *ac->c.reader->fn;
-        hiredis_free = keeper_fns.freeObject;
-        keeper_fns.freeObject = keeper_free;
-    }
-    ac->c.reader->fn = &keeper_fns;
+    ac->c.reader->fn = &reply_fns;
 }
 
 void rds_reply_keep(struct redisReply *reply)

@@ -21,7 +21,9 @@ typedef struct {
 
 /* From inside a reply callback: keep `reply` past the callback (hiredis
  * would free it when the callback returns). Free it later with
- * freeReplyObject. */
+ * rds_reply_free (never freeReplyObject: a reply and all its elements live
+ * in one arena, see rds_node.c). */
 void rds_reply_keep(struct redisReply *reply);
+void rds_reply_free(struct redisReply *reply);
 
 #endif
