@@ -154,16 +154,22 @@ static int setup(void **state)
     return 0;
 }
 
-/* Every pool must have been closed by the test: after a few turns the loop
- * has no handle left, and uv_loop_close succeeds. */
+/* Every pool must have been closed by the test: once its last requests are
+ * done the loop has no handle left, and uv_loop_close succeeds. A closed
+ * pool may still wait for a getaddrinfo on libuv's thread pool (a name that
+ * does not resolve can take seconds on a loaded machine), hence turns for up
+ * to 10 s rather than a fixed count. */
 static int teardown(void **state)
 {
     env_t *e = *state;
     if (!e)
         return 0;
     uv_close((uv_handle_t *)&e->wake, NULL);
-    for (int i = 0; i < 100 && uv_loop_alive(&e->loop); i++)
+    uint64_t until = uv_hrtime() / 1000000 + 10000;
+    while (uv_loop_alive(&e->loop) && uv_hrtime() / 1000000 < until) {
         uv_run(&e->loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
     int rc = uv_loop_close(&e->loop);
     free(e);
     assert_int_equal(rc, 0);
