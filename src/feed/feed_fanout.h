@@ -50,10 +50,15 @@
 
 #define FANOUT_GROUP "feedcache"
 #define FANOUT_PAGE 5000
-/* Feeds per FEED_PUSH call: a delivery into an 800-entry listpack costs
- * Redis 20-40 us, so 16 keep a script near 0.2-0.4 ms (250 took 5-14 ms,
- * which every command behind it waited for); bench/RESULTS.md. */
-#define FANOUT_CHUNK 16
+/* Feeds per FEED_PUSH call on a single Redis. Smaller calls block Redis
+ * for less time (a delivery into an 800-entry listpack costs it 20-40 us),
+ * but every call sends the script's text with EVAL: measured side by side
+ * (bench/run.sh --quick, same tree), 16 per call cost Redis 23.2 us per
+ * delivery against 13.1 us for 250, and delivered 33,500/s against 57,200/s,
+ * while the longest script seen in SLOWLOG went only from 14.8 to 7.5 ms
+ * (a loaded 2-CPU machine's scheduling shows in both). Smaller calls wait
+ * for EVALSHA (scripts loaded once per connection); bench/RESULTS.md. */
+#define FANOUT_CHUNK 250
 #define FANOUT_CONCURRENCY 32
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
