@@ -650,14 +650,23 @@ static rds_args_t *stream_args(fanout_shard_t *s, const char *cmd)
     return a;
 }
 
+/* The value of a CONFIG GET of one setting; false for any other reply (an
+ * error, or a setting the server does not know). */
+static bool config_value(const redisReply *reply, long long *out)
+{
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[1]->type != REDIS_REPLY_STRING)
+        return false;
+    *out = strtoll(reply->element[1]->str, NULL, 10);
+    return true;
+}
+
 static void on_listpack_config(redisReply *reply, void *arg)
 {
     feed_fanout_t *f = arg;
-    if (!side_done(f))
+    long long entries;
+    if (!side_done(f) || !config_value(reply, &entries))
         return;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        return;
-    long long entries = strtoll(reply->element[1]->str, NULL, 10);
     if (entries < f->e->feed_max + 16)
         log_warn("fanout", "Redis zset-max-listpack-entries is %lld, below feed_max (%" PRId64
                  ") + 16: feeds will be stored as skiplists, about 6x the memory; set it to %"
@@ -672,11 +681,9 @@ static void on_listpack_config(redisReply *reply, void *arg)
 static void on_hash_config(redisReply *reply, void *arg)
 {
     feed_fanout_t *f = arg;
-    if (!side_done(f))
+    long long value;
+    if (!side_done(f) || !config_value(reply, &value))
         return;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        return;
-    long long value = strtoll(reply->element[1]->str, NULL, 10);
     if (value < FANOUT_HASH_VALUE_MIN)
         log_warn("fanout", "Redis hash-max-listpack-value is %lld, below %d: post hashes with "
                  "longer bodies will be stored as hashtables, about 200 bytes more per post; "
