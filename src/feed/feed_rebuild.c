@@ -206,32 +206,30 @@ static void query_rows(rebuild_t *r)
 
 /* ---- step 2: followees, rows, celebrity flags (home feeds) -------------- */
 
-static bool in_sorted(const int64_t *set, size_t n, int64_t id)
+/* The first index of a sorted set whose id is >= id (n when none is). */
+static size_t lower_bound(const int64_t *set, size_t n, int64_t id)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (set[mid] == id)
-            return true;
         if (set[mid] < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return false;
+    return lo;
+}
+
+static bool in_sorted(const int64_t *set, size_t n, int64_t id)
+{
+    size_t at = lower_bound(set, n, id);
+    return at < n && set[at] == id;
 }
 
 /* Keeps e->known_celebs in step with what Redis said of one author. */
 static void known_celeb_update(feed_engine_t *e, int64_t id, bool flagged)
 {
-    size_t lo = 0, hi = e->nknown_celebs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (e->known_celebs[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lower_bound(e->known_celebs, e->nknown_celebs, id);
     bool present = lo < e->nknown_celebs && e->known_celebs[lo] == id;
     if (flagged && !present && e->nknown_celebs < FEED_KNOWN_CELEBS_MAX) {
         if (!e->known_celebs)
