@@ -26,6 +26,14 @@
 #define RPC_IDLE_SWEEP_MAX_MS 5000
 /* retry_after_ms given to requests that arrive during shutdown. */
 #define RPC_SHUTDOWN_RETRY_MS 1000
+/* While requests are being shed (rpc_admit_overloaded), a connection is
+ * read at most once per this many ms: what its client sent meanwhile waits
+ * in the socket and is then read, answered or shed in one go (one read and
+ * one write instead of one each per request), and the replies from Redis
+ * of the calls in progress come first. */
+#ifndef RPC_OVERLOAD_READ_MS
+#define RPC_OVERLOAD_READ_MS 2
+#endif
 
 #define RPC_METRICS(ACTION) \
     ACTION(rpc_connections, METRIC_GAUGE, "open RPC connections") \
@@ -79,6 +87,8 @@ struct rpc_server {
     metric_t *shed[RPC_ADMIT__COUNT];
     metric_t *queue_seconds;
     uv_timer_t idle_sweep;       /* closes idle and stuck connections */
+    uv_timer_t batch_timer;      /* resumes the connections in `batched` */
+    list_t batched;              /* read stopped until the next batch (rpc_conn_t.batch_link) */
     uv_check_t flush_check;      /* writes what the iteration produced */
     uv_idle_t flush_idle;        /* keeps the poll from blocking while dirty */
     rpc_conn_t *dirty;           /* connections with unsent output */
@@ -119,6 +129,8 @@ struct rpc_conn {
     bool closing;
     bool reading;
     bool paused;                 /* stopped by the budget (not before the first read) */
+    bool batched;                /* stopped until the next overload batch */
+    list_t batch_link;           /* in the server's batched */
     bool is_dirty;
     bool resume_pending;         /* buffered frames wait for processing */
     bool close_when_flushed;     /* rpc_call_close_conn: no more reading */
@@ -578,6 +590,10 @@ static void conn_close(rpc_conn_t *c)
     rpc_server_t *s = c->server;
     c->closing = true;
     conn_set_paused(c, false);
+    if (c->batched) {
+        c->batched = false;
+        list_remove(&c->batch_link);
+    }
     list_remove(&c->link);
     s->nconns--;
     metric_set(s->m.rpc_connections, (double)s->nconns);
@@ -622,7 +638,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 
 static void conn_maybe_resume(rpc_conn_t *c)
 {
-    if (c->reading || c->closing || c->close_when_flushed)
+    if (c->reading || c->closing || c->close_when_flushed || c->batched)
         return;
     if (!rpc_budget_may_resume(&c->server->budget, conn_unsent(c), c->inflight,
                                c->reply_estimate))
@@ -683,6 +699,31 @@ static void process_frames(rpc_conn_t *c)
     conn_release(c);
 }
 
+static void on_batch_timer(uv_timer_t *t)
+{
+    rpc_server_t *s = t->data;
+    while (!list_empty(&s->batched)) {
+        rpc_conn_t *c = list_entry(list_first(&s->batched), rpc_conn_t, batch_link);
+        list_remove(&c->batch_link);
+        c->batched = false;
+        conn_maybe_resume(c);
+    }
+}
+
+/* Under overload, stops reading c until the next batch (RPC_OVERLOAD_READ_MS). */
+static void conn_batch(rpc_conn_t *c)
+{
+    rpc_server_t *s = c->server;
+    if (!c->reading || c->closing || s->closing || !rpc_admit_overloaded(&s->admit, c->read_ns))
+        return;
+    uv_read_stop(&c->h.stream);
+    c->reading = false;
+    c->batched = true;
+    list_insert_tail(&s->batched, &c->batch_link);
+    if (!uv_is_active((uv_handle_t *)&s->batch_timer))
+        uv_timer_start(&s->batch_timer, on_batch_timer, RPC_OVERLOAD_READ_MS, 0);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     rpc_conn_t *c = container_of(stream, rpc_conn_t, h.stream);
@@ -698,6 +739,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     c->last_active_ms = uv_now(c->server->loop);
     c->read_ns = uv_hrtime();
     process_frames(c);
+    conn_batch(c);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -898,6 +940,7 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     s->is_unix = addr->is_unix;
     list_init(&s->conns);
     list_init(&s->calls);
+    list_init(&s->batched);
     msgpack_sbuffer_init(&s->discard);
     int rc;
     if (addr->is_unix) {
@@ -940,7 +983,10 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     uv_check_start(&s->flush_check, on_flush_check);
     uv_unref((uv_handle_t *)&s->flush_check);
     idle_sweep_start(s);
-    s->handles_open = 4;
+    uv_timer_init(loop, &s->batch_timer);
+    s->batch_timer.data = s;
+    uv_unref((uv_handle_t *)&s->batch_timer);
+    s->handles_open = 5;
     register_metrics(s);
     return s;
 }
@@ -980,6 +1026,8 @@ void rpc_server_close(rpc_server_t *s)
     uv_check_stop(&s->flush_check);
     uv_idle_stop(&s->flush_idle);
     uv_timer_stop(&s->idle_sweep);
+    uv_timer_stop(&s->batch_timer);
+    uv_close((uv_handle_t *)&s->batch_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->idle_sweep, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->flush_check, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->flush_idle, on_server_handle_closed);
