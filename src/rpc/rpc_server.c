@@ -18,6 +18,9 @@
 #include "util/unix_sock.h"
 
 #define RPC_READ_SIZE 65536
+/* A connection's output buffer up to this size is kept for its next
+ * replies once written; a larger one (a burst) is freed. */
+#define RPC_OUT_KEEP 65536
 /* TCP keepalive on accepted connections: first probe after this many idle
  * seconds, so that a peer that vanished (no FIN, no RST) is found out. */
 #define RPC_KEEPALIVE_S 60
@@ -32,7 +35,7 @@
  * one write instead of one each per request), and the replies from Redis
  * of the calls in progress come first. */
 #ifndef RPC_OVERLOAD_READ_MS
-#define RPC_OVERLOAD_READ_MS 2
+#define RPC_OVERLOAD_READ_MS 5
 #endif
 
 #define RPC_METRICS(ACTION) \
@@ -129,7 +132,8 @@ struct rpc_conn {
     bool closing;
     bool reading;
     bool paused;                 /* stopped by the budget (not before the first read) */
-    bool batched;                /* stopped until the next overload batch */
+    bool batched;                /* stopped until batch_due_ms (overload) */
+    uint64_t batch_due_ms;       /* uv_now when it is read again */
     list_t batch_link;           /* in the server's batched */
     bool is_dirty;
     bool resume_pending;         /* buffered frames wait for processing */
@@ -217,12 +221,35 @@ static void conn_flush(rpc_conn_t *c)
         conn_close(c);
     if (c->closing || c->out.len == 0)
         return;
+    /* Straight to the socket when nothing is queued before it: uv_write
+     * would also write at once, but then re-arms the socket's poll (an
+     * epoll_ctl per write). Only what the kernel does not take is queued. */
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write(&c->h.stream, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        log_debug("rpc", "conn %u: write failed: %s", c->id, uv_strerror(n));
+        conn_close(c);
+        return;
+    }
+    if (n > 0) {
+        c->last_active_ms = uv_now(c->server->loop);    /* the client reads */
+        buf_consume(&c->out, (size_t)n);
+    }
+    if (c->out.len == 0) {
+        if (c->out.cap > RPC_OUT_KEEP)
+            buf_free(&c->out);        /* a burst's buffer is not kept for good */
+        if (c->close_when_flushed && uv_stream_get_write_queue_size(&c->h.stream) == 0)
+            conn_close(c);
+        else
+            conn_maybe_resume(c);
+        return;
+    }
     rpc_write_t *w = fc_xmalloc(sizeof *w);
     w->conn = c;
     w->data = c->out.data;            /* the write owns the bytes now */
     w->len = c->out.len;
     buf_init(&c->out);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    b = uv_buf_init(w->data, (unsigned)w->len);
     c->refs++;
     int rc = uv_write(&w->req, &c->h.stream, &b, 1, on_write);
     if (rc < 0) {
@@ -699,11 +726,18 @@ static void process_frames(rpc_conn_t *c)
     conn_release(c);
 }
 
+/* Resumes the batched connections whose interval is over (the list is in
+ * the order they were stopped, so by due time) and waits for the next. */
 static void on_batch_timer(uv_timer_t *t)
 {
     rpc_server_t *s = t->data;
+    uint64_t now = uv_now(s->loop);
     while (!list_empty(&s->batched)) {
         rpc_conn_t *c = list_entry(list_first(&s->batched), rpc_conn_t, batch_link);
+        if (c->batch_due_ms > now) {
+            uv_timer_start(&s->batch_timer, on_batch_timer, c->batch_due_ms - now, 0);
+            return;
+        }
         list_remove(&c->batch_link);
         c->batched = false;
         conn_maybe_resume(c);
@@ -714,11 +748,13 @@ static void on_batch_timer(uv_timer_t *t)
 static void conn_batch(rpc_conn_t *c)
 {
     rpc_server_t *s = c->server;
-    if (!c->reading || c->closing || s->closing || !rpc_admit_overloaded(&s->admit, c->read_ns))
+    if (RPC_OVERLOAD_READ_MS == 0 || !c->reading || c->closing || s->closing ||
+        !rpc_admit_overloaded(&s->admit, c->read_ns))
         return;
     uv_read_stop(&c->h.stream);
     c->reading = false;
     c->batched = true;
+    c->batch_due_ms = uv_now(s->loop) + RPC_OVERLOAD_READ_MS;
     list_insert_tail(&s->batched, &c->batch_link);
     if (!uv_is_active((uv_handle_t *)&s->batch_timer))
         uv_timer_start(&s->batch_timer, on_batch_timer, RPC_OVERLOAD_READ_MS, 0);
