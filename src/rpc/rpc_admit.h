@@ -55,12 +55,8 @@
  * 88%, at a p99 of 25-32 ms. The adaptive part raises the limit where
  * latency allows (cheap calls, a bigger machine) and brings it back to the
  * floor as a queue builds. */
-#ifndef RPC_ADMIT_MIN_LIMIT
 #define RPC_ADMIT_MIN_LIMIT 128
-#endif
-#ifndef RPC_ADMIT_INITIAL_LIMIT
-#define RPC_ADMIT_INITIAL_LIMIT RPC_ADMIT_MIN_LIMIT
-#endif
+#define RPC_ADMIT_INITIAL_LIMIT 128
 #define RPC_ADMIT_RESERVE_DIV 8
 
 typedef enum {

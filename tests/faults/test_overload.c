@@ -75,17 +75,19 @@
 #define OVER_MS 8000
 #define WARMUP_MS 1000
 #define DRAIN_MS 20000          /* after the window: answers still owed */
-/* Issue 15 asks for 80%. Measured with admission on an idle 2-CPU machine:
- * 52-55% (10,000-10,800 reads/s against 18,700-20,700), whatever the
- * limit (64, 128, 512 fixed: all ~10,500/s; only latency changes), with
- * feedcached at 0.75 cores and these 128 client threads at 0.6: the
- * machine is saturated by 128 connections that each have about one read
- * admitted at a time (a write and a read per call, where the reference's
- * 8 connections batch 8) plus ~8,000 OVERLOADED answers/s. So this is a
- * guard against collapse (main measured 34-88%, with thousands of
- * UNAVAILABLE and a p99 of seconds), not the target; the bench's overload
- * table reports the target side by side. */
-#define MIN_GOODPUT_RATIO 0.35
+/* Issue 15 asks for 80%. Measured on a 2-CPU machine shared with other
+ * work: 73-82% (14,600-17,600 reads/s against 18,200-23,000 at 64 in
+ * flight), p99 14-20 ms, with feedcached at 0.7 cores and the 4 client
+ * threads at 0.5. Before feedcached wrote Redis commands and replies
+ * without re-arming polls and read in batches under overload, and before
+ * these polling clients, it was 47-57%. What is left is the machine: the
+ * clients' 16,384 slots, ~10,000 OVERLOADED answers/s and the loopback
+ * TCP of 128 connections share the 2 CPUs with the daemon and Redis
+ * (perf: ~30% of feedcached's CPU is in write(), mostly the loopback's
+ * delivery to the client's socket). So the
+ * floor stays below the target, with room for a busier machine; the bench's
+ * overload table reports the targets side by side. */
+#define MIN_GOODPUT_RATIO 0.55
 #define MAX_P99_MS 250.0
 #define MAX_LOG_LINES_PER_S 5.0
 #define WORKERS 4              /* client threads; each polls its connections */
