@@ -101,6 +101,12 @@ void fc_client_set_timeout(fc_client_t *c, int timeout_ms);
 const char *fc_client_error(const fc_client_t *c);
 /* The address as given to connect. */
 const char *fc_client_addr(const fc_client_t *c);
+/* The connection's socket, for a caller that waits on many connections
+ * with its own poll() or event loop (and never reads or writes it itself).
+ * Responses may already be buffered when it does not poll readable: after
+ * a wake-up, take them with fc_client_recv at timeout 0 until FC_ETIMEDOUT,
+ * and poll only then. -1 once the connection has failed. */
+int fc_client_fd(const fc_client_t *c);
 
 /* Sends a request; *msgid (if not NULL) receives its id. Ids count up from 1.
  * On FC_ETIMEDOUT the request stays queued and goes out with the next flush,

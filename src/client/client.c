@@ -325,6 +325,11 @@ const char *fc_client_addr(const fc_client_t *c)
     return c->addr;
 }
 
+int fc_client_fd(const fc_client_t *c)
+{
+    return c->dead ? -1 : c->fd;
+}
+
 /* --- requests ---------------------------------------------------------- */
 
 static void pack_params(fc_client_t *c, const fc_params_t *p)

@@ -165,7 +165,10 @@ size_t rpc_framer_pending(const rpc_framer_t *f)
 void rpc_framer_trim(rpc_framer_t *f)
 {
     if (rpc_framer_pending(f) == 0) {
-        buf_free(&f->in);
+        if (f->in.cap > RPC_FRAMER_KEEP)
+            buf_free(&f->in);
+        else
+            buf_reset(&f->in);
         f->start = 0;
         return;
     }
@@ -176,6 +179,14 @@ void rpc_framer_trim(rpc_framer_t *f)
         return;                    /* still holds most of a large frame */
     f->in.data = fc_xrealloc(f->in.data, RPC_FRAMER_KEEP);
     f->in.cap = RPC_FRAMER_KEEP;
+}
+
+void rpc_framer_release(rpc_framer_t *f)
+{
+    if (rpc_framer_pending(f) == 0) {
+        buf_free(&f->in);
+        f->start = 0;
+    }
 }
 
 size_t rpc_framer_capacity(const rpc_framer_t *f)

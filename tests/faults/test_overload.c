@@ -42,15 +42,21 @@
  * promise but (twice) goodput: 34-88% of the reference, p99 3.7-5.1 s,
  * 35,000-47,500 UNAVAILABLE, 290-840 log lines/s.
  *
- * One thread per connection with the blocking client; each wakes on an
- * answer, takes every answer already there, and refills its pipeline in
- * one write. Own Redis + PostgreSQL per test (faults.h). */
+ * The clients: WORKERS threads, each driving its share of the connections
+ * with the blocking client at timeout 0 and one poll() over their sockets
+ * (fc_client_fd); a wake-up takes every answer already there and refills
+ * each pipeline in one write. One thread per connection, as before, spent
+ * 0.5-0.6 of the 2 CPUs on 128 threads' context switches and measured the
+ * scheduler more than the daemon. Own Redis + PostgreSQL per test
+ * (faults.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,19 +75,22 @@
 #define OVER_MS 8000
 #define WARMUP_MS 1000
 #define DRAIN_MS 20000          /* after the window: answers still owed */
-/* Issue 15 asks for 80%. Measured with admission on an idle 2-CPU machine:
- * 52-55% (10,000-10,800 reads/s against 18,700-20,700), whatever the
- * limit (64, 128, 512 fixed: all ~10,500/s; only latency changes), with
- * feedcached at 0.75 cores and these 128 client threads at 0.6: the
- * machine is saturated by 128 connections that each have about one read
- * admitted at a time (a write and a read per call, where the reference's
- * 8 connections batch 8) plus ~8,000 OVERLOADED answers/s. So this is a
- * guard against collapse (main measured 34-88%, with thousands of
- * UNAVAILABLE and a p99 of seconds), not the target; the bench's overload
- * table reports the target side by side. */
-#define MIN_GOODPUT_RATIO 0.35
+/* Issue 15 asks for 80%. Measured on a 2-CPU machine shared with other
+ * work: 73-82% (14,600-17,600 reads/s against 18,200-23,000 at 64 in
+ * flight), p99 14-20 ms, with feedcached at 0.7 cores and the 4 client
+ * threads at 0.5. Before feedcached wrote Redis commands and replies
+ * without re-arming polls and read in batches under overload, and before
+ * these polling clients, it was 47-57%. What is left is the machine: the
+ * clients' 16,384 slots, ~10,000 OVERLOADED answers/s and the loopback
+ * TCP of 128 connections share the 2 CPUs with the daemon and Redis
+ * (perf: ~30% of feedcached's CPU is in write(), mostly the loopback's
+ * delivery to the client's socket). So the
+ * floor stays below the target, with room for a busier machine; the bench's
+ * overload table reports the targets side by side. */
+#define MIN_GOODPUT_RATIO 0.55
 #define MAX_P99_MS 250.0
 #define MAX_LOG_LINES_PER_S 5.0
+#define WORKERS 4              /* client threads; each polls its connections */
 #define RING 4096               /* send times by msgid; > OVER_DEPTH by far */
 #define RETRY_DEFAULT_MS 100
 
@@ -129,117 +138,179 @@ static long long now_us(void)
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* One connection, closed loop: depth reads in flight until t1, then the
- * answers still owed (within DRAIN_MS). A slot whose answer was an error
- * sends again after retry_after_ms. */
-static void *conn_main(void *arg)
+/* One connection's state in a worker: its client and its slots. */
+typedef struct {
+    conn_t *c;                  /* its results */
+    fc_client_t *cl;
+    long long *sent_us;         /* by msgid % RING */
+    long long *retry_at;        /* ms; the slots backing off */
+    int inflight, waiting, ready;
+    bool want_write;            /* a flush did not finish: wait for POLLOUT */
+    bool done;
+    uint64_t rng;
+} slots_t;
+
+typedef struct {
+    conn_t *conns;              /* this worker's: conns[0..n) */
+    int n;
+} worker_t;
+
+static void slots_fail(slots_t *s, const char *what)
 {
-    conn_t *c = arg;
-    char err[512];
-    fc_client_t *cl = harness_connect(c->d, 5000, err, sizeof err);
-    if (!cl) {
-        c->broken = true;
-        note(c, "connect: %.250s", err);
-        return NULL;
+    note(s->c, "%s: %s", what, fc_client_error(s->cl));
+    s->c->broken = true;
+    s->done = true;
+}
+
+/* Sends what is due: the free slots and those whose back-off is over (none
+ * once stopping), in one write. */
+static void slots_send(slots_t *s, fc_params_t *p, long long now, bool stopping)
+{
+    for (int i = 0; i < s->waiting;) {
+        if (stopping || s->retry_at[i] <= now) {
+            s->retry_at[i] = s->retry_at[--s->waiting];
+            s->ready += !stopping;
+        } else {
+            i++;
+        }
     }
-    fc_client_set_cork(cl, true);
+    if (stopping)
+        s->ready = 0;
+    for (; s->ready > 0; s->ready--) {
+        s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
+        fc_params_reset(p);
+        fc_params_int(p, "user_id", 1 + (int64_t)((s->rng >> 33) % NUSERS));
+        fc_params_int(p, "limit", 20);
+        uint32_t id;
+        int rc = fc_client_send(s->cl, "timeline.get", p, &id);
+        if (rc != FC_OK && rc != FC_ETIMEDOUT)
+            return slots_fail(s, "send");
+        s->sent_us[id % RING] = now_us();
+        s->inflight++;
+    }
+    int rc = fc_client_flush(s->cl);
+    if (rc != FC_OK && rc != FC_ETIMEDOUT)
+        return slots_fail(s, "flush");
+    s->want_write = rc == FC_ETIMEDOUT;
+}
+
+/* Takes every answer already there. A slot whose answer was an error sends
+ * again after retry_after_ms. */
+static void slots_recv(slots_t *s)
+{
+    conn_t *c = s->c;
+    while (s->inflight > 0) {
+        fc_response_t r;
+        int rc = fc_client_recv(s->cl, &r);
+        if (rc == FC_ETIMEDOUT)
+            return;
+        if (rc != FC_OK)
+            return slots_fail(s, "recv");
+        s->inflight--;
+        long long t = now_us(), t_ms = faults_now_ms();
+        bool in_window = t_ms >= c->t0 && t_ms < c->t1;
+        if (r.ok) {
+            if (in_window) {
+                c->ok++;
+                record(c, t - s->sent_us[r.msgid % RING]);
+            }
+            s->ready++;
+        } else {
+            int code = !strcmp(r.code, "OVERLOADED")    ? CODE_OVERLOADED
+                       : !strcmp(r.code, "UNAVAILABLE") ? CODE_UNAVAILABLE
+                                                        : CODE_OTHER;
+            if (in_window)
+                c->codes[code]++;
+            if (code != CODE_OVERLOADED)
+                note(c, "%s: %s", r.code, r.message);
+            s->retry_at[s->waiting++] = t_ms + (r.retry_after_ms >= 0 ? r.retry_after_ms
+                                                                       : RETRY_DEFAULT_MS);
+        }
+        fc_response_free(&r);
+    }
+}
+
+/* A worker drives its connections, closed loop: depth reads in flight on
+ * each until t1, then the answers still owed (within DRAIN_MS). One poll()
+ * waits for all of them (or for the next back-off's end). */
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    char err[512];
+    slots_t *sl = calloc((size_t)w->n, sizeof *sl);
+    struct pollfd *pfd = calloc((size_t)w->n, sizeof *pfd);
+    int *pidx = calloc((size_t)w->n, sizeof *pidx);
     fc_params_t p;
     fc_params_init(&p);
-    long long *sent_us = calloc(RING, sizeof *sent_us);
-    long long *retry_at = calloc((size_t)c->depth, sizeof *retry_at);  /* ms; 0: none */
-    int inflight = 0, waiting = 0;
-    uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(c->idx + 1);
-    int ready = c->depth;       /* slots free to send now */
-    for (;;) {
-        long long now = faults_now_ms();
-        bool stopping = now >= c->t1;
-        /* Slots whose back-off is over. */
-        for (int i = 0; i < waiting;) {
-            if (stopping || retry_at[i] <= now) {
-                retry_at[i] = retry_at[--waiting];
-                ready += !stopping;
-            } else {
-                i++;
-            }
-        }
-        for (; !stopping && ready > 0; ready--) {
-            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-            fc_params_reset(&p);
-            fc_params_int(&p, "user_id", 1 + (int64_t)((rng >> 33) % NUSERS));
-            fc_params_int(&p, "limit", 20);
-            uint32_t id;
-            int rc = fc_client_send(cl, "timeline.get", &p, &id);
-            if (rc != FC_OK && rc != FC_ETIMEDOUT) {
-                note(c, "send: %s", fc_client_error(cl));
-                c->broken = true;
-                goto out;
-            }
-            sent_us[id % RING] = now_us();
-            inflight++;
-        }
-        fc_client_set_timeout(cl, 0);
-        int frc = fc_client_flush(cl);
-        if (frc != FC_OK && frc != FC_ETIMEDOUT) {
-            note(c, "flush: %s", fc_client_error(cl));
-            c->broken = true;
-            goto out;
-        }
-        if (inflight == 0 && (stopping || waiting == 0))
-            break;
-        if (stopping && now >= c->t1 + DRAIN_MS) {
-            note(c, "%d reads unanswered %d ms after the load stopped", inflight, DRAIN_MS);
-            c->broken = true;
-            break;
-        }
-        /* Wait for one answer (or the next back-off's end), then take
-         * every answer already there. */
-        int wait = 100;
-        for (int i = 0; i < waiting; i++)
-            if (retry_at[i] - now < wait)
-                wait = (int)(retry_at[i] - now < 0 ? 0 : retry_at[i] - now);
-        if (inflight == 0) {
-            faults_sleep_ms(wait);      /* every slot backs off */
+    for (int i = 0; i < w->n; i++) {
+        slots_t *s = &sl[i];
+        s->c = &w->conns[i];
+        s->cl = harness_connect(s->c->d, 5000, err, sizeof err);
+        if (!s->cl) {
+            s->c->broken = true;
+            note(s->c, "connect: %.250s", err);
+            s->done = true;
             continue;
         }
-        for (int first = 1; inflight > 0; first = 0) {
-            fc_client_set_timeout(cl, first ? wait : 0);
-            fc_response_t r;
-            int rc = fc_client_recv(cl, &r);
-            if (rc == FC_ETIMEDOUT)
-                break;
-            if (rc != FC_OK) {
-                note(c, "recv: %s", fc_client_error(cl));
-                c->broken = true;
-                goto out;
-            }
-            inflight--;
-            long long t = now_us(), t_ms = faults_now_ms();
-            bool in_window = t_ms >= c->t0 && t_ms < c->t1;
-            if (r.ok) {
-                if (in_window) {
-                    c->ok++;
-                    record(c, t - sent_us[r.msgid % RING]);
-                }
-                ready++;
-            } else {
-                int code = !strcmp(r.code, "OVERLOADED")    ? CODE_OVERLOADED
-                           : !strcmp(r.code, "UNAVAILABLE") ? CODE_UNAVAILABLE
-                                                            : CODE_OTHER;
-                if (in_window)
-                    c->codes[code]++;
-                if (code != CODE_OVERLOADED)
-                    note(c, "%s: %s", r.code, r.message);
-                retry_at[waiting++] = t_ms + (r.retry_after_ms >= 0 ? r.retry_after_ms
-                                                                     : RETRY_DEFAULT_MS);
-            }
-            fc_response_free(&r);
-        }
+        fc_client_set_cork(s->cl, true);
+        fc_client_set_timeout(s->cl, 0);
+        s->sent_us = calloc(RING, sizeof *s->sent_us);
+        s->retry_at = calloc((size_t)s->c->depth, sizeof *s->retry_at);
+        s->ready = s->c->depth;
+        s->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(s->c->idx + 1);
     }
-out:
+    for (;;) {
+        long long now = faults_now_ms();
+        int wait = 100, np = 0, live = 0;
+        for (int i = 0; i < w->n; i++) {
+            slots_t *s = &sl[i];
+            if (s->done)
+                continue;
+            conn_t *c = s->c;
+            bool stopping = now >= c->t1;
+            slots_send(s, &p, now, stopping);
+            if (!s->done && s->inflight == 0 && (stopping || s->waiting == 0))
+                s->done = true;
+            if (!s->done && stopping && now >= c->t1 + DRAIN_MS) {
+                note(c, "%d reads unanswered %d ms after the load stopped", s->inflight,
+                     DRAIN_MS);
+                c->broken = true;
+                s->done = true;
+            }
+            if (s->done)
+                continue;
+            live++;
+            for (int k = 0; k < s->waiting; k++)
+                if (s->retry_at[k] - now < wait)
+                    wait = (int)(s->retry_at[k] - now < 0 ? 0 : s->retry_at[k] - now);
+            if (stopping && c->t1 + DRAIN_MS - now < wait)
+                wait = (int)(c->t1 + DRAIN_MS - now);
+            if (s->inflight > 0 || s->want_write) {
+                pfd[np] = (struct pollfd){ .fd = fc_client_fd(s->cl),
+                                           .events = (short)(POLLIN |
+                                                             (s->want_write ? POLLOUT : 0)) };
+                pidx[np++] = i;
+            }
+        }
+        if (live == 0)
+            break;
+        int rc = poll(pfd, (nfds_t)np, wait < 0 ? 0 : wait);
+        if (rc < 0 && errno != EINTR)
+            fail_msg("poll: %s", strerror(errno));
+        for (int k = 0; rc > 0 && k < np; k++)
+            if (pfd[k].revents)
+                slots_recv(&sl[pidx[k]]);
+    }
+    for (int i = 0; i < w->n; i++) {
+        if (sl[i].cl)
+            fc_client_close(sl[i].cl);
+        free(sl[i].sent_us);
+        free(sl[i].retry_at);
+    }
     fc_params_free(&p);
-    free(sent_us);
-    free(retry_at);
-    fc_client_close(cl);
+    free(sl);
+    free(pfd);
+    free(pidx);
     return NULL;
 }
 
@@ -257,26 +328,31 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* conns x depth reads in flight for WARMUP_MS + window_ms; figures over the
- * window. The connections are static: 128 of them hold their results. */
+/* conns x depth reads in flight for WARMUP_MS + window_ms, on WORKERS
+ * threads (connection i on worker i % WORKERS); figures over the window.
+ * The connections are static: 128 of them hold their results. */
 static void run_load(faults_t *f, int nconns, int depth, int window_ms, load_t *out)
 {
     static conn_t conns[OVER_CONNS];
-    static pthread_t th[OVER_CONNS];
+    static pthread_t th[WORKERS];
+    static worker_t workers[WORKERS];
     static char example[300];
-    assert_true(nconns <= OVER_CONNS);
+    assert_true(nconns <= OVER_CONNS && nconns % WORKERS == 0);
     memset(out, 0, sizeof *out);
     long long t0 = faults_now_ms() + WARMUP_MS;
-    for (int i = 0; i < nconns; i++) {
+    for (int i = 0; i < nconns; i++)
         conns[i] = (conn_t){ .d = f->d, .idx = i, .depth = depth, .t0 = t0,
                              .t1 = t0 + window_ms };
-        assert_int_equal(pthread_create(&th[i], NULL, conn_main, &conns[i]), 0);
+    int per = nconns / WORKERS;
+    for (int i = 0; i < WORKERS; i++) {
+        workers[i] = (worker_t){ .conns = conns + i * per, .n = per };
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &workers[i]), 0);
     }
-    size_t nlat = 0;
-    for (int i = 0; i < nconns; i++) {
+    for (int i = 0; i < WORKERS; i++)
         pthread_join(th[i], NULL);
+    size_t nlat = 0;
+    for (int i = 0; i < nconns; i++)
         nlat += conns[i].nlat;
-    }
     uint32_t *lat = malloc((nlat ? nlat : 1) * sizeof *lat);
     assert_non_null(lat);
     size_t k = 0;

@@ -70,7 +70,7 @@ soname=$(objdump -p "$LIB/libfeedcache-client.so" | awk '$1 == "SONAME" { print 
 [ "$(readlink "$LIB/libfeedcache-client.so")" = libfeedcache-client.so.0 ] ||
     fail "libfeedcache-client.so does not point at the soname"
 extra=$(nm -D --defined-only "$LIB/libfeedcache-client.so" | awk '{ print $3 }' |
-    grep -vE '^(fc_(client|params|response|obj|token)_[a-z_]+(@@FEEDCACHE_CLIENT_0)?|FEEDCACHE_CLIENT_0)$' || true)
+    grep -vE '^(fc_(client|params|response|obj|token)_[a-z_]+(@@FEEDCACHE_CLIENT_0(\.1)?)?|FEEDCACHE_CLIENT_0(\.1)?)$' || true)
 [ -z "$extra" ] && ok "the shared library exports the client API only" ||
     fail "the shared library exports more than the API: $extra"
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -506,6 +507,33 @@ static void writing_a_lot_while_responses_pile_up_does_not_deadlock(void **state
     fake_join(&f);
 }
 
+/* A caller with its own poll(): the fd polls readable once an answer is
+ * there, recv at timeout 0 takes it, and then reports FC_ETIMEDOUT (nothing
+ * more buffered) without blocking. */
+static void fd_polls_readable_when_an_answer_arrives(void **state)
+{
+    fake_t f;
+    fake_start(&f, FAKE_IMMEDIATE, 0, false);
+    fc_client_t *c = connect_ok(&f, 5000);
+    int fd = fc_client_fd(c);
+    assert_true(fd >= 0);
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    assert_int_equal(fc_client_send(c, "echo", NULL, NULL), FC_OK);
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    fc_client_set_timeout(c, 0);
+    fc_response_t r;
+    int rc;
+    while ((rc = fc_client_recv(c, &r)) == FC_ETIMEDOUT)
+        assert_int_equal(poll(&pfd, 1, 5000), 1);     /* the rest of a 1 KiB answer */
+    assert_int_equal(rc, FC_OK);
+    assert_int_equal(r.msgid, 1);
+    fc_response_free(&r);
+    assert_int_equal(fc_client_recv(c, &r), FC_ETIMEDOUT);
+    fc_client_close(c);
+    fake_join(&f);
+}
+
 static void unix_socket_works(void **state)
 {
     fake_t f;
@@ -565,6 +593,7 @@ int main(void)
         cmocka_unit_test(garbage_from_server_is_a_protocol_error),
         cmocka_unit_test(oversized_response_is_refused),
         cmocka_unit_test(writing_a_lot_while_responses_pile_up_does_not_deadlock),
+        cmocka_unit_test(fd_polls_readable_when_an_answer_arrives),
         cmocka_unit_test(unix_socket_works),
         cmocka_unit_test(connect_errors_say_why),
     };

@@ -706,8 +706,9 @@ static void empty_input_needs_more(void **state)
     rpc_framer_free(&f);
 }
 
-/* rpc_framer_trim: nothing pending frees the buffer; a buffer grown for a
- * large frame shrinks back once what is pending fits in RPC_FRAMER_KEEP. */
+/* rpc_framer_trim: a buffer grown for a large frame shrinks back once what
+ * is pending fits in RPC_FRAMER_KEEP; with nothing pending it is kept for
+ * the next read; rpc_framer_release frees it then (and only then). */
 static void trim_gives_memory_back(void **state)
 {
     (void)state;
@@ -728,11 +729,16 @@ static void trim_gives_memory_back(void **state)
     rpc_framer_trim(&f);
     assert_int_equal(rpc_framer_capacity(&f), RPC_FRAMER_KEEP);
     assert_int_equal(rpc_framer_pending(&f), 3);
+    rpc_framer_release(&f);                  /* something is pending: kept */
+    assert_int_equal(rpc_framer_capacity(&f), RPC_FRAMER_KEEP);
     rpc_framer_feed(&f, "x\x90", 2);       /* [2, "x", []] completes */
     assert_int_equal(rpc_framer_next(&f, &u), RPC_FRAME_OK);
     assert_int_equal(u.data.type, MSGPACK_OBJECT_ARRAY);
     assert_int_equal(u.data.via.array.size, 3);
     rpc_framer_trim(&f);
+    assert_int_equal(rpc_framer_capacity(&f), RPC_FRAMER_KEEP);
+    assert_int_equal(rpc_framer_pending(&f), 0);
+    rpc_framer_release(&f);
     assert_int_equal(rpc_framer_capacity(&f), 0);
     assert_int_equal(rpc_framer_next(&f, &u), RPC_FRAME_NEED_MORE);
     msgpack_unpacked_destroy(&u);

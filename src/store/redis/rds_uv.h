@@ -6,7 +6,15 @@
  * the stock adapter then returns without telling hiredis, so the connect
  * callback never fires and queued command callbacks are never run. Here the
  * error path hands hiredis the events it was waiting for, so it performs the
- * read or write, sees the error and runs its callbacks (as hiredis 1.0 does). */
+ * read or write, sees the error and runs its callbacks (as hiredis 1.0 does).
+ *
+ * Writes: the stock adapter watches the socket for "writable" whenever
+ * hiredis has output, which costs two epoll_ctl calls and one more loop
+ * iteration per write. Here a connected context's output is written at the
+ * end of the loop iteration that produced it (a uv_check handle), so the
+ * commands of every callback of that iteration leave in one write, at once;
+ * "writable" is watched only for the connect and for output the kernel did
+ * not take. */
 #ifndef FC_STORE_REDIS_RDS_UV_H
 #define FC_STORE_REDIS_RDS_UV_H
 
