@@ -3,14 +3,12 @@
 #include <sys/time.h>
 
 #include "store/redis/rds_keys.h"
+#include "store/redis/rds_script.h"
 #include "util/log.h"
 
 void feed_args_eval(rds_args_t *a, const char *script, int nkeys)
 {
-    rds_args_reset(a);
-    rds_args_str(a, "EVAL");
-    rds_args_str(a, script);
-    rds_args_int(a, nkeys);
+    rds_args_eval(a, script, nkeys);
 }
 
 rds_args_t *feed_args_cmd(rds_args_t *a, const char *name, feed_key_fn *key, const char *prefix,

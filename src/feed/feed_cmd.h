@@ -18,7 +18,10 @@ typedef size_t feed_key_fn(char *out, size_t cap, const char *prefix, int64_t id
 rds_args_t *feed_args_cmd(rds_args_t *a, const char *name, feed_key_fn *key, const char *prefix,
                           int64_t id);
 
-/* Starts args over as EVAL <script> <nkeys> (keys and argv follow). */
+/* Starts args over as a call of script (one of feed_scripts.h), nkeys keys
+ * and the arguments follow: EVALSHA <sha> <nkeys>, which the Redis pool
+ * sends as EVAL <script> on a connection that has not run it yet
+ * (store/redis/rds_script.h). */
 void feed_args_eval(rds_args_t *a, const char *script, int nkeys);
 
 /* The Redis pool connection for commands about `id` (a user, an author, a

@@ -359,7 +359,7 @@ static void on_delivered(rds_batch_t *b, void *arg)
         job_next_page(j);
 }
 
-/* One EVAL for up to FANOUT_CHUNK feeds. ids[0..n) are their owners. */
+/* One script call for up to FANOUT_CHUNK feeds. ids[0..n) are their owners. */
 static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
 {
     feed_engine_t *e = j->f->e;
@@ -390,9 +390,9 @@ static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
     rds_batch_add(j->batch, a);
 }
 
-/* One EVAL per FANOUT_CHUNK feeds on a single Redis. On a cluster a script
+/* One call per FANOUT_CHUNK feeds on a single Redis. On a cluster a script
  * may touch one slot only: the page is ordered by slot and each run of one
- * slot gets its own EVAL (about one per user: a page of 5,000 users spans
+ * slot gets its own call (about one per user: a page of 5,000 users spans
  * nearly as many slots). The pool pipelines them all in one round trip;
  * the cluster router sends each to its node. */
 static void add_deliveries(fanout_job_t *j, int64_t *ids, size_t n)

@@ -14,9 +14,9 @@
  * Jobs (feed_job.h): push a post into the home feeds of the author and
  * their followers that exist, push a celebrity marker into them, or remove
  * a deleted post from them. Followers are read from PostgreSQL in pages of
- * FANOUT_PAGE and delivered with one EVAL per FANOUT_CHUNK feeds (a short
- * script: Redis serves nothing else while it runs), all of a
- * page pipelined in one round trip. Up to FANOUT_CONCURRENCY jobs run at
+ * FANOUT_PAGE and delivered with one FEED_PUSH call (EVALSHA) per
+ * FANOUT_CHUNK feeds (a short script: Redis serves nothing else while it
+ * runs), all of a page pipelined in one round trip. Up to FANOUT_CONCURRENCY jobs run at
  * once, so PostgreSQL and Redis latencies overlap.
  *
  * Long jobs: every job this worker holds (running or waiting for a retry)
@@ -51,14 +51,20 @@
 #define FANOUT_GROUP "feedcache"
 #define FANOUT_PAGE 5000
 /* Feeds per FEED_PUSH call on a single Redis. Smaller calls block Redis
- * for less time (a delivery into an 800-entry listpack costs it 20-40 us),
- * but every call sends the script's text with EVAL: measured side by side
- * (bench/run.sh --quick, same tree), 16 per call cost Redis 23.2 us per
- * delivery against 13.1 us for 250, and delivered 33,500/s against 57,200/s,
- * while the longest script seen in SLOWLOG went only from 14.8 to 7.5 ms
- * (a loaded 2-CPU machine's scheduling shows in both). Smaller calls wait
- * for EVALSHA (scripts loaded once per connection); bench/RESULTS.md. */
-#define FANOUT_CHUNK 250
+ * for less time (a delivery into an 800-entry listpack costs it 20-40 us:
+ * 250 feeds were 5-10 ms of script). With EVAL every call carried the
+ * script's 1.1 KB text, and 16 per call cost 75% more Redis CPU per
+ * delivery than 250 (23.2 against 13.1 us); scripts now go by EVALSHA
+ * (store/redis/rds_script.h). Measured again, bench/run.sh --quick, same
+ * tree, two rounds back to back (bench/RESULTS.md, "EVALSHA"): Redis CPU
+ * per delivery 12.7 / 12.5 us for 32, 11.9 / 12.3 for 250, 15.5 / 12.0 for
+ * 16; deliveries/s 54,500 / 62,400 for 32 against 62,900 / 64,600; SLOWLOG
+ * entries over 1 ms 378 / 310 against 603 / 589. The quick graph's jobs are
+ * mostly one call either way (0.175 against 0.167 scripts per delivery),
+ * so those CPU differences are the shared machine's noise, which also sets
+ * the longest entries (8-28 ms, some of one key). 32 bounds a call to about
+ * 1 ms of script on 800-entry feeds; 16 was not clearly better. */
+#define FANOUT_CHUNK 32
 #define FANOUT_CONCURRENCY 32
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */

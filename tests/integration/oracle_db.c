@@ -231,17 +231,27 @@ rdirect_t *odb_redis_connect(const odb_env_t *e, char *err, size_t errlen)
     return rdirect_open(e->redis_url, err, errlen);
 }
 
-int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen)
+static int each_master(const odb_env_t *e, const char *command, char *err, size_t errlen)
 {
     rdirect_t *r = odb_redis_connect(e, err, errlen);
     if (!r)
         return -1;
     char why[512];
-    int ret = rdirect_flushdb(r, why, sizeof why);
+    int ret = rdirect_each_master(r, command, why, sizeof why);
     if (ret != 0)
-        set_err(err, errlen, "Redis FLUSHDB failed: %s", why);
+        set_err(err, errlen, "Redis %s failed: %s", command, why);
     rdirect_close(r);
     return ret;
+}
+
+int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen)
+{
+    return each_master(e, "FLUSHDB", err, errlen);
+}
+
+int odb_redis_script_flush(const odb_env_t *e, char *err, size_t errlen)
+{
+    return each_master(e, "SCRIPT FLUSH", err, errlen);
 }
 
 /* Drops <tag>_<pid> databases whose test process is gone (killed before

@@ -71,6 +71,9 @@ rdirect_t *odb_redis_connect(const odb_env_t *e, char *err, size_t errlen);
 /* FLUSHDB of the test's Redis db, or of every master (a cold start for the
  * daemon). */
 int odb_redis_flushdb(const odb_env_t *e, char *err, size_t errlen);
+/* SCRIPT FLUSH of the server, or of every master: the daemon's EVALSHAs
+ * get NOSCRIPT until it sends each script again. */
+int odb_redis_script_flush(const odb_env_t *e, char *err, size_t errlen);
 /* TRUNCATE users, follows, posts. */
 int odb_pg_truncate(PGconn *pg, char *err, size_t errlen);
 PGconn *odb_pg_connect(const odb_env_t *e, char *err, size_t errlen);

@@ -633,7 +633,7 @@ static size_t masters(rdirect_t *r, int *out)
     return n;
 }
 
-int rdirect_flushdb(rdirect_t *r, char *err, size_t errlen)
+int rdirect_each_master(rdirect_t *r, const char *command, char *err, size_t errlen)
 {
     if (r->cluster && load_slots(r) != 0) {
         snprintf(err, errlen, "%s", r->err);
@@ -643,8 +643,8 @@ int rdirect_flushdb(rdirect_t *r, char *err, size_t errlen)
     size_t n = masters(r, idx);
     for (size_t i = 0; i < n; i++) {
         redisContext *c = node_ctx(r, idx[i]);
-        redisReply *rep = c ? redisCommand(c, "FLUSHDB") : NULL;
-        if (!c || expect_ok(r, c, rep, "FLUSHDB") != 0) {
+        redisReply *rep = c ? redisCommand(c, command) : NULL;
+        if (!c || expect_ok(r, c, rep, command) != 0) {
             snprintf(err, errlen, "Redis %s:%d: %s", r->nodes[idx[i]].host, r->nodes[idx[i]].port,
                      r->err);
             node_drop(&r->nodes[idx[i]]);
@@ -652,6 +652,11 @@ int rdirect_flushdb(rdirect_t *r, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+int rdirect_flushdb(rdirect_t *r, char *err, size_t errlen)
+{
+    return rdirect_each_master(r, "FLUSHDB", err, errlen);
 }
 
 long long rdirect_info_sum(rdirect_t *r, const char *field)

@@ -70,6 +70,9 @@ int rdirect_get_reply(rdirect_t *r, redisReply **reply);
 
 /* FLUSHDB of the URL's db, or of every master of the cluster. 0 or -1. */
 int rdirect_flushdb(rdirect_t *r, char *err, size_t errlen);
+/* A keyless command without arguments that answers OK (FLUSHDB, "SCRIPT
+ * FLUSH") on the server, or on every master of the cluster. 0 or -1. */
+int rdirect_each_master(rdirect_t *r, const char *command, char *err, size_t errlen);
 /* The sum of an integer INFO field (e.g. "total_commands_processed") over
  * the server, or over every master; -1 when some master does not say. */
 long long rdirect_info_sum(rdirect_t *r, const char *field);

@@ -8,7 +8,8 @@
  * the SQL definition of a home timeline: same posts, same order, same
  * fields. Around that: deletes, edits, follows and unfollows (each checked
  * on the very next read), authors crossing the celebrity threshold both
- * ways, a cold start (FLUSHDB), invalidations, and bad input. Two focused
+ * ways, Redis's script cache flushed under the daemon (SCRIPT FLUSH, with
+ * fan-out running), a cold start (FLUSHDB), invalidations, and bad input. Two focused
  * tests: a cursor kept while posts are added and deleted around it, and
  * post.update / post.delete arriving while their post.publish is still
  * being processed (behind a notification, or pipelined).
@@ -113,6 +114,14 @@ static size_t check_absent(odb_world_t *w, int64_t user, int64_t id, const char 
     }
     odb_walk_free(&walk);
     return failed;
+}
+
+static bool log_has(const harness_daemon_t *d, const char *needle)
+{
+    char *log = harness_daemon_log(d);
+    bool has = strstr(log, needle) != NULL;
+    free(log);
+    return has;
 }
 
 /* A user, other than j, who follows j; nusers when none. */
@@ -229,9 +238,28 @@ static void scenario(fixture_t *f, uint64_t seed, size_t nusers, size_t nposts)
 
     /* Phase 2: the rest of the posts, with deletes and edits in between,
      * some of them of a post whose fan-out may still be running: a late
-     * delivery must neither bring a deleted post back nor an old body. */
+     * delivery must neither bring a deleted post back nor an old body.
+     * Halfway, an operator's SCRIPT FLUSH empties Redis's script cache
+     * under the daemon (with fan-out running): its EVALSHAs get NOSCRIPT
+     * and must go again as EVAL, losing nothing (checked when settled). */
+    size_t flush_at = n1 + (nposts - n1) / 2;
     for (size_t k = n1; k < nposts; k++) {
         size_t idx, other;
+        if (k == flush_at) {
+            STEP(odb_redis_script_flush(fixture_env(), err, sizeof err));
+            for (int r = 0; r < 5; r++) {     /* reads right after the flush */
+                size_t i = (size_t)odb_rng_below(&w.rng, w.nusers);
+                odb_walk_opts_t o = { .limit = 7, .hydrate = true, .data_may_change = true };
+                odb_walk_t walk;
+                if (odb_walk(w.c, w.users[i], &o, &walk, err, sizeof err) != 0) {
+                    fprintf(stderr, "ORACLE MISMATCH [read right after SCRIPT FLUSH, seed %"
+                            PRIu64 "] user %" PRId64 ": walk failed: %s\n", seed, w.users[i], err);
+                    failed++;
+                    continue;
+                }
+                odb_walk_free(&walk);
+            }
+        }
         STEP(odb_world_publish(&w, (size_t)odb_rng_below(&w.rng, w.nusers), ODB_PUB_RANDOM,
                                &idx, err, sizeof err));
         if (k % 25 == 0) {
@@ -253,6 +281,12 @@ static void scenario(fixture_t *f, uint64_t seed, size_t nusers, size_t nposts)
         }
     }
     STEP(odb_wait_settled(f->c, SETTLE_MS, err, sizeof err));
+    failed += odb_world_check_all(&w, "after SCRIPT FLUSH", extra, 1, NULL);
+    if (!log_has(f->d, "answered NOSCRIPT")) {
+        fprintf(stderr, "SCRIPT FLUSH [seed %" PRIu64 "]: the daemon never got NOSCRIPT: the "
+                "flush did not test the resend\n", seed);
+        failed++;
+    }
 
     /* More deletes and edits on settled feeds: the next read of the author
      * and of one follower no longer shows a deleted post, and shows an

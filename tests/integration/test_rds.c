@@ -26,6 +26,7 @@
 
 #include "metrics/metrics.h"
 #include "store/redis/rds.h"
+#include "store/redis/rds_script.h"
 #include "util/log.h"
 #include "redis_direct.h"
 
@@ -1081,6 +1082,144 @@ static void bad_options_are_refused(void **state)
     finish(&loop, NULL);
 }
 
+/* --- scripts by digest ------------------------------------------------------ */
+
+static const char script_get[] = "return redis.call('GET', KEYS[1])";
+static const char script_broken[] = "return (";
+
+static void send_script(rds_pool_t *pool, const char *script, const char *key, rec_t *rec)
+{
+    rds_args_t a;
+    rds_args_init(&a);
+    rds_args_eval(&a, script, 1);
+    rds_args_str(&a, key);
+    rds_send(pool, 0, &a, rec_cb, rec);
+    rds_args_free(&a);
+}
+
+/* calls= of INFO commandstats' line for cmd (eval, evalsha), 0 when none. */
+static long long cmd_calls(redisContext *c, const char *cmd)
+{
+    redisReply *rep = redisCommand(c, "INFO commandstats");
+    assert_non_null(rep);
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "cmdstat_%s:calls=", cmd);
+    const char *p = rep->str ? strstr(rep->str, pattern) : NULL;
+    long long n = p ? strtoll(p + strlen(pattern), NULL, 10) : 0;
+    freeReplyObject(rep);
+    return n;
+}
+
+static void direct_ok(redisContext *c, const char *line)
+{
+    redisReply *rep = redisCommand(c, line);
+    assert_non_null(rep);
+    assert_int_not_equal(rep->type, REDIS_REPLY_ERROR);
+    freeReplyObject(rep);
+}
+
+/* rds_args_eval writes EVALSHA; a connection that has not run the script
+ * yet sends EVAL (once: later calls go by digest). After SCRIPT FLUSH the
+ * EVALSHAs get NOSCRIPT and go again as EVAL on the same connection: the
+ * callers see only the script's answer, but a resent call runs after what
+ * was pipelined behind it (here a SET: both scripts read its value). A
+ * script that does not compile goes by EVAL every time and its error
+ * reaches the caller; an EVALSHA of a digest nobody registered is sent as
+ * it is, NOSCRIPT included. A reconnect forgets what was loaded. */
+static void scripts_go_by_digest(void **state)
+{
+    (void)state;
+    redisContext *c = redisConnect("127.0.0.1", PORT_PLAIN);
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
+    /* Our digest is Redis's. */
+    redisReply *rep = redisCommand(c, "SCRIPT LOAD %s", script_get);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_string_equal(rep->str, rds_script_sha(rds_script_register(script_get)));
+    freeReplyObject(rep);
+    direct_ok(c, "SCRIPT FLUSH");
+    direct_ok(c, "CONFIG RESETSTAT");
+    direct_ok(c, "SET sk v1");
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 1, 1000);
+    assert_true(wait_ready(&loop, pool, 1, 5000));
+    uint64_t loads0 = counter("feedcache_redis_script_loads_total");
+    uint64_t noscript0 = counter("feedcache_redis_noscript_total");
+
+    /* First call: EVAL; then three at once: EVALSHA. */
+    rec_t r[4];
+    memset(r, 0, sizeof r);
+    send_script(pool, script_get, "sk", &r[0]);
+    assert_true(wait_calls(&loop, &r[0], 1, 5000));
+    for (int i = 1; i < 4; i++)
+        send_script(pool, script_get, "sk", &r[i]);
+    for (int i = 1; i < 4; i++)
+        assert_true(wait_calls(&loop, &r[i], 1, 5000));
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r[i].errors + r[i].nulls, 0);
+        assert_string_equal(r[i].str, "v1");
+    }
+    assert_int_equal(cmd_calls(c, "eval"), 1);
+    assert_int_equal(cmd_calls(c, "evalsha"), 3);
+    assert_int_equal(counter("feedcache_redis_script_loads_total") - loads0, 1);
+
+    /* SCRIPT FLUSH under the pool; script, SET, script pipelined. */
+    direct_ok(c, "SCRIPT FLUSH");
+    rec_t a = { 0 }, set = { 0 }, b = { 0 };
+    send_script(pool, script_get, "sk", &a);
+    send_line(pool, 0, rec_cb, &set, "SET sk v2");
+    send_script(pool, script_get, "sk", &b);
+    assert_true(wait_calls(&loop, &a, 1, 5000));
+    assert_true(wait_calls(&loop, &b, 1, 5000));
+    assert_true(wait_calls(&loop, &set, 1, 5000));
+    assert_int_equal(a.errors + a.nulls + b.errors + b.nulls + set.errors + set.nulls, 0);
+    assert_string_equal(a.str, "v2");     /* ran after the SET behind it */
+    assert_string_equal(b.str, "v2");
+    assert_int_equal(counter("feedcache_redis_noscript_total") - noscript0, 2);
+    assert_int_equal(cmd_calls(c, "eval"), 3);
+    assert_int_equal(cmd_calls(c, "evalsha"), 5);
+    /* Loaded again: by digest. */
+    rec_t again = { 0 };
+    send_script(pool, script_get, "sk", &again);
+    assert_true(wait_calls(&loop, &again, 1, 5000));
+    assert_string_equal(again.str, "v2");
+    assert_int_equal(cmd_calls(c, "eval"), 3);
+    assert_int_equal(cmd_calls(c, "evalsha"), 6);
+
+    /* A script that does not compile: EVAL each time, the error reaches
+     * the caller, nothing is resent. */
+    for (int i = 0; i < 2; i++) {
+        rec_t bad = { 0 };
+        send_script(pool, script_broken, "sk", &bad);
+        assert_true(wait_calls(&loop, &bad, 1, 5000));
+        assert_int_equal(bad.errors, 1);
+        assert_non_null(strstr(bad.str, "compiling"));
+    }
+    assert_int_equal(cmd_calls(c, "eval"), 5);
+    /* A digest nobody registered: as it is. */
+    rec_t raw = roundtrip_line(&loop, pool, "EVALSHA 0000000000000000000000000000000000000000 0");
+    assert_int_equal(raw.errors, 1);
+    assert_memory_equal(raw.str, "NOSCRIPT", 8);
+    assert_int_equal(counter("feedcache_redis_noscript_total") - noscript0, 2);
+
+    /* A new connection knows nothing: EVAL again. */
+    direct_ok(c, "CLIENT KILL TYPE normal SKIPME yes");
+    run_for(&loop, 300);
+    assert_true(wait_ready(&loop, pool, 1, 5000));
+    rec_t fresh = { 0 };
+    send_script(pool, script_get, "sk", &fresh);
+    assert_true(wait_calls(&loop, &fresh, 1, 5000));
+    assert_string_equal(fresh.str, "v2");
+    assert_int_equal(cmd_calls(c, "eval"), 6);
+
+    direct_ok(c, "DEL sk");
+    redisFree(c);
+    finish(&loop, pool);
+}
+
 /* --- setup ---------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1144,6 +1283,7 @@ int main(void)
         cmocka_unit_test(close_runs_outstanding_callbacks),
         cmocka_unit_test(close_from_inside_a_callback),
         cmocka_unit_test(two_pools_share_metrics),
+        cmocka_unit_test(scripts_go_by_digest),
         cmocka_unit_test(bad_options_are_refused),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -18,6 +18,15 @@
  * longer than timeout_ms, and the wrapper guarantees the user callback runs
  * exactly once, from hiredis's reply or NULL-on-free path.
  *
+ * Scripts (rds_script.h): a command that is an EVALSHA of a registered
+ * script goes out as EVAL <text> on a connection whose `scripts` mask does
+ * not have it yet; its first reply that is not an error sets the bit (the
+ * mask is cleared whenever the connection becomes ready). An EVALSHA sent
+ * by digest keeps its bytes in its wrapper, and a NOSCRIPT reply clears the
+ * mask and sends them again as EVAL on the same connection, from inside
+ * the reply callback, with the same wrapper: the caller's callback runs
+ * once, with the second reply.
+ *
  * A command rds_node_send cannot hand to hiredis (an empty command, no
  * connection ready, pool closing) gets a wrapper too, on the pool's `failed`
  * list, and the `defer` idle handle runs its NULL callback on the next loop
@@ -51,6 +60,7 @@
 #include <hiredis/hiredis.h>
 
 #include "metrics/metrics.h"
+#include "store/redis/rds_script.h"
 #include "store/redis/rds_slots.h"
 #include "store/redis/rds_uv.h"
 #include "util/backoff.h"
@@ -79,7 +89,12 @@ static void install_reply_keeper(redisAsyncContext *ac);
     ACTION(redis_timeouts_total, METRIC_COUNTER, \
            "Redis connections dropped because a command or the connect took longer than the timeout") \
     ACTION(redis_reconnects_total, METRIC_COUNTER, "Redis reconnect attempts") \
-    ACTION(redis_connections, METRIC_GAUGE, "Redis connections ready (connected, AUTH and SELECT done)")
+    ACTION(redis_connections, METRIC_GAUGE, "Redis connections ready (connected, AUTH and SELECT done)") \
+    ACTION(redis_script_loads_total, METRIC_COUNTER, \
+           "Lua script calls sent with the script's text (EVAL): the first call of a script on a " \
+           "connection, or a resend after NOSCRIPT; every other call goes by EVALSHA") \
+    ACTION(redis_noscript_total, METRIC_COUNTER, \
+           "EVALSHA calls Redis answered NOSCRIPT (its script cache was flushed): sent again as EVAL")
 
 typedef struct { RDS_METRICS(METRIC_FIELD) } rds_metrics_t;
 static rds_metrics_t rds_metrics;
@@ -95,6 +110,9 @@ struct rds_cmd {
     void *privdata;
     const char *handshake;        /* "AUTH", "SELECT", "PING" for internal ones, else NULL */
     bool internal;                /* ours (the epoch's INFO): not a user command */
+    int script1;                  /* 1 + the registered script it calls (rds_script.h); 0: none */
+    char *resp;                   /* an EVALSHA's bytes, to send again as EVAL after NOSCRIPT */
+    size_t len, rest;             /* their length; where numkeys starts */
     uint64_t sent_ms;
     list_t link;                  /* in conn->cmds, or in pool->failed (conn NULL) */
 };
@@ -107,6 +125,8 @@ struct rds_conn {
     uint64_t state_since;         /* when the connect started */
     uint64_t last_reply_ms;       /* uv_now of the last reply: Redis is making progress */
     int handshake_left;
+    uint64_t scripts;             /* registered scripts known loaded on this connection: bit i
+                                   * for script i (rds_script.h); empty on every new connection */
     list_t cmds;                  /* outstanding commands (rds_cmd_t.link), oldest first */
     uv_timer_t retry;
     backoff_t backoff;            /* reconnect delays of this connection */
@@ -158,6 +178,7 @@ struct rds_node {
     int fail_logged;
     uint64_t fail_logged_ms;
     unsigned fail_count;          /* failures since the last success */
+    uint64_t noscript_logged_ms;  /* NOSCRIPT is logged at most every RDS_FAIL_LOG_INTERVAL_MS */
     char last_error[256];         /* why the last attempt failed, "" after a success */
     /* The server's replication id (rds_node_epoch): asked for on every new
      * connection and every RDS_EPOCH_EVERY_MS. */
@@ -276,6 +297,9 @@ static void conn_ready(rds_conn_t *conn)
     rds_node_t *pool = conn->pool;
     conn->state = CONN_READY;
     conn->ready_since = uv_now(pool->loop);
+    /* Maybe another server (a restart, a failover behind a name): no
+     * script is known loaded here until a call of it has been answered. */
+    conn->scripts = 0;
     pool->ready++;
     metric_gauge_add(rds_metrics.redis_connections, 1);
     char after[64] = "";
@@ -325,6 +349,54 @@ static void handshake_reply(rds_conn_t *conn, redisAsyncContext *ac, const char 
         conn_ready(conn);
 }
 
+static void cmd_free(rds_cmd_t *cmd)
+{
+    free(cmd->resp);
+    free(cmd);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+/* The reply of a registered script's call on conn (rds_script.h). A reply
+ * that is not an error means the server has the script now (an EVAL loads
+ * it before running it; an error may be a refusal before that: MOVED, OOM,
+ * LOADING...). NOSCRIPT means the server's cache was flushed: nothing is
+ * known loaded any more, and the call goes again at once as EVAL on the
+ * same connection (it did not run, so it runs once). True when it was
+ * resent: its callback waits for the second reply. */
+static bool script_reply(rds_conn_t *conn, redisAsyncContext *ac, rds_cmd_t *cmd,
+                         const redisReply *reply)
+{
+    rds_node_t *pool = conn->pool;
+    if (reply->type != REDIS_REPLY_ERROR) {
+        conn->scripts |= UINT64_C(1) << (cmd->script1 - 1);
+        return false;
+    }
+    if (!cmd->resp || reply->len < 8 || memcmp(reply->str, "NOSCRIPT", 8) != 0)
+        return false;
+    conn->scripts = 0;
+    metric_inc(rds_metrics.redis_noscript_total);
+    uint64_t now = uv_now(pool->loop);
+    if (!pool->noscript_logged_ms || now - pool->noscript_logged_ms >= RDS_FAIL_LOG_INTERVAL_MS) {
+        log_warn("rds", "%s: %s answered NOSCRIPT: its script cache was emptied (SCRIPT "
+                 "FLUSH); scripts are sent again with their text", pool->name, pool->where);
+        pool->noscript_logged_ms = now;
+    }
+    if (conn->state != CONN_READY || (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+        return false;
+    const buf_t *full = rds_script_eval_resp(cmd->script1 - 1, cmd->resp, cmd->len, cmd->rest);
+    cmd->sent_ms = now;
+    list_insert_tail(&conn->cmds, &cmd->link);
+    if (redisAsyncFormattedCommand(ac, on_reply, cmd, full->data, full->len) != REDIS_OK) {
+        list_remove(&cmd->link);
+        return false;
+    }
+    metric_inc(rds_metrics.redis_script_loads_total);
+    free(cmd->resp);               /* sent as EVAL: no NOSCRIPT to expect */
+    cmd->resp = NULL;
+    return true;
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     rds_cmd_t *cmd = privdata;
@@ -338,6 +410,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         free(cmd);
         return;
     }
+    if (cmd->script1 && reply && conn->ac == ac && script_reply(conn, ac, cmd, reply))
+        return;
     if (!cmd->internal) {
         conn->pool->pending--;
         if (!reply || reply->type == REDIS_REPLY_ERROR)
@@ -345,7 +419,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
     rds_reply_fn *cb = cmd->cb;
     void *pd = cmd->privdata;
-    free(cmd);
+    cmd_free(cmd);
     /* The callback may close the pool: nothing below touches it. */
     if (cb)
         cb(reply, pd);
@@ -1075,17 +1149,36 @@ static void send_formatted(rds_node_t *pool, rds_conn_t *conn, const char *resp,
     cmd->cb = cb;
     cmd->privdata = privdata;
     cmd->sent_ms = uv_now(pool->loop);
+    size_t rest = 0;
+    int script = rds_script_of_resp(resp, len, &rest);
+    cmd->script1 = script + 1;
+    bool load = false;
+    if (script >= 0 && (conn->scripts & (UINT64_C(1) << script))) {
+        /* By EVALSHA; kept to go again as EVAL should Redis answer NOSCRIPT. */
+        cmd->resp = fc_xmalloc(len);
+        memcpy(cmd->resp, resp, len);
+        cmd->len = len;
+        cmd->rest = rest;
+    } else if (script >= 0) {
+        /* Not known loaded on this connection: with its text. */
+        const buf_t *full = rds_script_eval_resp(script, resp, len, rest);
+        resp = full->data;
+        len = full->len;
+        load = true;
+    }
     list_insert_tail(&conn->cmds, &cmd->link);
     if (redisAsyncFormattedCommand(conn->ac, on_reply, cmd, resp, len) != REDIS_OK) {
         /* hiredis refused it (its context is going away): it fails later,
          * like a command with no connection. */
         list_remove(&cmd->link);
-        free(cmd);
+        cmd_free(cmd);
         defer_failure(pool, cb, privdata);
         return;
     }
     pool->pending++;
     metric_inc(rds_metrics.redis_commands_total);
+    if (load)
+        metric_inc(rds_metrics.redis_script_loads_total);
 }
 
 void rds_node_close(rds_node_t *pool)
