@@ -8,7 +8,9 @@ free_port() {
     for ((n = 0; n < 200; n++)); do
         p=$((30000 + RANDOM % 10000))
         [ "$p" = "${1:-0}" ] && continue
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+        # A variable, not `ss | grep -q`: under pipefail grep quitting early
+        # can kill ss with SIGPIPE and make a busy port look free.
+        if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
             echo "$p"
             return 0
         fi

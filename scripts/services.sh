@@ -84,7 +84,11 @@ pid_is() {
     local pid=$1 what=$2
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     [ -r "/proc/$pid/cmdline" ] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$what"
+    local cmdline
+    # Read into a variable, not piped to `grep -q`: with pipefail, grep
+    # quitting at its first match can kill the writer with SIGPIPE.
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ "$cmdline" == *"$what"* ]]
 }
 
 # Sends TERM, waits up to $2 seconds, then KILL.
@@ -374,8 +378,12 @@ start_cluster() {
         redis-cli -h 127.0.0.1 -p "${CLUSTER_PORTS%% *}" CLUSTER NODES >&2 || true
         die "the cluster did not become ready within 30 s"
     fi
-    # shellcheck disable=SC2086  # one line per port
-    seeds=$(printf '127.0.0.1:%s\n' $CLUSTER_PORTS | head -n 3 | paste -sd, -)
+    # The first three nodes as seeds. Not `printf | head -n 3`: head quits
+    # after three lines, printf may still be writing, dies of SIGPIPE, and
+    # pipefail plus set -e end the whole start silently (seen in CI).
+    local seed_ports
+    read -r -a seed_ports <<<"$CLUSTER_PORTS"
+    seeds="127.0.0.1:${seed_ports[0]},127.0.0.1:${seed_ports[1]},127.0.0.1:${seed_ports[2]}"
     cat >>"$STATE_DIR/env" <<EOT
 FEEDCACHE_TEST_REDIS_CLUSTER_URL=redis-cluster://$seeds
 FEEDCACHE_TEST_REDIS_CLUSTER_PORTS="$CLUSTER_PORTS"
@@ -538,7 +546,7 @@ cmd_start() {
     mkdir -p "$STATE_DIR"
     : >"$STATE_DIR/$MARKER"
     # From here on, a failure undoes whatever was started.
-    trap 'rc=$?; if [ $rc -ne 0 ]; then say "start failed; cleaning up"; stop_all; fi' EXIT
+    trap 'rc=$?; if [ $rc -ne 0 ]; then say "start failed (exit status $rc); cleaning up"; stop_all; fi' EXIT
 
     local base=${FC_PORT_BASE:-$((20000 + RANDOM % 10000))}
     start_redis "$base"
@@ -611,7 +619,7 @@ cmd_start_cluster() {
     mkdir -p "$STATE_DIR"
     : >"$STATE_DIR/$MARKER"
     load_state
-    trap 'rc=$?; if [ $rc -ne 0 ]; then say "start-cluster failed; cleaning up"; stop_cluster;
+    trap 'rc=$?; if [ $rc -ne 0 ]; then say "start-cluster failed (exit status $rc); cleaning up"; stop_cluster;
           [ "$FRESH_DIR" = 0 ] || rm -rf "$STATE_DIR"; fi' EXIT
     start_cluster "${FC_PORT_BASE:-$((20000 + RANDOM % 10000))}"
     trap - EXIT
