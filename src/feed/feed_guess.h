@@ -28,7 +28,17 @@ void feed_guess_free(feed_guess_t *g);
 size_t feed_guess_get(const feed_guess_t *g, int64_t user, const int64_t **celebs);
 
 /* Remembers user's celebrities; sorts celebs in place. More than
- * FEED_GUESS_MAX forgets the user instead. */
+ * FEED_GUESS_MAX forgets the user instead. A user's window hint (below)
+ * survives a store for the same user. */
 void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n);
+
+/* The window hint: the most posts one celebrity contributed to the user's
+ * last page, so that the next read asks each celebrity's set for about
+ * that many rather than a whole page (feed_read.c). 0 when unknown. */
+size_t feed_guess_window(const feed_guess_t *g, int64_t user);
+
+/* Sets user's window hint; ignored unless the user has a slot (a store
+ * came first). */
+void feed_guess_set_window(feed_guess_t *g, int64_t user, size_t most);
 
 #endif

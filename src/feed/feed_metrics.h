@@ -33,6 +33,9 @@
            "UNAVAILABLE, or served without the posts)") \
     ACTION(celebrity_merges_total, METRIC_COUNTER, \
            "celebrity recent-post sets merged into timeline pages at read time") \
+    ACTION(read_window_grown_total, METRIC_COUNTER, \
+           "timeline reads that started over with larger windows because a window of the " \
+           "home feed or of a celebrity's set was too small for the page") \
     ACTION(timeline_db_pages_total, METRIC_COUNTER, \
            "timeline pages served from PostgreSQL (Redis down, or past the cached window)") \
     ACTION(feed_rebuild_duration_seconds, METRIC_HISTOGRAM, \

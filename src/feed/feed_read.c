@@ -5,8 +5,9 @@
  *        after the cursor, the oldest entry (the floor of a trimmed feed), and
  *        FEED_SLIDE, which slides the TTL of a complete feed (never of a
  *        building placeholder) — one pipelined batch;
- *   RT2  only when the user follows celebrities: the same window of each
- *        celebrity's recent-posts set;
+ *   RT2  only when the user follows celebrities: a window of each
+ *        celebrity's recent-posts set after the cursor (usually asked in RT1
+ *        already, feed_guess.h);
  *   RT3  the page's post hashes (HMGET), for bodies and deletion tombstones.
  * Then the sources are merged (feed_merge: dedupe, (created_at, id) order,
  * trust bounds), and misses of the post cache come from PostgreSQL in one
@@ -17,7 +18,17 @@
  * (a trimmed feed or set) is served from PostgreSQL with the same order and
  * cursor ("db"); Redis down: the page comes from PostgreSQL ("db",
  * degraded). Posts found deleted are removed from the feed lazily and the
- * read starts over, so pages stay full. */
+ * read starts over, so pages stay full.
+ *
+ * Window sizes. Redis 7.0 formats every WITHSCORES score with
+ * snprintf("%.17g"), about 0.25 us each, which made the scores the largest
+ * part of Redis' CPU per read (36 per set, four or five sets per read). So
+ * the home feed's window is the page plus READ_SLACK, and a celebrity's
+ * window is about what one celebrity gave this user's last page (the guess
+ * cache keeps it), at least READ_CELEB_MIN: a celebrity rarely fills a page
+ * of a timeline that also follows others. A window that turns out too
+ * small makes the merge SHORT, and the read starts over with that kind of
+ * window four times larger. */
 #include "feed/feed_read.h"
 
 #include <inttypes.h>
@@ -37,7 +48,12 @@
 #include "util/num.h"
 
 #define READ_MAX_ATTEMPTS 4
-#define READ_SLACK 16
+/* Entries fetched beyond the page: room for duplicates (a post both
+ * fanned out and in a celebrity's set) and deleted posts, and the one entry
+ * that tells whether there is a next page. */
+#define READ_SLACK 4
+/* The smallest celebrity window; feed_read.c's header says why it is small. */
+#define READ_CELEB_MIN 8
 /* When the first page starts at the newest post: a timestamp beyond any post
  * (9999-12-31) and the largest id. */
 #define READ_TS_MAX INT64_C(253402300799999)
@@ -48,7 +64,8 @@ typedef struct {
     feed_read_req_t req;
     unsigned affinity;
     int attempts;
-    int64_t fetch_n;
+    int64_t fetch_n;           /* the home feed's window */
+    int64_t celeb_n;           /* each celebrity set's window */
     const char *source;
     bool degraded;
     bool past_cache;           /* the page lies wholly below what Redis holds */
@@ -64,7 +81,8 @@ typedef struct {
     size_t ncelebs;
     feed_source_t *srcs;
     size_t nsrcs;
-    bool any_full;             /* some range came back full: a bigger fetch helps */
+    bool home_full;            /* the home window came back full: a bigger one may help */
+    bool celeb_full;           /* so did some celebrity window */
     int author_rebuilds;       /* outstanding author-set rebuilds */
     int64_t *guess;            /* celebrities asked for in RT1 (a copy) */
     size_t nguess;
@@ -347,6 +365,21 @@ static void hydrate(read_t *r)
 
 /* ---- merge ------------------------------------------------------------- */
 
+/* Keeps the most posts one celebrity gave this page, for the next read's
+ * celebrity windows (celeb_window). */
+static void remember_window(read_t *r)
+{
+    size_t most = 0;
+    for (size_t j = 0; j < r->ncelebs; j++) {
+        size_t n = 0;
+        for (size_t i = 0; i < r->npage; i++)
+            n += r->page[i].author_id == r->celebs[j];
+        if (n > most)
+            most = n;
+    }
+    feed_guess_set_window(r->e->guess, r->req.user_id, most);
+}
+
 static void merge_sources(read_t *r)
 {
     r->page = fc_xcalloc((size_t)r->req.limit, sizeof *r->page);
@@ -355,9 +388,20 @@ static void merge_sources(read_t *r)
     if (st == FEED_MERGE_END)
         r->more = false;
     if (st == FEED_MERGE_SHORT) {
-        if (r->any_full && r->fetch_n < 4 * r->e->feed_max + READ_SLACK) {
-            /* Cut by the fetch size (many ties, or many duplicates): fetch more. */
+        /* Cut by a window (a chatty celebrity, many ties, many duplicates):
+         * the windows that came back full grow. */
+        int64_t cap = 4 * r->e->feed_max + READ_SLACK;
+        bool grow = false;
+        if (r->home_full && r->fetch_n < cap) {
             r->fetch_n *= 4;
+            grow = true;
+        }
+        if (r->celeb_full && r->celeb_n < cap) {
+            r->celeb_n *= 4;
+            grow = true;
+        }
+        if (grow) {
+            metric_inc(feed_metrics.read_window_grown_total);
             free_sources(r);
             free_posts(r);
             read_start(r);
@@ -373,6 +417,8 @@ static void merge_sources(read_t *r)
         read_from_db(r);
         return;
     }
+    if (r->ncelebs > 0)
+        remember_window(r);
     hydrate(r);
 }
 
@@ -394,11 +440,11 @@ static bool parse_floor(const redisReply *low, feed_key_t *floor)
     return false;
 }
 
-/* Fills a source from a ZRANGE ... WITHSCORES reply; returns whether the
- * reply was full (fetch_n entries). floor: the set's oldest entry, for a
- * partial set. */
-static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, bool partial,
-                        bool has_floor, feed_key_t floor_key, int64_t author)
+/* Fills a source from a ZRANGE ... WITHSCORES reply of a window of
+ * `window` entries; returns whether the reply was full. floor: the set's
+ * oldest entry, for a partial set. */
+static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, int64_t window,
+                        bool partial, bool has_floor, feed_key_t floor_key, int64_t author)
 {
     size_t n = range && range->type == REDIS_REPLY_ARRAY ? range->elements / 2 : 0;
     s->items = fc_xcalloc(n ? n : 1, sizeof *s->items);
@@ -416,12 +462,12 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, bo
          * nothing in Redis can be trusted: PostgreSQL will serve the page. */
         floor_key = (feed_key_t){ INT64_MAX, INT64_MAX };
     }
-    bool full = (int64_t)n >= r->fetch_n;
+    bool full = (int64_t)n >= window;
     feed_source_prepare(s, r->req.has_cursor ? &r->req.after : NULL, full, partial, floor_key);
     return full;
 }
 
-static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
+static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id, int64_t window)
 {
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
@@ -435,7 +481,7 @@ static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
     rds_args_str(a, "REV");
     rds_args_str(a, "LIMIT");
     rds_args_str(a, "0");
-    rds_args_int(a, r->fetch_n);
+    rds_args_int(a, window);
     rds_args_str(a, "WITHSCORES");
     rds_batch_add(r->batch, a);
 }
@@ -518,8 +564,8 @@ static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
         bool partial = low_state(low) == FEED_STATE_PARTIAL;
         feed_key_t floor = { 0, 0 };
         bool has_floor = parse_floor(low, &floor);
-        r->any_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, base + 2 * j + 1),
-                                   partial, has_floor, floor, r->celebs[j]);
+        r->celeb_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, base + 2 * j + 1),
+                                     r->celeb_n, partial, has_floor, floor, r->celebs[j]);
     }
     r->nsrcs = 1 + r->ncelebs;
     metric_add(feed_metrics.celebrity_merges_total, r->ncelebs);
@@ -553,7 +599,7 @@ static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n)
         rds_args_str(&r->args, "3");
         rds_args_str(&r->args, "WITHSCORES");
         rds_batch_add(r->batch, &r->args);
-        add_range(r, &r->args, rds_key_posts, celebs[j]);
+        add_range(r, &r->args, rds_key_posts, celebs[j], r->celeb_n);
     }
 }
 
@@ -651,8 +697,9 @@ static void on_feed(rds_batch_t *b, void *arg)
     r->srcs = fc_xcalloc(r->nsrcs, sizeof *r->srcs);
     feed_key_t floor = { 0, 0 };
     bool has_floor = parse_floor(rds_batch_reply(b, 2), &floor);
-    r->any_full = fill_source(r, &r->srcs[0], range, state == FEED_STATE_PARTIAL, has_floor,
-                              floor, 0);
+    r->home_full = fill_source(r, &r->srcs[0], range, r->fetch_n, state == FEED_STATE_PARTIAL,
+                               has_floor, floor, 0);
+    r->celeb_full = false;
     /* Same celebrities as guessed: their sets came with RT1. */
     bool guessed = nc == r->nguess && rds_batch_count(b) == 4 + 2 * nc;
     feed_guess_store(r->e->guess, r->req.user_id, r->celebs, nc);
@@ -680,7 +727,7 @@ static void read_start(read_t *r)
     rds_args_str(a, "BYSCORE");
     rds_args_str(a, "WITHSCORES");
     rds_batch_add(r->batch, a);
-    add_range(r, a, rds_key_feed, r->req.user_id);
+    add_range(r, a, rds_key_feed, r->req.user_id, r->fetch_n);
     add_floor(r, a, rds_key_feed, r->req.user_id);
     feed_args_eval(a, feed_script_slide, 1);
     rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
@@ -697,6 +744,16 @@ static void read_start(read_t *r)
     rds_batch_wait(r->batch, on_feed, r);
 }
 
+/* A celebrity's window: half as much again as the most one celebrity gave
+ * the user's last page, within [READ_CELEB_MIN, the home window]. */
+static int64_t celeb_window(size_t most, int64_t home_window)
+{
+    int64_t n = (int64_t)(most + most / 2 + 2);
+    if (n < READ_CELEB_MIN)
+        n = READ_CELEB_MIN;
+    return n < home_window ? n : home_window;
+}
+
 void feed_timeline_get(feed_engine_t *e, rpc_call_t *call, const feed_read_req_t *req)
 {
     read_t *r = fc_xcalloc(1, sizeof *r);
@@ -705,6 +762,7 @@ void feed_timeline_get(feed_engine_t *e, rpc_call_t *call, const feed_read_req_t
     r->req = *req;
     r->affinity = feed_affinity(req->user_id);
     r->fetch_n = req->limit + READ_SLACK;
+    r->celeb_n = celeb_window(feed_guess_window(e->guess, req->user_id), r->fetch_n);
     r->batch = rds_batch_new(e->redis, r->affinity);
     rds_args_init(&r->args);
     read_start(r);

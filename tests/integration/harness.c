@@ -524,3 +524,20 @@ int harness_daemon_finish(harness_daemon_t *d, bool test_finished)
     harness_daemon_free(d);
     return rc;
 }
+
+double harness_metric(const char *addr, const char *name, char *err, size_t errlen)
+{
+    harness_http_t h;
+    if (harness_http(addr, "GET", "/metrics", 5000, &h, err, errlen) != 0)
+        return -2;
+    double v = -1;
+    size_t n = strlen(name);
+    for (const char *p = h.body.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    }
+    harness_http_free(&h);
+    return v;
+}

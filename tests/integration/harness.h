@@ -96,4 +96,8 @@ int harness_http(const char *addr, const char *method, const char *path, int tim
                  harness_http_t *out, char *err, size_t errlen);
 void harness_http_free(harness_http_t *h);
 
+/* The value of an unlabelled series on addr's /metrics; -1 when it is not
+ * there, -2 when /metrics could not be fetched (err says why). */
+double harness_metric(const char *addr, const char *name, char *err, size_t errlen);
+
 #endif

@@ -231,19 +231,10 @@ static void auth_refused(fc_client_t *c, const char *token)
 /* The value of an unlabelled series on /metrics, or -1. */
 static double metric_value(fixture_t *f, const char *name)
 {
-    harness_http_t h;
     char err[512];
-    if (harness_http(f->d->metrics_addr, "GET", "/metrics", TIMEOUT_MS, &h, err, sizeof err) != 0)
+    double v = harness_metric(f->d->metrics_addr, name, err, sizeof err);
+    if (v == -2)
         fail_msg("GET /metrics: %s", err);
-    double v = -1;
-    size_t n = strlen(name);
-    for (const char *p = h.body.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, name, n) == 0 && p[n] == ' ') {
-            v = strtod(p + n + 1, NULL);
-            break;
-        }
-    }
-    harness_http_free(&h);
     return v;
 }
 

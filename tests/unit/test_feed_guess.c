@@ -255,6 +255,35 @@ static void user_zero_is_never_known(void **state)
     feed_guess_free(g);
 }
 
+/* The window hint belongs to the user in the slot: set only after a
+ * store, kept by the same user's next store, gone when another user takes
+ * the slot over. */
+static void window_hint_follows_the_slots_user(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    feed_guess_set_window(g, 42, 7);                 /* no slot yet: ignored */
+    assert_int_equal(feed_guess_window(g, 42), 0);
+    int64_t celebs[] = { 5, 3 };
+    feed_guess_store(g, 42, celebs, 2);
+    assert_int_equal(feed_guess_window(g, 42), 0);
+    feed_guess_set_window(g, 42, 7);
+    assert_int_equal(feed_guess_window(g, 42), 7);
+    int64_t fewer[] = { 3 };
+    feed_guess_store(g, 42, fewer, 1);               /* same user: hint kept */
+    assert_int_equal(feed_guess_window(g, 42), 7);
+    int64_t other = colliding_user(42);
+    feed_guess_set_window(g, other, 9);              /* not its slot: ignored */
+    assert_int_equal(feed_guess_window(g, 42), 7);
+    assert_int_equal(feed_guess_window(g, other), 0);
+    feed_guess_store(g, other, celebs, 2);           /* takes the slot over */
+    assert_int_equal(feed_guess_window(g, other), 0);
+    assert_int_equal(feed_guess_window(g, 42), 0);
+    feed_guess_set_window(g, 0, 3);
+    assert_int_equal(feed_guess_window(g, 0), 0);
+    feed_guess_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +295,7 @@ int main(void)
         cmocka_unit_test(a_colliding_user_takes_the_slot_over),
         cmocka_unit_test(shrinking_and_growing_reuse_storage),
         cmocka_unit_test(user_zero_is_never_known),
+        cmocka_unit_test(window_hint_follows_the_slots_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
