@@ -46,13 +46,22 @@ static size_t build_suffix(char *out, size_t cap, const char *prefix, const char
         out[0] = '\0';
     if (!prefix || !token_ok(prefix, RDS_KEY_PREFIX_MAX))
         return 0;
-    int n = snprintf(out, cap, "%s%s{%s}%s", prefix, kind, tag, suffix);
-    if (n < 0 || (size_t)n >= cap) {
-        if (cap > 0)
-            out[0] = '\0';
-        return 0;
+    /* By hand, not snprintf: a key is built for nearly every command, and
+     * snprintf's format parsing was ~3% of feedcached's CPU on reads. */
+    const char *parts[] = { prefix, kind, "{", tag, "}", suffix };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t len = strlen(parts[i]);
+        if (len >= cap - n) {        /* no room for it and the final NUL */
+            if (cap > 0)
+                out[0] = '\0';
+            return 0;
+        }
+        memcpy(out + n, parts[i], len);
+        n += len;
     }
-    return (size_t)n;
+    out[n] = '\0';
+    return n;
 }
 
 static size_t build(char *out, size_t cap, const char *prefix, const char *kind,
