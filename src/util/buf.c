@@ -70,6 +70,13 @@ void buf_reset(buf_t *b)
 
 void buf_reserve(buf_t *b, size_t extra)
 {
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    buf_grow(b, extra);
+}
+
+void buf_grow(buf_t *b, size_t extra)
+{
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return;
@@ -78,15 +85,6 @@ void buf_reserve(buf_t *b, size_t extra)
         cap *= 2;
     b->data = fc_xrealloc(b->data, cap);
     b->cap = cap;
-    b->data[b->len] = '\0';
-}
-
-void buf_append(buf_t *b, const void *data, size_t len)
-{
-    buf_reserve(b, len);
-    if (len)
-        memcpy(b->data + b->len, data, len);
-    b->len += len;
     b->data[b->len] = '\0';
 }
 

@@ -6,6 +6,7 @@
 #define FC_UTIL_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct {
     char *data;   /* always NUL-terminated when len > 0 or after any append */
@@ -17,7 +18,21 @@ void buf_init(buf_t *b);
 void buf_free(buf_t *b);
 void buf_reset(buf_t *b);
 void buf_reserve(buf_t *b, size_t extra);
-void buf_append(buf_t *b, const void *data, size_t len);
+/* buf_reserve's slow path: grows the buffer. */
+void buf_grow(buf_t *b, size_t extra);
+
+/* Inline: a page read makes about a thousand appends of a few bytes (RESP
+ * pieces, msgpack tokens), and a call plus a reserve check each was 10% of
+ * feedcached's instructions on cached reads (callgrind). */
+static inline void buf_append(buf_t *b, const void *data, size_t len)
+{
+    if (b->len + len + 1 > b->cap)
+        buf_grow(b, len);
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
 void buf_puts(buf_t *b, const char *s);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops the first n bytes (a consumed prefix of a queue). */

@@ -101,19 +101,24 @@ const size_t *rds_args_lens(const rds_args_t *a)
     return a->lens;
 }
 
-/* Appends "<prefix><n>\r\n" without printf. */
-static void resp_header(buf_t *b, char prefix, size_t n)
+/* The most a "<prefix><n>\r\n" header takes: a prefix, 20 digits, CRLF. */
+#define RESP_HEADER_MAX 23
+
+/* Writes "<prefix><n>\r\n" at p without printf; returns the end. */
+static char *resp_header(char *p, char prefix, size_t n)
 {
-    char tmp[24];
-    int i = (int)sizeof tmp;
-    tmp[--i] = '\n';
-    tmp[--i] = '\r';
+    char tmp[RESP_HEADER_MAX];
+    size_t i = sizeof tmp;
     do {
         tmp[--i] = (char)('0' + n % 10);
         n /= 10;
     } while (n);
-    tmp[--i] = prefix;
-    buf_append(b, tmp + i, sizeof tmp - (size_t)i);
+    *p++ = prefix;
+    memcpy(p, tmp + i, sizeof tmp - i);
+    p += sizeof tmp - i;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
 }
 
 /* The command in RESP, written here rather than by hiredis's
@@ -124,14 +129,20 @@ static void resp_header(buf_t *b, char prefix, size_t n)
 const buf_t *rds_args_resp(rds_args_t *args)
 {
     static buf_t resp;
-    const char *const *argv = rds_args_argv(args);
-    const size_t *lens = rds_args_lens(args);
     buf_reset(&resp);
-    resp_header(&resp, '*', (size_t)args->argc);
+    /* One reservation for the worst case, then plain stores. */
+    size_t most = RESP_HEADER_MAX + (size_t)args->argc * (RESP_HEADER_MAX + 2) + args->bytes.len;
+    buf_reserve(&resp, most);
+    char *p = resp.data;
+    p = resp_header(p, '*', (size_t)args->argc);
     for (int i = 0; i < args->argc; i++) {
-        resp_header(&resp, '$', lens[i]);
-        buf_append(&resp, argv[i], lens[i]);
-        buf_append(&resp, "\r\n", 2);
+        p = resp_header(p, '$', args->lens[i]);
+        memcpy(p, args->bytes.data + args->offsets[i], args->lens[i]);
+        p += args->lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
     }
+    resp.len = (size_t)(p - resp.data);
+    resp.data[resp.len] = '\0';
     return &resp;
 }
