@@ -389,20 +389,11 @@ long long faults_redis_info(const faults_services_t *s, const char *field)
 
 double faults_metric(const harness_daemon_t *d, const char *series)
 {
-    harness_http_t h;
     char err[512];
-    if (harness_http(d->metrics_addr, "GET", "/metrics", 5000, &h, err, sizeof err) != 0)
+    double v = harness_metric(d->metrics_addr, series, err, sizeof err);
+    if (v == -2)
         fail_msg("GET /metrics: %s", err);
-    double v = NAN;
-    size_t n = strlen(series);
-    for (const char *p = h.body.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-            v = strtod(p + n + 1, NULL);
-            break;
-        }
-    }
-    harness_http_free(&h);
-    return v;
+    return v == -1 ? NAN : v;
 }
 
 int64_t faults_stat(fc_client_t *c, const char *key)

@@ -610,20 +610,10 @@ static void warm_pacing(void **state)
 /* One counter from /metrics (series given with its labels), or -1. */
 static double metric_value(const harness_daemon_t *d, const char *series)
 {
-    harness_http_t h;
     char err[512];
-    if (harness_http(d->metrics_addr, "GET", "/metrics", FIXTURE_TIMEOUT_MS, &h, err,
-                     sizeof err) != 0)
+    double v = harness_metric(d->metrics_addr, series, err, sizeof err);
+    if (v == -2)
         fail_msg("GET /metrics: %s", err);
-    double v = -1;
-    size_t n = strlen(series);
-    for (const char *p = h.body.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-            v = strtod(p + n + 1, NULL);
-            break;
-        }
-    }
-    harness_http_free(&h);
     return v;
 }
 
