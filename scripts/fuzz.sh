@@ -106,7 +106,7 @@ for t in "${TARGETS[@]}"; do
         cp "$log" "$CRASHES/${t}-failed-$(date +%s).log"
     fi
     if [ $new -ne 0 ]; then
-        grep -E 'ERROR|SUMMARY|fuzz check failed|runtime error' "$log" | head -5
+        grep -E 'ERROR|SUMMARY|fuzz check failed|runtime error' "$log" | head -5 || true   # head may quit first (SIGPIPE under pipefail)
         echo "full log: $log"
         FAILED+=("fuzz_$t")
     fi
