@@ -34,7 +34,14 @@ static int item_cmp_desc(const void *pa, const void *pb)
 
 void feed_items_sort(feed_item_t *items, size_t n)
 {
-    if (n > 1)
+    /* What Redis returns is nearly always in order already (only ids that
+     * share a ms and differ in digit count are not): one pass to check
+     * costs far less than qsort, which was ~5% of feedcached's
+     * instructions on cached reads. */
+    size_t i = 1;
+    while (i < n && item_cmp_desc(&items[i - 1], &items[i]) <= 0)
+        i++;
+    if (i < n)
         qsort(items, n, sizeof *items, item_cmp_desc);
 }
 

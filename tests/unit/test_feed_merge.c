@@ -321,6 +321,20 @@ static void sort_is_newest_first_and_deterministic(void **state)
     assert_int_equal(it[4].author_id, 3);   /* a known author first among equals */
     feed_items_sort(NULL, 0);
     feed_items_sort(it, 1);
+    /* Sorted already: unchanged. Out of order only in the last pair (the
+     * check before the sort stops there): sorted. */
+    feed_item_t done[] = { { 9, 3, 0 }, { 9, 2, 0 }, { 8, 7, 4 }, { 8, 7, 0 } };
+    feed_items_sort(done, 4);
+    assert_int_equal(done[1].id, 2);
+    assert_int_equal(done[2].author_id, 4);
+    feed_item_t last[] = { { 9, 3, 0 }, { 9, 2, 0 }, { 8, 7, 0 }, { 8, 7, 4 } };
+    feed_items_sort(last, 4);
+    assert_int_equal(last[2].author_id, 4);
+    assert_int_equal(last[3].author_id, 0);
+    feed_item_t first[] = { { 1, 1, 0 }, { 9, 3, 0 }, { 5, 2, 0 } };
+    feed_items_sort(first, 3);
+    assert_int_equal(first[0].ts, 9);
+    assert_int_equal(first[2].ts, 1);
 }
 
 /* ZRANGE REV returns ts-ties in reversed string order: "9", "100", "10". */

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -119,6 +120,47 @@ static void route_like_pins_a_keyless_command_to_a_key_slot(void **state)
     rds_args_free(&a);
 }
 
+/* The RESP of a command, checked against one built here the slow way:
+ * lengths of every digit count (0, 1 and 2 digits take a fast path; 100
+ * and up the general one), binary bytes, many arguments. */
+static void resp_matches_the_protocol(void **state)
+{
+    (void)state;
+    static const size_t lens[] = { 0, 1, 9, 10, 42, 99, 100, 101, 999, 1000, 12345 };
+    const size_t nlens = sizeof lens / sizeof lens[0];
+    rds_args_t a;
+    rds_args_init(&a);
+    char *big = malloc(12345);
+    assert_non_null(big);
+    for (size_t i = 0; i < 12345; i++)
+        big[i] = (char)(i % 7 == 0 ? '\0' : i % 5 == 0 ? '\r' : 'a' + (int)(i % 26));
+    for (int round = 0; round < 2; round++) {        /* the buffer is reused */
+        rds_args_reset(&a);
+        buf_t want;
+        buf_init(&want);
+        size_t argc = nlens * (size_t)(round + 1);
+        buf_printf(&want, "*%zu\r\n", argc);
+        for (size_t k = 0; k < argc; k++) {
+            size_t n = lens[k % nlens];
+            rds_args_add(&a, big, n);
+            buf_printf(&want, "$%zu\r\n", n);
+            buf_append(&want, big, n);
+            buf_append(&want, "\r\n", 2);
+        }
+        const buf_t *got = rds_args_resp(&a);
+        assert_int_equal(got->len, want.len);
+        assert_memory_equal(got->data, want.data, want.len);
+        assert_int_equal(got->data[got->len], '\0');
+        buf_free(&want);
+    }
+    rds_args_reset(&a);                               /* no arguments at all */
+    const buf_t *none = rds_args_resp(&a);
+    assert_int_equal(none->len, 4);
+    assert_memory_equal(none->data, "*0\r\n", 4);
+    free(big);
+    rds_args_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +169,7 @@ int main(void)
         cmocka_unit_test(many_and_long_arguments_survive_growth),
         cmocka_unit_test(keys_come_from_the_key_builders),
         cmocka_unit_test(int64_formatting_round_trips),
+        cmocka_unit_test(resp_matches_the_protocol),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,15 +107,21 @@ const size_t *rds_args_lens(const rds_args_t *a)
 /* Writes "<prefix><n>\r\n" at p without printf; returns the end. */
 static char *resp_header(char *p, char prefix, size_t n)
 {
-    char tmp[RESP_HEADER_MAX];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
     *p++ = prefix;
-    memcpy(p, tmp + i, sizeof tmp - i);
-    p += sizeof tmp - i;
+    if (n < 100) {              /* nearly every header: short arguments */
+        if (n >= 10)
+            *p++ = (char)('0' + n / 10);
+        *p++ = (char)('0' + n % 10);
+    } else {
+        char tmp[RESP_HEADER_MAX];
+        size_t i = sizeof tmp;
+        do {
+            tmp[--i] = (char)('0' + n % 10);
+            n /= 10;
+        } while (n);
+        memcpy(p, tmp + i, sizeof tmp - i);
+        p += sizeof tmp - i;
+    }
     *p++ = '\r';
     *p++ = '\n';
     return p;
