@@ -9,7 +9,6 @@ typedef struct {
     int64_t user_id;             /* 0: empty */
     uint32_t n, cap;
     uint32_t window;             /* feed_guess_window */
-    uint64_t slid_ms;            /* feed_guess_slid; 0: never */
     int64_t *celebs;             /* sorted */
 } slot_t;
 
@@ -72,10 +71,8 @@ void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n)
         s->cap = (uint32_t)n;
         s->celebs = fc_xrealloc(s->celebs, n * sizeof *s->celebs);
     }
-    if (s->user_id != user) {
+    if (s->user_id != user)
         s->window = 0;
-        s->slid_ms = 0;
-    }
     s->user_id = user;
     s->n = (uint32_t)n;
     if (n)
@@ -97,22 +94,4 @@ void feed_guess_set_window(feed_guess_t *g, int64_t user, size_t most)
     slot_t *s = &g->slots[slot_of(user)];
     if (s->user_id == user)
         s->window = most > UINT32_MAX ? UINT32_MAX : (uint32_t)most;
-}
-
-bool feed_guess_slide_due(const feed_guess_t *g, int64_t user, uint64_t now_ms,
-                          uint64_t every_ms)
-{
-    if (!g->slots || user == 0)
-        return true;
-    const slot_t *s = &g->slots[slot_of(user)];
-    return s->user_id != user || s->slid_ms == 0 || now_ms - s->slid_ms >= every_ms;
-}
-
-void feed_guess_slid(feed_guess_t *g, int64_t user, uint64_t now_ms)
-{
-    if (!g->slots || user == 0)
-        return;
-    slot_t *s = &g->slots[slot_of(user)];
-    if (s->user_id == user)
-        s->slid_ms = now_ms ? now_ms : 1;
 }

@@ -12,7 +12,6 @@
 #ifndef FC_FEED_FEED_GUESS_H
 #define FC_FEED_FEED_GUESS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,14 +40,5 @@ size_t feed_guess_window(const feed_guess_t *g, int64_t user);
 /* Sets user's window hint; ignored unless the user has a slot (a store
  * came first). */
 void feed_guess_set_window(feed_guess_t *g, int64_t user, size_t most);
-
-/* Whether a read of user's feed at now_ms should slide its TTL: true
- * unless this cache saw a slide for the user less than every_ms ago. */
-bool feed_guess_slide_due(const feed_guess_t *g, int64_t user, uint64_t now_ms,
-                          uint64_t every_ms);
-
-/* Records a slide of user's feed at now_ms; ignored unless the user has a
- * slot. */
-void feed_guess_slid(feed_guess_t *g, int64_t user, uint64_t now_ms);
 
 #endif

@@ -3,12 +3,13 @@
  * Round trips for a cached page:
  *   RT1  the feed's meta members (state, celebrity markers), the page window
  *        after the cursor, the oldest entry (the floor of a trimmed feed), and
- *        FEED_SLIDE, which slides the TTL of a complete feed (never of a
- *        building placeholder) — one pipelined batch. The slide is sent at
- *        most every slide_every_ms per user (the guess cache remembers when)
- *        and sets feed_ttl plus that much, so a feed still lives at least
- *        feed_ttl after its last read, and a busy feed costs one command
- *        less per read;
+ *        the feed's PTTL — one pipelined batch. FEED_SLIDE, which slides the
+ *        TTL of a complete feed (never of a building placeholder), is sent
+ *        (without waiting for it) only when less than feed_ttl is left,
+ *        setting feed_ttl plus slide_every_ms. A feed thus lives at least feed_ttl
+ *        after every read, whoever set its TTL last (a warm, a rebuild,
+ *        another instance), and a busy feed runs the script at most every
+ *        slide_every_ms instead of at every read;
  *   RT2  only when the user follows celebrities: a window of each
  *        celebrity's recent-posts set after the cursor (usually asked in RT1
  *        already, feed_guess.h);
@@ -88,7 +89,6 @@ typedef struct {
     bool home_full;            /* the home window came back full: a bigger one may help */
     bool celeb_full;           /* so did some celebrity window */
     int author_rebuilds;       /* outstanding author-set rebuilds */
-    bool slide;                /* RT1 holds FEED_SLIDE */
     int64_t *guess;            /* celebrities asked for in RT1 (a copy) */
     size_t nguess;
 
@@ -645,6 +645,26 @@ static bool suspect(read_t *r, const char *epoch)
     return now[0] && strcmp(now, epoch) != 0;
 }
 
+/* How much longer than feed_ttl a slide sets: a sixteenth of feed_ttl, at
+ * most a minute; a feed read all the time runs the slide that often. */
+static int64_t slide_every_ms(const feed_engine_t *e)
+{
+    int64_t every = e->feed_ttl_ms / 16;
+    return every < 60000 ? every : 60000;
+}
+
+/* Slides a complete feed's TTL when RT1's PTTL says less than feed_ttl is
+ * left (or none is set); the slide script still checks the state. */
+static void slide_if_due(read_t *r, const redisReply *pttl)
+{
+    if (!pttl || pttl->type != REDIS_REPLY_INTEGER || pttl->integer >= r->e->feed_ttl_ms)
+        return;
+    feed_args_eval(&r->args, feed_script_slide, 1);
+    rds_args_key(&r->args, rds_key_feed, r->e->prefix, r->req.user_id);
+    rds_args_int(&r->args, r->e->feed_ttl_ms + slide_every_ms(r->e));
+    rds_send(r->e->redis, r->affinity, &r->args, NULL, NULL);
+}
+
 static void on_feed(rds_batch_t *b, void *arg)
 {
     read_t *r = arg;
@@ -706,29 +726,19 @@ static void on_feed(rds_batch_t *b, void *arg)
                                has_floor, floor, 0);
     r->celeb_full = false;
     /* Same celebrities as guessed: their sets came with RT1. */
-    size_t base = r->slide ? 4 : 3;     /* where the guessed celebrities' replies start */
-    bool guessed = nc == r->nguess && rds_batch_count(b) == base + 2 * nc;
+    slide_if_due(r, rds_batch_reply(b, 3));
+    bool guessed = nc == r->nguess && rds_batch_count(b) == 4 + 2 * nc;
     feed_guess_store(r->e->guess, r->req.user_id, r->celebs, nc);
-    if (r->slide)
-        feed_guess_slid(r->e->guess, r->req.user_id, uv_now(r->e->loop));
     for (size_t j = 0; guessed && j < nc; j++)
         guessed = r->celebs[j] == r->guess[j];
     if (nc > 0) {
         if (guessed)
-            use_celebs(r, b, base);
+            use_celebs(r, b, 4);
         else
             read_celebs(r);
         return;
     }
     merge_sources(r);
-}
-
-/* How often one instance slides a user's feed TTL: a sixteenth of
- * feed_ttl, at most a minute. */
-static uint64_t slide_every_ms(const feed_engine_t *e)
-{
-    uint64_t every = (uint64_t)e->feed_ttl_ms / 16;
-    return every < 60000 ? every : 60000;
 }
 
 static void read_start(read_t *r)
@@ -745,14 +755,10 @@ static void read_start(read_t *r)
     rds_batch_add(r->batch, a);
     add_range(r, a, rds_key_feed, r->req.user_id, r->fetch_n);
     add_floor(r, a, rds_key_feed, r->req.user_id);
-    uint64_t every = slide_every_ms(r->e);
-    r->slide = feed_guess_slide_due(r->e->guess, r->req.user_id, uv_now(r->e->loop), every);
-    if (r->slide) {
-        feed_args_eval(a, feed_script_slide, 1);
-        rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
-        rds_args_int(a, r->e->feed_ttl_ms + (int64_t)every);
-        rds_batch_add(r->batch, a);
-    }
+    rds_args_reset(a);
+    rds_args_str(a, "PTTL");
+    rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
+    rds_batch_add(r->batch, a);
     /* The celebrities of the last read come along (feed_guess.h). */
     const int64_t *guess;
     r->nguess = feed_guess_get(r->e->guess, r->req.user_id, &guess);

@@ -284,34 +284,6 @@ static void window_hint_follows_the_slots_user(void **state)
     feed_guess_free(g);
 }
 
-/* A slide is due for a user the cache does not hold, or whose last slide
- * is every_ms old; a colliding user starts with none. */
-static void slide_due_after_every_ms(void **state)
-{
-    (void)state;
-    feed_guess_t *g = feed_guess_new();
-    assert_true(feed_guess_slide_due(g, 42, 1000, 100));
-    feed_guess_slid(g, 42, 1000);                     /* no slot yet: ignored */
-    assert_true(feed_guess_slide_due(g, 42, 1001, 100));
-    int64_t celebs[] = { 3 };
-    feed_guess_store(g, 42, celebs, 1);
-    assert_true(feed_guess_slide_due(g, 42, 1001, 100));    /* never slid */
-    feed_guess_slid(g, 42, 1000);
-    assert_false(feed_guess_slide_due(g, 42, 1000, 100));
-    assert_false(feed_guess_slide_due(g, 42, 1099, 100));
-    assert_true(feed_guess_slide_due(g, 42, 1100, 100));
-    feed_guess_store(g, 42, celebs, 1);               /* same user: kept */
-    assert_false(feed_guess_slide_due(g, 42, 1050, 100));
-    int64_t other = colliding_user(42);
-    assert_true(feed_guess_slide_due(g, other, 1050, 100));
-    feed_guess_store(g, other, celebs, 1);
-    assert_true(feed_guess_slide_due(g, other, 1050, 100));
-    assert_true(feed_guess_slide_due(g, 42, 1050, 100));    /* slot lost */
-    feed_guess_slid(g, other, 0);                     /* time 0 still counts as slid */
-    assert_false(feed_guess_slide_due(g, other, 50, 100));
-    feed_guess_free(g);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,7 +296,6 @@ int main(void)
         cmocka_unit_test(shrinking_and_growing_reuse_storage),
         cmocka_unit_test(user_zero_is_never_known),
         cmocka_unit_test(window_hint_follows_the_slots_user),
-        cmocka_unit_test(slide_due_after_every_ms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
