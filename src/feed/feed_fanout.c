@@ -52,6 +52,8 @@ struct feed_fanout {
     int nwaiting;
     list_t running, waiting;       /* fanout_job_t.link */
     unsigned next_affinity;
+    int pushes;                    /* delivery rounds in flight (FANOUT_PUSH_ROUNDS) */
+    list_t push_queue;             /* fanout_job_t.push_link: jobs waiting for a round */
     int side_commands;             /* XLEN, XAUTOCLAIM, heartbeats, CONFIG GET in flight */
     /* Failure handling: see feed_fanout.h. */
     backoff_t backoff;
@@ -84,6 +86,14 @@ struct fanout_job {
     bool lost;                     /* claimed by another consumer: stop, do not ack */
     bool finishing;                /* its FANOUT_ACK or FANOUT_DEAD is in flight */
     size_t first_eval;             /* index of the first delivery in the batch */
+    /* The page being delivered: its feeds' owners (slot order on a
+     * cluster), delivered FANOUT_CHUNK at a time from next. */
+    int64_t *ids;
+    unsigned *slots;               /* cluster: the slot of each */
+    size_t nids, next;
+    bool save_progress;            /* the page's first round saves where it starts */
+    bool queued;                   /* in f->push_queue */
+    list_t push_link;
     char dead_reason[160];         /* set: moving to the dead-letter stream */
     rds_batch_t *batch;
     rds_args_t args;
@@ -134,6 +144,10 @@ static fanout_job_t *find_held(feed_fanout_t *f, const fanout_shard_t *s, const 
 /* Frees a job that is in neither list. */
 static void job_destroy(fanout_job_t *j)
 {
+    if (j->queued)
+        list_remove(&j->push_link);
+    free(j->ids);
+    free(j->slots);
     rds_batch_free(j->batch);
     rds_args_free(&j->args);
     free(j);
@@ -329,10 +343,26 @@ static void job_dead(fanout_job_t *j, const char *reason)
 }
 
 static void job_next_page(fanout_job_t *j);
+static void deliver_round(fanout_job_t *j);
+
+/* A round ended (either way): its place goes to the job waiting longest. */
+static void round_done(feed_fanout_t *f)
+{
+    f->pushes--;
+    while (f->pushes < FANOUT_PUSH_ROUNDS && !list_empty(&f->push_queue)) {
+        fanout_job_t *next = list_entry(f->push_queue.next, fanout_job_t, push_link);
+        list_remove(&next->push_link);
+        next->queued = false;
+        deliver_round(next);
+    }
+}
 
 static void on_delivered(rds_batch_t *b, void *arg)
 {
     fanout_job_t *j = arg;
+    feed_fanout_t *f = j->f;
+    /* Its place first: j may end below, and the stopping worker with it. */
+    round_done(f);
     int64_t n = 0;
     for (size_t i = 0; i < rds_batch_count(b); i++) {
         const redisReply *r = rds_batch_reply(b, i);
@@ -347,16 +377,18 @@ static void on_delivered(rds_batch_t *b, void *arg)
     if (j->job.type == FEED_JOB_POST) {
         metric_add(feed_metrics.fanout_deliveries_total, (uint64_t)n);
     }
-    note_success(j->f);
-    j->pos = j->page_end;
+    note_success(f);
     if (j->lost) {
         job_free(j);
-        return;
+    } else if (j->next < j->nids) {
+        deliver_round(j);            /* the page goes on */
+    } else {
+        j->pos = j->page_end;
+        if (j->pos < 0)              /* the last page was delivered */
+            job_ack(j);
+        else
+            job_next_page(j);
     }
-    if (j->pos < 0)                  /* the last page was delivered */
-        job_ack(j);
-    else
-        job_next_page(j);
 }
 
 /* One script call for up to FANOUT_CHUNK feeds. ids[0..n) are their owners. */
@@ -390,26 +422,58 @@ static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
     rds_batch_add(j->batch, a);
 }
 
-/* One call per FANOUT_CHUNK feeds on a single Redis. On a cluster a script
- * may touch one slot only: the page is ordered by slot and each run of one
- * slot gets its own call (about one per user: a page of 5,000 users spans
- * nearly as many slots). The pool pipelines them all in one round trip;
- * the cluster router sends each to its node. */
-static void add_deliveries(fanout_job_t *j, int64_t *ids, size_t n)
+/* The page's next FANOUT_CHUNK feeds: one call on a single Redis; on a
+ * cluster, where a script may touch one slot only, one call per run of one
+ * slot (about one per user: a page of 5,000 users spans nearly as many
+ * slots), which the router sends to their nodes.
+ *
+ * At most FANOUT_PUSH_ROUNDS rounds are in flight for the whole worker; a
+ * job past that waits in f->push_queue. Redis runs every command already
+ * read from a connection before it serves another, so a page of 157
+ * scripts pipelined at once (as until issue 12's tail work) kept it on
+ * fan-out for ~5 ms per 16 KB read, and a read or publish queued behind
+ * waited that long; now what fan-out has queued in Redis is bounded to
+ * about FANOUT_PUSH_ROUNDS x FANOUT_CHUNK deliveries. */
+static void deliver_round(fanout_job_t *j)
 {
-    feed_engine_t *e = j->f->e;
-    if (!rds_pool_is_cluster(e->redis)) {
-        for (size_t i = 0; i < n; i += FANOUT_CHUNK)
-            add_delivery(j, ids + i, n - i < FANOUT_CHUNK ? n - i : FANOUT_CHUNK);
+    feed_fanout_t *f = j->f;
+    if (j->lost || f->stopping) {
+        job_free(j);                 /* it stays pending in the stream */
         return;
     }
-    unsigned *slots = fc_xmalloc((n ? n : 1) * sizeof *slots);
-    feed_slots_sort(ids, slots, n, e->prefix, rds_key_feed);
-    for (size_t i = 0, run; i < n; i += run) {
-        run = feed_slots_run(slots + i, n - i, FANOUT_CHUNK);
-        add_delivery(j, ids + i, run);
+    if (f->pushes >= FANOUT_PUSH_ROUNDS) {
+        list_insert_tail(&f->push_queue, &j->push_link);
+        j->queued = true;
+        return;
     }
-    free(slots);
+    f->pushes++;
+    rds_batch_clear(j->batch);
+    j->first_eval = 0;
+    if (j->save_progress) {
+        /* Where a take-over resumes: everything up to pos is delivered. It
+         * goes first on the page's connection, so it is saved even if the
+         * process dies while the page is delivered. */
+        rds_args_t *a = &j->args;
+        rds_args_reset(a);
+        rds_args_str(a, "HSET");
+        rds_args_str(a, j->shard->progress);
+        rds_args_str(a, j->entry);
+        rds_args_addf(a, "%" PRId64 " %u", j->pos, j->attempts);
+        rds_batch_add(j->batch, a);
+        j->first_eval = 1;
+        j->save_progress = false;
+    }
+    size_t end = j->nids - j->next < FANOUT_CHUNK ? j->nids : j->next + FANOUT_CHUNK;
+    if (!j->slots) {
+        add_delivery(j, j->ids + j->next, end - j->next);
+    } else {
+        for (size_t i = j->next, run; i < end; i += run) {
+            run = feed_slots_run(j->slots + i, end - i, FANOUT_CHUNK);
+            add_delivery(j, j->ids + i, run);
+        }
+    }
+    j->next = end;
+    rds_batch_wait(j->batch, on_delivered, j);
 }
 
 static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
@@ -424,31 +488,25 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
         return;
     }
     int rows = PQntuples(res);
-    int64_t *ids = fc_xmalloc(((size_t)rows + 1) * sizeof *ids);
+    free(j->ids);
+    free(j->slots);
+    j->slots = NULL;
+    j->ids = fc_xmalloc(((size_t)rows + 1) * sizeof *j->ids);
     size_t n = 0;
     if (j->pos == 0)
-        ids[n++] = j->job.author;   /* the author's own home feed, with the first page */
+        j->ids[n++] = j->job.author;   /* the author's own home feed, with the first page */
     for (int i = 0; i < rows; i++)
-        ids[n++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-    j->page_end = rows == FANOUT_PAGE ? ids[n - 1] : -1;
-    rds_batch_clear(j->batch);
-    rds_args_t *a = &j->args;
-    j->first_eval = 0;
-    if (j->pos > 0 || j->resumed || j->attempts > 1) {
-        /* Where a take-over resumes: everything up to pos is delivered. It
-         * goes first on the page's connection, so it is saved even if the
-         * process dies while the page is delivered. */
-        rds_args_reset(a);
-        rds_args_str(a, "HSET");
-        rds_args_str(a, j->shard->progress);
-        rds_args_str(a, j->entry);
-        rds_args_addf(a, "%" PRId64 " %u", j->pos, j->attempts);
-        rds_batch_add(j->batch, a);
-        j->first_eval = 1;
+        j->ids[n++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    j->page_end = rows == FANOUT_PAGE ? j->ids[n - 1] : -1;
+    j->nids = n;
+    j->next = 0;
+    feed_engine_t *e = j->f->e;
+    if (rds_pool_is_cluster(e->redis)) {
+        j->slots = fc_xmalloc((n ? n : 1) * sizeof *j->slots);
+        feed_slots_sort(j->ids, j->slots, n, e->prefix, rds_key_feed);
     }
-    add_deliveries(j, ids, n);
-    free(ids);
-    rds_batch_wait(j->batch, on_delivered, j);
+    j->save_progress = j->pos > 0 || j->resumed || j->attempts > 1;
+    deliver_round(j);
 }
 
 static void job_next_page(fanout_job_t *j)
@@ -1096,6 +1154,7 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *
                  o->retry_max_ms ? o->retry_max_ms : 10000);
     list_init(&f->running);
     list_init(&f->waiting);
+    list_init(&f->push_queue);
     uv_timer_init(e->loop, &f->tick);
     uv_timer_init(e->loop, &f->retry);
     uv_timer_init(e->loop, &f->wake);

@@ -16,7 +16,8 @@
  * a deleted post from them. Followers are read from PostgreSQL in pages of
  * FANOUT_PAGE and delivered with one FEED_PUSH call (EVALSHA) per
  * FANOUT_CHUNK feeds (a short script: Redis serves nothing else while it
- * runs), all of a page pipelined in one round trip. Up to FANOUT_CONCURRENCY jobs run at
+ * runs), a round of FANOUT_CHUNK feeds at a time, at most FANOUT_PUSH_ROUNDS
+ * rounds in flight for the worker. Up to FANOUT_CONCURRENCY jobs run at
  * once, so PostgreSQL and Redis latencies overlap.
  *
  * Long jobs: every job this worker holds (running or waiting for a retry)
@@ -66,6 +67,10 @@
  * 1 ms of script on 800-entry feeds; 16 was not clearly better. */
 #define FANOUT_CHUNK 32
 #define FANOUT_CONCURRENCY 32
+/* Delivery rounds (FANOUT_CHUNK feeds each) in flight for the whole worker:
+ * what fan-out may have queued in Redis ahead of a read (feed_fanout.c,
+ * deliver_round). */
+#define FANOUT_PUSH_ROUNDS 2
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
 #define FANOUT_BLOCK_MS 1000
