@@ -7,7 +7,8 @@ owners with the author in their unfollow set; P posts fanned out to F feeds in
 EVALs of C feeds (250 and 16), pipelined with redis-cli --pipe. Prints Redis CPU
 per delivery (INFO cpu, so time the process was not running does not count),
 EVAL wall time per delivery (INFO commandstats), calls per delivery, and the
-EVALs over 1 ms (SLOWLOG: wall time, so a busy machine inflates it)."""
+EVALs over 1 ms (SLOWLOG: wall time, so a busy machine inflates it), and per
+command inside the script its (calls, us) per delivery."""
 import subprocess, sys, re, os, random
 port = os.environ['RPORT']
 def resp(*args):
@@ -63,7 +64,8 @@ def run(script, F, N, P, C, slack, present):
     card = cli('ZCARD', 'fc:feed:{%d}' % present).strip()
     return dict(cpu=(c1 - c0) * 1e6 / d, us=st['eval'][1] / d, calls=inner / d, evals=st['eval'][0], slow=int(slow[0]),
                 slowmax=int(slow[1]), enc=enc, card=card,
-                detail={k: round(v[0] / d, 3) for k, v in st.items() if k not in ('eval', 'config|resetstat', 'info')})
+                detail={k: (round(v[0] / d, 3), round(v[1] / d, 2)) for k, v in st.items()
+                        if k not in ('eval', 'config|resetstat', 'info', 'echo')})
 def script(rev):
     import tempfile
     root = subprocess.run(['git', 'rev-parse', '--show-toplevel'], capture_output=True, text=True).stdout.strip()
