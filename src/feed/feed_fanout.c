@@ -464,13 +464,13 @@ static void deliver_round(fanout_job_t *j)
         j->save_progress = false;
     }
     size_t end = j->nids - j->next < FANOUT_CHUNK ? j->nids : j->next + FANOUT_CHUNK;
-    if (!j->slots) {
-        add_delivery(j, j->ids + j->next, end - j->next);
-    } else {
+    if (j->slots) {
         for (size_t i = j->next, run; i < end; i += run) {
             run = feed_slots_run(j->slots + i, end - i, FANOUT_CHUNK);
             add_delivery(j, j->ids + i, run);
         }
+    } else if (end > j->next) {      /* an empty page (after a full last one): no call */
+        add_delivery(j, j->ids + j->next, end - j->next);
     }
     j->next = end;
     rds_batch_wait(j->batch, on_delivered, j);

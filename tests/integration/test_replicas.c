@@ -129,22 +129,6 @@ static bool replica_in_sync(int master_port, int port)
     return false;
 }
 
-static int64_t metric_value(const harness_daemon_t *d, const char *name)
-{
-    harness_http_t h;
-    char err[256];
-    if (harness_http(d->metrics_addr, "GET", "/metrics", 5000, &h, err, sizeof err) != 0)
-        return -1;
-    int64_t v = -1;
-    const char *at = strstr(h.body.data, name);
-    while (at && at > h.body.data && at[-1] != '\n')
-        at = strstr(at + 1, name);
-    if (at)
-        v = strtoll(at + strlen(name), NULL, 10);
-    harness_http_free(&h);
-    return v;
-}
-
 /* feedcached with extra flags, and a client connected to it. */
 static harness_daemon_t *start_daemon(const char *const *extra, fc_client_t **c)
 {
@@ -185,7 +169,9 @@ static void publish_waits_for_replicas(void **state)
             fail_msg("message does not name the setting: %s", r.message);
         assert_true(took < 3.0);
         fc_response_free(&r);
-        assert_true(metric_value(d, "feedcache_publish_unreplicated_total ") >= 1);
+        char err[256];
+        assert_true(harness_metric(d->metrics_addr, "feedcache_publish_unreplicated_total", err,
+                                   sizeof err) >= 1);
 
         /* The full sync starts at once, not after the default 5 s of
          * repl-diskless-sync-delay (the test Redis is ours). */
