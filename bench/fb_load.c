@@ -550,6 +550,8 @@ static int take(worker_t *w, conn_t *cn, fc_response_t *r, double now)
         hist_record(&due->served, lat_ns);
         if (f.t0 - phase_start(w, f.t0) < FB_PHASE_EARLY_S)
             due->early_ok++;
+        else
+            hist_record(&due->settled, lat_ns);
     }
     if (ph)
         ph->ok++;

@@ -35,6 +35,7 @@ typedef struct {
 /* What happened in one phase (one thread's share; merged with add). */
 typedef struct {
     hist_t served;                  /* latency of successful operations due in it */
+    hist_t settled;                 /* of those, due after its first FB_PHASE_EARLY_S */
     uint64_t ok;                    /* successful answers that arrived in it */
     uint64_t codes[FB_CODE__COUNT]; /* error answers that arrived in it */
     uint64_t scheduled;             /* operations due in it (sent or dropped) */

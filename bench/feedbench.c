@@ -434,6 +434,9 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
         kv(rep, PKEY("p50_ms"), "%.3f", ms(hist_percentile(&ph->served, 50)));
         kv(rep, PKEY("p99_ms"), "%.3f", ms(hist_percentile(&ph->served, 99)));
         kv(rep, PKEY("max_ms"), "%.3f", ms(ph->served.max));
+        /* Recovery is judged once its allowance (the first
+         * FB_PHASE_EARLY_S) is over. */
+        kv(rep, PKEY("settled_p99_ms"), "%.3f", ms(hist_percentile(&ph->settled, 99)));
         for (int c = 0; c < FB_CODE__COUNT; c++)
             kv(rep, PKEY(fb_code_name((fb_code_t)c)), "%" PRIu64, ph->codes[c]);
         kv(rep, PKEY("dropped"), "%" PRIu64, ph->dropped);

@@ -52,9 +52,16 @@
  * goodput: in bench/run.sh's overload scenario (same capacity, same run
  * conditions) a floor of 64 served 79% of capacity at 1.5x load and 60% at
  * 4x, with feedcached at 0.6-0.7 of a core; a floor of 128 served 109% and
- * 88%, at a p99 of 25-32 ms. The adaptive part raises the limit where
- * latency allows (cheap calls, a bigger machine) and brings it back to the
- * floor as a queue builds. */
+ * 88%, at a p99 of 25-32 ms. Since batched connections are resumed as
+ * slots free up (rpc_server.c), a floor of 64 serves as much as 128 at
+ * about half the p99 (2026-12-03, runs alternated: 1.5x load 12,900-13,000
+ * reads/s at 11.7-11.8 ms against 13,500-13,800 at 18.6 ms), but one
+ * connection could then pipeline only 56 calls before its next ones are
+ * shed (the reserve), even on an idle service, which the clients' tests
+ * (a hundred calls in flight) rightly refuse: the floor stays at 128 until
+ * such a connection is paused instead of shed. The adaptive part raises
+ * the limit where latency allows (cheap calls, a bigger machine) and
+ * brings it back to the floor as a queue builds. */
 #define RPC_ADMIT_MIN_LIMIT 128
 #define RPC_ADMIT_INITIAL_LIMIT 128
 #define RPC_ADMIT_RESERVE_DIV 8

@@ -170,6 +170,7 @@ typedef struct {
 static void conn_close(rpc_conn_t *c);
 static void conn_close_slow(rpc_conn_t *c, const char *why);
 static void conn_maybe_resume(rpc_conn_t *c);
+static void batch_resume_early(rpc_server_t *s);
 static void conn_pause(rpc_conn_t *c);
 static void process_frames(rpc_conn_t *c);
 static void on_flush_idle(uv_idle_t *h);
@@ -361,6 +362,8 @@ static void call_finish(rpc_call_t *call)
     if (!call->notification && !c->closing)
         mark_dirty(c);
     conn_maybe_resume(c);
+    if (call->admitted)
+        batch_resume_early(s);
     /* Decided before the release: releasing the last connection of a
      * closed server frees the server. */
     void (*drained)(void *) = NULL;
@@ -743,6 +746,25 @@ static void on_batch_timer(uv_timer_t *t)
         c->batched = false;
         conn_maybe_resume(c);
     }
+}
+
+/* A slot freed while batched connections wait: once a quarter of the limit
+ * is free, the connection stopped longest ago is read now rather than at
+ * its batch time. Batching saves a read per request while every slot is
+ * busy; waiting for the batch timer while slots stand idle would cap
+ * goodput at what the limit serves in RPC_OVERLOAD_READ_MS. Measured in
+ * the faults suite's overload test (16,384 in flight), a limit of 64
+ * served 12,700-13,200 reads/s before this and 16,500-21,000 after; at
+ * 128, 19,900 before and 21,400-21,800 after (same quiet hour). */
+static void batch_resume_early(rpc_server_t *s)
+{
+    size_t limit = rpc_admit_limit(&s->admit);
+    if (list_empty(&s->batched) || s->closing || s->admit.inflight + limit / 4 > limit)
+        return;
+    rpc_conn_t *c = list_entry(list_first(&s->batched), rpc_conn_t, batch_link);
+    list_remove(&c->batch_link);
+    c->batched = false;
+    conn_maybe_resume(c);
 }
 
 /* Under overload, stops reading c until the next batch (RPC_OVERLOAD_READ_MS). */
