@@ -49,19 +49,17 @@
 /* The adaptive limit's floor and start. One event loop serves more calls
  * per second the more share an iteration (measured here: 8 in flight 3,100
  * reads/s, 32 in flight 4,800, 64 in flight 5,500), so a low limit costs
- * goodput: in bench/run.sh's overload scenario (same capacity, same run
- * conditions) a floor of 64 served 79% of capacity at 1.5x load and 60% at
- * 4x, with feedcached at 0.6-0.7 of a core; a floor of 128 served 109% and
- * 88%, at a p99 of 25-32 ms. Since batched connections are resumed as
- * slots free up (rpc_server.c), a floor of 64 serves as much as 128 at
- * about half the p99 (2026-12-03, runs alternated: 1.5x load 12,900-13,000
- * reads/s at 11.7-11.8 ms against 13,500-13,800 at 18.6 ms), but one
- * connection could then pipeline only 56 calls before its next ones are
- * shed (the reserve), even on an idle service, which the clients' tests
- * (a hundred calls in flight) rightly refuse: the floor stays at 128 until
- * such a connection is paused instead of shed. The adaptive part raises
- * the limit where latency allows (cheap calls, a bigger machine) and
- * brings it back to the floor as a queue builds. */
+ * goodput; a high one is a queue inside, which every served call waits
+ * in. Measured in bench/run.sh's overload scenario and the faults suite's
+ * overload test (16,384 in flight), floors alternated in one hour
+ * (2026-12-03, batched connections resumed as slots free up):
+ *   - 64: bench 1.5x load 10,900-11,800 reads/s at a p99 of 13.5-14.4 ms,
+ *     4x 10,400-10,500 at 13.4-14.4 ms; faults test 16,800-19,000 reads/s;
+ *   - 96: 11,200 at 19-20 ms, 8,500-9,300 at 25-27 ms; 15,400-19,100;
+ *   - 128: 14,200-14,600 at 16-17 ms, 12,800-13,400 at 18-20 ms;
+ *     19,500-20,000.
+ * 64 cuts the p99 of what is served by a fifth to a third (more in other
+ * runs) but serves a fifth less; the goodput targets weigh more. */
 #define RPC_ADMIT_MIN_LIMIT 128
 #define RPC_ADMIT_INITIAL_LIMIT 128
 #define RPC_ADMIT_RESERVE_DIV 8

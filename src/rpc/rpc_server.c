@@ -52,7 +52,8 @@
     ACTION(rpc_latency_normal_seconds, METRIC_GAUGE, \
            "the call latency the adaptive limit takes as normal (no queueing)") \
     ACTION(rpc_connections_paused, METRIC_GAUGE, \
-           "RPC connections not read because their output and calls passed max_output") \
+           "RPC connections not read because their output and calls passed max_output, " \
+           "or because they hold half of a busy adaptive concurrency limit") \
     ACTION(rpc_connections_idle_closed_total, METRIC_COUNTER, \
            "RPC connections closed after idle_timeout with nothing in flight") \
     ACTION(rpc_connections_slow_closed_total, METRIC_COUNTER, \
@@ -640,11 +641,31 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(space, (unsigned)got);
 }
 
-/* Whether the connection's budget allows starting one more call. */
+/* Whether c holds half or more of the admitted calls while the limit is
+ * busy (all but its reserve in use), with the adaptive limit: its next
+ * call would be shed although nobody else may be waiting for the room (one
+ * client pipelining a hundred calls at an idle service). Such a connection
+ * is paused instead, like one past its output budget, and resumed as its
+ * own calls end (call_finish); connections that share a busy limit with
+ * many others are still shed at once. The adaptive limit is feedcached's
+ * own estimate of what it serves well, not a cap a caller can know; a
+ * fixed limit (admission = fixed) is the operator's, and sheds as set. */
+static bool conn_holds_limit(const rpc_conn_t *c)
+{
+    const rpc_admit_t *a = &c->server->admit;
+    if (!a->adaptive || c->admitted == 0)
+        return false;
+    size_t limit = rpc_admit_limit(a);
+    return a->inflight >= limit - limit / RPC_ADMIT_RESERVE_DIV && 2 * c->admitted >= a->inflight;
+}
+
+/* Whether the connection may start one more call: its output budget, and
+ * its share of a busy limit. */
 static bool conn_may_start(const rpc_conn_t *c)
 {
     return rpc_budget_may_start(&c->server->budget, conn_unsent(c), c->inflight,
-                                c->reply_estimate);
+                                c->reply_estimate) &&
+           !conn_holds_limit(c);
 }
 
 static void conn_pause(rpc_conn_t *c)
@@ -672,7 +693,8 @@ static void conn_maybe_resume(rpc_conn_t *c)
     if (c->reading || c->closing || c->close_when_flushed || c->batched)
         return;
     if (!rpc_budget_may_resume(&c->server->budget, conn_unsent(c), c->inflight,
-                               c->reply_estimate))
+                               c->reply_estimate) ||
+        conn_holds_limit(c))
         return;
     if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
         c->reading = true;
