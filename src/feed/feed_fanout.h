@@ -69,7 +69,8 @@
 #define FANOUT_CONCURRENCY 32
 /* Delivery rounds (FANOUT_CHUNK feeds each) in flight for the whole worker:
  * what fan-out may have queued in Redis ahead of a read (feed_fanout.c,
- * deliver_round). */
+ * deliver_round). 4 measured no more deliveries/s and more SLOWLOG entries
+ * over 1 ms (467-495 against 219-390; bench/RESULTS.md, 2026-12-04). */
 #define FANOUT_PUSH_ROUNDS 2
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
