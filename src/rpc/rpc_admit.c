@@ -24,6 +24,19 @@ size_t rpc_admit_limit(const rpc_admit_t *a)
     return a->adaptive ? rpc_limit_value(&a->limit) : a->max_inflight;
 }
 
+/* Calls in progress from which the limit counts as busy: all but the
+ * reserve. */
+static size_t busy_from(size_t limit)
+{
+    return limit - limit / RPC_ADMIT_RESERVE_DIV;
+}
+
+bool rpc_admit_conn_should_wait(const rpc_admit_t *a, size_t conn_admitted)
+{
+    return a->adaptive && conn_admitted > 0 && a->inflight >= busy_from(rpc_admit_limit(a)) &&
+           2 * conn_admitted >= a->inflight;
+}
+
 double rpc_admit_normal_seconds(const rpc_admit_t *a)
 {
     return rpc_limit_normal_ns(&a->limit) / 1e9;
@@ -81,7 +94,7 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
     double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_QUEUE_NORMALS;
     if (normal > (double)queue_max)
         queue_max = (uint64_t)normal;
-    size_t busy = limit - limit / RPC_ADMIT_RESERVE_DIV;
+    size_t busy = busy_from(limit);
     if (queued_ns > queue_max && a->inflight >= busy)
         return shed(a, now_ns, RPC_ADMIT_SHED_QUEUE);
     if (a->inflight >= limit)

@@ -106,6 +106,15 @@ bool rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
 /* The current limit on calls in progress. */
 size_t rpc_admit_limit(const rpc_admit_t *a);
 
+/* Whether a connection with conn_admitted calls in progress should wait
+ * (stop being read until its own calls end) rather than offer more: with
+ * the adaptive limit, it holds half or more of the calls in progress while
+ * all but the reserve are in use, so its next call would be shed although
+ * nobody else may want the room (one client pipelining hundreds of calls
+ * at an idle service). The adaptive limit is feedcached's own estimate,
+ * which no caller can know; a fixed one is the operator's and sheds. */
+bool rpc_admit_conn_should_wait(const rpc_admit_t *a, size_t conn_admitted);
+
 /* The latency the limiter takes as normal, in seconds (0 before it knows). */
 double rpc_admit_normal_seconds(const rpc_admit_t *a);
 

@@ -37,6 +37,9 @@
  * phases (same capacity, back to back): 0 ms served 7,296-7,750 reads/s at
  * 4x load, 5 ms 8,661-9,354, 10 ms 8,875-9,107 but 15% less at 1.5x. */
 #define RPC_OVERLOAD_READ_MS 5
+/* ...but once 1/RPC_EARLY_RESUME_DIV of the limit is free, a batched
+ * connection is read at once (batch_resume_early). */
+#define RPC_EARLY_RESUME_DIV 4
 
 #define RPC_METRICS(ACTION) \
     ACTION(rpc_connections, METRIC_GAUGE, "open RPC connections") \
@@ -641,31 +644,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(space, (unsigned)got);
 }
 
-/* Whether c holds half or more of the admitted calls while the limit is
- * busy (all but its reserve in use), with the adaptive limit: its next
- * call would be shed although nobody else may be waiting for the room (one
- * client pipelining a hundred calls at an idle service). Such a connection
- * is paused instead, like one past its output budget, and resumed as its
- * own calls end (call_finish); connections that share a busy limit with
- * many others are still shed at once. The adaptive limit is feedcached's
- * own estimate of what it serves well, not a cap a caller can know; a
- * fixed limit (admission = fixed) is the operator's, and sheds as set. */
-static bool conn_holds_limit(const rpc_conn_t *c)
-{
-    const rpc_admit_t *a = &c->server->admit;
-    if (!a->adaptive || c->admitted == 0)
-        return false;
-    size_t limit = rpc_admit_limit(a);
-    return a->inflight >= limit - limit / RPC_ADMIT_RESERVE_DIV && 2 * c->admitted >= a->inflight;
-}
-
 /* Whether the connection may start one more call: its output budget, and
- * its share of a busy limit. */
+ * its share of a busy limit (paused like one past its budget, resumed as
+ * its own calls end in call_finish). */
 static bool conn_may_start(const rpc_conn_t *c)
 {
     return rpc_budget_may_start(&c->server->budget, conn_unsent(c), c->inflight,
                                 c->reply_estimate) &&
-           !conn_holds_limit(c);
+           !rpc_admit_conn_should_wait(&c->server->admit, c->admitted);
 }
 
 static void conn_pause(rpc_conn_t *c)
@@ -694,7 +680,7 @@ static void conn_maybe_resume(rpc_conn_t *c)
         return;
     if (!rpc_budget_may_resume(&c->server->budget, conn_unsent(c), c->inflight,
                                c->reply_estimate) ||
-        conn_holds_limit(c))
+        rpc_admit_conn_should_wait(&c->server->admit, c->admitted))
         return;
     if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
         c->reading = true;
@@ -752,6 +738,15 @@ static void process_frames(rpc_conn_t *c)
     conn_release(c);
 }
 
+/* Takes c out of the batched list and reads it again (if its budget
+ * allows). */
+static void batch_leave(rpc_conn_t *c)
+{
+    list_remove(&c->batch_link);
+    c->batched = false;
+    conn_maybe_resume(c);
+}
+
 /* Resumes the batched connections whose interval is over (the list is in
  * the order they were stopped, so by due time) and waits for the next. */
 static void on_batch_timer(uv_timer_t *t)
@@ -764,9 +759,7 @@ static void on_batch_timer(uv_timer_t *t)
             uv_timer_start(&s->batch_timer, on_batch_timer, c->batch_due_ms - now, 0);
             return;
         }
-        list_remove(&c->batch_link);
-        c->batched = false;
-        conn_maybe_resume(c);
+        batch_leave(c);
     }
 }
 
@@ -781,12 +774,10 @@ static void on_batch_timer(uv_timer_t *t)
 static void batch_resume_early(rpc_server_t *s)
 {
     size_t limit = rpc_admit_limit(&s->admit);
-    if (list_empty(&s->batched) || s->closing || s->admit.inflight + limit / 4 > limit)
+    if (list_empty(&s->batched) || s->closing ||
+        s->admit.inflight + limit / RPC_EARLY_RESUME_DIV > limit)
         return;
-    rpc_conn_t *c = list_entry(list_first(&s->batched), rpc_conn_t, batch_link);
-    list_remove(&c->batch_link);
-    c->batched = false;
-    conn_maybe_resume(c);
+    batch_leave(list_entry(list_first(&s->batched), rpc_conn_t, batch_link));
 }
 
 /* Under overload, stops reading c until the next batch (RPC_OVERLOAD_READ_MS). */

@@ -83,8 +83,9 @@
  * (2026-12-03, a quiet hour): 76-78% (21,400-21,800 reads/s against
  * 27,200-28,100), p99 14.0-14.7 ms, against 74% (19,900) before; the
  * daemon sheds ~11,000 calls/s (mean retry_after_ms 1.5 s: every served
- * slot sends again at once and mostly finds the limit full). Before feedcached wrote Redis commands and replies
- * without re-arming polls and read in batches under overload, and before
+ * slot sends again at once and mostly finds the limit full). Before
+ * feedcached wrote Redis commands and replies without re-arming polls and
+ * read in batches under overload, and before
  * these polling clients, it was 47-57%. What is left is the machine: the
  * clients' 16,384 slots, ~10,000 OVERLOADED answers/s and the loopback
  * TCP of 128 connections share the 2 CPUs with the daemon and Redis
@@ -467,8 +468,9 @@ static void overload(void **state)
         ref = again;
 
     static const char *const reasons[] = { "concurrency_limit", "reserve", "queue_time" };
-    double shed0[3];
-    for (int i = 0; i < 3; i++)
+    enum { NREASONS = sizeof reasons / sizeof *reasons };
+    double shed0[NREASONS];
+    for (int i = 0; i < NREASONS; i++)
         shed0[i] = shed_count(f, reasons[i]);
     long long lines0 = log_lines(f->d), t0 = faults_now_ms();
     long long daemon_cpu0 = faults_cpu_ms(f->d->pid);
@@ -479,7 +481,7 @@ static void overload(void **state)
     double daemon_cores = (double)(faults_cpu_ms(f->d->pid) - daemon_cpu0) / 1000.0 / secs;
     print_load("16,384 in flight", &over);
     printf("overload: shed by reason:");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NREASONS; i++)
         printf(" %s %.0f", reasons[i], shed_count(f, reasons[i]) - shed0[i]);
     printf("; mean retry_after_ms %.0f; concurrency limit at the end %.0f\n",
            over.codes[CODE_OVERLOADED] ? over.retry_ms_sum / (double)over.codes[CODE_OVERLOADED] : 0,

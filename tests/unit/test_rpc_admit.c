@@ -30,6 +30,31 @@ static void fixed_limit_and_reserve(void **state)
     assert_int_equal(rpc_admit_try(&a, 2, 0, 0, &place), RPC_ADMIT_OK);
 }
 
+static void a_connection_holding_a_busy_limit_waits(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, true, 1000);
+    size_t limit = rpc_admit_limit(&a), busy = limit - limit / RPC_ADMIT_RESERVE_DIV, place;
+    /* One connection alone: below busy it may go on, at busy it waits. */
+    for (size_t i = 0; i < busy - 1; i++)
+        assert_int_equal(rpc_admit_try(&a, 1, 0, i, &place), RPC_ADMIT_OK);
+    assert_false(rpc_admit_conn_should_wait(&a, busy - 1));
+    assert_int_equal(rpc_admit_try(&a, 1, 0, busy - 1, &place), RPC_ADMIT_OK);
+    assert_true(rpc_admit_conn_should_wait(&a, busy));
+    /* Nothing in progress on it: never waits (it may use the reserve). */
+    assert_false(rpc_admit_conn_should_wait(&a, 0));
+    /* Less than half of what is in progress: shed as before, not paused. */
+    assert_false(rpc_admit_conn_should_wait(&a, busy / 2 - 1));
+    assert_true(rpc_admit_conn_should_wait(&a, busy / 2));
+    /* A fixed limit is the operator's: its excess is shed. */
+    rpc_admit_t f;
+    rpc_admit_init(&f, false, 8);
+    for (size_t i = 0; i < 7; i++)
+        assert_int_equal(rpc_admit_try(&f, 1, 0, i, &place), RPC_ADMIT_OK);
+    assert_false(rpc_admit_conn_should_wait(&f, 7));
+}
+
 static void waited_too_long_is_shed(void **state)
 {
     (void)state;
@@ -123,6 +148,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fixed_limit_and_reserve),
+        cmocka_unit_test(a_connection_holding_a_busy_limit_waits),
         cmocka_unit_test(waited_too_long_is_shed),
         cmocka_unit_test(retry_after_follows_pressure),
         cmocka_unit_test(failures_do_not_teach_the_limit),
