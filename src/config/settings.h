@@ -33,6 +33,10 @@
             "and post cache misses (rebuilds and follower counts stay on pg); empty: none") \
     SETTING(celebrity_threshold, UINT, "10000", 1, INT64_MAX, none, \
             "followers at which an author's posts are merged at read time, not fanned out") \
+    SETTING(celebrity_cache_ms,  UINT, "100", 0, 1000, none, \
+            "milliseconds a celebrity's newest posts, read from Redis, are reused by this " \
+            "instance's reads (its own publishes and deletes show at once; others' within " \
+            "this); 0: every read asks Redis") \
     SETTING(feed_max,            UINT, "800", 1, 100000, none, \
             "entries kept per home feed and per author's recent-posts set") \
     SETTING(feed_ttl,            UINT, "300", 1, 315360000, none, \

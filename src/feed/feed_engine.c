@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "feed/feed_celebs.h"
 #include "feed/feed_flight.h"
 #include "feed/feed_guess.h"
 #include "feed/feed_shard.h"
@@ -44,6 +45,7 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     list_init(&e->rebuild_sheds);
     e->flights = feed_flights_new();
     e->guess = feed_guess_new();
+    e->celebs = feed_celebs_new(o->celebrity_cache_ms);
     return e;
 }
 
@@ -63,6 +65,7 @@ void feed_engine_free(feed_engine_t *e)
         return;
     feed_flights_free(e->flights);
     feed_guess_free(e->guess);
+    feed_celebs_free(e->celebs);
     free(e->known_celebs);
     free(e);
 }

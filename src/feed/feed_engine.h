@@ -41,6 +41,7 @@ typedef struct {
     int64_t feed_ttl_ms;             /* a home feed's sliding TTL */
     int64_t post_ttl_s;              /* a post hash's TTL */
     int64_t celebrity_threshold;     /* followers from which posts are merged at read */
+    int64_t celebrity_cache_ms;      /* how long a celebrity's window is reused (feed_celebs) */
     int64_t fanout_queue_max;        /* jobs queued; past it publishes are shed */
     unsigned fanout_shards;          /* the setting: 1..FEED_SHARDS_MAX, 0 auto (feed_shard.h) */
     int max_rebuilds;                /* home feed rebuilds in flight; past it reads are shed */
@@ -52,6 +53,7 @@ typedef struct {
 } feed_options_t;
 
 struct feed_flights;
+struct feed_celebs;
 struct feed_guess;
 struct feed_warm;
 
@@ -80,6 +82,7 @@ typedef struct feed_engine {
     uint64_t next_token;             /* rebuild tokens and warm job ids */
     struct feed_flights *flights;    /* rebuilds in progress (feed_rebuild) */
     struct feed_guess *guess;        /* celebrities per user (feed_read) */
+    struct feed_celebs *celebs;      /* celebrities' recent windows (feed_read) */
     int64_t *known_celebs;           /* flagged authors seen by rebuilds, sorted, at most
                                       * FEED_KNOWN_CELEBS_MAX: the rebuild query leaves
                                       * them out, its SMISMEMBER checks (feed_rebuild) */

@@ -33,6 +33,9 @@
            "UNAVAILABLE, or served without the posts)") \
     ACTION(celebrity_merges_total, METRIC_COUNTER, \
            "celebrity recent-post sets merged into timeline pages at read time") \
+    ACTION(celebrity_cache_hits_total, METRIC_COUNTER, \
+           "celebrity recent-post windows this instance served from its own copy, read " \
+           "from Redis less than celebrity_cache_ms before, instead of asking Redis") \
     ACTION(read_window_grown_total, METRIC_COUNTER, \
            "timeline reads that started over with larger windows because a window of the " \
            "home feed or of a celebrity's set was too small for the page") \

@@ -11,8 +11,9 @@
  *        another instance), and a busy feed runs the script at most every
  *        slide_every_ms instead of at every read;
  *   RT2  only when the user follows celebrities: a window of each
- *        celebrity's recent-posts set after the cursor (usually asked in RT1
- *        already, feed_guess.h);
+ *        celebrity's recent-posts set after the cursor, unless this
+ *        instance read it within celebrity_cache_ms (feed_celebs.h); usually
+ *        asked in RT1 already (feed_guess.h);
  *   RT3  the page's post hashes (HMGET), for bodies and deletion tombstones.
  * Then the sources are merged (feed_merge: dedupe, (created_at, id) order,
  * trust bounds), and misses of the post cache come from PostgreSQL in one
@@ -41,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/feed_celebs.h"
 #include "feed/feed_cmd.h"
 #include "feed/feed_cursor.h"
 #include "feed/feed_guess.h"
@@ -62,6 +64,8 @@
 /* When the first page starts at the newest post: a timestamp beyond any post
  * (9999-12-31) and the largest id. */
 #define READ_TS_MAX INT64_C(253402300799999)
+/* celeb_at: a celebrity whose window is not in the current batch. */
+#define READ_NOT_ASKED SIZE_MAX
 
 typedef struct {
     feed_engine_t *e;
@@ -81,15 +85,21 @@ typedef struct {
     rds_batch_t *batch;
     rds_args_t args;
 
-    /* sources: [0] the home feed, then one per celebrity */
+    /* sources: [0] the home feed, then one per celebrity (srcs[1 + j].items
+     * is set once celebrity j's window is in) */
     int64_t *celebs;
     size_t ncelebs;
+    size_t *celeb_at;          /* per celebrity: its replies' index in the batch, or
+                                * READ_NOT_ASKED */
+    uint64_t celebs_epoch;     /* feed_celebs_epoch when the batch was sent */
     feed_source_t *srcs;
     size_t nsrcs;
     bool home_full;            /* the home window came back full: a bigger one may help */
     bool celeb_full;           /* so did some celebrity window */
     int author_rebuilds;       /* outstanding author-set rebuilds */
-    int64_t *guess;            /* celebrities asked for in RT1 (a copy) */
+    int64_t *guess;            /* celebrities guessed in RT1 (a copy) */
+    size_t *guess_at;          /* per guess: its replies' index in RT1, or READ_NOT_ASKED
+                                * (its window was cached) */
     size_t nguess;
 
     feed_item_t *page;
@@ -100,7 +110,7 @@ typedef struct {
 
 static void read_start(read_t *r);
 static void read_from_db(read_t *r);
-static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n);
+static size_t add_celeb_commands(read_t *r, int64_t celeb);
 
 /* ---- lifecycle --------------------------------------------------------- */
 
@@ -113,6 +123,8 @@ static void free_sources(read_t *r)
     r->nsrcs = 0;
     free(r->celebs);
     r->celebs = NULL;
+    free(r->celeb_at);
+    r->celeb_at = NULL;
     r->ncelebs = 0;
 }
 
@@ -131,6 +143,7 @@ static void free_posts(read_t *r)
 static void read_free(read_t *r)
 {
     free(r->guess);
+    free(r->guess_at);
     free_sources(r);
     free_posts(r);
     rds_batch_free(r->batch);
@@ -323,6 +336,8 @@ static void remove_deleted(read_t *r)
         rds_args_int(&r->args, p->id);
         rds_send(r->e->redis, r->affinity, &r->args, NULL, NULL);
         if (p->author_id > 0) {
+            /* A cached window of this author still holds the post. */
+            feed_celebs_forget(r->e->celebs, p->author_id);
             rds_args_reset(&r->args);
             rds_args_str(&r->args, "ZREM");
             rds_args_key(&r->args, rds_key_posts, r->e->prefix, p->author_id);
@@ -468,6 +483,9 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, in
         floor_key = (feed_key_t){ INT64_MAX, INT64_MAX };
     }
     bool full = (int64_t)n >= window;
+    if (author != 0 && !r->req.has_cursor)
+        feed_celebs_store(r->e->celebs, author, (int64_t)uv_now(r->e->loop), r->celebs_epoch,
+                          s->items, s->n, !full, partial, floor_key);
     feed_source_prepare(s, r->req.has_cursor ? &r->req.after : NULL, full, partial, floor_key);
     return full;
 }
@@ -542,18 +560,50 @@ static int low_state(const redisReply *low)
     return 0;
 }
 
-/* Uses the celebrity sets' replies found at index base, 2 per celebrity
- * (lowest members: state and oldest entry; the window) in r->celebs order:
- * RT2's, or RT1's when the celebrity list was guessed right. */
-static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
+/* Fills celebrity j's source from this instance's cache of windows, if a
+ * fresh one serves this read. */
+static bool celeb_from_cache(read_t *r, size_t j)
 {
-    /* Missing author sets are rebuilt first (all at once), then RT2 again. */
-    int64_t *missing = fc_xmalloc(r->ncelebs * sizeof *missing);
-    size_t nmissing = 0;
+    bool full = false;
+    if (!feed_celebs_serve(r->e->celebs, r->celebs[j], (int64_t)uv_now(r->e->loop),
+                           r->req.has_cursor ? &r->req.after : NULL, r->celeb_n,
+                           &r->srcs[1 + j], &full))
+        return false;
+    metric_inc(feed_metrics.celebrity_cache_hits_total);
+    r->celeb_full |= full;
+    return true;
+}
+
+/* Takes the celebrity windows that batch b holds (celeb_at), or the cache,
+ * then goes on: the merge once every window is in; the rebuild of the sets
+ * found missing; or RT2 for the windows still wanted. */
+static void take_celebs(read_t *r, rds_batch_t *b)
+{
+    int64_t *missing = NULL;
+    size_t nmissing = 0, wanted = 0;
     for (size_t j = 0; j < r->ncelebs; j++) {
-        int state = low_state(rds_batch_reply(b, base + 2 * j));
-        if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL)
+        if (r->srcs[1 + j].items)
+            continue;
+        size_t at = r->celeb_at[j];
+        if (at == READ_NOT_ASKED) {
+            if (!celeb_from_cache(r, j))
+                wanted++;
+            continue;
+        }
+        const redisReply *low = rds_batch_reply(b, at);
+        int state = low_state(low);
+        if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL) {
+            /* Missing author sets are rebuilt first (all at once), then RT2. */
+            if (!missing)
+                missing = fc_xmalloc(r->ncelebs * sizeof *missing);
             missing[nmissing++] = r->celebs[j];
+            continue;
+        }
+        feed_key_t floor = { 0, 0 };
+        bool has_floor = parse_floor(low, &floor);
+        r->celeb_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, at + 1),
+                                     r->celeb_n, state == FEED_STATE_PARTIAL, has_floor, floor,
+                                     r->celebs[j]);
     }
     if (nmissing > 0) {
         r->author_rebuilds = (int)nmissing;
@@ -563,16 +613,10 @@ static void use_celebs(read_t *r, rds_batch_t *b, size_t base)
         free(missing);
         return;
     }
-    free(missing);
-    for (size_t j = 0; j < r->ncelebs; j++) {
-        const redisReply *low = rds_batch_reply(b, base + 2 * j);
-        bool partial = low_state(low) == FEED_STATE_PARTIAL;
-        feed_key_t floor = { 0, 0 };
-        bool has_floor = parse_floor(low, &floor);
-        r->celeb_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, base + 2 * j + 1),
-                                     r->celeb_n, partial, has_floor, floor, r->celebs[j]);
+    if (wanted > 0) {
+        read_celebs(r);
+        return;
     }
-    r->nsrcs = 1 + r->ncelebs;
     metric_add(feed_metrics.celebrity_merges_total, r->ncelebs);
     merge_sources(r);
 }
@@ -585,37 +629,39 @@ static void on_celebs(rds_batch_t *b, void *arg)
         read_from_db(r);
         return;
     }
-    use_celebs(r, b, 0);
+    take_celebs(r, b);
 }
 
-static void add_celeb_commands(read_t *r, const int64_t *celebs, size_t n)
+/* Adds the two commands of one celebrity's window; returns the index of
+ * the first. */
+static size_t add_celeb_commands(read_t *r, int64_t celeb)
 {
-    for (size_t j = 0; j < n; j++) {
-        /* The lowest members: the sentinel, a rebuild token if any, and the
-         * oldest entry (the floor of a trimmed set), in one command. */
-        rds_args_reset(&r->args);
-        rds_args_str(&r->args, "ZRANGE");
-        rds_args_key(&r->args, rds_key_posts, r->e->prefix, celebs[j]);
-        rds_args_str(&r->args, "-inf");
-        rds_args_str(&r->args, "+inf");
-        rds_args_str(&r->args, "BYSCORE");
-        rds_args_str(&r->args, "LIMIT");
-        rds_args_str(&r->args, "0");
-        rds_args_str(&r->args, "3");
-        rds_args_str(&r->args, "WITHSCORES");
-        rds_batch_add(r->batch, &r->args);
-        add_range(r, &r->args, rds_key_posts, celebs[j], r->celeb_n);
-    }
+    size_t at = rds_batch_count(r->batch);
+    /* The lowest members: the sentinel, a rebuild token if any, and the
+     * oldest entry (the floor of a trimmed set), in one command. */
+    rds_args_reset(&r->args);
+    rds_args_str(&r->args, "ZRANGE");
+    rds_args_key(&r->args, rds_key_posts, r->e->prefix, celeb);
+    rds_args_str(&r->args, "-inf");
+    rds_args_str(&r->args, "+inf");
+    rds_args_str(&r->args, "BYSCORE");
+    rds_args_str(&r->args, "LIMIT");
+    rds_args_str(&r->args, "0");
+    rds_args_str(&r->args, "3");
+    rds_args_str(&r->args, "WITHSCORES");
+    rds_batch_add(r->batch, &r->args);
+    add_range(r, &r->args, rds_key_posts, celeb, r->celeb_n);
+    return at;
 }
 
+/* RT2: the windows still wanted, from Redis. */
 static void read_celebs(read_t *r)
 {
-    for (size_t j = 1; j < r->nsrcs; j++) {
-        free(r->srcs[j].items);
-        r->srcs[j].items = NULL;
-    }
     rds_batch_clear(r->batch);
-    add_celeb_commands(r, r->celebs, r->ncelebs);
+    r->celebs_epoch = feed_celebs_epoch(r->e->celebs);
+    for (size_t j = 0; j < r->ncelebs; j++)
+        r->celeb_at[j] = r->srcs[1 + j].items ? READ_NOT_ASKED
+                                              : add_celeb_commands(r, r->celebs[j]);
     rds_batch_wait(r->batch, on_celebs, r);
 }
 
@@ -725,17 +771,17 @@ static void on_feed(rds_batch_t *b, void *arg)
     r->home_full = fill_source(r, &r->srcs[0], range, r->fetch_n, state == FEED_STATE_PARTIAL,
                                has_floor, floor, 0);
     r->celeb_full = false;
-    /* Same celebrities as guessed: their sets came with RT1. */
     slide_if_due(r, rds_batch_reply(b, 3));
-    bool guessed = nc == r->nguess && rds_batch_count(b) == 4 + 2 * nc;
+    bool guessed = nc == r->nguess;
     feed_guess_store(r->e->guess, r->req.user_id, r->celebs, nc);
     for (size_t j = 0; guessed && j < nc; j++)
         guessed = r->celebs[j] == r->guess[j];
     if (nc > 0) {
-        if (guessed)
-            use_celebs(r, b, 4);
-        else
-            read_celebs(r);
+        /* Same celebrities as guessed: the windows not cached came with RT1. */
+        r->celeb_at = fc_xmalloc(nc * sizeof *r->celeb_at);
+        for (size_t j = 0; j < nc; j++)
+            r->celeb_at[j] = guessed ? r->guess_at[j] : READ_NOT_ASKED;
+        take_celebs(r, b);
         return;
     }
     merge_sources(r);
@@ -765,8 +811,17 @@ static void read_start(read_t *r)
     if (r->nguess) {
         r->guess = fc_xrealloc(r->guess, r->nguess * sizeof *r->guess);
         memcpy(r->guess, guess, r->nguess * sizeof *r->guess);
+        r->guess_at = fc_xrealloc(r->guess_at, r->nguess * sizeof *r->guess_at);
     }
-    add_celeb_commands(r, r->guess, r->nguess);
+    /* Only the windows the cache cannot serve now; one that expires before
+     * RT1 is answered goes to RT2. */
+    r->celebs_epoch = feed_celebs_epoch(r->e->celebs);
+    int64_t now = (int64_t)uv_now(r->e->loop);
+    const feed_key_t *after = r->req.has_cursor ? &r->req.after : NULL;
+    for (size_t k = 0; k < r->nguess; k++)
+        r->guess_at[k] = feed_celebs_covers(r->e->celebs, r->guess[k], now, after, r->celeb_n)
+                             ? READ_NOT_ASKED
+                             : add_celeb_commands(r, r->guess[k]);
     rds_batch_wait(r->batch, on_feed, r);
 }
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/feed_celebs.h"
 #include "feed/feed_cmd.h"
 #include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
@@ -204,6 +205,9 @@ static void on_flagged(rds_batch_t *b, void *arg)
 static void on_published(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
+    /* This instance's cached window of the author's set is older than the
+     * post: the next read here must see it (feed_celebs.h). */
+    feed_celebs_forget(w->e->celebs, w->post.author_id);
     if (!feed_batch_ok(b)) {
         reply_unavailable(w);
         return;
@@ -402,6 +406,13 @@ static void on_done(rds_batch_t *b, void *arg)
     reply_ok(w);
 }
 
+static void on_deleted(rds_batch_t *b, void *arg)
+{
+    write_t *w = arg;
+    feed_celebs_forget(w->e->celebs, w->post.author_id);
+    on_done(b, arg);
+}
+
 void feed_post_update(feed_engine_t *e, rpc_call_t *call, int64_t id, const char *body,
                       size_t body_len)
 {
@@ -431,7 +442,8 @@ void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t au
     rds_args_int(cmd(w, "ZREM", rds_key_feed, author_id), id);
     add(w);
     add_job(w, FEED_JOB_DELETE, id, author_id, 0);
-    rds_batch_wait(w->batch, on_done, w);
+    w->post.author_id = author_id;
+    rds_batch_wait(w->batch, on_deleted, w);
 }
 
 void feed_invalidate(feed_engine_t *e, rpc_call_t *call, int64_t user_id)

@@ -265,6 +265,7 @@ static int start_backends(service_t *svc, char *err, size_t errlen)
         .feed_ttl_ms = (int64_t)st->feed_ttl * 1000,
         .post_ttl_s = (int64_t)st->post_ttl,
         .celebrity_threshold = (int64_t)st->celebrity_threshold,
+        .celebrity_cache_ms = (int64_t)st->celebrity_cache_ms,
         .fanout_queue_max = (int64_t)st->fanout_queue_max,
         .fanout_shards = (unsigned)st->fanout_shards,
         .wait_replicas = (int)st->redis_wait_replicas,

@@ -15,7 +15,10 @@
  * being processed (behind a notification, or pipelined).
  *
  * The daemon runs with --celebrity-threshold 10 (so the popular authors are
- * celebrities) and --feed-max 25 (so walks go past the cached window).
+ * celebrities), --feed-max 25 (so walks go past the cached window) and
+ * --celebrity-cache-ms 1000, the longest: every write goes through this one
+ * instance, so no page may differ however long celebrity windows are reused
+ * (feed_celebs.h: its publishes and deletes forget them).
  * Own PostgreSQL database fc_oracle_<pid>, own Redis db 7, own key prefix.
  *
  * FEEDCACHE_ORACLE_SEED=N picks another base seed; a failure prints the
@@ -42,7 +45,7 @@ static uint64_t base_seed = 20240601;
 /* --- fixture ----------------------------------------------------------------- */
 
 static const char *const daemon_args[] = {
-    "--celebrity-threshold", "10", "--feed-max", "25", NULL,
+    "--celebrity-threshold", "10", "--feed-max", "25", "--celebrity-cache-ms", "1000", NULL,
 };
 static const fixture_conf_t conf = {
     .program = "test_oracle", .db_tag = "fc_oracle", .redis_db = 7, .key_prefix = "fcoracle",
@@ -376,6 +379,16 @@ static void world_large(void **state)
     if (grown <= 0)
         fail_msg("no read grew its windows (feedcache_read_window_grown_total %.0f%s%s)", grown,
                  grown == -2 ? ": " : "", grown == -2 ? err : "");
+    /* And celebrity windows were reused from the instance's copy. */
+    double reused = harness_metric(f->d->metrics_addr, "feedcache_celebrity_cache_hits_total",
+                                   err, sizeof err);
+    double merged = harness_metric(f->d->metrics_addr, "feedcache_celebrity_merges_total", err,
+                                   sizeof err);
+    fprintf(stderr, "celebrity windows merged: %.0f, of which from the instance's copy: %.0f\n",
+            merged, reused);
+    if (reused <= 0)
+        fail_msg("no celebrity window was served from the cache "
+                 "(feedcache_celebrity_cache_hits_total %.0f)", reused);
     f->finished = true;
 }
 

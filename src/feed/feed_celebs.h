@@ -1,0 +1,75 @@
+/* The celebrity window cache: the newest entries of each celebrity's
+ * recent-posts set (posts:{A}), as this instance last read them from Redis,
+ * kept for celebrity_cache_ms.
+ *
+ * Why. Most cached reads merge a few celebrities (a popular account is
+ * followed by many), and every read asked Redis for each one's window: two
+ * ZRANGEs of the same few keys, thousands of times a second, about a third
+ * of Redis' CPU per read (bench/RESULTS.md, "Read cost"). Kept here for a
+ * tenth of a second, they are asked for about ten times a second per
+ * celebrity instead.
+ *
+ * Why it is safe. A cached window is a true state of the set at the time it
+ * was read, no older than celebrity_cache_ms. The contract lets a post show
+ * up in followers' timelines up to 1 s after its publish; a post deleted
+ * since is still dropped from every page, because pages are hydrated from
+ * the post hashes (the tombstone) every time, and the read that finds one
+ * forgets that author's window. A publish or delete through this instance
+ * forgets the author's window when Redis has it, and a window read before
+ * that is not stored (feed_celebs_epoch), so this instance's own writes
+ * show at once.
+ *
+ * A direct-mapped table (a slot per hash of the author id; a newer author
+ * takes the slot over). Pure, no I/O: the caller passes the time. */
+#ifndef FC_FEED_FEED_CELEBS_H
+#define FC_FEED_FEED_CELEBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "feed/feed_merge.h"
+
+#define FEED_CELEBS_SLOTS 4096
+/* Entries kept per window; a longer window is cut to this (and is then not
+ * the whole set). */
+#define FEED_CELEBS_ITEMS_MAX 256
+
+typedef struct feed_celebs feed_celebs_t;
+
+/* fresh_ms: how long a window is served (0: the cache is off, nothing is
+ * stored). */
+feed_celebs_t *feed_celebs_new(int64_t fresh_ms);
+void feed_celebs_free(feed_celebs_t *c);
+
+/* A counter that feed_celebs_forget raises. A read takes it before it sends
+ * its commands and gives it to feed_celebs_store, which refuses a window
+ * read before a forget of the same slot. */
+uint64_t feed_celebs_epoch(const feed_celebs_t *c);
+
+/* Keeps a window read from the top of author's set (no cursor): items as
+ * Redis sent them (any order among equal scores), whole when the set had
+ * no more entries than asked for. partial, floor: the set's state, as
+ * given to feed_source_prepare. Ignored when the cache is off, or when the
+ * slot was forgotten after epoch was taken. */
+void feed_celebs_store(feed_celebs_t *c, int64_t author, int64_t now_ms, uint64_t epoch,
+                       const feed_item_t *items, size_t n, bool whole, bool partial,
+                       feed_key_t floor);
+
+/* Serves author's window after the cursor (NULL: the first page) when a
+ * fresh one holds at least `window` entries after it, or all of the set:
+ * fills s (items allocated with malloc, then feed_source_prepare'd), sets
+ * *full when the window was cut (a longer one would hold more: only Redis
+ * has it) and returns true. Otherwise returns false and leaves s untouched. */
+bool feed_celebs_serve(const feed_celebs_t *c, int64_t author, int64_t now_ms,
+                       const feed_key_t *after, int64_t window, feed_source_t *s, bool *full);
+
+/* Whether feed_celebs_serve would serve these arguments. */
+bool feed_celebs_covers(const feed_celebs_t *c, int64_t author, int64_t now_ms,
+                        const feed_key_t *after, int64_t window);
+
+/* Drops author's window (a publish or delete of theirs, a deleted post
+ * found in a page) and raises the epoch. */
+void feed_celebs_forget(feed_celebs_t *c, int64_t author);
+
+#endif
