@@ -360,6 +360,8 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
     s->daemon_cpu_s = -1;
     s->rebuilds_total = -1;
     s->pg_queries_total = -1;
+    s->celeb_merges_total = -1;
+    s->celeb_cache_hits_total = -1;
     for (int op = 0; op < PROBE_FU__OPS; op++)
         for (int path = 0; path < PROBE_FU__PATHS; path++)
             s->follow_updates[op][path] = -1;
@@ -387,6 +389,10 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
                        &s->read_rpc);
             s->rebuilds_total = probe_counter(page.data, "feedcache_feed_rebuilds_total", NULL);
             s->pg_queries_total = probe_counter(page.data, "feedcache_pg_queries_total", NULL);
+            s->celeb_merges_total =
+                probe_counter(page.data, "feedcache_celebrity_merges_total", NULL);
+            s->celeb_cache_hits_total =
+                probe_counter(page.data, "feedcache_celebrity_cache_hits_total", NULL);
             /* Once the family is there, a series not (yet) on the page is 0. */
             bool family = probe_counter(page.data, "feedcache_follow_updates_total", NULL) >= 0;
             for (int op = 0; op < PROBE_FU__OPS; op++)

@@ -60,6 +60,8 @@ typedef struct {
     /* Counters of /metrics, summed over their series; < 0: not on the page. */
     double rebuilds_total;              /* feedcache_feed_rebuilds_total */
     double pg_queries_total;            /* feedcache_pg_queries_total */
+    double celeb_merges_total;          /* feedcache_celebrity_merges_total */
+    double celeb_cache_hits_total;      /* feedcache_celebrity_cache_hits_total */
     double follow_updates[PROBE_FU__OPS][PROBE_FU__PATHS];
 } probe_snap_t;
 

@@ -257,6 +257,22 @@ static void report_prom(report_t *rep, const char *name, const probe_hist_t *a,
            p99 * 1000, n);
 }
 
+/* Celebrity windows merged over the window and the share served from
+ * feedcached's own copy (celebrity_cache_ms; absent from older binaries). */
+static void report_celebs(report_t *rep, const probe_snap_t *a, const probe_snap_t *b)
+{
+    if (a->celeb_merges_total < 0 || b->celeb_merges_total < 0)
+        return;
+    double merged = b->celeb_merges_total - a->celeb_merges_total;
+    kv(rep, "celeb_merges", "%.0f", merged);
+    if (merged <= 0 || a->celeb_cache_hits_total < 0 || b->celeb_cache_hits_total < 0)
+        return;
+    double pct = 100 * (b->celeb_cache_hits_total - a->celeb_cache_hits_total) / merged;
+    kv(rep, "celeb_cached_pct", "%.1f", pct);
+    printf("  celebrity windows merged %.0f, %.1f%% from feedcached's copy (/metrics)\n", merged,
+           pct);
+}
+
 /* Counters of /metrics over the window, per follow + unfollow that
  * succeeded in it (issue 14): feed rebuilds, PostgreSQL queries of the daemon (the
  * client's own INSERT/DELETE are not among them), and how follows and
@@ -686,6 +702,7 @@ static int run_load(const fb_opts_t *o, report_t *rep)
         }
     }
     report_follows(rep, res, &before, &after);
+    report_celebs(rep, &before, &after);
     report_prom(rep, "lag", &before.lag, drained.stats.ok && has_publish ? &drained.lag : &after.lag,
                 "fan-out lag (publish -> last delivery)");
     report_prom(rep, "rebuild", &before.rebuild, &after.rebuild, "feed rebuild (daemon)");

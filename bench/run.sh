@@ -709,6 +709,8 @@ if [ -z "$ONLY" ]; then
     row "Cached reads: feedcached CPU per read (us)" "$(fmt "$(val read_max.daemon_cpu_us_per_op)" 1)"
     row "Cached reads: Redis CPU per read (us)" "$(fmt "$(val read_max.redis_cpu_us_per_op)" 1)"
     row "Cached reads: Redis commands per read" "$(fmt "$(val read_max.redis_cmds_per_op)" 1)"
+    row "Cached reads: celebrity windows served from feedcached's copy (celebrity_cache_ms, % of the windows merged)" \
+        "$(fmt "$(val read_max.celeb_cached_pct)" 1)"
     PIPES=$(val read_rt.redis_reads_per_op)
     row "Cached reads: Redis round trips per read (Redis read events per read, one read in flight; $(fmt "$(calc "$MARKED_FRAC * 100")")% of feeds merge celebrities)" \
         "$(fmt "$PIPES" 2)"

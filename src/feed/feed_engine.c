@@ -24,6 +24,7 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     e->feed_ttl_ms = o->feed_ttl_ms;
     e->post_ttl_s = o->post_ttl_s;
     e->celebrity_threshold = o->celebrity_threshold;
+    e->celebrity_cache_ms = o->celebrity_cache_ms;
     e->fanout_queue_max = o->fanout_queue_max;
     e->fanout_shards = feed_shards_resolve(o->fanout_shards, rds_pool_is_cluster(redis));
     e->wait_replicas = o->wait_replicas;

@@ -67,6 +67,7 @@ typedef struct feed_engine {
     int64_t feed_ttl_ms;
     int64_t post_ttl_s;
     int64_t celebrity_threshold;
+    int64_t celebrity_cache_ms;
     int64_t fanout_queue_max;        /* over all shards */
     unsigned fanout_shards;          /* streams of the fan-out queue, resolved (>= 1) */
     int max_rebuilds;

@@ -34,7 +34,10 @@
  * cache keeps it), at least READ_CELEB_MIN: a celebrity rarely fills a page
  * of a timeline that also follows others. A window that turns out too
  * small makes the merge SHORT, and the read starts over with that kind of
- * window four times larger. */
+ * window four times larger. While celebrity windows are cached
+ * (feed_celebs.h), a first page asks at least READ_CELEB_CACHED entries
+ * of a celebrity: the copy then serves every first page for a while, and
+ * most reads ask Redis for no celebrity at all. */
 #include "feed/feed_read.h"
 
 #include <inttypes.h>
@@ -64,6 +67,11 @@
 /* When the first page starts at the newest post: a timestamp beyond any post
  * (9999-12-31) and the largest id. */
 #define READ_TS_MAX INT64_C(253402300799999)
+/* A first page's celebrity window asked of Redis while windows are cached
+ * (celeb_ask): at least this, so that the copy also serves the next reads
+ * whose windows are larger than this one's (a copy that fits only the read
+ * that fetched it is missed by the next). */
+#define READ_CELEB_CACHED 32
 /* celeb_at: a celebrity whose window is not in the current batch. */
 #define READ_NOT_ASKED SIZE_MAX
 
@@ -526,6 +534,15 @@ static void add_floor(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
 
 /* ---- RT2: celebrity sets ----------------------------------------------- */
 
+/* The window asked of a celebrity's set: the read's own, or more for a
+ * first page that the cache of windows will keep (READ_CELEB_CACHED). */
+static int64_t celeb_ask(const read_t *r)
+{
+    if (r->req.has_cursor || r->e->celebrity_cache_ms <= 0 || r->celeb_n >= READ_CELEB_CACHED)
+        return r->celeb_n;
+    return READ_CELEB_CACHED;
+}
+
 static void read_celebs(read_t *r);
 
 static void on_author_rebuilt(int status, void *arg)
@@ -602,7 +619,7 @@ static void take_celebs(read_t *r, rds_batch_t *b)
         feed_key_t floor = { 0, 0 };
         bool has_floor = parse_floor(low, &floor);
         r->celeb_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, at + 1),
-                                     r->celeb_n, state == FEED_STATE_PARTIAL, has_floor, floor,
+                                     celeb_ask(r), state == FEED_STATE_PARTIAL, has_floor, floor,
                                      r->celebs[j]);
     }
     if (nmissing > 0) {
@@ -650,7 +667,7 @@ static size_t add_celeb_commands(read_t *r, int64_t celeb)
     rds_args_str(&r->args, "3");
     rds_args_str(&r->args, "WITHSCORES");
     rds_batch_add(r->batch, &r->args);
-    add_range(r, &r->args, rds_key_posts, celeb, r->celeb_n);
+    add_range(r, &r->args, rds_key_posts, celeb, celeb_ask(r));
     return at;
 }
 
