@@ -406,6 +406,93 @@ static void world_tiny(void **state)
     f->finished = true;
 }
 
+/* --- a second instance's copy of celebrity windows -------------------------------- */
+
+/* Whether user's first page, read through c, holds post id. */
+static int page_has(fc_client_t *c, int64_t user, int64_t id, bool *has, char *err,
+                    size_t errlen)
+{
+    fc_params_t p;
+    fc_params_init(&p);
+    fc_params_int(&p, "user_id", user);
+    fc_params_int(&p, "limit", 20);
+    fc_response_t r;
+    int rc = odb_call(c, "timeline.get", &p, &r, err, errlen);
+    fc_params_free(&p);
+    if (rc != 0)
+        return rc;
+    const msgpack_object *posts = fc_obj_get(&r.result, "posts");
+    *has = false;
+    for (uint32_t i = 0; posts && posts->type == MSGPACK_OBJECT_ARRAY && i < posts->via.array.size;
+         i++) {
+        int64_t got;
+        if (fc_obj_int(fc_obj_get(&posts->via.array.ptr[i], "id"), &got) == 0 && got == id)
+            *has = true;
+    }
+    fc_response_free(&r);
+    return 0;
+}
+
+/* Two instances on one Redis, both reusing celebrity windows for 1000 ms
+ * (daemon_args): a post deleted through one is never shown by the other,
+ * whose copy still lists it (pages are hydrated from the post hashes); a
+ * post published through one is shown by it at once (it forgets its copy)
+ * and by the other once its copy is older than celebrity_cache_ms. */
+static void celebrity_copy_across_instances(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t seed = base_seed + 77;
+    odb_world_t w;
+    char err[8192];
+    odb_world_init(&w, f->pg, f->c, seed, THRESHOLD);
+    STEP(odb_world_add_users(&w, THRESHOLD + 2, err, sizeof err));
+    for (size_t i = 1; i < w.nusers; i++)           /* users[0]: the celebrity */
+        STEP(odb_world_follow(&w, i, 0, err, sizeof err));
+    size_t first, next;
+    STEP(odb_world_publish(&w, 0, ODB_PUB_PLAIN, &first, err, sizeof err));
+    assert_int_equal(w.published_celebrity, 1);
+    fc_client_t *c2 = NULL;
+    harness_daemon_t *d2 = fixture_daemon_start(f->prefix, NULL, &c2);
+    if (!d2) {
+        odb_world_free(&w);
+        fail_msg("the second feedcached did not start");
+    }
+    int64_t reader = w.users[1];
+    bool has = false;
+    STEP(page_has(c2, reader, w.posts[first].post.id, &has, err, sizeof err));
+    if (!has)
+        fail_msg("the celebrity's post is missing from the second instance's page");
+
+    STEP(odb_world_delete(&w, first, err, sizeof err));
+    STEP(page_has(c2, reader, w.posts[first].post.id, &has, err, sizeof err));
+    if (has)
+        fail_msg("the second instance showed a post deleted through the first");
+
+    STEP(odb_world_publish(&w, 0, ODB_PUB_PLAIN, &next, err, sizeof err));
+    int64_t id = w.posts[next].post.id;
+    STEP(page_has(f->c, reader, id, &has, err, sizeof err));
+    if (!has)
+        fail_msg("the instance that published the post did not show it at once");
+    long long t0 = odb_now_ms(), waited = 0;
+    for (;;) {
+        STEP(page_has(c2, reader, id, &has, err, sizeof err));
+        waited = odb_now_ms() - t0;
+        if (has || waited > 3000)
+            break;
+        odb_sleep_ms(20);
+    }
+    fprintf(stderr, "celebrity post published through one instance, shown by the other after "
+            "%lld ms (celebrity_cache_ms 1000)\n", waited);
+    /* 1000 ms of copy, plus room for a slow (sanitizer) build. */
+    if (!has || waited > 2500)
+        fail_msg("the second instance showed the new post after %lld ms%s", waited,
+                 has ? "" : " (never)");
+    fc_client_close(c2);
+    assert_int_equal(harness_daemon_finish(d2, true), 0);
+    odb_world_free(&w);
+    f->finished = true;
+}
+
 /* --- edits racing the publish -------------------------------------------------------- */
 
 #define RACE_ROUNDS 80
@@ -829,6 +916,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_input, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(cursor_survives_changes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(edits_racing_publish, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(celebrity_copy_across_instances, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(world_tiny, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(world_small, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(world_large, fixture_setup, fixture_teardown),
