@@ -43,8 +43,6 @@ static void fill_post(hydrate_t *h, const feed_hpost_t *p, const char *body, siz
     rds_args_int(&h->args, h->e->post_ttl_s);
     rds_args_str(&h->args, "a");
     rds_args_int(&h->args, p->author_id);
-    rds_args_str(&h->args, "t");
-    rds_args_int(&h->args, p->ts);
     if (p->deleted) {
         rds_args_str(&h->args, "d");
         rds_args_str(&h->args, "1");

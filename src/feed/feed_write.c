@@ -257,8 +257,6 @@ static void publish_write(write_t *w)
         rds_args_int(a, e->post_ttl_s);
         rds_args_str(a, "a");
         rds_args_int(a, p->author_id);
-        rds_args_str(a, "t");
-        rds_args_int(a, p->created_at);
         rds_args_str(a, "b");
         rds_args_add(a, w->body, p->body_len);
         rds_batch_add(w->batch, a);
