@@ -37,6 +37,30 @@ bool rpc_admit_conn_should_wait(const rpc_admit_t *a, size_t conn_admitted)
            2 * conn_admitted >= a->inflight;
 }
 
+bool rpc_admit_would_shed(const rpc_admit_t *a, size_t conn_admitted)
+{
+    size_t limit = rpc_admit_limit(a);
+    return a->inflight >= limit || (conn_admitted > 0 && a->inflight >= busy_from(limit));
+}
+
+uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a)
+{
+    uint64_t max = RPC_ADMIT_HOLD_MIN_MS * NS_PER_MS;
+    double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_HOLD_NORMALS;
+    return normal > (double)max ? (uint64_t)normal : max;
+}
+
+bool rpc_admit_may_hold(const rpc_admit_t *a, uint64_t now_ns, uint64_t held_since_ns,
+                        uint64_t oldest_hold_ns)
+{
+    if (!a->adaptive || rpc_admit_overloaded(a, now_ns))
+        return false;
+    uint64_t max = rpc_admit_hold_max_ns(a);
+    if (held_since_ns != 0 && now_ns - held_since_ns >= max)
+        return false;
+    return oldest_hold_ns == 0 || now_ns - oldest_hold_ns < max;
+}
+
 double rpc_admit_normal_seconds(const rpc_admit_t *a)
 {
     return rpc_limit_normal_ns(&a->limit) / 1e9;
@@ -129,4 +153,15 @@ int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns)
 bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns)
 {
     return a->last_shed_ns != 0 && now_ns - a->last_shed_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
+}
+
+void rpc_admit_note_hold(rpc_admit_t *a, uint64_t now_ns)
+{
+    a->last_hold_ns = now_ns;
+}
+
+bool rpc_admit_busy(const rpc_admit_t *a, uint64_t now_ns)
+{
+    return rpc_admit_overloaded(a, now_ns) ||
+           (a->last_hold_ns != 0 && now_ns - a->last_hold_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS);
 }

@@ -63,6 +63,12 @@
 #define RPC_ADMIT_MIN_LIMIT 128
 #define RPC_ADMIT_INITIAL_LIMIT 128
 #define RPC_ADMIT_RESERVE_DIV 8
+/* A burst that finds the limit full while nothing was shed lately is held
+ * (its connection is not read) for up to this long, or
+ * RPC_ADMIT_HOLD_NORMALS x the normal latency if longer, instead of being
+ * shed: see rpc_admit_may_hold. */
+#define RPC_ADMIT_HOLD_MIN_MS 20
+#define RPC_ADMIT_HOLD_NORMALS 8
 
 typedef enum {
     RPC_ADMIT_OK = 0,
@@ -84,6 +90,7 @@ typedef struct {
     double pressure;             /* offered / admitted, moving average, >= 1 */
     double retry_ms;             /* retry_after_ms before jitter */
     uint64_t last_shed_ns;       /* 0: never */
+    uint64_t last_hold_ns;       /* 0: never (rpc_admit_note_hold) */
     rng_t rng;
 } rpc_admit_t;
 
@@ -115,6 +122,29 @@ size_t rpc_admit_limit(const rpc_admit_t *a);
  * which no caller can know; a fixed one is the operator's and sheds. */
 bool rpc_admit_conn_should_wait(const rpc_admit_t *a, size_t conn_admitted);
 
+/* Whether a call from a connection with conn_admitted calls in progress
+ * would be shed now by the limit or its reserve (the queue-time rule
+ * aside). */
+bool rpc_admit_would_shed(const rpc_admit_t *a, size_t conn_admitted);
+
+/* How long a burst may be held (RPC_ADMIT_HOLD_MIN_MS, or
+ * RPC_ADMIT_HOLD_NORMALS x the normal latency). */
+uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a);
+
+/* Whether a connection whose next call would be shed may be held instead:
+ * not read until a slot frees, as if the call were queued. Shedding a
+ * burst on an otherwise quiet service (a client's pipeline, a stall of the
+ * machine that let a few hundred requests pile up) turns a few ms of delay
+ * into errors and retries; a sustained overload is another matter, and
+ * holding would only make every served call wait. So: only with the
+ * adaptive limit, only while nothing was shed in the last
+ * RPC_ADMIT_OVERLOADED_MS, only while the connection held longest
+ * (oldest_hold_ns, 0 = none) and this one (held_since_ns, 0 = not held)
+ * have waited less than rpc_admit_hold_max_ns. A hold that runs out is
+ * shed, which ends holding until the overload is over. */
+bool rpc_admit_may_hold(const rpc_admit_t *a, uint64_t now_ns, uint64_t held_since_ns,
+                        uint64_t oldest_hold_ns);
+
 /* The latency the limiter takes as normal, in seconds (0 before it knows). */
 double rpc_admit_normal_seconds(const rpc_admit_t *a);
 
@@ -123,5 +153,12 @@ int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns);
 
 /* Whether a call was shed within the last RPC_ADMIT_OVERLOADED_MS. */
 bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns);
+
+/* A connection was held now (rpc_admit_may_hold said yes). */
+void rpc_admit_note_hold(rpc_admit_t *a, uint64_t now_ns);
+
+/* Whether a call was shed or held within the last RPC_ADMIT_OVERLOADED_MS:
+ * calls wait for a slot, and background work should yield. */
+bool rpc_admit_busy(const rpc_admit_t *a, uint64_t now_ns);
 
 #endif

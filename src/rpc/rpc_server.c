@@ -57,6 +57,11 @@
     ACTION(rpc_connections_paused, METRIC_GAUGE, \
            "RPC connections not read because their output and calls passed max_output, " \
            "or because they hold half of a busy adaptive concurrency limit") \
+    ACTION(rpc_connections_held, METRIC_GAUGE, \
+           "RPC connections not read because their next call would pass the concurrency " \
+           "limit during a burst (held instead of shed; see docs/OPERATIONS.md)") \
+    ACTION(rpc_holds_total, METRIC_COUNTER, \
+           "times a connection was held at a full concurrency limit instead of being shed") \
     ACTION(rpc_connections_idle_closed_total, METRIC_COUNTER, \
            "RPC connections closed after idle_timeout with nothing in flight") \
     ACTION(rpc_connections_slow_closed_total, METRIC_COUNTER, \
@@ -97,6 +102,9 @@ struct rpc_server {
     uint64_t sweep_every_ms;     /* its period */
     uv_timer_t batch_timer;      /* resumes the connections in `batched` */
     list_t batched;              /* read stopped until the next batch (rpc_conn_t.batch_link) */
+    uv_timer_t hold_timer;       /* sheds what waited past the hold's bound */
+    list_t held;                 /* held at a full limit, oldest first (rpc_conn_t.hold_link) */
+    size_t nheld;
     uv_check_t flush_check;      /* writes what the iteration produced */
     uv_idle_t flush_idle;        /* keeps the poll from blocking while dirty */
     rpc_conn_t *dirty;           /* connections with unsent output */
@@ -112,7 +120,7 @@ struct rpc_server {
     void (*on_drained)(void *);
     void *on_drained_arg;
     bool closing;
-    int handles_open;            /* listener, check, idle, idle_sweep */
+    int handles_open;            /* listener, check, idle, idle_sweep, two timers */
     list_t calls;                /* in-flight calls, for abort (rpc_call_t.link) */
     msgpack_sbuffer discard;     /* replies nobody will read */
 };
@@ -140,6 +148,9 @@ struct rpc_conn {
     bool batched;                /* stopped until batch_due_ms (overload) */
     uint64_t batch_due_ms;       /* uv_now when it is read again */
     list_t batch_link;           /* in the server's batched */
+    bool held;                   /* in the server's held (not read) */
+    uint64_t hold_since_ns;      /* uv_hrtime when its hold began; 0: none */
+    list_t hold_link;
     bool is_dirty;
     bool resume_pending;         /* buffered frames wait for processing */
     bool close_when_flushed;     /* rpc_call_close_conn: no more reading */
@@ -175,6 +186,9 @@ static void conn_close(rpc_conn_t *c);
 static void conn_close_slow(rpc_conn_t *c, const char *why);
 static void conn_maybe_resume(rpc_conn_t *c);
 static void batch_resume_early(rpc_server_t *s);
+static void hold_resume_next(rpc_server_t *s);
+static bool conn_hold(rpc_conn_t *c);
+static void hold_leave(rpc_conn_t *c);
 static void conn_pause(rpc_conn_t *c);
 static void process_frames(rpc_conn_t *c);
 static void on_flush_idle(uv_idle_t *h);
@@ -366,8 +380,10 @@ static void call_finish(rpc_call_t *call)
     if (!call->notification && !c->closing)
         mark_dirty(c);
     conn_maybe_resume(c);
-    if (call->admitted)
+    if (call->admitted) {
+        hold_resume_next(s);
         batch_resume_early(s);
+    }
     /* Decided before the release: releasing the last connection of a
      * closed server frees the server. */
     void (*drained)(void *) = NULL;
@@ -629,6 +645,8 @@ static void conn_close(rpc_conn_t *c)
         c->batched = false;
         list_remove(&c->batch_link);
     }
+    if (c->held)
+        hold_leave(c);
     list_remove(&c->link);
     s->nconns--;
     metric_set(s->m.rpc_connections, (double)s->nconns);
@@ -676,7 +694,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 
 static void conn_maybe_resume(rpc_conn_t *c)
 {
-    if (c->reading || c->closing || c->close_when_flushed || c->batched)
+    if (c->reading || c->closing || c->close_when_flushed || c->batched || c->held)
         return;
     if (!rpc_budget_may_resume(&c->server->budget, conn_unsent(c), c->inflight,
                                c->reply_estimate) ||
@@ -710,6 +728,8 @@ static void process_frames(rpc_conn_t *c)
             conn_pause(c);
             break;            /* the rest stays buffered until we resume */
         }
+        if (rpc_framer_pending(&c->framer) > 0 && conn_hold(c))
+            break;            /* likewise, until a slot frees */
         rpc_frame_result_t r = rpc_framer_next(&c->framer, &u);
         if (r == RPC_FRAME_NEED_MORE)
             break;
@@ -732,6 +752,8 @@ static void process_frames(rpc_conn_t *c)
         }
         dispatch(c, &msg);
     }
+    if (!c->held)
+        c->hold_since_ns = 0;  /* its hold, if any, is over */
     if (!c->closing)
         rpc_framer_trim(&c->framer);
     msgpack_unpacked_destroy(&u);
@@ -778,6 +800,106 @@ static void batch_resume_early(rpc_server_t *s)
         s->admit.inflight + limit / RPC_EARLY_RESUME_DIV > limit)
         return;
     batch_leave(list_entry(list_first(&s->batched), rpc_conn_t, batch_link));
+}
+
+/* ---- bursts held rather than shed (rpc_admit_may_hold) ------------------ */
+
+static void hold_set_count(rpc_server_t *s, int delta)
+{
+    s->nheld += (size_t)delta;
+    metric_set(s->m.rpc_connections_held, (double)s->nheld);
+}
+
+static void on_hold_timer(uv_timer_t *t);
+
+static void hold_arm_timer(rpc_server_t *s)
+{
+    if (list_empty(&s->held) || s->closing) {
+        uv_timer_stop(&s->hold_timer);
+        return;
+    }
+    rpc_conn_t *first = list_entry(list_first(&s->held), rpc_conn_t, hold_link);
+    uint64_t due = first->hold_since_ns + rpc_admit_hold_max_ns(&s->admit);
+    uint64_t now = uv_hrtime();
+    uint64_t ms = due > now ? (due - now + 999999) / 1000000 : 0;
+    uv_timer_start(&s->hold_timer, on_hold_timer, ms, 0);
+}
+
+/* Holds c if its next call would be shed and a hold is allowed now: its
+ * reading stops and its frames stay buffered; it is read again when a slot
+ * frees (hold_resume_next) or, once the hold's bound has passed, to be shed
+ * (on_hold_timer). Kept in order of hold_since_ns, so that a connection
+ * resumed and held again keeps its place. */
+static bool conn_hold(rpc_conn_t *c)
+{
+    rpc_server_t *s = c->server;
+    if (c->held)
+        return true;   /* already (reached again through the flush's resume_pending) */
+    if (s->closing || !rpc_admit_would_shed(&s->admit, c->admitted))
+        return false;
+    uint64_t now = uv_hrtime();
+    uint64_t oldest = list_empty(&s->held)
+                          ? 0 : list_entry(list_first(&s->held), rpc_conn_t, hold_link)->hold_since_ns;
+    if (!rpc_admit_may_hold(&s->admit, now, c->hold_since_ns, oldest))
+        return false;
+    rpc_admit_note_hold(&s->admit, now);
+    if (c->reading) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+    }
+    if (c->hold_since_ns == 0) {
+        c->hold_since_ns = now;
+        metric_inc(s->m.rpc_holds_total);
+        list_insert_tail(&s->held, &c->hold_link);
+    } else {
+        list_t *pos = s->held.next;
+        while (pos != &s->held &&
+               list_entry(pos, rpc_conn_t, hold_link)->hold_since_ns <= c->hold_since_ns)
+            pos = pos->next;
+        list_insert_tail(pos, &c->hold_link);   /* before pos */
+    }
+    c->held = true;
+    hold_set_count(s, 1);
+    if (list_first(&s->held) == &c->hold_link)
+        hold_arm_timer(s);
+    return true;
+}
+
+/* Takes c out of the held list and reads it again: its buffered frames are
+ * processed from the flush (never from inside a handler). */
+static void hold_leave(rpc_conn_t *c)
+{
+    rpc_server_t *s = c->server;
+    bool was_first = list_first(&s->held) == &c->hold_link;
+    list_remove(&c->hold_link);
+    c->held = false;
+    hold_set_count(s, -1);
+    if (was_first)
+        hold_arm_timer(s);
+    conn_maybe_resume(c);
+}
+
+/* A slot freed: the connection held longest goes on. */
+static void hold_resume_next(rpc_server_t *s)
+{
+    if (!list_empty(&s->held) && !s->closing)
+        hold_leave(list_entry(list_first(&s->held), rpc_conn_t, hold_link));
+}
+
+/* The holds past their bound go on, to be shed (rpc_admit_may_hold says
+ * no to them now); the first shed ends holding until the overload is over. */
+static void on_hold_timer(uv_timer_t *t)
+{
+    rpc_server_t *s = t->data;
+    uint64_t now = uv_hrtime();
+    uint64_t max = rpc_admit_hold_max_ns(&s->admit);
+    while (!list_empty(&s->held)) {
+        rpc_conn_t *c = list_entry(list_first(&s->held), rpc_conn_t, hold_link);
+        if (now - c->hold_since_ns < max)
+            break;
+        hold_leave(c);
+    }
+    hold_arm_timer(s);
 }
 
 /* Under overload, stops reading c until the next batch (RPC_OVERLOAD_READ_MS). */
@@ -1016,6 +1138,7 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     list_init(&s->conns);
     list_init(&s->calls);
     list_init(&s->batched);
+    list_init(&s->held);
     msgpack_sbuffer_init(&s->discard);
     int rc;
     if (addr->is_unix) {
@@ -1061,7 +1184,10 @@ rpc_server_t *rpc_server_start(uv_loop_t *loop, const addr_t *addr,
     uv_timer_init(loop, &s->batch_timer);
     s->batch_timer.data = s;
     uv_unref((uv_handle_t *)&s->batch_timer);
-    s->handles_open = 5;
+    uv_timer_init(loop, &s->hold_timer);
+    s->hold_timer.data = s;
+    uv_unref((uv_handle_t *)&s->hold_timer);
+    s->handles_open = 6;
     register_metrics(s);
     return s;
 }
@@ -1103,6 +1229,8 @@ void rpc_server_close(rpc_server_t *s)
     uv_timer_stop(&s->idle_sweep);
     uv_timer_stop(&s->batch_timer);
     uv_close((uv_handle_t *)&s->batch_timer, on_server_handle_closed);
+    uv_timer_stop(&s->hold_timer);
+    uv_close((uv_handle_t *)&s->hold_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->idle_sweep, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->flush_check, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->flush_idle, on_server_handle_closed);
@@ -1112,7 +1240,7 @@ void rpc_server_close(rpc_server_t *s)
 
 bool rpc_server_overloaded(const rpc_server_t *s)
 {
-    return rpc_admit_overloaded(&s->admit, uv_hrtime());
+    return rpc_admit_busy(&s->admit, uv_hrtime());
 }
 
 size_t rpc_server_inflight(const rpc_server_t *s)

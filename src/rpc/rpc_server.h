@@ -95,8 +95,8 @@ void rpc_server_abort_inflight(rpc_server_t *s);
 void rpc_server_close(rpc_server_t *s);
 
 size_t rpc_server_inflight(const rpc_server_t *s);
-/* Whether admission shed a call within the last moment (rpc_admit.h):
- * background work (fan-out, warming) yields while it is. */
+/* Whether admission shed or held a call within the last moment
+ * (rpc_admit_busy): background work (fan-out, warming) yields while it is. */
 bool rpc_server_overloaded(const rpc_server_t *s);
 size_t rpc_server_connections(const rpc_server_t *s);
 

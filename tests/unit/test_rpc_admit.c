@@ -55,6 +55,44 @@ static void a_connection_holding_a_busy_limit_waits(void **state)
     assert_false(rpc_admit_conn_should_wait(&f, 7));
 }
 
+static void a_burst_is_held_until_overload(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, true, 1000);
+    size_t limit = rpc_admit_limit(&a), place;
+    uint64_t now = 1000 * MS, max = rpc_admit_hold_max_ns(&a);
+    assert_true(max >= RPC_ADMIT_HOLD_MIN_MS * MS);
+    for (size_t i = 0; i < limit - limit / RPC_ADMIT_RESERVE_DIV; i++)
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+    /* Busy: a connection with calls in progress would be shed (reserve),
+     * one without would not. */
+    assert_true(rpc_admit_would_shed(&a, 1));
+    assert_false(rpc_admit_would_shed(&a, 0));
+    while (a.inflight < limit)
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+    assert_true(rpc_admit_would_shed(&a, 0));
+    /* Nothing shed lately: held, while this hold and the oldest are young. */
+    assert_true(rpc_admit_may_hold(&a, now, 0, 0));
+    assert_false(rpc_admit_busy(&a, now));
+    rpc_admit_note_hold(&a, now);                     /* background work yields to a hold */
+    assert_true(rpc_admit_busy(&a, now + 1));
+    assert_false(rpc_admit_busy(&a, now + RPC_ADMIT_OVERLOADED_MS * MS));
+    assert_true(rpc_admit_may_hold(&a, now + max - 1, now, now));
+    assert_false(rpc_admit_may_hold(&a, now + max, now, now));       /* its own ran out */
+    assert_false(rpc_admit_may_hold(&a, now + max, 0, now));         /* the oldest ran out */
+    assert_true(rpc_admit_may_hold(&a, now + max, 0, now + 1));
+    /* A shed means overload: nothing is held for a while after it. */
+    assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+    assert_false(rpc_admit_may_hold(&a, now + 1, 0, 0));
+    uint64_t later = now + RPC_ADMIT_OVERLOADED_MS * MS;
+    assert_true(rpc_admit_may_hold(&a, later, 0, 0));
+    /* A fixed limit is the operator's: shed, never held. */
+    rpc_admit_t f;
+    rpc_admit_init(&f, false, 8);
+    assert_false(rpc_admit_may_hold(&f, now, 0, 0));
+}
+
 static void waited_too_long_is_shed(void **state)
 {
     (void)state;
@@ -149,6 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fixed_limit_and_reserve),
         cmocka_unit_test(a_connection_holding_a_busy_limit_waits),
+        cmocka_unit_test(a_burst_is_held_until_overload),
         cmocka_unit_test(waited_too_long_is_shed),
         cmocka_unit_test(retry_after_follows_pressure),
         cmocka_unit_test(failures_do_not_teach_the_limit),
