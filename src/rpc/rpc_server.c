@@ -751,6 +751,7 @@ static void process_frames(rpc_conn_t *c)
             break;
         }
         dispatch(c, &msg);
+        c->hold_since_ns = 0;  /* its wait is over; a next hold queues behind the others */
     }
     if (!c->held)
         c->hold_since_ns = 0;  /* its hold, if any, is over */
@@ -819,8 +820,8 @@ static void hold_arm_timer(rpc_server_t *s)
         return;
     }
     rpc_conn_t *first = list_entry(list_first(&s->held), rpc_conn_t, hold_link);
-    uint64_t due = first->hold_since_ns + rpc_admit_hold_max_ns(&s->admit);
     uint64_t now = uv_hrtime();
+    uint64_t due = first->hold_since_ns + rpc_admit_hold_max_ns(&s->admit);
     uint64_t ms = due > now ? (due - now + 999999) / 1000000 : 0;
     uv_timer_start(&s->hold_timer, on_hold_timer, ms, 0);
 }
