@@ -155,6 +155,11 @@ bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns)
     return a->last_shed_ns != 0 && now_ns - a->last_shed_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
 }
 
+void rpc_admit_note_overload(rpc_admit_t *a, uint64_t now_ns)
+{
+    a->last_shed_ns = now_ns;
+}
+
 void rpc_admit_note_hold(rpc_admit_t *a, uint64_t now_ns)
 {
     a->last_hold_ns = now_ns;

@@ -66,7 +66,14 @@
 /* A burst that finds the limit full while nothing was shed lately is held
  * (its connection is not read) for up to this long, or
  * RPC_ADMIT_HOLD_NORMALS x the normal latency if longer, instead of being
- * shed: see rpc_admit_may_hold. */
+ * shed: see rpc_admit_may_hold. The bound is also how late the first reads
+ * of a real overload are served, before it is known for one. Measured in
+ * bench/run.sh's overload scenario (fixed capacity, binaries alternated):
+ * with 20 ms, the 0.5x phases shed nothing in 7 of 8 runs (without holds
+ * 0-311 reads, and late in the recovery phase in 4 of 8 runs), and the
+ * 1.5x phase's p99 was 3-6 ms higher (the onset's held reads); with 10 ms,
+ * that p99 was within 2 ms of no holds, but a stall shed 674 reads 3 s into
+ * a recovery phase in one of two runs. */
 #define RPC_ADMIT_HOLD_MIN_MS 20
 #define RPC_ADMIT_HOLD_NORMALS 8
 
@@ -153,6 +160,10 @@ int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns);
 
 /* Whether a call was shed within the last RPC_ADMIT_OVERLOADED_MS. */
 bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns);
+
+/* A hold ran past its bound: from now on the service counts as overloaded
+ * (rpc_admit_overloaded), as after a shed. */
+void rpc_admit_note_overload(rpc_admit_t *a, uint64_t now_ns);
 
 /* A connection was held now (rpc_admit_may_hold said yes). */
 void rpc_admit_note_hold(rpc_admit_t *a, uint64_t now_ns);

@@ -82,6 +82,10 @@ static void a_burst_is_held_until_overload(void **state)
     assert_false(rpc_admit_may_hold(&a, now + max, now, now));       /* its own ran out */
     assert_false(rpc_admit_may_hold(&a, now + max, 0, now));         /* the oldest ran out */
     assert_true(rpc_admit_may_hold(&a, now + max, 0, now + 1));
+    /* A hold that ran out counts as a shed: nothing is held after it. */
+    rpc_admit_t b = a;
+    rpc_admit_note_overload(&b, now + max);
+    assert_false(rpc_admit_may_hold(&b, now + max, 0, 0));
     /* A shed means overload: nothing is held for a while after it. */
     assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
     assert_false(rpc_admit_may_hold(&a, now + 1, 0, 0));
