@@ -134,7 +134,7 @@ static bool service_busy(void *arg)
 {
     service_t *svc = arg;
     return svc->rpc && (rpc_server_inflight(svc->rpc) >= WARM_BUSY_INFLIGHT ||
-                        rpc_server_overloaded(svc->rpc));
+                        rpc_server_busy(svc->rpc));
 }
 
 /* Log lines suppressed by the rate limit are counted in a line once their

@@ -1247,6 +1247,11 @@ void rpc_server_close(rpc_server_t *s)
 
 bool rpc_server_overloaded(const rpc_server_t *s)
 {
+    return rpc_admit_overloaded(&s->admit, uv_hrtime());
+}
+
+bool rpc_server_busy(const rpc_server_t *s)
+{
     return rpc_admit_busy(&s->admit, uv_hrtime());
 }
 

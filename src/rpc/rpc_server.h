@@ -95,9 +95,15 @@ void rpc_server_abort_inflight(rpc_server_t *s);
 void rpc_server_close(rpc_server_t *s);
 
 size_t rpc_server_inflight(const rpc_server_t *s);
-/* Whether admission shed or held a call within the last moment
- * (rpc_admit_busy): background work (fan-out, warming) yields while it is. */
+/* Whether admission shed a call within the last moment (rpc_admit.h):
+ * the fan-out yields while it did. */
 bool rpc_server_overloaded(const rpc_server_t *s);
+/* ...or held one (rpc_admit_busy): warming yields then too. The fan-out
+ * does not: holds come with short bursts (a shared machine's stalls make
+ * them every few hundred ms at half capacity), and the fan-out has the
+ * contract's 1 s to keep, which yielding for 250 ms after each would
+ * spend. */
+bool rpc_server_busy(const rpc_server_t *s);
 size_t rpc_server_connections(const rpc_server_t *s);
 
 /* --- answering a call --------------------------------------------------- */
