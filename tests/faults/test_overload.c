@@ -27,8 +27,8 @@
  * Asserts, over the overload's measured window:
  *   - no UNAVAILABLE: Redis and PostgreSQL are fine, so the only honest
  *     refusal is OVERLOADED;
- *   - goodput >= 35% of the reference's (the issue asks for 80%: see
- *     MIN_GOODPUT_RATIO for what is measured and why);
+ *   - goodput >= 80% of the reference's, in the better of two overload runs
+ *     (see MIN_GOODPUT_RATIO for what is measured);
  *   - p99 of the served reads <= 250 ms. Without shedding, Little's law
  *     puts every read at 16,384 / goodput (> 1.5 s at the ~10,000 reads/s
  *     this machine manages); a service that bounds its queue answers what
@@ -78,24 +78,22 @@
 #define OVER_MS 8000
 #define WARMUP_MS 1000
 #define DRAIN_MS 20000          /* after the window: answers still owed */
-/* Issue 15 asks for 80%. Measured on a 2-CPU machine shared with other
- * work: 73-82% (14,600-17,600 reads/s against 18,200-23,000 at 64 in
- * flight), p99 14-20 ms, with feedcached at 0.7 cores and the 4 client
- * threads at 0.5. With batched connections resumed as slots free up
- * (2026-12-03, a quiet hour): 76-78% (21,400-21,800 reads/s against
- * 27,200-28,100), p99 14.0-14.7 ms, against 74% (19,900) before; the
- * daemon sheds ~11,000 calls/s (mean retry_after_ms 1.5 s: every served
- * slot sends again at once and mostly finds the limit full). Before
- * feedcached wrote Redis commands and replies without re-arming polls and
- * read in batches under overload, and before
- * these polling clients, it was 47-57%. What is left is the machine: the
- * clients' 16,384 slots, ~10,000 OVERLOADED answers/s and the loopback
- * TCP of 128 connections share the 2 CPUs with the daemon and Redis
- * (perf: ~30% of feedcached's CPU is in write(), mostly the loopback's
- * delivery to the client's socket). So the
- * floor stays below the target, with room for a busier machine; the bench's
- * overload table reports the targets side by side. */
-#define MIN_GOODPUT_RATIO 0.55
+/* Issue 15 asks for 80%, and that is the floor. History on this 2-CPU
+ * machine: 47-57% before feedcached wrote Redis commands and replies without
+ * re-arming polls and read in batches under overload; 73-80% with batched
+ * connections resumed as slots free up; then the clients were found to take
+ * the CPU the daemon lacked (0.17 cores at 64 in flight, 0.57 under
+ * overload: poll() over 32 sockets per wake-up and a scan of 128 backing-off
+ * slots per connection) and now wait with epoll and scan only when a
+ * back-off is due: 80-86% in six runs (23,200-24,200 reads/s against
+ * 27,900-28,100; one busier run 18,300 against 22,900), p99 13-17 ms,
+ * ~11,000 OVERLOADED answers/s (mean retry_after_ms 1.5 s). What is left
+ * is still the machine: the clients' 0.5 cores, the loopback TCP of 128
+ * connections and the sheds share the 2 CPUs with the daemon and Redis.
+ * The overload runs twice when the first falls short (OVER_RUNS) and the
+ * better counts, as the reference's better run does. */
+#define MIN_GOODPUT_RATIO 0.80
+#define OVER_RUNS 2
 #define MAX_P99_MS 250.0
 #define MAX_LOG_LINES_PER_S 5.0
 #define WORKERS 4              /* client threads; each polls its connections */
@@ -502,55 +500,68 @@ static void overload(void **state)
     if (again.goodput > ref.goodput && !again.broken)
         ref = again;
 
+    /* The overload, twice at most: a second run only when the first served
+     * less than the goal, and the better of the two counts for goodput (the
+     * machine's noise only ever lowers it, as for the reference); every
+     * other promise holds for each run. */
+    char why[1600] = "";
+    size_t w = 0;
+#define WHY(...) (w += (size_t)snprintf(why + w, w < sizeof why ? sizeof why - w : 0, __VA_ARGS__))
     static const char *const reasons[] = { "concurrency_limit", "reserve", "queue_time" };
     enum { NREASONS = sizeof reasons / sizeof *reasons };
-    double shed0[NREASONS];
-    for (int i = 0; i < NREASONS; i++)
-        shed0[i] = shed_count(f, reasons[i]);
-    long long lines0 = log_lines(f->d), t0 = faults_now_ms();
-    long long daemon_cpu0 = faults_cpu_ms(f->d->pid);
-    double cpu0 = self_cpu_s();
-    run_load(f, OVER_CONNS, OVER_DEPTH, OVER_MS, &over);
-    long long lines = log_lines(f->d) - lines0;
-    double secs = (double)(faults_now_ms() - t0) / 1000.0;
-    double daemon_cores = (double)(faults_cpu_ms(f->d->pid) - daemon_cpu0) / 1000.0 / secs;
-    print_load("16,384 in flight", &over);
-    printf("overload: shed by reason:");
-    for (int i = 0; i < NREASONS; i++)
-        printf(" %s %.0f", reasons[i], shed_count(f, reasons[i]) - shed0[i]);
-    printf("; mean retry_after_ms %.0f; concurrency limit at the end %.0f\n",
-           over.codes[CODE_OVERLOADED] ? over.retry_ms_sum / (double)over.codes[CODE_OVERLOADED] : 0,
-           faults_metric(f->d, "feedcache_rpc_concurrency_limit"));
-    printf("overload: goodput %.0f%% of the reference's; p99 %.1fx the reference's; feedcached "
-           "wrote %lld log lines in %.1f s (%.1f/s); CPU cores: feedcached %.2f, the clients "
-           "%.2f\n",
-           ref.goodput > 0 ? 100.0 * over.goodput / ref.goodput : 0,
-           ref.p99_ms > 0 ? over.p99_ms / ref.p99_ms : 0, lines, secs, (double)lines / secs,
-           daemon_cores, (self_cpu_s() - cpu0) / secs);
+    double best = 0;
+    for (int attempt = 1; attempt <= OVER_RUNS; attempt++) {
+        double shed0[NREASONS];
+        for (int i = 0; i < NREASONS; i++)
+            shed0[i] = shed_count(f, reasons[i]);
+        long long lines0 = log_lines(f->d), t0 = faults_now_ms();
+        long long daemon_cpu0 = faults_cpu_ms(f->d->pid);
+        double cpu0 = self_cpu_s();
+        run_load(f, OVER_CONNS, OVER_DEPTH, OVER_MS, &over);
+        long long lines = log_lines(f->d) - lines0;
+        double secs = (double)(faults_now_ms() - t0) / 1000.0;
+        double daemon_cores = (double)(faults_cpu_ms(f->d->pid) - daemon_cpu0) / 1000.0 / secs;
+        char what[64];
+        snprintf(what, sizeof what, "16,384 in flight (run %d)", attempt);
+        print_load(what, &over);
+        printf("overload: shed by reason:");
+        for (int i = 0; i < NREASONS; i++)
+            printf(" %s %.0f", reasons[i], shed_count(f, reasons[i]) - shed0[i]);
+        printf("; mean retry_after_ms %.0f; concurrency limit at the end %.0f\n",
+               over.codes[CODE_OVERLOADED] ? over.retry_ms_sum / (double)over.codes[CODE_OVERLOADED]
+                                           : 0,
+               faults_metric(f->d, "feedcache_rpc_concurrency_limit"));
+        printf("overload: goodput %.0f%% of the reference's; p99 %.1fx the reference's; "
+               "feedcached wrote %lld log lines in %.1f s (%.1f/s); CPU cores: feedcached %.2f, "
+               "the clients %.2f\n",
+               ref.goodput > 0 ? 100.0 * over.goodput / ref.goodput : 0,
+               ref.p99_ms > 0 ? over.p99_ms / ref.p99_ms : 0, lines, secs, (double)lines / secs,
+               daemon_cores, (self_cpu_s() - cpu0) / secs);
+        if (over.broken)
+            WHY("; %d of %d connections failed under overload (e.g. %s)", over.broken,
+                OVER_CONNS, over.example ? over.example : "-");
+        if (over.codes[CODE_UNAVAILABLE] || over.codes[CODE_OTHER])
+            WHY("; healthy backends, yet %" PRIu64 " UNAVAILABLE and %" PRIu64 " other errors "
+                "(only OVERLOADED is honest; e.g. %s)", over.codes[CODE_UNAVAILABLE],
+                over.codes[CODE_OTHER], over.example ? over.example : "-");
+        if (over.p99_ms > MAX_P99_MS)
+            WHY("; served reads queued: p99 %.1f ms (at most %.0f ms)", over.p99_ms, MAX_P99_MS);
+        if ((double)lines / secs > MAX_LOG_LINES_PER_S)
+            WHY("; feedcached logged %lld lines in %.1f s (%.1f/s, at most %.0f/s)", lines, secs,
+                (double)lines / secs, MAX_LOG_LINES_PER_S);
+        if (over.goodput > best)
+            best = over.goodput;
+        if (best >= MIN_GOODPUT_RATIO * ref.goodput)
+            break;
+    }
 
     if (ref.broken || ref.ok == 0)
         fail_msg("the reference load failed: %d connections broke, %" PRIu64 " reads served; %s",
                  ref.broken, ref.ok, ref.example ? ref.example : "-");
-    /* Every broken promise at once: one run tells the whole story. */
-    char why[1200] = "";
-    size_t w = 0;
-#define WHY(...) (w += (size_t)snprintf(why + w, w < sizeof why ? sizeof why - w : 0, __VA_ARGS__))
-    if (over.broken)
-        WHY("; %d of %d connections failed under overload (e.g. %s)", over.broken, OVER_CONNS,
-            over.example ? over.example : "-");
-    if (over.codes[CODE_UNAVAILABLE] || over.codes[CODE_OTHER])
-        WHY("; healthy backends, yet %" PRIu64 " UNAVAILABLE and %" PRIu64 " other errors "
-            "(only OVERLOADED is honest; e.g. %s)", over.codes[CODE_UNAVAILABLE],
-            over.codes[CODE_OTHER], over.example ? over.example : "-");
-    if (over.goodput < MIN_GOODPUT_RATIO * ref.goodput)
-        WHY("; goodput collapsed: %.0f reads/s, %.0f%% of the %.0f reads/s at 64 in flight "
-            "(at least %.0f%%)", over.goodput, 100.0 * over.goodput / ref.goodput, ref.goodput,
+    if (best < MIN_GOODPUT_RATIO * ref.goodput)
+        WHY("; goodput collapsed: %.0f reads/s at best, %.0f%% of the %.0f reads/s at 64 in "
+            "flight (at least %.0f%%)", best, 100.0 * best / ref.goodput, ref.goodput,
             100 * MIN_GOODPUT_RATIO);
-    if (over.p99_ms > MAX_P99_MS)
-        WHY("; served reads queued: p99 %.1f ms (at most %.0f ms)", over.p99_ms, MAX_P99_MS);
-    if ((double)lines / secs > MAX_LOG_LINES_PER_S)
-        WHY("; feedcached logged %lld lines in %.1f s (%.1f/s, at most %.0f/s)", lines, secs,
-            (double)lines / secs, MAX_LOG_LINES_PER_S);
 #undef WHY
     if (w)
         fail_msg("under overload%s", why);
