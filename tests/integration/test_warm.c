@@ -623,20 +623,26 @@ static void warm_yields_when_busy(void **state)
 {
     fixture_t *f = *state;
     pg_exec(f->pg, "INSERT INTO users (id, handle) SELECT g, 'c' || g "
-                   "FROM generate_series(3001, 9000) g");
+                   "FROM generate_series(3001, 33000) g");
     int64_t ids[NUSERS];
     for (int i = 0; i < NUSERS; i++)
         ids[i] = i + 1;
     char job[64], err[512];
     int64_t users;
-    warm_ids(f->c, ids, NUSERS, 30, job, &users);
+    /* 10 users/s: the job lasts ~6 s, so that the floods below find it
+     * running. They go on until the job has yielded to one (its debug
+     * line) or for 5 s: a fixed 1.5 s of floods against a 2 s job saw it
+     * yield to them in some runs only (the job checks between users, and
+     * a flood of fast cold reads is over in tens of ms). */
+    warm_ids(f->c, ids, NUSERS, 10, job, &users);
     fc_client_t *c2 = harness_connect(f->d, FIXTURE_TIMEOUT_MS, err, sizeof err);
     assert_non_null(c2);
     fc_client_set_timeout(c2, FIXTURE_TIMEOUT_MS);
-    long long deadline = odb_now_ms() + 1500;
+    long long deadline = odb_now_ms() + 5000;
     int64_t next = 3001;
     int floods = 0;
-    while (odb_now_ms() < deadline && next + 300 <= 9001) {
+    bool busy = false;
+    while (!busy && odb_now_ms() < deadline && next + 300 <= 33001) {
         fc_client_set_cork(c2, true);
         for (int i = 0; i < 300; i++, next++) {
             fc_params_t p;
@@ -653,6 +659,9 @@ static void warm_yields_when_busy(void **state)
             fc_response_free(&r);
         }
         floods++;
+        char *log = harness_daemon_log(f->d);
+        busy = log && strstr(log, "yields for 100 ms: service busy") != NULL;
+        free(log);
     }
     fc_client_close(c2);
     status_t s;
@@ -663,9 +672,6 @@ static void warm_yields_when_busy(void **state)
     printf("busy: %d floods of 300 cold reads; the job yielded %.0f times\n", floods, backoffs);
     assert_true(backoffs >= 1);
     /* The daemon logs why at debug level: "service busy" among them. */
-    char *log = harness_daemon_log(f->d);
-    bool busy = strstr(log, "yields for 100 ms: service busy") != NULL;
-    free(log);
     assert_true(busy);
     f->finished = true;
 }
