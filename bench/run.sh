@@ -430,7 +430,7 @@ fb --workload warm --conns 4 --depth 4 --label warm | tee "$WORK/warm.txt" | sed
 if [ -z "$ONLY" ]; then
     MEM1=$(used_memory)
     read -r FEEDS FEED_ENTRIES FEED_META FEEDS_MARKED FEED_SMEM FEED_SCARD FEEDS_FULL \
-        FEEDS_FULL_SMALL < <(scan_all "$SCAN_ZSETS" 'fc:feed:*' "$FEED_MAX" "$FULL_MAX")
+        FEEDS_FULL_SMALL < <(scan_all "$SCAN_ZSETS" 'fc:home:*' "$FEED_MAX" "$FULL_MAX")
     read -r _ ASET_ENTRIES _ _ _ _ _ _ < <(scan_all "$SCAN_ZSETS" 'fc:posts:*')
     read -r POSTS_CACHED POST_SMEM < <(scan_all "$SCAN_HASHES" 'fc:post:*' 1)
     MEM2=$(used_memory)

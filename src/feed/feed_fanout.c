@@ -413,11 +413,13 @@ static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
             rds_args_int(a, FEED_SCORE_CELEB);
         } else {
             rds_args_int(a, job->post);
-            rds_args_int(a, job->ts);
+            rds_args_int(a, feed_home_score(job->ts));
         }
         rds_args_int(a, e->feed_max);
         rds_args_int(a, job->author);
         rds_args_str(a, "2");           /* stride: (feed, unfollowed set) pairs */
+        rds_args_str(a, "1");           /* newest first */
+        rds_args_int(a, feed_trim_slack(e->feed_max));
     }
     rds_batch_add(j->batch, a);
 }
@@ -725,10 +727,14 @@ static void on_listpack_config(redisReply *reply, void *arg)
     long long entries;
     if (!side_done(f) || !config_value(reply, &entries))
         return;
-    if (entries < f->e->feed_max + 16)
+    /* A home feed holds up to feed_max + its trim slack entries, plus a
+     * few meta members. */
+    int64_t need = f->e->feed_max + feed_trim_slack(f->e->feed_max) + 16;
+    if (entries < need)
         log_warn("fanout", "Redis zset-max-listpack-entries is %lld, below feed_max (%" PRId64
-                 ") + 16: feeds will be stored as skiplists, about 6x the memory; set it to %"
-                 PRId64 " or more", entries, f->e->feed_max, f->e->feed_max + 16);
+                 ") + %" PRId64 ": feeds will be stored as skiplists, about 6x the memory; "
+                 "set it to %" PRId64 " or more", entries, f->e->feed_max,
+                 need - f->e->feed_max, need);
 }
 
 /* Post hashes hold bodies: with Redis's default hash-max-listpack-value

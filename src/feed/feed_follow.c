@@ -160,11 +160,11 @@ static void merge(follow_t *f)
     rds_args_key(a, rds_key_feed, f->e->prefix, f->follower);
     rds_args_int(a, f->e->feed_max);
     if (has_cut)
-        rds_args_int(a, cut);
+        rds_args_int(a, feed_home_score(cut));
     else
         rds_args_str(a, "");
     for (size_t i = 0; i < n; i++) {
-        rds_args_int(a, f->posts[i].ts);
+        rds_args_int(a, feed_home_score(f->posts[i].ts));
         rds_args_int(a, f->posts[i].id);
     }
     add(f);
@@ -180,7 +180,7 @@ static void remove_entries(follow_t *f)
     if (f->complete || f->nposts == 0)
         rds_args_str(a, "");
     else
-        rds_args_int(a, f->posts[f->nposts - 1].ts);
+        rds_args_int(a, feed_home_score(f->posts[f->nposts - 1].ts));
     rds_args_int(a, f->e->feed_max / UNFOLLOW_MIN_KEEP_DIV);
     rds_args_addf(a, FEED_MEMBER_CELEB "%" PRId64, f->followee);
     for (size_t i = 0; i < f->nposts; i++)
@@ -368,8 +368,11 @@ static void on_read(rds_batch_t *b, void *arg)
     }
     f->feed_state = (int)state;
     const redisReply *lo = rds_batch_reply(b, R_FLOOR);
-    if (lo->type == REDIS_REPLY_ARRAY && lo->elements == 2)
-        f->has_floor = reply_score(lo->element[1], &f->floor);
+    if (lo->type == REDIS_REPLY_ARRAY && lo->elements == 2 &&
+        reply_score(lo->element[1], &f->floor)) {
+        f->has_floor = true;
+        f->floor = feed_home_ts(f->floor);      /* the feed's oldest entry */
+    }
     if (rds_batch_count(b) > R_SET) {
         if (take_set(f, b, R_SET) && set_covers_feed(f)) {
             change(f);
@@ -422,10 +425,12 @@ static void start(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t 
     cmd(f, "ZSCORE", rds_key_feed, follower);
     rds_args_str(&f->args, FEED_MEMBER_STATE);
     add(f);
+    /* The feed's floor: its oldest entry, the highest score (newest first). */
     rds_args_t *a = cmd(f, "ZRANGE", rds_key_feed, follower);
-    rds_args_str(a, "0");
     rds_args_str(a, "+inf");
+    rds_args_str(a, "0");
     rds_args_str(a, "BYSCORE");
+    rds_args_str(a, "REV");
     rds_args_str(a, "LIMIT");
     rds_args_str(a, "0");
     rds_args_str(a, "1");

@@ -450,10 +450,11 @@ static void merge_sources(read_t *r)
     hydrate(r);
 }
 
-/* The oldest entry of a set, from a WITHSCORES reply of its lowest
- * members: the first one with a score >= 0 (the meta members below 0 are
- * skipped). Returns false when there is none. */
-static bool parse_floor(const redisReply *low, feed_key_t *floor)
+/* The oldest entry of a set, from a WITHSCORES reply of an author set's
+ * lowest members, or of a home feed's highest (add_floor): the first one
+ * with a score >= 0 (the meta members below 0 are skipped). Returns false
+ * when there is none. */
+static bool parse_floor(const redisReply *low, bool home, feed_key_t *floor)
 {
     if (!low || low->type != REDIS_REPLY_ARRAY)
         return false;
@@ -461,7 +462,7 @@ static bool parse_floor(const redisReply *low, feed_key_t *floor)
         int64_t score = fc_i64(low->element[i + 1]->str);
         if (score >= 0 && low->element[i + 1]->str[0] != '-') {
             floor->id = fc_i64(low->element[i]->str);
-            floor->ts = score;
+            floor->ts = home ? feed_home_ts(score) : score;
             return true;
         }
     }
@@ -481,6 +482,8 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, in
         feed_item_t *it = &s->items[s->n];
         it->id = fc_i64(range->element[2 * i]->str);
         it->ts = fc_i64(range->element[2 * i + 1]->str);
+        if (author == 0)
+            it->ts = feed_home_ts(it->ts);      /* a home feed's score */
         it->author_id = author;
         if (it->id > 0)
             s->n++;
@@ -498,18 +501,30 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, in
     return full;
 }
 
+/* The window of `window` entries at or after the cursor's created_at,
+ * newest first: of a home feed (newest first, feed_home_score) or of an
+ * author set (oldest first). */
 static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id, int64_t window)
 {
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
     rds_args_key(a, key, r->e->prefix, id);
-    if (r->req.has_cursor)
-        rds_args_int(a, r->req.after.ts);
-    else
+    if (key == rds_key_feed) {
+        if (r->req.has_cursor)
+            rds_args_int(a, feed_home_score(r->req.after.ts));
+        else
+            rds_args_str(a, "0");
         rds_args_str(a, "+inf");
-    rds_args_str(a, "0");
-    rds_args_str(a, "BYSCORE");
-    rds_args_str(a, "REV");
+        rds_args_str(a, "BYSCORE");
+    } else {
+        if (r->req.has_cursor)
+            rds_args_int(a, r->req.after.ts);
+        else
+            rds_args_str(a, "+inf");
+        rds_args_str(a, "0");
+        rds_args_str(a, "BYSCORE");
+        rds_args_str(a, "REV");
+    }
     rds_args_str(a, "LIMIT");
     rds_args_str(a, "0");
     rds_args_int(a, window);
@@ -517,14 +532,16 @@ static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id, in
     rds_batch_add(r->batch, a);
 }
 
+/* A home feed's oldest entry: its highest score. */
 static void add_floor(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
 {
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
     rds_args_key(a, key, r->e->prefix, id);
-    rds_args_str(a, "0");
     rds_args_str(a, "+inf");
+    rds_args_str(a, "0");
     rds_args_str(a, "BYSCORE");
+    rds_args_str(a, "REV");
     rds_args_str(a, "LIMIT");
     rds_args_str(a, "0");
     rds_args_str(a, "1");
@@ -617,7 +634,7 @@ static void take_celebs(read_t *r, rds_batch_t *b)
             continue;
         }
         feed_key_t floor = { 0, 0 };
-        bool has_floor = parse_floor(low, &floor);
+        bool has_floor = parse_floor(low, false, &floor);
         r->celeb_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, at + 1),
                                      celeb_ask(r), state == FEED_STATE_PARTIAL, has_floor, floor,
                                      r->celebs[j]);
@@ -784,7 +801,7 @@ static void on_feed(rds_batch_t *b, void *arg)
     r->nsrcs = 1 + nc;
     r->srcs = fc_xcalloc(r->nsrcs, sizeof *r->srcs);
     feed_key_t floor = { 0, 0 };
-    bool has_floor = parse_floor(rds_batch_reply(b, 2), &floor);
+    bool has_floor = parse_floor(rds_batch_reply(b, 2), true, &floor);
     r->home_full = fill_source(r, &r->srcs[0], range, r->fetch_n, state == FEED_STATE_PARTIAL,
                                has_floor, floor, 0);
     r->celeb_full = false;

@@ -151,11 +151,17 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
                                                        : r->e->post_ttl_s * 1000);
     rds_args_int(&r->args, partial);
     rds_args_int(&r->args, 2 * (int64_t)(posts - partial));
+    bool home = r->kind == FEED_FLIGHT_HOME;
+    rds_args_str(&r->args, home ? "1" : "0");      /* a home feed is newest first */
     /* PostgreSQL's text of an int8 is already the decimal Redis wants. */
     for (int i = 0; i < n; i++) {
         if (i == oldest || PQgetisnull(res, i, 0))
             continue;
-        rds_args_add(&r->args, PQgetvalue(res, i, ts_col), (size_t)PQgetlength(res, i, ts_col));
+        if (home)
+            rds_args_int(&r->args, feed_home_score(cell_int(res, i, ts_col)));
+        else
+            rds_args_add(&r->args, PQgetvalue(res, i, ts_col),
+                         (size_t)PQgetlength(res, i, ts_col));
         rds_args_add(&r->args, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
     }
 }

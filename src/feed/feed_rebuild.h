@@ -40,7 +40,7 @@ typedef enum {
 
 typedef void feed_rebuild_fn(int status, void *arg);
 
-/* Rebuilds PREFIXfeed:{user} from PostgreSQL unless it exists. The callback
+/* Rebuilds PREFIXhome:{user} from PostgreSQL unless it exists. The callback
  * always runs later, from the loop. */
 void feed_rebuild_home(feed_engine_t *e, int64_t user_id, feed_rebuild_fn *cb, void *arg);
 /* The same for an author's recent-posts set PREFIXposts:{author}. */

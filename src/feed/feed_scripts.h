@@ -4,9 +4,9 @@
  * FEED_REMOVE take many feeds, and their caller (feed_fanout.c, through
  * feed_slots.h) passes feeds of one slot per call there.
  *
- * Layout of a home feed zset PREFIXfeed:{U} (and of an author's recent-posts
- * zset PREFIXposts:{A}, which has no markers):
- *   member "<post id>"   score created_at ms (>= 0)    the entries
+ * Layout of a home feed zset PREFIXhome:{U} and of an author's recent-posts
+ * zset PREFIXposts:{A} (which has no markers):
+ *   member "<post id>"   score (see below) >= 0         the entries
  *   member "s"           score -1 complete             sentinel: the key is a
  *                              -2 partial                real feed; partial = trimmed,
  *                              -3 building               entries older than the oldest
@@ -23,9 +23,26 @@
  * Negative scores never collide with entries; page reads ask for scores >= 0
  * and the meta read for scores < 0. The scripts spell these numbers out
  * ('-1', -5...): they are the FEED_STATE_* and FEED_SCORE_* values below,
- * and C code compares states only through the constants. */
+ * and C code compares states only through the constants.
+ *
+ * Entry scores. An author set scores an entry with its created_at (ms), so
+ * its oldest entry comes first. A home feed is NEWEST FIRST: its entries
+ * score FEED_SCORE_BASE - created_at (feed_home_score), so the newest sit
+ * right after the few meta members at the head. Fan-out inserts the newest
+ * post into feeds of up to feed_max entries, stored as listpacks (a flat
+ * array sorted by score): an insert walks from the head to its place, so
+ * at the head it stops at once where at the tail it walked the whole feed
+ * (bench/micro/zset_listpack.lua: 16.1 -> 6.5 us per delivery to an
+ * 800-entry feed). The oldest entries, which trims remove, are at the tail.
+ * Home feeds took a new key name with this layout (they were PREFIXfeed:{U},
+ * oldest first), so an instance of an older version never writes into a
+ * newest-first feed nor reads one (docs/OPERATIONS.md, "Upgrading").
+ * The scripts that serve both kinds take the layout as an argument
+ * ("1": newest first). */
 #ifndef FC_FEED_FEED_SCRIPTS_H
 #define FC_FEED_FEED_SCRIPTS_H
+
+#include <stdint.h>
 
 #define FEED_STATE_COMPLETE (-1)
 #define FEED_STATE_PARTIAL (-2)
@@ -40,12 +57,40 @@
 #define FEED_MEMBER_CELEB "c:"
 #define FEED_MEMBER_EPOCH "e:"
 
+/* A home feed's entry scores: FEED_SCORE_BASE - created_at. 2^53: every
+ * score stays an exact integer in Redis's doubles and Lua's numbers. */
+#define FEED_SCORE_BASE INT64_C(9007199254740992)
+
+static inline int64_t feed_home_score(int64_t created_at)
+{
+    return FEED_SCORE_BASE - created_at;
+}
+
+static inline int64_t feed_home_ts(int64_t score)
+{
+    return FEED_SCORE_BASE - score;
+}
+
+/* How far past feed_max a home feed may grow before FEED_PUSH trims it back
+ * to feed_max: trimming once per that many deliveries instead of at each
+ * (the contract asks for at least feed_max entries, not at most). An
+ * eighth, at most FEED_TRIM_SLACK_MAX, so that a feed of the default 800
+ * still fits Redis's listpack limit of 1024 with its meta members. */
+#define FEED_TRIM_SLACK_MAX 64
+
+static inline int64_t feed_trim_slack(int64_t feed_max)
+{
+    return feed_max / 8 < FEED_TRIM_SLACK_MAX ? feed_max / 8 : FEED_TRIM_SLACK_MAX;
+}
+
 /* FEED_PUSH: add one member to many feeds that exist.
  * KEYS: feed keys, or (feed, unfollowed-set) pairs when ARGV[5] == "2".
- * ARGV: member, score, feed_max, author id, stride (1 or 2).
+ * ARGV: member, score, feed_max, author id, stride (1 or 2), layout ("1"
+ * newest first: home feeds), slack.
  * A feed whose owner recently unfollowed `author` is skipped (a fan-out that
- * read its followers before the unfollow must not deliver after it). Entries
- * beyond feed_max are trimmed oldest first (the feed becomes partial); a
+ * read its followers before the unfollow must not deliver after it). A feed
+ * with more than feed_max + slack entries is trimmed, oldest first, to
+ * feed_max (the feed becomes partial); a
  * building feed is not trimmed (the rebuild trims when it finishes). A new
  * member that would become a partial feed's oldest entry is taken out again:
  * the feed holds the timeline only down to its oldest entry, and one older
@@ -62,7 +107,8 @@ extern const char feed_script_rebuild_begin[];
 
 /* REBUILD_APPLY: KEYS[1] the feed or author set, KEYS[2] its scratch key
  * (rds_key_rebuild_tmp, same slot); ARGV token, feed_max, ttl_ms, partial
- * (0/1), n, then n arguments: score/member pairs, then the epoch member
+ * (0/1), n, layout ("1" newest first), then n arguments: score/member
+ * pairs, then the epoch member
  * ("e:<epoch>", or "" when the epoch is unknown), then marker members. Builds everything in
  * the scratch key (a skiplist), stores its union with the placeholder (which
  * may already hold fan-out deliveries, so nothing racing the rebuild is
@@ -87,7 +133,7 @@ extern const char feed_script_remove[];
 
 /* FEED_TOUCH: KEYS[1] a home feed; ARGV ttl_ms, n. Slides the TTL of a
  * complete or partial feed and returns its newest n entries (id, score
- * pairs). A building placeholder is left alone: it keeps its short TTL in
+ * pairs, newest first; the scores are feed_home_score's). A building placeholder is left alone: it keeps its short TTL in
  * case its rebuilder dies. Used by warming. */
 extern const char feed_script_touch[];
 
@@ -98,7 +144,8 @@ extern const char feed_script_touch[];
 extern const char feed_script_follow_celeb[];
 
 /* FOLLOW_MERGE: KEYS[1] a home feed; ARGV feed_max, cut ("" or a score),
- * then score/member pairs: a followee's posts, newest first.
+ * then score/member pairs: a followee's posts, newest first. Scores are a
+ * home feed's (feed_home_score: lower is newer).
  * A partial feed holds every timeline entry down to its floor (its oldest
  * entry), so only pairs at or above that floor go in. cut: the pairs hold
  * every post of the followee down to cut only (its source was partial, or
@@ -109,7 +156,8 @@ extern const char feed_script_follow_celeb[];
  * read the followees before this follow; or partial with no entry). */
 extern const char feed_script_follow_merge[];
 
-/* UNFOLLOW_REMOVE: KEYS[1] a home feed; ARGV cover ("" or a score),
+/* UNFOLLOW_REMOVE: KEYS[1] a home feed; ARGV cover ("" or a home feed's
+ * score, feed_home_score),
  * min_keep, then members to remove (the followee's posts and marker).
  * cover: the members hold every post of the followee above cover only; a
  * feed reaching down to cover or below is dropped instead (it may hold a

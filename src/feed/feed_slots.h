@@ -5,7 +5,7 @@
  * cluster one script must touch keys of one slot only (Redis answers
  * CROSSSLOT otherwise), so the page is ordered by slot and cut into runs of
  * one slot each: one script per run. All the keys a delivery touches for a
- * user (feed:{U}, unf:{U}) share the user's hash tag, so the slot of the
+ * user (home:{U}, unf:{U}) share the user's hash tag, so the slot of the
  * feed key is the slot of every key of that delivery.
  *
  * Pure: no I/O. feed_fanout.c does the sending. */

@@ -395,7 +395,7 @@ static void on_touched(rds_batch_t *b, void *arg)
         if (id->type != REDIS_REPLY_STRING || ts->type != REDIS_REPLY_STRING)
             continue;
         u->posts[u->nposts].id = strtoll(id->str, NULL, 10);
-        u->posts[u->nposts].ts = strtoll(ts->str, NULL, 10);
+        u->posts[u->nposts].ts = feed_home_ts(strtoll(ts->str, NULL, 10));
         if (u->posts[u->nposts].id > 0)
             u->nposts++;
     }

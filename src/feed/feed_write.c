@@ -105,17 +105,21 @@ static void add_job(write_t *w, feed_job_type_t type, int64_t post, int64_t auth
     rds_batch_add(w->batch, a);
 }
 
-/* Adds one member to a single feed or author set (FEED_PUSH, stride 1). */
+/* Adds one member to a single home feed (newest first) or author set
+ * (FEED_PUSH, stride 1). */
 static void add_push(write_t *w, feed_key_fn *key, int64_t owner, int64_t post, int64_t ts,
                      int64_t author)
 {
+    bool home = key == rds_key_feed;
     feed_args_eval(&w->args, feed_script_push, 1);
     rds_args_key(&w->args, key, w->e->prefix, owner);
     rds_args_int(&w->args, post);
-    rds_args_int(&w->args, ts);
+    rds_args_int(&w->args, home ? feed_home_score(ts) : ts);
     rds_args_int(&w->args, w->e->feed_max);
     rds_args_int(&w->args, author);
     rds_args_str(&w->args, "1");          /* stride: one key per feed */
+    rds_args_str(&w->args, home ? "1" : "0");
+    rds_args_int(&w->args, home ? feed_trim_slack(w->e->feed_max) : 0);
     add(w);
 }
 

@@ -712,7 +712,7 @@ bool faults_ids_have(const int64_t *ids, size_t n, int64_t id)
 bool faults_feed_has(redisContext *r, int64_t user, int64_t post)
 {
     char k[128];
-    redisReply *rep = redisCommand(r, "ZSCORE %s %" PRId64, faults_key(k, sizeof k, "feed:", user),
+    redisReply *rep = redisCommand(r, "ZSCORE %s %" PRId64, faults_key(k, sizeof k, "home:", user),
                                    post);
     if (!rep)
         fail_msg("Redis: %s", r->errstr);
@@ -724,7 +724,7 @@ bool faults_feed_has(redisContext *r, int64_t user, int64_t post)
 bool faults_feed_exists(redisContext *r, int64_t user)
 {
     char k[128];
-    redisReply *rep = redisCommand(r, "EXISTS %s", faults_key(k, sizeof k, "feed:", user));
+    redisReply *rep = redisCommand(r, "EXISTS %s", faults_key(k, sizeof k, "home:", user));
     if (!rep)
         fail_msg("Redis: %s", r->errstr);
     bool yes = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
@@ -736,7 +736,7 @@ size_t faults_count_deliveries(redisContext *r, const int64_t *users, size_t n, 
 {
     char k[128];
     for (size_t i = 0; i < n; i++)
-        redisAppendCommand(r, "ZSCORE %s %" PRId64, faults_key(k, sizeof k, "feed:", users[i]),
+        redisAppendCommand(r, "ZSCORE %s %" PRId64, faults_key(k, sizeof k, "home:", users[i]),
                            post);
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {

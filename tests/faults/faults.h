@@ -135,7 +135,7 @@ void faults_pg_reconnect(faults_t *f);
 /* A post row in PostgreSQL (body "post <id>"). */
 void faults_insert_post(faults_t *f, int64_t id, int64_t author, int64_t created_ms);
 
-/* The key PREFIX<kind>{id}, e.g. faults_key(buf, "feed:", 7). */
+/* The key PREFIX<kind>{id}, e.g. faults_key(buf, "home:", 7). */
 const char *faults_key(char *out, size_t cap, const char *kind, int64_t id);
 
 /* post.publish with body "post <id>": the raw response in *r (free it).

@@ -67,7 +67,7 @@ static size_t users_on(fcl_t *cl, int port, int64_t *out, size_t cap)
     size_t n = 0;
     for (int64_t u = 1; u <= NUSERS && n < cap; u++) {
         char key[64];
-        faults_key(key, sizeof key, "feed:", u);
+        faults_key(key, sizeof key, "home:", u);
         if (fcl_master_of_slot(cl, rdirect_slot(key, strlen(key))) == port)
             out[n++] = u;
     }

@@ -71,7 +71,7 @@ static long missing_deliveries(fcl_t *cl, const int64_t *posts, int nposts)
     for (int i = 0; i < nposts; i++) {
         int a = (int)((posts[i] - 10000) / POSTS_EACH) + 1;
         for (int64_t u = first_of(a); u < first_of(a) + FOLLOWERS; u++) {
-            faults_key(key, sizeof key, "feed:", u);
+            faults_key(key, sizeof key, "home:", u);
             rdirect_append(cl->rd, "ZSCORE %s %" PRId64, key, posts[i]);
         }
         for (int64_t u = first_of(a); u < first_of(a) + FOLLOWERS; u++) {
@@ -96,7 +96,7 @@ static int cmp_id(const void *a, const void *b)
 static size_t feed_ids(fcl_t *cl, int64_t user, int64_t *out, size_t cap)
 {
     char key[64];
-    faults_key(key, sizeof key, "feed:", user);
+    faults_key(key, sizeof key, "home:", user);
     redisReply *rep = rdirect_command(cl->rd, "ZRANGE %s 0 +inf BYSCORE", key);
     if (!rep || rep->type != REDIS_REPLY_ARRAY)
         fail_msg("ZRANGE %s: %s", key, rep ? rep->str : rdirect_error(cl->rd));

@@ -2,7 +2,7 @@
  * item 6).
  *
  *   placeholder_orphan   a home feed left as a dead rebuilder leaves it
- *                        (docs/DATA_MODEL.md: zset PREFIXfeed:{U} with "s"
+ *                        (docs/DATA_MODEL.md: zset PREFIXhome:{U} with "s"
  *                        score -3 and "b:<token>" score -4, PEXPIRE 10000),
  *                        then that user reads for 12 s: while the placeholder
  *                        is there its TTL never exceeds the build TTL (10 s)
@@ -71,7 +71,7 @@ static void placeholder_orphan(void **state)
     faults_start(f, NULL);
 
     char k[128];
-    faults_key(k, sizeof k, "feed:", USER);
+    faults_key(k, sizeof k, "home:", USER);
     redisReply *rep = redisCommand(f->r, "ZADD %s -3 s -4 %s", k, TOKEN);
     freeReplyObject(rep);
     rep = redisCommand(f->r, "PEXPIRE %s %d", k, BUILD_TTL_MS);

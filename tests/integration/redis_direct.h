@@ -35,6 +35,11 @@
 
 #include <hiredis/hiredis.h>
 
+/* Home feeds (PREFIXhome:{U}) are newest first: an entry's score is
+ * RDIRECT_HOME_BASE - created_at (docs/DATA_MODEL.md, "Home feed"). Spelled
+ * out here as a tool outside the service would. */
+#define RDIRECT_HOME_BASE INT64_C(9007199254740992)
+
 /* How long one command keeps following redirections and retrying. */
 #define RDIRECT_RETRY_MS 10000
 

@@ -715,22 +715,22 @@ static storm_feed_t storm_feed(worker_t *w, int64_t user)
 {
     storm_feed_t st = { 0 };
     const char *pre = w->sh->prefix;
-    redisReply *rep = rdirect_command(w->r, "ZSCORE %sfeed:{%" PRId64 "} s", pre, user);
+    redisReply *rep = rdirect_command(w->r, "ZSCORE %shome:{%" PRId64 "} s", pre, user);
     if (rep && rep->type == REDIS_REPLY_STRING) {
         st.exists = true;
         st.sentinel = strtoll(rep->str, NULL, 10);
     }
     freeReplyObject(rep);
-    rep = rdirect_command(w->r, "ZCOUNT %sfeed:{%" PRId64 "} 0 +inf", pre, user);
+    rep = rdirect_command(w->r, "ZCOUNT %shome:{%" PRId64 "} 0 +inf", pre, user);
     if (rep && rep->type == REDIS_REPLY_INTEGER)
         st.entries = rep->integer;
     freeReplyObject(rep);
-    rep = rdirect_command(w->r, "ZRANGEBYSCORE %sfeed:{%" PRId64 "} 0 +inf WITHSCORES LIMIT 0 1",
+    rep = rdirect_command(w->r, "ZREVRANGEBYSCORE %shome:{%" PRId64 "} +inf 0 WITHSCORES LIMIT 0 1",
                           pre, user);
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
         st.has_floor = true;
         st.floor_id = strtoll(rep->element[0]->str, NULL, 10);
-        st.floor_ts = strtoll(rep->element[1]->str, NULL, 10);
+        st.floor_ts = RDIRECT_HOME_BASE - strtoll(rep->element[1]->str, NULL, 10);
     }
     freeReplyObject(rep);
     return st;

@@ -123,7 +123,7 @@ static void make_feeds(fixture_t *f, const char *prefix, int64_t lo, int64_t hi)
 {
     char k[160];
     for (int64_t u = lo; u <= hi; u++) {
-        key_of(prefix, k, sizeof k, "feed", u);
+        key_of(prefix, k, sizeof k, "home", u);
         rdirect_append(f->r, "ZADD %s -1 s", k);
     }
     for (int64_t u = lo; u <= hi; u++) {
@@ -138,7 +138,7 @@ static int64_t feeds_with(fixture_t *f, const char *prefix, int64_t lo, int64_t 
 {
     char k[160];
     for (int64_t u = lo; u <= hi; u++) {
-        key_of(prefix, k, sizeof k, "feed", u);
+        key_of(prefix, k, sizeof k, "home", u);
         rdirect_append(f->r, "ZSCORE %s %" PRId64, k, post);
     }
     int64_t n = 0;
@@ -412,7 +412,7 @@ static void fanout_poison_alone(void **state)
     make_feeds(f, f->prefix, 3, 3);
     make_feeds(f, f->prefix, 300, 304);
     char k[160];
-    key_of(f->prefix, k, sizeof k, "feed", 302);
+    key_of(f->prefix, k, sizeof k, "home", 302);
     freeReplyObject(cmd(f->r, "SET %s garbage", k));
     xadd_post(f, f->prefix, 7001, 3, NULL);
     long long deadline = odb_now_ms() + 15000;
@@ -445,7 +445,7 @@ static void fanout_poison(void **state)
     make_feeds(f, f->prefix, 200, 239);
     /* Follower 107's feed key holds a string: every delivery to it fails. */
     char k[160];
-    key_of(f->prefix, k, sizeof k, "feed", 107);
+    key_of(f->prefix, k, sizeof k, "home", 107);
     freeReplyObject(cmd(f->r, "SET %s garbage", k));
 
     xadd_post(f, f->prefix, 5001, 1, NULL);
@@ -862,7 +862,7 @@ static void fanout_shards(void **state)
     make_feeds(f, f->prefix, FLO, FHI);
     make_feeds(f, f->prefix, 2001, 2001);
     char k[160];
-    key_of(f->prefix, k, sizeof k, "feed", 2000);
+    key_of(f->prefix, k, sizeof k, "home", 2000);
     freeReplyObject(cmd(f->r, "SET %s garbage", k));
     static const char *const flags[] = { "--fanout-shards", "4", "--fanout-max-attempts", "2",
                                          "--fanout-retry-min-ms", "50", "--fanout-retry-max-ms",

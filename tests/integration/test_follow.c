@@ -182,7 +182,7 @@ static bool first_pair(const redisReply *rep, int64_t *ts, int64_t *id)
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2)
         return false;
     *id = strtoll(rep->element[0]->str, NULL, 10);
-    *ts = strtoll(rep->element[1]->str, NULL, 10);
+    *ts = RDIRECT_HOME_BASE - strtoll(rep->element[1]->str, NULL, 10);
     return true;
 }
 
@@ -191,20 +191,21 @@ static feed_state_t feed_state(ctx_t *x, size_t user)
     feed_state_t st = { 0 };
     int64_t u = x->w.users[user];
     const char *pre = x->f->prefix;
-    redisReply *rep = redis_cmd(x, "ZSCORE %sfeed:{%" PRId64 "} s", pre, u);
+    redisReply *rep = redis_cmd(x, "ZSCORE %shome:{%" PRId64 "} s", pre, u);
     if (rep->type == REDIS_REPLY_STRING) {
         st.exists = true;
         st.sentinel = strtoll(rep->str, NULL, 10);
     }
     freeReplyObject(rep);
-    rep = redis_cmd(x, "ZCOUNT %sfeed:{%" PRId64 "} 0 +inf", pre, u);
+    rep = redis_cmd(x, "ZCOUNT %shome:{%" PRId64 "} 0 +inf", pre, u);
     st.entries = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
     freeReplyObject(rep);
-    rep = redis_cmd(x, "ZRANGEBYSCORE %sfeed:{%" PRId64 "} 0 +inf WITHSCORES LIMIT 0 1", pre, u);
+    /* Newest first: the oldest entry has the highest score. */
+    rep = redis_cmd(x, "ZREVRANGEBYSCORE %shome:{%" PRId64 "} +inf 0 WITHSCORES LIMIT 0 1", pre,
+                    u);
     st.any = first_pair(rep, &st.oldest_ts, &st.oldest_id);
     freeReplyObject(rep);
-    rep = redis_cmd(x, "ZREVRANGEBYSCORE %sfeed:{%" PRId64 "} +inf 0 WITHSCORES LIMIT 0 1", pre,
-                    u);
+    rep = redis_cmd(x, "ZRANGEBYSCORE %shome:{%" PRId64 "} 0 +inf WITHSCORES LIMIT 0 1", pre, u);
     first_pair(rep, &st.newest_ts, &st.newest_id);
     freeReplyObject(rep);
     return st;

@@ -43,7 +43,7 @@ static void slots_match_redis(void **state)
     assert_int_equal(rdirect_slot("somekey", 7), 11058);
     assert_int_equal(rdirect_slot("{user1000}.following", 20), rdirect_slot("user1000", 8));
     assert_int_equal(rdirect_slot("foo{{bar}}zap", 13), rdirect_slot("{bar", 4));
-    assert_int_equal(rdirect_slot("fc:feed:{42}", 12), rdirect_slot("42", 2));
+    assert_int_equal(rdirect_slot("fc:home:{42}", 12), rdirect_slot("42", 2));
 
     rdirect_t *r = open_or_fail();
     if (!rdirect_is_cluster(r)) {
@@ -52,7 +52,7 @@ static void slots_match_redis(void **state)
     }
     for (int i = 0; i < 500; i++) {
         char key[64];
-        int n = i % 3 == 0 ? snprintf(key, sizeof key, "%sfeed:{%d}", prefix, i * 7919)
+        int n = i % 3 == 0 ? snprintf(key, sizeof key, "%shome:{%d}", prefix, i * 7919)
               : i % 3 == 1 ? snprintf(key, sizeof key, "plain-%d-key", i)
                            : snprintf(key, sizeof key, "a{}b{%d}c", i);
         redisReply *rep = rdirect_command(r, "CLUSTER KEYSLOT %s", key);

@@ -85,9 +85,9 @@ static void rebuild_poll_timer_at_shutdown(void **state)
         fail_msg("%s", err);
     rdirect_t *r = redis_connect();
     for (int i = 0; i < READERS; i++) {
-        redisReply *rep = rdirect_command(r, "ZADD %sfeed:{%d} -3 s -4 b:dead%d", prefix, 900 + i, i);
+        redisReply *rep = rdirect_command(r, "ZADD %shome:{%d} -3 s -4 b:dead%d", prefix, 900 + i, i);
         freeReplyObject(rep);
-        rep = rdirect_command(r, "PEXPIRE %sfeed:{%d} 10000", prefix, 900 + i);
+        rep = rdirect_command(r, "PEXPIRE %shome:{%d} 10000", prefix, 900 + i);
         freeReplyObject(rep);
     }
     fc_client_t *c = harness_connect(d, 5000, err, sizeof err);
@@ -111,7 +111,7 @@ static void rebuild_poll_timer_at_shutdown(void **state)
     assert_int_equal(answered, READERS);
     assert_int_equal(unavailable, READERS);
     for (int i = 0; i < READERS; i++) {
-        redisReply *rep = rdirect_command(r, "DEL %sfeed:{%d}", prefix, 900 + i);
+        redisReply *rep = rdirect_command(r, "DEL %shome:{%d}", prefix, 900 + i);
         freeReplyObject(rep);
     }
     rdirect_close(r);

@@ -98,7 +98,7 @@ static size_t key(const fixture_t *f, char *out, size_t cap, const char *kind, i
 static bool feed_exists(fixture_t *f, int64_t user)
 {
     char k[160];
-    key(f, k, sizeof k, "feed", user);
+    key(f, k, sizeof k, "home", user);
     redisReply *rep = rdirect_command(f->r, "EXISTS %s", k);
     assert_non_null(rep);
     bool yes = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
@@ -399,8 +399,8 @@ static void check_feed(fixture_t *f, int64_t user)
     char err[512], k[160];
     odb_posts_t want = { 0 };
     assert_int_equal(odb_pg_timeline(f->pg, user, &want, err, sizeof err), 0);
-    key(f, k, sizeof k, "feed", user);
-    redisReply *rep = rdirect_command(f->r, "ZRANGE %s +inf 0 BYSCORE REV WITHSCORES", k);
+    key(f, k, sizeof k, "home", user);
+    redisReply *rep = rdirect_command(f->r, "ZRANGE %s 0 +inf BYSCORE WITHSCORES", k);
     assert_non_null(rep);
     assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
     size_t n = rep->elements / 2;
@@ -414,7 +414,8 @@ static void check_feed(fixture_t *f, int64_t user)
         for (size_t j = 0; j < n && !found; j++) {
             if (strcmp(rep->element[2 * j]->str, id) == 0) {
                 found = true;
-                if (strtoll(rep->element[2 * j + 1]->str, NULL, 10) != want.v[i].created_ms)
+                if (RDIRECT_HOME_BASE - strtoll(rep->element[2 * j + 1]->str, NULL, 10) !=
+                    want.v[i].created_ms)
                     fail_msg("user %" PRId64 ": post %s has score %s, created_at %lld", user, id,
                              rep->element[2 * j + 1]->str, (long long)want.v[i].created_ms);
             }
@@ -435,7 +436,7 @@ static void check_feed(fixture_t *f, int64_t user)
         freeReplyObject(rep);
     }
     /* The TTL is the feed's (feed_ttl 300 s). */
-    key(f, k, sizeof k, "feed", user);
+    key(f, k, sizeof k, "home", user);
     rep = rdirect_command(f->r, "PTTL %s", k);
     assert_true(rep->type == REDIS_REPLY_INTEGER && rep->integer > 250000 &&
                 rep->integer <= 300000);
@@ -689,8 +690,9 @@ static void warm_keeps_existing_feed(void **state)
     /* A member PostgreSQL does not know (a delivery the rebuild would not
      * reproduce), and a short TTL: a second warm must keep the first and
      * slide the second. */
-    key(f, k, sizeof k, "feed", user);
-    redisReply *rep = rdirect_command(f->r, "ZADD %s 1800000000000 424242424242", k);
+    key(f, k, sizeof k, "home", user);
+    redisReply *rep = rdirect_command(f->r, "ZADD %s %" PRId64 " 424242424242", k,
+                                      RDIRECT_HOME_BASE - INT64_C(1800000000000));
     freeReplyObject(rep);
     rep = rdirect_command(f->r, "PEXPIRE %s 5000", k);
     freeReplyObject(rep);
@@ -774,7 +776,7 @@ static void warm_races_fanout(void **state)
             if (a != u && !follows[u][a])
                 continue;
             char k[160];
-            key(f, k, sizeof k, "feed", u);
+            key(f, k, sizeof k, "home", u);
             redisReply *rep = rdirect_command(f->r, "ZSCORE %s %" PRId64, k, published.v[i].id);
             if (rep->type != REDIS_REPLY_STRING)
                 fail_msg("user %" PRId64 ": post %" PRId64 " by %" PRId64

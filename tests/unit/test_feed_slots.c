@@ -1,6 +1,6 @@
 /* Unit tests for grouping fan-out deliveries by cluster slot (feed_slots):
  * every run the worker turns into one script holds keys of one slot only
- * (feed:{U} and unf:{U} of each user included), runs are capped, nothing is
+ * (home:{U} and unf:{U} of each user included), runs are capped, nothing is
  * lost or duplicated, and ids that share a slot are grouped together. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -13,8 +13,8 @@ static void every_key_has_its_shape(void **state)
 {
     (void)state;
     char k[RDS_KEY_MAX];
-    assert_int_equal(rds_key_feed(k, sizeof k, "fc:", 42), strlen("fc:feed:{42}"));
-    assert_string_equal(k, "fc:feed:{42}");
+    assert_int_equal(rds_key_feed(k, sizeof k, "fc:", 42), strlen("fc:home:{42}"));
+    assert_string_equal(k, "fc:home:{42}");
     rds_key_posts(k, sizeof k, "fc:", 7);
     assert_string_equal(k, "fc:posts:{7}");
     rds_key_rebuild_tmp(k, sizeof k, "fc:", 7);
@@ -45,9 +45,9 @@ static void prefix_is_used_verbatim(void **state)
     (void)state;
     char k[RDS_KEY_MAX];
     rds_key_feed(k, sizeof k, "staging:fc:", 1);
-    assert_string_equal(k, "staging:fc:feed:{1}");
+    assert_string_equal(k, "staging:fc:home:{1}");
     rds_key_feed(k, sizeof k, "x", INT64_MAX);
-    assert_string_equal(k, "xfeed:{9223372036854775807}");
+    assert_string_equal(k, "xhome:{9223372036854775807}");
 }
 
 static void longest_keys_fit_key_max(void **state)
@@ -68,7 +68,7 @@ static void too_small_buffer_gives_empty_key(void **state)
 {
     (void)state;
     char k[12];
-    /* "fc:feed:{42}" needs 13 bytes with the NUL. */
+    /* "fc:home:{42}" needs 13 bytes with the NUL. */
     memset(k, 'z', sizeof k);
     assert_int_equal(rds_key_feed(k, sizeof k, "fc:", 42), 0);
     assert_string_equal(k, "");

@@ -38,8 +38,8 @@ static void routes_by_the_first_key_of_each_command_shape(void **state)
     /* The value Redis documents for CLUSTER KEYSLOT foo. */
     assert_int_equal(slot_of("GET foo"), 12182);
     assert_int_equal(slot_of("get foo"), 12182);
-    assert_int_equal(slot_of("ZADD fc:feed:{42} 1 2"), key_slot("42"));
-    assert_int_equal(slot_of("EVAL return 2 fc:feed:{7} fc:unf:{7} x"), key_slot("7"));
+    assert_int_equal(slot_of("ZADD fc:home:{42} 1 2"), key_slot("42"));
+    assert_int_equal(slot_of("EVAL return 2 fc:home:{7} fc:unf:{7} x"), key_slot("7"));
     assert_int_equal(slot_of("evalsha abc 1 fc:posts:{9}"), key_slot("9"));
     assert_int_equal(slot_of("XREADGROUP GROUP g c COUNT 10 BLOCK 100 STREAMS fc:{fanout} >"),
                      key_slot("fanout"));

@@ -79,7 +79,7 @@ static size_t build_id(char *out, size_t cap, const char *prefix, const char *ki
 
 size_t rds_key_feed(char *out, size_t cap, const char *prefix, int64_t user_id)
 {
-    return build_id(out, cap, prefix, "feed:", user_id);
+    return build_id(out, cap, prefix, "home:", user_id);
 }
 
 size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_id)

@@ -7,16 +7,20 @@
  * a prefix may not contain braces.
  *
  *   key                     type    purpose
- *   PREFIXfeed:{U}          zset    home feed of user U: post ids scored by created_at
- *                                   (ms), plus meta members with negative scores (the
- *                                   state sentinel, a rebuild token, celebrity markers;
- *                                   see src/feed/feed_scripts.h); trimmed to feed_max;
- *                                   expires feed_ttl after the last read or warm
- *   PREFIXposts:{A}         zset    recent posts of author A, same layout without
- *                                   markers; read-time merge source for celebrities
- *   PREFIXrebuild:{I}       zset    scratch of REBUILD_APPLY for feed:{I} or posts:{I}
+ *   PREFIXhome:{U}          zset    home feed of user U, newest first: post ids scored
+ *                                   by 2^53 - created_at (ms), plus meta members with
+ *                                   negative scores (the state sentinel, a rebuild
+ *                                   token, celebrity markers; see
+ *                                   src/feed/feed_scripts.h); trimmed to about
+ *                                   feed_max; expires feed_ttl after the last read or
+ *                                   warm. (Versions before 2026-12-04 kept home feeds
+ *                                   oldest first as PREFIXfeed:{U}: they expire unread.)
+ *   PREFIXposts:{A}         zset    recent posts of author A, scored by created_at (ms),
+ *                                   the same meta members but markers; read-time merge
+ *                                   source for celebrities
+ *   PREFIXrebuild:{I}       zset    scratch of REBUILD_APPLY for home:{I} or posts:{I}
  *                                   (same slot): created and deleted inside the script
- *   PREFIXpost:{P}          hash    post P: a (author id), t (created_at ms), b (body),
+ *   PREFIXpost:{P}          hash    post P: a (author id), b (body),
  *                                   d = 1 once deleted (a tombstone); expires post_ttl
  *   PREFIXunf:{U}           set     authors U unfollowed in the last 10 minutes: a
  *                                   fan-out that read U as a follower before the
