@@ -19,7 +19,7 @@ const char feed_script_push[] =
     "      if card > max + slack then\n"
     "        local meta = redis.call('ZCOUNT', feed, '-inf', '(0')\n"
     "        local real = card - meta\n"
-    "        if real > max + slack then\n"
+    "        if real > max then\n"
     "          if newest_first then\n"
     "            redis.call('ZREMRANGEBYRANK', feed, max - real, -1)\n"
     "          else\n"

@@ -89,8 +89,9 @@ static inline int64_t feed_trim_slack(int64_t feed_max)
  * newest first: home feeds), slack.
  * A feed whose owner recently unfollowed `author` is skipped (a fan-out that
  * read its followers before the unfollow must not deliver after it). A feed
- * with more than feed_max + slack entries is trimmed, oldest first, to
- * feed_max (the feed becomes partial); a
+ * with more than feed_max + slack members (meta members included, so the
+ * count costs nothing until then) is trimmed, oldest first, to feed_max
+ * entries (the feed becomes partial); a
  * building feed is not trimmed (the rebuild trims when it finishes). A new
  * member that would become a partial feed's oldest entry is taken out again:
  * the feed holds the timeline only down to its oldest entry, and one older

@@ -1083,6 +1083,81 @@ static void fanout_reap_consumers(void **state)
     f->finished = true;
 }
 
+/* --- FEED_PUSH's layouts and trim slack (the script alone) ------------------ */
+
+/* FEED_PUSH of one post into one key (stride 1); returns the script's
+ * answer: 1 delivered, 0 not. */
+static long long push_one(fixture_t *f, const char *k, int64_t post, int64_t score, int max,
+                          bool newest_first, int slack)
+{
+    return cmd_int(f->r, "EVAL %s 1 %s %" PRId64 " %" PRId64 " %d 1 1 %s %d", feed_script_push, k,
+                   post, score, max, newest_first ? "1" : "0", slack);
+}
+
+/* The members of k with a score >= 0, in Redis's order, as "id id ...". */
+static void entries_of(fixture_t *f, const char *k, char *out, size_t cap)
+{
+    redisReply *rep = cmd(f->r, "ZRANGE %s 0 +inf BYSCORE", k);
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < rep->elements && n + 1 < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? " " : "", rep->element[i]->str);
+    freeReplyObject(rep);
+}
+
+static const char *sentinel_of(fixture_t *f, const char *k, char *out, size_t cap)
+{
+    redisReply *rep = cmd(f->r, "ZSCORE %s s", k);
+    snprintf(out, cap, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "none");
+    freeReplyObject(rep);
+    return out;
+}
+
+/* A home feed (newest first, feed_home_score) grows to feed_max + slack
+ * members, then one delivery trims it to feed_max entries from the tail
+ * (the oldest) and makes it partial; a late-dated post below a partial
+ * feed's floor is taken out again, one above it stays. An author set
+ * (oldest first, no slack) is trimmed at every delivery past feed_max, from
+ * the head. */
+static void push_trims_past_slack(void **state)
+{
+    fixture_t *f = *state;
+    char k[160], got[512], st[32];
+    const int max = 8, slack = 2;
+    const int64_t t0 = 1700000000000;
+    key_of(f->prefix, k, sizeof k, "home", 77);
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    freeReplyObject(cmd(f->r, "ZADD %s -1 s", k));
+    /* Posts 1..10 (post i at t0 + 1000 i): with the sentinel, 11 members
+     * = max + slack + 1 > max + slack: trimmed at the 10th. */
+    for (int64_t i = 1; i <= 9; i++)
+        assert_int_equal(push_one(f, k, i, feed_home_score(t0 + 1000 * i), max, true, slack), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "9 8 7 6 5 4 3 2 1");      /* newest first, untrimmed */
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1");
+    assert_int_equal(push_one(f, k, 10, feed_home_score(t0 + 10000), max, true, slack), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "10 9 8 7 6 5 4 3");
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2");
+    /* Partial now, floor post 3: an older post does not go in ... */
+    assert_int_equal(push_one(f, k, 42, feed_home_score(t0 + 2500), max, true, slack), 0);
+    /* ... one between the floor and the newest does, in its place. */
+    assert_int_equal(push_one(f, k, 43, feed_home_score(t0 + 5500), max, true, slack), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "10 9 8 7 6 43 5 4 3");
+
+    /* An author set: created_at scores, no slack. */
+    key_of(f->prefix, k, sizeof k, "posts", 77);
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    freeReplyObject(cmd(f->r, "ZADD %s -1 s", k));
+    for (int64_t i = 1; i <= 9; i++)
+        assert_int_equal(push_one(f, k, i, t0 + 1000 * i, max, false, 0), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "2 3 4 5 6 7 8 9");
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2");
+    f->finished = true;
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1103,6 +1178,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(fanout_instance_id, fixture_setup_data,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(fanout_reap_consumers, fixture_setup_data,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(push_trims_past_slack, fixture_setup_data,
                                         fixture_teardown),
     };
     const char *filter = getenv("FEEDCACHE_TEST_FILTER");
