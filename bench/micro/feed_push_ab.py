@@ -2,7 +2,10 @@
 """A/B of two FEED_PUSH texts on a throwaway Redis (it runs FLUSHALL!):
   RPORT=PORT python3 bench/micro/feed_push_ab.py OLD_REV [NEW_REV]
 OLD_REV, NEW_REV: git revisions of src/feed/feed_scripts.c (NEW_REV: the work
-tree). Feeds of N entries (partial, an epoch marker; NS="275 800"), 10% of their
+tree). A text that takes a layout argument (since 2026-12-04) runs on
+newest-first feeds (PREFIXhome:{U}, scores 2^53 - created_at, with the trim
+slack), an older one on oldest-first feeds (PREFIXfeed:{U}).
+Feeds of N entries (partial, an epoch marker; NS="275 800"), 10% of their
 owners with the author in their unfollow set; P posts fanned out to F feeds in
 EVALs of C feeds (250 and 16), pipelined with redis-cli --pipe. Prints Redis CPU
 per delivery (INFO cpu, so time the process was not running does not count),
@@ -26,28 +29,33 @@ def pid(i): return '70000%013d' % (i * 4194304)
 def cpu():
     i = dict(l.split(':', 1) for l in cli('INFO', 'cpu').splitlines() if ':' in l)
     return float(i['used_cpu_user']) + float(i['used_cpu_sys'])
-def setup(F, N, present):
+BASE = 2 ** 53
+def newest_first(script): return 'newest_first' in script
+def feed_key(script, u): return ('fc:home:{%d}' if newest_first(script) else 'fc:feed:{%d}') % u
+def score(script, ts): return BASE - ts if newest_first(script) else ts
+def setup(script, F, N, present):
     cli('FLUSHALL')
     buf = []
     for u in range(1, F + 1):
         if u % present: continue  # a feed not cached: the script only looks
-        args = ['ZADD', 'fc:feed:{%d}' % u, -2, 's', -6, 'e:0123456789abcdef']
+        args = ['ZADD', feed_key(script, u), -2, 's', -6, 'e:0123456789abcdef']
         for i in range(1, N + 1):
-            args += [1764000000000 + i * 1000 + u, pid(i * 7 + u)]
+            args += [score(script, 1764000000000 + i * 1000 + u), pid(i * 7 + u)]
         buf.append(resp(*args))
         if u % 10 == 0: buf.append(resp('SADD', 'fc:unf:{%d}' % u, 424242))
     pipe(b''.join(buf))
 def run(script, F, N, P, C, slack, present):
-    setup(F, N, present)
+    setup(script, F, N, present)
     cli('CONFIG', 'SET', 'slowlog-log-slower-than', '1000'); cli('SLOWLOG', 'RESET')
     buf = []
     for p in range(P):
         for c in range(1, F + 1, C):
             us = range(c, min(c + C, F + 1))
             keys = []
-            for u in us: keys += ['fc:feed:{%d}' % u, 'fc:unf:{%d}' % u]
-            buf.append(resp('EVAL', script, len(keys), *keys, pid(10**6 + p), 1765000000000 + p,
-                            N, 424242, 2, slack))
+            for u in us: keys += [feed_key(script, u), 'fc:unf:{%d}' % u]
+            extra = (1, slack) if newest_first(script) else (slack,)
+            buf.append(resp('EVAL', script, len(keys), *keys, pid(10**6 + p),
+                            score(script, 1765000000000 + p), N, 424242, 2, *extra))
     cli('CONFIG', 'RESETSTAT')
     c0 = cpu()
     pipe(b''.join(buf))
@@ -60,8 +68,8 @@ def run(script, F, N, P, C, slack, present):
     feeds = len([u for u in range(1, F + 1) if u % present == 0])
     d = P * feeds * 9 / 10   # the 10% with an unfollow set are skipped
     inner = sum(v[0] for k, v in st.items() if k not in ('eval', 'config|resetstat', 'info'))
-    enc = cli('OBJECT', 'ENCODING', 'fc:feed:{%d}' % present).strip()
-    card = cli('ZCARD', 'fc:feed:{%d}' % present).strip()
+    enc = cli('OBJECT', 'ENCODING', feed_key(script, present)).strip()
+    card = cli('ZCARD', feed_key(script, present)).strip()
     return dict(cpu=(c1 - c0) * 1e6 / d, us=st['eval'][1] / d, calls=inner / d, evals=st['eval'][0], slow=int(slow[0]),
                 slowmax=int(slow[1]), enc=enc, card=card,
                 detail={k: (round(v[0] / d, 3), round(v[1] / d, 2)) for k, v in st.items()
@@ -84,7 +92,7 @@ if __name__ == '__main__':
     F, P, rounds = int(os.environ.get('F', 1000)), int(os.environ.get('P', 40)), int(os.environ.get('R', 2))
     present = int(os.environ.get('PRESENT', 1))
     for N in [int(x) for x in os.environ.get('NS', '275 800').split()]:
-        slack = max(4, min(64, N // 16))
+        slack = min(64, N // 8)     # feed_trim_slack; older texts ignore it
         for r in range(rounds):
             for name, s, C in [x for x in [('new/250', new, 250), ('old/250', old, 250), ('old/16', old, 16), ('new/16', new, 16)] if x[0] in os.environ.get('V', 'new/250 old/250 new/16')]:
                 x = run(s, F, N, P, C, slack, present)

@@ -69,9 +69,14 @@
 #define FANOUT_CONCURRENCY 32
 /* Delivery rounds (FANOUT_CHUNK feeds each) in flight for the whole worker:
  * what fan-out may have queued in Redis ahead of a read (feed_fanout.c,
- * deliver_round). 4 measured no more deliveries/s and more SLOWLOG entries
- * over 1 ms (467-495 against 219-390; bench/RESULTS.md, 2026-12-04). */
-#define FANOUT_PUSH_ROUNDS 2
+ * deliver_round). Under reads, each round waits its turn behind them, so
+ * the rounds in flight bound deliveries/s by the round trip: with 2, the
+ * bench's mixed load (8,000 ops/s, 10% publishes) left posts 1.7-2.7 s
+ * (p50) from their followers against the contract's 1 s; with 4, 74-491
+ * ms, at the same read p99 (bench/RESULTS.md, "2026-12-04 afternoon").
+ * (With the oldest-first feeds of before, 4 had measured no more
+ * deliveries/s: Redis was the limit.) */
+#define FANOUT_PUSH_ROUNDS 4
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
 #define FANOUT_BLOCK_MS 1000
