@@ -373,8 +373,11 @@ log "graph: $USERS users, $(gval follows) follows, $(gval posts) posts in $(gval
 # feed stays a listpack when zset-max-listpack-entries >= feed_max + 16.
 # services.sh starts Redis with 1024; checked here, and set if lower.
 LISTPACK=$(rcli CONFIG GET zset-max-listpack-entries | sed -n 2p)
-if [ -z "$LISTPACK" ] || [ "$LISTPACK" -lt $((FEED_MAX + 16)) ]; then
-    log "zset-max-listpack-entries is '${LISTPACK}': setting it to 1024 (feed_max $FEED_MAX + 16 or more)"
+# A home feed holds feed_max plus its trim slack (feed_max / 8, at most 64)
+# plus its meta members (src/feed/feed_scripts.h, feed_trim_slack).
+SLACK=$((FEED_MAX / 8 < 64 ? FEED_MAX / 8 : 64))
+if [ -z "$LISTPACK" ] || [ "$LISTPACK" -lt $((FEED_MAX + SLACK + 16)) ]; then
+    log "zset-max-listpack-entries is '${LISTPACK}': setting it to 1024 (feed_max $FEED_MAX + slack $SLACK + 16 or more)"
     rcli CONFIG SET zset-max-listpack-entries 1024 >/dev/null || die "CONFIG SET failed"
     LISTPACK=$(rcli CONFIG GET zset-max-listpack-entries | sed -n 2p)
 fi
@@ -769,7 +772,7 @@ if [ -z "$ONLY" ]; then
         if [ -n "$1" ] && [ "$1" != - ]; then yes_no "$1 $2"; else echo n/a; fi
     }
     FAN_RATIO=$(calc "$DELIV / $CEIL_ZADD")
-    target "Fan-out deliveries/s / pipelined ZADD ceiling (publish run; zset-max-listpack-entries $LISTPACK, >= feed_max $FEED_MAX + 16)" \
+    target "Fan-out deliveries/s / pipelined ZADD ceiling (publish run; zset-max-listpack-entries $LISTPACK, >= feed_max $FEED_MAX + slack $SLACK + 16)" \
         ">= 0.35" "$(fmt "$FAN_RATIO" 3) ($(fmt "$DELIV") deliveries/s)" "$(fmt "$CEIL_ZADD") ZADD/s" \
         "$(met_if "$FAN_RATIO" ">= 0.35")"
     target "Memory per feed entry (~$(fmt "$ENTRIES_PER_FEED")-entry feeds; INFO used_memory, sampled MEMORY USAGE)" \
