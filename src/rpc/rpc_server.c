@@ -102,7 +102,8 @@ struct rpc_server {
     uint64_t sweep_every_ms;     /* its period */
     uv_timer_t batch_timer;      /* resumes the connections in `batched` */
     list_t batched;              /* read stopped until the next batch (rpc_conn_t.batch_link) */
-    uv_timer_t hold_timer;       /* sheds what waited past the hold's bound */
+    uv_timer_t hold_timer;       /* when the oldest hold passes its bound: an
+                                  * overload; every held connection goes on */
     list_t held;                 /* held at a full limit, oldest first (rpc_conn_t.hold_link) */
     size_t nheld;
     uv_check_t flush_check;      /* writes what the iteration produced */

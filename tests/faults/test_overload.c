@@ -86,8 +86,9 @@
  * the CPU the daemon lacked (0.17 cores at 64 in flight, 0.57 under
  * overload: poll() over 32 sockets per wake-up and a scan of 128 backing-off
  * slots per connection) and now wait with epoll and scan only when a
- * back-off is due: 80-86% in six runs (23,200-24,200 reads/s against
- * 27,900-28,100; one busier run 18,300 against 22,900), p99 13-17 ms,
+ * back-off is due: 80-87% in eight runs of a quiet hour (23,200-25,300
+ * reads/s against 27,900-29,000; bench/RESULTS.md), 56-84% in busier hours
+ * (one run 18,300 against 22,900), p99 13-17 ms,
  * ~11,000 OVERLOADED answers/s (mean retry_after_ms 1.5 s). What is left
  * is still the machine: the clients' 0.5 cores, the loopback TCP of 128
  * connections and the sheds share the 2 CPUs with the daemon and Redis.
