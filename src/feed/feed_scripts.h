@@ -33,7 +33,8 @@
  * array sorted by score): an insert walks from the head to its place, so
  * at the head it stops at once where at the tail it walked the whole feed
  * (bench/micro/zset_listpack.lua: 16.1 -> 6.5 us per delivery to an
- * 800-entry feed). The oldest entries, which trims remove, are at the tail.
+ * 800-entry feed). What is left is ZADD's lookup of the member, which
+ * still reads the whole feed (bench/micro/zadd_floor.py). The oldest entries, which trims remove, are at the tail.
  * Home feeds took a new key name with this layout (they were PREFIXfeed:{U},
  * oldest first), so an instance of an older version never writes into a
  * newest-first feed nor reads one (docs/OPERATIONS.md, "Upgrading").
@@ -134,8 +135,9 @@ extern const char feed_script_remove[];
 
 /* FEED_TOUCH: KEYS[1] a home feed; ARGV ttl_ms, n. Slides the TTL of a
  * complete or partial feed and returns its newest n entries (id, score
- * pairs, newest first; the scores are feed_home_score's). A building placeholder is left alone: it keeps its short TTL in
- * case its rebuilder dies. Used by warming. */
+ * pairs, newest first; the scores are feed_home_score's). A building
+ * placeholder is left alone: it keeps its short TTL in case its rebuilder
+ * dies. Used by warming. */
 extern const char feed_script_touch[];
 
 /* FOLLOW_CELEB: KEYS[1] a feed; ARGV marker member. A complete or partial
