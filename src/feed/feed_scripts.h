@@ -34,7 +34,8 @@
  * at the head it stops at once where at the tail it walked the whole feed
  * (bench/micro/zset_listpack.lua: 16.1 -> 6.5 us per delivery to an
  * 800-entry feed). What is left is ZADD's lookup of the member, which
- * still reads the whole feed (bench/micro/zadd_floor.py). The oldest entries, which trims remove, are at the tail.
+ * still reads the whole feed (bench/micro/zadd_floor.py). The oldest
+ * entries, which trims remove, are at the tail.
  * Home feeds took a new key name with this layout (they were PREFIXfeed:{U},
  * oldest first), so an instance of an older version never writes into a
  * newest-first feed nor reads one (docs/OPERATIONS.md, "Upgrading").
