@@ -13,22 +13,8 @@ EVAL wall time per delivery (INFO commandstats), calls per delivery, and the
 EVALs over 1 ms (SLOWLOG: wall time, so a busy machine inflates it), and per
 command inside the script its (calls, us) per delivery."""
 import subprocess, sys, re, os, random
-port = os.environ['RPORT']
-def resp(*args):
-    out = [b'*%d\r\n' % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
-    return b''.join(out)
-def pipe(data):
-    p = subprocess.run(['redis-cli', '-p', port, '--pipe'], input=data, capture_output=True)
-    if b'errors: 0' not in p.stdout: print(p.stdout.decode(), p.stderr.decode()); sys.exit(1)
-def cli(*a):
-    return subprocess.run(['redis-cli', '-p', port] + list(a), capture_output=True, text=True).stdout
+from redis_pipe import resp, pipe, cli, cpu
 def pid(i): return '70000%013d' % (i * 4194304)
-def cpu():
-    i = dict(l.split(':', 1) for l in cli('INFO', 'cpu').splitlines() if ':' in l)
-    return float(i['used_cpu_user']) + float(i['used_cpu_sys'])
 BASE = 2 ** 53
 def newest_first(script): return 'newest_first' in script
 def feed_key(script, u): return ('fc:home:{%d}' if newest_first(script) else 'fc:feed:{%d}') % u

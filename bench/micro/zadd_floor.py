@@ -10,23 +10,9 @@ F feeds (1000), P posts each (20), sent with redis-cli --pipe. Prints Redis
 CPU per ZADD (INFO cpu) and ZADD's own time (INFO commandstats) for each N
 in NS ("1 275 800"), so the ratio bounds what any delivery script can reach
 against the ceiling: a delivery makes at least this ZADD."""
-import os, re, subprocess, sys
-port = os.environ['RPORT']
+import os, re
+from redis_pipe import resp, pipe, cli, cpu
 BASE = 2 ** 53
-def resp(*args):
-    out = [b'*%d\r\n' % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
-    return b''.join(out)
-def pipe(data):
-    p = subprocess.run(['redis-cli', '-p', port, '--pipe'], input=data, capture_output=True)
-    if b'errors: 0' not in p.stdout: print(p.stdout.decode(), p.stderr.decode()); sys.exit(1)
-def cli(*a):
-    return subprocess.run(['redis-cli', '-p', port] + list(a), capture_output=True, text=True).stdout
-def cpu():
-    i = dict(l.split(':', 1) for l in cli('INFO', 'cpu').splitlines() if ':' in l)
-    return float(i['used_cpu_user']) + float(i['used_cpu_sys'])
 def pid(i): return 700000000000000000 + i * 4194304
 def run(F, N, P):
     cli('FLUSHALL')

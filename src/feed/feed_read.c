@@ -451,7 +451,7 @@ static void merge_sources(read_t *r)
 }
 
 /* The oldest entry of a set, from a WITHSCORES reply of an author set's
- * lowest members, or of a home feed's highest (add_floor): the first one
+ * lowest members, or of a home feed's highest (add_home_floor): the first one
  * with a score >= 0 (the meta members below 0 are skipped). Returns false
  * when there is none. */
 static bool parse_floor(const redisReply *low, bool home, feed_key_t *floor)
@@ -501,52 +501,49 @@ static bool fill_source(read_t *r, feed_source_t *s, const redisReply *range, in
     return full;
 }
 
-/* The window of `window` entries at or after the cursor's created_at,
- * newest first: of a home feed (newest first, feed_home_score) or of an
- * author set (oldest first). */
-static void add_range(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id, int64_t window)
+/* ZRANGE key from to BYSCORE [REV] LIMIT 0 limit WITHSCORES. */
+static void add_byscore(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id, const char *from,
+                        const char *to, bool rev, int64_t limit)
 {
     rds_args_reset(a);
     rds_args_str(a, "ZRANGE");
     rds_args_key(a, key, r->e->prefix, id);
-    if (key == rds_key_feed) {
-        if (r->req.has_cursor)
-            rds_args_int(a, feed_home_score(r->req.after.ts));
-        else
-            rds_args_str(a, "0");
-        rds_args_str(a, "+inf");
-        rds_args_str(a, "BYSCORE");
-    } else {
-        if (r->req.has_cursor)
-            rds_args_int(a, r->req.after.ts);
-        else
-            rds_args_str(a, "+inf");
-        rds_args_str(a, "0");
-        rds_args_str(a, "BYSCORE");
+    rds_args_str(a, from);
+    rds_args_str(a, to);
+    rds_args_str(a, "BYSCORE");
+    if (rev)
         rds_args_str(a, "REV");
-    }
     rds_args_str(a, "LIMIT");
     rds_args_str(a, "0");
-    rds_args_int(a, window);
+    rds_args_int(a, limit);
     rds_args_str(a, "WITHSCORES");
     rds_batch_add(r->batch, a);
 }
 
-/* A home feed's oldest entry: its highest score. */
-static void add_floor(read_t *r, rds_args_t *a, feed_key_fn *key, int64_t id)
+/* The home feed's window at or after the cursor: newest first, it reads
+ * forward from the cursor's score (feed_home_score). */
+static void add_home_window(read_t *r, rds_args_t *a)
 {
-    rds_args_reset(a);
-    rds_args_str(a, "ZRANGE");
-    rds_args_key(a, key, r->e->prefix, id);
-    rds_args_str(a, "+inf");
-    rds_args_str(a, "0");
-    rds_args_str(a, "BYSCORE");
-    rds_args_str(a, "REV");
-    rds_args_str(a, "LIMIT");
-    rds_args_str(a, "0");
-    rds_args_str(a, "1");
-    rds_args_str(a, "WITHSCORES");
-    rds_batch_add(r->batch, a);
+    char from[FC_I64_CHARS] = "0";
+    if (r->req.has_cursor)
+        fc_i64_format(from, feed_home_score(r->req.after.ts));
+    add_byscore(r, a, rds_key_feed, r->req.user_id, from, "+inf", false, r->fetch_n);
+}
+
+/* A celebrity's window at or after the cursor: an author set is oldest
+ * first, so it reads backwards from the cursor's created_at. */
+static void add_celeb_window(read_t *r, rds_args_t *a, int64_t celeb, int64_t window)
+{
+    char from[FC_I64_CHARS] = "+inf";
+    if (r->req.has_cursor)
+        fc_i64_format(from, r->req.after.ts);
+    add_byscore(r, a, rds_key_posts, celeb, from, "0", true, window);
+}
+
+/* The home feed's oldest entry: its highest score. */
+static void add_home_floor(read_t *r, rds_args_t *a)
+{
+    add_byscore(r, a, rds_key_feed, r->req.user_id, "+inf", "0", true, 1);
 }
 
 /* ---- RT2: celebrity sets ----------------------------------------------- */
@@ -684,7 +681,7 @@ static size_t add_celeb_commands(read_t *r, int64_t celeb)
     rds_args_str(&r->args, "3");
     rds_args_str(&r->args, "WITHSCORES");
     rds_batch_add(r->batch, &r->args);
-    add_range(r, &r->args, rds_key_posts, celeb, celeb_ask(r));
+    add_celeb_window(r, &r->args, celeb, celeb_ask(r));
     return at;
 }
 
@@ -833,8 +830,8 @@ static void read_start(read_t *r)
     rds_args_str(a, "BYSCORE");
     rds_args_str(a, "WITHSCORES");
     rds_batch_add(r->batch, a);
-    add_range(r, a, rds_key_feed, r->req.user_id, r->fetch_n);
-    add_floor(r, a, rds_key_feed, r->req.user_id);
+    add_home_window(r, a);
+    add_home_floor(r, a);
     rds_args_reset(a);
     rds_args_str(a, "PTTL");
     rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);

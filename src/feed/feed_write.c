@@ -105,14 +105,12 @@ static void add_job(write_t *w, feed_job_type_t type, int64_t post, int64_t auth
     rds_batch_add(w->batch, a);
 }
 
-/* Adds one member to a single home feed (newest first) or author set
- * (FEED_PUSH, stride 1). */
-static void add_push(write_t *w, feed_key_fn *key, int64_t owner, int64_t post, int64_t ts,
-                     int64_t author)
+/* Adds a post to its author's own home feed (newest first) or recent-posts
+ * set (FEED_PUSH, stride 1). */
+static void add_push(write_t *w, bool home, int64_t post, int64_t ts, int64_t author)
 {
-    bool home = key == rds_key_feed;
     feed_args_eval(&w->args, feed_script_push, 1);
-    rds_args_key(&w->args, key, w->e->prefix, owner);
+    rds_args_key(&w->args, home ? rds_key_feed : rds_key_posts, w->e->prefix, author);
     rds_args_int(&w->args, post);
     rds_args_int(&w->args, home ? feed_home_score(ts) : ts);
     rds_args_int(&w->args, w->e->feed_max);
@@ -265,10 +263,10 @@ static void publish_write(write_t *w)
         rds_args_add(a, w->body, p->body_len);
         rds_batch_add(w->batch, a);
     }
-    add_push(w, rds_key_posts, p->author_id, p->id, p->created_at, p->author_id);
+    add_push(w, false, p->id, p->created_at, p->author_id);
     /* Read-your-writes: the author's own feed gets the post now, not
      * behind the fan-out queue (the job delivers it again, harmlessly). */
-    add_push(w, rds_key_feed, p->author_id, p->id, p->created_at, p->author_id);
+    add_push(w, true, p->id, p->created_at, p->author_id);
     if (w->celebrity) {
         /* No fan-out: followers merge the author's set at read time, once
          * their feeds carry the author's marker. The flag makes rebuilds

@@ -1,0 +1,20 @@
+"""Helpers of the micro-benchmarks in this directory: RESP encoding, a
+redis-cli --pipe of many commands, one redis-cli call, and Redis's CPU time
+(INFO cpu: time the process was not running does not count). The port is
+RPORT from the environment."""
+import os, subprocess, sys
+port = os.environ['RPORT']
+def resp(*args):
+    out = [b'*%d\r\n' % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
+    return b''.join(out)
+def pipe(data):
+    p = subprocess.run(['redis-cli', '-p', port, '--pipe'], input=data, capture_output=True)
+    if b'errors: 0' not in p.stdout: print(p.stdout.decode(), p.stderr.decode()); sys.exit(1)
+def cli(*a):
+    return subprocess.run(['redis-cli', '-p', port] + list(a), capture_output=True, text=True).stdout
+def cpu():
+    i = dict(l.split(':', 1) for l in cli('INFO', 'cpu').splitlines() if ':' in l)
+    return float(i['used_cpu_user']) + float(i['used_cpu_sys'])
