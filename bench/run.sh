@@ -374,10 +374,11 @@ log "graph: $USERS users, $(gval follows) follows, $(gval posts) posts in $(gval
 # services.sh starts Redis with 1024; checked here, and set if lower.
 LISTPACK=$(rcli CONFIG GET zset-max-listpack-entries | sed -n 2p)
 # A home feed holds feed_max plus its trim slack (feed_max / 8, at most 64)
-# plus its meta members (src/feed/feed_scripts.h, feed_trim_slack).
+# plus the sampled trim's overshoot (32) plus its meta members
+# (src/feed/feed_scripts.h, feed_trim_slack, FEED_TRIM_OVERSHOOT).
 SLACK=$((FEED_MAX / 8 < 64 ? FEED_MAX / 8 : 64))
-if [ -z "$LISTPACK" ] || [ "$LISTPACK" -lt $((FEED_MAX + SLACK + 16)) ]; then
-    log "zset-max-listpack-entries is '${LISTPACK}': setting it to 1024 (feed_max $FEED_MAX + slack $SLACK + 16 or more)"
+if [ -z "$LISTPACK" ] || [ "$LISTPACK" -lt $((FEED_MAX + SLACK + 32 + 16)) ]; then
+    log "zset-max-listpack-entries is '${LISTPACK}': setting it to 1024 (feed_max $FEED_MAX + slack $SLACK + 48 or more)"
     rcli CONFIG SET zset-max-listpack-entries 1024 >/dev/null || die "CONFIG SET failed"
     LISTPACK=$(rcli CONFIG GET zset-max-listpack-entries | sed -n 2p)
 fi

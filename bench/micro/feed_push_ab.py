@@ -17,6 +17,15 @@ from redis_pipe import resp, pipe, cli, cpu
 def pid(i): return '70000%013d' % (i * 4194304)
 BASE = 2 ** 53
 def newest_first(script): return 'newest_first' in script
+def samples(script): return 'checks' in script   # size checked at 1 delivery in 4 (2026-12-04)
+M64 = 2 ** 64 - 1
+def trim_check(owner, post):
+    """feed_scripts.h's feed_trim_check."""
+    x = (owner * 0x9E3779B97F4A7C15 & M64) ^ post
+    x ^= x >> 30; x = x * 0xBF58476D1CE4E5B9 & M64
+    x ^= x >> 27; x = x * 0x94D049BB133111EB & M64
+    x ^= x >> 31
+    return x % 4 == 0
 def feed_key(script, u): return ('fc:home:{%d}' if newest_first(script) else 'fc:feed:{%d}') % u
 def score(script, ts): return BASE - ts if newest_first(script) else ts
 def setup(script, F, N, present):
@@ -40,6 +49,8 @@ def run(script, F, N, P, C, slack, present):
             keys = []
             for u in us: keys += [feed_key(script, u), 'fc:unf:{%d}' % u]
             extra = (1, slack) if newest_first(script) else (slack,)
+            if samples(script):
+                extra += (''.join('1' if trim_check(u, int(pid(10**6 + p))) else '0' for u in us),)
             buf.append(resp('EVAL', script, len(keys), *keys, pid(10**6 + p),
                             score(script, 1765000000000 + p), N, 424242, 2, *extra))
     cli('CONFIG', 'RESETSTAT')

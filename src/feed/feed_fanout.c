@@ -420,6 +420,12 @@ static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
         rds_args_str(a, "2");           /* stride: (feed, unfollowed set) pairs */
         rds_args_str(a, "1");           /* newest first */
         rds_args_int(a, feed_trim_slack(e->feed_max));
+        if (job->type != FEED_JOB_MARK) {
+            char checks[FANOUT_CHUNK];  /* which feeds check their size */
+            for (size_t i = 0; i < n; i++)
+                checks[i] = feed_trim_check(ids[i], job->post) ? '1' : '0';
+            rds_args_add(a, checks, n);
+        }
     }
     rds_batch_add(j->batch, a);
 }
@@ -727,9 +733,10 @@ static void on_listpack_config(redisReply *reply, void *arg)
     long long entries;
     if (!side_done(f) || !config_value(reply, &entries))
         return;
-    /* A home feed holds up to feed_max + its trim slack entries, plus a
-     * few meta members. */
-    int64_t need = f->e->feed_max + feed_trim_slack(f->e->feed_max) + 16;
+    /* A home feed holds up to feed_max + its trim slack entries, the
+     * overshoot of a sampled trim (feed_scripts.h), and a few meta
+     * members. */
+    int64_t need = f->e->feed_max + feed_trim_slack(f->e->feed_max) + FEED_TRIM_OVERSHOOT + 16;
     if (entries < need)
         log_warn("fanout", "Redis zset-max-listpack-entries is %lld, below feed_max (%" PRId64
                  ") + %" PRId64 ": feeds will be stored as skiplists, about 6x the memory; "

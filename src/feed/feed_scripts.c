@@ -1,12 +1,14 @@
 #include "feed/feed_scripts.h"
 
 /* Home feeds (newest first) drop their oldest entries from the tail and
- * find their floor there; author sets (oldest first) right after the meta
- * members at the head. */
+ * find their floor there, by rank (the new member is an entry, so the tail
+ * is one: cheaper than a range by score, which parses scores); author
+ * sets (oldest first) right after the meta members at the head. checks[k]
+ * is the byte of the k-th feed, 49 the character '1'. */
 const char feed_script_push[] =
     "local member, score, max, author, stride = ARGV[1], tonumber(ARGV[2]), "
     "tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])\n"
-    "local newest_first, slack = ARGV[6] == '1', tonumber(ARGV[7])\n"
+    "local newest_first, slack, checks = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]\n"
     "local n = 0\n"
     "for i = 1, #KEYS, stride do\n"
     "  local feed = KEYS[i]\n"
@@ -15,7 +17,10 @@ const char feed_script_push[] =
     "    local added = redis.call('ZADD', feed, score, member)\n"
     "    n = n + 1\n"
     "    if score >= 0 and state ~= '-3' then\n"
-    "      local card, trimmed = redis.call('ZCARD', feed), false\n"
+    "      local card, trimmed = 0, false\n"
+    "      if not checks or string.byte(checks, (i + stride - 1) / stride) == 49 then\n"
+    "        card = redis.call('ZCARD', feed)\n"
+    "      end\n"
     "      if card > max + slack then\n"
     "        local meta = redis.call('ZCOUNT', feed, '-inf', '(0')\n"
     "        local real = card - meta\n"
@@ -32,7 +37,7 @@ const char feed_script_push[] =
     "      if not trimmed and added == 1 and state == '-2' then\n"
     "        local lo\n"
     "        if newest_first then\n"
-    "          lo = redis.call('ZRANGE', feed, '+inf', 0, 'BYSCORE', 'REV', 'LIMIT', 0, 1)\n"
+    "          lo = redis.call('ZRANGE', feed, -1, -1)\n"
     "        else\n"
     "          lo = redis.call('ZRANGE', feed, 0, '+inf', 'BYSCORE', 'LIMIT', 0, 1)\n"
     "        end\n"

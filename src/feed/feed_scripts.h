@@ -44,6 +44,7 @@
 #ifndef FC_FEED_FEED_SCRIPTS_H
 #define FC_FEED_FEED_SCRIPTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define FEED_STATE_COMPLETE (-1)
@@ -85,16 +86,43 @@ static inline int64_t feed_trim_slack(int64_t feed_max)
     return feed_max / 8 < FEED_TRIM_SLACK_MAX ? feed_max / 8 : FEED_TRIM_SLACK_MAX;
 }
 
+/* Fan-out asks a feed for its size (to trim it past feed_max + slack) at
+ * one delivery in FEED_TRIM_CHECK_EVERY only, chosen by a hash of owner
+ * and post (feed_trim_check): one call fewer per delivery, about 0.5 us of
+ * Redis CPU (bench/micro/feed_push_ab.py). A feed so grows a little past
+ * feed_max + slack before its trim, FEED_TRIM_CHECK_EVERY - 1 deliveries
+ * on average; more than FEED_TRIM_OVERSHOOT with a chance of (3/4)^32, 1e-4,
+ * per trim. The listpack headroom (feed_fanout.c's start-up warning,
+ * docs/OPERATIONS.md) counts it: a feed past Redis's listpack limit turns
+ * into a skiplist, four times the memory, until it is rebuilt. */
+#define FEED_TRIM_CHECK_EVERY 4
+#define FEED_TRIM_OVERSHOOT 32
+
+static inline bool feed_trim_check(int64_t owner, int64_t post)
+{
+    /* splitmix64's finaliser: owner and post ids are sequential, their low
+     * bits alone would pick the same feeds for every post. */
+    uint64_t x = (uint64_t)owner * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)post;
+    x ^= x >> 30;
+    x *= UINT64_C(0xBF58476D1CE4E5B9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94D049BB133111EB);
+    x ^= x >> 31;
+    return x % FEED_TRIM_CHECK_EVERY == 0;
+}
+
 /* FEED_PUSH: add one member to many feeds that exist.
  * KEYS: feed keys, or (feed, unfollowed-set) pairs when ARGV[5] == "2".
  * ARGV: member, score, feed_max, author id, stride (1 or 2), layout ("1"
- * newest first: home feeds), slack.
+ * newest first: home feeds), slack, and optionally checks: one character
+ * per feed, '1' where the delivery checks the feed's size (absent: every
+ * feed is checked).
  * A feed whose owner recently unfollowed `author` is skipped (a fan-out that
- * read its followers before the unfollow must not deliver after it). A feed
- * with more than feed_max + slack members (meta members included, so the
- * count costs nothing until then) is trimmed, oldest first, to feed_max
- * entries (the feed becomes partial); a
- * building feed is not trimmed (the rebuild trims when it finishes). A new
+ * read its followers before the unfollow must not deliver after it). A
+ * checked feed with more than feed_max + slack members (meta members
+ * included, so the count costs nothing until then) is trimmed, oldest
+ * first, to feed_max entries (the feed becomes partial); a building feed is
+ * not trimmed (the rebuild trims when it finishes). A new
  * member that would become a partial feed's oldest entry is taken out again:
  * the feed holds the timeline only down to its oldest entry, and one older
  * post would move that floor past posts it never held (a feed short of

@@ -1114,8 +1114,8 @@ static const char *sentinel_of(fixture_t *f, const char *k, char *out, size_t ca
 }
 
 /* A home feed (newest first, feed_home_score) grows to feed_max + slack
- * members, then one delivery trims it to feed_max entries from the tail
- * (the oldest) and makes it partial; a late-dated post below a partial
+ * members, then the next delivery that checks its size trims it to
+ * feed_max entries from the tail (the oldest) and makes it partial; a late-dated post below a partial
  * feed's floor is taken out again, one above it stays. An author set
  * (oldest first, no slack) is trimmed at every delivery past feed_max, from
  * the head. */
@@ -1135,16 +1135,24 @@ static void push_trims_past_slack(void **state)
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "9 8 7 6 5 4 3 2 1");      /* newest first, untrimmed */
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1");
-    assert_int_equal(push_one(f, k, 10, feed_home_score(t0 + 10000), max, true, slack), 1);
+    /* A delivery that does not check the size (checks "0") does not trim ... */
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 10 %" PRId64 " %d 1 1 1 %d 0", feed_script_push,
+                             k, feed_home_score(t0 + 10000), max, slack), 1);
     entries_of(f, k, got, sizeof got);
-    assert_string_equal(got, "10 9 8 7 6 5 4 3");
+    assert_string_equal(got, "10 9 8 7 6 5 4 3 2 1");
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1");
+    /* ... the next one that does (checks "1") trims to feed_max. */
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 11 %" PRId64 " %d 1 1 1 %d 1", feed_script_push,
+                             k, feed_home_score(t0 + 11000), max, slack), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "11 10 9 8 7 6 5 4");
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2");
-    /* Partial now, floor post 3: an older post does not go in ... */
-    assert_int_equal(push_one(f, k, 42, feed_home_score(t0 + 2500), max, true, slack), 0);
+    /* Partial now, floor post 4: an older post does not go in ... */
+    assert_int_equal(push_one(f, k, 42, feed_home_score(t0 + 3500), max, true, slack), 0);
     /* ... one between the floor and the newest does, in its place. */
-    assert_int_equal(push_one(f, k, 43, feed_home_score(t0 + 5500), max, true, slack), 1);
+    assert_int_equal(push_one(f, k, 43, feed_home_score(t0 + 6500), max, true, slack), 1);
     entries_of(f, k, got, sizeof got);
-    assert_string_equal(got, "10 9 8 7 6 43 5 4 3");
+    assert_string_equal(got, "11 10 9 8 7 43 6 5 4");
 
     /* An author set: created_at scores, no slack. */
     key_of(f->prefix, k, sizeof k, "posts", 77);
