@@ -1,8 +1,9 @@
 /* follow and unfollow in place (feed_follow.h).
  *
  *   1. One round trip on the follower's connection: the unfollowed set
- *      (SREM on follow; SADD + PEXPIRE on unfollow, before anything is
- *      read, so that no fan-out delivers the followee's posts after it),
+ *      (SREM on follow; on unfollow UNFOLLOW_GUARD's SADD, which guards
+ *      the feed too, and PEXPIRE, before anything is read, so that no
+ *      fan-out delivers the followee's posts after it),
  *      the celebrity flag, the follower count, the feed's state and oldest
  *      entry, and on a single Redis the followee's recent-posts set.
  *   2. The followee's posts: that set when it exists. On a single Redis a
@@ -403,7 +404,15 @@ static void start(feed_engine_t *e, rpc_call_t *call, int64_t follower, int64_t 
     f->batch = rds_batch_new(e->redis, feed_affinity(follower));
     rds_args_init(&f->args);
 
-    rds_args_int(cmd(f, unfollow ? "SADD" : "SREM", rds_key_unfollowed, follower), followee);
+    if (unfollow) {
+        /* The set and the feed's unfollow guard in one step (feed_scripts.h). */
+        feed_args_eval(&f->args, feed_script_unfollow_guard, 2);
+        rds_args_key(&f->args, rds_key_unfollowed, e->prefix, follower);
+        rds_args_key(&f->args, rds_key_feed, e->prefix, follower);
+        rds_args_int(&f->args, followee);
+    } else {
+        rds_args_int(cmd(f, "SREM", rds_key_unfollowed, follower), followee);
+    }
     add(f);
     if (unfollow) {
         rds_args_int(cmd(f, "PEXPIRE", rds_key_unfollowed, follower), FEED_UNFOLLOW_TTL_MS);

@@ -378,8 +378,11 @@ static void on_begun(rds_batch_t *b, void *arg)
 
 static void rebuild_begin(rebuild_t *r)
 {
-    feed_args_eval(&r->args, feed_script_rebuild_begin, 1);
+    bool home = r->kind == FEED_FLIGHT_HOME;
+    feed_args_eval(&r->args, feed_script_rebuild_begin, home ? 2 : 1);
     args_key(r);
+    if (home)           /* the owner's unfollowed set: the unfollow guard */
+        rds_args_key(&r->args, rds_key_unfollowed, r->e->prefix, r->id);
     rds_args_str(&r->args, r->token);
     rds_args_int(&r->args, FEED_BUILD_TTL_MS);
     rds_batch_clear(r->batch);

@@ -1,19 +1,34 @@
 #include "feed/feed_scripts.h"
 
+/* The scripts that read a sentinel start with this: state_of(ZSCORE's
+ * answer) returns the state as the string of its integer ('-1', '-2',
+ * '-3'; nil: no key) and the unfollow guard's offset g (-0.5 guarded, else
+ * 0), which every script that rewrites the sentinel adds to the new state
+ * (feed_scripts.h, "The unfollow guard"). */
+#define LUA_STATE_OF                                                            \
+    "local function state_of(z)\n"                                              \
+    "  if not z then return nil, 0 end\n"                                       \
+    "  local v = tonumber(z)\n"                                                 \
+    "  local st = math.ceil(v)\n"                                               \
+    "  return tostring(st), v - st\n"                                           \
+    "end\n"
+
 /* Home feeds (newest first) drop their oldest entries from the tail and
  * find their floor there, by rank (the new member is an entry, so the tail
  * is one: cheaper than a range by score, which parses scores); author
  * sets (oldest first) right after the meta members at the head. checks[k]
  * is the byte of the k-th feed, 49 the character '1'. */
 const char feed_script_push[] =
+    LUA_STATE_OF
     "local member, score, max, author, stride = ARGV[1], tonumber(ARGV[2]), "
     "tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])\n"
     "local newest_first, slack, checks = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]\n"
     "local n = 0\n"
     "for i = 1, #KEYS, stride do\n"
     "  local feed = KEYS[i]\n"
-    "  local state = redis.call('ZSCORE', feed, 's')\n"
-    "  if state and (stride == 1 or redis.call('SISMEMBER', KEYS[i + 1], author) == 0) then\n"
+    "  local state, g = state_of(redis.call('ZSCORE', feed, 's'))\n"
+    "  if state and (stride == 1 or g == 0 or "
+    "redis.call('SISMEMBER', KEYS[i + 1], author) == 0) then\n"
     "    local added = redis.call('ZADD', feed, score, member)\n"
     "    n = n + 1\n"
     "    if score >= 0 and state ~= '-3' then\n"
@@ -31,7 +46,7 @@ const char feed_script_push[] =
     "            redis.call('ZREMRANGEBYRANK', feed, meta, meta + real - max - 1)\n"
     "          end\n"
     "          trimmed = true\n"
-    "          if state == '-1' then redis.call('ZADD', feed, -2, 's') end\n"
+    "          if state == '-1' then redis.call('ZADD', feed, -2 + g, 's') end\n"
     "        end\n"
     "      end\n"
     "      if not trimmed and added == 1 and state == '-2' then\n"
@@ -49,11 +64,14 @@ const char feed_script_push[] =
     "return n\n";
 
 const char feed_script_rebuild_begin[] =
-    "local s = redis.call('ZSCORE', KEYS[1], 's')\n"
+    LUA_STATE_OF
+    "local s = state_of(redis.call('ZSCORE', KEYS[1], 's'))\n"
     "if s == '-1' or s == '-2' then return 0 end\n"
     "if s == '-3' then return -1 end\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('ZADD', KEYS[1], -3, 's', -4, 'b:' .. ARGV[1])\n"
+    "local g = 0\n"
+    "if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then g = -0.5 end\n"
+    "redis.call('ZADD', KEYS[1], -3 + g, 's', -4, 'b:' .. ARGV[1])\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
@@ -67,14 +85,16 @@ const char feed_script_rebuild_begin[] =
  * measured, handing its free to Redis's background thread cost the main
  * thread ~20x more on this 2-core machine.) */
 const char feed_script_rebuild_apply[] =
+    LUA_STATE_OF
     "local key, tmp, token = KEYS[1], KEYS[2], 'b:' .. ARGV[1]\n"
     "if not redis.call('ZSCORE', key, token) then return 0 end\n"
+    "local _, g = state_of(redis.call('ZSCORE', key, 's'))\n"
     "local max, n, newest_first = tonumber(ARGV[2]), tonumber(ARGV[5]), ARGV[6] == '1'\n"
     "local state = -1\n"
     "if ARGV[4] == '1' then state = -2 end\n"
     "redis.call('ZREMRANGEBYSCORE', key, -6, -6)\n"
     "local pad = string.rep('-', 256)\n"
-    "local a = {0, pad, state, 's'}\n"
+    "local a = {0, pad, state + g, 's'}\n"
     "if ARGV[7 + n] ~= '' then a[5] = -6; a[6] = ARGV[7 + n] end\n"
     "redis.call('DEL', tmp)\n"
     "for i = 8 + n, #ARGV do\n"
@@ -95,7 +115,7 @@ const char feed_script_rebuild_apply[] =
     "if real > max then\n"
     "  if newest_first then redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
     "  else redis.call('ZREMRANGEBYRANK', key, meta, meta + real - max - 1) end\n"
-    "  redis.call('ZADD', key, -2, 's')\n"
+    "  redis.call('ZADD', key, -2 + g, 's')\n"
     "end\n"
     "redis.call('PEXPIRE', key, ARGV[3])\n"
     "return 1\n";
@@ -114,14 +134,16 @@ const char feed_script_remove[] =
     "return #KEYS\n";
 
 const char feed_script_touch[] =
-    "local s = tonumber(redis.call('ZSCORE', KEYS[1], 's'))\n"
-    "if s ~= -1 and s ~= -2 then return {} end\n"
+    LUA_STATE_OF
+    "local s = state_of(redis.call('ZSCORE', KEYS[1], 's'))\n"
+    "if s ~= '-1' and s ~= '-2' then return {} end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
     "return redis.call('ZRANGE', KEYS[1], '0', '+inf', 'BYSCORE', 'LIMIT', '0', ARGV[2], "
     "'WITHSCORES')\n";
 
 const char feed_script_follow_celeb[] =
-    "local s = redis.call('ZSCORE', KEYS[1], 's')\n"
+    LUA_STATE_OF
+    "local s = state_of(redis.call('ZSCORE', KEYS[1], 's'))\n"
     "if s == '-1' or s == '-2' then redis.call('ZADD', KEYS[1], -5, ARGV[1]); return 1 end\n"
     "if s == '-3' then redis.call('DEL', KEYS[1]) end\n"
     "return 0\n";
@@ -129,8 +151,9 @@ const char feed_script_follow_celeb[] =
 /* Home feeds only, in their newest-first scores: the floor (the oldest
  * entry) is the highest score, "below the floor" is a higher score. */
 const char feed_script_follow_merge[] =
+    LUA_STATE_OF
     "local key, max = KEYS[1], tonumber(ARGV[1])\n"
-    "local s = redis.call('ZSCORE', key, 's')\n"
+    "local s, g = state_of(redis.call('ZSCORE', key, 's'))\n"
     "if not s then return 0 end\n"
     "if s ~= '-1' and s ~= '-2' then redis.call('DEL', key); return -1 end\n"
     "local partial, floor = s == '-2', nil\n"
@@ -159,12 +182,13 @@ const char feed_script_follow_merge[] =
     "  redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
     "  partial = true\n"
     "end\n"
-    "if partial and s == '-1' then redis.call('ZADD', key, -2, 's') end\n"
+    "if partial and s == '-1' then redis.call('ZADD', key, -2 + g, 's') end\n"
     "return 1\n";
 
 const char feed_script_unfollow_remove[] =
+    LUA_STATE_OF
     "local key = KEYS[1]\n"
-    "local s = redis.call('ZSCORE', key, 's')\n"
+    "local s = state_of(redis.call('ZSCORE', key, 's'))\n"
     "if not s then return 0 end\n"
     "if s ~= '-1' and s ~= '-2' then redis.call('DEL', key); return -1 end\n"
     "if ARGV[1] ~= '' then\n"
@@ -186,7 +210,8 @@ const char feed_script_unfollow_remove[] =
     "return 1\n";
 
 const char feed_script_slide[] =
-    "local s = redis.call('ZSCORE', KEYS[1], 's')\n"
+    LUA_STATE_OF
+    "local s = state_of(redis.call('ZSCORE', KEYS[1], 's'))\n"
     "if s == '-1' or s == '-2' then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
     "return 0\n";
 
@@ -195,6 +220,13 @@ const char feed_script_count_add[] =
     "  return redis.call('INCRBY', KEYS[1], ARGV[1])\n"
     "end\n"
     "return false\n";
+
+const char feed_script_unfollow_guard[] =
+    LUA_STATE_OF
+    "redis.call('SADD', KEYS[1], ARGV[1])\n"
+    "local s, g = state_of(redis.call('ZSCORE', KEYS[2], 's'))\n"
+    "if s and g == 0 then redis.call('ZADD', KEYS[2], tonumber(s) - 0.5, 's') end\n"
+    "return 1\n";
 
 /* ---- fan-out worker (issue 9): KEYS of the {fanout} tag only ----------- */
 

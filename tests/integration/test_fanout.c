@@ -1166,6 +1166,94 @@ static void push_trims_past_slack(void **state)
     f->finished = true;
 }
 
+/* FEED_PUSH of one post from `author` into one home feed with its
+ * unfollowed set (stride 2, as fan-out calls it); feed_max 2, no slack,
+ * every feed's size checked. */
+static long long push_guarded(fixture_t *f, const char *k, const char *unf, int64_t post,
+                              int64_t ts, int64_t author)
+{
+    return cmd_int(f->r, "EVAL %s 2 %s %s %" PRId64 " %" PRId64 " 2 %" PRId64 " 2 1 0",
+                   feed_script_push, k, unf, post, feed_home_score(ts), author);
+}
+
+/* The unfollow guard: UNFOLLOW_GUARD puts the followee in the unfollowed set
+ * and guards an existing feed (its sentinel half a point lower) in one
+ * step; from then on FEED_PUSH keeps that author's posts out, and every
+ * script that rewrites the sentinel keeps the guard. REBUILD_BEGIN guards a
+ * new placeholder when the set exists. A partial feed with no entry takes
+ * no post (the post would become a floor the feed never had). */
+static void push_unfollow_guard(void **state)
+{
+    fixture_t *f = *state;
+    char k[160], unf[160], tmp[160], got[128], st[32];
+    const int64_t t0 = 1700000000000;
+    key_of(f->prefix, k, sizeof k, "home", 78);
+    key_of(f->prefix, unf, sizeof unf, "unf", 78);
+    key_of(f->prefix, tmp, sizeof tmp, "rebuild", 78);
+    freeReplyObject(cmd(f->r, "DEL %s %s", k, unf));
+    freeReplyObject(cmd(f->r, "ZADD %s -1 s", k));
+    assert_int_equal(push_guarded(f, k, unf, 1, t0 + 1000, 5), 1);
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1");
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s 5", feed_script_unfollow_guard, unf, k), 1);
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1.5");
+    assert_int_equal(cmd_int(f->r, "SISMEMBER %s 5", unf), 1);
+    assert_int_equal(push_guarded(f, k, unf, 2, t0 + 2000, 5), 0);     /* unfollowed */
+    assert_int_equal(push_guarded(f, k, unf, 3, t0 + 3000, 6), 1);     /* someone else */
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "3 1");
+    /* A trim makes it partial and keeps the guard. */
+    assert_int_equal(push_guarded(f, k, unf, 4, t0 + 4000, 6), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "4 3");
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2.5");
+    assert_int_equal(push_guarded(f, k, unf, 5, t0 + 5000, 5), 0);
+    /* Guarding twice changes nothing; the other scripts read the state. */
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s 9", feed_script_unfollow_guard, unf, k), 1);
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2.5");
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 60000", feed_script_slide, k), 1);
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s c:9", feed_script_follow_celeb, k), 1);
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s tok 60000", feed_script_rebuild_begin, k), 0);
+
+    /* No feed: the set is written, no feed is created. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s 7", feed_script_unfollow_guard, unf, k), 1);
+    assert_int_equal(cmd_int(f->r, "EXISTS %s", k), 0);
+    /* A placeholder made while the set exists is guarded ... */
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k,
+                             unf), 1);
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-3.5");
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k,
+                             unf), -1);                                  /* building */
+    assert_int_equal(push_guarded(f, k, unf, 6, t0 + 6000, 7), 0);
+    assert_int_equal(push_guarded(f, k, unf, 7, t0 + 7000, 6), 1);
+    /* ... and stays so once built (complete: the rows and the delivery). */
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 2 1 %" PRId64 " 1 %s",
+                             feed_script_rebuild_apply, k, tmp, feed_home_score(t0 + 1000), ""),
+                     1);
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1.5");
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "7 1");
+    /* A follow whose posts reach only down to a cut: partial, still guarded. */
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 8 %" PRId64, feed_script_follow_merge, k,
+                             feed_home_score(t0 + 1500)), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "7");
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2.5");
+    assert_int_equal(push_guarded(f, k, unf, 8, t0 + 8000, 7), 0);
+    /* One made without the set is not. */
+    freeReplyObject(cmd(f->r, "DEL %s %s", k, unf));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k,
+                             unf), 1);
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-3");
+
+    /* A partial feed with no entry: the post would be its floor. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    freeReplyObject(cmd(f->r, "ZADD %s -2 s", k));
+    assert_int_equal(push_guarded(f, k, unf, 9, t0 + 9000, 6), 0);
+    assert_int_equal(cmd_int(f->r, "ZCARD %s", k), 1);
+    f->finished = true;
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1188,6 +1276,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(fanout_reap_consumers, fixture_setup_data,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(push_trims_past_slack, fixture_setup_data,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(push_unfollow_guard, fixture_setup_data,
                                         fixture_teardown),
     };
     const char *filter = getenv("FEEDCACHE_TEST_FILTER");
