@@ -8,7 +8,7 @@ slack), an older one on oldest-first feeds (PREFIXfeed:{U}).
 Feeds of N entries (partial, an epoch marker; NS="275 800"), 10% of their
 owners with the author in their unfollow set (their feeds guarded, for a
 text that reads the guard); P posts fanned out to F feeds in
-EVALs of C feeds (250 and 16), pipelined with redis-cli --pipe. Prints Redis CPU
+EVALSHAs of C feeds (250 and 16), pipelined with redis-cli --pipe. Prints Redis CPU
 per delivery (INFO cpu, so time the process was not running does not count),
 EVAL wall time per delivery (INFO commandstats), calls per delivery, and the
 EVALs over 1 ms (SLOWLOG: wall time, so a busy machine inflates it), and per
@@ -19,7 +19,7 @@ def pid(i): return '70000%013d' % (i * 4194304)
 BASE = 2 ** 53
 def newest_first(script): return 'newest_first' in script
 def samples(script): return 'checks' in script   # size checked at 1 delivery in 4 (2026-12-04)
-def guards(script): return 'state_of' in script  # asks unf:{U} for guarded feeds only (2026-12-04)
+def guards(script): return 'g == 0' in script  # asks unf:{U} for guarded feeds only (2026-12-04)
 M64 = 2 ** 64 - 1
 def trim_check(owner, post):
     """feed_scripts.h's feed_trim_check."""
@@ -45,6 +45,7 @@ def setup(script, F, N, present):
 def run(script, F, N, P, C, slack, present):
     setup(script, F, N, present)
     cli('CONFIG', 'SET', 'slowlog-log-slower-than', '1000'); cli('SLOWLOG', 'RESET')
+    sha = cli('SCRIPT', 'LOAD', script).strip()   # EVALSHA, as feedcached calls it
     buf = []
     for p in range(P):
         for c in range(1, F + 1, C):
@@ -54,7 +55,7 @@ def run(script, F, N, P, C, slack, present):
             extra = (1, slack) if newest_first(script) else (slack,)
             if samples(script):
                 extra += (''.join('1' if trim_check(u, int(pid(10**6 + p))) else '0' for u in us),)
-            buf.append(resp('EVAL', script, len(keys), *keys, pid(10**6 + p),
+            buf.append(resp('EVALSHA', sha, len(keys), *keys, pid(10**6 + p),
                             score(script, 1765000000000 + p), N, 424242, 2, *extra))
     cli('CONFIG', 'RESETSTAT')
     c0 = cpu()
@@ -64,16 +65,16 @@ def run(script, F, N, P, C, slack, present):
     for l in cli('INFO', 'commandstats').splitlines():
         m = re.match(r'cmdstat_(\S+?):calls=(\d+),usec=(\d+)', l)
         if m: st[m.group(1)] = (int(m.group(2)), int(m.group(3)))
-    slow = cli('EVAL', "local s=redis.call('SLOWLOG','GET',100000) local m,c=0,0 for _,e in ipairs(s) do if e[4][1]=='EVAL' or e[4][1]=='eval' then c=c+1 if e[3]>m then m=e[3] end end end return {c,m}", '0').split()
+    slow = cli('EVAL', "local s=redis.call('SLOWLOG','GET',100000) local m,c=0,0 for _,e in ipairs(s) do if string.upper(e[4][1])=='EVALSHA' then c=c+1 if e[3]>m then m=e[3] end end end return {c,m}", '0').split()
     feeds = len([u for u in range(1, F + 1) if u % present == 0])
     d = P * feeds * 9 / 10   # the 10% with an unfollow set are skipped
-    inner = sum(v[0] for k, v in st.items() if k not in ('eval', 'config|resetstat', 'info'))
+    inner = sum(v[0] for k, v in st.items() if k not in ('evalsha', 'eval', 'config|resetstat', 'info', 'script|load'))
     enc = cli('OBJECT', 'ENCODING', feed_key(script, present)).strip()
     card = cli('ZCARD', feed_key(script, present)).strip()
-    return dict(cpu=(c1 - c0) * 1e6 / d, us=st['eval'][1] / d, calls=inner / d, evals=st['eval'][0], slow=int(slow[0]),
+    return dict(cpu=(c1 - c0) * 1e6 / d, us=st['evalsha'][1] / d, calls=inner / d, evals=st['evalsha'][0], slow=int(slow[0]),
                 slowmax=int(slow[1]), enc=enc, card=card,
                 detail={k: (round(v[0] / d, 3), round(v[1] / d, 2)) for k, v in st.items()
-                        if k not in ('eval', 'config|resetstat', 'info', 'echo')})
+                        if k not in ('evalsha', 'eval', 'config|resetstat', 'info', 'echo', 'script|load')})
 def script(rev):
     import tempfile
     root = subprocess.run(['git', 'rev-parse', '--show-toplevel'], capture_output=True, text=True).stdout.strip()

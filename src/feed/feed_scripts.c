@@ -17,21 +17,22 @@
  * find their floor there, by rank (the new member is an entry, so the tail
  * is one: cheaper than a range by score, which parses scores); author
  * sets (oldest first) right after the meta members at the head. checks[k]
- * is the byte of the k-th feed, 49 the character '1'. */
+ * is the byte of the k-th feed, 49 the character '1'. The state is read as
+ * state_of does, inline: this loop runs once per delivery. */
 const char feed_script_push[] =
-    LUA_STATE_OF
     "local member, score, max, author, stride = ARGV[1], tonumber(ARGV[2]), "
     "tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])\n"
     "local newest_first, slack, checks = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]\n"
     "local n = 0\n"
     "for i = 1, #KEYS, stride do\n"
     "  local feed = KEYS[i]\n"
-    "  local state, g = state_of(redis.call('ZSCORE', feed, 's'))\n"
+    "  local z, state, g = redis.call('ZSCORE', feed, 's'), nil, 0\n"
+    "  if z then z = tonumber(z); state = math.ceil(z); g = z - state end\n"
     "  if state and (stride == 1 or g == 0 or "
     "redis.call('SISMEMBER', KEYS[i + 1], author) == 0) then\n"
     "    local added = redis.call('ZADD', feed, score, member)\n"
     "    n = n + 1\n"
-    "    if score >= 0 and state ~= '-3' then\n"
+    "    if score >= 0 and state ~= -3 then\n"
     "      local card, trimmed = 0, false\n"
     "      if not checks or string.byte(checks, (i + stride - 1) / stride) == 49 then\n"
     "        card = redis.call('ZCARD', feed)\n"
@@ -46,10 +47,10 @@ const char feed_script_push[] =
     "            redis.call('ZREMRANGEBYRANK', feed, meta, meta + real - max - 1)\n"
     "          end\n"
     "          trimmed = true\n"
-    "          if state == '-1' then redis.call('ZADD', feed, -2 + g, 's') end\n"
+    "          if state == -1 then redis.call('ZADD', feed, -2 + g, 's') end\n"
     "        end\n"
     "      end\n"
-    "      if not trimmed and added == 1 and state == '-2' then\n"
+    "      if not trimmed and added == 1 and state == -2 then\n"
     "        local lo\n"
     "        if newest_first then\n"
     "          lo = redis.call('ZRANGE', feed, -1, -1)\n"
