@@ -4,30 +4,41 @@
  * answer) returns the state as the string of its integer ('-1', '-2',
  * '-3'; nil: no key) and the unfollow guard's offset g (-0.5 guarded, else
  * 0), which every script that rewrites the sentinel adds to the new state
- * (feed_scripts.h, "The unfollow guard"). */
+ * (feed_scripts.h, "The sentinel's fraction"). A rewritten sentinel drops
+ * the coverage floor: only FEED_PUSH's trim writes one, and a feed without
+ * one is only checked more often. */
 #define LUA_STATE_OF                                                            \
     "local function state_of(z)\n"                                              \
     "  if not z then return nil, 0 end\n"                                       \
     "  local v = tonumber(z)\n"                                                 \
     "  local st = math.ceil(v)\n"                                               \
-    "  return tostring(st), v - st\n"                                           \
+    "  if st - v >= 0.5 then return tostring(st), -0.5 end\n"                   \
+    "  return tostring(st), 0\n"                                                \
     "end\n"
 
 /* Home feeds (newest first) drop their oldest entries from the tail and
  * find their floor there, by rank (the new member is an entry, so the tail
  * is one: cheaper than a range by score, which parses scores); author
  * sets (oldest first) right after the meta members at the head. checks[k]
- * is the byte of the k-th feed, 49 the character '1'. The state is read as
- * state_of does, inline: this loop runs once per delivery. */
+ * is the byte of the k-th feed, 49 the character '1'. The sentinel is read
+ * inline (state, guard g, coverage floor cover in ms, 0 when unknown): this
+ * loop runs once per delivery. BASE is FEED_SCORE_BASE, UNIT
+ * FEED_COVER_UNIT. */
 const char feed_script_push[] =
     "local member, score, max, author, stride = ARGV[1], tonumber(ARGV[2]), "
     "tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])\n"
     "local newest_first, slack, checks = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]\n"
+    "local BASE, UNIT = 9007199254740992, 17592186044416\n"
     "local n = 0\n"
     "for i = 1, #KEYS, stride do\n"
     "  local feed = KEYS[i]\n"
-    "  local z, state, g = redis.call('ZSCORE', feed, 's'), nil, 0\n"
-    "  if z then z = tonumber(z); state = math.ceil(z); g = z - state end\n"
+    "  local z, state, g, cover = redis.call('ZSCORE', feed, 's'), nil, 0, 0\n"
+    "  if z then\n"
+    "    z = tonumber(z); state = math.ceil(z)\n"
+    "    local f = state - z\n"
+    "    if f >= 0.5 then g = -0.5; f = f - 0.5 end\n"
+    "    cover = f * UNIT\n"
+    "  end\n"
     "  if state and (stride == 1 or g == 0 or "
     "redis.call('SISMEMBER', KEYS[i + 1], author) == 0) then\n"
     "    local added = redis.call('ZADD', feed, score, member)\n"
@@ -41,16 +52,23 @@ const char feed_script_push[] =
     "        local meta = redis.call('ZCOUNT', feed, '-inf', '(0')\n"
     "        local real = card - meta\n"
     "        if real > max then\n"
+    "          trimmed = true\n"
     "          if newest_first then\n"
     "            redis.call('ZREMRANGEBYRANK', feed, max - real, -1)\n"
+    "            local t, c = redis.call('ZRANGE', feed, -1, -1, 'WITHSCORES'), 0\n"
+    "            if t[2] then\n"
+    "              local ts = BASE - tonumber(t[2])\n"
+    "              if ts > 0 and ts < UNIT / 2 then c = ts / UNIT end\n"
+    "            end\n"
+    "            redis.call('ZADD', feed, -2 + g - c, 's')\n"
     "          else\n"
     "            redis.call('ZREMRANGEBYRANK', feed, meta, meta + real - max - 1)\n"
+    "            if state == -1 then redis.call('ZADD', feed, -2 + g, 's') end\n"
     "          end\n"
-    "          trimmed = true\n"
-    "          if state == -1 then redis.call('ZADD', feed, -2 + g, 's') end\n"
     "        end\n"
     "      end\n"
-    "      if not trimmed and added == 1 and state == -2 then\n"
+    "      if not trimmed and added == 1 and state == -2 and "
+    "not (cover > 0 and BASE - score > cover) then\n"
     "        local lo\n"
     "        if newest_first then\n"
     "          lo = redis.call('ZRANGE', feed, -1, -1)\n"
@@ -183,7 +201,7 @@ const char feed_script_follow_merge[] =
     "  redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
     "  partial = true\n"
     "end\n"
-    "if partial and s == '-1' then redis.call('ZADD', key, -2 + g, 's') end\n"
+    "if partial then redis.call('ZADD', key, -2 + g, 's') end\n"
     "return 1\n";
 
 const char feed_script_unfollow_remove[] =

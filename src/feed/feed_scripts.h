@@ -21,16 +21,28 @@
  *                                                        to: under another epoch the
  *                                                        feed is suspect (a failover
  *                                                        may have lost deliveries)
- * The unfollow guard. A home feed's sentinel scores half a point lower
- * (-1.5, -2.5, -3.5) when the feed is guarded: its owner unfollowed someone
- * while the feed existed (UNFOLLOW_GUARD), or PREFIXunf:{U} existed when
- * its placeholder was made (REBUILD_BEGIN). FEED_PUSH asks the unfollowed
- * set only for a guarded feed, so a delivery to the feed of someone who
- * unfollowed nobody lately costs one call fewer (about 0.5 us of Redis
- * CPU, bench/micro/feed_push_ab.py); the guard stays until the feed is
- * rebuilt. Every script reads the state through state_of (feed_scripts.c)
- * and keeps the guard when it rewrites the sentinel; C parses the score
- * with fc_i64, which stops at the '.' and so reads the state.
+ * The sentinel's fraction. A home feed's sentinel score is its state minus
+ * a fraction that FEED_PUSH reads with the state, in the same call, to
+ * spare calls per delivery (bench/micro/feed_push_ab.py):
+ *   - the unfollow guard, 0.5: the owner unfollowed someone while the feed
+ *     existed (UNFOLLOW_GUARD), or PREFIXunf:{U} existed when its
+ *     placeholder was made (REBUILD_BEGIN). FEED_PUSH asks the unfollowed
+ *     set only for a guarded feed: one call fewer per delivery to the feed
+ *     of someone who unfollowed nobody lately. It stays until the feed is
+ *     rebuilt;
+ *   - the coverage floor, below 0.5: cover / FEED_COVER_UNIT, where cover
+ *     (ms, < FEED_COVER_UNIT / 2) is a created_at such that the partial feed
+ *     holds every post of the timeline created after it (or their fan-out
+ *     is on its way). FEED_PUSH's trim writes it: the created_at of the
+ *     oldest entry it kept. A post created after cover cannot fall below
+ *     the floor, so FEED_PUSH skips the floor check for it. Deletes and
+ *     unfollows do not move it (what they remove is no longer in the
+ *     timeline); every other script that rewrites the sentinel drops it
+ *     (0: unknown, the check runs), which is only slower.
+ * So -2.5000001 is a partial, guarded feed with a coverage floor. Every
+ * other script reads the state through state_of (feed_scripts.c) and keeps
+ * the guard when it rewrites the sentinel; C parses the score with fc_i64,
+ * which stops at the '.' and so reads the state.
  * Negative scores never collide with entries; page reads ask for scores >= 0
  * and the meta read for scores < 0. The scripts spell these numbers out
  * ('-1', -5...): they are the FEED_STATE_* and FEED_SCORE_* values below,
@@ -74,6 +86,11 @@
 /* A home feed's entry scores: FEED_SCORE_BASE - created_at. 2^53: every
  * score stays an exact integer in Redis's doubles and Lua's numbers. */
 #define FEED_SCORE_BASE INT64_C(9007199254740992)
+
+/* The coverage floor's unit in the sentinel (2^44): a created_at in ms below
+ * half of it (until the year 2248) fits in the fraction below the guard's
+ * 0.5, and -2 - 0.5 - cover / 2^44 is still an exact double. */
+#define FEED_COVER_UNIT INT64_C(17592186044416)
 
 static inline int64_t feed_home_score(int64_t created_at)
 {
@@ -139,7 +156,8 @@ static inline bool feed_trim_check(int64_t owner, int64_t post)
  * the feed holds the timeline only down to its oldest entry, and one older
  * post would move that floor past posts it never held (a feed short of
  * feed_max after deletes or an unfollow, then a late-dated post). A full
- * feed's trim drops it anyway; the check runs only when no trim did.
+ * feed's trim drops it anyway; the check runs only when no trim did, and
+ * in a home feed only for a post not created after its coverage floor.
  * Returns how many feeds received the member. */
 extern const char feed_script_push[];
 

@@ -1105,6 +1105,22 @@ static void entries_of(fixture_t *f, const char *k, char *out, size_t cap)
     freeReplyObject(rep);
 }
 
+/* The sentinel's score as a double: a state minus the guard (0.5) and a
+ * coverage floor (feed_scripts.h, "The sentinel's fraction"). */
+static double sentinel_score(fixture_t *f, const char *k)
+{
+    redisReply *rep = cmd(f->r, "ZSCORE %s s", k);
+    double v = rep->type == REDIS_REPLY_STRING ? strtod(rep->str, NULL) : 0;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* The score of a sentinel: state, guard, coverage floor (0: none). */
+static double sentinel_with(int state, bool guarded, int64_t cover)
+{
+    return state - (guarded ? 0.5 : 0) - (double)cover / (double)FEED_COVER_UNIT;
+}
+
 static const char *sentinel_of(fixture_t *f, const char *k, char *out, size_t cap)
 {
     redisReply *rep = cmd(f->r, "ZSCORE %s s", k);
@@ -1146,13 +1162,35 @@ static void push_trims_past_slack(void **state)
                              k, feed_home_score(t0 + 11000), max, slack), 1);
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "11 10 9 8 7 6 5 4");
-    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2");
-    /* Partial now, floor post 4: an older post does not go in ... */
+    /* Partial now, with post 4's created_at as its coverage floor. */
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 4000));
+    /* An older post does not go in ... */
     assert_int_equal(push_one(f, k, 42, feed_home_score(t0 + 3500), max, true, slack), 0);
     /* ... one between the floor and the newest does, in its place. */
     assert_int_equal(push_one(f, k, 43, feed_home_score(t0 + 6500), max, true, slack), 1);
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "11 10 9 8 7 43 6 5 4");
+    /* Posts 4 and 5 deleted: the oldest entry is post 6, but the feed still
+     * holds every post after post 4. One created between 4 and 6 goes in,
+     * as the oldest entry; one before 4 does not. */
+    freeReplyObject(cmd(f->r, "ZREM %s 4 5", k));
+    assert_int_equal(push_one(f, k, 44, feed_home_score(t0 + 5000), max, true, slack), 1);
+    assert_int_equal(push_one(f, k, 45, feed_home_score(t0 + 3000), max, true, slack), 0);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "11 10 9 8 7 43 6 44");
+    /* Without a coverage floor (a partial feed from before, or rewritten
+     * by another script) the oldest entry is the floor. */
+    freeReplyObject(cmd(f->r, "ZADD %s -2 s", k));
+    assert_int_equal(push_one(f, k, 46, feed_home_score(t0 + 4500), max, true, slack), 0);
+    /* A follow that cuts the feed (its posts reach down to t0 + 6200 only)
+     * drops a coverage floor: the feed no longer holds what was after it. */
+    freeReplyObject(cmd(f->r, "ZADD %s %.17g s", k, sentinel_with(-2, false, t0 + 4000)));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 8 %" PRId64, feed_script_follow_merge, k,
+                             feed_home_score(t0 + 6200)), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "11 10 9 8 7 43");
+    assert_true(sentinel_score(f, k) == -2);
+    assert_int_equal(push_one(f, k, 47, feed_home_score(t0 + 5500), max, true, slack), 0);
 
     /* An author set: created_at scores, no slack. */
     key_of(f->prefix, k, sizeof k, "posts", 77);
@@ -1205,11 +1243,17 @@ static void push_unfollow_guard(void **state)
     assert_int_equal(push_guarded(f, k, unf, 4, t0 + 4000, 6), 1);
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "4 3");
-    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2.5");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, true, t0 + 3000));
     assert_int_equal(push_guarded(f, k, unf, 5, t0 + 5000, 5), 0);
+    /* The coverage floor is read past the guard: post 3 deleted, one
+     * created between 3 and 4 goes in as the oldest entry. */
+    freeReplyObject(cmd(f->r, "ZREM %s 3", k));
+    assert_int_equal(push_guarded(f, k, unf, 30, t0 + 3500, 6), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "4 30");
     /* Guarding twice changes nothing; the other scripts read the state. */
     assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s 9", feed_script_unfollow_guard, unf, k), 1);
-    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2.5");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, true, t0 + 3000));
     assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 60000", feed_script_slide, k), 1);
     assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s c:9", feed_script_follow_celeb, k), 1);
     assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s tok 60000", feed_script_rebuild_begin, k), 0);
