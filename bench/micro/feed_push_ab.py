@@ -5,7 +5,8 @@ OLD_REV, NEW_REV: git revisions of src/feed/feed_scripts.c (NEW_REV: the work
 tree). A text that takes a layout argument (since 2026-12-04) runs on
 newest-first feeds (PREFIXhome:{U}, scores 2^53 - created_at, with the trim
 slack), an older one on oldest-first feeds (PREFIXfeed:{U}).
-Feeds of N entries (partial, an epoch marker; NS="275 800"), 10% of their
+Feeds of N entries (partial, with the coverage floor its trim wrote for a
+text that reads it; an epoch marker; NS="275 800"), 10% of their
 owners with the author in their unfollow set (their feeds guarded, for a
 text that reads the guard); P posts fanned out to F feeds in
 EVALSHAs of C feeds (250 and 16), pipelined with redis-cli --pipe. Prints Redis CPU
@@ -19,7 +20,8 @@ def pid(i): return '70000%013d' % (i * 4194304)
 BASE = 2 ** 53
 def newest_first(script): return 'newest_first' in script
 def samples(script): return 'checks' in script   # size checked at 1 delivery in 4 (2026-12-04)
-def guards(script): return 'g == 0' in script  # asks unf:{U} for guarded feeds only (2026-12-04)
+def guards(script): return 'g == 0' in script
+def covers(script): return 'cover' in script     # reads a coverage floor from the sentinel (2026-12-04)  # asks unf:{U} for guarded feeds only (2026-12-04)
 M64 = 2 ** 64 - 1
 def trim_check(owner, post):
     """feed_scripts.h's feed_trim_check."""
@@ -36,7 +38,10 @@ def setup(script, F, N, present):
     for u in range(1, F + 1):
         if u % present: continue  # a feed not cached: the script only looks
         guarded = u % 10 == 0 and guards(script)   # the owners with an unfollow set
-        args = ['ZADD', feed_key(script, u), -2.5 if guarded else -2, 's', -6, 'e:0123456789abcdef']
+        state = -2.5 if guarded else -2
+        if covers(script):   # as the trim that made the feed partial wrote it: its oldest entry
+            state -= (1764000000000 + 1000 + u) / 2 ** 44
+        args = ['ZADD', feed_key(script, u), repr(state), 's', -6, 'e:0123456789abcdef']
         for i in range(1, N + 1):
             args += [score(script, 1764000000000 + i * 1000 + u), pid(i * 7 + u)]
         buf.append(resp(*args))
