@@ -773,7 +773,7 @@ if [ -z "$ONLY" ]; then
         if [ -n "$1" ] && [ "$1" != - ]; then yes_no "$1 $2"; else echo n/a; fi
     }
     FAN_RATIO=$(calc "$DELIV / $CEIL_ZADD")
-    target "Fan-out deliveries/s / pipelined ZADD ceiling (publish run; zset-max-listpack-entries $LISTPACK, >= feed_max $FEED_MAX + slack $SLACK + 16)" \
+    target "Fan-out deliveries/s / pipelined ZADD ceiling (publish run; zset-max-listpack-entries $LISTPACK, >= feed_max $FEED_MAX + slack $SLACK + 48)" \
         ">= 0.35" "$(fmt "$FAN_RATIO" 3) ($(fmt "$DELIV") deliveries/s)" "$(fmt "$CEIL_ZADD") ZADD/s" \
         "$(met_if "$FAN_RATIO" ">= 0.35")"
     target "Memory per feed entry (~$(fmt "$ENTRIES_PER_FEED")-entry feeds; INFO used_memory, sampled MEMORY USAGE)" \
