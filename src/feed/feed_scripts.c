@@ -23,12 +23,12 @@
  * is the byte of the k-th feed, 49 the character '1'. The sentinel is read
  * inline (state, guard g, coverage floor cover in ms, 0 when unknown): this
  * loop runs once per delivery. BASE is FEED_SCORE_BASE, UNIT
- * FEED_COVER_UNIT. */
+ * FEED_COVER_UNIT (powers of two: exact in Lua's doubles). */
 const char feed_script_push[] =
     "local member, score, max, author, stride = ARGV[1], tonumber(ARGV[2]), "
     "tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])\n"
     "local newest_first, slack, checks = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]\n"
-    "local BASE, UNIT = 9007199254740992, 17592186044416\n"
+    "local BASE, UNIT = 2^53, 2^44\n"
     "local n = 0\n"
     "for i = 1, #KEYS, stride do\n"
     "  local feed = KEYS[i]\n"
@@ -168,15 +168,18 @@ const char feed_script_follow_celeb[] =
     "return 0\n";
 
 /* Home feeds only, in their newest-first scores: the floor (the oldest
- * entry) is the highest score, "below the floor" is a higher score. */
+ * entry) is the highest score, "below the floor" is a higher score. moved:
+ * a cut or a trim moved the floor, so the feed is partial from there and
+ * its sentinel is rewritten (dropping a coverage floor it no longer has);
+ * posts merged at or above the floor leave the sentinel alone. */
 const char feed_script_follow_merge[] =
     LUA_STATE_OF
     "local key, max = KEYS[1], tonumber(ARGV[1])\n"
     "local s, g = state_of(redis.call('ZSCORE', key, 's'))\n"
     "if not s then return 0 end\n"
     "if s ~= '-1' and s ~= '-2' then redis.call('DEL', key); return -1 end\n"
-    "local partial, floor = s == '-2', nil\n"
-    "if partial then\n"
+    "local floor, moved = nil, false\n"
+    "if s == '-2' then\n"
     "  local lo = redis.call('ZRANGE', key, '+inf', 0, 'BYSCORE', 'REV', 'LIMIT', 0, 1, "
     "'WITHSCORES')\n"
     "  if not lo[2] then redis.call('DEL', key); return -1 end\n"
@@ -185,7 +188,7 @@ const char feed_script_follow_merge[] =
     "local cut = tonumber(ARGV[2])\n"
     "if cut and (not floor or cut < floor) then\n"
     "  redis.call('ZREMRANGEBYSCORE', key, '(' .. ARGV[2], '+inf')\n"
-    "  floor, partial = cut, true\n"
+    "  floor, moved = cut, true\n"
     "end\n"
     "local args = {}\n"
     "for i = 3, #ARGV - 1, 2 do\n"
@@ -199,9 +202,9 @@ const char feed_script_follow_merge[] =
     "local real = redis.call('ZCARD', key) - meta\n"
     "if real > max then\n"
     "  redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
-    "  partial = true\n"
+    "  moved = true\n"
     "end\n"
-    "if partial then redis.call('ZADD', key, -2 + g, 's') end\n"
+    "if moved then redis.call('ZADD', key, -2 + g, 's') end\n"
     "return 1\n";
 
 const char feed_script_unfollow_remove[] =

@@ -1185,10 +1185,15 @@ static void push_trims_past_slack(void **state)
     /* A follow that cuts the feed (its posts reach down to t0 + 6200 only)
      * drops a coverage floor: the feed no longer holds what was after it. */
     freeReplyObject(cmd(f->r, "ZADD %s %.17g s", k, sentinel_with(-2, false, t0 + 4000)));
+    /* (A follow whose posts all sit above the floor, with no trim (feed_max
+     * 16 here), leaves it.) */
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 16 %s %" PRId64 " 48", feed_script_follow_merge, k,
+                             "", feed_home_score(t0 + 6800)), 1);
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 4000));
     assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 8 %" PRId64, feed_script_follow_merge, k,
                              feed_home_score(t0 + 6200)), 1);
     entries_of(f, k, got, sizeof got);
-    assert_string_equal(got, "11 10 9 8 7 43");
+    assert_string_equal(got, "11 10 9 8 7 48 43");
     assert_true(sentinel_score(f, k) == -2);
     assert_int_equal(push_one(f, k, 47, feed_home_score(t0 + 5500), max, true, slack), 0);
 
