@@ -14,8 +14,8 @@ per delivery (INFO cpu, so time the process was not running does not count),
 EVAL wall time per delivery (INFO commandstats), calls per delivery, and the
 EVALs over 1 ms (SLOWLOG: wall time, so a busy machine inflates it), and per
 command inside the script its (calls, us) per delivery."""
-import subprocess, sys, re, os, random
-from redis_pipe import resp, pipe, cli, cpu
+import subprocess, sys, os, random
+from redis_pipe import resp, pipe, cli, measured_pipe
 def pid(i): return '70000%013d' % (i * 4194304)
 BASE = 2 ** 53
 def newest_first(script): return 'newest_first' in script
@@ -62,21 +62,14 @@ def run(script, F, N, P, C, slack, present):
                 extra += (''.join('1' if trim_check(u, int(pid(10**6 + p))) else '0' for u in us),)
             buf.append(resp('EVALSHA', sha, len(keys), *keys, pid(10**6 + p),
                             score(script, 1765000000000 + p), N, 424242, 2, *extra))
-    cli('CONFIG', 'RESETSTAT')
-    c0 = cpu()
-    pipe(b''.join(buf))
-    c1 = cpu()
-    st = {}
-    for l in cli('INFO', 'commandstats').splitlines():
-        m = re.match(r'cmdstat_(\S+?):calls=(\d+),usec=(\d+)', l)
-        if m: st[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    secs, st = measured_pipe(b''.join(buf))
     slow = cli('EVAL', "local s=redis.call('SLOWLOG','GET',100000) local m,c=0,0 for _,e in ipairs(s) do if string.upper(e[4][1])=='EVALSHA' then c=c+1 if e[3]>m then m=e[3] end end end return {c,m}", '0').split()
     feeds = len([u for u in range(1, F + 1) if u % present == 0])
     d = P * feeds * 9 / 10   # the 10% with an unfollow set are skipped
     inner = sum(v[0] for k, v in st.items() if k not in ('evalsha', 'eval', 'config|resetstat', 'info', 'script|load'))
     enc = cli('OBJECT', 'ENCODING', feed_key(script, present)).strip()
     card = cli('ZCARD', feed_key(script, present)).strip()
-    return dict(cpu=(c1 - c0) * 1e6 / d, us=st['evalsha'][1] / d, calls=inner / d, evals=st['evalsha'][0], slow=int(slow[0]),
+    return dict(cpu=secs * 1e6 / d, us=st['evalsha'][1] / d, calls=inner / d, evals=st['evalsha'][0], slow=int(slow[0]),
                 slowmax=int(slow[1]), enc=enc, card=card,
                 detail={k: (round(v[0] / d, 3), round(v[1] / d, 2)) for k, v in st.items()
                         if k not in ('evalsha', 'eval', 'config|resetstat', 'info', 'echo', 'script|load')})

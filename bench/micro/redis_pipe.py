@@ -1,8 +1,8 @@
 """Helpers of the micro-benchmarks in this directory: RESP encoding, a
-redis-cli --pipe of many commands, one redis-cli call, and Redis's CPU time
-(INFO cpu: time the process was not running does not count). The port is
-RPORT from the environment."""
-import os, subprocess, sys
+redis-cli --pipe of many commands, one redis-cli call, Redis's CPU time
+(INFO cpu: time the process was not running does not count), and a measured
+pipe. The port is RPORT from the environment."""
+import os, re, subprocess, sys
 port = os.environ['RPORT']
 def resp(*args):
     out = [b'*%d\r\n' % len(args)]
@@ -18,3 +18,15 @@ def cli(*a):
 def cpu():
     i = dict(l.split(':', 1) for l in cli('INFO', 'cpu').splitlines() if ':' in l)
     return float(i['used_cpu_user']) + float(i['used_cpu_sys'])
+def measured_pipe(data):
+    """Pipes data after CONFIG RESETSTAT; returns Redis's CPU seconds for it
+    and INFO commandstats as {command: (calls, usec)}."""
+    cli('CONFIG', 'RESETSTAT')
+    c0 = cpu()
+    pipe(data)
+    c1 = cpu()
+    st = {}
+    for l in cli('INFO', 'commandstats').splitlines():
+        m = re.match(r'cmdstat_(\S+?):calls=(\d+),usec=(\d+)', l)
+        if m: st[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return c1 - c0, st

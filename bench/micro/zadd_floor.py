@@ -10,8 +10,8 @@ F feeds (1000), P posts each (20), sent with redis-cli --pipe. Prints Redis
 CPU per ZADD (INFO cpu) and ZADD's own time (INFO commandstats) for each N
 in NS ("1 275 800"), so the ratio bounds what any delivery script can reach
 against the ceiling: a delivery makes at least this ZADD."""
-import os, re
-from redis_pipe import resp, pipe, cli, cpu
+import os
+from redis_pipe import resp, pipe, cli, measured_pipe
 BASE = 2 ** 53
 def pid(i): return 700000000000000000 + i * 4194304
 def run(F, N, P):
@@ -27,17 +27,10 @@ def run(F, N, P):
     pipe(b''.join(buf))
     buf = [resp('ZADD', 'fc:home:{%d}' % u, BASE - (1765000000000 + p), pid(10 ** 6 + p))
            for p in range(P) for u in range(1, F + 1)]
-    cli('CONFIG', 'RESETSTAT')
-    c0 = cpu()
-    pipe(b''.join(buf))
-    c1 = cpu()
-    st = {}
-    for l in cli('INFO', 'commandstats').splitlines():
-        m = re.match(r'cmdstat_(\S+?):calls=(\d+),usec=(\d+)', l)
-        if m: st[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    secs, st = measured_pipe(b''.join(buf))
     n = F * P
     enc = cli('OBJECT', 'ENCODING', 'fc:home:{1}').strip()
-    return (c1 - c0) * 1e6 / n, st['zadd'][1] / n, enc
+    return secs * 1e6 / n, st['zadd'][1] / n, enc
 if __name__ == '__main__':
     F, P, R = int(os.environ.get('F', 1000)), int(os.environ.get('P', 20)), int(os.environ.get('R', 2))
     for r in range(R):
