@@ -109,6 +109,18 @@ BUILD=${FC_BUILD_DIR:-build-bench}
 FEEDCACHED=${FC_BENCH_FEEDCACHED:-$BUILD/src/feedcached/feedcached}
 CTL=$BUILD/src/ctl/feedcachectl
 FB=$BUILD/bench/feedbench
+# FC_BENCH_PIN=SVC:CLIENT (CPU lists, e.g. 0:1) runs Redis, PostgreSQL and
+# feedcached on the CPUs of SVC and feedbench on those of CLIENT (taskset),
+# so that the load generator's CPU is not taken from the service: the
+# nearest this machine comes to driving the load from another one.
+PIN_SVC=(env)
+PIN_CLIENT=(env)
+if [ -n "${FC_BENCH_PIN:-}" ]; then
+    [[ $FC_BENCH_PIN =~ ^[0-9,-]+:[0-9,-]+$ ]] ||
+        { echo "run.sh: FC_BENCH_PIN must be SVC_CPUS:CLIENT_CPUS, e.g. 0:1" >&2; exit 2; }
+    PIN_SVC=(taskset -c "${FC_BENCH_PIN%%:*}")
+    PIN_CLIENT=(taskset -c "${FC_BENCH_PIN##*:}")
+fi
 GG=$BUILD/bench/graphgen
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 RESULTS=$REPO/bench/RESULTS.md
@@ -200,7 +212,7 @@ pct() { awk -v x="$1" 'BEGIN { printf "%.0f%%", x * 100 }'; }
 rcli() { redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
 used_memory() { rcli INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }'; }
 
-fb() { "$FB" --addr "127.0.0.1:$RPC_PORT" --pg "$PGC" --pid "$DAEMON_PID" \
+fb() { "${PIN_CLIENT[@]}" "$FB" --addr "127.0.0.1:$RPC_PORT" --pg "$PGC" --pid "$DAEMON_PID" \
     --redis "127.0.0.1:$RPORT" --metrics "127.0.0.1:$MET_PORT" --report "$REPORT" "$@"; }
 
 # One redis-benchmark ceiling (requests/s), pipelined 32 deep, 50 clients,
@@ -348,7 +360,7 @@ REPORT=$WORK/report.txt
 : >"$REPORT"
 STATE=$WORK/services
 log "starting Redis and PostgreSQL ($STATE)"
-bash scripts/services.sh start "$STATE" 2>"$WORK/services.log" ||
+"${PIN_SVC[@]}" bash scripts/services.sh start "$STATE" 2>"$WORK/services.log" ||
     { cat "$WORK/services.log" >&2; die "services.sh start failed"; }
 # shellcheck disable=SC1091
 . "$STATE/env"
@@ -392,7 +404,7 @@ MET_PORT=$(free_port "$RPC_PORT") || die "no free port"
 start_daemon() {
     local i
     # shellcheck disable=SC2086 # FC_BENCH_DAEMON_ARGS: flags, split on spaces
-    setsid "$FEEDCACHED" --listen "127.0.0.1:$RPC_PORT" --metrics-listen "127.0.0.1:$MET_PORT" \
+    "${PIN_SVC[@]}" setsid "$FEEDCACHED" --listen "127.0.0.1:$RPC_PORT" --metrics-listen "127.0.0.1:$MET_PORT" \
         --redis "$FEEDCACHE_TEST_REDIS_URL" --pg "$PGC" --feed-max "$1" \
         --celebrity-threshold "$THRESH" --feed-ttl 7200 --post-ttl 7200 --log-level warn \
         ${FC_BENCH_DAEMON_ARGS:-} >>"$WORK/feedcached.log" 2>&1 &
@@ -974,6 +986,8 @@ section() {
         "$("$PG_BIN/postgres" --version | awk '{ print $3 }')"
     [ -z "${FC_BENCH_DAEMON_ARGS:-}" ] || echo "- feedcached flags added: \`$FC_BENCH_DAEMON_ARGS\`"
     [ -z "${FC_BENCH_FEEDCACHED:-}" ] || echo "- feedcached binary: \`$FC_BENCH_FEEDCACHED\`"
+    [ -z "${FC_BENCH_PIN:-}" ] ||
+        echo "- pinned (FC_BENCH_PIN): Redis, PostgreSQL and feedcached on CPUs ${FC_BENCH_PIN%%:*}, feedbench on ${FC_BENCH_PIN##*:}"
     echo "- load average (1/5/15 min) at start $LOAD_START, at end $LOAD_END: the machine is" \
         "shared, and feedcached, Redis, PostgreSQL and feedbench share its CPUs"
     echo "- graph: $(gval users) users, $(gval follows) follows (median author" \
