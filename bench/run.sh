@@ -248,11 +248,14 @@ for _, key in ipairs(r[2]) do
   end
 end
 return {r[1], sampled, k, n, meta, marked, mem, card, full1, full2}"
-# Hashes: keys, MEMORY USAGE of the sampled ones; deleted when the option is 1.
-SCAN_HASHES="local r = redis.call('SCAN', ARGV[2], 'MATCH', ARGV[1], 'COUNT', 500)
+# Cached posts (strings pc:{P}; hashes post:{P} before 2026-12-04, so that
+# an older binary can be measured too): keys, MEMORY USAGE of the sampled
+# ones; deleted when the option is 1.
+SCAN_POSTS="local r = redis.call('SCAN', ARGV[2], 'MATCH', ARGV[1], 'COUNT', 500)
 local left, sampled, k, mem = tonumber(ARGV[3]), 0, 0, 0
 for _, key in ipairs(r[2]) do
-  if redis.call('TYPE', key)['ok'] == 'hash' then
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'hash' or t == 'string' then
     k = k + 1
     if sampled < left then
       sampled = sampled + 1
@@ -448,7 +451,10 @@ if [ -z "$ONLY" ]; then
     read -r FEEDS FEED_ENTRIES FEED_META FEEDS_MARKED FEED_SMEM FEED_SCARD FEEDS_FULL \
         FEEDS_FULL_SMALL < <(scan_all "$SCAN_ZSETS" 'fc:home:*' "$FEED_MAX" "$FULL_MAX")
     read -r _ ASET_ENTRIES _ _ _ _ _ _ < <(scan_all "$SCAN_ZSETS" 'fc:posts:*')
-    read -r POSTS_CACHED POST_SMEM < <(scan_all "$SCAN_HASHES" 'fc:post:*' 1)
+    read -r POSTS_CACHED POST_SMEM < <(scan_all "$SCAN_POSTS" 'fc:pc:*' 1)
+    if [ "$POSTS_CACHED" = 0 ]; then    # an older feedcached: post hashes
+        read -r POSTS_CACHED POST_SMEM < <(scan_all "$SCAN_POSTS" 'fc:post:*' 1)
+    fi
     MEM2=$(used_memory)
     BYTES_PER_ENTRY=$(calc "($MEM2 - $MEM0) / ($FEED_ENTRIES + $ASET_ENTRIES)")
     BYTES_PER_POST=$(calc "($MEM1 - $MEM2) / $POSTS_CACHED")
@@ -459,7 +465,7 @@ if [ -z "$ONLY" ]; then
     MARKERS_PER_FEED=$(calc "($FEED_META - $FEEDS) / $FEEDS")
     [ "$(calc "$MARKERS_PER_FEED < 0")" = 1 ] && MARKERS_PER_FEED=0
     log "memory: $FEEDS feeds, $ENTRIES_PER_FEED entries each, $BYTES_PER_ENTRY B/entry;" \
-        "$POSTS_CACHED post hashes, $BYTES_PER_POST B/post; $MARKED_FRAC of feeds merge celebrities"
+        "$POSTS_CACHED cached posts, $BYTES_PER_POST B/post; $MARKED_FRAC of feeds merge celebrities"
 fi
 # Also after a PostgreSQL fallback of the first pass (rebuild cap), so that
 # the reads measured below are cache hits.
@@ -759,7 +765,7 @@ if [ -z "$ONLY" ]; then
     row "Warm-up: feeds rebuilt/s (closed loop 4x4)" "$(fmt "$(val warm.read_per_s)")"
     row "Memory: Redis bytes per feed entry (INFO used_memory; sampled MEMORY USAGE)" \
         "$(fmt "$BYTES_PER_ENTRY" 1) ($(fmt "$SAMPLED_PER_ENTRY" 1))"
-    row "Memory: Redis bytes per cached post hash (INFO used_memory; sampled)" \
+    row "Memory: Redis bytes per cached post (INFO used_memory; sampled)" \
         "$(fmt "$BYTES_PER_POST" 1) ($(fmt "$SAMPLED_PER_POST" 1))"
 
     # print_rows HEADER ARRAY: a markdown table of "a|b|c|d" rows.

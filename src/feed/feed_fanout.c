@@ -744,23 +744,6 @@ static void on_listpack_config(redisReply *reply, void *arg)
                  need - f->e->feed_max, need);
 }
 
-/* Post hashes hold bodies: with Redis's default hash-max-listpack-value
- * (64) a body longer than that makes the hash a hashtable, about 200 bytes
- * more per cached post (docs/OPERATIONS.md). */
-#define FANOUT_HASH_VALUE_MIN 1024
-
-static void on_hash_config(redisReply *reply, void *arg)
-{
-    feed_fanout_t *f = arg;
-    long long value;
-    if (!side_done(f) || !config_value(reply, &value))
-        return;
-    if (value < FANOUT_HASH_VALUE_MIN)
-        log_warn("fanout", "Redis hash-max-listpack-value is %lld, below %d: post hashes with "
-                 "longer bodies will be stored as hashtables, about 200 bytes more per post; "
-                 "set it to %d", value, FANOUT_HASH_VALUE_MIN, FANOUT_HASH_VALUE_MIN);
-}
-
 static void on_group(redisReply *reply, void *arg)
 {
     fanout_shard_t *s = arg;
@@ -787,11 +770,6 @@ static void on_group(redisReply *reply, void *arg)
             rds_args_str(&f->args, "GET");
             rds_args_str(&f->args, "zset-max-listpack-entries");
             side_command(f, on_listpack_config);
-            rds_args_reset(&f->args);
-            rds_args_str(&f->args, "CONFIG");
-            rds_args_str(&f->args, "GET");
-            rds_args_str(&f->args, "hash-max-listpack-value");
-            side_command(f, on_hash_config);
         }
         read_jobs(f);
         return;

@@ -6,9 +6,14 @@
 
 #include "feed/feed_cmd.h"
 #include "feed/feed_metrics.h"
+#include "feed/feed_postval.h"
 #include "feed/feed_scripts.h"
 #include "util/log.h"
 #include "util/num.h"
+
+/* Keys per MGET on a single Redis: a page is at most a few dozen posts;
+ * warming's longer lists are split so that no command blocks Redis long. */
+#define HYDRATE_MGET_MAX 128
 
 typedef struct {
     feed_engine_t *e;
@@ -22,6 +27,9 @@ typedef struct {
     pg_pool_t *pool;           /* where the misses were looked up */
     rds_batch_t *batch;
     rds_args_t args;
+    buf_t value;               /* a write-back's value */
+    size_t *order;             /* posts in the order the MGETs ask for them */
+    size_t *first;             /* per MGET: its first place in order; one more at the end */
 } hydrate_t;
 
 static void hydrate_end(hydrate_t *h, int status, bool pg_used)
@@ -30,6 +38,9 @@ static void hydrate_end(hydrate_t *h, int status, bool pg_used)
     void *arg = h->arg;
     rds_batch_free(h->batch);
     rds_args_free(&h->args);
+    buf_free(&h->value);
+    free(h->order);
+    free(h->first);
     free(h);
     cb(status, pg_used, arg);
 }
@@ -38,18 +49,15 @@ static void hydrate_end(hydrate_t *h, int status, bool pg_used)
  * caller's connection so that its next read sees it. */
 static void fill_post(hydrate_t *h, const feed_hpost_t *p, const char *body, size_t body_len)
 {
+    buf_reset(&h->value);
+    if (p->deleted)
+        buf_puts(&h->value, FEED_POSTVAL_TOMBSTONE);
+    else
+        feed_postval_post(&h->value, p->author_id, body, body_len);
     feed_args_eval(&h->args, feed_script_post_fill, 1);
     rds_args_key(&h->args, rds_key_post, h->e->prefix, p->id);
     rds_args_int(&h->args, h->e->post_ttl_s);
-    rds_args_str(&h->args, "a");
-    rds_args_int(&h->args, p->author_id);
-    if (p->deleted) {
-        rds_args_str(&h->args, "d");
-        rds_args_str(&h->args, "1");
-    } else {
-        rds_args_str(&h->args, "b");
-        rds_args_add(&h->args, body, body_len);
-    }
+    rds_args_add(&h->args, h->value.data, h->value.len);
     rds_send(h->e->redis, h->affinity, &h->args, NULL, NULL);
 }
 
@@ -116,56 +124,85 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
     hydrate_end(h, 0, true);
 }
 
-static bool field_is(const redisReply *r, const char *s)
-{
-    return r && r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
-}
-
-static void on_hashes(rds_batch_t *b, void *arg)
+static void on_values(rds_batch_t *b, void *arg)
 {
     hydrate_t *h = arg;
     size_t misses = 0;
-    int64_t *miss_ids = fc_xmalloc((h->n ? h->n : 1) * sizeof *miss_ids);
-    for (size_t i = 0; i < h->n; i++) {
-        feed_hpost_t *p = &h->posts[i];
-        const redisReply *r = rds_batch_reply(b, i);
-        /* HMGET a d [b]: a hash without 'a' was only touched by an update;
-         * a hash without the body we need is read again too. (Not 't': the
-         * created_at comes with the entry, from the feed's score.) */
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
-            p->deleted = field_is(r->element[1], "1");
-            if (r->element[0]->type == REDIS_REPLY_STRING) {
-                p->author_id = fc_i64(r->element[0]->str);
-                p->found = p->author_id > 0;
-                if (p->found && h->bodies) {
-                    const redisReply *body = r->elements >= 3 ? r->element[2] : NULL;
-                    if (body && body->type == REDIS_REPLY_STRING)
-                        p->body = fc_xstrndup(body->str, body->len);
-                    else
-                        p->found = false;
-                }
+    size_t commands = rds_batch_count(b);
+    for (size_t c = 0; c < commands; c++) {
+        const redisReply *r = rds_batch_reply(b, c);
+        size_t from = h->first[c], n = h->first[c + 1] - from;
+        bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == n;
+        for (size_t j = 0; j < n; j++) {
+            feed_hpost_t *p = &h->posts[h->order[from + j]];
+            const redisReply *e = ok ? r->element[j] : NULL;
+            feed_postval_t v = e && e->type == REDIS_REPLY_STRING
+                                   ? feed_postval_parse(e->str, e->len)
+                                   : (feed_postval_t){ .kind = FEED_POSTVAL_MISS };
+            p->deleted = v.kind == FEED_POSTVAL_DELETED;
+            p->found = v.kind == FEED_POSTVAL_POST;
+            if (p->found) {
+                p->author_id = v.author_id;
+                if (h->bodies)
+                    p->body = fc_xstrndup(v.body, v.body_len);
             }
+            bool hit = p->found || p->deleted;
+            if (h->counted)
+                metric_inc(hit ? feed_metrics.post_hits : feed_metrics.post_misses);
+            misses += !hit;
         }
-        bool hit = p->found || p->deleted;
-        if (h->counted)
-            metric_inc(hit ? feed_metrics.post_hits : feed_metrics.post_misses);
-        if (!hit)
-            miss_ids[misses++] = p->id;
     }
     if (misses == 0) {
-        free(miss_ids);
         hydrate_end(h, 0, false);
         return;
     }
     if (feed_engine_pg_saturated(h->e)) {
         /* Served without those posts (degraded) rather than queued. */
         metric_inc(feed_metrics.pg_fallbacks_shed_total);
-        free(miss_ids);
         hydrate_end(h, -1, false);
         return;
     }
-    free(miss_ids);
     query_misses(h, feed_engine_pg_lagging(h->e));
+}
+
+typedef struct {
+    unsigned slot;
+    size_t post;
+} slot_post_t;
+
+static int by_slot(const void *pa, const void *pb)
+{
+    const slot_post_t *a = pa, *b = pb;
+    if (a->slot != b->slot)
+        return a->slot < b->slot ? -1 : 1;
+    return a->post < b->post ? -1 : a->post > b->post;
+}
+
+/* Groups the posts into MGETs: one per HYDRATE_MGET_MAX posts on a single
+ * Redis; on a cluster one per slot (a multi-key command must stay in one
+ * slot), which for a page is about one per post. */
+static void plan_gets(hydrate_t *h)
+{
+    size_t n = h->n;
+    bool cluster = rds_pool_is_cluster(h->e->redis);
+    h->order = fc_xmalloc((n ? n : 1) * sizeof *h->order);
+    h->first = fc_xmalloc((n + 1) * sizeof *h->first);
+    slot_post_t *v = fc_xmalloc((n ? n : 1) * sizeof *v);
+    char key[RDS_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = cluster ? rds_key_post(key, sizeof key, h->e->prefix, h->posts[i].id) : 0;
+        v[i] = (slot_post_t){ len ? rds_key_slot(key, len) : 0, i };
+    }
+    if (cluster)
+        qsort(v, n, sizeof *v, by_slot);
+    size_t c = 0;
+    for (size_t k = 0; k < n; k++) {
+        h->order[k] = v[k].post;
+        if (k == 0 || v[k].slot != v[k - 1].slot || k - h->first[c - 1] == HYDRATE_MGET_MAX)
+            h->first[c++] = k;
+    }
+    h->first[c] = n;
+    free(v);
 }
 
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
@@ -183,15 +220,14 @@ void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size
     h->arg = arg;
     h->batch = rds_batch_new(e->redis, affinity);
     rds_args_init(&h->args);
-    for (size_t i = 0; i < n; i++) {
+    buf_init(&h->value);
+    plan_gets(h);
+    for (size_t c = 0; h->first[c] < n; c++) {
         rds_args_reset(&h->args);
-        rds_args_str(&h->args, "HMGET");
-        rds_args_key(&h->args, rds_key_post, e->prefix, posts[i].id);
-        rds_args_str(&h->args, "a");
-        rds_args_str(&h->args, "d");
-        if (bodies)
-            rds_args_str(&h->args, "b");
+        rds_args_str(&h->args, "MGET");
+        for (size_t k = h->first[c]; k < h->first[c + 1]; k++)
+            rds_args_key(&h->args, rds_key_post, e->prefix, posts[h->order[k]].id);
         rds_batch_add(h->batch, &h->args);
     }
-    rds_batch_wait(h->batch, on_hashes, h);
+    rds_batch_wait(h->batch, on_values, h);
 }

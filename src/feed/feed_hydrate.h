@@ -1,6 +1,7 @@
-/* Hydration: the post hashes of a list of posts, in one pipelined round
- * trip (HMGET a t d [b]), then the misses from PostgreSQL in one query,
- * written back with POST_FILL (never over a newer body or a tombstone).
+/* Hydration: the cached values of a list of posts (feed_postval.h), in one
+ * round trip (one MGET on a single Redis; on a cluster one per slot,
+ * pipelined), then the misses from PostgreSQL in one query, written back
+ * with POST_FILL (never over a newer body or a tombstone).
  * Used by timeline.get for a page and by warming for a feed's newest posts. */
 #ifndef FC_FEED_FEED_HYDRATE_H
 #define FC_FEED_FEED_HYDRATE_H
@@ -13,7 +14,7 @@
 
 typedef struct {
     int64_t id;            /* in: the post */
-    int64_t ts;            /* in: created_at from the feed; out: from the hash or PostgreSQL */
+    int64_t ts;            /* in: created_at from the feed; out: from PostgreSQL on a miss */
     int64_t author_id;     /* out (0 = unknown) */
     char *body;            /* out, when bodies were asked for (free it) */
     bool found;            /* out: the post exists (hash or PostgreSQL) */

@@ -139,9 +139,35 @@ const char feed_script_rebuild_apply[] =
     "redis.call('PEXPIRE', key, ARGV[3])\n"
     "return 1\n";
 
+/* Values are feed_postval.h's: 'p<author>:<body>', 'd', 'u<body>'; the
+ * first byte tells them apart (100 'd', 112 'p', 117 'u'). */
 const char feed_script_post_fill[] =
-    "for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
-    "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
+    "local v = redis.call('GET', KEYS[1])\n"
+    "local new = ARGV[2]\n"
+    "if v then\n"
+    "  local t = string.byte(v, 1)\n"
+    "  local keep = t == 100 or (new ~= 'd' and t ~= 117)\n"
+    "  if not keep and new ~= 'd' then\n"
+    "    local head = string.match(new, '^p%d+:')\n"
+    "    if head then new = head .. string.sub(v, 2) else keep = true end\n"
+    "  end\n"
+    "  if keep then redis.call('EXPIRE', KEYS[1], ARGV[1]) return 0 end\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], new, 'EX', ARGV[1])\n"
+    "return 1\n";
+
+const char feed_script_post_update[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "local new = 'u' .. ARGV[2]\n"
+    "if v then\n"
+    "  local t = string.byte(v, 1)\n"
+    "  if t == 100 then redis.call('EXPIRE', KEYS[1], ARGV[1]) return 0 end\n"
+    "  if t == 112 then\n"
+    "    local head = string.match(v, '^p%d+:')\n"
+    "    if head then new = head .. ARGV[2] end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], new, 'EX', ARGV[1])\n"
     "return 1\n";
 
 const char feed_script_rebuild_drop[] =

@@ -180,10 +180,19 @@ extern const char feed_script_rebuild_begin[];
  * (invalidated meanwhile: nothing is written). */
 extern const char feed_script_rebuild_apply[];
 
-/* POST_FILL: KEYS[1] a post hash; ARGV ttl_s, field/value pairs. Sets only
- * fields that are absent (HSETNX): a write-back from PostgreSQL never
- * overwrites a newer body or a deletion tombstone written meanwhile. */
+/* POST_FILL: KEYS[1] a post's value (feed_postval.h); ARGV ttl_s, the
+ * value to write: 'p<author>:<body>' (publish, or a write-back from
+ * PostgreSQL) or 'd' (PostgreSQL says deleted). Never overwrites what is
+ * newer: a tombstone stays; a post already there stays (as new or newer);
+ * an update-only value 'u<body>' becomes the post with that body. The TTL
+ * is set either way. Returns 1 when it wrote, else 0. */
 extern const char feed_script_post_fill[];
+
+/* POST_UPDATE: KEYS[1] a post's value; ARGV ttl_s, the new body. A post
+ * gets the body (its author kept); a missing value becomes 'u<body>', for
+ * readers to complete from PostgreSQL; a tombstone stays. Returns 1 when it
+ * wrote, else 0. */
+extern const char feed_script_post_update[];
 
 /* REBUILD_DROP: KEYS[1]; ARGV token. Deletes the key if it is still the
  * placeholder of that rebuild (a failed rebuild lets readers go on at once

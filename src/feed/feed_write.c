@@ -1,14 +1,14 @@
 /* The write side of the engine. Every method writes Redis before answering,
  * so that a read after the answer sees the change:
  *
- *   post.publish   the post hash (write-through), the author's recent-posts
+ *   post.publish   the post's value (write-through), the author's recent-posts
  *                  set and own feed (read-your-writes), and either a durable
  *                  fan-out job (XADD) or, for a celebrity, the celebrity
  *                  flag and, once per author, a marker job (recorded as
  *                  queued only after it is) — decided by the cached follower
  *                  count at publish time; OVERLOADED past fanout_queue_max;
- *   post.update    the new body into the post hash;
- *   post.delete    a tombstone in the post hash (reads skip tombstones), the
+ *   post.update    the new body into the post's value (feed_postval.h);
+ *   post.delete    a tombstone as the post's value (reads skip tombstones), the
  *                  post out of the author's set and own feed, and a job that
  *                  removes it from the followers' feeds;
  *   invalidate     the feed dropped.
@@ -24,6 +24,7 @@
 #include "feed/feed_cmd.h"
 #include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
+#include "feed/feed_postval.h"
 #include "feed/feed_scripts.h"
 #include "feed/feed_shard.h"
 #include "rpc/rpc_reply.h"
@@ -251,17 +252,18 @@ static void publish_write(write_t *w)
     rds_args_t *a = &w->args;
     rds_batch_clear(w->batch);
     if (w->body) {
-        /* HSETNX through POST_FILL: an update or delete of this post that
+        /* Through POST_FILL: an update or delete of this post that
          * overtook the publish (pipelined behind it, on another connection)
          * has already written the newer body or the tombstone. */
+        buf_t value;
+        buf_init(&value);
+        feed_postval_post(&value, p->author_id, w->body, p->body_len);
         feed_args_eval(a, feed_script_post_fill, 1);
         rds_args_key(a, rds_key_post, e->prefix, p->id);
         rds_args_int(a, e->post_ttl_s);
-        rds_args_str(a, "a");
-        rds_args_int(a, p->author_id);
-        rds_args_str(a, "b");
-        rds_args_add(a, w->body, p->body_len);
+        rds_args_add(a, value.data, value.len);
         rds_batch_add(w->batch, a);
+        buf_free(&value);
     }
     add_push(w, false, p->id, p->created_at, p->author_id);
     /* Read-your-writes: the author's own feed gets the post now, not
@@ -417,13 +419,13 @@ void feed_post_update(feed_engine_t *e, rpc_call_t *call, int64_t id, const char
                       size_t body_len)
 {
     write_t *w = write_new(e, call, id);
-    /* A hash without 'a' (not cached before) counts as a miss for readers,
-     * who fill the rest from PostgreSQL without overwriting this body. */
-    rds_args_t *a = cmd(w, "HSET", rds_key_post, id);
-    rds_args_str(a, "b");
+    /* A post not cached before gets 'u<body>', a miss for readers, who fill
+     * the author from PostgreSQL without overwriting this body. */
+    rds_args_t *a = &w->args;
+    feed_args_eval(a, feed_script_post_update, 1);
+    rds_args_key(a, rds_key_post, e->prefix, id);
+    rds_args_int(a, e->post_ttl_s);
     rds_args_add(a, body, body_len);
-    add(w);
-    rds_args_int(cmd(w, "EXPIRE", rds_key_post, id), e->post_ttl_s);
     add(w);
     rds_batch_wait(w->batch, on_done, w);
 }
@@ -431,11 +433,10 @@ void feed_post_update(feed_engine_t *e, rpc_call_t *call, int64_t id, const char
 void feed_post_delete(feed_engine_t *e, rpc_call_t *call, int64_t id, int64_t author_id)
 {
     write_t *w = write_new(e, call, author_id);
-    rds_args_t *a = cmd(w, "HSET", rds_key_post, id);
-    rds_args_str(a, "d");
-    rds_args_str(a, "1");
-    add(w);
-    rds_args_int(cmd(w, "EXPIRE", rds_key_post, id), e->post_ttl_s);
+    rds_args_t *a = cmd(w, "SET", rds_key_post, id);
+    rds_args_str(a, FEED_POSTVAL_TOMBSTONE);
+    rds_args_str(a, "EX");
+    rds_args_int(a, e->post_ttl_s);
     add(w);
     rds_args_int(cmd(w, "ZREM", rds_key_posts, author_id), id);
     add(w);

@@ -1303,6 +1303,75 @@ static void push_unfollow_guard(void **state)
     f->finished = true;
 }
 
+/* A post's value (feed_postval.h) through POST_FILL, POST_UPDATE and the
+ * delete's SET: nothing older overwrites anything newer, whatever order
+ * publish, update, delete and write-backs reach Redis in. */
+static const char *value_of(fixture_t *f, const char *k, char *out, size_t cap)
+{
+    redisReply *rep = cmd(f->r, "GET %s", k);
+    snprintf(out, cap, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "(nil)");
+    freeReplyObject(rep);
+    return out;
+}
+
+static long long fill(fixture_t *f, const char *k, const char *v)
+{
+    return cmd_int(f->r, "EVAL %s 1 %s 600 %s", feed_script_post_fill, k, v);
+}
+
+static long long update(fixture_t *f, const char *k, const char *body)
+{
+    return cmd_int(f->r, "EVAL %s 1 %s 600 %s", feed_script_post_update, k, body);
+}
+
+static void post_value_scripts(void **state)
+{
+    fixture_t *f = *state;
+    char k[160], got[256];
+    key_of(f->prefix, k, sizeof k, "pc", 4242);
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    /* Publish, then a write-back of an older read: the post stays. */
+    assert_int_equal(fill(f, k, "p5:hello"), 1);
+    assert_int_equal(fill(f, k, "p5:stale"), 0);
+    assert_string_equal(value_of(f, k, got, sizeof got), "p5:hello");
+    freeReplyObject(cmd(f->r, "EXPIRE %s 10", k));
+    assert_int_equal(fill(f, k, "p5:stale"), 0);
+    assert_true(cmd_int(f->r, "TTL %s", k) > 500);       /* a kept value's TTL slides */
+    /* An update keeps the author, whatever the bodies hold. */
+    assert_int_equal(update(f, k, "new:body p9:"), 1);
+    assert_string_equal(value_of(f, k, got, sizeof got), "p5:new:body p9:");
+    /* PostgreSQL says deleted: the tombstone wins over a post. */
+    assert_int_equal(fill(f, k, "d"), 1);
+    assert_string_equal(value_of(f, k, got, sizeof got), "d");
+    /* Nothing revives a tombstone. */
+    assert_int_equal(fill(f, k, "p5:hello"), 0);
+    assert_int_equal(update(f, k, "again"), 0);
+    assert_string_equal(value_of(f, k, got, sizeof got), "d");
+    assert_true(cmd_int(f->r, "TTL %s", k) > 500);
+
+    /* An update of a post not cached: 'u<body>', completed by the
+     * write-back with PostgreSQL's author and the update's body. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(update(f, k, "edited"), 1);
+    assert_string_equal(value_of(f, k, got, sizeof got), "uedited");
+    assert_int_equal(update(f, k, "edited twice"), 1);
+    assert_string_equal(value_of(f, k, got, sizeof got), "uedited twice");
+    assert_int_equal(fill(f, k, "p77:original"), 1);
+    assert_string_equal(value_of(f, k, got, sizeof got), "p77:edited twice");
+    /* ... or turned into a tombstone. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(update(f, k, "edited"), 1);
+    assert_int_equal(fill(f, k, "d"), 1);
+    assert_string_equal(value_of(f, k, got, sizeof got), "d");
+    /* An empty body is a body. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(fill(f, k, "p5:"), 1);
+    assert_int_equal(update(f, k, ""), 1);
+    assert_string_equal(value_of(f, k, got, sizeof got), "p5:");
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    f->finished = true;
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1327,6 +1396,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(push_trims_past_slack, fixture_setup_data,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(push_unfollow_guard, fixture_setup_data,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(post_value_scripts, fixture_setup_data,
                                         fixture_teardown),
     };
     const char *filter = getenv("FEEDCACHE_TEST_FILTER");

@@ -20,7 +20,7 @@ static void every_key_has_its_shape(void **state)
     rds_key_rebuild_tmp(k, sizeof k, "fc:", 7);
     assert_string_equal(k, "fc:rebuild:{7}");
     rds_key_post(k, sizeof k, "fc:", 123456789012345678LL);
-    assert_string_equal(k, "fc:post:{123456789012345678}");
+    assert_string_equal(k, "fc:pc:{123456789012345678}");
     rds_key_unfollowed(k, sizeof k, "fc:", 42);
     assert_string_equal(k, "fc:unf:{42}");
     rds_key_fcount(k, sizeof k, "fc:", 9);

@@ -94,7 +94,7 @@ size_t rds_key_rebuild_tmp(char *out, size_t cap, const char *prefix, int64_t id
 
 size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id)
 {
-    return build_id(out, cap, prefix, "post:", post_id);
+    return build_id(out, cap, prefix, "pc:", post_id);
 }
 
 size_t rds_key_unfollowed(char *out, size_t cap, const char *prefix, int64_t user_id)

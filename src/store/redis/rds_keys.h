@@ -56,6 +56,9 @@ size_t rds_key_feed(char *out, size_t cap, const char *prefix, int64_t user_id);
 size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_id);
 /* In the slot of rds_key_feed and rds_key_posts of the same id. */
 size_t rds_key_rebuild_tmp(char *out, size_t cap, const char *prefix, int64_t id);
+/* A post's cached value (feed/feed_postval.h), "pc:{P}". Until 2026-12-04
+ * posts were hashes at "post:{P}": the new name keeps the two versions from
+ * reading each other's keys (docs/OPERATIONS.md, "Upgrading"). */
 size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id);
 size_t rds_key_unfollowed(char *out, size_t cap, const char *prefix, int64_t user_id);
 size_t rds_key_fcount(char *out, size_t cap, const char *prefix, int64_t author_id);
