@@ -42,7 +42,7 @@
     SETTING(feed_ttl,            UINT, "300", 1, 315360000, none, \
             "seconds a home feed lives after its last read or warm (sliding)") \
     SETTING(post_ttl,            UINT, "3600", 1, 315360000, none, \
-            "seconds a cached post hash lives") \
+            "seconds a cached post lives") \
     SETTING(key_prefix,          STR,  "fc:", 1, 64, key_prefix, \
             "prefix of every Redis key the service writes") \
     SETTING(max_frame,           UINT, "1048576", 16, 1073741824, none, \

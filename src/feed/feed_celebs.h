@@ -13,7 +13,7 @@
  * was read, no older than celebrity_cache_ms. The contract lets a post show
  * up in followers' timelines up to 1 s after its publish; a post deleted
  * since is still dropped from every page, because pages are hydrated from
- * the post hashes (the tombstone) every time, and the read that finds one
+ * the cached posts (the tombstone) every time, and the read that finds one
  * forgets that author's window. A publish or delete through this instance
  * forgets the author's window when Redis has it, and a window read before
  * that is not stored (feed_celebs_epoch), so this instance's own writes

@@ -8,7 +8,7 @@
  *   feed_dead      its dead letters: listed and requeued
  *   feed_warm      warm jobs: scheduling and pacing (feed_warm_job: their state)
  *   feed_rebuild   cold start: a home feed or author set rebuilt from PostgreSQL
- *   feed_hydrate   post hashes for a list of posts, misses from PostgreSQL
+ *   feed_hydrate   cached posts for a list of posts, misses from PostgreSQL
  * and the pure parts they use: feed_merge, feed_cursor, feed_job, feed_guess,
  * feed_flight, feed_scripts (every Lua script), feed_cmd (command helpers),
  * feed_metrics. docs/DATA_MODEL.md describes every key and query,
@@ -39,7 +39,7 @@ typedef struct {
     const char *key_prefix;          /* copied */
     int64_t feed_max;                /* entries per home feed and author set */
     int64_t feed_ttl_ms;             /* a home feed's sliding TTL */
-    int64_t post_ttl_s;              /* a post hash's TTL */
+    int64_t post_ttl_s;              /* a cached post's TTL */
     int64_t celebrity_threshold;     /* followers from which posts are merged at read */
     int64_t celebrity_cache_ms;      /* how long a celebrity's window is reused (feed_celebs) */
     int64_t fanout_queue_max;        /* jobs queued; past it publishes are shed */

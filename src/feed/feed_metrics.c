@@ -19,7 +19,7 @@ void feed_metrics_setup(void)
     FEED_METRICS(METRIC_REGISTER)
 #undef METRICS_TARGET
     static const char feed_help[] = "home feed reads, by whether the feed was in Redis";
-    static const char post_help[] = "post hash reads, by whether the post was in Redis";
+    static const char post_help[] = "cached post reads, by whether the post was in Redis";
     feed_metrics.feed_hits = by_result("feedcache_feed_cache_requests_total", feed_help, "hit");
     feed_metrics.feed_misses = by_result("feedcache_feed_cache_requests_total", feed_help, "miss");
     feed_metrics.post_hits = by_result("feedcache_post_cache_requests_total", post_help, "hit");

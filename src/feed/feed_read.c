@@ -14,7 +14,7 @@
  *        celebrity's recent-posts set after the cursor, unless this
  *        instance read it within celebrity_cache_ms (feed_celebs.h); usually
  *        asked in RT1 already (feed_guess.h);
- *   RT3  the page's post hashes (HMGET), for bodies and deletion tombstones.
+ *   RT3  the page's cached posts (one MGET), for bodies and deletion tombstones.
  * Then the sources are merged (feed_merge: dedupe, (created_at, id) order,
  * trust bounds), and misses of the post cache come from PostgreSQL in one
  * query and are written back.

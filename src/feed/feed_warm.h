@@ -9,7 +9,7 @@
  *      so a warm racing a fan-out or a read drops nothing);
  *   2. slide the feed's TTL (feed_ttl: "after its last read or warm") and
  *      read its newest WARM_HYDRATE entries, in one script;
- *   3. feed_hydrate those posts, so their post hashes are cached too.
+ *   3. feed_hydrate those posts, so that they are cached too.
  *
  * Pacing: a token bucket at the job's rate (users/s; the warm_rate setting
  * unless the caller gives one), at most WARM_MAX_INFLIGHT users in flight

@@ -435,7 +435,7 @@ static int page_has(fc_client_t *c, int64_t user, int64_t id, bool *has, char *e
 
 /* Two instances on one Redis, both reusing celebrity windows for 1000 ms
  * (daemon_args): a post deleted through one is never shown by the other,
- * whose copy still lists it (pages are hydrated from the post hashes); a
+ * whose copy still lists it (pages are hydrated from the cached posts); a
  * post published through one is shown by it at once (it forgets its copy)
  * and by the other once its copy is older than celebrity_cache_ms. */
 static void celebrity_copy_across_instances(void **state)

@@ -20,8 +20,9 @@
  *                                   source for celebrities
  *   PREFIXrebuild:{I}       zset    scratch of REBUILD_APPLY for home:{I} or posts:{I}
  *                                   (same slot): created and deleted inside the script
- *   PREFIXpost:{P}          hash    post P: a (author id), b (body),
- *                                   d = 1 once deleted (a tombstone); expires post_ttl
+ *   PREFIXpc:{P}            string  post P: "p<author>:<body>", "d" once deleted (a
+ *                                   tombstone), "u<body>" when only an update wrote it
+ *                                   (feed/feed_postval.h); expires post_ttl
  *   PREFIXunf:{U}           set     authors U unfollowed in the last 10 minutes: a
  *                                   fan-out that read U as a follower before the
  *                                   unfollow must not deliver after it
