@@ -8,6 +8,7 @@
 #include "feed/feed_metrics.h"
 #include "feed/feed_postval.h"
 #include "feed/feed_scripts.h"
+#include "feed/feed_slots.h"
 #include "util/log.h"
 #include "util/num.h"
 
@@ -165,44 +166,30 @@ static void on_values(rds_batch_t *b, void *arg)
     query_misses(h, feed_engine_pg_lagging(h->e));
 }
 
-typedef struct {
-    unsigned slot;
-    size_t post;
-} slot_post_t;
-
-static int by_slot(const void *pa, const void *pb)
-{
-    const slot_post_t *a = pa, *b = pb;
-    if (a->slot != b->slot)
-        return a->slot < b->slot ? -1 : 1;
-    return a->post < b->post ? -1 : a->post > b->post;
-}
-
 /* Groups the posts into MGETs: one per HYDRATE_MGET_MAX posts on a single
  * Redis; on a cluster one per slot (a multi-key command must stay in one
  * slot), which for a page is about one per post. */
 static void plan_gets(hydrate_t *h)
 {
     size_t n = h->n;
-    bool cluster = rds_pool_is_cluster(h->e->redis);
     h->order = fc_xmalloc((n ? n : 1) * sizeof *h->order);
     h->first = fc_xmalloc((n + 1) * sizeof *h->first);
-    slot_post_t *v = fc_xmalloc((n ? n : 1) * sizeof *v);
-    char key[RDS_KEY_MAX];
-    for (size_t i = 0; i < n; i++) {
-        size_t len = cluster ? rds_key_post(key, sizeof key, h->e->prefix, h->posts[i].id) : 0;
-        v[i] = (slot_post_t){ len ? rds_key_slot(key, len) : 0, i };
+    unsigned *slots = fc_xcalloc(n ? n : 1, sizeof *slots);
+    if (rds_pool_is_cluster(h->e->redis)) {
+        int64_t *ids = fc_xmalloc((n ? n : 1) * sizeof *ids);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = h->posts[i].id;
+        feed_slots_order(ids, h->order, slots, n, h->e->prefix, rds_key_post);
+        free(ids);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            h->order[i] = i;       /* slots stay 0: one run, cut at the maximum */
     }
-    if (cluster)
-        qsort(v, n, sizeof *v, by_slot);
     size_t c = 0;
-    for (size_t k = 0; k < n; k++) {
-        h->order[k] = v[k].post;
-        if (k == 0 || v[k].slot != v[k - 1].slot || k - h->first[c - 1] == HYDRATE_MGET_MAX)
-            h->first[c++] = k;
-    }
+    for (size_t k = 0; k < n; k += feed_slots_run(slots + k, n - k, HYDRATE_MGET_MAX))
+        h->first[c++] = k;
     h->first[c] = n;
-    free(v);
+    free(slots);
 }
 
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,

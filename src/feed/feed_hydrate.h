@@ -1,7 +1,8 @@
 /* Hydration: the cached values of a list of posts (feed_postval.h), in one
  * round trip (one MGET on a single Redis; on a cluster one per slot,
  * pipelined), then the misses from PostgreSQL in one query, written back
- * with POST_FILL (never over a newer body or a tombstone).
+ * with POST_FILL (never over a newer body or a tombstone). A value comes
+ * whole, body included, even when bodies are not asked for.
  * Used by timeline.get for a page and by warming for a feed's newest posts. */
 #ifndef FC_FEED_FEED_HYDRATE_H
 #define FC_FEED_FEED_HYDRATE_H

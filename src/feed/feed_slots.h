@@ -8,7 +8,10 @@
  * user (home:{U}, unf:{U}) share the user's hash tag, so the slot of the
  * feed key is the slot of every key of that delivery.
  *
- * Pure: no I/O. feed_fanout.c does the sending. */
+ * The same grouping serves hydration's MGETs (feed_hydrate.c): a
+ * multi-key command must stay in one slot too.
+ *
+ * Pure: no I/O. feed_fanout.c and feed_hydrate.c do the sending. */
 #ifndef FC_FEED_FEED_SLOTS_H
 #define FC_FEED_FEED_SLOTS_H
 
@@ -22,6 +25,12 @@
  * An id whose key cannot be built (bad prefix) gets slot 0. */
 void feed_slots_sort(int64_t *ids, unsigned *slots, size_t n, const char *prefix,
                      feed_key_fn *key);
+
+/* The same order without moving ids: order[k] is the index in ids of the
+ * k-th id in slot order, slots[k] its slot (hydration keeps its posts in
+ * place and fetches them by slot). */
+void feed_slots_order(const int64_t *ids, size_t *order, unsigned *slots, size_t n,
+                      const char *prefix, feed_key_fn *key);
 
 /* How many of slots[0..n) from the start share slots[0], at most max
  * (max >= 1). 0 when n == 0. */

@@ -4,6 +4,7 @@
  * lost or duplicated, and ids that share a slot are grouped together. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,9 +100,36 @@ static void run_is_capped_and_handles_edges(void **state)
     assert_int_equal(ids[i + 1], twin);
 }
 
+/* feed_slots_order: the ids stay put; order visits each once, by slot,
+ * and slots[k] is the slot of ids[order[k]] (duplicates included). */
+static void order_leaves_ids_in_place(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    int64_t ids[N], copy[N];
+    size_t order[N];
+    unsigned slots[N];
+    bool seen[N] = { false };
+    for (size_t i = 0; i < N; i++)
+        ids[i] = (int64_t)(i * 7919 % 1500) + 1;      /* some ids twice */
+    memcpy(copy, ids, sizeof ids);
+    feed_slots_order(ids, order, slots, N, "fc:", rds_key_post);
+    assert_memory_equal(ids, copy, sizeof ids);
+    for (size_t k = 0; k < N; k++) {
+        assert_true(order[k] < N);
+        assert_false(seen[order[k]]);
+        seen[order[k]] = true;
+        assert_int_equal(slots[k], slot_of_user("fc:", rds_key_post, ids[order[k]]));
+        if (k > 0)
+            assert_true(slots[k - 1] <= slots[k]);
+    }
+    feed_slots_order(NULL, NULL, NULL, 0, "fc:", rds_key_post);   /* nothing to do */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(order_leaves_ids_in_place),
         cmocka_unit_test(runs_hold_one_slot_each),
         cmocka_unit_test(run_is_capped_and_handles_edges),
     };
