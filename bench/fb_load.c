@@ -90,6 +90,7 @@ typedef struct {
     int nfl, cap;
     int nops;                   /* flights that are operations (not invalidates) */
     double next_send;           /* open loop */
+    double spread;              /* open loop: its offset, a fraction of the interval */
 } conn_t;
 
 typedef struct {
@@ -626,6 +627,27 @@ static double rate_at(worker_t *w, double t)
     return o->phases.n ? fb_phases_rate(&o->phases, w->l->t0, t) : o->rate;
 }
 
+/* The send after cn's current one. Each connection keeps its offset within
+ * the interval (cn->spread) from one phase to the next: stepping by the
+ * old interval into a phase with a longer one would leave every
+ * connection's next send within one short interval of the phase's start,
+ * so that all of them would send in step for the rest of the run (after a
+ * 4x phase, 32 connections sent together every 5 ms at 0.5x: bursts of 32
+ * reads the unloaded phase before had never seen). */
+static double next_send_after(worker_t *w, const conn_t *cn)
+{
+    const fb_opts_t *o = w->l->o;
+    double next = cn->next_send + o->conns / rate_at(w, cn->next_send);
+    if (!o->phases.n)
+        return next;
+    int from = fb_phases_at(&o->phases, w->l->t0, cn->next_send);
+    int to = fb_phases_at(&o->phases, w->l->t0, next);
+    if (to == from || to >= o->phases.n)
+        return next;
+    double start = fb_phases_start(&o->phases, w->l->t0, to);
+    return start + cn->spread * o->conns / rate_at(w, start);
+}
+
 /* An open-loop operation fell due at t: sent, or dropped at the cap. */
 static void count_due(worker_t *w, double t, bool dropped)
 {
@@ -665,7 +687,7 @@ static int issue_due(worker_t *w, double now)
                 count_due(w, due, full);
                 if (!full)
                     t0[n++] = due;
-                cn->next_send += o->conns / rate_at(w, cn->next_send);
+                cn->next_send = next_send_after(w, cn);
             }
         } else {
             int want = o->depth - cn->nops;
@@ -790,7 +812,8 @@ static void *worker_main(void *arg)
                 int total = o->conns;
                 int index = w->id + i * w->l->nw;
                 double interval = (double)total / rate_at(w, start);
-                cn->next_send = start + interval * ((double)index / total);
+                cn->spread = (double)index / total;
+                cn->next_send = start + interval * cn->spread;
             }
         }
         run(w);

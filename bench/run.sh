@@ -65,6 +65,9 @@
 # the measured maximum), so that two commits are compared at one load;
 # FC_BENCH_CAPACITY does the same for the overload scenario (the reads/s
 # its phases are multiples of; default: measured in the run);
+# FC_BENCH_OV_MULT replaces its phases' multiples ("0.5 1.5 4 0.5"; e.g.
+# "0.5 0.5 4 0.5 0.5" to watch a recovery longer): feedbench then prints
+# every phase, while the tables only know the four standard ones;
 # FC_BENCH_PUB_RATE the publishes/s of the post.publish-while-fan-out run
 # (default: half the measured fan-out rate, in posts/s);
 # FC_BENCH_FOLLOW_USERS sets the active users of the follow scenario
@@ -598,7 +601,7 @@ fi
 OV_CONNS=32
 OV_THREADS=4
 OV_MAXIN=512
-OV_MULT=(0.5 1.5 4 0.5)
+read -r -a OV_MULT <<<"${FC_BENCH_OV_MULT:-0.5 1.5 4 0.5}"
 if [ "$ONLY" != follow ]; then
 for i in 1 2; do
     run_fb "ov_cap$i" --workload read --conns 8 --depth 8
