@@ -93,11 +93,14 @@ static void roll_period(rpc_admit_t *a, uint64_t now_ns)
     if (a->retry_ms > RPC_ADMIT_RETRY_MAX_MS)
         a->retry_ms = RPC_ADMIT_RETRY_MAX_MS;
     /* Idle for a second or more: nothing is known about pressure. */
-    if (now_ns - a->period_start_ns >= 10 * PERIOD_NS) {
+    bool idle = now_ns - a->period_start_ns >= 10 * PERIOD_NS;
+    if (idle) {
         a->pressure = 1;
         a->retry_ms = RPC_ADMIT_RETRY_BASE_MS;
     }
     a->period_start_ns = now_ns;
+    a->prev_admitted = idle ? 0 : a->period_admitted;
+    a->prev_shed = idle ? 0 : a->period_shed;
     a->period_admitted = 0;
     a->period_shed = 0;
 }
@@ -153,6 +156,17 @@ int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns)
 bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns)
 {
     return a->last_shed_ns != 0 && now_ns - a->last_shed_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
+}
+
+bool rpc_admit_shedding(const rpc_admit_t *a, uint64_t now_ns)
+{
+    if (!rpc_admit_overloaded(a, now_ns))
+        return false;
+    if (a->prev_shed * RPC_ADMIT_SHEDDING_DIV >= a->prev_shed + a->prev_admitted &&
+        a->prev_shed > 0)
+        return true;
+    return a->period_shed >= RPC_ADMIT_SHEDDING_MIN &&
+           a->period_shed * RPC_ADMIT_SHEDDING_DIV >= a->period_shed + a->period_admitted;
 }
 
 void rpc_admit_note_overload(rpc_admit_t *a, uint64_t now_ns)

@@ -46,20 +46,29 @@
 /* A shed within this long makes the service "overloaded" for background
  * work that should yield (rpc_admit_overloaded). */
 #define RPC_ADMIT_OVERLOADED_MS 250
+/* Shedding as a matter of course (rpc_admit_shedding): an eighth of what
+ * is offered, not a burst shed now and then. */
+#define RPC_ADMIT_SHEDDING_DIV 8
+#define RPC_ADMIT_SHEDDING_MIN 16
 /* The adaptive limit's floor and start. One event loop serves more calls
- * per second the more share an iteration (measured here: 8 in flight 3,100
- * reads/s, 32 in flight 4,800, 64 in flight 5,500), so a low limit costs
- * goodput; a high one is a queue inside, which every served call waits
- * in. Measured in bench/run.sh's overload scenario and the faults suite's
- * overload test (16,384 in flight), floors alternated in one hour
- * (2026-12-03, batched connections resumed as slots free up):
- *   - 64: bench 1.5x load 10,900-11,800 reads/s at a p99 of 13.5-14.4 ms,
- *     4x 10,400-10,500 at 13.4-14.4 ms; faults test 16,800-19,000 reads/s;
- *   - 96: 11,200 at 19-20 ms, 8,500-9,300 at 25-27 ms; 15,400-19,100;
- *   - 128: 14,200-14,600 at 16-17 ms, 12,800-13,400 at 18-20 ms;
- *     19,500-20,000.
- * 64 cuts the p99 of what is served by a fifth to a third (more in other
- * runs) but serves a fifth less; the goodput targets weigh more. */
+ * per second the more share an iteration, so a low limit costs goodput; a
+ * high one is a queue inside, which every served call waits in: under
+ * overload the limit sits at the floor (the latency the limiter takes as
+ * normal is well under a ms, so its gradient asks for less), and a served
+ * call's latency is Little's law, floor / throughput. Measured 2026-12-04
+ * night:
+ *   - bench/run.sh's overload scenario, the load generator on its own CPU
+ *     (FC_BENCH_PIN=0:1), capacity 14,700-17,100 reads/s: at 4x load,
+ *     128: p50 8.8-10.2 ms, p99 16.6-22.2 ms, 75-87% of capacity;
+ *     64: p50 5.2-5.6 ms, p99 10.5-13.7 ms, 79-95%;
+ *     32: p50 3.0-3.1 ms, p99 5.6-6.4 ms, 74-84%;
+ *   - the service on both CPUs (no pinning), where it needs more calls in
+ *     flight to keep both busy: the faults suite's overload test (16,384
+ *     in flight) served 84-97% of its 64-in-flight reference at 128,
+ *     75-80% at 64 (p99 about the same); the bench's 4x phase 22,800 reads/s
+ *     at 128, 21,600 at 64, 17,200-18,700 at 32.
+ * The floor that is best depends on how the CPUs are shared; the goodput
+ * targets weigh more, so it stays 128. */
 #define RPC_ADMIT_MIN_LIMIT 128
 #define RPC_ADMIT_INITIAL_LIMIT 128
 #define RPC_ADMIT_RESERVE_DIV 8
@@ -67,14 +76,15 @@
  * (its connection is not read) for up to this long, or
  * RPC_ADMIT_HOLD_NORMALS x the normal latency if longer, instead of being
  * shed: see rpc_admit_may_hold. The bound is also how late the first reads
- * of a real overload are served, before it is known for one. Measured in
- * bench/run.sh's overload scenario (fixed capacity, binaries alternated):
- * with 20 ms, the 0.5x phases shed nothing in 7 of 8 runs (without holds
- * 0-311 reads, and late in the recovery phase in 4 of 8 runs), and the
- * 1.5x phase's p99 was 3-6 ms higher (the onset's held reads); with 10 ms,
- * that p99 was within 2 ms of no holds, but a stall shed 674 reads 3 s into
- * a recovery phase in one of two runs. */
-#define RPC_ADMIT_HOLD_MIN_MS 20
+ * of a real overload are served, before it is known for one: it sets the
+ * p99 of a 1.5x overload's phase. Measured in bench/run.sh's overload
+ * scenario, pinned, floor 64 (2026-12-04 night): 20 ms gave a 1.5x p99 of
+ * ~24 ms (4x: 6-14 ms, after the onset); 10 ms 12.4 and 23.1 ms; 5 ms
+ * 7.0-11.0 ms, but one of four unloaded phases shed a burst (161 reads);
+ * at the floor of 128 the queue itself is 8-10 ms.
+ * (An earlier series in which 10 ms shed late in a recovery phase had a
+ * load generator whose connections sent in step after a spike.) */
+#define RPC_ADMIT_HOLD_MIN_MS 10
 #define RPC_ADMIT_HOLD_NORMALS 8
 
 typedef enum {
@@ -94,6 +104,7 @@ typedef struct {
     /* offered vs admitted, per second, for retry_after_ms */
     uint64_t period_start_ns;
     uint64_t period_admitted, period_shed;
+    uint64_t prev_admitted, prev_shed;   /* the last full period's */
     double pressure;             /* offered / admitted, moving average, >= 1 */
     double retry_ms;             /* retry_after_ms before jitter */
     uint64_t last_shed_ns;       /* 0: never */
@@ -160,6 +171,12 @@ int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns);
 
 /* Whether a call was shed within the last RPC_ADMIT_OVERLOADED_MS. */
 bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns);
+
+/* Whether calls are being shed as a matter of course, not just a burst
+ * now and then: at least 1/RPC_ADMIT_SHEDDING_DIV of what was offered in
+ * the last full period (or, once RPC_ADMIT_SHEDDING_MIN calls were shed,
+ * in the current one), and a call shed within RPC_ADMIT_OVERLOADED_MS. */
+bool rpc_admit_shedding(const rpc_admit_t *a, uint64_t now_ns);
 
 /* A hold ran past its bound: from now on the service counts as overloaded
  * (rpc_admit_overloaded), as after a shed. */

@@ -29,8 +29,10 @@
 #define RPC_IDLE_SWEEP_MAX_MS 5000
 /* retry_after_ms given to requests that arrive during shutdown. */
 #define RPC_SHUTDOWN_RETRY_MS 1000
-/* While requests are being shed (rpc_admit_overloaded), a connection is
- * read at most once per this many ms: what its client sent meanwhile waits
+/* While requests are being shed as a matter of course (rpc_admit_shedding:
+ * not after one shed burst, for reading in batches makes the next burst
+ * larger, and at light load a limit met by bursts of rate x this interval
+ * would keep shedding), a connection is read at most once per this many ms: what its client sent meanwhile waits
  * in the socket and is then read, answered or shed in one go (one read and
  * one write instead of one each per request), and the replies from Redis
  * of the calls in progress come first. Measured in bench/run.sh's overload
@@ -914,7 +916,7 @@ static void on_hold_timer(uv_timer_t *t)
 static void conn_batch(rpc_conn_t *c)
 {
     rpc_server_t *s = c->server;
-    if (!c->reading || c->closing || s->closing || !rpc_admit_overloaded(&s->admit, c->read_ns))
+    if (!c->reading || c->closing || s->closing || !rpc_admit_shedding(&s->admit, c->read_ns))
         return;
     uv_read_stop(&c->h.stream);
     c->reading = false;

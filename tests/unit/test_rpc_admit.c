@@ -168,6 +168,49 @@ static void retry_after_follows_pressure(void **state)
     assert_true(ms <= RPC_ADMIT_RETRY_BASE_MS * 3 / 2);
 }
 
+/* Sustained shedding (rpc_admit_shedding) is a share of what is offered,
+ * not one shed: a burst shed now and then at light load must not switch
+ * the server to batched reads (which would make its bursts larger still). */
+static void shedding_is_a_share_not_one_shed(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, false, 10);
+    size_t place, places[10];
+    uint64_t now = 1;
+    assert_false(rpc_admit_shedding(&a, now));
+    /* Per 100 ms: 10 admitted, 1 shed (9%, below 1/8): overloaded for
+     * background work, but not shedding. */
+    for (int period = 0; period < 5; period++) {
+        for (int i = 0; i < 10; i++)
+            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[i]), RPC_ADMIT_OK);
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+        for (int i = 0; i < 10; i++)
+            rpc_admit_done(&a, now, MS, places[i], false);
+        assert_true(rpc_admit_overloaded(&a, now));
+        assert_false(rpc_admit_shedding(&a, now));
+        now += 100 * MS;
+    }
+    /* 10 admitted, 30 shed: shedding, within the period already once
+     * RPC_ADMIT_SHEDDING_MIN were shed... */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[i]), RPC_ADMIT_OK);
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+        assert_true(rpc_admit_shedding(&a, now) == (i + 1 >= RPC_ADMIT_SHEDDING_MIN));
+    }
+    for (int i = 0; i < 10; i++)
+        rpc_admit_done(&a, now, MS, places[i], false);
+    /* ...and in the next one, from the last full period's share. */
+    now += 100 * MS;
+    assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+    assert_true(rpc_admit_shedding(&a, now));
+    rpc_admit_done(&a, now, MS, place, false);
+    /* Nothing shed for RPC_ADMIT_OVERLOADED_MS: over. */
+    now += (RPC_ADMIT_OVERLOADED_MS + 1) * MS;
+    assert_false(rpc_admit_shedding(&a, now));
+}
+
 static void failures_do_not_teach_the_limit(void **state)
 {
     (void)state;
@@ -194,6 +237,7 @@ int main(void)
         cmocka_unit_test(a_burst_is_held_until_overload),
         cmocka_unit_test(waited_too_long_is_shed),
         cmocka_unit_test(retry_after_follows_pressure),
+        cmocka_unit_test(shedding_is_a_share_not_one_shed),
         cmocka_unit_test(failures_do_not_teach_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
