@@ -163,6 +163,8 @@ static void read_fail(read_t *r, rpc_code_t code, const char *msg)
 {
     if (code == RPC_UNAVAILABLE)
         rpc_reply_unavailable(r->call, msg);
+    else if (code == RPC_OVERLOADED)
+        rpc_reply_overloaded(r->call, msg);
     else
         rpc_reply_internal(r->call, msg);
     read_free(r);
@@ -311,12 +313,18 @@ static void read_from_db(read_t *r)
 {
     /* Redis could not serve this read. PostgreSQL can, unless it is
      * already saturated: then one more query in its queue would only time
-     * out there, after delaying every query behind it. */
+     * out there, after delaying every query behind it. With Redis up that
+     * is load shed, OVERLOADED (both backends are healthy, the feed is
+     * just not cached yet); UNAVAILABLE is for a backend that is down. */
     if (feed_engine_pg_saturated(r->e)) {
         metric_inc(feed_metrics.reads_shed_total);
         metric_inc(feed_metrics.pg_fallbacks_shed_total);
-        read_fail(r, RPC_UNAVAILABLE, r->degraded ? "Redis is unavailable and PostgreSQL is busy"
-                                                  : "PostgreSQL is busy");
+        if (r->degraded)
+            read_fail(r, RPC_UNAVAILABLE, "Redis is unavailable and PostgreSQL is busy");
+        else
+            read_fail(r, RPC_OVERLOADED,
+                      "PostgreSQL is busy: this page is not cached, and PostgreSQL's queue "
+                      "is full");
         return;
     }
     count_pg(r);

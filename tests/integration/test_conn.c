@@ -3,7 +3,8 @@
  * idle_timeout; clients that pipeline timeline pages and never read cost a
  * bounded amount of memory each, while another client keeps being served;
  * a slow reader past max_output_hard is closed; the input buffer given back
- * after a large frame.
+ * after a large frame; a burst at low load is held, not shed; cold reads
+ * past a full PostgreSQL queue are OVERLOADED, not UNAVAILABLE.
  *
  * The slow-reader test is also the measurement the issue asks for: it prints
  * feedcached's RSS before and at its peak with SLOW_CONNS such clients
@@ -388,6 +389,83 @@ static void a_burst_at_low_load_is_held_not_shed(void **state)
     f->finished = true;
 }
 
+/* Cold reads past a full PostgreSQL queue, with both backends up: --pg-pool 1
+ * and --max-rebuilds 1, and PostgreSQL's tables locked by the test, so the
+ * first read's rebuild and the next reads' PostgreSQL pages wait in its
+ * queue (8 x pg_pool). The reads past it are load shed: OVERLOADED with
+ * retry_after_ms, at once, never UNAVAILABLE (docs/PROTOCOL.md, "Errors":
+ * that is for a backend that is down). Once the lock goes, the queued
+ * reads are served. */
+#define COLD_READERS 40
+#define COLD_FIRST 7100
+static void a_read_past_a_full_postgresql_queue_is_overloaded(void **state)
+{
+    fixture_t *f = *state;
+    load_big_feed(f);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO users (id, handle) SELECT g, 'r' || g FROM generate_series(%d, %d) g;"
+             "INSERT INTO follows (follower_id, followee_id) "
+             "SELECT g, %d FROM generate_series(%d, %d) g;",
+             COLD_FIRST, COLD_FIRST + COLD_READERS - 1, AUTHOR, COLD_FIRST,
+             COLD_FIRST + COLD_READERS - 1);
+    pg_exec(f->pg, sql);
+    const char *const extra[] = { "--pg-pool", "1", "--max-rebuilds", "1", NULL };
+    assert_int_equal(fixture_start(f, extra), 0);
+    wait_first_page(f->c);
+    pg_exec(f->pg, "BEGIN; LOCK TABLE posts, follows IN ACCESS EXCLUSIVE MODE");
+    fc_client_t *cs[COLD_READERS];
+    char err[256];
+    for (int k = 0; k < COLD_READERS; k++) {
+        cs[k] = harness_connect(f->d, 10000, err, sizeof err);
+        if (!cs[k])
+            fail_msg("connect: %s", err);
+        fc_params_t p;
+        fc_params_init(&p);
+        fc_params_int(&p, "user_id", COLD_FIRST + k);
+        fc_params_int(&p, "limit", 10);
+        uint32_t id;
+        if (fc_client_send(cs[k], "timeline.get", &p, &id) != FC_OK ||
+            fc_client_flush(cs[k]) != FC_OK)
+            fail_msg("send: %s", fc_client_error(cs[k]));
+        fc_params_free(&p);
+    }
+    odb_sleep_ms(500);
+    pg_exec(f->pg, "COMMIT");
+    int served = 0, overloaded = 0, other = 0;
+    char example[256] = "", other_example[512] = "";
+    for (int k = 0; k < COLD_READERS; k++) {
+        fc_response_t r;
+        if (fc_client_recv(cs[k], &r) != FC_OK)
+            fail_msg("recv: %s", fc_client_error(cs[k]));
+        if (r.ok) {
+            served++;
+        } else if (strcmp(r.code, "OVERLOADED") == 0) {
+            overloaded++;
+            if (r.retry_after_ms <= 0)
+                fail_msg("OVERLOADED without retry_after_ms: %s", r.message);
+            if (!example[0])
+                snprintf(example, sizeof example, "%s", r.message);
+        } else {
+            other++;
+            if (!other_example[0])
+                snprintf(other_example, sizeof other_example, "%s: %s", r.code, r.message);
+        }
+        fc_response_free(&r);
+        fc_client_close(cs[k]);
+    }
+    fprintf(stderr, "# %d cold reads, PostgreSQL locked: %d served, %d OVERLOADED (%s), %d other\n",
+            COLD_READERS, served, overloaded, example, other);
+    if (other > 0)
+        fail_msg("%d cold reads failed otherwise (%s)", other, other_example);
+    /* The queue holds 8 (8 x pg_pool) and one rebuild: the rest are shed. */
+    assert_true(overloaded >= COLD_READERS / 2);
+    assert_true(served >= 1);
+    assert_non_null(strstr(example, "PostgreSQL is busy"));
+    assert_true(metric(f->d, "feedcache_reads_shed_total") >= overloaded);
+    f->finished = true;
+}
+
 /* Pipelines pages on a socket it never reads until the daemon counts a slow
  * reader closed (within 10 s); then the socket must end (EOF or reset) and
  * the daemon keep serving others. */
@@ -505,6 +583,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(a_burst_at_low_load_is_held_not_shed, fixture_setup_data,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_read_past_a_full_postgresql_queue_is_overloaded,
+                                        fixture_setup_data, fixture_teardown),
         cmocka_unit_test_setup_teardown(slow_reader_is_closed_past_hard_limit,
                                         fixture_setup_data, fixture_teardown),
         cmocka_unit_test_setup_teardown(stuck_reader_is_closed_after_idle_timeout,
