@@ -549,6 +549,8 @@ static int take(worker_t *w, conn_t *cn, fc_response_t *r, double now)
     fb_phase_res_t *due = phase_res(w, f.t0);
     if (due) {
         hist_record(&due->served, lat_ns);
+        if (f.t0 - phase_start(w, f.t0) < FB_PHASE_ONSET_S)
+            hist_record(&due->onset, lat_ns);
         if (f.t0 - phase_start(w, f.t0) < FB_PHASE_EARLY_S)
             due->early_ok++;
         else

@@ -80,6 +80,7 @@ void fb_phase_res_init(fb_phase_res_t *r)
     memset(r, 0, sizeof *r);
     hist_init(&r->served);
     hist_init(&r->settled);
+    hist_init(&r->onset);
     r->last_fail = -1;
 }
 
@@ -87,6 +88,7 @@ void fb_phase_res_add(fb_phase_res_t *into, const fb_phase_res_t *from)
 {
     hist_add(&into->served, &from->served);
     hist_add(&into->settled, &from->settled);
+    hist_add(&into->onset, &from->onset);
     for (int c = 0; c < FB_CODE__COUNT; c++)
         into->codes[c] += from->codes[c];
     into->ok += from->ok;

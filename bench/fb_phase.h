@@ -21,6 +21,10 @@
 #define FB_MAX_PHASES 8
 /* "Served within 2 s" of issue 15: the recovery window of a phase. */
 #define FB_PHASE_EARLY_S 2.0
+/* A phase's onset: where a change of load shows first (the reads due in
+ * the first 120 ms of an overload were all served, up to 64 ms late, while
+ * a bug kept feedcached holding them; 3% of the phase, they set its p99). */
+#define FB_PHASE_ONSET_S 0.25
 
 /* RPC error codes, counted apart: OVERLOADED is load shedding (the caller
  * should back off), UNAVAILABLE claims a backend is down. */
@@ -36,6 +40,7 @@ typedef struct {
 typedef struct {
     hist_t served;                  /* latency of successful operations due in it */
     hist_t settled;                 /* of those, due after its first FB_PHASE_EARLY_S */
+    hist_t onset;                   /* of those, due in its first FB_PHASE_ONSET_S */
     uint64_t ok;                    /* successful answers that arrived in it */
     uint64_t codes[FB_CODE__COUNT]; /* error answers that arrived in it */
     uint64_t scheduled;             /* operations due in it (sent or dropped) */

@@ -453,6 +453,8 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
         /* Recovery is judged once its allowance (the first
          * FB_PHASE_EARLY_S) is over. */
         kv(rep, PKEY("settled_p99_ms"), "%.3f", ms(hist_percentile(&ph->settled, 99)));
+        kv(rep, PKEY("onset_p99_ms"), "%.3f", ms(hist_percentile(&ph->onset, 99)));
+        kv(rep, PKEY("onset_max_ms"), "%.3f", ms(ph->onset.max));
         for (int c = 0; c < FB_CODE__COUNT; c++)
             kv(rep, PKEY(fb_code_name((fb_code_t)c)), "%" PRIu64, ph->codes[c]);
         kv(rep, PKEY("dropped"), "%" PRIu64, ph->dropped);
@@ -469,13 +471,14 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
             kv(rep, PKEY("log_lines"), "%.0f", lines);
             kv(rep, PKEY("log_lines_per_s"), "%.1f", lines / secs);
         }
-        printf("  phase %d: offered %.0f/s for %.1f s: goodput %.0f/s, p50 %.3f ms p99 %.3f ms; "
+        printf("  phase %d: offered %.0f/s for %.1f s: goodput %.0f/s, p50 %.3f ms p99 %.3f ms "
+               "(due in the first %.2f s: p99 %.3f ms); "
                "OVERLOADED %" PRIu64 ", UNAVAILABLE %" PRIu64 ", other %" PRIu64 ", dropped %" PRIu64
                "; last failure at %.2f s; due in the first %.0f s: %" PRIu64 " of %" PRIu64
                " served; client %.2f cores; log %.1f lines/s\n",
                i + 1, (double)ph->scheduled / secs, secs, (double)ok / secs,
                ms(hist_percentile(&ph->served, 50)), ms(hist_percentile(&ph->served, 99)),
-               ph->codes[FB_CODE_OVERLOADED], ph->codes[FB_CODE_UNAVAILABLE],
+               FB_PHASE_ONSET_S, ms(hist_percentile(&ph->onset, 99)), ph->codes[FB_CODE_OVERLOADED], ph->codes[FB_CODE_UNAVAILABLE],
                ph->codes[FB_CODE_OTHER], ph->dropped, ph->last_fail, FB_PHASE_EARLY_S,
                ph->early_ok, ph->early_due, (m[i + 1].client_cpu - m[i].client_cpu) / secs,
                lines >= 0 ? lines / secs : -1);

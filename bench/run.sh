@@ -867,14 +867,15 @@ ov_errs() {
 ov_bad() { calc "$(ov "$1" unavailable) + $(ov "$1" other_errors) + $(ov "$1" dropped)"; }
 
 print_overload() {
-    printf '| phase (x capacity) | offered (reads/s; / capacity) | goodput (reads/s) | goodput / capacity | p99 of served reads (ms) | p99 / unloaded p99 | errors: OVERLOADED / UNAVAILABLE / other / dropped by the client | feedcached log lines/s | CPU cores: feedcached / feedbench |\n'
-    printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+    printf '| phase (x capacity) | offered (reads/s; / capacity) | goodput (reads/s) | goodput / capacity | p99 of served reads (ms) | p99 / unloaded p99 | onset: p99 / max of the reads due in its first 0.25 s (ms) | errors: OVERLOADED / UNAVAILABLE / other / dropped by the client | feedcached log lines/s | CPU cores: feedcached / feedbench |\n'
+    printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
     local i names=("0.5x (unloaded)" "1.5x" "4x" "0.5x (recovery)")
     for i in 1 2 3 4; do
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' "${names[i - 1]}" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' "${names[i - 1]}" \
             "$(fmt "$(ov $i offered_per_s)") ($(fmt "$(calc "$(ov $i offered_per_s) / $OV_CAP")" 2)x)" \
             "$(fmt "$(ov $i goodput)")" "$(pct "$(ov_goodput $i)")" \
-            "$(fmt "$(ov $i p99_ms)" 2)" "$(fmt "$(ov_p99x $i)" 2)x" "$(ov_errs $i)" \
+            "$(fmt "$(ov $i p99_ms)" 2)" "$(fmt "$(ov_p99x $i)" 2)x" \
+            "$(fmt "$(ov $i onset_p99_ms)" 2) / $(fmt "$(ov $i onset_max_ms)" 2)" "$(ov_errs $i)" \
             "$(fmt "$(ov $i log_lines_per_s)" 1)" "$(fmt "$(ov $i daemon_cpu_cores)" 2)" \
             "$(fmt "$(ov $i client_cpu_cores)" 2)"
     done
