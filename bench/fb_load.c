@@ -548,10 +548,11 @@ static int take(worker_t *w, conn_t *cn, fc_response_t *r, double now)
     uint64_t lat_ns = now > f.t0 ? (uint64_t)((now - f.t0) * 1e9) : 0;
     fb_phase_res_t *due = phase_res(w, f.t0);
     if (due) {
+        double into = f.t0 - phase_start(w, f.t0);    /* s into its phase */
         hist_record(&due->served, lat_ns);
-        if (f.t0 - phase_start(w, f.t0) < FB_PHASE_ONSET_S)
+        if (into < FB_PHASE_ONSET_S)
             hist_record(&due->onset, lat_ns);
-        if (f.t0 - phase_start(w, f.t0) < FB_PHASE_EARLY_S)
+        if (into < FB_PHASE_EARLY_S)
             due->early_ok++;
         else
             hist_record(&due->settled, lat_ns);

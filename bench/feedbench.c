@@ -478,8 +478,8 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
                " served; client %.2f cores; log %.1f lines/s\n",
                i + 1, (double)ph->scheduled / secs, secs, (double)ok / secs,
                ms(hist_percentile(&ph->served, 50)), ms(hist_percentile(&ph->served, 99)),
-               FB_PHASE_ONSET_S, ms(hist_percentile(&ph->onset, 99)), ph->codes[FB_CODE_OVERLOADED], ph->codes[FB_CODE_UNAVAILABLE],
-               ph->codes[FB_CODE_OTHER], ph->dropped, ph->last_fail, FB_PHASE_EARLY_S,
+               FB_PHASE_ONSET_S, ms(hist_percentile(&ph->onset, 99)),
+               ph->codes[FB_CODE_OVERLOADED], ph->codes[FB_CODE_UNAVAILABLE], ph->codes[FB_CODE_OTHER], ph->dropped, ph->last_fail, FB_PHASE_EARLY_S,
                ph->early_ok, ph->early_due, (m[i + 1].client_cpu - m[i].client_cpu) / secs,
                lines >= 0 ? lines / secs : -1);
     }
