@@ -50,6 +50,17 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
     return e;
 }
 
+int64_t feed_engine_ttl_margin_ms(const feed_engine_t *e)
+{
+    int64_t margin = e->feed_ttl_ms / 16;
+    return margin < 60000 ? margin : 60000;
+}
+
+int64_t feed_engine_ttl_set_ms(const feed_engine_t *e)
+{
+    return e->feed_ttl_ms + feed_engine_ttl_margin_ms(e);
+}
+
 bool feed_engine_pg_saturated(const feed_engine_t *e)
 {
     return e->pg_backlog_max > 0 && pg_pool_queued(e->pg) >= (unsigned)e->pg_backlog_max;

@@ -96,6 +96,17 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
 /* After every module using the engine has stopped and the loop ran dry. */
 void feed_engine_free(feed_engine_t *e);
 
+/* The TTL every writer of a home feed sets (a rebuild, a warm, a read's
+ * slide): feed_ttl plus feed_ttl/16, at most a minute more. A read asks
+ * Redis for the feed's PTTL only once what it last saw could have fallen
+ * below feed_ttl (feed_read.c); this margin, set by every writer, is what
+ * makes that safe: a feed rebuilt after the PTTL was seen still lives
+ * feed_ttl after every read until the next look. */
+int64_t feed_engine_ttl_set_ms(const feed_engine_t *e);
+
+/* How much longer than feed_ttl feed_engine_ttl_set_ms is. */
+int64_t feed_engine_ttl_margin_ms(const feed_engine_t *e);
+
 /* Whether PostgreSQL's queue is at pg_backlog_max: the budget of work that
  * falls back to PostgreSQL (reads Redis cannot serve, post cache misses).
  * Past it a fallback fails fast (UNAVAILABLE, or a page without the posts)

@@ -9,6 +9,7 @@ typedef struct {
     int64_t user_id;             /* 0: empty */
     uint32_t n, cap;
     uint32_t window;             /* feed_guess_window */
+    int64_t ttl_until;           /* feed_guess_ttl_until */
     int64_t *celebs;             /* sorted */
 } slot_t;
 
@@ -71,8 +72,10 @@ void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n)
         s->cap = (uint32_t)n;
         s->celebs = fc_xrealloc(s->celebs, n * sizeof *s->celebs);
     }
-    if (s->user_id != user)
+    if (s->user_id != user) {
         s->window = 0;
+        s->ttl_until = 0;
+    }
     s->user_id = user;
     s->n = (uint32_t)n;
     if (n)
@@ -94,4 +97,21 @@ void feed_guess_set_window(feed_guess_t *g, int64_t user, size_t most)
     slot_t *s = &g->slots[slot_of(user)];
     if (s->user_id == user)
         s->window = most > UINT32_MAX ? UINT32_MAX : (uint32_t)most;
+}
+
+int64_t feed_guess_ttl_until(const feed_guess_t *g, int64_t user)
+{
+    if (!g->slots || user == 0)
+        return 0;
+    const slot_t *s = &g->slots[slot_of(user)];
+    return s->user_id == user ? s->ttl_until : 0;
+}
+
+void feed_guess_set_ttl_until(feed_guess_t *g, int64_t user, int64_t until_ms)
+{
+    if (!g->slots || user == 0)
+        return;
+    slot_t *s = &g->slots[slot_of(user)];
+    if (s->user_id == user)
+        s->ttl_until = until_ms;
 }

@@ -28,8 +28,8 @@ void feed_guess_free(feed_guess_t *g);
 size_t feed_guess_get(const feed_guess_t *g, int64_t user, const int64_t **celebs);
 
 /* Remembers user's celebrities; sorts celebs in place. More than
- * FEED_GUESS_MAX forgets the user instead. A user's window hint (below)
- * survives a store for the same user. */
+ * FEED_GUESS_MAX forgets the user instead. A user's window and TTL hints
+ * (below) survive a store for the same user. */
 void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n);
 
 /* The window hint: the most posts one celebrity contributed to the user's
@@ -40,5 +40,14 @@ size_t feed_guess_window(const feed_guess_t *g, int64_t user);
 /* Sets user's window hint; ignored unless the user has a slot (a store
  * came first). */
 void feed_guess_set_window(feed_guess_t *g, int64_t user, size_t most);
+
+/* The TTL hint: until when (loop ms) the user's feed is known to have at
+ * least feed_ttl left, so a read need not ask for its PTTL (feed_read.c).
+ * 0 when unknown; forgotten, like the rest, when another user takes the
+ * slot. */
+int64_t feed_guess_ttl_until(const feed_guess_t *g, int64_t user);
+
+/* Sets user's TTL hint; ignored unless the user has a slot. */
+void feed_guess_set_ttl_until(feed_guess_t *g, int64_t user, int64_t until_ms);
 
 #endif

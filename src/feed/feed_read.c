@@ -2,14 +2,17 @@
  *
  * Round trips for a cached page:
  *   RT1  the feed's meta members (state, celebrity markers), the page window
- *        after the cursor, the oldest entry (the floor of a trimmed feed), and
- *        the feed's PTTL — one pipelined batch. FEED_SLIDE, which slides the
- *        TTL of a complete feed (never of a building placeholder), is sent
- *        (without waiting for it) only when less than feed_ttl is left,
- *        setting feed_ttl plus slide_every_ms. A feed thus lives at least feed_ttl
- *        after every read, whoever set its TTL last (a warm, a rebuild,
- *        another instance), and a busy feed runs the script at most every
- *        slide_every_ms instead of at every read;
+ *        after the cursor, and the feed's PTTL — one pipelined batch.
+ *        FEED_SLIDE, which slides the TTL of a complete feed (never of a
+ *        building placeholder), is sent (without waiting for it) only when
+ *        less than feed_ttl is left, setting feed_engine_ttl_set_ms (feed_ttl
+ *        plus a sixteenth, at most a minute). A feed thus lives at least
+ *        feed_ttl after every read, whoever set its TTL last (a warm, a
+ *        rebuild, another instance), and a busy feed runs the script at most
+ *        every sixteenth of feed_ttl instead of at every read. The PTTL is
+ *        asked only once what this instance last saw could have fallen below
+ *        feed_ttl (the guess cache keeps when: slide_if_due). The floor of a
+ *        trimmed feed (its oldest entry) comes from the window (home_floor);
  *   RT2  only when the user follows celebrities: a window of each
  *        celebrity's recent-posts set after the cursor, unless this
  *        instance read it within celebrity_cache_ms (feed_celebs.h); usually
@@ -109,6 +112,9 @@ typedef struct {
     size_t *guess_at;          /* per guess: its replies' index in RT1, or READ_NOT_ASKED
                                 * (its window was cached) */
     size_t nguess;
+    size_t pttl_at;            /* the PTTL's index in RT1, or READ_NOT_ASKED (the
+                                * TTL hint said feed_ttl is left) */
+    int64_t rt1_sent_ms;       /* uv_now when RT1 was sent */
 
     feed_item_t *page;
     size_t npage;
@@ -458,11 +464,10 @@ static void merge_sources(read_t *r)
     hydrate(r);
 }
 
-/* The oldest entry of a set, from a WITHSCORES reply of an author set's
- * lowest members, or of a home feed's highest (add_home_floor): the first one
- * with a score >= 0 (the meta members below 0 are skipped). Returns false
- * when there is none. */
-static bool parse_floor(const redisReply *low, bool home, feed_key_t *floor)
+/* The oldest entry of an author set, from a WITHSCORES reply of its lowest
+ * members: the first one with a score >= 0 (the meta members below 0 are
+ * skipped). Returns false when there is none. */
+static bool parse_floor(const redisReply *low, feed_key_t *floor)
 {
     if (!low || low->type != REDIS_REPLY_ARRAY)
         return false;
@@ -470,11 +475,26 @@ static bool parse_floor(const redisReply *low, bool home, feed_key_t *floor)
         int64_t score = fc_i64(low->element[i + 1]->str);
         if (score >= 0 && low->element[i + 1]->str[0] != '-') {
             floor->id = fc_i64(low->element[i]->str);
-            floor->ts = home ? feed_home_ts(score) : score;
+            floor->ts = score;
             return true;
         }
     }
     return false;
+}
+
+/* The oldest entry of a home feed, from its window (add_home_window):
+ * only a floor a trimmed feed's bound can use. A window shorter than asked
+ * reached the feed's end, so its last entry is the oldest. A full one
+ * holds an entry no older than the oldest, and feed_source_prepare already
+ * trusts nothing at or below its oldest ts, so that entry bounds as well.
+ * An empty one has none: nothing after the cursor is in Redis. */
+static bool home_floor(const redisReply *range, feed_key_t *floor)
+{
+    if (!range || range->type != REDIS_REPLY_ARRAY || range->elements < 2)
+        return false;
+    floor->id = fc_i64(range->element[range->elements - 2]->str);
+    floor->ts = feed_home_ts(fc_i64(range->element[range->elements - 1]->str));
+    return true;
 }
 
 /* Fills a source from a ZRANGE ... WITHSCORES reply of a window of
@@ -546,12 +566,6 @@ static void add_celeb_window(read_t *r, rds_args_t *a, int64_t celeb, int64_t wi
     if (r->req.has_cursor)
         fc_i64_format(from, r->req.after.ts);
     add_byscore(r, a, rds_key_posts, celeb, from, "0", true, window);
-}
-
-/* The home feed's oldest entry: its highest score. */
-static void add_home_floor(read_t *r, rds_args_t *a)
-{
-    add_byscore(r, a, rds_key_feed, r->req.user_id, "+inf", "0", true, 1);
 }
 
 /* ---- RT2: celebrity sets ----------------------------------------------- */
@@ -639,7 +653,7 @@ static void take_celebs(read_t *r, rds_batch_t *b)
             continue;
         }
         feed_key_t floor = { 0, 0 };
-        bool has_floor = parse_floor(low, false, &floor);
+        bool has_floor = parse_floor(low, &floor);
         r->celeb_full |= fill_source(r, &r->srcs[1 + j], rds_batch_reply(b, at + 1),
                                      celeb_ask(r), state == FEED_STATE_PARTIAL, has_floor, floor,
                                      r->celebs[j]);
@@ -730,24 +744,30 @@ static bool suspect(read_t *r, const char *epoch)
     return now[0] && strcmp(now, epoch) != 0;
 }
 
-/* How much longer than feed_ttl a slide sets: a sixteenth of feed_ttl, at
- * most a minute; a feed read all the time runs the slide that often. */
-static int64_t slide_every_ms(const feed_engine_t *e)
-{
-    int64_t every = e->feed_ttl_ms / 16;
-    return every < 60000 ? every : 60000;
-}
-
 /* Slides a complete feed's TTL when RT1's PTTL says less than feed_ttl is
- * left (or none is set); the slide script still checks the state. */
+ * left (or none is set); the slide script still checks the state. Then
+ * remembers until when the feed has feed_ttl left, so that reads until
+ * then skip the PTTL. That stays true whatever another writer does
+ * meanwhile: each sets feed_engine_ttl_set_ms, the margin over feed_ttl
+ * being at least how long the hint lasts, or drops the feed (a read then
+ * finds it missing). */
 static void slide_if_due(read_t *r, const redisReply *pttl)
 {
-    if (!pttl || pttl->type != REDIS_REPLY_INTEGER || pttl->integer >= r->e->feed_ttl_ms)
+    feed_engine_t *e = r->e;
+    if (r->pttl_at == READ_NOT_ASKED || !pttl || pttl->type != REDIS_REPLY_INTEGER)
         return;
+    if (pttl->integer >= e->feed_ttl_ms) {
+        /* Counted from when RT1 was sent: Redis answered no earlier. */
+        feed_guess_set_ttl_until(e->guess, r->req.user_id,
+                                 r->rt1_sent_ms + pttl->integer - e->feed_ttl_ms);
+        return;
+    }
     feed_args_eval(&r->args, feed_script_slide, 1);
-    rds_args_key(&r->args, rds_key_feed, r->e->prefix, r->req.user_id);
-    rds_args_int(&r->args, r->e->feed_ttl_ms + slide_every_ms(r->e));
-    rds_send(r->e->redis, r->affinity, &r->args, NULL, NULL);
+    rds_args_key(&r->args, rds_key_feed, e->prefix, r->req.user_id);
+    rds_args_int(&r->args, feed_engine_ttl_set_ms(e));
+    rds_send(e->redis, r->affinity, &r->args, NULL, NULL);
+    feed_guess_set_ttl_until(e->guess, r->req.user_id,
+                             (int64_t)uv_now(e->loop) + feed_engine_ttl_margin_ms(e));
 }
 
 static void on_feed(rds_batch_t *b, void *arg)
@@ -806,13 +826,13 @@ static void on_feed(rds_batch_t *b, void *arg)
     r->nsrcs = 1 + nc;
     r->srcs = fc_xcalloc(r->nsrcs, sizeof *r->srcs);
     feed_key_t floor = { 0, 0 };
-    bool has_floor = parse_floor(rds_batch_reply(b, 2), true, &floor);
+    bool has_floor = home_floor(range, &floor);
     r->home_full = fill_source(r, &r->srcs[0], range, r->fetch_n, state == FEED_STATE_PARTIAL,
                                has_floor, floor, 0);
     r->celeb_full = false;
-    slide_if_due(r, rds_batch_reply(b, 3));
     bool guessed = nc == r->nguess;
     feed_guess_store(r->e->guess, r->req.user_id, r->celebs, nc);
+    slide_if_due(r, rds_batch_reply(b, r->pttl_at));
     for (size_t j = 0; guessed && j < nc; j++)
         guessed = r->celebs[j] == r->guess[j];
     if (nc > 0) {
@@ -839,11 +859,15 @@ static void read_start(read_t *r)
     rds_args_str(a, "WITHSCORES");
     rds_batch_add(r->batch, a);
     add_home_window(r, a);
-    add_home_floor(r, a);
-    rds_args_reset(a);
-    rds_args_str(a, "PTTL");
-    rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
-    rds_batch_add(r->batch, a);
+    r->rt1_sent_ms = (int64_t)uv_now(r->e->loop);
+    r->pttl_at = READ_NOT_ASKED;
+    if (r->rt1_sent_ms >= feed_guess_ttl_until(r->e->guess, r->req.user_id)) {
+        r->pttl_at = rds_batch_count(r->batch);
+        rds_args_reset(a);
+        rds_args_str(a, "PTTL");
+        rds_args_key(a, rds_key_feed, r->e->prefix, r->req.user_id);
+        rds_batch_add(r->batch, a);
+    }
     /* The celebrities of the last read come along (feed_guess.h). */
     const int64_t *guess;
     r->nguess = feed_guess_get(r->e->guess, r->req.user_id, &guess);

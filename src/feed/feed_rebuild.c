@@ -147,7 +147,7 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
     rds_args_add(&r->args, tmp, tlen);
     rds_args_str(&r->args, r->token);
     rds_args_int(&r->args, r->e->feed_max);
-    rds_args_int(&r->args, r->kind == FEED_FLIGHT_HOME ? r->e->feed_ttl_ms
+    rds_args_int(&r->args, r->kind == FEED_FLIGHT_HOME ? feed_engine_ttl_set_ms(r->e)
                                                        : r->e->post_ttl_s * 1000);
     rds_args_int(&r->args, partial);
     rds_args_int(&r->args, 2 * (int64_t)(posts - partial));

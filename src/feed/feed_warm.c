@@ -427,7 +427,7 @@ static void on_rebuilt(int status, void *arg)
     }
     feed_args_eval(&u->args, feed_script_touch, 1);
     rds_args_key(&u->args, rds_key_feed, e->prefix, u->item.id);
-    rds_args_int(&u->args, e->feed_ttl_ms);
+    rds_args_int(&u->args, feed_engine_ttl_set_ms(e));
     rds_args_int(&u->args, WARM_HYDRATE);
     u->batch = rds_batch_new(e->redis, feed_affinity(u->item.id));
     rds_batch_add(u->batch, &u->args);

@@ -284,6 +284,34 @@ static void window_hint_follows_the_slots_user(void **state)
     feed_guess_free(g);
 }
 
+/* The TTL hint likewise: set only for the slot's user, kept across its
+ * stores, gone when another user takes the slot; an unknown user reads 0,
+ * which makes a read ask for the PTTL. */
+static void ttl_hint_follows_the_slots_user(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    feed_guess_set_ttl_until(g, 42, 5000);            /* no slot yet: ignored */
+    assert_int_equal(feed_guess_ttl_until(g, 42), 0);
+    int64_t celebs[] = { 5, 3 };
+    feed_guess_store(g, 42, celebs, 2);
+    assert_int_equal(feed_guess_ttl_until(g, 42), 0);
+    feed_guess_set_ttl_until(g, 42, 5000);
+    assert_int_equal(feed_guess_ttl_until(g, 42), 5000);
+    feed_guess_store(g, 42, celebs, 1);               /* same user: hint kept */
+    assert_int_equal(feed_guess_ttl_until(g, 42), 5000);
+    int64_t other = colliding_user(42);
+    feed_guess_set_ttl_until(g, other, 9000);         /* not its slot: ignored */
+    assert_int_equal(feed_guess_ttl_until(g, 42), 5000);
+    assert_int_equal(feed_guess_ttl_until(g, other), 0);
+    feed_guess_store(g, other, celebs, 2);            /* takes the slot over */
+    assert_int_equal(feed_guess_ttl_until(g, other), 0);
+    assert_int_equal(feed_guess_ttl_until(g, 42), 0);
+    feed_guess_store(g, 42, celebs, 2);               /* back: the old hint is gone */
+    assert_int_equal(feed_guess_ttl_until(g, 42), 0);
+    feed_guess_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +324,7 @@ int main(void)
         cmocka_unit_test(shrinking_and_growing_reuse_storage),
         cmocka_unit_test(user_zero_is_never_known),
         cmocka_unit_test(window_hint_follows_the_slots_user),
+        cmocka_unit_test(ttl_hint_follows_the_slots_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
