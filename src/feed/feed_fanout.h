@@ -64,8 +64,13 @@
  * mostly one call either way (0.175 against 0.167 scripts per delivery),
  * so those CPU differences are the shared machine's noise, which also sets
  * the longest entries (8-28 ms, some of one key). 32 bounds a call to about
- * 1 ms of script on 800-entry feeds; 16 was not clearly better. */
-#define FANOUT_CHUNK 32
+ * 1 ms of script on 800-entry feeds; 16 was not clearly better then.
+ * Measured again on 2026-12-05 (bench/RESULTS.md, "Fan-out calls of 16
+ * feeds"), with newest-first feeds, 16 against 32 alternated: post.publish
+ * p99 while fan-out runs 1.29-1.41 ms against 1.55-3.06; SLOWLOG entries
+ * over 1 ms 85-161 against 176-263; mixed read p99 lower. A publish or a
+ * read that reaches Redis during a call waits for its end; 16 halves it. */
+#define FANOUT_CHUNK 16
 #define FANOUT_CONCURRENCY 32
 /* Delivery rounds (FANOUT_CHUNK feeds each) in flight for the whole worker:
  * what fan-out may have queued in Redis ahead of a read (feed_fanout.c,
@@ -75,8 +80,13 @@
  * (p50) from their followers against the contract's 1 s; with 4, 74-491
  * ms, at the same read p99 (bench/RESULTS.md, "2026-12-04 afternoon").
  * (With the oldest-first feeds of before, 4 had measured no more
- * deliveries/s: Redis was the limit.) */
-#define FANOUT_PUSH_ROUNDS 4
+ * deliveries/s: Redis was the limit.) With calls of 16 feeds, 8 rounds
+ * keep the 128 feeds in flight of 4 rounds of 32: at 8,000 ops/s mixed,
+ * alternated with 4 x 32 and 4 x 16 (bench/RESULTS.md, "Fan-out calls of
+ * 16 feeds"), post.publish p99 1.36 / 1.41 ms against 2.01 / 2.41 and
+ * 1.90 / 2.16, the deliveries/s of 4 x 32 (4 x 16 had ~10% fewer), the
+ * fan-out lag 9 ms p99 for all three. */
+#define FANOUT_PUSH_ROUNDS 8
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
 #define FANOUT_BLOCK_MS 1000

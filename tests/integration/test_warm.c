@@ -682,6 +682,16 @@ static void warm_yields_when_busy(void **state)
     f->finished = true;
 }
 
+/* Warms one user's feed and waits for the job to finish; job: its id. */
+static void warm_one(fixture_t *f, int64_t user, char job[64])
+{
+    int64_t users;
+    status_t s;
+    warm_ids(f->c, &user, 1, 0, job, &users);
+    wait_job(f->c, job, 10000, &s);
+    assert_string_equal(s.state, "finished");
+}
+
 static void warm_keeps_existing_feed(void **state)
 {
     fixture_t *f = *state;
@@ -689,9 +699,7 @@ static void warm_keeps_existing_feed(void **state)
     char job[64], k[160];
     int64_t users;
     status_t s;
-    warm_ids(f->c, &user, 1, 0, job, &users);
-    wait_job(f->c, job, 10000, &s);
-    assert_string_equal(s.state, "finished");
+    warm_one(f, user, job);
     /* A member PostgreSQL does not know (a delivery the rebuild would not
      * reproduce), and a short TTL: a second warm must keep the first and
      * slide the second. */
@@ -753,11 +761,7 @@ static void read_slides_the_ttl_and_remembers_it(void **state)
     fixture_t *f = *state;
     const int64_t user = 7;
     char job[64], k[160], err[512], source[16];
-    int64_t users;
-    status_t s;
-    warm_ids(f->c, &user, 1, 0, job, &users);
-    wait_job(f->c, job, 10000, &s);
-    assert_string_equal(s.state, "finished");
+    warm_one(f, user, job);
     key(f, k, sizeof k, "home", user);
     set_pttl(f, k, 5000);
 

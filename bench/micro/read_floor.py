@@ -1,0 +1,92 @@
+"""The most cached reads/s a Redis can serve, as a share of the pipelined
+ZREVRANGE ceiling that bench/run.sh divides by (issue 12's read target),
+whatever feedcached and the client cost.
+
+  RPORT=20699 python3 bench/micro/read_floor.py
+
+A cached first page makes Redis run three commands (src/feed/feed_read.c):
+the feed's meta members (ZRANGE -inf (0 BYSCORE WITHSCORES), its window
+(ZRANGE 0 +inf BYSCORE LIMIT 0 24 WITHSCORES) and the page's post values
+(MGET of 20 keys); the celebrities' windows come from feedcached's copy
+(98% of them in the bench). Each is timed alone with redis-benchmark, as
+run.sh times the ceiling (-P 32 -c 50, random keys), against the same
+Redis, on data laid out as feedcached lays it out: USERS home feeds of
+ENTRIES entries newest first behind six meta members, POSTS post values
+of 80-200 bytes. A read then costs Redis at least the sum of the three
+commands' times, so reads/s / ceiling is at most
+
+    (1 / ceiling) / (1 / meta + 1 / window + 1 / mget).
+
+This bound is generous: redis-benchmark pipelines 32 commands per write,
+where a read's three come in two round trips, and the window is counted
+on the ceiling's own terms (one command, its reply formatted alike).
+
+Measured 2026-12-05 (this machine, Redis 7.0.15): see bench/RESULTS.md,
+"Read cost (issue 12), 2026-12-05"."""
+import os, random, subprocess
+from redis_pipe import resp, pipe, cli
+
+USERS = int(os.environ.get('USERS', 10000))
+ENTRIES = int(os.environ.get('ENTRIES', 275))
+POSTS = int(os.environ.get('POSTS', 100000))
+N = int(os.environ.get('N', 200000))
+R = int(os.environ.get('R', 2))
+HOME_BASE = 2 ** 53
+rnd = random.Random(1)
+WORDS = 'the a new today feed coffee morning launch great team release cache timeline'.split()
+
+
+def body():
+    s, n = [], 80 + rnd.randrange(121)
+    while len(' '.join(s)) < n:
+        s.append(rnd.choice(WORDS))
+    return ' '.join(s).encode()
+
+
+def load():
+    """Keys named as redis-benchmark's __rand_int__ names them (12 digits)."""
+    cli('FLUSHALL')
+    cli('CONFIG', 'SET', 'zset-max-listpack-entries', '1024')
+    out = []
+    now = 1764000000000
+    for u in range(USERS):
+        a = ['ZADD', b'fc:home:{%012d}' % u, -1, 's', -2, 'e:abc']
+        a += sum(([-1000, 'c:%d' % c] for c in range(4)), [])
+        for i in range(ENTRIES):
+            a += [HOME_BASE - (now - i * 60000 - rnd.randrange(60000)), rnd.randrange(POSTS)]
+        out.append(resp(*a))
+        # The ceiling's keys, as run.sh makes them: ~50 random members.
+        z = ['ZADD', b'fc:ceil:{%012d}' % u]
+        for _ in range(50):
+            z += [rnd.randrange(USERS), rnd.randrange(USERS)]
+        out.append(resp(*z))
+    for p in range(POSTS):
+        out.append(resp('SET', b'fc:pc:{%012d}' % p, b'p%d:%s' % (rnd.randrange(10 ** 6), body())))
+    pipe(b''.join(out))
+
+
+def rps(*cmd, r=USERS):
+    p = subprocess.run(['redis-benchmark', '-p', os.environ['RPORT'], '-P', '32', '-c', '50',
+                        '-n', str(N), '-r', str(r), '-q', '--csv'] + [str(c) for c in cmd],
+                       capture_output=True, text=True, check=True)
+    line = [l for l in p.stdout.splitlines() if l and not l.startswith('"test"')][-1]
+    return float(line.split(',')[1].strip('"'))
+
+
+load()
+print(f'{USERS} feeds of {ENTRIES} entries + 6 meta, {POSTS} post values; '
+      f'encoding {cli("OBJECT", "ENCODING", "fc:home:{%012d}" % 0).strip()}')
+for _ in range(R):
+    ceil = rps('ZREVRANGE', 'fc:ceil:{__rand_int__}', 0, 19, 'WITHSCORES')
+    meta = rps('ZRANGE', 'fc:home:{__rand_int__}', '-inf', '(0', 'BYSCORE', 'WITHSCORES')
+    win = rps('ZRANGE', 'fc:home:{__rand_int__}', 0, '+inf', 'BYSCORE', 'LIMIT', 0, 24,
+              'WITHSCORES')
+    win_bare = rps('ZRANGE', 'fc:home:{__rand_int__}', 0, '+inf', 'BYSCORE', 'LIMIT', 0, 24)
+    mget = rps('MGET', *['fc:pc:{__rand_int__}'] * 20, r=POSTS)
+    us = lambda x: 1e6 / x
+    read_us = us(meta) + us(win) + us(mget)
+    print(f'ceiling ZREVRANGE 0 19 WITHSCORES {ceil:9.0f}/s ({us(ceil):5.2f} us); '
+          f'meta {us(meta):5.2f} us, window {us(win):5.2f} us (without scores {us(win_bare):5.2f}), '
+          f'MGET of 20 {us(mget):5.2f} us; a read >= {read_us:5.2f} us of Redis: '
+          f'at most {ceil and 100 * us(ceil) / read_us:4.1f}% of the ceiling')
+cli('FLUSHALL')
