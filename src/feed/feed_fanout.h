@@ -67,9 +67,9 @@
  * 1 ms of script on 800-entry feeds; 16 was not clearly better then.
  * Measured again on 2026-12-05 (bench/RESULTS.md, "Fan-out calls of 16
  * feeds"), with newest-first feeds, 16 against 32 alternated: post.publish
- * p99 while fan-out runs 1.29-1.41 ms against 1.55-3.06; SLOWLOG entries
- * over 1 ms 85-161 against 176-263; mixed read p99 lower. A publish or a
- * read that reaches Redis during a call waits for its end; 16 halves it. */
+ * p99 while fan-out runs lower (below); SLOWLOG entries over 1 ms 85-228
+ * against 176-263. A publish or a read that reaches Redis during a call
+ * waits for its end; 16 halves it. */
 #define FANOUT_CHUNK 16
 #define FANOUT_CONCURRENCY 32
 /* Delivery rounds (FANOUT_CHUNK feeds each) in flight for the whole worker:
@@ -85,7 +85,9 @@
  * alternated with 4 x 32 and 4 x 16 (bench/RESULTS.md, "Fan-out calls of
  * 16 feeds"), post.publish p99 1.36 / 1.41 ms against 2.01 / 2.41 and
  * 1.90 / 2.16, the deliveries/s of 4 x 32 (4 x 16 had ~10% fewer), the
- * fan-out lag 9 ms p99 for all three. */
+ * fan-out lag 9 ms p99 for all three. Over all runs of the day the publish
+ * p99 was 1.20-2.75 ms, median 1.41, for 8 x 16 (five runs) against
+ * 1.55-3.06, median 2.01, for 4 x 32 (seven). */
 #define FANOUT_PUSH_ROUNDS 8
 #define FANOUT_YIELD_CONCURRENCY 2 /* jobs at once while live requests are shed */
 #define FANOUT_WAIT_MAX 1024       /* failed jobs held for a retry; beyond, no new reads */
