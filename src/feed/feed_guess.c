@@ -39,16 +39,21 @@ static size_t slot_of(int64_t user)
     return (size_t)(h >> 48) % FEED_GUESS_SLOTS;
 }
 
+/* user's slot, or NULL when user holds none (nothing stored yet, user 0,
+ * or another user took it over). */
+static slot_t *slot_for(const feed_guess_t *g, int64_t user)
+{
+    if (!g->slots || user == 0)
+        return NULL;
+    slot_t *s = &g->slots[slot_of(user)];
+    return s->user_id == user ? s : NULL;
+}
+
 size_t feed_guess_get(const feed_guess_t *g, int64_t user, const int64_t **celebs)
 {
-    *celebs = NULL;
-    if (!g->slots || user == 0)
-        return 0;
-    const slot_t *s = &g->slots[slot_of(user)];
-    if (s->user_id != user)
-        return 0;
-    *celebs = s->celebs;
-    return s->n;
+    const slot_t *s = slot_for(g, user);
+    *celebs = s ? s->celebs : NULL;
+    return s ? s->n : 0;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -84,34 +89,26 @@ void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n)
 
 size_t feed_guess_window(const feed_guess_t *g, int64_t user)
 {
-    if (!g->slots || user == 0)
-        return 0;
-    const slot_t *s = &g->slots[slot_of(user)];
-    return s->user_id == user ? s->window : 0;
+    const slot_t *s = slot_for(g, user);
+    return s ? s->window : 0;
 }
 
 void feed_guess_set_window(feed_guess_t *g, int64_t user, size_t most)
 {
-    if (!g->slots || user == 0)
-        return;
-    slot_t *s = &g->slots[slot_of(user)];
-    if (s->user_id == user)
+    slot_t *s = slot_for(g, user);
+    if (s)
         s->window = most > UINT32_MAX ? UINT32_MAX : (uint32_t)most;
 }
 
 int64_t feed_guess_ttl_until(const feed_guess_t *g, int64_t user)
 {
-    if (!g->slots || user == 0)
-        return 0;
-    const slot_t *s = &g->slots[slot_of(user)];
-    return s->user_id == user ? s->ttl_until : 0;
+    const slot_t *s = slot_for(g, user);
+    return s ? s->ttl_until : 0;
 }
 
 void feed_guess_set_ttl_until(feed_guess_t *g, int64_t user, int64_t until_ms)
 {
-    if (!g->slots || user == 0)
-        return;
-    slot_t *s = &g->slots[slot_of(user)];
-    if (s->user_id == user)
+    slot_t *s = slot_for(g, user);
+    if (s)
         s->ttl_until = until_ms;
 }
