@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The floor under a scripted delivery: what any fan-out that adds to a home
+feed only if the feed exists (the contract's "only feeds that exist") costs
+Redis, before the work FEED_PUSH does beyond it. On a throwaway Redis (it runs
+FLUSHALL!):
+  RPORT=PORT python3 bench/micro/push_floor.py
+Feeds are newest-first listpacks as feedcached writes them (integer members,
+scores 2^53 - created_at, the sentinel of a complete feed and an epoch marker at the head), F
+feeds (1000) of N entries (NS="1 275 800"), P posts (20) each, sent with
+redis-cli --pipe. Per N, Redis CPU per delivery (INFO cpu) of:
+  zadd   bare pipelined ZADDs (no condition: the ceiling's command)
+  lua    EVALSHA of C feeds (16) whose script only ZADDs each
+  check  EVALSHA of C feeds whose script ZADDs where ZSCORE finds the sentinel
+  push   FEED_PUSH as src/feed/feed_scripts.c has it (same call shape)
+  head   issue 12's small head set in front of the feed, at its cheapest: the
+         meta members move to a head key of their own, a delivery checks the
+         sentinel there and adds to the head; a head past H entries (HS="32
+         64 128") is merged into the N-entry tail in one ZUNIONSTORE
+         (AGGREGATE MAX, the one bulk merge Redis has: a ZADD of many members
+         looks each up in the whole listpack) and emptied but for its meta
+         members. 2 (H + 1) posts per feed, so every feed is merged twice, at
+         N and N + H + 1 entries. No trim, no unfollow or floor check: each
+         would add to it; a read would also pay one more range, on the head.
+"check" is the least a delivery that adds only to feeds that exist can do in
+a script; "head" is what a layout that inserts into a small key saves."""
+import os, re, sys
+from redis_pipe import resp, pipe, cli, measured_pipe
+BASE = 2 ** 53
+def pid(i): return 700000000000000000 + i * 4194304
+LUA_ONLY = "for i = 1, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1]) end return #KEYS"
+LUA_CHECK = ("local n = 0 for i = 1, #KEYS do "
+             "if redis.call('ZSCORE', KEYS[i], 's') then "
+             "redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1]); n = n + 1 end end return n")
+LUA_HEAD = ("local n, h = 0, tonumber(ARGV[3]) for i = 1, #KEYS, 2 do "
+            "if redis.call('ZSCORE', KEYS[i + 1], 's') then "
+            "redis.call('ZADD', KEYS[i + 1], ARGV[2], ARGV[1]); n = n + 1 "
+            "if redis.call('ZCARD', KEYS[i + 1]) > h + 1 then "
+            "redis.call('ZUNIONSTORE', KEYS[i], 2, KEYS[i], KEYS[i + 1], 'AGGREGATE', 'MAX') "
+            "redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(0') "
+            "redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], 0, '+inf') end end end return n")
+def feed_push_text():
+    """FEED_PUSH's Lua text, taken out of the C string literal."""
+    src = open(os.path.join(os.path.dirname(__file__), '../../src/feed/feed_scripts.c')).read()
+    body = src.split('const char feed_script_push[] =', 1)[1].split(';\n', 1)[0]
+    return ''.join(re.findall(r'"((?:[^"\\]|\\.)*)"', body)).encode().decode('unicode_escape')
+def setup(F, N, how):
+    cli('FLUSHALL')
+    buf = []
+    for u in range(1, F + 1):
+        args = ['ZADD', 'fc:home:{%d}' % u, -1, 's', -6, 'e:0123456789abcdef']
+        if how == 'head':   # the meta members live in the head
+            buf.append(resp(*args))
+            args = ['ZADD', 'fc:tail:{%d}' % u]
+        for i in range(1, N):
+            args += [BASE - (1764000000000 + i * 1000 + u), pid(i * 7 + u)]
+        if len(args) > 2:
+            buf.append(resp(*args))
+    pipe(b''.join(buf))
+def deliveries(F, P, C, how, sha, H):
+    buf = []
+    for p in range(P):
+        score, member = BASE - (1765000000000 + p), pid(10 ** 6 + p)
+        for c in range(1, F + 1, C):
+            us = range(c, min(c + C, F + 1))
+            if how == 'zadd':
+                buf += [resp('ZADD', 'fc:home:{%d}' % u, score, member) for u in us]
+            elif how == 'head':
+                keys = []
+                for u in us: keys += ['fc:tail:{%d}' % u, 'fc:home:{%d}' % u]
+                buf.append(resp('EVALSHA', sha, len(keys), *keys, member, score, H))
+            elif how == 'push':
+                keys = []
+                for u in us: keys += ['fc:home:{%d}' % u, 'fc:unf:{%d}' % u]
+                # member, score, max, author, stride, newest_first, slack, checks
+                buf.append(resp('EVALSHA', sha, len(keys), *keys, member, score, 800, 424242,
+                                2, 1, 64, '0' * len(us)))
+            else:
+                keys = ['fc:home:{%d}' % u for u in us]
+                buf.append(resp('EVALSHA', sha, len(keys), *keys, member, score))
+    return b''.join(buf)
+def run(F, N, P, C, H, how):
+    if how == 'head':
+        P = 2 * (H + 1)
+    setup(F, N, how)
+    text = {'lua': LUA_ONLY, 'check': LUA_CHECK, 'push': feed_push_text(), 'head': LUA_HEAD}.get(how)
+    sha = cli('SCRIPT', 'LOAD', text).strip() if text else None
+    secs, st = measured_pipe(deliveries(F, P, C, how, sha, H))
+    n = F * P
+    card = sum(int(cli('ZCARD', k)) for k in ('fc:home:{1}', 'fc:tail:{1}'))
+    if card != N + 1 + P:
+        sys.exit(f'{how}: feed 1 holds {card} entries, expected {N + 1 + P}')
+    return secs * 1e6 / n
+if __name__ == '__main__':
+    F, P, C = int(os.environ.get('F', 1000)), int(os.environ.get('P', 20)), int(os.environ.get('C', 16))
+    R, HS = int(os.environ.get('R', 2)), [int(h) for h in os.environ.get('HS', '32 64 128').split()]
+    for r in range(R):
+        for N in [int(x) for x in os.environ.get('NS', '1 275 800').split()]:
+            row = {how: run(F, N, P, C, 0, how) for how in ('zadd', 'lua', 'check', 'push')}
+            row.update({f'head H={h}': run(F, N, P, C, h, 'head') for h in HS})
+            print(f"N={N:4d} round {r}: Redis CPU per delivery (us): "
+                  + ', '.join(f'{k} {v:5.2f}' for k, v in row.items()), flush=True)
