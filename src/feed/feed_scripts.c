@@ -25,8 +25,8 @@
  * loop runs once per delivery. BASE is FEED_SCORE_BASE, UNIT
  * FEED_COVER_UNIT (powers of two: exact in Lua's doubles). The ZADD gets
  * the score as the string it came as: Redis turns a Lua number argument
- * back into text with snprintf("%.17g"), which with the strtod after it was
- * ~7% of Redis's CPU in fan-out (perf, 2026-12-05). */
+ * back into text with snprintf("%.17g"), which cost 6% of Redis's CPU per
+ * delivery into 275-entry feeds (bench/micro/feed_push_ab.py, 2026-12-05). */
 const char feed_script_push[] =
     "local member, score, max, author, stride = ARGV[1], tonumber(ARGV[2]), "
     "tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])\n"
