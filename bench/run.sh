@@ -168,6 +168,7 @@ cleanup() {
         wait "$PERF_PID" 2>/dev/null || true
     fi
     stop_daemon
+    stop_micro_redis
     if [ -n "$STATE" ]; then
         bash scripts/services.sh stop "$STATE" >/dev/null 2>&1 || log "services.sh stop failed"
     fi
@@ -179,6 +180,15 @@ cleanup() {
         fi
     fi
     exit $rc
+}
+# Stops the micro-benchmarks' Redis (step 7), by its PID.
+MICRO_PIDFILE=
+MICRO_ENTRIES= MICRO_CHECK= MICRO_PUSH= MICRO_HEAD= MICRO_READ_PCT=
+stop_micro_redis() {
+    if [ -n "$MICRO_PIDFILE" ] && [ -s "$MICRO_PIDFILE" ]; then
+        kill -TERM "$(cat "$MICRO_PIDFILE")" 2>/dev/null || true
+    fi
+    MICRO_PIDFILE=
 }
 # Stops the feedcached this script started (SIGTERM, SIGKILL after 12 s).
 stop_daemon() {
@@ -594,6 +604,35 @@ if [ -z "$ONLY" ]; then
         "rebuild query median $EX_MEDIAN ms (${EX_TIMES[*]})"
 
     DAEMON_WARNINGS=$(grep -c -E ' (warn|error) ' "$WORK/feedcached.log" || true)
+
+    # The design's floors (issue 12): what a delivery and a cached read cost
+    # a Redis that does nothing else (warm caches, commands pipelined), from
+    # bench/micro's push_floor.py and read_floor.py on a throwaway Redis of
+    # their own (they run FLUSHALL), feeds of this graph's average size. Set
+    # against the ceilings above they say how much of a target's gap is the
+    # design and how much the run's conditions (shared CPUs, cold caches).
+    MICRO_ENTRIES=$(fmt "$ENTRIES_PER_FEED")
+    MICRO_PORT=$(free_port "$RPC_PORT") || die "no free port"
+    log "micro-benchmarks on a Redis of their own (127.0.0.1:$MICRO_PORT), $MICRO_ENTRIES-entry feeds"
+    redis-server --port "$MICRO_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --pidfile "$WORK/micro-redis.pid" --logfile "$WORK/micro-redis.log" \
+        --dir "$WORK" >/dev/null || die "the micro-benchmarks' redis-server did not start"
+    MICRO_PIDFILE=$WORK/micro-redis.pid
+    for ((i = 0; i < 50; i++)); do
+        redis-cli -p "$MICRO_PORT" PING >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    (cd bench/micro && RPORT=$MICRO_PORT R=1 NS=$MICRO_ENTRIES HS=128 V='check push head' \
+        python3 push_floor.py) >"$WORK/push_floor.txt" 2>&1 || log "push_floor.py failed"
+    (cd bench/micro && RPORT=$MICRO_PORT R=1 ENTRIES=$MICRO_ENTRIES python3 read_floor.py) \
+        >"$WORK/read_floor.txt" 2>&1 || log "read_floor.py failed"
+    stop_micro_redis
+    sed 's/^/    /' "$WORK/push_floor.txt" "$WORK/read_floor.txt" >&2
+    micro_us() { sed -n "s/.* $1 *\([0-9.]*\).*/\1/p" "$WORK/push_floor.txt" | head -1; }
+    MICRO_CHECK=$(micro_us check)
+    MICRO_PUSH=$(micro_us push)
+    MICRO_HEAD=$(micro_us 'head H=128')
+    MICRO_READ_PCT=$(sed -n 's/.*at most \([0-9.]*\)% of the ceiling.*/\1/p' "$WORK/read_floor.txt" | tail -1)
 fi
 
 # --- 7b. overload (issue 15) -------------------------------------------------------------
@@ -842,6 +881,38 @@ if [ -z "$ONLY" ]; then
     target "Redis bytes per cached post (INFO used_memory; sampled MEMORY USAGE)" "<= 300 B" \
         "$(fmt "$BYTES_PER_POST" 1) B ($(fmt "$SAMPLED_PER_POST" 1))" "" "$(met_if "$BYTES_PER_POST" "<= 300")"
 
+    # Floors of the design (step 7's micro-benchmarks) beside what this run
+    # measured: for a target not met, how much of the gap a Redis that does
+    # nothing else would leave.
+    LROWS=()
+    limit() { LROWS+=("$1|$2|$3"); }
+    if [ -n "$MICRO_PUSH" ]; then
+        limit "Fan-out deliveries/s / ZADD ceiling (>= 0.35)" \
+            "$(fmt "$MICRO_PUSH" 2) us of Redis CPU per delivery (FEED_PUSH, calls of 16); the least a delivery to a feed that must exist costs, ZSCORE + ZADD: $(fmt "$MICRO_CHECK" 2) us; a head set in front of the feed at its cheapest (H = 128): $(fmt "$MICRO_HEAD" 2) us. With Redis on a CPU of its own, FEED_PUSH alone reaches at most $(fmt "$(calc "1e6 / $CEIL_ZADD / $MICRO_PUSH")" 2) of the ceiling" \
+            "$(fmt "$(val publish.fanout_redis_cpu_us_per_delivery)" 1) us per delivery, publishing included, Redis at $(fmt "$(val publish.fanout_redis_cpu_cores)" 2) cores: $(fmt "$FAN_RATIO" 3)"
+        limit "Redis calls per delivery to a full feed (<= 2)" \
+            "a delivery to a feed that must exist is a check and an add: 2 calls in the script, plus its share of the script call (1/16 or more)" \
+            "$(fmt "$CALLS" 2)"
+        limit "Longest command in the fan-out path (none over 1 ms)" \
+            "a call of 16 deliveries: $(fmt "$(calc "16 * $MICRO_PUSH")") us of Redis CPU (SLOWLOG times wall time, which a CPU shared with other processes stretches)" \
+            "$(slow_text)"
+    fi
+    if [ -n "$MICRO_READ_PCT" ]; then
+        limit "Cached reads/s / ZREVRANGE ceiling (>= 30%)" \
+            "a cached read's three commands (meta, window with scores, MGET of 20) timed alone: at most ${MICRO_READ_PCT}% of the ceiling, whatever feedcached and the client cost" \
+            "$(ratio "$READ_MAX" "$CEIL_ZREV")"
+    fi
+    print_limits() {
+        local r a b c
+        [ ${#LROWS[@]} -gt 0 ] || return 0
+        printf 'Floors of this design (issue 12), measured in this run by bench/micro/push_floor.py and read_floor.py on a Redis of their own that does nothing else (warm caches, pipelined commands), on feeds of %s entries:\n\n' "$MICRO_ENTRIES"
+        printf '| target (goal) | floor on a Redis of its own | this run |\n|---|---|---|\n'
+        for r in "${LROWS[@]}"; do
+            IFS='|' read -r a b c <<<"$r"
+            printf '| %s | %s | %s |\n' "$a" "$b" "$c"
+        done
+    }
+
     print_targets() {
         local r a b c d e
         printf '| target (issue 12) | goal | measured | ceiling (same run) | met |\n|---|---|---|---|---|\n'
@@ -1025,6 +1096,8 @@ section() {
         print_table
         echo
         print_targets
+        echo
+        print_limits
     fi
     if [ "$ONLY" != follow ]; then
         echo

@@ -7,7 +7,8 @@ FLUSHALL!):
 Feeds are newest-first listpacks as feedcached writes them (integer members,
 scores 2^53 - created_at, the sentinel of a complete feed and an epoch marker at the head), F
 feeds (1000) of N entries (NS="1 275 800"), P posts (20) each, sent with
-redis-cli --pipe. Per N, Redis CPU per delivery (INFO cpu) of:
+redis-cli --pipe. Per N, Redis CPU per delivery (INFO cpu) of (V="zadd lua
+check push head", the variants to run):
   zadd   bare pipelined ZADDs (no condition: the ceiling's command)
   lua    EVALSHA of C feeds (16) whose script only ZADDs each
   check  EVALSHA of C feeds whose script ZADDs where ZSCORE finds the sentinel
@@ -93,9 +94,11 @@ def run(F, N, P, C, H, how):
 if __name__ == '__main__':
     F, P, C = int(os.environ.get('F', 1000)), int(os.environ.get('P', 20)), int(os.environ.get('C', 16))
     R, HS = int(os.environ.get('R', 2)), [int(h) for h in os.environ.get('HS', '32 64 128').split()]
+    V = os.environ.get('V', 'zadd lua check push head').split()   # the variants to run
     for r in range(R):
         for N in [int(x) for x in os.environ.get('NS', '1 275 800').split()]:
-            row = {how: run(F, N, P, C, 0, how) for how in ('zadd', 'lua', 'check', 'push')}
-            row.update({f'head H={h}': run(F, N, P, C, h, 'head') for h in HS})
+            row = {how: run(F, N, P, C, 0, how) for how in ('zadd', 'lua', 'check', 'push')
+                   if how in V}
+            row.update({f'head H={h}': run(F, N, P, C, h, 'head') for h in HS if 'head' in V})
             print(f"N={N:4d} round {r}: Redis CPU per delivery (us): "
                   + ', '.join(f'{k} {v:5.2f}' for k, v in row.items()), flush=True)
