@@ -184,6 +184,7 @@ cleanup() {
 # Stops the micro-benchmarks' Redis (step 7), by its PID.
 MICRO_PIDFILE=
 MICRO_ENTRIES= MICRO_CHECK= MICRO_PUSH= MICRO_HEAD= MICRO_READ_PCT=
+MICRO_ENTRIES_D= MICRO_CHECK_D= MICRO_PUSH_D= MICRO_HEAD_D=
 stop_micro_redis() {
     if [ -n "$MICRO_PIDFILE" ] && [ -s "$MICRO_PIDFILE" ]; then
         kill -TERM "$(cat "$MICRO_PIDFILE")" 2>/dev/null || true
@@ -242,14 +243,16 @@ rb() {
 # keys it sampled, then its counts, which scan_all sums.
 # Sorted sets: keys, entries (scores >= 0), meta members, keys with celebrity
 # markers, MEMORY USAGE and ZCARD of the sampled keys, keys with at least
-# ARGV[4] and at least ARGV[5] entries (options; 0 when not given).
+# ARGV[4] and at least ARGV[5] entries (options; 0 when not given), and the
+# sum of the squares of the entries per key.
 SCAN_ZSETS="local r = redis.call('SCAN', ARGV[2], 'MATCH', ARGV[1], 'COUNT', 500)
 local left, sampled, k, n, meta, marked, mem, card = tonumber(ARGV[3]), 0, 0, 0, 0, 0, 0, 0
-local min1, min2, full1, full2 = tonumber(ARGV[4] or 0), tonumber(ARGV[5] or 0), 0, 0
+local min1, min2, full1, full2, sq = tonumber(ARGV[4] or 0), tonumber(ARGV[5] or 0), 0, 0, 0
 for _, key in ipairs(r[2]) do
   k = k + 1
   local real = redis.call('ZCOUNT', key, 0, '+inf')
   n = n + real
+  sq = sq + real * real
   if real >= min1 then full1 = full1 + 1 end
   if real >= min2 then full2 = full2 + 1 end
   meta = meta + redis.call('ZCOUNT', key, '-inf', '(0')
@@ -260,7 +263,7 @@ for _, key in ipairs(r[2]) do
     card = card + redis.call('ZCARD', key)
   end
 end
-return {r[1], sampled, k, n, meta, marked, mem, card, full1, full2}"
+return {r[1], sampled, k, n, meta, marked, mem, card, full1, full2, sq}"
 # Cached posts (strings pc:{P}; hashes post:{P} before 2026-12-04, so that
 # an older binary can be measured too): keys, MEMORY USAGE of the sampled
 # ones; deleted when the option is 1.
@@ -462,7 +465,7 @@ fb --workload warm --conns 4 --depth 4 --label warm | tee "$WORK/warm.txt" | sed
 if [ -z "$ONLY" ]; then
     MEM1=$(used_memory)
     read -r FEEDS FEED_ENTRIES FEED_META FEEDS_MARKED FEED_SMEM FEED_SCARD FEEDS_FULL \
-        FEEDS_FULL_SMALL < <(scan_all "$SCAN_ZSETS" 'fc:home:*' "$FEED_MAX" "$FULL_MAX")
+        FEEDS_FULL_SMALL FEED_SQ < <(scan_all "$SCAN_ZSETS" 'fc:home:*' "$FEED_MAX" "$FULL_MAX")
     read -r _ ASET_ENTRIES _ _ _ _ _ _ < <(scan_all "$SCAN_ZSETS" 'fc:posts:*')
     read -r POSTS_CACHED POST_SMEM < <(scan_all "$SCAN_POSTS" 'fc:pc:*' 1)
     if [ "$POSTS_CACHED" = 0 ]; then    # an older feedcached: post hashes
@@ -474,6 +477,9 @@ if [ -z "$ONLY" ]; then
     SAMPLED_PER_ENTRY=$(calc "$FEED_SMEM / $FEED_SCARD")
     SAMPLED_PER_POST=$(calc "$POST_SMEM / ($POSTS_CACHED < 200 ? $POSTS_CACHED : 200)")
     ENTRIES_PER_FEED=$(calc "$FEED_ENTRIES / $FEEDS")
+    # The feed a delivery meets: a feed's size and its deliveries both grow
+    # with its followees, so its size weighted by itself (sum n^2 / sum n).
+    ENTRIES_PER_DELIVERY=$(calc "$FEED_SQ / $FEED_ENTRIES")
     MARKED_FRAC=$(calc "$FEEDS_MARKED / $FEEDS")
     MARKERS_PER_FEED=$(calc "($FEED_META - $FEEDS) / $FEEDS")
     [ "$(calc "$MARKERS_PER_FEED < 0")" = 1 ] && MARKERS_PER_FEED=0
@@ -612,8 +618,9 @@ if [ -z "$ONLY" ]; then
     # against the ceilings above they say how much of a target's gap is the
     # design and how much the run's conditions (shared CPUs, cold caches).
     MICRO_ENTRIES=$(fmt "$ENTRIES_PER_FEED")
+    MICRO_ENTRIES_D=$(fmt "$ENTRIES_PER_DELIVERY")
     MICRO_PORT=$(free_port "$RPC_PORT") || die "no free port"
-    log "micro-benchmarks on a Redis of their own (127.0.0.1:$MICRO_PORT), $MICRO_ENTRIES-entry feeds"
+    log "micro-benchmarks on a Redis of their own (127.0.0.1:$MICRO_PORT), $MICRO_ENTRIES- and $MICRO_ENTRIES_D-entry feeds"
     redis-server --port "$MICRO_PORT" --bind 127.0.0.1 --save '' --appendonly no \
         --daemonize yes --pidfile "$WORK/micro-redis.pid" --logfile "$WORK/micro-redis.log" \
         --dir "$WORK" >/dev/null || die "the micro-benchmarks' redis-server did not start"
@@ -622,16 +629,22 @@ if [ -z "$ONLY" ]; then
         redis-cli -p "$MICRO_PORT" PING >/dev/null 2>&1 && break
         sleep 0.1
     done
-    (cd bench/micro && RPORT=$MICRO_PORT R=1 NS=$MICRO_ENTRIES HS=128 V='check push head' \
+    (cd bench/micro && RPORT=$MICRO_PORT R=1 NS="$MICRO_ENTRIES $MICRO_ENTRIES_D" HS=128 V='check push head' \
         python3 push_floor.py) >"$WORK/push_floor.txt" 2>&1 || log "push_floor.py failed"
     (cd bench/micro && RPORT=$MICRO_PORT R=1 ENTRIES=$MICRO_ENTRIES python3 read_floor.py) \
         >"$WORK/read_floor.txt" 2>&1 || log "read_floor.py failed"
     stop_micro_redis
     sed 's/^/    /' "$WORK/push_floor.txt" "$WORK/read_floor.txt" >&2
-    micro_us() { sed -n "s/.* $1 *\([0-9.]*\).*/\1/p" "$WORK/push_floor.txt" | head -1; }
-    MICRO_CHECK=$(micro_us check)
-    MICRO_PUSH=$(micro_us push)
-    MICRO_HEAD=$(micro_us 'head H=128')
+    # micro_us N VARIANT: the variant's us per delivery into N-entry feeds.
+    micro_us() {
+        grep "^N= *$1 " "$WORK/push_floor.txt" | sed -n "s/.* $2 *\([0-9.]*\).*/\1/p" | head -1
+    }
+    MICRO_CHECK=$(micro_us "$MICRO_ENTRIES" check)
+    MICRO_PUSH=$(micro_us "$MICRO_ENTRIES" push)
+    MICRO_HEAD=$(micro_us "$MICRO_ENTRIES" 'head H=128')
+    MICRO_CHECK_D=$(micro_us "$MICRO_ENTRIES_D" check)
+    MICRO_PUSH_D=$(micro_us "$MICRO_ENTRIES_D" push)
+    MICRO_HEAD_D=$(micro_us "$MICRO_ENTRIES_D" 'head H=128')
     MICRO_READ_PCT=$(sed -n 's/.*at most \([0-9.]*\)% of the ceiling.*/\1/p' "$WORK/read_floor.txt" | tail -1)
 fi
 
@@ -887,14 +900,18 @@ if [ -z "$ONLY" ]; then
     LROWS=()
     limit() { LROWS+=("$1|$2|$3"); }
     if [ -n "$MICRO_PUSH" ]; then
+        # floor_text CHECK PUSH HEAD N: the fan-out floors into N-entry feeds.
+        floor_text() {
+            echo "into $4-entry feeds: FEED_PUSH (calls of 16) $(fmt "$2" 2) us of Redis CPU per delivery, at most $(fmt "$(calc "1e6 / $CEIL_ZADD / $2")" 2) of the ceiling; the least a delivery to a feed that must exist costs (ZSCORE + ZADD) $(fmt "$1" 2) us, at most $(fmt "$(calc "1e6 / $CEIL_ZADD / $1")" 2); a head set in front of the feed at its cheapest (H = 128) $(fmt "$3" 2) us, at most $(fmt "$(calc "1e6 / $CEIL_ZADD / $3")" 2)"
+        }
         limit "Fan-out deliveries/s / ZADD ceiling (>= 0.35)" \
-            "$(fmt "$MICRO_PUSH" 2) us of Redis CPU per delivery (FEED_PUSH, calls of 16); the least a delivery to a feed that must exist costs, ZSCORE + ZADD: $(fmt "$MICRO_CHECK" 2) us; a head set in front of the feed at its cheapest (H = 128): $(fmt "$MICRO_HEAD" 2) us. With Redis on a CPU of its own, FEED_PUSH alone reaches at most $(fmt "$(calc "1e6 / $CEIL_ZADD / $MICRO_PUSH")" 2) of the ceiling" \
+            "$(floor_text "$MICRO_CHECK" "$MICRO_PUSH" "$MICRO_HEAD" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_PUSH_D" "$MICRO_HEAD_D" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does)" \
             "$(fmt "$(val publish.fanout_redis_cpu_us_per_delivery)" 1) us per delivery, publishing included, Redis at $(fmt "$(val publish.fanout_redis_cpu_cores)" 2) cores: $(fmt "$FAN_RATIO" 3)"
         limit "Redis calls per delivery to a full feed (<= 2)" \
             "a delivery to a feed that must exist is a check and an add: 2 calls in the script, plus its share of the script call (1/16 or more)" \
             "$(fmt "$CALLS" 2)"
         limit "Longest command in the fan-out path (none over 1 ms)" \
-            "a call of 16 deliveries: $(fmt "$(calc "16 * $MICRO_PUSH")") us of Redis CPU (SLOWLOG times wall time, which a CPU shared with other processes stretches)" \
+            "a call of 16 deliveries: $(fmt "$(calc "16 * $MICRO_PUSH_D")") us of Redis CPU (SLOWLOG times wall time, which a CPU shared with other processes stretches)" \
             "$(slow_text)"
     fi
     if [ -n "$MICRO_READ_PCT" ]; then
@@ -905,7 +922,7 @@ if [ -z "$ONLY" ]; then
     print_limits() {
         local r a b c
         [ ${#LROWS[@]} -gt 0 ] || return 0
-        printf 'Floors of this design (issue 12), measured in this run by bench/micro/push_floor.py and read_floor.py on a Redis of their own that does nothing else (warm caches, pipelined commands), on feeds of %s entries:\n\n' "$MICRO_ENTRIES"
+        printf 'Floors of this design (issue 12), measured in this run by bench/micro/push_floor.py and read_floor.py on a Redis of their own that does nothing else (warm caches, pipelined commands):\n\n'
         printf '| target (goal) | floor on a Redis of its own | this run |\n|---|---|---|\n'
         for r in "${LROWS[@]}"; do
             IFS='|' read -r a b c <<<"$r"

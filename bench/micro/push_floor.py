@@ -46,6 +46,8 @@ def feed_push_text():
     return ''.join(re.findall(r'"((?:[^"\\]|\\.)*)"', body)).encode().decode('unicode_escape')
 def setup(F, N, how):
     cli('FLUSHALL')
+    # Listpacks throughout, the head's merged tails included (N + 2 (H + 1)).
+    cli('CONFIG', 'SET', 'zset-max-listpack-entries', '4096')
     buf = []
     for u in range(1, F + 1):
         args = ['ZADD', 'fc:home:{%d}' % u, -1, 's', -6, 'e:0123456789abcdef']
@@ -90,6 +92,10 @@ def run(F, N, P, C, H, how):
     card = sum(int(cli('ZCARD', k)) for k in ('fc:home:{1}', 'fc:tail:{1}'))
     if card != N + 1 + P:
         sys.exit(f'{how}: feed 1 holds {card} entries, expected {N + 1 + P}')
+    key = 'fc:tail:{1}' if how == 'head' and N > 1 else 'fc:home:{1}'
+    enc = cli('OBJECT', 'ENCODING', key).strip()
+    if enc != 'listpack':
+        sys.exit(f'{how}: {key} is a {enc}, not a listpack')
     return secs * 1e6 / n
 if __name__ == '__main__':
     F, P, C = int(os.environ.get('F', 1000)), int(os.environ.get('P', 20)), int(os.environ.get('C', 16))
