@@ -24,8 +24,9 @@ check push head", the variants to run):
          would add to it; a read would also pay one more range, on the head.
 "check" is the least a delivery that adds only to feeds that exist can do in
 a script; "head" is what a layout that inserts into a small key saves."""
-import os, re, sys
+import os, sys
 from redis_pipe import resp, pipe, cli, measured_pipe
+from feed_push_ab import script   # FEED_PUSH's text, compiled from the C source
 BASE = 2 ** 53
 def pid(i): return 700000000000000000 + i * 4194304
 LUA_ONLY = "for i = 1, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1]) end return #KEYS"
@@ -39,11 +40,6 @@ LUA_HEAD = ("local n, h = 0, tonumber(ARGV[3]) for i = 1, #KEYS, 2 do "
             "redis.call('ZUNIONSTORE', KEYS[i], 2, KEYS[i], KEYS[i + 1], 'AGGREGATE', 'MAX') "
             "redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(0') "
             "redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], 0, '+inf') end end end return n")
-def feed_push_text():
-    """FEED_PUSH's Lua text, taken out of the C string literal."""
-    src = open(os.path.join(os.path.dirname(__file__), '../../src/feed/feed_scripts.c')).read()
-    body = src.split('const char feed_script_push[] =', 1)[1].split(';\n', 1)[0]
-    return ''.join(re.findall(r'"((?:[^"\\]|\\.)*)"', body)).encode().decode('unicode_escape')
 def setup(F, N, how):
     cli('FLUSHALL')
     # Listpacks throughout, the head's merged tails included (N + 2 (H + 1)).
@@ -85,7 +81,7 @@ def run(F, N, P, C, H, how):
     if how == 'head':
         P = 2 * (H + 1)
     setup(F, N, how)
-    text = {'lua': LUA_ONLY, 'check': LUA_CHECK, 'push': feed_push_text(), 'head': LUA_HEAD}.get(how)
+    text = {'lua': LUA_ONLY, 'check': LUA_CHECK, 'push': script(None), 'head': LUA_HEAD}.get(how)
     sha = cli('SCRIPT', 'LOAD', text).strip() if text else None
     secs, st = measured_pipe(deliveries(F, P, C, how, sha, H))
     n = F * P
