@@ -36,7 +36,8 @@
  *             rebuilds the feed. Only the get's latency is recorded.
  *   publish   INSERT INTO posts (all publishes a thread starts at once in
  *             one statement), then post.publish {id, author_id, created_at,
- *             body}
+ *             body}; with --insert-only the INSERT alone, its latency to
+ *             the INSERT's end (the caller's own write, without feedcache)
  *   follow    INSERT INTO follows ... ON CONFLICT DO NOTHING, then follow
  *             {follower_id, followee_id}; the follower is drawn like a
  *             reader (--dist), the followee uniformly
@@ -474,8 +475,16 @@ static int issue(worker_t *w, conn_t *cn, int n, const double *t0)
     }
     if (writes && write_pg(w, k) != 0)
         return -1;
+    double written = fb_now();
     for (int i = 0; i < k; i++) {
         const op_t *op = &w->ops[i];
+        if (op->op == OP_PUBLISH && o->insert_only) {
+            /* Done with its INSERT: recorded like an answer (not sent). */
+            if (written >= w->l->t0 && written < w->l->t1)
+                hist_record(&w->res.hist[OP_PUBLISH],
+                            written > op->t0 ? (uint64_t)((written - op->t0) * 1e9) : 0);
+            continue;
+        }
         if (op->skip) {
             if (op->t0 >= w->l->t0 && op->t0 < w->l->t1)
                 w->res.unfollow_none++;

@@ -768,6 +768,9 @@ static void usage(FILE *to)
         "  --max-inflight N     open loop: operations in flight per connection at most [1000]\n"
         "  --drop               open loop: an operation due at --max-inflight is not sent but\n"
         "                       counted as dropped (a bounded client queue) [it waits]\n"
+        "  --insert-only        a publish is its INSERT INTO posts alone, without post.publish:\n"
+        "                       what the caller's own writes cost the machine (its latency is\n"
+        "                       the INSERT's)\n"
         "  --phases R:S,...     open loop in back-to-back phases: R operations/s for S seconds\n"
         "                       each (replaces --rate and --duration; at most 8); figures per\n"
         "                       phase as LABEL.pN.key\n"
@@ -804,6 +807,9 @@ int main(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--drop")) {
             o.drop = true;
+            continue;
+        } else if (!strcmp(a, "--insert-only")) {
+            o.insert_only = true;
             continue;
         } else if (!strcmp(a, "--phases")) {
             if (fb_phases_parse(v, &o.phases) != 0)
@@ -920,6 +926,10 @@ int main(int argc, char **argv)
                     (o.workload == WL_MIXED && o.pct_publish + o.pct_follow + o.pct_unfollow > 0);
     if (needs_pg && !o.pg) {
         fprintf(stderr, "feedbench: --workload %s needs --pg\n", workload_names[o.workload]);
+        return 2;
+    }
+    if (o.insert_only && o.workload != WL_PUBLISH && o.workload != WL_MIXED) {
+        fprintf(stderr, "feedbench: --insert-only is for --workload publish or mixed\n");
         return 2;
     }
     if (!o.label)

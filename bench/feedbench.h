@@ -58,6 +58,7 @@ typedef struct {
     uint64_t seed;
     int max_inflight;          /* per connection, open loop */
     bool drop;                 /* open loop: drop (count) what is due at max_inflight */
+    bool insert_only;          /* publishes are their INSERT alone: no post.publish */
     fb_phases_t phases;        /* open loop in phases (--phases); n == 0: one rate */
     const char *daemon_log;    /* feedcached's log: lines written per phase, or NULL */
 } fb_opts_t;

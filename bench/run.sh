@@ -22,7 +22,8 @@
 #     (fan-out, with Redis' SLOWLOG at 1 ms and INFO commandstats: calls per
 #     delivery), post.publish latency while fan-out runs (open loop at half
 #     the fan-out rate), mixed 90/10/0 (reads, publishes, follows) at the
-#     read-alone rate; EXPLAIN ANALYZE of an ~800-entry rebuild; then the
+#     read-alone rate, and the same with every publish its INSERT alone
+#     (feedbench --insert-only: the read tail's floor on this machine); EXPLAIN ANALYZE of an ~800-entry rebuild; then the
 #     overload scenario (issue 15): capacity = cached reads, closed loop at
 #     64 in flight (best of 2, and of 3 with one after the phases); then
 #     one open-loop run in back-to-back
@@ -564,13 +565,19 @@ if [ -z "$ONLY" ]; then
     run_fb pub_fan --workload publish --rate "$PF_RATE" --conns 4
     # Reads alone and mixed (MIX: % reads, publishes, follows), at the same
     # total rate (half the maximum), interleaved twice; the lower read p99 of
-    # each counts.
+    # each counts. The third run of each round is the mixed one with every
+    # publish its INSERT alone (--insert-only: no post.publish, so nothing
+    # of feedcache's but the reads): what the caller's own writes do to the
+    # reads on this machine, where PostgreSQL shares the two CPUs, the read
+    # tail's floor (issue 12).
     for i in 1 2; do
         run_fb "read_half$i" --workload read --rate "$HALF" --conns 8
         run_fb "mixed$i" --workload mixed --mix "$MIX" --rate "$HALF" --conns 8
+        run_fb "mixed_ins$i" --workload mixed --mix "$MIX" --rate "$HALF" --conns 8 --insert-only
     done
     best_of read_half read_p99_ms min 2 >/dev/null
     best_of mixed read_p99_ms min 2 >/dev/null
+    best_of mixed_ins read_p99_ms min 2 >/dev/null
 
     # EXPLAIN ANALYZE of the rebuild query (src/store/pg/pg_queries.h,
     # feed_rebuild) for the user whose non-celebrity timeline is closest to 800
@@ -819,6 +826,10 @@ if [ -z "$ONLY" ]; then
         "$(ratio "$(val mixed.read_p99_ms)" "$(val read_half.read_p99_ms)")"
     row "Mixed: publish p50 / p99 (ms, INSERT included) / fan-out deliveries/s" \
         "$(fmt "$(val mixed.publish_p50_ms)" 2) / $(fmt "$(val mixed.publish_p99_ms)" 2) / $(fmt "$(val mixed.deliveries_per_s)")"
+    row "Mixed, every publish its INSERT alone (--insert-only: no post.publish, no fan-out): read p50 / p99 (ms; better of 2 runs, p99 $(fmt "$(val mixed_ins1.read_p99_ms)" 2) / $(fmt "$(val mixed_ins2.read_p99_ms)" 2)); INSERT p99 (ms)" \
+        "$(fmt "$(val mixed_ins.read_p50_ms)" 2) / $(fmt "$(val mixed_ins.read_p99_ms)" 2); $(fmt "$(val mixed_ins.publish_p99_ms)" 2)" \
+        "$(fmt "$(val read_half.read_p99_ms)" 2) ms read alone" \
+        "$(ratio "$(val mixed_ins.read_p99_ms)" "$(val read_half.read_p99_ms)")"
     row "Fan-out: Redis calls per delivery, publish run (INFO commandstats, calls inside scripts and publishing included; $(pct "$(calc "$FEEDS_FULL / $FEEDS")") of feeds held feed_max $FEED_MAX entries); per delivery: $(val publish.fanout_calls_top)" \
         "$(fmt "$(val publish.fanout_calls_per_delivery)" 2) ($(fmt "$(val publish.fanout_scripts_per_delivery)" 4) scripts)"
     row "Fan-out to full feeds (feedcached restarted with --feed-max $FULL_MAX; $(pct "$(calc "$FEEDS_FULL_SMALL / $FEEDS")") of feeds held >= $FULL_MAX entries): deliveries/s; Redis calls per delivery: $(val publish_full.fanout_calls_top)" \
@@ -914,6 +925,10 @@ if [ -z "$ONLY" ]; then
             "a call of 16 deliveries: $(fmt "$(calc "16 * $MICRO_PUSH_D")") us of Redis CPU (SLOWLOG times wall time, which a CPU shared with other processes stretches)" \
             "$(slow_text)"
     fi
+    MR_INS=$(calc "$(val mixed_ins.read_p99_ms) / $(val read_half.read_p99_ms)")
+    limit "Read p99 with 10% publishes / read-only p99 (<= 1.5x)" \
+        "not on a Redis of its own: the same mixed run with every publish its INSERT INTO posts alone (feedbench --insert-only: no post.publish, no fan-out, nothing of feedcache's but the reads; PostgreSQL shares the two CPUs), best of 2 (p99 $(fmt "$(val mixed_ins1.read_p99_ms)" 2) / $(fmt "$(val mixed_ins2.read_p99_ms)" 2) ms): $(fmt "$MR_INS" 2)x ($(fmt "$(val mixed_ins.read_p99_ms)" 2) / $(fmt "$(val read_half.read_p99_ms)" 2) ms)" \
+        "$(fmt "$MR" 2)x"
     if [ -n "$MICRO_READ_PCT" ]; then
         limit "Cached reads/s / ZREVRANGE ceiling (>= 30%)" \
             "a cached read's three commands (meta, window with scores, MGET of 20) timed alone: at most ${MICRO_READ_PCT}% of the ceiling, whatever feedcached and the client cost" \
@@ -922,8 +937,8 @@ if [ -z "$ONLY" ]; then
     print_limits() {
         local r a b c
         [ ${#LROWS[@]} -gt 0 ] || return 0
-        printf 'Floors of this design (issue 12), measured in this run by bench/micro/push_floor.py and read_floor.py on a Redis of their own that does nothing else (warm caches, pipelined commands):\n\n'
-        printf '| target (goal) | floor on a Redis of its own | this run |\n|---|---|---|\n'
+        printf 'Floors of this design (issue 12), measured in this run: by bench/micro/push_floor.py and read_floor.py on a Redis of their own that does nothing else (warm caches, pipelined commands); the read tail by a mixed run without feedcache'"'"'s part of the publishes:\n\n'
+        printf '| target (goal) | floor | this run |\n|---|---|---|\n'
         for r in "${LROWS[@]}"; do
             IFS='|' read -r a b c <<<"$r"
             printf '| %s | %s | %s |\n' "$a" "$b" "$c"
