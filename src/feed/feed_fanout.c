@@ -8,6 +8,7 @@
 #include "feed/feed_cmd.h"
 #include "feed/feed_job.h"
 #include "feed/feed_metrics.h"
+#include "feed/feed_rounds.h"
 #include "feed/feed_scripts.h"
 #include "feed/feed_shard.h"
 #include "feed/feed_slots.h"
@@ -52,7 +53,8 @@ struct feed_fanout {
     int nwaiting;
     list_t running, waiting;       /* fanout_job_t.link */
     unsigned next_affinity;
-    int pushes;                    /* delivery rounds in flight (FANOUT_PUSH_ROUNDS) */
+    int pushes;                    /* delivery rounds in flight */
+    feed_rounds_t rounds;          /* how many may be (at most FANOUT_PUSH_ROUNDS) */
     list_t push_queue;             /* fanout_job_t.push_link: jobs waiting for a round */
     int side_commands;             /* XLEN, XAUTOCLAIM, heartbeats, CONFIG GET in flight */
     /* Failure handling: see feed_fanout.h. */
@@ -93,6 +95,7 @@ struct fanout_job {
     size_t nids, next;
     bool save_progress;            /* the page's first round saves where it starts */
     bool queued;                   /* in f->push_queue */
+    int64_t queued_us;             /* since when (feed_rounds: the wait for a round) */
     list_t push_link;
     char dead_reason[160];         /* set: moving to the dead-letter stream */
     rds_batch_t *batch;
@@ -345,16 +348,27 @@ static void job_dead(fanout_job_t *j, const char *reason)
 static void job_next_page(fanout_job_t *j);
 static void deliver_round(fanout_job_t *j);
 
-/* A round ended (either way): its place goes to the job waiting longest. */
-static void round_done(feed_fanout_t *f)
+/* Places for rounds go to the jobs waiting longest. */
+static void start_waiting(feed_fanout_t *f)
 {
-    f->pushes--;
-    while (f->pushes < FANOUT_PUSH_ROUNDS && !list_empty(&f->push_queue)) {
+    while (f->pushes < f->rounds.limit && !list_empty(&f->push_queue)) {
         fanout_job_t *next = list_entry(f->push_queue.next, fanout_job_t, push_link);
         list_remove(&next->push_link);
         next->queued = false;
         deliver_round(next);
     }
+}
+
+/* A round ended (either way): its place goes to the job waiting longest. */
+static void round_done(feed_fanout_t *f)
+{
+    f->pushes--;
+    start_waiting(f);
+}
+
+static int64_t now_us(void)
+{
+    return (int64_t)(uv_hrtime() / 1000);
 }
 
 static void on_delivered(rds_batch_t *b, void *arg)
@@ -435,8 +449,9 @@ static void add_delivery(fanout_job_t *j, const int64_t *ids, size_t n)
  * slot (about one per user: a page of 5,000 users spans nearly as many
  * slots), which the router sends to their nodes.
  *
- * At most FANOUT_PUSH_ROUNDS rounds are in flight for the whole worker; a
- * job past that waits in f->push_queue. Redis runs every command already
+ * At most f->rounds.limit rounds (feed_rounds.h: FANOUT_PUSH_ROUNDS under
+ * a backlog, fewer while fan-out keeps up) are in flight for the whole
+ * worker; a job past that waits in f->push_queue. Redis runs every command already
  * read from a connection before it serves another, so a page of 157
  * scripts pipelined at once (as until issue 12's tail work) kept it on
  * fan-out for ~5 ms per 16 KB read, and a read or publish queued behind
@@ -449,12 +464,20 @@ static void deliver_round(fanout_job_t *j)
         job_free(j);                 /* it stays pending in the stream */
         return;
     }
-    if (f->pushes >= FANOUT_PUSH_ROUNDS) {
+    int64_t now = now_us();
+    if (f->pushes >= f->rounds.limit) {
+        if (j->queued_us == 0)
+            j->queued_us = now;
         list_insert_tail(&f->push_queue, &j->push_link);
         j->queued = true;
         return;
     }
     f->pushes++;
+    int limit = f->rounds.limit;
+    bool grew = feed_rounds_started(&f->rounds, j->queued_us ? now - j->queued_us : 0, now);
+    j->queued_us = 0;
+    if (f->rounds.limit != limit)
+        metric_set(feed_metrics.fanout_rounds_limit, (double)f->rounds.limit);
     rds_batch_clear(j->batch);
     j->first_eval = 0;
     if (j->save_progress) {
@@ -481,6 +504,10 @@ static void deliver_round(fanout_job_t *j)
         add_delivery(j, j->ids + j->next, end - j->next);
     }
     j->next = end;
+    /* Before the wait, whose callback may end j (an empty batch answers at
+     * once); f stays, for it is not stopping (see the top). */
+    if (grew)
+        start_waiting(f);
     rds_batch_wait(j->batch, on_delivered, j);
 }
 
@@ -1146,6 +1173,8 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *
     list_init(&f->running);
     list_init(&f->waiting);
     list_init(&f->push_queue);
+    feed_rounds_init(&f->rounds, FANOUT_PUSH_ROUNDS, now_us());
+    metric_set(feed_metrics.fanout_rounds_limit, (double)f->rounds.limit);
     uv_timer_init(e->loop, &f->tick);
     uv_timer_init(e->loop, &f->retry);
     uv_timer_init(e->loop, &f->wake);

@@ -73,9 +73,10 @@
  * waits for its end; 16 halves it. */
 #define FANOUT_CHUNK 16
 #define FANOUT_CONCURRENCY 32
-/* Delivery rounds (FANOUT_CHUNK feeds each) in flight for the whole worker:
- * what fan-out may have queued in Redis ahead of a read (feed_fanout.c,
- * deliver_round). Under reads, each round waits its turn behind them, so
+/* Delivery rounds (FANOUT_CHUNK feeds each) in flight for the whole worker
+ * at most: what fan-out may have queued in Redis ahead of a read
+ * (feed_fanout.c, deliver_round). The worker allows this many under a
+ * backlog and fewer while it keeps up (feed_rounds.h). Under reads, each round waits its turn behind them, so
  * the rounds in flight bound deliveries/s by the round trip: with 2, the
  * bench's mixed load (8,000 ops/s, 10% publishes) left posts 1.7-2.7 s
  * (p50) from their followers against the contract's 1 s; with 4, 74-491

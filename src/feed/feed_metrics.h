@@ -25,6 +25,9 @@
     ACTION(fanout_consumers_removed_total, METRIC_COUNTER, \
            "fan-out consumers removed from the groups: gone for a day with no job pending " \
            "(instances that stopped or were renamed)") \
+    ACTION(fanout_rounds_limit, METRIC_GAUGE, \
+           "fan-out delivery rounds allowed in flight now: fewer while fan-out keeps up, so " \
+           "that less of it is queued in Redis ahead of reads and publishes") \
     ACTION(fanout_yields_total, METRIC_COUNTER, \
            "reads of the fan-out queue that took fewer jobs because live requests were being " \
            "shed (fan-out yields to reads under overload, never stops)") \
