@@ -926,8 +926,19 @@ if [ -z "$ONLY" ]; then
             "$(slow_text)"
     fi
     MR_INS=$(calc "$(val mixed_ins.read_p99_ms) / $(val read_half.read_p99_ms)")
+    # What the mix asks of Redis at the fan-out floors: its deliveries/s
+    # (publishes/s x deliveries per post) at the floor's cost per delivery,
+    # plus its reads/s at the Redis CPU per read measured above. Redis runs
+    # commands on one thread: past one core, fan-out falls behind or reads
+    # queue, whatever the latency.
+    MIX_NEED=
+    if [ -n "$MICRO_PUSH_D" ]; then
+        MIX_DPS=$(calc "$(val mixed.publish_per_s) * $(val mixed.deliveries_per_post)")
+        mix_need() { calc "($MIX_DPS * $1 + $(val mixed.read_per_s) * $RCPU) / 1e6"; }
+        MIX_NEED="; what the mix asks of Redis at the floors ($(fmt "$(val mixed.publish_per_s)") publishes/s x $(fmt "$(val mixed.deliveries_per_post)" 1) deliveries at the cost of one into $MICRO_ENTRIES_D-entry feeds, plus $(fmt "$(val mixed.read_per_s)") reads/s x $(fmt "$RCPU" 1) us): $(fmt "$(mix_need "$MICRO_PUSH_D")" 2) cores of Redis with FEED_PUSH, $(fmt "$(mix_need "$MICRO_HEAD_D")" 2) with a head set at its cheapest; one Redis thread has at most 1 (beyond it fan-out falls behind or reads queue: here the fan-out lag p99 was $(fmt "$(calc "$(val mixed.lag_p99_ms) / 1000")" 2) s)"
+    fi
     limit "Read p99 with 10% publishes / read-only p99 (<= 1.5x)" \
-        "not on a Redis of its own: the same mixed run with every publish its INSERT INTO posts alone (feedbench --insert-only: no post.publish, no fan-out, nothing of feedcache's but the reads; PostgreSQL shares the two CPUs), best of 2 (p99 $(fmt "$(val mixed_ins1.read_p99_ms)" 2) / $(fmt "$(val mixed_ins2.read_p99_ms)" 2) ms): $(fmt "$MR_INS" 2)x ($(fmt "$(val mixed_ins.read_p99_ms)" 2) / $(fmt "$(val read_half.read_p99_ms)" 2) ms)" \
+        "not on a Redis of its own: the same mixed run with every publish its INSERT INTO posts alone (feedbench --insert-only: no post.publish, no fan-out, nothing of feedcache's but the reads; PostgreSQL shares the two CPUs), best of 2 (p99 $(fmt "$(val mixed_ins1.read_p99_ms)" 2) / $(fmt "$(val mixed_ins2.read_p99_ms)" 2) ms): $(fmt "$MR_INS" 2)x ($(fmt "$(val mixed_ins.read_p99_ms)" 2) / $(fmt "$(val read_half.read_p99_ms)" 2) ms)$MIX_NEED" \
         "$(fmt "$MR" 2)x"
     if [ -n "$MICRO_READ_PCT" ]; then
         limit "Cached reads/s / ZREVRANGE ceiling (>= 30%)" \
