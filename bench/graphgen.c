@@ -461,7 +461,13 @@ static int generate(const gen_opts_t *o)
     }
     fprintf(stderr, "graphgen: %-28s %7.2f s (users+follows %.2f s, posts %.2f s, in parallel)\n",
             "COPY", now_s() - t0, ju.secs, jp.secs);
-    if (step(c0, "maintenance_work_mem", "SET maintenance_work_mem = '1GB'") != 0 ||
+    /* Synchronous commits from here: VACUUM marks a page all-visible only
+     * once its rows' hint bits are set, which waits for their commits to be
+     * flushed; with the test servers' synchronous_commit = off, VACUUM's own
+     * ANALYZE of one table (an asynchronous commit) kept the next tables'
+     * pages from it, and the rebuild and fan-out queries read the heap. */
+    if (step(c0, "synchronous_commit", "SET synchronous_commit = on") != 0 ||
+        step(c0, "maintenance_work_mem", "SET maintenance_work_mem = '1GB'") != 0 ||
         step(c0, "schema (indexes)", schema) != 0 ||
         step(c0, "vacuum analyze", "VACUUM (ANALYZE) users, follows, posts") != 0)
         goto out;
