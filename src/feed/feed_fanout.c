@@ -473,11 +473,9 @@ static void deliver_round(fanout_job_t *j)
         return;
     }
     f->pushes++;
-    int limit = f->rounds.limit;
     bool grew = feed_rounds_started(&f->rounds, j->queued_us ? now - j->queued_us : 0, now);
     j->queued_us = 0;
-    if (f->rounds.limit != limit)
-        metric_set(feed_metrics.fanout_rounds_limit, (double)f->rounds.limit);
+    metric_set(feed_metrics.fanout_rounds_limit, (double)f->rounds.limit);
     rds_batch_clear(j->batch);
     j->first_eval = 0;
     if (j->save_progress) {
