@@ -401,7 +401,7 @@ log "starting Redis and PostgreSQL ($STATE)"
 case "${FC_BENCH_REDIS_SCHED:-}" in
     "") ;;
     fifo) chrt -f -p 1 "$(cat "$STATE/redis/redis.pid")" || die "chrt of Redis failed" ;;
-    nice=-[0-9]* | nice=[0-9]*)
+    nice=*)                          # (checked at the top)
         renice -n "${FC_BENCH_REDIS_SCHED#nice=}" -p "$(cat "$STATE/redis/redis.pid")" >/dev/null ||
             die "renice of Redis failed" ;;
 esac

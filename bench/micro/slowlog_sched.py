@@ -22,7 +22,7 @@ second. P = 100, two rounds: H = 2 hogs 2 / 2 (4.7-4.8 ms), H = 4 hogs 8 /
 19 (16-20 ms), fifo 0 every time.
 Per condition: SLOWLOG entries over 1 ms (slowlog-log-slower-than 1000),
 the longest, Redis CPU per delivery, and the CPUs' steal time meanwhile."""
-import os, socket, subprocess, sys, time
+import json, os, subprocess, time
 from redis_pipe import cli, measured_pipe
 from push_floor import setup, deliveries
 from feed_push_ab import script
@@ -37,27 +37,9 @@ def sched(rpid, how):
                            '1' if how == 'fifo' else '0', rpid],
                           capture_output=True).returncode == 0 and ok
 def slow_durations():
-    """SLOWLOG GET's durations (us), read as RESP: redis-cli prints the
-    nested reply flat, where an argument can look like a duration."""
-    sk = socket.create_connection(('127.0.0.1', int(os.environ['RPORT'])))
-    f = sk.makefile('rb')
-    sk.sendall(b'*3\r\n$7\r\nSLOWLOG\r\n$3\r\nGET\r\n$6\r\n100000\r\n')
-    def read():
-        line = f.readline()
-        t, rest = line[:1], line[1:-2]
-        if t == b'*':
-            return [read() for _ in range(int(rest))]
-        if t == b'$':
-            n = int(rest)
-            return None if n < 0 else f.read(n + 2)[:-2]
-        if t == b':':
-            return int(rest)
-        if t == b'-':
-            sys.exit(rest.decode())
-        return rest
-    entries = read()
-    sk.close()
-    return [e[2] for e in entries]
+    """SLOWLOG GET's durations (us), as run.sh reads the log (redis-cli
+    --json: printed flat, an argument could look like a duration)."""
+    return [e[2] for e in json.loads(cli('--json', 'SLOWLOG', 'GET', '100000'))]
 def one(F, N, P, C, how, rpid, nhogs):
     if not sched(rpid, how):
         sched(rpid, 'alone')
