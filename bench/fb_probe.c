@@ -85,6 +85,9 @@ static void parse_cmdstats(const char *info, probe_redis_t *out)
         memcpy(out->cmd_name[out->ncmds], p, (size_t)(colon - p));
         out->cmd_name[out->ncmds][colon - p] = '\0';
         out->cmd_calls[out->ncmds] = strtoull(colon + 7, NULL, 10);
+        const char *eol = strchr(colon, '\n');
+        const char *usec = strstr(colon, ",usec=");
+        out->cmd_usec[out->ncmds] = usec && (!eol || usec < eol) ? strtoull(usec + 6, NULL, 10) : 0;
         out->ncmds++;
     }
 }
@@ -94,6 +97,14 @@ uint64_t probe_cmd_calls(const probe_redis_t *r, const char *name)
     for (int i = 0; i < r->ncmds; i++)
         if (strcmp(r->cmd_name[i], name) == 0)
             return r->cmd_calls[i];
+    return 0;
+}
+
+uint64_t probe_cmd_usec(const probe_redis_t *r, const char *name)
+{
+    for (int i = 0; i < r->ncmds; i++)
+        if (strcmp(r->cmd_name[i], name) == 0)
+            return r->cmd_usec[i];
     return 0;
 }
 

@@ -32,10 +32,13 @@ typedef struct {
                                          * pipeline that arrives in one piece */
     uint64_t used_memory;
     /* INFO commandstats: calls per command, those made inside scripts
-     * included (Redis counts a redis.call() as a call of its command). */
+     * included (Redis counts a redis.call() as a call of its command), and
+     * the microseconds spent in them. A script's usec includes those of the
+     * commands it called, which are counted under their own names too. */
     int ncmds;
     char cmd_name[PROBE_MAX_CMDS][32];  /* "zadd", "config|set"... */
     uint64_t cmd_calls[PROBE_MAX_CMDS];
+    uint64_t cmd_usec[PROBE_MAX_CMDS];
 } probe_redis_t;
 
 typedef struct {
@@ -95,6 +98,8 @@ double probe_counter(const char *page, const char *name, const char *match);
 
 /* Calls of command `name` in a commandstats sample (0 when absent). */
 uint64_t probe_cmd_calls(const probe_redis_t *r, const char *name);
+/* A command's usec in r (0 when absent). */
+uint64_t probe_cmd_usec(const probe_redis_t *r, const char *name);
 
 /* Numeric value of `key:value` in a Redis INFO text, or -1. */
 double probe_info_value(const char *info, const char *key);

@@ -328,52 +328,86 @@ static void report_follows(report_t *rep, const fb_result_t *res, const probe_sn
     }
 }
 
+/* "name v, name v, ..." of the (at most) eight largest values / d, largest
+ * first; values[] is spent (zeroed) on the way. */
+static void format_top(char *out, size_t size, const probe_redis_t *b, double *values, double d,
+                       int decimals)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int n = 0; n < 8; n++) {
+        int best = -1;
+        for (int i = 0; i < b->ncmds; i++)
+            if (values[i] > 0 && (best < 0 || values[i] > values[best]))
+                best = i;
+        if (best < 0)
+            break;
+        int w = snprintf(out + len, size - len, "%s%s %.*f", n ? ", " : "", b->cmd_name[best],
+                         decimals, values[best] / d);
+        if (w < 0 || (size_t)w >= size - len)
+            break;
+        len += (size_t)w;
+        values[best] = 0;
+    }
+}
+
+static bool is_script_cmd(const char *name)
+{
+    static const char *const scripts[] = { "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall",
+                                           "fcall_ro" };
+    for (size_t k = 0; k < sizeof scripts / sizeof scripts[0]; k++)
+        if (strcmp(name, scripts[k]) == 0)
+            return true;
+    return false;
+}
+
 /* Redis calls between two samples per delivery (issue 12), from INFO
  * commandstats: every command, those a script makes with redis.call()
  * included, and the scripts themselves; only the probes' own INFO is left
- * out. Also the scripts per delivery and the eight commands called most. */
+ * out. Also the scripts per delivery and the eight commands called most;
+ * and where Redis's time went: usec per delivery of the eight commands
+ * that took most (a script's includes the commands it called), and the
+ * scripts' own time (Lua, redis.call's argument and reply conversions):
+ * their usec less that of every other command, a lower bound, since some
+ * of those (XREADGROUP, XADD...) are sent outside scripts. */
 static void report_calls(report_t *rep, const probe_redis_t *a, const probe_redis_t *b,
                          int64_t deliveries)
 {
     if (!a->ok || !b->ok || b->ncmds == 0 || deliveries <= 0)
         return;
-    static const char *const scripts[] = { "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall",
-                                           "fcall_ro" };
-    double d = (double)deliveries, total = 0, nscripts = 0;
-    double calls[PROBE_MAX_CMDS];
+    double d = (double)deliveries, total = 0, nscripts = 0, script_us = 0, other_us = 0;
+    double calls[PROBE_MAX_CMDS], usec[PROBE_MAX_CMDS];
     for (int i = 0; i < b->ncmds; i++) {
         uint64_t before = probe_cmd_calls(a, b->cmd_name[i]);
+        uint64_t before_us = probe_cmd_usec(a, b->cmd_name[i]);
         calls[i] = b->cmd_calls[i] > before ? (double)(b->cmd_calls[i] - before) : 0;
+        usec[i] = b->cmd_usec[i] > before_us ? (double)(b->cmd_usec[i] - before_us) : 0;
         if (strcmp(b->cmd_name[i], "info") == 0)
-            calls[i] = 0;
+            calls[i] = usec[i] = 0;
         total += calls[i];
-        for (size_t k = 0; k < sizeof scripts / sizeof scripts[0]; k++)
-            if (strcmp(b->cmd_name[i], scripts[k]) == 0)
-                nscripts += calls[i];
+        if (is_script_cmd(b->cmd_name[i])) {
+            nscripts += calls[i];
+            script_us += usec[i];
+        } else {
+            other_us += usec[i];
+        }
     }
+    double script_own = script_us > other_us ? script_us - other_us : 0;
     kv(rep, "fanout_calls", "%.0f", total);
     kv(rep, "fanout_calls_per_delivery", "%.3f", total / d);
     kv(rep, "fanout_scripts_per_delivery", "%.4f", nscripts / d);
-    char top[512] = "";
-    size_t len = 0;
-    for (int n = 0; n < 8; n++) {
-        int best = -1;
-        for (int i = 0; i < b->ncmds; i++)
-            if (calls[i] > 0 && (best < 0 || calls[i] > calls[best]))
-                best = i;
-        if (best < 0)
-            break;
-        int w = snprintf(top + len, sizeof top - len, "%s%s %.2f", n ? ", " : "",
-                         b->cmd_name[best], calls[best] / d);
-        if (w < 0 || (size_t)w >= sizeof top - len)
-            break;
-        len += (size_t)w;
-        calls[best] = 0;
-    }
+    char top[512], top_us[512];
+    format_top(top, sizeof top, b, calls, d, 2);
+    format_top(top_us, sizeof top_us, b, usec, d, 2);
     kv(rep, "fanout_calls_top", "%s", top);
+    kv(rep, "fanout_usec_top", "%s", top_us);
+    kv(rep, "fanout_script_own_us_per_delivery", "%.2f", script_own / d);
     printf("  Redis calls (INFO commandstats, inside scripts included): %.2f per delivery, "
            "%.4f scripts per delivery; per delivery: %s\n",
            total / d, nscripts / d, top);
+    printf("  Redis time per delivery (commandstats usec; a script's includes the commands it "
+           "called): %s; the scripts' own (Lua, call overhead): at least %.2f us\n",
+           top_us, script_own / d);
 }
 
 /* Waits until the fan-out queue is empty (or the timeout): the deliveries

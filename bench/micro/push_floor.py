@@ -23,9 +23,15 @@ check push head", the variants to run):
          N and N + H + 1 entries. No trim, no unfollow or floor check: each
          would add to it; a read would also pay one more range, on the head.
 "check" is the least a delivery that adds only to feeds that exist can do in
-a script; "head" is what a layout that inserts into a small key saves."""
+a script; "head" is what a layout that inserts into a small key saves.
+Each round first times bench/run.sh's ceiling on the same Redis
+(redis-benchmark -P 32 -c 50: ZADD to CEIL_R (10000) random keys, CEIL_N
+(500000) requests) and prints each variant's cost beside it as a share of
+the ceiling, so that the ratio is of two figures taken seconds apart:
+on this shared machine the speed of everything can change by half between
+one minute and the next (bench/RESULTS.md, "2026-12-05 evening")."""
 import os, sys
-from redis_pipe import resp, pipe, cli, measured_pipe
+from redis_pipe import resp, pipe, cli, measured_pipe, bench_rps
 from feed_push_ab import script   # FEED_PUSH's text, compiled from the C source
 BASE = 2 ** 53
 def pid(i): return 700000000000000000 + i * 4194304
@@ -97,10 +103,16 @@ if __name__ == '__main__':
     F, P, C = int(os.environ.get('F', 1000)), int(os.environ.get('P', 20)), int(os.environ.get('C', 16))
     R, HS = int(os.environ.get('R', 2)), [int(h) for h in os.environ.get('HS', '32 64 128').split()]
     V = os.environ.get('V', 'zadd lua check push head').split()   # the variants to run
+    CEIL_N, CEIL_R = int(os.environ.get('CEIL_N', 500000)), int(os.environ.get('CEIL_R', 10000))
     for r in range(R):
         for N in [int(x) for x in os.environ.get('NS', '1 275 800').split()]:
+            cli('FLUSHALL')
+            ceil = 1e6 / bench_rps('ZADD', 'fc:ceil:{__rand_int__}', '__rand_int__',
+                                   '__rand_int__', n=CEIL_N, r=CEIL_R)
             row = {how: run(F, N, P, C, 0, how) for how in ('zadd', 'lua', 'check', 'push')
                    if how in V}
             row.update({f'head H={h}': run(F, N, P, C, h, 'head') for h in HS if 'head' in V})
-            print(f"N={N:4d} round {r}: Redis CPU per delivery (us): "
-                  + ', '.join(f'{k} {v:5.2f}' for k, v in row.items()), flush=True)
+            print(f"N={N:4d} round {r}: ZADD ceiling {ceil:5.2f} us; Redis CPU per delivery "
+                  "(us, and the ceiling's share): "
+                  + ', '.join(f'{k} {v:5.2f} ({ceil / v:.2f})' for k, v in row.items()),
+                  flush=True)

@@ -23,8 +23,8 @@ on the ceiling's own terms (one command, its reply formatted alike).
 
 Measured 2026-12-05 (this machine, Redis 7.0.15): see bench/RESULTS.md,
 "Read cost (issue 12), 2026-12-05"."""
-import os, random, subprocess
-from redis_pipe import resp, pipe, cli
+import os, random
+from redis_pipe import resp, pipe, cli, bench_rps
 
 USERS = int(os.environ.get('USERS', 10000))
 ENTRIES = int(os.environ.get('ENTRIES', 275))
@@ -66,11 +66,7 @@ def load():
 
 
 def rps(*cmd, r=USERS):
-    p = subprocess.run(['redis-benchmark', '-p', os.environ['RPORT'], '-P', '32', '-c', '50',
-                        '-n', str(N), '-r', str(r), '-q', '--csv'] + [str(c) for c in cmd],
-                       capture_output=True, text=True, check=True)
-    line = [l for l in p.stdout.splitlines() if l and not l.startswith('"test"')][-1]
-    return float(line.split(',')[1].strip('"'))
+    return bench_rps(*cmd, n=N, r=r)
 
 
 load()

@@ -1,7 +1,7 @@
 """Helpers of the micro-benchmarks in this directory: RESP encoding, a
 redis-cli --pipe of many commands, one redis-cli call, Redis's CPU time
-(INFO cpu: time the process was not running does not count), and a measured
-pipe. The port is RPORT from the environment."""
+(INFO cpu: time the process was not running does not count), a measured
+pipe, and a redis-benchmark rate. The port is RPORT from the environment."""
 import os, re, subprocess, sys
 port = os.environ['RPORT']
 def resp(*args):
@@ -30,3 +30,11 @@ def measured_pipe(data):
         m = re.match(r'cmdstat_(\S+?):calls=(\d+),usec=(\d+)', l)
         if m: st[m.group(1)] = (int(m.group(2)), int(m.group(3)))
     return c1 - c0, st
+def bench_rps(*cmd, n=200000, r=10000):
+    """Requests/s of one command with redis-benchmark as bench/run.sh times
+    its ceilings (-P 32 -c 50, __rand_int__ below r)."""
+    p = subprocess.run(['redis-benchmark', '-p', port, '-P', '32', '-c', '50',
+                        '-n', str(n), '-r', str(r), '-q', '--csv'] + [str(c) for c in cmd],
+                       capture_output=True, text=True, check=True)
+    line = [l for l in p.stdout.splitlines() if l and not l.startswith('"test"')][-1]
+    return float(line.split(',')[1].strip('"'))
