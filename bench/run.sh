@@ -684,18 +684,14 @@ if [ -z "$ONLY" ]; then
     micro_share() {
         grep "^N= *$1 " "$WORK/push_floor.txt" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g | tail -1
     }
-    MICRO_CHECK=$(micro_us "$MICRO_ENTRIES" check)
-    MICRO_PUSH=$(micro_us "$MICRO_ENTRIES" push)
-    MICRO_HEAD=$(micro_us "$MICRO_ENTRIES" 'head H=128')
-    MICRO_CHECK_D=$(micro_us "$MICRO_ENTRIES_D" check)
-    MICRO_PUSH_D=$(micro_us "$MICRO_ENTRIES_D" push)
-    MICRO_HEAD_D=$(micro_us "$MICRO_ENTRIES_D" 'head H=128')
-    MICRO_CHECK_S=$(micro_share "$MICRO_ENTRIES" check)
-    MICRO_PUSH_S=$(micro_share "$MICRO_ENTRIES" push)
-    MICRO_HEAD_S=$(micro_share "$MICRO_ENTRIES" 'head H=128')
-    MICRO_CHECK_DS=$(micro_share "$MICRO_ENTRIES_D" check)
-    MICRO_PUSH_DS=$(micro_share "$MICRO_ENTRIES_D" push)
-    MICRO_HEAD_DS=$(micro_share "$MICRO_ENTRIES_D" 'head H=128')
+    # MICRO_{CHECK,PUSH,HEAD}: into the average feed; _D: into the feed a
+    # delivery meets; _S, _DS: their shares.
+    for v in CHECK:check PUSH:push 'HEAD:head H=128'; do
+        printf -v "MICRO_${v%%:*}" '%s' "$(micro_us "$MICRO_ENTRIES" "${v#*:}")"
+        printf -v "MICRO_${v%%:*}_S" '%s' "$(micro_share "$MICRO_ENTRIES" "${v#*:}")"
+        printf -v "MICRO_${v%%:*}_D" '%s' "$(micro_us "$MICRO_ENTRIES_D" "${v#*:}")"
+        printf -v "MICRO_${v%%:*}_DS" '%s' "$(micro_share "$MICRO_ENTRIES_D" "${v#*:}")"
+    done
     # sched_text CONDITION: "N (longest X ms)" from slowlog_sched.py.
     sched_text() {
         sed -n "s/^round 0 $1 *: *\([0-9]*\) entries over 1 ms (of \([0-9]*\) calls), longest \([0-9.]*\) ms.*/\1 of \2 calls (longest \3 ms)/p" \
