@@ -1214,8 +1214,8 @@ section() {
         # been a faster minute than the phases had. Said, not corrected.
         ov_drift() {
             local lo hi
-            lo=$(printf '%s\n' "$(val ov_cap1.read_per_s)" "$(val ov_cap2.read_per_s)" "$(val ov_cap3.read_per_s)" | sort -g | head -1)
-            hi=$(printf '%s\n' "$(val ov_cap1.read_per_s)" "$(val ov_cap2.read_per_s)" "$(val ov_cap3.read_per_s)" | sort -g | tail -1)
+            read -r lo hi < <(printf '%s\n' "$(val ov_cap1.read_per_s)" "$(val ov_cap2.read_per_s)" \
+                "$(val ov_cap3.read_per_s)" | sort -g | sed -n '1p;$p' | paste -sd' ')
             [ -n "$lo" ] && [ "$(calc "$hi > 1.2 * $lo")" = 1 ] &&
                 echo "; the three differ by $(pct "$(calc "$hi / $lo - 1")"): the machine's speed changed during the scenario, so goodput as a share of the best is not what the phases could serve"
             return 0
