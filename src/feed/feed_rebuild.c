@@ -124,11 +124,11 @@ static void on_applied(rds_batch_t *b, void *arg)
 static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
 {
     int n = PQntuples(res), posts = 0, oldest = -1;
+    int64_t ots = 0, oid = 0;
     for (int i = 0; i < n; i++)
         posts += !PQgetisnull(res, i, 0);
     int partial = posts > r->e->feed_max;
     if (partial) {
-        int64_t ots = 0, oid = 0;
         for (int i = 0; i < n; i++) {
             if (PQgetisnull(res, i, 0))
                 continue;
@@ -153,6 +153,12 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
     rds_args_int(&r->args, 2 * (int64_t)(posts - partial));
     bool home = r->kind == FEED_FLIGHT_HOME;
     rds_args_str(&r->args, home ? "1" : "0");      /* a home feed is newest first */
+    /* The coverage floor: no row left out is newer than the one the query
+     * returned beyond feed_max, so the partial feed holds every post
+     * created after that one. Fan-out then skips the floor check for a
+     * newer post: one call fewer per delivery to the partial feeds that
+     * rebuilds make (feed_scripts.h, "The sentinel's fraction"). */
+    rds_args_int(&r->args, partial && home ? ots : 0);
     /* PostgreSQL's text of an int8 is already the decimal Redis wants. */
     for (int i = 0; i < n; i++) {
         if (i == oldest || PQgetisnull(res, i, 0))

@@ -5,8 +5,8 @@
  * '-3'; nil: no key) and the unfollow guard's offset g (-0.5 guarded, else
  * 0), which every script that rewrites the sentinel adds to the new state
  * (feed_scripts.h, "The sentinel's fraction"). A rewritten sentinel drops
- * the coverage floor: only FEED_PUSH's trim writes one, and a feed without
- * one is only checked more often. */
+ * the coverage floor: only FEED_PUSH's trim and REBUILD_APPLY write one,
+ * and a feed without one is only checked more often. */
 #define LUA_STATE_OF                                                            \
     "local function state_of(z)\n"                                              \
     "  if not z then return nil, 0 end\n"                                       \
@@ -112,21 +112,24 @@ const char feed_script_rebuild_apply[] =
     "if not redis.call('ZSCORE', key, token) then return 0 end\n"
     "local _, g = state_of(redis.call('ZSCORE', key, 's'))\n"
     "local max, n, newest_first = tonumber(ARGV[2]), tonumber(ARGV[5]), ARGV[6] == '1'\n"
-    "local state = -1\n"
+    "local BASE, UNIT = 2^53, 2^44\n"
+    "local state, c = -1, 0\n"
     "if ARGV[4] == '1' then state = -2 end\n"
+    "local cover = tonumber(ARGV[7])\n"
+    "if state == -2 and newest_first and cover > 0 and cover < UNIT / 2 then c = cover / UNIT end\n"
     "redis.call('ZREMRANGEBYSCORE', key, -6, -6)\n"
     "local pad = string.rep('-', 256)\n"
-    "local a = {0, pad, state + g, 's'}\n"
-    "if ARGV[7 + n] ~= '' then a[5] = -6; a[6] = ARGV[7 + n] end\n"
+    "local a = {0, pad, state + g - c, 's'}\n"
+    "if ARGV[8 + n] ~= '' then a[5] = -6; a[6] = ARGV[8 + n] end\n"
     "redis.call('DEL', tmp)\n"
-    "for i = 8 + n, #ARGV do\n"
+    "for i = 9 + n, #ARGV do\n"
     "  a[#a + 1] = -5; a[#a + 1] = ARGV[i]\n"
     "  if #a >= 1000 then redis.call('ZADD', tmp, unpack(a)); a = {} end\n"
     "end\n"
     "if #a > 0 then redis.call('ZADD', tmp, unpack(a)) end\n"
     "redis.call('PEXPIRE', tmp, 60000)\n"
-    "for i = 7, 6 + n, 1000 do\n"
-    "  redis.call('ZADD', tmp, unpack(ARGV, i, math.min(i + 999, 6 + n)))\n"
+    "for i = 8, 7 + n, 1000 do\n"
+    "  redis.call('ZADD', tmp, unpack(ARGV, i, math.min(i + 999, 7 + n)))\n"
     "end\n"
     "redis.call('ZREM', tmp, pad)\n"
     "redis.call('ZUNIONSTORE', key, 2, key, tmp, 'AGGREGATE', 'MAX')\n"
@@ -135,9 +138,16 @@ const char feed_script_rebuild_apply[] =
     "local meta = redis.call('ZCOUNT', key, '-inf', '(0')\n"
     "local real = redis.call('ZCARD', key) - meta\n"
     "if real > max then\n"
-    "  if newest_first then redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
+    "  c = 0\n"
+    "  if newest_first then\n"
+    "    redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
+    "    local t = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')\n"
+    "    if t[2] then\n"
+    "      local ts = BASE - tonumber(t[2])\n"
+    "      if ts > 0 and ts < UNIT / 2 then c = ts / UNIT end\n"
+    "    end\n"
     "  else redis.call('ZREMRANGEBYRANK', key, meta, meta + real - max - 1) end\n"
-    "  redis.call('ZADD', key, -2 + g, 's')\n"
+    "  redis.call('ZADD', key, -2 + g - c, 's')\n"
     "end\n"
     "redis.call('PEXPIRE', key, ARGV[3])\n"
     "return 1\n";

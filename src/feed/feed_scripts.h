@@ -34,7 +34,9 @@
  *     (ms, < FEED_COVER_UNIT / 2) is a created_at such that the partial feed
  *     holds every post of the timeline created after it (or their fan-out
  *     is on its way). FEED_PUSH's trim writes it: the created_at of the
- *     oldest entry it kept. A post created after cover cannot fall below
+ *     oldest entry it kept; so does REBUILD_APPLY: the created_at of the
+ *     newest row the rebuild left out, or, when it trims, of the oldest
+ *     entry kept. A post created after cover cannot fall below
  *     the floor, so FEED_PUSH skips the floor check for it. Deletes and
  *     unfollows do not move it (what they remove is no longer in the
  *     timeline); every other script that rewrites the sentinel drops it
@@ -170,7 +172,8 @@ extern const char feed_script_rebuild_begin[];
 
 /* REBUILD_APPLY: KEYS[1] the feed or author set, KEYS[2] its scratch key
  * (rds_key_rebuild_tmp, same slot); ARGV token, feed_max, ttl_ms, partial
- * (0/1), n, layout ("1" newest first), then n arguments: score/member
+ * (0/1), n, layout ("1" newest first), the coverage floor of a partial
+ * home feed (created_at in ms; 0: unknown), then n arguments: score/member
  * pairs, then the epoch member
  * ("e:<epoch>", or "" when the epoch is unknown), then marker members. Builds everything in
  * the scratch key (a skiplist), stores its union with the placeholder (which

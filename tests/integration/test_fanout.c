@@ -1276,7 +1276,7 @@ static void push_unfollow_guard(void **state)
     assert_int_equal(push_guarded(f, k, unf, 6, t0 + 6000, 7), 0);
     assert_int_equal(push_guarded(f, k, unf, 7, t0 + 7000, 6), 1);
     /* ... and stays so once built (complete: the rows and the delivery). */
-    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 2 1 %" PRId64 " 1 %s",
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 2 1 0 %" PRId64 " 1 %s",
                              feed_script_rebuild_apply, k, tmp, feed_home_score(t0 + 1000), ""),
                      1);
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1.5");
@@ -1300,6 +1300,67 @@ static void push_unfollow_guard(void **state)
     freeReplyObject(cmd(f->r, "ZADD %s -2 s", k));
     assert_int_equal(push_guarded(f, k, unf, 9, t0 + 9000, 6), 0);
     assert_int_equal(cmd_int(f->r, "ZCARD %s", k), 1);
+    f->finished = true;
+}
+
+/* REBUILD_APPLY of the rows of a partial home feed: the placeholder, then
+ * rows 4, 3, 2 (post i created at t0 + 1000 i) of a timeline that has more,
+ * with max and the coverage floor given. */
+static long long apply_partial(fixture_t *f, const char *k, const char *tmp, int max,
+                               int64_t t0, int64_t cover)
+{
+    return cmd_int(f->r,
+                   "EVAL %s 2 %s %s tok %d 60000 1 6 1 %" PRId64 " %" PRId64 " 4 %" PRId64
+                   " 3 %" PRId64 " 2 %s",
+                   feed_script_rebuild_apply, k, tmp, max, cover, feed_home_score(t0 + 4000),
+                   feed_home_score(t0 + 3000), feed_home_score(t0 + 2000), "");
+}
+
+/* A rebuild that finds more than feed_max posts writes a coverage floor: the
+ * created_at of the newest row it left out, or, when deliveries that landed
+ * meanwhile make it trim, that of the oldest entry it kept. Fan-out then
+ * takes a post created after the floor without checking the feed's tail,
+ * and still keeps one from before it out. */
+static void rebuild_writes_coverage_floor(void **state)
+{
+    fixture_t *f = *state;
+    char k[160], tmp[160], got[128];
+    const int64_t t0 = 1700000000000;
+    key_of(f->prefix, k, sizeof k, "home", 79);
+    key_of(f->prefix, tmp, sizeof tmp, "rebuild", 79);
+    freeReplyObject(cmd(f->r, "DEL %s %s", k, tmp));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s tok 60000", feed_script_rebuild_begin, k), 1);
+    assert_int_equal(apply_partial(f, k, tmp, 3, t0, t0 + 1000), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "4 3 2");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 1000));
+    /* Post 9, created between the floor and the oldest entry, goes in as
+     * the oldest entry; post 8, created before the floor, does not. */
+    assert_int_equal(push_one(f, k, 9, feed_home_score(t0 + 1500), 8, true, 0), 1);
+    assert_int_equal(push_one(f, k, 8, feed_home_score(t0 + 500), 8, true, 0), 0);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "4 3 2 9");
+
+    /* Post 5 delivered to the placeholder during the rebuild: four entries,
+     * trimmed to three, and the floor is the oldest kept, post 3. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s tok 60000", feed_script_rebuild_begin, k), 1);
+    assert_int_equal(push_one(f, k, 5, feed_home_score(t0 + 5000), 8, true, 0), 1);
+    assert_int_equal(apply_partial(f, k, tmp, 3, t0, t0 + 1000), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "5 4 3");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 3000));
+    assert_int_equal(push_one(f, k, 10, feed_home_score(t0 + 2500), 8, true, 0), 0);
+
+    /* A complete rebuild has no floor, whatever it is given. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s tok 60000", feed_script_rebuild_begin, k), 1);
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 2 1 %" PRId64 " %" PRId64 " 1 %s",
+                             feed_script_rebuild_apply, k, tmp, t0 + 500,
+                             feed_home_score(t0 + 1000), ""),
+                     1);
+    assert_true(sentinel_score(f, k) == -1);
+    freeReplyObject(cmd(f->r, "DEL %s", k));
     f->finished = true;
 }
 
@@ -1396,6 +1457,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(push_trims_past_slack, fixture_setup_data,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(push_unfollow_guard, fixture_setup_data,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(rebuild_writes_coverage_floor, fixture_setup_data,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(post_value_scripts, fixture_setup_data,
                                         fixture_teardown),
