@@ -51,7 +51,8 @@ typedef struct {
     int64_t follower, followee;
     bool unfollow;
     int feed_state;            /* FEED_STATE_*, or 0: no feed */
-    bool has_floor;            /* the feed held an entry: its oldest is floor */
+    bool has_floor;            /* the feed held an entry: floor is its oldest, or its
+                                  coverage floor if newer */
     int64_t floor;
     entry_t *posts;            /* the followee's posts, newest first */
     size_t nposts;
@@ -358,21 +359,26 @@ static void on_read(rds_batch_t *b, void *arg)
             return;
         }
     }
-    int64_t state;
-    if (!reply_score(rds_batch_reply(b, R_STATE), &state)) {
+    const redisReply *st = rds_batch_reply(b, R_STATE);
+    feed_sentinel_t sentinel;
+    if (!st || st->type != REDIS_REPLY_STRING || !feed_sentinel_parse(st->str, &sentinel)) {
         reply_ok(f, FEED_FOLLOW_NO_FEED);
         return;
     }
-    if (state != FEED_STATE_COMPLETE && state != FEED_STATE_PARTIAL) {
+    if (sentinel.state != FEED_STATE_COMPLETE && sentinel.state != FEED_STATE_PARTIAL) {
         drop_feed(f);
         return;
     }
-    f->feed_state = (int)state;
+    f->feed_state = sentinel.state;
     const redisReply *lo = rds_batch_reply(b, R_FLOOR);
     if (lo->type == REDIS_REPLY_ARRAY && lo->elements == 2 &&
         reply_score(lo->element[1], &f->floor)) {
         f->has_floor = true;
         f->floor = feed_home_ts(f->floor);      /* the feed's oldest entry */
+        /* ... or the coverage floor, if newer: what lies below it is not
+         * trusted (feed_scripts.h, "The sentinel's fraction"). */
+        if (sentinel.state == FEED_STATE_PARTIAL && sentinel.cover > f->floor)
+            f->floor = sentinel.cover;
     }
     if (rds_batch_count(b) > R_SET) {
         if (take_set(f, b, R_SET) && set_covers_feed(f)) {

@@ -782,14 +782,19 @@ static void on_feed(rds_batch_t *b, void *arg)
         return;
     }
     int state = 0;
+    int64_t cover = 0;
     size_t nc = 0;
     const char *epoch = NULL;
     r->celebs = fc_xmalloc((meta->elements / 2 + 1) * sizeof *r->celebs);
     for (size_t i = 0; i + 1 < meta->elements; i += 2) {
         const char *m = meta->element[i]->str;
-        if (strcmp(m, FEED_MEMBER_STATE) == 0)
-            state = (int)fc_i64(meta->element[i + 1]->str);
-        else if (strncmp(m, FEED_MEMBER_CELEB, strlen(FEED_MEMBER_CELEB)) == 0)
+        if (strcmp(m, FEED_MEMBER_STATE) == 0) {
+            feed_sentinel_t sentinel;
+            if (feed_sentinel_parse(meta->element[i + 1]->str, &sentinel)) {
+                state = sentinel.state;
+                cover = sentinel.cover;
+            }
+        } else if (strncmp(m, FEED_MEMBER_CELEB, strlen(FEED_MEMBER_CELEB)) == 0)
             r->celebs[nc++] = fc_i64(m + strlen(FEED_MEMBER_CELEB));
         else if (strncmp(m, FEED_MEMBER_EPOCH, strlen(FEED_MEMBER_EPOCH)) == 0)
             epoch = m + strlen(FEED_MEMBER_EPOCH);
@@ -827,6 +832,11 @@ static void on_feed(rds_batch_t *b, void *arg)
     r->srcs = fc_xcalloc(r->nsrcs, sizeof *r->srcs);
     feed_key_t floor = { 0, 0 };
     bool has_floor = home_floor(range, &floor);
+    /* Below its coverage floor a partial feed may hold entries that came
+     * in the fast way past a floor check (feed_scripts.h): only what is
+     * newer than the floor is trusted. */
+    if (has_floor && cover > floor.ts)
+        floor.ts = cover;
     r->home_full = fill_source(r, &r->srcs[0], range, r->fetch_n, state == FEED_STATE_PARTIAL,
                                has_floor, floor, 0);
     r->celeb_full = false;

@@ -1,84 +1,138 @@
 #include "feed/feed_scripts.h"
 
+#include <math.h>
+#include <stdlib.h>
+
 /* The scripts that read a sentinel start with this: state_of(ZSCORE's
  * answer) returns the state as the string of its integer ('-1', '-2',
- * '-3'; nil: no key) and the unfollow guard's offset g (-0.5 guarded, else
- * 0), which every script that rewrites the sentinel adds to the new state
- * (feed_scripts.h, "The sentinel's fraction"). A rewritten sentinel drops
- * the coverage floor: only FEED_PUSH's trim and REBUILD_APPLY write one,
- * and a feed without one is only checked more often. */
+ * '-3'; nil: no key), the unfollow guard's offset g (-0.5 guarded, else 0),
+ * which every script that rewrites the sentinel adds to the new state, and
+ * the coverage floor (created_at in ms, 0 when there is none; exact: the
+ * fraction is a multiple of 2^-44) (feed_scripts.h, "The sentinel's
+ * fraction"). */
 #define LUA_STATE_OF                                                            \
     "local function state_of(z)\n"                                              \
-    "  if not z then return nil, 0 end\n"                                       \
+    "  if not z then return nil, 0, 0 end\n"                                    \
     "  local v = tonumber(z)\n"                                                 \
     "  local st = math.ceil(v)\n"                                               \
-    "  if st - v >= 0.5 then return tostring(st), -0.5 end\n"                   \
-    "  return tostring(st), 0\n"                                                \
+    "  local f, g = st - v, 0\n"                                                \
+    "  if f >= 0.5 then g = -0.5; f = f - 0.5 end\n"                            \
+    "  return tostring(st), g, f * 2^44\n"                                      \
     "end\n"
+
+/* The fast markers (feed_scripts.h, "Fast markers"): ZADD NX of the
+ * sentinel and both markers with the entry answers, in the number it adds,
+ * what the feed is: 0 or 1 (the entry was there or is new), a fast feed; 2
+ * or 3, a feed without them; 4, no feed. */
+#define LUA_FAST_ZADD "'NX', -1, 's', -7, 'f:1', -7, 'f:2'"
 
 /* Home feeds (newest first) drop their oldest entries from the tail and
  * find their floor there, by rank (the new member is an entry, so the tail
  * is one: cheaper than a range by score, which parses scores); author
  * sets (oldest first) right after the meta members at the head. checks[k]
- * is the byte of the k-th feed, 49 the character '1'. The sentinel is read
- * inline (state, guard g, coverage floor cover in ms, 0 when unknown): this
- * loop runs once per delivery. BASE is FEED_SCORE_BASE, UNIT
- * FEED_COVER_UNIT (powers of two: exact in Lua's doubles). The ZADD gets
- * the score as the string it came as: Redis turns a Lua number argument
- * back into text with snprintf("%.17g"), which cost 6% of Redis's CPU per
- * delivery into 275-entry feeds (bench/micro/feed_push_ab.py, 2026-12-05). */
+ * is the byte of the k-th feed, 49 the character '1'.
+ * A home feed is first sent one ZADD NX (LUA_FAST_ZADD) that adds the
+ * entry: for a fast feed that is the whole delivery, the size check aside
+ * (the sentinel is read only to trim). Any other feed (guarded, or partial
+ * without a coverage floor, or from before the markers) takes the markers
+ * out again, unless its sentinel says it may now be fast, and goes the
+ * slow way: the sentinel read inline (state, guard g, coverage floor cover
+ * in ms), the unfollowed set asked when guarded, the floor checked. An
+ * author set goes the slow way always (it has no markers). BASE is
+ * FEED_SCORE_BASE, UNIT FEED_COVER_UNIT (powers of two: exact in Lua's
+ * doubles). The ZADD gets the score as the string it came as: Redis turns
+ * a Lua number argument back into text with snprintf("%.17g"), which cost
+ * 6% of Redis's CPU per delivery into 275-entry feeds
+ * (bench/micro/feed_push_ab.py, 2026-12-05). */
 const char feed_script_push[] =
     "local member, score, max, author, stride = ARGV[1], tonumber(ARGV[2]), "
     "tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])\n"
     "local newest_first, slack, checks = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]\n"
     "local BASE, UNIT = 2^53, 2^44\n"
     "local n = 0\n"
+    /* The sentinel of z: state (nil: none), g, cover. */
+    "local function sentinel(z)\n"
+    "  if not z then return nil, 0, 0 end\n"
+    "  z = tonumber(z)\n"
+    "  local state = math.ceil(z)\n"
+    "  local f, g = state - z, 0\n"
+    "  if f >= 0.5 then g = -0.5; f = f - 0.5 end\n"
+    "  return state, g, f * UNIT\n"
+    "end\n"
+    /* Trims a feed of card members (marks of them the fast markers) past
+     * feed_max + slack to feed_max entries: a home feed from the tail, its
+     * new floor the newer of its coverage floor and its oldest entry kept
+     * (one below the floor may have come in the fast way); fast markers
+     * stay only with a floor. Returns whether it trimmed. */
+    "local function trim(feed, card, marks, state, g, cover)\n"
+    "  if card <= max + slack + marks then return false end\n"
+    "  local meta = redis.call('ZCOUNT', feed, '-inf', '(0')\n"
+    "  local real = card - meta\n"
+    "  if real <= max then return false end\n"
+    "  if newest_first then\n"
+    "    redis.call('ZREMRANGEBYRANK', feed, max - real, -1)\n"
+    "    local t, c = redis.call('ZRANGE', feed, -1, -1, 'WITHSCORES'), 0\n"
+    "    if t[2] then\n"
+    "      local ts = BASE - tonumber(t[2])\n"
+    "      if state == -2 and cover > ts then ts = cover end\n"
+    "      if ts > 0 and ts < UNIT / 2 then c = ts / UNIT end\n"
+    "    end\n"
+    "    redis.call('ZADD', feed, -2 + g - c, 's')\n"
+    "    if c == 0 and marks > 0 then redis.call('ZREM', feed, 'f:1', 'f:2') end\n"
+    "  else\n"
+    "    redis.call('ZREMRANGEBYRANK', feed, meta, meta + real - max - 1)\n"
+    "    if state == -1 then redis.call('ZADD', feed, -2 + g, 's') end\n"
+    "  end\n"
+    "  return true\n"
+    "end\n"
     "for i = 1, #KEYS, stride do\n"
     "  local feed = KEYS[i]\n"
-    "  local z, state, g, cover = redis.call('ZSCORE', feed, 's'), nil, 0, 0\n"
-    "  if z then\n"
-    "    z = tonumber(z); state = math.ceil(z)\n"
-    "    local f = state - z\n"
-    "    if f >= 0.5 then g = -0.5; f = f - 0.5 end\n"
-    "    cover = f * UNIT\n"
+    "  local check = score >= 0 and (not checks or "
+    "string.byte(checks, (i + stride - 1) / stride) == 49)\n"
+    "  local r = 2\n"
+    "  if newest_first then\n"
+    "    r = redis.call('ZADD', feed, " LUA_FAST_ZADD ", ARGV[2], member)\n"
     "  end\n"
-    "  if state and (stride == 1 or g == 0 or "
-    "redis.call('SISMEMBER', KEYS[i + 1], author) == 0) then\n"
-    "    local added = redis.call('ZADD', feed, ARGV[2], member)\n"
+    "  if r == 4 then\n"
+    "    redis.call('DEL', feed)\n"
+    "  elseif r <= 1 then\n"
     "    n = n + 1\n"
-    "    if score >= 0 and state ~= -3 then\n"
-    "      local card, trimmed = 0, false\n"
-    "      if not checks or string.byte(checks, (i + stride - 1) / stride) == 49 then\n"
-    "        card = redis.call('ZCARD', feed)\n"
+    "    if check then\n"
+    "      local card = redis.call('ZCARD', feed)\n"
+    "      if card > max + slack + 2 then\n"
+    "        local state, g, cover = sentinel(redis.call('ZSCORE', feed, 's'))\n"
+    "        if state ~= -3 then trim(feed, card, 2, state, g, cover) end\n"
     "      end\n"
-    "      if card > max + slack then\n"
-    "        local meta = redis.call('ZCOUNT', feed, '-inf', '(0')\n"
-    "        local real = card - meta\n"
-    "        if real > max then\n"
-    "          trimmed = true\n"
-    "          if newest_first then\n"
-    "            redis.call('ZREMRANGEBYRANK', feed, max - real, -1)\n"
-    "            local t, c = redis.call('ZRANGE', feed, -1, -1, 'WITHSCORES'), 0\n"
-    "            if t[2] then\n"
-    "              local ts = BASE - tonumber(t[2])\n"
-    "              if ts > 0 and ts < UNIT / 2 then c = ts / UNIT end\n"
-    "            end\n"
-    "            redis.call('ZADD', feed, -2 + g - c, 's')\n"
-    "          else\n"
-    "            redis.call('ZREMRANGEBYRANK', feed, meta, meta + real - max - 1)\n"
-    "            if state == -1 then redis.call('ZADD', feed, -2 + g, 's') end\n"
-    "          end\n"
+    "    end\n"
+    "  else\n"
+    "    local state, g, cover = sentinel(redis.call('ZSCORE', feed, 's'))\n"
+    "    local added, marks = nil, 0\n"
+    "    if newest_first then\n"
+    "      added = r - 2\n"
+    "      if g == 0 and (state ~= -2 or cover > 0) then marks = 2\n"
+    "      else redis.call('ZREM', feed, 'f:1', 'f:2') end\n"
+    "    end\n"
+    "    if state and stride == 2 and g ~= 0 and "
+    "redis.call('SISMEMBER', KEYS[i + 1], author) == 1 then\n"
+    "      if added == 1 then redis.call('ZREM', feed, member) end\n"
+    "    elseif state then\n"
+    "      if not added then added = redis.call('ZADD', feed, ARGV[2], member) end\n"
+    "      n = n + 1\n"
+    "      if score >= 0 and state ~= -3 then\n"
+    "        local trimmed = false\n"
+    "        if check then\n"
+    "          trimmed = trim(feed, redis.call('ZCARD', feed), marks, state, g, cover)\n"
     "        end\n"
-    "      end\n"
-    "      if not trimmed and added == 1 and state == -2 and "
+    "        if not trimmed and added == 1 and state == -2 and "
     "not (cover > 0 and BASE - score > cover) then\n"
-    "        local lo\n"
-    "        if newest_first then\n"
-    "          lo = redis.call('ZRANGE', feed, -1, -1)\n"
-    "        else\n"
-    "          lo = redis.call('ZRANGE', feed, 0, '+inf', 'BYSCORE', 'LIMIT', 0, 1)\n"
+    "          local lo\n"
+    "          if newest_first then\n"
+    "            lo = redis.call('ZRANGE', feed, -1, -1)\n"
+    "          else\n"
+    "            lo = redis.call('ZRANGE', feed, 0, '+inf', 'BYSCORE', 'LIMIT', 0, 1)\n"
+    "          end\n"
+    "          if lo[1] == member then redis.call('ZREM', feed, member); n = n - 1 end\n"
     "        end\n"
-    "        if lo[1] == member then redis.call('ZREM', feed, member); n = n - 1 end\n"
     "      end\n"
     "    end\n"
     "  end\n"
@@ -94,6 +148,7 @@ const char feed_script_rebuild_begin[] =
     "local g = 0\n"
     "if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then g = -0.5 end\n"
     "redis.call('ZADD', KEYS[1], -3 + g, 's', -4, 'b:' .. ARGV[1])\n"
+    "if KEYS[2] and g == 0 then redis.call('ZADD', KEYS[1], -7, 'f:1', -7, 'f:2') end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
@@ -148,7 +203,9 @@ const char feed_script_rebuild_apply[] =
     "    end\n"
     "  else redis.call('ZREMRANGEBYRANK', key, meta, meta + real - max - 1) end\n"
     "  redis.call('ZADD', key, -2 + g - c, 's')\n"
+    "  state = -2\n"
     "end\n"
+    "if state == -2 and c == 0 and newest_first then redis.call('ZREM', key, 'f:1', 'f:2') end\n"
     "redis.call('PEXPIRE', key, ARGV[3])\n"
     "return 1\n";
 
@@ -206,14 +263,17 @@ const char feed_script_follow_celeb[] =
     "return 0\n";
 
 /* Home feeds only, in their newest-first scores: the floor (the oldest
- * entry) is the highest score, "below the floor" is a higher score. moved:
- * a cut or a trim moved the floor, so the feed is partial from there and
- * its sentinel is rewritten (dropping a coverage floor it no longer has);
+ * entry, or the coverage floor when that is newer: an entry below it may
+ * have come in the fast way) is the highest score, "below the floor" is a
+ * higher score. moved: a cut or a trim moved the floor, so the feed is
+ * partial from there and its sentinel is rewritten with the new coverage
+ * floor (the cut's created_at, or the oldest entry a trim kept if newer);
  * posts merged at or above the floor leave the sentinel alone. */
 const char feed_script_follow_merge[] =
     LUA_STATE_OF
     "local key, max = KEYS[1], tonumber(ARGV[1])\n"
-    "local s, g = state_of(redis.call('ZSCORE', key, 's'))\n"
+    "local BASE, UNIT = 2^53, 2^44\n"
+    "local s, g, cover = state_of(redis.call('ZSCORE', key, 's'))\n"
     "if not s then return 0 end\n"
     "if s ~= '-1' and s ~= '-2' then redis.call('DEL', key); return -1 end\n"
     "local floor, moved = nil, false\n"
@@ -222,11 +282,14 @@ const char feed_script_follow_merge[] =
     "'WITHSCORES')\n"
     "  if not lo[2] then redis.call('DEL', key); return -1 end\n"
     "  floor = tonumber(lo[2])\n"
+    "  if cover > 0 and BASE - cover < floor then floor = BASE - cover end\n"
+    "else\n"
+    "  cover = 0\n"
     "end\n"
     "local cut = tonumber(ARGV[2])\n"
     "if cut and (not floor or cut < floor) then\n"
     "  redis.call('ZREMRANGEBYSCORE', key, '(' .. ARGV[2], '+inf')\n"
-    "  floor, moved = cut, true\n"
+    "  floor, moved, cover = cut, true, BASE - cut\n"
     "end\n"
     "local args = {}\n"
     "for i = 3, #ARGV - 1, 2 do\n"
@@ -241,8 +304,15 @@ const char feed_script_follow_merge[] =
     "if real > max then\n"
     "  redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
     "  moved = true\n"
+    "  local t = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')\n"
+    "  if t[2] and BASE - tonumber(t[2]) > cover then cover = BASE - tonumber(t[2]) end\n"
     "end\n"
-    "if moved then redis.call('ZADD', key, -2 + g, 's') end\n"
+    "if moved then\n"
+    "  local c = 0\n"
+    "  if cover > 0 and cover < UNIT / 2 then c = cover / UNIT end\n"
+    "  redis.call('ZADD', key, -2 + g - c, 's')\n"
+    "  if c == 0 then redis.call('ZREM', key, 'f:1', 'f:2') end\n"
+    "end\n"
     "return 1\n";
 
 const char feed_script_unfollow_remove[] =
@@ -284,8 +354,12 @@ const char feed_script_count_add[] =
 const char feed_script_unfollow_guard[] =
     LUA_STATE_OF
     "redis.call('SADD', KEYS[1], ARGV[1])\n"
-    "local s, g = state_of(redis.call('ZSCORE', KEYS[2], 's'))\n"
-    "if s and g == 0 then redis.call('ZADD', KEYS[2], tonumber(s) - 0.5, 's') end\n"
+    "local z = redis.call('ZSCORE', KEYS[2], 's')\n"
+    "local s, g = state_of(z)\n"
+    "if s and g == 0 then\n"
+    "  redis.call('ZADD', KEYS[2], tonumber(z) - 0.5, 's')\n"
+    "  redis.call('ZREM', KEYS[2], 'f:1', 'f:2')\n"
+    "end\n"
     "return 1\n";
 
 /* ---- fan-out worker (issue 9): KEYS of the {fanout} tag only ----------- */
@@ -356,3 +430,21 @@ const char feed_script_fanout_requeue[] =
     "  n = n + 1\n"
     "end\n"
     "return n\n";
+
+bool feed_sentinel_parse(const char *text, feed_sentinel_t *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(v) || v < INT32_MIN || v > INT32_MAX)
+        return false;
+    /* As LUA_STATE_OF: the state is the score rounded up; the fraction
+     * below it holds the guard's half and cover / FEED_COVER_UNIT, both
+     * exact in a double. */
+    double state = ceil(v), f = state - v;
+    out->state = (int)state;
+    out->guarded = f >= 0.5;
+    if (out->guarded)
+        f -= 0.5;
+    out->cover = (int64_t)llround(f * (double)FEED_COVER_UNIT);
+    return true;
+}

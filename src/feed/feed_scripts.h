@@ -21,6 +21,8 @@
  *                                                        to: under another epoch the
  *                                                        feed is suspect (a failover
  *                                                        may have lost deliveries)
+ *   members "f:1", "f:2" score -7                      home feeds: the fast markers
+ *                                                        (below)
  * The sentinel's fraction. A home feed's sentinel score is its state minus
  * a fraction that FEED_PUSH reads with the state, in the same call, to
  * spare calls per delivery (bench/micro/feed_push_ab.py):
@@ -41,10 +43,29 @@
  *     unfollows do not move it (what they remove is no longer in the
  *     timeline); every other script that rewrites the sentinel drops it
  *     (0: unknown, the check runs), which is only slower.
+ *     Readers trust a partial home feed only above the newer of its oldest
+ *     entry and its coverage floor (feed_read.c), and so does a follow
+ *     (feed_follow.c, FOLLOW_MERGE): an entry below the floor may have
+ *     come in the fast way (below), and FEED_PUSH's trims keep the floor
+ *     where it was when the oldest entry they keep is below it;
  * So -2.5000001 is a partial, guarded feed with a coverage floor. Every
  * other script reads the state through state_of (feed_scripts.c) and keeps
  * the guard when it rewrites the sentinel; C parses the score with fc_i64,
  * which stops at the '.' and so reads the state.
+ * Fast markers. A home feed that FEED_PUSH may add to without reading its
+ * sentinel holds two meta members, "f:1" and "f:2": one that is not
+ * guarded and is complete, building, or partial with a coverage floor.
+ * FEED_PUSH's one ZADD NX of the sentinel, both markers and the entry
+ * then tells from the number it added whether the feed exists and is fast,
+ * and adds the entry: one call per delivery instead of two (issue 12's
+ * "state and unfollow checks that cost nothing when there is nothing to
+ * check"), and no floor check, as readers ignore what lies below the
+ * coverage floor. Two markers, so that "a marker added" (2 or 3) never
+ * reads like "the entry added" (1). REBUILD_BEGIN adds them to a
+ * placeholder that is not guarded; UNFOLLOW_GUARD takes them out; a
+ * script that leaves a partial feed without a coverage floor takes them
+ * out; FEED_PUSH's slow way puts them back when the sentinel allows. A
+ * feed without them (from a version before them, say) is only slower.
  * Negative scores never collide with entries; page reads ask for scores >= 0
  * and the meta read for scores < 0. The scripts spell these numbers out
  * ('-1', -5...): they are the FEED_STATE_* and FEED_SCORE_* values below,
@@ -78,12 +99,15 @@
 #define FEED_SCORE_TOKEN (-4)
 #define FEED_SCORE_CELEB (-5)
 #define FEED_SCORE_EPOCH (-6)
+#define FEED_SCORE_FAST (-7)
 
 /* The sentinel's member and the prefixes of the other meta members. */
 #define FEED_MEMBER_STATE "s"
 #define FEED_MEMBER_TOKEN "b:"
 #define FEED_MEMBER_CELEB "c:"
 #define FEED_MEMBER_EPOCH "e:"
+#define FEED_MEMBER_FAST_1 "f:1"
+#define FEED_MEMBER_FAST_2 "f:2"
 
 /* A home feed's entry scores: FEED_SCORE_BASE - created_at. 2^53: every
  * score stays an exact integer in Redis's doubles and Lua's numbers. */
@@ -103,6 +127,18 @@ static inline int64_t feed_home_ts(int64_t score)
 {
     return FEED_SCORE_BASE - score;
 }
+
+/* A sentinel's score, read as the scripts read it (LUA_STATE_OF). */
+typedef struct {
+    int state;             /* FEED_STATE_* */
+    bool guarded;
+    int64_t cover;         /* the coverage floor, created_at in ms; 0: none */
+} feed_sentinel_t;
+
+/* Parses a sentinel's score as Redis writes it (the shortest text that
+ * reads back as the same double). False, *out untouched, when the text is
+ * not a finite number. */
+bool feed_sentinel_parse(const char *text, feed_sentinel_t *out);
 
 /* How far past feed_max a home feed may grow before FEED_PUSH trims it back
  * to feed_max: trimming once per that many deliveries instead of at each
@@ -147,19 +183,23 @@ static inline bool feed_trim_check(int64_t owner, int64_t post)
  * newest first: home feeds), slack, and optionally checks: one character
  * per feed, '1' where the delivery checks the feed's size (absent: every
  * feed is checked).
+ * A home feed with the fast markers (see above) takes the member in one
+ * ZADD NX; every other feed goes the slow way, below.
  * A feed whose owner recently unfollowed `author` is skipped (a fan-out that
  * read its followers before the unfollow must not deliver after it): the
  * unfollowed set is asked for guarded feeds only (see above). A
  * checked feed with more than feed_max + slack members (meta members
- * included, so the count costs nothing until then) is trimmed, oldest
- * first, to feed_max entries (the feed becomes partial); a building feed is
- * not trimmed (the rebuild trims when it finishes). A new
+ * included, so the count costs nothing until then; the fast markers not)
+ * is trimmed, oldest first, to feed_max entries (the feed becomes
+ * partial); a building feed is not trimmed (the rebuild trims when it
+ * finishes). On the slow way, a new
  * member that would become a partial feed's oldest entry is taken out again:
  * the feed holds the timeline only down to its oldest entry, and one older
  * post would move that floor past posts it never held (a feed short of
  * feed_max after deletes or an unfollow, then a late-dated post). A full
  * feed's trim drops it anyway; the check runs only when no trim did, and
- * in a home feed only for a post not created after its coverage floor.
+ * in a home feed only for a post not created after its coverage floor (a
+ * fast feed has one, which readers honour instead).
  * Returns how many feeds received the member. */
 extern const char feed_script_push[];
 

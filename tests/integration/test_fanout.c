@@ -1129,12 +1129,35 @@ static const char *sentinel_of(fixture_t *f, const char *k, char *out, size_t ca
     return out;
 }
 
+/* Whether a feed holds both fast markers (feed_scripts.h, "Fast markers"). */
+static bool has_fast_markers(fixture_t *f, const char *k)
+{
+    redisReply *rep = cmd(f->r, "ZMSCORE %s f:1 f:2", k);
+    bool both = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                rep->element[0]->type == REDIS_REPLY_STRING &&
+                rep->element[1]->type == REDIS_REPLY_STRING;
+    freeReplyObject(rep);
+    return both;
+}
+
+/* FEED_PUSH of one post into one home feed that does not check its size. */
+static long long push_unchecked(fixture_t *f, const char *k, int64_t post, int64_t ts, int max,
+                                int slack)
+{
+    return cmd_int(f->r, "EVAL %s 1 %s %" PRId64 " %" PRId64 " %d 1 1 1 %d 0", feed_script_push,
+                   k, post, feed_home_score(ts), max, slack);
+}
+
 /* A home feed (newest first, feed_home_score) grows to feed_max + slack
- * members, then the next delivery that checks its size trims it to
- * feed_max entries from the tail (the oldest) and makes it partial; a late-dated post below a partial
- * feed's floor is taken out again, one above it stays. An author set
- * (oldest first, no slack) is trimmed at every delivery past feed_max, from
- * the head. */
+ * entries, then the next delivery that checks its size trims it to
+ * feed_max entries from the tail (the oldest) and makes it partial, with
+ * its oldest entry kept as its coverage floor. A feed from before the fast
+ * markers gets them at its first delivery; with them, a late-dated post
+ * goes in the fast way even below the floor (readers trust a partial feed
+ * only above its coverage floor: follow's late_post_below_floor walks
+ * that), and a trim that keeps such a post keeps the floor where it was.
+ * An author set (oldest first, no slack) is trimmed at every delivery past
+ * feed_max, from the head. */
 static void push_trims_past_slack(void **state)
 {
     fixture_t *f = *state;
@@ -1144,10 +1167,12 @@ static void push_trims_past_slack(void **state)
     key_of(f->prefix, k, sizeof k, "home", 77);
     freeReplyObject(cmd(f->r, "DEL %s", k));
     freeReplyObject(cmd(f->r, "ZADD %s -1 s", k));
-    /* Posts 1..10 (post i at t0 + 1000 i): with the sentinel, 11 members
-     * = max + slack + 1 > max + slack: trimmed at the 10th. */
+    assert_false(has_fast_markers(f, k));
+    /* Posts 1..11 (post i at t0 + 1000 i): with the sentinel and the two
+     * markers, 12 members = max + slack + 2: trimmed at the 10th. */
     for (int64_t i = 1; i <= 9; i++)
         assert_int_equal(push_one(f, k, i, feed_home_score(t0 + 1000 * i), max, true, slack), 1);
+    assert_true(has_fast_markers(f, k));
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "9 8 7 6 5 4 3 2 1");      /* newest first, untrimmed */
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1");
@@ -1162,29 +1187,49 @@ static void push_trims_past_slack(void **state)
                              k, feed_home_score(t0 + 11000), max, slack), 1);
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "11 10 9 8 7 6 5 4");
-    /* Partial now, with post 4's created_at as its coverage floor. */
+    /* Partial now, with post 4's created_at as its coverage floor, and
+     * still fast. */
     assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 4000));
-    /* An older post does not go in ... */
-    assert_int_equal(push_one(f, k, 42, feed_home_score(t0 + 3500), max, true, slack), 0);
-    /* ... one between the floor and the newest does, in its place. */
-    assert_int_equal(push_one(f, k, 43, feed_home_score(t0 + 6500), max, true, slack), 1);
+    assert_true(has_fast_markers(f, k));
+    /* Older posts go in the fast way, below the floor, in their place ... */
+    assert_int_equal(push_unchecked(f, k, 42, t0 + 3500, max, slack), 1);
+    assert_int_equal(push_unchecked(f, k, 43, t0 + 6500, max, slack), 1);
     entries_of(f, k, got, sizeof got);
-    assert_string_equal(got, "11 10 9 8 7 43 6 5 4");
-    /* Posts 4 and 5 deleted: the oldest entry is post 6, but the feed still
-     * holds every post after post 4. One created between 4 and 6 goes in,
-     * as the oldest entry; one before 4 does not. */
-    freeReplyObject(cmd(f->r, "ZREM %s 4 5", k));
-    assert_int_equal(push_one(f, k, 44, feed_home_score(t0 + 5000), max, true, slack), 1);
-    assert_int_equal(push_one(f, k, 45, feed_home_score(t0 + 3000), max, true, slack), 0);
+    assert_string_equal(got, "11 10 9 8 7 43 6 5 4 42");
+    /* ... and a trim that keeps some of them keeps the floor: posts 5..11
+     * and 43 deleted, seven more late ones (posts 44..50 at t0 + 3400 down
+     * to t0 + 2800), then post 12 checks the size: 10 entries, trimmed to
+     * 8, the oldest kept (post 48, t0 + 3000) below the floor. */
+    freeReplyObject(cmd(f->r, "ZREM %s 5 6 7 8 9 10 11 43", k));
+    for (int64_t i = 44; i <= 50; i++)
+        assert_int_equal(push_unchecked(f, k, i, t0 + 3400 - 100 * (i - 44), max, slack), 1);
+    assert_int_equal(push_one(f, k, 12, feed_home_score(t0 + 12000), max, true, slack), 1);
     entries_of(f, k, got, sizeof got);
-    assert_string_equal(got, "11 10 9 8 7 43 6 44");
-    /* Without a coverage floor (a partial feed from before, or rewritten
-     * by another script) the oldest entry is the floor. */
-    freeReplyObject(cmd(f->r, "ZADD %s -2 s", k));
-    assert_int_equal(push_one(f, k, 46, feed_home_score(t0 + 4500), max, true, slack), 0);
+    assert_string_equal(got, "12 4 42 44 45 46 47 48");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 4000));
+
+    /* Without a coverage floor (a partial feed from before the floors, or
+     * one whose created_at does not fit) a feed is not fast: the markers
+     * come out again, the oldest entry is the floor, and a post that would
+     * fall below it is taken out again; one above it stays. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    freeReplyObject(cmd(f->r, "ZADD %s -2 s %" PRId64 " 5 %" PRId64 " 3", k,
+                        feed_home_score(t0 + 5000), feed_home_score(t0 + 3000)));
+    assert_int_equal(push_one(f, k, 46, feed_home_score(t0 + 2500), max, true, slack), 0);
+    assert_int_equal(push_one(f, k, 47, feed_home_score(t0 + 4500), max, true, slack), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "5 47 3");
+    assert_false(has_fast_markers(f, k));
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2");
+
     /* A follow that cuts the feed (its posts reach down to t0 + 6200 only)
-     * drops a coverage floor: the feed no longer holds what was after it. */
-    freeReplyObject(cmd(f->r, "ZADD %s %.17g s", k, sentinel_with(-2, false, t0 + 4000)));
+     * makes the cut its coverage floor. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    freeReplyObject(cmd(f->r, "ZADD %s %.17g s -7 f:1 -7 f:2", k,
+                        sentinel_with(-2, false, t0 + 4000)));
+    for (int64_t i = 4; i <= 11; i++)
+        freeReplyObject(cmd(f->r, "ZADD %s %" PRId64 " %" PRId64, k,
+                            feed_home_score(t0 + 1000 * i), i));
     /* (A follow whose posts all sit above the floor, with no trim (feed_max
      * 16 here), leaves it.) */
     assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 16 %s %" PRId64 " 48", feed_script_follow_merge, k,
@@ -1193,11 +1238,21 @@ static void push_trims_past_slack(void **state)
     assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 8 %" PRId64, feed_script_follow_merge, k,
                              feed_home_score(t0 + 6200)), 1);
     entries_of(f, k, got, sizeof got);
-    assert_string_equal(got, "11 10 9 8 7 48 43");
-    assert_true(sentinel_score(f, k) == -2);
-    assert_int_equal(push_one(f, k, 47, feed_home_score(t0 + 5500), max, true, slack), 0);
+    assert_string_equal(got, "11 10 9 8 7 48");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 6200));
+    assert_true(has_fast_markers(f, k));
+    /* A late post below the coverage floor, then a follow: the floor is the
+     * coverage floor, not the late post, so the followee's posts between
+     * them stay out. */
+    assert_int_equal(push_one(f, k, 50, feed_home_score(t0 + 3000), max, true, slack), 1);
+    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s 16 %s %" PRId64 " 51 %" PRId64 " 52",
+                             feed_script_follow_merge, k, "", feed_home_score(t0 + 7500),
+                             feed_home_score(t0 + 5000)), 1);
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "11 10 9 8 51 7 48 50");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 6200));
 
-    /* An author set: created_at scores, no slack. */
+    /* An author set: created_at scores, no slack, never fast. */
     key_of(f->prefix, k, sizeof k, "posts", 77);
     freeReplyObject(cmd(f->r, "DEL %s", k));
     freeReplyObject(cmd(f->r, "ZADD %s -1 s", k));
@@ -1206,6 +1261,7 @@ static void push_trims_past_slack(void **state)
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "2 3 4 5 6 7 8 9");
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2");
+    assert_false(has_fast_markers(f, k));
     f->finished = true;
 }
 
@@ -1237,8 +1293,10 @@ static void push_unfollow_guard(void **state)
     freeReplyObject(cmd(f->r, "ZADD %s -1 s", k));
     assert_int_equal(push_guarded(f, k, unf, 1, t0 + 1000, 5), 1);
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1");
+    assert_true(has_fast_markers(f, k));
     assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s 5", feed_script_unfollow_guard, unf, k), 1);
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1.5");
+    assert_false(has_fast_markers(f, k));        /* a guarded feed goes the slow way */
     assert_int_equal(cmd_int(f->r, "SISMEMBER %s 5", unf), 1);
     assert_int_equal(push_guarded(f, k, unf, 2, t0 + 2000, 5), 0);     /* unfollowed */
     assert_int_equal(push_guarded(f, k, unf, 3, t0 + 3000, 6), 1);     /* someone else */
@@ -1287,13 +1345,15 @@ static void push_unfollow_guard(void **state)
                              feed_home_score(t0 + 1500)), 1);
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "7");
-    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-2.5");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, true, t0 + 1500));
+    assert_false(has_fast_markers(f, k));
     assert_int_equal(push_guarded(f, k, unf, 8, t0 + 8000, 7), 0);
     /* One made without the set is not. */
     freeReplyObject(cmd(f->r, "DEL %s %s", k, unf));
     assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k,
                              unf), 1);
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-3");
+    assert_true(has_fast_markers(f, k));
 
     /* A partial feed with no entry: the post would be its floor. */
     freeReplyObject(cmd(f->r, "DEL %s", k));
@@ -1324,43 +1384,63 @@ static long long apply_partial(fixture_t *f, const char *k, const char *tmp, int
 static void rebuild_writes_coverage_floor(void **state)
 {
     fixture_t *f = *state;
-    char k[160], tmp[160], got[128];
+    char k[160], tmp[160], unf[160], got[128];
     const int64_t t0 = 1700000000000;
     key_of(f->prefix, k, sizeof k, "home", 79);
     key_of(f->prefix, tmp, sizeof tmp, "rebuild", 79);
-    freeReplyObject(cmd(f->r, "DEL %s %s", k, tmp));
-    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s tok 60000", feed_script_rebuild_begin, k), 1);
+    key_of(f->prefix, unf, sizeof unf, "unf", 79);
+    freeReplyObject(cmd(f->r, "DEL %s %s %s", k, tmp, unf));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k, unf),
+                     1);
     assert_int_equal(apply_partial(f, k, tmp, 3, t0, t0 + 1000), 1);
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "4 3 2");
     assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 1000));
+    assert_true(has_fast_markers(f, k));
     /* Post 9, created between the floor and the oldest entry, goes in as
-     * the oldest entry; post 8, created before the floor, does not. */
+     * the oldest entry; post 8, created before the floor, goes in below it
+     * (the fast way: readers do not trust it). */
     assert_int_equal(push_one(f, k, 9, feed_home_score(t0 + 1500), 8, true, 0), 1);
-    assert_int_equal(push_one(f, k, 8, feed_home_score(t0 + 500), 8, true, 0), 0);
+    assert_int_equal(push_one(f, k, 8, feed_home_score(t0 + 500), 8, true, 0), 1);
     entries_of(f, k, got, sizeof got);
-    assert_string_equal(got, "4 3 2 9");
+    assert_string_equal(got, "4 3 2 9 8");
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 1000));
 
     /* Post 5 delivered to the placeholder during the rebuild: four entries,
      * trimmed to three, and the floor is the oldest kept, post 3. */
     freeReplyObject(cmd(f->r, "DEL %s", k));
-    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s tok 60000", feed_script_rebuild_begin, k), 1);
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k, unf),
+                     1);
     assert_int_equal(push_one(f, k, 5, feed_home_score(t0 + 5000), 8, true, 0), 1);
     assert_int_equal(apply_partial(f, k, tmp, 3, t0, t0 + 1000), 1);
     entries_of(f, k, got, sizeof got);
     assert_string_equal(got, "5 4 3");
     assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 3000));
-    assert_int_equal(push_one(f, k, 10, feed_home_score(t0 + 2500), 8, true, 0), 0);
+    assert_true(has_fast_markers(f, k));
+
+    /* A partial rebuild whose floor does not fit the sentinel (created_at
+     * 0 or less) has none, and is not fast. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k, unf),
+                     1);
+    assert_int_equal(apply_partial(f, k, tmp, 3, t0, 0), 1);
+    assert_true(sentinel_score(f, k) == -2);
+    assert_false(has_fast_markers(f, k));
 
     /* A complete rebuild has no floor, whatever it is given. */
     freeReplyObject(cmd(f->r, "DEL %s", k));
-    assert_int_equal(cmd_int(f->r, "EVAL %s 1 %s tok 60000", feed_script_rebuild_begin, k), 1);
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k, unf),
+                     1);
     assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 2 1 %" PRId64 " %" PRId64 " 1 %s",
                              feed_script_rebuild_apply, k, tmp, t0 + 500,
                              feed_home_score(t0 + 1000), ""),
                      1);
     assert_true(sentinel_score(f, k) == -1);
+    assert_true(has_fast_markers(f, k));
+    /* A missing feed is not made by a delivery. */
     freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(push_one(f, k, 9, feed_home_score(t0 + 1500), 8, true, 0), 0);
+    assert_int_equal(cmd_int(f->r, "EXISTS %s", k), 0);
     f->finished = true;
 }
 

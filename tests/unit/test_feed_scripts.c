@@ -1,10 +1,12 @@
 /* Unit tests for the pure helpers of feed_scripts.h: home feed scores, the
- * trim slack, and which fan-out deliveries check a feed's size
- * (feed_trim_check). */
+ * trim slack, which fan-out deliveries check a feed's size
+ * (feed_trim_check), and the sentinel's score read as the scripts read it
+ * (feed_sentinel_parse). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "feed/feed_scripts.h"
@@ -65,6 +67,55 @@ static void one_post_spreads_over_feeds(void **state)
     assert_in_range(checked, 4600, 5400);
 }
 
+/* A sentinel as a script writes it (state + g - cover / 2^44), printed as
+ * Redis prints a score (%.17g reads back the same double). */
+static void sentinel_text(char *out, size_t cap, int state, bool guarded, int64_t cover)
+{
+    double v = state - (guarded ? 0.5 : 0) - (double)cover / (double)FEED_COVER_UNIT;
+    snprintf(out, cap, "%.17g", v);
+}
+
+static void sentinel_reads_back(void **state)
+{
+    (void)state;
+    const int states[] = { FEED_STATE_COMPLETE, FEED_STATE_PARTIAL, FEED_STATE_BUILDING };
+    /* created_at: 1 ms, today, and the last that fits (under 2^43 ms). */
+    const int64_t covers[] = { 0, 1, 1764000000000, FEED_COVER_UNIT / 2 - 1 };
+    for (size_t i = 0; i < sizeof states / sizeof *states; i++)
+        for (int g = 0; g < 2; g++)
+            for (size_t j = 0; j < sizeof covers / sizeof *covers; j++) {
+                char text[64];
+                sentinel_text(text, sizeof text, states[i], g, covers[j]);
+                feed_sentinel_t s = { 0, false, -1 };
+                assert_true(feed_sentinel_parse(text, &s));
+                assert_int_equal(s.state, states[i]);
+                assert_int_equal(s.guarded, g == 1);
+                assert_int_equal(s.cover, covers[j]);
+            }
+    /* Plain states as Redis prints them. */
+    feed_sentinel_t s;
+    assert_true(feed_sentinel_parse("-2", &s));
+    assert_int_equal(s.state, FEED_STATE_PARTIAL);
+    assert_false(s.guarded);
+    assert_int_equal(s.cover, 0);
+    assert_true(feed_sentinel_parse("-1.5", &s));
+    assert_int_equal(s.state, FEED_STATE_COMPLETE);
+    assert_true(s.guarded);
+}
+
+static void sentinel_rejects_garbage(void **state)
+{
+    (void)state;
+    feed_sentinel_t s = { 7, true, 7 };
+    assert_false(feed_sentinel_parse("", &s));
+    assert_false(feed_sentinel_parse("s", &s));
+    assert_false(feed_sentinel_parse("-1x", &s));
+    assert_false(feed_sentinel_parse("inf", &s));
+    assert_false(feed_sentinel_parse("nan", &s));
+    assert_false(feed_sentinel_parse("-1e300", &s));
+    assert_int_equal(s.state, 7);               /* untouched */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -72,6 +123,8 @@ int main(void)
         cmocka_unit_test(slack_is_an_eighth_capped),
         cmocka_unit_test(trim_checks_are_spread),
         cmocka_unit_test(one_post_spreads_over_feeds),
+        cmocka_unit_test(sentinel_reads_back),
+        cmocka_unit_test(sentinel_rejects_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
