@@ -968,13 +968,13 @@ if [ -z "$ONLY" ]; then
         # floor_text CHECK CHECK_SHARE PUSH PUSH_SHARE HEAD HEAD_SHARE N: the
         # fan-out floors into N-entry feeds.
         floor_text() {
-            echo "into $7-entry feeds: FEED_PUSH (calls of 16) $(fmt "$3" 2) us of Redis CPU per delivery, at most $(fmt "$4" 2) of the ceiling; the least a delivery to a feed that must exist costs (ZSCORE + ZADD) $(fmt "$1" 2) us, at most $(fmt "$2" 2); a head set in front of the feed at its cheapest (H = 128) $(fmt "$5" 2) us, at most $(fmt "$6" 2)"
+            echo "into $7-entry feeds: FEED_PUSH (calls of 16) $(fmt "$3" 2) us of Redis CPU per delivery, at most $(fmt "$4" 2) of the ceiling; the least a delivery to a feed that must exist costs (one ZADD NX of the sentinel and the entry) $(fmt "$1" 2) us, at most $(fmt "$2" 2); a head set in front of the feed at its cheapest (H = 128) $(fmt "$5" 2) us, at most $(fmt "$6" 2)"
         }
         limit "Fan-out deliveries/s / ZADD ceiling (>= 0.35)" \
             "$(floor_text "$MICRO_CHECK" "$MICRO_CHECK_S" "$MICRO_PUSH" "$MICRO_PUSH_S" "$MICRO_HEAD" "$MICRO_HEAD_S" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_CHECK_DS" "$MICRO_PUSH_D" "$MICRO_PUSH_DS" "$MICRO_HEAD_D" "$MICRO_HEAD_DS" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does)" \
             "$(fmt "$(val publish.fanout_redis_cpu_us_per_delivery)" 1) us per delivery, publishing included, Redis at $(fmt "$(val publish.fanout_redis_cpu_cores)" 2) cores: $(fmt "$FAN_RATIO" 3); by command (commandstats, us per delivery): $(val publish.fanout_usec_top), the scripts' own at least $(fmt "$(val publish.fanout_script_own_us_per_delivery)" 2)"
         limit "Redis calls per delivery to a full feed (<= 2)" \
-            "a delivery to a feed that must exist is a check and an add: 2 calls in the script, plus its share of the script call (1/16 or more)" \
+            "a delivery to a feed that must exist is one call in the script (FEED_PUSH: a ZADD NX of the sentinel, the fast markers and the entry), plus its shares of the script call (1/16 or more), of the size check (1 delivery in 4) and of the trims (5 calls per trim, one per slack = feed_max / 8 deliveries or more: at most 0.42 at --feed-max 100, 0.08 at 800)" \
             "$(fmt "$CALLS" 2)"
         # The same log's entries of plain commands (not scripts): they cost
         # microseconds, so a time over 1 ms is the machine's, not their work.

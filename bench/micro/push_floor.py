@@ -5,13 +5,14 @@ Redis, before the work FEED_PUSH does beyond it. On a throwaway Redis (it runs
 FLUSHALL!):
   RPORT=PORT python3 bench/micro/push_floor.py
 Feeds are newest-first listpacks as feedcached writes them (integer members,
-scores 2^53 - created_at, the sentinel of a complete feed and an epoch marker at the head), F
-feeds (1000) of N entries (NS="1 275 800"), P posts (20) each, sent with
-redis-cli --pipe. Per N, Redis CPU per delivery (INFO cpu) of (V="zadd lua
-check push head", the variants to run):
+scores 2^53 - created_at, the sentinel of a complete feed, an epoch marker
+and the fast markers at the head), F feeds (1000) of N entries (NS="1 275
+800"), P posts (20) each, sent with redis-cli --pipe. Per N, Redis CPU per
+delivery (INFO cpu) of (V="zadd lua check push head", the variants to run):
   zadd   bare pipelined ZADDs (no condition: the ceiling's command)
   lua    EVALSHA of C feeds (16) whose script only ZADDs each
-  check  EVALSHA of C feeds whose script ZADDs where ZSCORE finds the sentinel
+  check  EVALSHA of C feeds whose script adds to a feed that exists in one
+         ZADD NX of the sentinel and the entry (a feed it made, it deletes)
   push   FEED_PUSH as src/feed/feed_scripts.c has it (same call shape)
   head   issue 12's small head set in front of the feed, at its cheapest: the
          meta members move to a head key of their own, a delivery checks the
@@ -37,8 +38,8 @@ BASE = 2 ** 53
 def pid(i): return 700000000000000000 + i * 4194304
 LUA_ONLY = "for i = 1, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1]) end return #KEYS"
 LUA_CHECK = ("local n = 0 for i = 1, #KEYS do "
-             "if redis.call('ZSCORE', KEYS[i], 's') then "
-             "redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1]); n = n + 1 end end return n")
+             "if redis.call('ZADD', KEYS[i], 'NX', -1, 's', ARGV[2], ARGV[1]) >= 2 then "
+             "redis.call('DEL', KEYS[i]) else n = n + 1 end end return n")
 LUA_HEAD = ("local n, h = 0, tonumber(ARGV[3]) for i = 1, #KEYS, 2 do "
             "if redis.call('ZSCORE', KEYS[i + 1], 's') then "
             "redis.call('ZADD', KEYS[i + 1], ARGV[2], ARGV[1]); n = n + 1 "
@@ -52,7 +53,10 @@ def setup(F, N, how):
     cli('CONFIG', 'SET', 'zset-max-listpack-entries', '4096')
     buf = []
     for u in range(1, F + 1):
-        args = ['ZADD', 'fc:home:{%d}' % u, -1, 's', -6, 'e:0123456789abcdef']
+        # The sentinel, an epoch and the fast markers (a feed FEED_PUSH adds
+        # to in one ZADD NX).
+        args = ['ZADD', 'fc:home:{%d}' % u, -1, 's', -6, 'e:0123456789abcdef', -7, 'f:1',
+                -7, 'f:2']
         if how == 'head':   # the meta members live in the head
             buf.append(resp(*args))
             args = ['ZADD', 'fc:tail:{%d}' % u]
@@ -92,8 +96,8 @@ def run(F, N, P, C, H, how):
     secs, st = measured_pipe(deliveries(F, P, C, how, sha, H))
     n = F * P
     card = sum(int(cli('ZCARD', k)) for k in ('fc:home:{1}', 'fc:tail:{1}'))
-    if card != N + 1 + P:
-        sys.exit(f'{how}: feed 1 holds {card} entries, expected {N + 1 + P}')
+    if card != N + 3 + P:
+        sys.exit(f'{how}: feed 1 holds {card} members, expected {N + 3 + P}')
     key = 'fc:tail:{1}' if how == 'head' and N > 1 else 'fc:home:{1}'
     enc = cli('OBJECT', 'ENCODING', key).strip()
     if enc != 'listpack':
