@@ -26,14 +26,21 @@
  * or 3, a feed without them; 4, no feed. */
 #define LUA_FAST_ZADD "'NX', -1, 's', -7, 'f:1', -7, 'f:2'"
 
-/* Home feeds (newest first) drop their oldest entries from the tail and
+/* A guarded feed whose unfollowed set has expired (the set lives 10
+ * minutes after the last unfollow; the guard, until the feed is rebuilt)
+ * is unguarded by the next delivery that checks its size: the set's
+ * absence already lets every delivery through, and unguarded the feed
+ * goes the fast way again. An unfollow after that guards it anew
+ * (UNFOLLOW_GUARD: the set and the guard in one step).
+ * Home feeds (newest first) drop their oldest entries from the tail and
  * find their floor there, by rank (the new member is an entry, so the tail
  * is one: cheaper than a range by score, which parses scores); author
  * sets (oldest first) right after the meta members at the head. checks[k]
  * is the byte of the k-th feed, 49 the character '1'.
  * A home feed is first sent one ZADD NX (LUA_FAST_ZADD) that adds the
  * entry: for a fast feed that is the whole delivery, the size check aside
- * (the sentinel is read only to trim). Any other feed (guarded, or partial
+ * (the sentinel is read only to trim, with the other meta members in one
+ * range: their count is what the trim needs too). Any other feed (guarded, or partial
  * without a coverage floor, or from before the markers) takes the markers
  * out again, unless its sentinel says it may now be fast, and goes the
  * slow way: the sentinel read inline (state, guard g, coverage floor cover
@@ -64,9 +71,9 @@ const char feed_script_push[] =
      * new floor the newer of its coverage floor and its oldest entry kept
      * (one below the floor may have come in the fast way); fast markers
      * stay only with a floor. Returns whether it trimmed. */
-    "local function trim(feed, card, marks, state, g, cover)\n"
+    "local function trim(feed, card, marks, state, g, cover, meta)\n"
     "  if card <= max + slack + marks then return false end\n"
-    "  local meta = redis.call('ZCOUNT', feed, '-inf', '(0')\n"
+    "  meta = meta or redis.call('ZCOUNT', feed, '-inf', '(0')\n"
     "  local real = card - meta\n"
     "  if real <= max then return false end\n"
     "  if newest_first then\n"
@@ -100,20 +107,30 @@ const char feed_script_push[] =
     "    if check then\n"
     "      local card = redis.call('ZCARD', feed)\n"
     "      if card > max + slack + 2 then\n"
-    "        local state, g, cover = sentinel(redis.call('ZSCORE', feed, 's'))\n"
-    "        if state ~= -3 then trim(feed, card, 2, state, g, cover) end\n"
+    "        local m, z = redis.call('ZRANGE', feed, '-inf', '(0', 'BYSCORE', 'WITHSCORES')\n"
+    "        for j = 1, #m, 2 do if m[j] == 's' then z = m[j + 1] end end\n"
+    "        local state, g, cover = sentinel(z)\n"
+    "        if state ~= -3 then trim(feed, card, 2, state, g, cover, #m / 2) end\n"
     "      end\n"
     "    end\n"
     "  else\n"
-    "    local state, g, cover = sentinel(redis.call('ZSCORE', feed, 's'))\n"
+    "    local z = redis.call('ZSCORE', feed, 's')\n"
+    "    local state, g, cover = sentinel(z)\n"
+    "    local unfollowed = false\n"
+    "    if state and stride == 2 and g ~= 0 then\n"
+    "      unfollowed = redis.call('SISMEMBER', KEYS[i + 1], author) == 1\n"
+    "      if not unfollowed and check and redis.call('EXISTS', KEYS[i + 1]) == 0 then\n"
+    "        g = 0\n"
+    "        redis.call('ZADD', feed, tonumber(z) + 0.5, 's')\n"
+    "      end\n"
+    "    end\n"
     "    local added, marks = nil, 0\n"
     "    if newest_first then\n"
     "      added = r - 2\n"
     "      if g == 0 and (state ~= -2 or cover > 0) then marks = 2\n"
     "      else redis.call('ZREM', feed, 'f:1', 'f:2') end\n"
     "    end\n"
-    "    if state and stride == 2 and g ~= 0 and "
-    "redis.call('SISMEMBER', KEYS[i + 1], author) == 1 then\n"
+    "    if unfollowed then\n"
     "      if added == 1 then redis.call('ZREM', feed, member) end\n"
     "    elseif state then\n"
     "      if not added then added = redis.call('ZADD', feed, ARGV[2], member) end\n"

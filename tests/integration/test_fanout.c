@@ -1360,6 +1360,18 @@ static void push_unfollow_guard(void **state)
     freeReplyObject(cmd(f->r, "ZADD %s -2 s", k));
     assert_int_equal(push_guarded(f, k, unf, 9, t0 + 9000, 6), 0);
     assert_int_equal(cmd_int(f->r, "ZCARD %s", k), 1);
+
+    /* A guarded feed whose unfollowed set has expired: the next delivery
+     * that checks its size unguards it, its coverage floor kept, and it is
+     * fast again. */
+    freeReplyObject(cmd(f->r, "DEL %s %s", k, unf));
+    freeReplyObject(cmd(f->r, "ZADD %s %.17g s %" PRId64 " 2", k,
+                        sentinel_with(-2, true, t0 + 1000), feed_home_score(t0 + 2000)));
+    assert_int_equal(push_guarded(f, k, unf, 10, t0 + 3000, 5), 1);
+    assert_true(sentinel_score(f, k) == sentinel_with(-2, false, t0 + 1000));
+    assert_true(has_fast_markers(f, k));
+    entries_of(f, k, got, sizeof got);
+    assert_string_equal(got, "10 2");
     f->finished = true;
 }
 
