@@ -84,7 +84,8 @@ def script(rev):
         open(d + '/feed/' + f, 'w').write(src)
     open(d + '/p.c', 'w').write('#include <stdio.h>\n#include "feed/feed_scripts.h"\n'
                                 'int main(void) { fputs(feed_script_push, stdout); return 0; }\n')
-    subprocess.run(['cc', '-I', d, '-o', d + '/p', d + '/p.c', d + '/feed/feed_scripts.c'], check=True)
+    subprocess.run(['cc', '-I', d, '-o', d + '/p', d + '/p.c', d + '/feed/feed_scripts.c', '-lm'],
+                   check=True)
     return subprocess.run([d + '/p'], capture_output=True, text=True, check=True).stdout
 if __name__ == '__main__':
     old, new = script(sys.argv[1]), script(sys.argv[2] if len(sys.argv) > 2 else None)
