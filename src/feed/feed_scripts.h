@@ -31,7 +31,8 @@
  *     placeholder was made (REBUILD_BEGIN). FEED_PUSH asks the unfollowed
  *     set only for a guarded feed: one call fewer per delivery to the feed
  *     of someone who unfollowed nobody lately. It stays until the feed is
- *     rebuilt;
+ *     rebuilt, or until a delivery that checks the feed's size finds the
+ *     set expired;
  *   - the coverage floor, below 0.5: cover / FEED_COVER_UNIT, where cover
  *     (ms, < FEED_COVER_UNIT / 2) is a created_at such that the partial feed
  *     holds every post of the timeline created after it (or their fan-out
