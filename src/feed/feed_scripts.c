@@ -20,6 +20,25 @@
     "  return tostring(st), g, f * 2^44\n"                                      \
     "end\n"
 
+/* The home-feed floor helpers (BASE is FEED_SCORE_BASE, UNIT
+ * FEED_COVER_UNIT: powers of two, exact in Lua's doubles):
+ * cover_fraction(ts) is a coverage floor's part of the sentinel (0 when
+ * the created_at does not fit); trim_tail(key, real, max) trims a
+ * newest-first feed of `real` entries to its newest `max` and returns the
+ * created_at of the oldest entry kept (0: none). */
+#define LUA_FLOOR                                                               \
+    "local BASE, UNIT = 2^53, 2^44\n"                                           \
+    "local function cover_fraction(ts)\n"                                       \
+    "  if ts > 0 and ts < UNIT / 2 then return ts / UNIT end\n"                 \
+    "  return 0\n"                                                              \
+    "end\n"                                                                     \
+    "local function trim_tail(key, real, max)\n"                                \
+    "  redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"                    \
+    "  local t = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')\n"             \
+    "  if t[2] then return BASE - tonumber(t[2]) end\n"                         \
+    "  return 0\n"                                                              \
+    "end\n"
+
 /* The fast markers (feed_scripts.h, "Fast markers"): ZADD NX of the
  * sentinel and both markers with the entry answers, in the number it adds,
  * what the feed is: 0 or 1 (the entry was there or is new), a fast feed; 2
@@ -45,26 +64,21 @@
  * out again, unless its sentinel says it may now be fast, and goes the
  * slow way: the sentinel read inline (state, guard g, coverage floor cover
  * in ms), the unfollowed set asked when guarded, the floor checked. An
- * author set goes the slow way always (it has no markers). BASE is
- * FEED_SCORE_BASE, UNIT FEED_COVER_UNIT (powers of two: exact in Lua's
- * doubles). The ZADD gets the score as the string it came as: Redis turns
+ * author set goes the slow way always (it has no markers). The ZADD gets the score as the string it came as: Redis turns
  * a Lua number argument back into text with snprintf("%.17g"), which cost
  * 6% of Redis's CPU per delivery into 275-entry feeds
  * (bench/micro/feed_push_ab.py, 2026-12-05). */
 const char feed_script_push[] =
+    LUA_STATE_OF
+    LUA_FLOOR
     "local member, score, max, author, stride = ARGV[1], tonumber(ARGV[2]), "
     "tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])\n"
     "local newest_first, slack, checks = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]\n"
-    "local BASE, UNIT = 2^53, 2^44\n"
     "local n = 0\n"
-    /* The sentinel of z: state (nil: none), g, cover. */
+    /* The sentinel of z: state as a number (nil: none), g, cover. */
     "local function sentinel(z)\n"
-    "  if not z then return nil, 0, 0 end\n"
-    "  z = tonumber(z)\n"
-    "  local state = math.ceil(z)\n"
-    "  local f, g = state - z, 0\n"
-    "  if f >= 0.5 then g = -0.5; f = f - 0.5 end\n"
-    "  return state, g, f * UNIT\n"
+    "  local s, g, cover = state_of(z)\n"
+    "  return tonumber(s), g, cover\n"
     "end\n"
     /* Trims a feed of card members (marks of them the fast markers) past
      * feed_max + slack to feed_max entries: a home feed from the tail, its
@@ -77,13 +91,9 @@ const char feed_script_push[] =
     "  local real = card - meta\n"
     "  if real <= max then return false end\n"
     "  if newest_first then\n"
-    "    redis.call('ZREMRANGEBYRANK', feed, max - real, -1)\n"
-    "    local t, c = redis.call('ZRANGE', feed, -1, -1, 'WITHSCORES'), 0\n"
-    "    if t[2] then\n"
-    "      local ts = BASE - tonumber(t[2])\n"
-    "      if state == -2 and cover > ts then ts = cover end\n"
-    "      if ts > 0 and ts < UNIT / 2 then c = ts / UNIT end\n"
-    "    end\n"
+    "    local ts = trim_tail(feed, real, max)\n"
+    "    if ts > 0 and state == -2 and cover > ts then ts = cover end\n"
+    "    local c = cover_fraction(ts)\n"
     "    redis.call('ZADD', feed, -2 + g - c, 's')\n"
     "    if c == 0 and marks > 0 then redis.call('ZREM', feed, 'f:1', 'f:2') end\n"
     "  else\n"
@@ -180,15 +190,14 @@ const char feed_script_rebuild_begin[] =
  * thread ~20x more on this 2-core machine.) */
 const char feed_script_rebuild_apply[] =
     LUA_STATE_OF
+    LUA_FLOOR
     "local key, tmp, token = KEYS[1], KEYS[2], 'b:' .. ARGV[1]\n"
     "if not redis.call('ZSCORE', key, token) then return 0 end\n"
     "local _, g = state_of(redis.call('ZSCORE', key, 's'))\n"
     "local max, n, newest_first = tonumber(ARGV[2]), tonumber(ARGV[5]), ARGV[6] == '1'\n"
-    "local BASE, UNIT = 2^53, 2^44\n"
     "local state, c = -1, 0\n"
     "if ARGV[4] == '1' then state = -2 end\n"
-    "local cover = tonumber(ARGV[7])\n"
-    "if state == -2 and newest_first and cover > 0 and cover < UNIT / 2 then c = cover / UNIT end\n"
+    "if state == -2 and newest_first then c = cover_fraction(tonumber(ARGV[7])) end\n"
     "redis.call('ZREMRANGEBYSCORE', key, -6, -6)\n"
     "local pad = string.rep('-', 256)\n"
     "local a = {0, pad, state + g - c, 's'}\n"
@@ -211,13 +220,7 @@ const char feed_script_rebuild_apply[] =
     "local real = redis.call('ZCARD', key) - meta\n"
     "if real > max then\n"
     "  c = 0\n"
-    "  if newest_first then\n"
-    "    redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
-    "    local t = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')\n"
-    "    if t[2] then\n"
-    "      local ts = BASE - tonumber(t[2])\n"
-    "      if ts > 0 and ts < UNIT / 2 then c = ts / UNIT end\n"
-    "    end\n"
+    "  if newest_first then c = cover_fraction(trim_tail(key, real, max))\n"
     "  else redis.call('ZREMRANGEBYRANK', key, meta, meta + real - max - 1) end\n"
     "  redis.call('ZADD', key, -2 + g - c, 's')\n"
     "  state = -2\n"
@@ -288,8 +291,8 @@ const char feed_script_follow_celeb[] =
  * posts merged at or above the floor leave the sentinel alone. */
 const char feed_script_follow_merge[] =
     LUA_STATE_OF
+    LUA_FLOOR
     "local key, max = KEYS[1], tonumber(ARGV[1])\n"
-    "local BASE, UNIT = 2^53, 2^44\n"
     "local s, g, cover = state_of(redis.call('ZSCORE', key, 's'))\n"
     "if not s then return 0 end\n"
     "if s ~= '-1' and s ~= '-2' then redis.call('DEL', key); return -1 end\n"
@@ -319,14 +322,12 @@ const char feed_script_follow_merge[] =
     "local meta = redis.call('ZCOUNT', key, '-inf', '(0')\n"
     "local real = redis.call('ZCARD', key) - meta\n"
     "if real > max then\n"
-    "  redis.call('ZREMRANGEBYRANK', key, max - real, -1)\n"
+    "  local ts = trim_tail(key, real, max)\n"
+    "  if ts > cover then cover = ts end\n"
     "  moved = true\n"
-    "  local t = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')\n"
-    "  if t[2] and BASE - tonumber(t[2]) > cover then cover = BASE - tonumber(t[2]) end\n"
     "end\n"
     "if moved then\n"
-    "  local c = 0\n"
-    "  if cover > 0 and cover < UNIT / 2 then c = cover / UNIT end\n"
+    "  local c = cover_fraction(cover)\n"
     "  redis.call('ZADD', key, -2 + g - c, 's')\n"
     "  if c == 0 then redis.call('ZREM', key, 'f:1', 'f:2') end\n"
     "end\n"
