@@ -410,6 +410,37 @@ static void report_calls(report_t *rep, const probe_redis_t *a, const probe_redi
            top_us, script_own / d);
 }
 
+/* The drain: from the end of the publish window to the empty queue, when
+ * the fan-out worker and Redis have the machine to themselves (no INSERTs,
+ * no post.publish, no load generator), as the ZADD ceiling had it. The
+ * fan-out's own speed; the whole window's figure shares the CPUs with
+ * publishing. Skipped when the drain was too short to time. */
+static void report_drain(report_t *rep, const probe_snap_t *end, const probe_snap_t *drained)
+{
+    if (!end->stats.ok || !drained->stats.ok)
+        return;
+    double secs = drained->t - end->t;
+    int64_t deliveries = drained->stats.fanout_deliveries - end->stats.fanout_deliveries;
+    if (secs < 0.5 || deliveries <= 0)
+        return;
+    kv(rep, "drain_seconds", "%.3f", secs);
+    kv(rep, "drain_deliveries_per_s", "%.1f", (double)deliveries / secs);
+    printf("  the drain (publishing over, until the queue was empty): %" PRId64
+           " deliveries in %.2f s, %.0f deliveries/s",
+           deliveries, secs, (double)deliveries / secs);
+    if (end->daemon_cpu_s >= 0 && drained->daemon_cpu_s >= 0 && end->redis.ok &&
+        drained->redis.ok) {
+        double dc = (drained->daemon_cpu_s - end->daemon_cpu_s) / secs;
+        double rc = (drained->redis.cpu_s - end->redis.cpu_s) / secs;
+        kv(rep, "drain_daemon_cpu_cores", "%.3f", dc);
+        kv(rep, "drain_redis_cpu_cores", "%.3f", rc);
+        kv(rep, "drain_redis_cpu_us_per_delivery", "%.2f", rc * secs / (double)deliveries * 1e6);
+        printf("; feedcached %.2f cores, Redis %.2f cores, %.1f us of Redis CPU per delivery", dc,
+               rc, rc * secs / (double)deliveries * 1e6);
+    }
+    printf("\n");
+}
+
 /* Waits until the fan-out queue is empty (or the timeout): the deliveries
  * of the window's publishes then are all counted. */
 static bool wait_drained(const fb_opts_t *o, const probe_cfg_t *cfg, probe_snap_t *s)
@@ -736,6 +767,7 @@ static int run_load(const fb_opts_t *o, report_t *rep)
             }
             report_calls(rep, &before.redis, drained.stats.ok ? &drained.redis : &after.redis,
                          deliveries);
+            report_drain(rep, &after, &drained);
         }
     }
     report_follows(rep, res, &before, &after);
