@@ -427,12 +427,12 @@ log "graph: $USERS users, $(gval follows) follows, $(gval posts) posts in $(gval
 # feed stays a listpack when zset-max-listpack-entries >= feed_max + 16.
 # services.sh starts Redis with 1024; checked here, and set if lower.
 LISTPACK=$(rcli CONFIG GET zset-max-listpack-entries | sed -n 2p)
-# A home feed holds feed_max plus its trim slack (feed_max / 8, at most 64)
-# plus the sampled trim's overshoot (32) plus its meta members
+# A home feed holds feed_max plus its trim slack (feed_max / 4, at most 64)
+# plus the sampled trim's overshoot (64) plus its meta members
 # (src/feed/feed_scripts.h, feed_trim_slack, FEED_TRIM_OVERSHOOT).
-SLACK=$((FEED_MAX / 8 < 64 ? FEED_MAX / 8 : 64))
-if [ -z "$LISTPACK" ] || [ "$LISTPACK" -lt $((FEED_MAX + SLACK + 32 + 16)) ]; then
-    log "zset-max-listpack-entries is '${LISTPACK}': setting it to 1024 (feed_max $FEED_MAX + slack $SLACK + 48 or more)"
+SLACK=$((FEED_MAX / 4 < 64 ? FEED_MAX / 4 : 64))
+if [ -z "$LISTPACK" ] || [ "$LISTPACK" -lt $((FEED_MAX + SLACK + 64 + 16)) ]; then
+    log "zset-max-listpack-entries is '${LISTPACK}': setting it to 1024 (feed_max $FEED_MAX + slack $SLACK + 80 or more)"
     rcli CONFIG SET zset-max-listpack-entries 1024 >/dev/null || die "CONFIG SET failed"
     LISTPACK=$(rcli CONFIG GET zset-max-listpack-entries | sed -n 2p)
 fi
@@ -830,6 +830,9 @@ if [ -z "$ONLY" ]; then
     row "Redis ceiling: pipelined HGETALL of a post hash (ops/s)" "$(fmt "$CEIL_HGETALL")"
     row "Fan-out: delivered feed entries/s (publish run, until the queue drained)" "$(fmt "$DELIV")" \
         "$(fmt "$CEIL_ZADD") ZADD/s" "$(ratio "$DELIV" "$CEIL_ZADD")"
+    DRAIN=$(val publish.drain_deliveries_per_s)
+    row "Fan-out: the drain, publishing over (deliveries/s from the publish window's end until the queue was empty, $(fmt "$(val publish.drain_seconds)" 1) s; feedcached and Redis alone on the machine, as for the ceiling); CPU cores feedcached / Redis $(fmt "$(val publish.drain_daemon_cpu_cores)" 2) / $(fmt "$(val publish.drain_redis_cpu_cores)" 2); Redis CPU per delivery $(fmt "$(val publish.drain_redis_cpu_us_per_delivery)" 1) us" \
+        "$(fmt "$DRAIN")" "$(fmt "$CEIL_ZADD") ZADD/s" "$(ratio "$DRAIN" "$CEIL_ZADD")"
     row "Fan-out: Redis CPU per delivery, publishing included (us; ceiling: 1 s / ZADD ceiling)" \
         "$(fmt "$(val publish.fanout_redis_cpu_us_per_delivery)" 1)" "$(fmt "$(calc "1e6 / $CEIL_ZADD")" 1) us per ZADD"
     row "Fan-out: CPU cores used while fanning out, feedcached / Redis" \
@@ -922,7 +925,7 @@ if [ -z "$ONLY" ]; then
         if [ -n "$1" ] && [ "$1" != - ]; then yes_no "$1 $2"; else echo n/a; fi
     }
     FAN_RATIO=$(calc "$DELIV / $CEIL_ZADD")
-    target "Fan-out deliveries/s / pipelined ZADD ceiling (publish run; zset-max-listpack-entries $LISTPACK, >= feed_max $FEED_MAX + slack $SLACK + 48)" \
+    target "Fan-out deliveries/s / pipelined ZADD ceiling (publish run; zset-max-listpack-entries $LISTPACK, >= feed_max $FEED_MAX + slack $SLACK + 80)" \
         ">= 0.35" "$(fmt "$FAN_RATIO" 3) ($(fmt "$DELIV") deliveries/s)" "$(fmt "$CEIL_ZADD") ZADD/s" \
         "$(met_if "$FAN_RATIO" ">= 0.35")"
     target "Memory per feed entry (~$(fmt "$ENTRIES_PER_FEED")-entry feeds; INFO used_memory, sampled MEMORY USAGE)" \
@@ -974,7 +977,7 @@ if [ -z "$ONLY" ]; then
             "$(floor_text "$MICRO_CHECK" "$MICRO_CHECK_S" "$MICRO_PUSH" "$MICRO_PUSH_S" "$MICRO_HEAD" "$MICRO_HEAD_S" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_CHECK_DS" "$MICRO_PUSH_D" "$MICRO_PUSH_DS" "$MICRO_HEAD_D" "$MICRO_HEAD_DS" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does)" \
             "$(fmt "$(val publish.fanout_redis_cpu_us_per_delivery)" 1) us per delivery, publishing included, Redis at $(fmt "$(val publish.fanout_redis_cpu_cores)" 2) cores: $(fmt "$FAN_RATIO" 3); by command (commandstats, us per delivery): $(val publish.fanout_usec_top), the scripts' own at least $(fmt "$(val publish.fanout_script_own_us_per_delivery)" 2)"
         limit "Redis calls per delivery to a full feed (<= 2)" \
-            "a delivery to a feed that must exist is one call in the script (FEED_PUSH: a ZADD NX of the sentinel, the fast markers and the entry), plus its shares of the script call (1/16 or more), of the size check (1 delivery in 4) and of the trims (4 calls per trim, one per slack = feed_max / 8 deliveries or more: at most 0.33 at --feed-max 100, 0.06 at 800, more while feeds come down from their old size); a delivery to a guarded feed (its owner unfollowed someone in the last 10 minutes: the follow scenario just before) goes the slow way, 4 calls (ZADD NX, ZSCORE, SISMEMBER, ZREM of the fast markers)" \
+            "a delivery to a feed that must exist is one call in the script (FEED_PUSH: a ZADD NX of the sentinel, the fast markers and the entry), plus its shares of the script call (1/16 or more), of the size check (1 delivery in 8) and of the trims (4 calls per trim, one per slack (feed_max / 4, at most 64) + 8 deliveries or more: at most 0.12 at --feed-max 100, 0.06 at 800, more while feeds come down from their old size); a delivery to a guarded feed (its owner unfollowed someone in the last 10 minutes: the follow scenario just before) goes the slow way, 4 calls (ZADD NX, ZSCORE, SISMEMBER, ZREM of the fast markers)" \
             "$(fmt "$CALLS" 2)"
         # The same log's entries of plain commands (not scripts): they cost
         # microseconds, so a time over 1 ms is the machine's, not their work.

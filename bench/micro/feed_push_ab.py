@@ -92,7 +92,7 @@ if __name__ == '__main__':
     F, P, rounds = int(os.environ.get('F', 1000)), int(os.environ.get('P', 40)), int(os.environ.get('R', 2))
     present = int(os.environ.get('PRESENT', 1))
     for N in [int(x) for x in os.environ.get('NS', '275 800').split()]:
-        slack = min(64, N // 8)     # feed_trim_slack; older texts ignore it
+        slack = min(64, N // 4)     # feed_trim_slack; older texts ignore it
         for r in range(rounds):
             for name, s, C in [x for x in [('new/250', new, 250), ('old/250', old, 250), ('old/16', old, 16), ('new/16', new, 16)] if x[0] in os.environ.get('V', 'new/250 old/250 new/16')]:
                 x = run(s, F, N, P, C, slack, present)

@@ -143,14 +143,19 @@ bool feed_sentinel_parse(const char *text, feed_sentinel_t *out);
 
 /* How far past feed_max a home feed may grow before FEED_PUSH trims it back
  * to feed_max: trimming once per that many deliveries instead of at each
- * (the contract asks for at least feed_max entries, not at most). An
- * eighth, at most FEED_TRIM_SLACK_MAX, so that a feed of the default 800
- * still fits Redis's listpack limit of 1024 with its meta members. */
+ * (the contract asks for at least feed_max entries, not at most). A trim
+ * of a fast feed costs four calls (the meta range, the tail's removal, its
+ * new oldest entry, the sentinel's floor), so the slack sets their share
+ * of a delivery: 4 / (slack + FEED_TRIM_CHECK_EVERY) calls. A quarter of
+ * feed_max, at most FEED_TRIM_SLACK_MAX, so that a feed of the default 800
+ * still fits Redis's listpack limit of 1024 with its meta members, and a
+ * small feed_max (100: 0.12 calls per delivery with 25, 0.27 with the
+ * eighth this was before 2026-12-06) does not trim every few deliveries. */
 #define FEED_TRIM_SLACK_MAX 64
 
 static inline int64_t feed_trim_slack(int64_t feed_max)
 {
-    return feed_max / 8 < FEED_TRIM_SLACK_MAX ? feed_max / 8 : FEED_TRIM_SLACK_MAX;
+    return feed_max / 4 < FEED_TRIM_SLACK_MAX ? feed_max / 4 : FEED_TRIM_SLACK_MAX;
 }
 
 /* Fan-out asks a feed for its size (to trim it past feed_max + slack) at
@@ -158,12 +163,15 @@ static inline int64_t feed_trim_slack(int64_t feed_max)
  * and post (feed_trim_check): one call fewer per delivery, about 0.5 us of
  * Redis CPU (bench/micro/feed_push_ab.py). A feed so grows a little past
  * feed_max + slack before its trim, FEED_TRIM_CHECK_EVERY - 1 deliveries
- * on average; more than FEED_TRIM_OVERSHOOT with a chance of (3/4)^32, 1e-4,
- * per trim. The listpack headroom (feed_fanout.c's start-up warning,
- * docs/OPERATIONS.md) counts it: a feed past Redis's listpack limit turns
- * into a skiplist, four times the memory, until it is rebuilt. */
-#define FEED_TRIM_CHECK_EVERY 4
-#define FEED_TRIM_OVERSHOOT 32
+ * on average; more than FEED_TRIM_OVERSHOOT with a chance of (7/8)^64,
+ * 2e-4, per trim, and past Redis's listpack limit with the recommended
+ * 1024 (80 more for the default feed_max) with (7/8)^80, 2e-5. The
+ * listpack headroom (feed_fanout.c's start-up warning, docs/OPERATIONS.md)
+ * counts the overshoot: a feed past Redis's listpack limit turns into a
+ * skiplist, four times the memory, until it is rebuilt. One in eight, not
+ * four (before 2026-12-06): the size check was 0.28 calls per delivery. */
+#define FEED_TRIM_CHECK_EVERY 8
+#define FEED_TRIM_OVERSHOOT 64
 
 static inline bool feed_trim_check(int64_t owner, int64_t post)
 {
@@ -308,8 +316,10 @@ extern const char feed_script_count_add[];
  * dead-letter stream PREFIX{fanout}:dead and the progress hash
  * PREFIX{fanout}:progress (entry id -> "POSITION ATTEMPTS"). */
 
-/* FANOUT_ACK: KEYS stream, progress; ARGV group, entry id. XACK, XDEL and
- * HDEL of the job's progress, at once. Returns XACK's count. */
+/* FANOUT_ACK: KEYS stream, progress; ARGV group, entry ids (one or more:
+ * the worker acknowledges the jobs that finished meanwhile in one call).
+ * XACK, XDEL and HDEL of the jobs' progress, at once. Returns XACK's
+ * count. */
 extern const char feed_script_fanout_ack[];
 
 /* FANOUT_HEARTBEAT: KEYS[1] stream; ARGV group, consumer, entry ids...

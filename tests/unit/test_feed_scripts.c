@@ -20,12 +20,13 @@ static void home_scores_invert(void **state)
     assert_int_equal(feed_home_ts(feed_home_score(ts)), ts);
 }
 
-static void slack_is_an_eighth_capped(void **state)
+static void slack_is_a_quarter_capped(void **state)
 {
     (void)state;
-    assert_int_equal(feed_trim_slack(80), 10);
+    assert_int_equal(feed_trim_slack(80), 20);
+    assert_int_equal(feed_trim_slack(100), 25);
     assert_int_equal(feed_trim_slack(800), FEED_TRIM_SLACK_MAX);
-    assert_int_equal(feed_trim_slack(7), 0);
+    assert_int_equal(feed_trim_slack(3), 0);
 }
 
 /* One delivery in FEED_TRIM_CHECK_EVERY checks, for any owner: sequential
@@ -45,12 +46,12 @@ static void trim_checks_are_spread(void **state)
                 longest = run;
             }
         }
-        /* 1/4 of 20,000 = 5,000; the binomial's sd is ~61. */
-        assert_in_range(checked, 4600, 5400);
-        /* Were the choice random, a run past 60 in 20,000 deliveries would
-         * have a chance of about 1e-4 (5,000 runs, (3/4)^61 each); the
-         * hash is fixed, so this holds or fails on every run. */
-        assert_in_range(longest, 1, 60);
+        /* 1/8 of 20,000 = 2,500; the binomial's sd is ~47. */
+        assert_in_range(checked, 2200, 2800);
+        /* Were the choice random, a run past 130 in 20,000 deliveries
+         * would have a chance of about 1e-4 (2,500 runs, (7/8)^131 each);
+         * the hash is fixed, so this holds or fails on every run. */
+        assert_in_range(longest, 1, 130);
     }
     /* Deterministic: every instance and every retry picks the same. */
     assert_int_equal(feed_trim_check(5, 77), feed_trim_check(5, 77));
@@ -64,7 +65,7 @@ static void one_post_spreads_over_feeds(void **state)
     int checked = 0;
     for (int64_t owner = 1; owner <= 20000; owner++)
         checked += feed_trim_check(owner, 123456789);
-    assert_in_range(checked, 4600, 5400);
+    assert_in_range(checked, 2200, 2800);
 }
 
 /* A sentinel as a script writes it (state + g - cover / 2^44), printed as
@@ -120,7 +121,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(home_scores_invert),
-        cmocka_unit_test(slack_is_an_eighth_capped),
+        cmocka_unit_test(slack_is_a_quarter_capped),
         cmocka_unit_test(trim_checks_are_spread),
         cmocka_unit_test(one_post_spreads_over_feeds),
         cmocka_unit_test(sentinel_reads_back),
