@@ -31,6 +31,12 @@ typedef struct {
     bool reading;                  /* an XREADGROUP (or XGROUP CREATE) is outstanding */
     bool own_pending;              /* next read: our own entries after pending_after */
     char pending_after[48];
+    /* Acknowledgements (job_ack): one FANOUT_ACK call in flight per shard;
+     * the jobs that finish meanwhile wait in acks and go in the next. */
+    rds_batch_t *ack_batch;
+    list_t acks;                   /* fanout_job_t.ack_link: waiting for the next call */
+    list_t acking;                 /* in the call in flight */
+    bool ack_busy;
 } fanout_shard_t;
 
 struct feed_fanout {
@@ -87,6 +93,7 @@ struct fanout_job {
     bool progress_loaded;          /* (resumed jobs) it was */
     bool lost;                     /* claimed by another consumer: stop, do not ack */
     bool finishing;                /* its FANOUT_ACK or FANOUT_DEAD is in flight */
+    list_t ack_link;               /* in shard->acks or shard->acking */
     size_t first_eval;             /* index of the first delivery in the batch */
     /* The page being delivered: its feeds' owners (slot order on a
      * cluster), delivered FANOUT_CHUNK at a time from next. */
@@ -117,6 +124,8 @@ static void fanout_maybe_free(feed_fanout_t *f)
     }
     rds_batch_free(f->depth);
     rds_batch_free(f->dropped);
+    for (unsigned i = 0; i < f->nshards; i++)
+        rds_batch_free(f->shards[i].ack_batch);
     rds_args_free(&f->args);
     free(f->shards);
     free(f);
@@ -271,14 +280,19 @@ static void on_wake(uv_timer_t *t)
         uv_timer_start(&f->wake, on_wake, backoff_next(&f->backoff), 0);
 }
 
-static void on_acked(rds_batch_t *b, void *arg)
+/* Acknowledgements go in batches, one call per shard in flight: a job's
+ * ack was a script of its own (the script call, XACK, XDEL, HDEL), four
+ * Redis calls per post, 0.15 per delivery in bench/run.sh's publish run;
+ * the jobs that finish while a call is out share the next. A job is
+ * acknowledged as before, only after its last delivery; one that waits
+ * here is still pending in the stream, and a crash meanwhile delivers it
+ * again (harmless, see feed_fanout.h). */
+#define FANOUT_ACK_MAX 256
+
+static void ack_flush(fanout_shard_t *s);
+
+static void job_acked(fanout_job_t *j)
 {
-    fanout_job_t *j = arg;
-    const redisReply *r = rds_batch_reply(b, 0);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        job_failed_reply(j, r);
-        return;
-    }
     if (j->job.type == FEED_JOB_POST && !j->dead_reason[0]) {
         metric_inc(feed_metrics.fanout_posts_total);
         double lag = (double)(feed_now_ms() - j->job.pub) / 1000.0;
@@ -289,18 +303,70 @@ static void on_acked(rds_batch_t *b, void *arg)
     job_free(j);
 }
 
+static void on_acked(rds_batch_t *b, void *arg)
+{
+    fanout_shard_t *s = arg;
+    feed_fanout_t *f = s->f;
+    const redisReply *r = rds_batch_reply(b, 0);
+    bool failed = !r || r->type == REDIS_REPLY_ERROR;
+    /* The call's jobs end here (job_free may read new jobs, which may
+     * finish into s->acks at once: those wait for the next call). f stays
+     * while side_commands counts this call. */
+    list_t done;
+    list_init(&done);
+    while (!list_empty(&s->acking)) {
+        list_t *node = list_first(&s->acking);
+        list_remove(node);
+        list_insert_tail(&done, node);
+    }
+    while (!list_empty(&done)) {
+        fanout_job_t *j = list_entry(list_first(&done), fanout_job_t, ack_link);
+        list_remove(&j->ack_link);
+        if (failed)
+            job_failed_reply(j, r);
+        else
+            job_acked(j);
+    }
+    s->ack_busy = false;
+    f->side_commands--;
+    if (!list_empty(&s->acks))
+        ack_flush(s);
+    else
+        fanout_maybe_free(f);
+}
+
+/* One FANOUT_ACK call for the jobs waiting in s->acks (at most
+ * FANOUT_ACK_MAX; the rest go in the next). */
+static void ack_flush(fanout_shard_t *s)
+{
+    feed_fanout_t *f = s->f;
+    if (!s->ack_batch)
+        s->ack_batch = rds_batch_new(f->e->redis, s->index);
+    rds_batch_clear(s->ack_batch);
+    rds_args_t *a = &f->args;
+    feed_args_eval(a, feed_script_fanout_ack, 2);
+    rds_args_str(a, s->stream);
+    rds_args_str(a, s->progress);
+    rds_args_str(a, FANOUT_GROUP);
+    for (int n = 0; n < FANOUT_ACK_MAX && !list_empty(&s->acks); n++) {
+        fanout_job_t *j = list_entry(list_first(&s->acks), fanout_job_t, ack_link);
+        list_remove(&j->ack_link);
+        list_insert_tail(&s->acking, &j->ack_link);
+        rds_args_str(a, j->entry);
+    }
+    rds_batch_add(s->ack_batch, a);
+    s->ack_busy = true;
+    f->side_commands++;
+    rds_batch_wait(s->ack_batch, on_acked, s);
+}
+
 static void job_ack(fanout_job_t *j)
 {
+    fanout_shard_t *s = j->shard;
     j->finishing = true;
-    rds_batch_clear(j->batch);
-    rds_args_t *a = &j->args;
-    feed_args_eval(a, feed_script_fanout_ack, 2);
-    rds_args_str(a, j->shard->stream);
-    rds_args_str(a, j->shard->progress);
-    rds_args_str(a, FANOUT_GROUP);
-    rds_args_str(a, j->entry);
-    rds_batch_add(j->batch, a);
-    rds_batch_wait(j->batch, on_acked, j);
+    list_insert_tail(&s->acks, &j->ack_link);
+    if (!s->ack_busy)
+        ack_flush(s);
 }
 
 static void on_dead(rds_batch_t *b, void *arg)
@@ -1155,6 +1221,8 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *
         rds_key_fanout(s->stream, sizeof s->stream, e->prefix, i);
         rds_key_fanout_dead(s->dead, sizeof s->dead, e->prefix, i);
         rds_key_fanout_progress(s->progress, sizeof s->progress, e->prefix, i);
+        list_init(&s->acks);
+        list_init(&s->acking);
     }
     f->depth = rds_batch_new(e->redis, 0);
     f->dropped = rds_batch_new(e->redis, 0);

@@ -402,6 +402,52 @@ static bool log_has(const harness_daemon_t *d, const char *needle, int *count)
 /* A poison job with no other traffic: Redis refusing the job's own command
  * (WRONGTYPE) counts as an attempt even though nothing else succeeds in
  * between, so the job is not retried for ever as if Redis were down. */
+/* Jobs that finish while an acknowledgement is out share the next call
+ * (FANOUT_ACK with many ids): a backlog of 300 jobs queued before the
+ * worker starts, read and run 32 at a time, every one delivered and
+ * acknowledged: the stream, its pending list and the progress hash end
+ * empty. */
+static void fanout_acks_in_batches(void **state)
+{
+    fixture_t *f = *state;
+    enum { JOBS = 300, LO = 600, HI = 603 };
+    add_followers(f->pg, 6, LO, HI);
+    fixture_next_prefix(f);
+    make_feeds(f, f->prefix, 6, 6);
+    make_feeds(f, f->prefix, LO, HI);
+    for (int64_t i = 0; i < JOBS; i++)
+        xadd_post(f, f->prefix, 60000 + i, 6, NULL);
+    assert_int_equal(stream_len(f, f->prefix, ""), JOBS);
+    fc_client_t *c;
+    harness_daemon_t *d = start_daemon(f, NULL, NULL, &c);
+    long long deadline = odb_now_ms() + 30000;
+    while (stream_len(f, f->prefix, "") > 0) {
+        if (odb_now_ms() > deadline) {
+            harness_daemon_dump_log(d, "acks in batches");
+            fail_msg("%lld of %d jobs still in the stream after 30 s",
+                     stream_len(f, f->prefix, ""), JOBS);
+        }
+        odb_sleep_ms(20);
+    }
+    for (int64_t i = 0; i < JOBS; i++) {
+        if (feeds_with(f, f->prefix, LO, HI, 60000 + i) != HI - LO + 1)
+            fail_msg("post %" PRId64 " acknowledged but not in every follower's feed", 60000 + i);
+        assert_int_equal(feeds_with(f, f->prefix, 6, 6, 60000 + i), 1);
+    }
+    char stream[160], progress[160];
+    stream_name(stream, sizeof stream, f->prefix, "");
+    stream_name(progress, sizeof progress, f->prefix, ":progress");
+    redisReply *rep = cmd(f->r, "XPENDING %s feedcache", stream);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_true(rep->elements >= 1);
+    assert_int_equal(rep->element[0]->integer, 0);
+    freeReplyObject(rep);
+    assert_int_equal(cmd_int(f->r, "HLEN %s", progress), 0);
+    fc_client_close(c);
+    assert_int_equal(harness_daemon_finish(d, true), 0);
+    f->finished = true;
+}
+
 static void fanout_poison_alone(void **state)
 {
     fixture_t *f = *state;
@@ -1530,6 +1576,8 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest all[] = {
         cmocka_unit_test_setup_teardown(fanout_poison, fixture_setup_data, fixture_teardown),
+        cmocka_unit_test_setup_teardown(fanout_acks_in_batches, fixture_setup_data,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(fanout_poison_alone, fixture_setup_data,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(fanout_long_job_once, fixture_setup_data,
