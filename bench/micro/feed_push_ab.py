@@ -29,7 +29,7 @@ def trim_check(owner, post):
     x ^= x >> 30; x = x * 0xBF58476D1CE4E5B9 & M64
     x ^= x >> 27; x = x * 0x94D049BB133111EB & M64
     x ^= x >> 31
-    return x % 4 == 0
+    return x % 8 == 0   # FEED_TRIM_CHECK_EVERY (4 before 2026-12-06)
 def feed_key(script, u): return ('fc:home:{%d}' if newest_first(script) else 'fc:feed:{%d}') % u
 def score(script, ts): return BASE - ts if newest_first(script) else ts
 def setup(script, F, N, present):
