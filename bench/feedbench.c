@@ -432,11 +432,12 @@ static void report_drain(report_t *rep, const probe_snap_t *end, const probe_sna
         drained->redis.ok) {
         double dc = (drained->daemon_cpu_s - end->daemon_cpu_s) / secs;
         double rc = (drained->redis.cpu_s - end->redis.cpu_s) / secs;
+        double us = (drained->redis.cpu_s - end->redis.cpu_s) / (double)deliveries * 1e6;
         kv(rep, "drain_daemon_cpu_cores", "%.3f", dc);
         kv(rep, "drain_redis_cpu_cores", "%.3f", rc);
-        kv(rep, "drain_redis_cpu_us_per_delivery", "%.2f", rc * secs / (double)deliveries * 1e6);
+        kv(rep, "drain_redis_cpu_us_per_delivery", "%.2f", us);
         printf("; feedcached %.2f cores, Redis %.2f cores, %.1f us of Redis CPU per delivery", dc,
-               rc, rc * secs / (double)deliveries * 1e6);
+               rc, us);
     }
     printf("\n");
 }

@@ -309,18 +309,11 @@ static void on_acked(rds_batch_t *b, void *arg)
     feed_fanout_t *f = s->f;
     const redisReply *r = rds_batch_reply(b, 0);
     bool failed = !r || r->type == REDIS_REPLY_ERROR;
-    /* The call's jobs end here (job_free may read new jobs, which may
-     * finish into s->acks at once: those wait for the next call). f stays
-     * while side_commands counts this call. */
-    list_t done;
-    list_init(&done);
+    /* The call's jobs end here. A job that finishes meanwhile goes to
+     * s->acks (ack_busy is still set) and waits for the next call; f stays
+     * while side_commands counts this one. */
     while (!list_empty(&s->acking)) {
-        list_t *node = list_first(&s->acking);
-        list_remove(node);
-        list_insert_tail(&done, node);
-    }
-    while (!list_empty(&done)) {
-        fanout_job_t *j = list_entry(list_first(&done), fanout_job_t, ack_link);
+        fanout_job_t *j = list_entry(list_first(&s->acking), fanout_job_t, ack_link);
         list_remove(&j->ack_link);
         if (failed)
             job_failed_reply(j, r);
@@ -340,8 +333,6 @@ static void on_acked(rds_batch_t *b, void *arg)
 static void ack_flush(fanout_shard_t *s)
 {
     feed_fanout_t *f = s->f;
-    if (!s->ack_batch)
-        s->ack_batch = rds_batch_new(f->e->redis, s->index);
     rds_batch_clear(s->ack_batch);
     rds_args_t *a = &f->args;
     feed_args_eval(a, feed_script_fanout_ack, 2);
@@ -1221,6 +1212,7 @@ feed_fanout_t *feed_fanout_start(feed_engine_t *e, const feed_fanout_options_t *
         rds_key_fanout(s->stream, sizeof s->stream, e->prefix, i);
         rds_key_fanout_dead(s->dead, sizeof s->dead, e->prefix, i);
         rds_key_fanout_progress(s->progress, sizeof s->progress, e->prefix, i);
+        s->ack_batch = rds_batch_new(e->redis, i);
         list_init(&s->acks);
         list_init(&s->acking);
     }

@@ -386,10 +386,9 @@ const char feed_script_unfollow_guard[] =
 /* ---- fan-out worker (issue 9): KEYS of the {fanout} tag only ----------- */
 
 const char feed_script_fanout_ack[] =
-    "local ids = {unpack(ARGV, 2)}\n"
-    "local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))\n"
-    "redis.call('XDEL', KEYS[1], unpack(ids))\n"
-    "redis.call('HDEL', KEYS[2], unpack(ids))\n"
+    "local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))\n"
+    "redis.call('XDEL', KEYS[1], unpack(ARGV, 2))\n"
+    "redis.call('HDEL', KEYS[2], unpack(ARGV, 2))\n"
     "return n\n";
 
 const char feed_script_fanout_heartbeat[] =

@@ -399,9 +399,6 @@ static bool log_has(const harness_daemon_t *d, const char *needle, int *count)
 
 /* --- (a) poison jobs ------------------------------------------------------------ */
 
-/* A poison job with no other traffic: Redis refusing the job's own command
- * (WRONGTYPE) counts as an attempt even though nothing else succeeds in
- * between, so the job is not retried for ever as if Redis were down. */
 /* Jobs that finish while an acknowledgement is out share the next call
  * (FANOUT_ACK with many ids): a backlog of 300 jobs queued before the
  * worker starts, read and run 32 at a time, every one delivered and
@@ -448,6 +445,9 @@ static void fanout_acks_in_batches(void **state)
     f->finished = true;
 }
 
+/* A poison job with no other traffic: Redis refusing the job's own command
+ * (WRONGTYPE) counts as an attempt even though nothing else succeeds in
+ * between, so the job is not retried for ever as if Redis were down. */
 static void fanout_poison_alone(void **state)
 {
     fixture_t *f = *state;
