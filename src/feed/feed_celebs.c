@@ -8,7 +8,6 @@
 typedef struct {
     int64_t author;              /* 0: empty */
     int64_t stored_ms;
-    uint64_t forgot;             /* the epoch of the slot's last forget */
     bool whole;                  /* items are the whole set */
     bool partial;
     feed_key_t floor;
@@ -16,10 +15,19 @@ typedef struct {
     size_t n;
 } slot_t;
 
+/* FEED_CELEBS_WAYS slots that an author's hash picks; the author may hold
+ * any of them. */
+typedef struct {
+    uint64_t forgot;             /* the epoch of the set's last forget */
+    slot_t way[FEED_CELEBS_WAYS];
+} set_t;
+
+#define SETS (FEED_CELEBS_SLOTS / FEED_CELEBS_WAYS)
+
 struct feed_celebs {
     int64_t fresh_ms;
     uint64_t epoch;
-    slot_t *slots;               /* FEED_CELEBS_SLOTS, allocated on the first store */
+    set_t *sets;                 /* SETS, allocated on the first store */
 };
 
 feed_celebs_t *feed_celebs_new(int64_t fresh_ms)
@@ -33,10 +41,11 @@ void feed_celebs_free(feed_celebs_t *c)
 {
     if (!c)
         return;
-    if (c->slots)
-        for (size_t i = 0; i < FEED_CELEBS_SLOTS; i++)
-            free(c->slots[i].items);
-    free(c->slots);
+    if (c->sets)
+        for (size_t i = 0; i < SETS; i++)
+            for (size_t w = 0; w < FEED_CELEBS_WAYS; w++)
+                free(c->sets[i].way[w].items);
+    free(c->sets);
     free(c);
 }
 
@@ -45,10 +54,36 @@ uint64_t feed_celebs_epoch(const feed_celebs_t *c)
     return c->epoch;
 }
 
-static slot_t *slot_of(const feed_celebs_t *c, int64_t author)
+static set_t *set_of(const feed_celebs_t *c, int64_t author)
 {
     uint64_t h = (uint64_t)author * 0x9E3779B97F4A7C15ULL;
-    return &c->slots[(h >> 52) % FEED_CELEBS_SLOTS];
+    return &c->sets[(h >> 52) % SETS];
+}
+
+static slot_t *way_of(set_t *set, int64_t author)
+{
+    for (size_t w = 0; w < FEED_CELEBS_WAYS; w++)
+        if (set->way[w].author == author)
+            return &set->way[w];
+    return NULL;
+}
+
+/* Where author's window goes: its own slot, else an empty one, else the
+ * one stored longest ago (the stalest, or the first to go stale). */
+static slot_t *way_for(set_t *set, int64_t author)
+{
+    slot_t *s = way_of(set, author);
+    if (s)
+        return s;
+    s = &set->way[0];
+    for (size_t w = 0; w < FEED_CELEBS_WAYS; w++) {
+        slot_t *t = &set->way[w];
+        if (t->author == 0)
+            return t;
+        if (t->stored_ms < s->stored_ms)
+            s = t;
+    }
+    return s;
 }
 
 void feed_celebs_store(feed_celebs_t *c, int64_t author, int64_t now_ms, uint64_t epoch,
@@ -57,11 +92,12 @@ void feed_celebs_store(feed_celebs_t *c, int64_t author, int64_t now_ms, uint64_
 {
     if (c->fresh_ms <= 0 || author == 0)
         return;
-    if (!c->slots)
-        c->slots = fc_xcalloc(FEED_CELEBS_SLOTS, sizeof *c->slots);
-    slot_t *s = slot_of(c, author);
-    if (s->forgot > epoch)
+    if (!c->sets)
+        c->sets = fc_xcalloc(SETS, sizeof *c->sets);
+    set_t *set = set_of(c, author);
+    if (set->forgot > epoch)
         return;                  /* read before a write of this instance landed */
+    slot_t *s = way_for(set, author);
     s->items = fc_xrealloc(s->items, (n ? n : 1) * sizeof *s->items);
     memcpy(s->items, items, n * sizeof *items);
     feed_items_sort(s->items, n);
@@ -85,10 +121,10 @@ void feed_celebs_store(feed_celebs_t *c, int64_t author, int64_t now_ms, uint64_
 static const slot_t *serving(const feed_celebs_t *c, int64_t author, int64_t now_ms,
                              const feed_key_t *after, int64_t window, size_t *first)
 {
-    if (!c->slots || author == 0)
+    if (!c->sets || author == 0)
         return NULL;
-    const slot_t *s = slot_of(c, author);
-    if (s->author != author || now_ms - s->stored_ms >= c->fresh_ms || now_ms < s->stored_ms)
+    const slot_t *s = way_of(set_of(c, author), author);
+    if (!s || now_ms - s->stored_ms >= c->fresh_ms || now_ms < s->stored_ms)
         return NULL;
     size_t i = 0;
     if (after)
@@ -126,10 +162,11 @@ bool feed_celebs_serve(const feed_celebs_t *c, int64_t author, int64_t now_ms,
 void feed_celebs_forget(feed_celebs_t *c, int64_t author)
 {
     c->epoch++;
-    if (!c->slots)
+    if (!c->sets)
         return;
-    slot_t *s = slot_of(c, author);
-    s->forgot = c->epoch;
-    if (s->author == author)
+    set_t *set = set_of(c, author);
+    set->forgot = c->epoch;
+    slot_t *s = way_of(set, author);
+    if (s)
         s->author = 0;
 }

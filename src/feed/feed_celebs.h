@@ -19,8 +19,16 @@
  * that is not stored (feed_celebs_epoch), so this instance's own writes
  * show at once.
  *
- * A direct-mapped table (a slot per hash of the author id; a newer author
- * takes the slot over). Pure, no I/O: the caller passes the time. */
+ * A set-associative table: an author's hash picks a set of
+ * FEED_CELEBS_WAYS slots, and the window takes its own slot there, an
+ * empty one, or the one stored longest ago. The table was direct-mapped (a
+ * slot per hash, a newer author took it over) until 2026-12-06: with the
+ * full bench graph's 500 celebrities in 4,096 slots, 9-12% of them shared
+ * a slot with another and the two evicted each other at every read, so
+ * 10-11% of the windows merged came from Redis instead of 1-3%
+ * (bench/RESULTS.md, "celebrity windows"). With four ways, 500 authors
+ * spread by the hash overflow a set about once in three tables.
+ * Pure, no I/O: the caller passes the time. */
 #ifndef FC_FEED_FEED_CELEBS_H
 #define FC_FEED_FEED_CELEBS_H
 
@@ -31,6 +39,7 @@
 #include "feed/feed_merge.h"
 
 #define FEED_CELEBS_SLOTS 4096
+#define FEED_CELEBS_WAYS 4
 /* Entries kept per window; a longer window is cut to this (and is then not
  * the whole set). */
 #define FEED_CELEBS_ITEMS_MAX 256

@@ -115,23 +115,39 @@ static void a_forget_drops_the_window_and_refuses_older_reads(void **state)
     feed_celebs_free(c);
 }
 
-/* The slot an author maps to, as feed_celebs.c computes it: the test below
- * checks that the module agrees. */
-static size_t slot_of(int64_t author)
+/* The set of slots an author maps to, as feed_celebs.c computes it: the
+ * tests below check that the module agrees. */
+static size_t set_of(int64_t author)
 {
-    return (size_t)(((uint64_t)author * 0x9E3779B97F4A7C15ULL) >> 52) % FEED_CELEBS_SLOTS;
+    return (size_t)(((uint64_t)author * 0x9E3779B97F4A7C15ULL) >> 52) %
+           (FEED_CELEBS_SLOTS / FEED_CELEBS_WAYS);
 }
 
-static int64_t author_where(bool same_slot)
+/* The first author after `after` whose set is (or is not) AUTHOR's. */
+static int64_t author_after(int64_t after, bool same_set)
 {
-    for (int64_t id = AUTHOR + 1; id < AUTHOR + (1 << 24); id++)
-        if ((slot_of(id) == slot_of(AUTHOR)) == same_slot)
+    for (int64_t id = after + 1; id < after + (1 << 24); id++)
+        if ((set_of(id) == set_of(AUTHOR)) == same_set)
             return id;
     fail_msg("no author found");
     return 0;
 }
 
-static void a_forget_drops_only_its_slot(void **state)
+static int64_t author_where(bool same_set)
+{
+    return author_after(AUTHOR, same_set);
+}
+
+/* A whole window of n entries of author, stored at now. */
+static void store_as(feed_celebs_t *c, int64_t author, int64_t now, size_t n)
+{
+    feed_item_t *items = window_of(n);
+    feed_celebs_store(c, author, now, feed_celebs_epoch(c), items, n, true, false,
+                      (feed_key_t){ 0, 0 });
+    free(items);
+}
+
+static void a_forget_drops_only_its_set(void **state)
 {
     (void)state;
     feed_celebs_t *c = feed_celebs_new(FRESH);
@@ -142,13 +158,65 @@ static void a_forget_drops_only_its_slot(void **state)
     expect_served(c, 0, NULL, 1, 3, 1, false);
     assert_false(feed_celebs_covers(c, elsewhere, 0, NULL, 1));
     assert_false(feed_celebs_covers(c, colliding, 0, NULL, 1));
-    /* A forget of an author sharing the slot refuses reads sent before it
+    /* A forget of an author sharing the set refuses reads sent before it
      * (harmless: the next read asks Redis). */
     uint64_t before = feed_celebs_epoch(c);
     feed_celebs_forget(c, colliding);
     expect_served(c, 0, NULL, 1, 3, 1, false);           /* not this author's window */
     store(c, 0, before, 2, true);
     expect_served(c, 0, NULL, 1, 3, 1, false);           /* refused: the old one stays */
+    feed_celebs_free(c);
+}
+
+/* FEED_CELEBS_WAYS authors whose hash picks one set are all kept; one more
+ * takes the slot stored longest ago. */
+static void authors_sharing_a_set_are_all_kept(void **state)
+{
+    (void)state;
+    feed_celebs_t *c = feed_celebs_new(FRESH);
+    int64_t ids[FEED_CELEBS_WAYS + 1] = { AUTHOR };
+    for (size_t i = 1; i <= FEED_CELEBS_WAYS; i++)
+        ids[i] = author_after(ids[i - 1], true);
+    for (size_t i = 0; i < FEED_CELEBS_WAYS; i++)
+        store_as(c, ids[i], (int64_t)i, 3);
+    for (size_t i = 0; i < FEED_CELEBS_WAYS; i++)
+        assert_true(feed_celebs_covers(c, ids[i], FEED_CELEBS_WAYS, NULL, 1));
+    store_as(c, ids[FEED_CELEBS_WAYS], FEED_CELEBS_WAYS, 3);
+    assert_false(feed_celebs_covers(c, ids[0], FEED_CELEBS_WAYS, NULL, 1));
+    for (size_t i = 1; i <= FEED_CELEBS_WAYS; i++)
+        assert_true(feed_celebs_covers(c, ids[i], FEED_CELEBS_WAYS, NULL, 1));
+    /* Stored again, an author keeps its own slot (no second copy). */
+    store_as(c, ids[1], FEED_CELEBS_WAYS + 1, 2);
+    for (size_t i = 1; i <= FEED_CELEBS_WAYS; i++)
+        assert_true(feed_celebs_covers(c, ids[i], FEED_CELEBS_WAYS + 1, NULL, 1));
+    feed_celebs_free(c);
+}
+
+/* The full bench graph's case: 500 celebrities among 100,000 users. A
+ * direct-mapped table of FEED_CELEBS_SLOTS slots (FEED_CELEBS_WAYS 1)
+ * keeps 465 of these 500 (the others share a slot and evict each other);
+ * the sets of 4 keep all. */
+static void five_hundred_celebrities_are_nearly_all_kept(void **state)
+{
+    (void)state;
+    feed_celebs_t *c = feed_celebs_new(FRESH);
+    int64_t ids[500];
+    uint64_t x = 12345;
+    for (size_t i = 0; i < 500; i++) {
+        bool seen;
+        do {                         /* distinct ids in 1..100000 */
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            ids[i] = (int64_t)((x >> 33) % 100000) + 1;
+            seen = false;
+            for (size_t k = 0; k < i; k++)
+                seen = seen || ids[k] == ids[i];
+        } while (seen);
+        store_as(c, ids[i], 0, 2);
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < 500; i++)
+        kept += feed_celebs_covers(c, ids[i], 1, NULL, 1);
+    assert_true(kept >= 497);
     feed_celebs_free(c);
 }
 
@@ -201,7 +269,9 @@ int main(void)
         cmocka_unit_test(a_whole_set_is_served_newest_first_until_it_expires),
         cmocka_unit_test(a_cut_window_serves_only_reads_it_covers),
         cmocka_unit_test(a_forget_drops_the_window_and_refuses_older_reads),
-        cmocka_unit_test(a_forget_drops_only_its_slot),
+        cmocka_unit_test(a_forget_drops_only_its_set),
+        cmocka_unit_test(authors_sharing_a_set_are_all_kept),
+        cmocka_unit_test(five_hundred_celebrities_are_nearly_all_kept),
         cmocka_unit_test(an_oversized_window_is_cut_and_no_longer_whole),
         cmocka_unit_test(a_partial_set_keeps_its_floor),
         cmocka_unit_test(a_cache_of_zero_ms_stores_nothing),
