@@ -1,6 +1,7 @@
 /* Probes of feedcached, Redis and the /metrics page (fb_probe.h). */
 #include "fb_probe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -52,6 +53,51 @@ double probe_proc_cpu(int pid)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double probe_proc_cpu_wait(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    unsigned long long sum = 0;
+    bool any = false;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char file[sizeof path + sizeof e->d_name + 16];
+        snprintf(file, sizeof file, "%s/%s/schedstat", path, e->d_name);
+        FILE *f = fopen(file, "r");
+        if (!f)
+            continue;            /* the thread ended meanwhile */
+        unsigned long long run, wait;
+        if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+            sum += wait;
+            any = true;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return any ? (double)sum / 1e9 : -1;
+}
+
+double probe_cpu_pressure(void)
+{
+    FILE *f = fopen("/proc/pressure/cpu", "r");
+    if (!f)
+        return -1;
+    unsigned long long total = 0;
+    bool found = false;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "some ", 5) == 0) {
+            const char *t = strstr(line, "total=");
+            found = t && sscanf(t + 6, "%llu", &total) == 1;
+        }
+    fclose(f);
+    return found ? (double)total / 1e6 : -1;
 }
 
 double probe_info_value(const char *info, const char *key)
@@ -361,6 +407,20 @@ double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after
     return after->n >= 2 ? after->le[after->n - 2] : -1;
 }
 
+/* Whether pid, as Redis's INFO gives it, is a Redis of this machine (a
+ * remote one's pid may name some other local process). */
+static bool is_local_redis(int pid)
+{
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/%d/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(comm, sizeof comm, f) && strncmp(comm, "redis-server", 12) == 0;
+    fclose(f);
+    return ok;
+}
+
 /* ---- all of them -------------------------------------------------------------- */
 
 void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
@@ -369,6 +429,8 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
     char err[512];
     memset(s, 0, sizeof *s);
     s->daemon_cpu_s = -1;
+    s->daemon_wait_s = -1;
+    s->redis_wait_s = -1;
     s->rebuilds_total = -1;
     s->pg_queries_total = -1;
     s->celeb_merges_total = -1;
@@ -380,9 +442,13 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
         s->daemon_cpu_s = probe_proc_cpu(cfg->pid);
         if (s->daemon_cpu_s < 0)
             warn_once(&said_cpu, "feedcached CPU", "cannot read /proc/PID/stat");
+        s->daemon_wait_s = probe_proc_cpu_wait(cfg->pid);
     }
     if (cfg->redis && redis_info(cfg->redis, &s->redis, err, sizeof err) != 0)
         warn_once(&said_redis, "Redis INFO", err);
+    if (s->redis.ok && s->redis.pid > 0 && is_local_redis((int)s->redis.pid))
+        s->redis_wait_s = probe_proc_cpu_wait((int)s->redis.pid);
+    s->pressure_s = probe_cpu_pressure();
     if (cfg->rpc && get_stats(cfg->rpc, &s->stats, err, sizeof err) != 0)
         warn_once(&said_stats, "feedcached stats", err);
     if (cfg->metrics) {

@@ -57,6 +57,9 @@ typedef enum {
 typedef struct {
     double t;                           /* monotonic seconds when taken */
     double daemon_cpu_s;                /* < 0: unknown */
+    double daemon_wait_s;               /* probe_proc_cpu_wait; < 0: unknown */
+    double redis_wait_s;                /* likewise, of Redis (a local one) */
+    double pressure_s;                  /* probe_cpu_pressure; < 0: unknown */
     probe_redis_t redis;
     probe_stats_t stats;
     probe_hist_t lag, rebuild, read_rpc;
@@ -84,6 +87,17 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s);
 
 /* CPU seconds (user + system) of a process, or -1. */
 double probe_proc_cpu(int pid);
+
+/* Seconds the threads of a process have spent runnable but waiting for a
+ * CPU (the second field of /proc/PID/task/TID/schedstat), or -1. On this
+ * shared 2-CPU machine that is where a latency tail can go without any
+ * process being slow: each ran, but late. */
+double probe_proc_cpu_wait(int pid);
+
+/* The machine's CPU pressure: seconds during which some runnable task
+ * waited for a CPU (/proc/pressure/cpu, "some" total), or -1. Over a
+ * window, its rate is the share of the time a wake-up could be late. */
+double probe_cpu_pressure(void);
 
 /* Quantile q (0..1) of the observations between two samples of a
  * histogram, interpolated linearly within the bucket as Prometheus'

@@ -489,6 +489,7 @@ static double self_cpu(void)
 typedef struct {
     long long log_lines;        /* -1: unknown */
     double client_cpu, daemon_cpu;
+    double daemon_wait, pressure; /* fb_probe.h; -1: unknown */
 } phase_mark_t;
 
 static void phase_mark(const fb_opts_t *o, phase_mark_t *m)
@@ -496,6 +497,14 @@ static void phase_mark(const fb_opts_t *o, phase_mark_t *m)
     m->log_lines = o->daemon_log ? count_lines(o->daemon_log) : -1;
     m->client_cpu = self_cpu();
     m->daemon_cpu = o->pid ? probe_proc_cpu(o->pid) : -1;
+    m->daemon_wait = o->pid ? probe_proc_cpu_wait(o->pid) : -1;
+    m->pressure = probe_cpu_pressure();
+}
+
+/* The rate of a counter between two samples, or -1 when either is unknown. */
+static double rate_of(double before, double after, double secs)
+{
+    return before >= 0 && after >= 0 && secs > 0 ? (after - before) / secs : -1;
 }
 
 static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *res,
@@ -531,6 +540,12 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
         if (m[i].daemon_cpu >= 0 && m[i + 1].daemon_cpu >= 0)
             kv(rep, PKEY("daemon_cpu_cores"), "%.3f",
                (m[i + 1].daemon_cpu - m[i].daemon_cpu) / secs);
+        double wait = rate_of(m[i].daemon_wait, m[i + 1].daemon_wait, secs);
+        double pressure = rate_of(m[i].pressure, m[i + 1].pressure, secs);
+        if (wait >= 0)
+            kv(rep, PKEY("daemon_cpu_wait"), "%.3f", wait);
+        if (pressure >= 0)
+            kv(rep, PKEY("cpu_pressure_pct"), "%.1f", 100 * pressure);
         double lines = -1;
         if (m[i].log_lines >= 0 && m[i + 1].log_lines >= 0) {
             lines = (double)(m[i + 1].log_lines - m[i].log_lines);
@@ -541,13 +556,14 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
                "(due in the first %.2f s: p99 %.3f ms); "
                "OVERLOADED %" PRIu64 ", UNAVAILABLE %" PRIu64 ", other %" PRIu64 ", dropped %" PRIu64
                "; last failure at %.2f s; due in the first %.0f s: %" PRIu64 " of %" PRIu64
-               " served; client %.2f cores; log %.1f lines/s\n",
+               " served; client %.2f cores; log %.1f lines/s; CPU pressure %.0f%%, feedcached"
+               " waited %.2f s per s for a CPU\n",
                i + 1, (double)ph->scheduled / secs, secs, (double)ok / secs,
                ms(hist_percentile(&ph->served, 50)), ms(hist_percentile(&ph->served, 99)),
                FB_PHASE_ONSET_S, ms(hist_percentile(&ph->onset, 99)),
                ph->codes[FB_CODE_OVERLOADED], ph->codes[FB_CODE_UNAVAILABLE], ph->codes[FB_CODE_OTHER], ph->dropped, ph->last_fail, FB_PHASE_EARLY_S,
                ph->early_ok, ph->early_due, (m[i + 1].client_cpu - m[i].client_cpu) / secs,
-               lines >= 0 ? lines / secs : -1);
+               lines >= 0 ? lines / secs : -1, 100 * pressure, wait);
     }
 #undef PKEY
 }
@@ -717,6 +733,21 @@ static int run_load(const fb_opts_t *o, report_t *rep)
                    "(%.0f commands/s)\n",
                    cpu, cpu / op_rate * 1e6, cmds / op_rate, rds_reads / op_rate, cmds);
         }
+    }
+    if (probe_secs > 0) {
+        /* Waits for a CPU: a tail without slow work is often this. */
+        double dw = rate_of(before.daemon_wait_s, after.daemon_wait_s, probe_secs);
+        double rw = rate_of(before.redis_wait_s, after.redis_wait_s, probe_secs);
+        double pressure = rate_of(before.pressure_s, after.pressure_s, probe_secs);
+        if (dw >= 0)
+            kv(rep, "daemon_cpu_wait", "%.3f", dw);
+        if (rw >= 0)
+            kv(rep, "redis_cpu_wait", "%.3f", rw);
+        if (pressure >= 0)
+            kv(rep, "cpu_pressure_pct", "%.1f", 100 * pressure);
+        if (dw >= 0 || rw >= 0 || pressure >= 0)
+            printf("  waiting for a CPU (s per s): feedcached %.2f, Redis %.2f; CPU pressure "
+                   "(some task waiting) %.0f%% of the time\n", dw, rw, 100 * pressure);
     }
     if (before.stats.ok && after.stats.ok) {
         const probe_stats_t *a = &before.stats, *b = has_publish && drained.stats.ok

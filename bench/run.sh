@@ -344,6 +344,11 @@ slowlog_longest() {
     fi
 }
 
+# "feedcached / Redis waits, pressure" of a workload (feedbench's probes).
+cpu_waits() {
+    echo "$(fmt "$(val "$1.daemon_cpu_wait")" 2) / $(fmt "$(val "$1.redis_cpu_wait")" 2), $(fmt "$(val "$1.cpu_pressure_pct")")%"
+}
+
 run_fb() {
     local label=$1
     shift
@@ -855,6 +860,8 @@ if [ -z "$ONLY" ]; then
     row "Cached reads: feedcached CPU per read (us)" "$(fmt "$(val read_max.daemon_cpu_us_per_op)" 1)"
     row "Cached reads: Redis CPU per read (us)" "$(fmt "$(val read_max.redis_cpu_us_per_op)" 1)"
     row "Cached reads: Redis commands per read" "$(fmt "$(val read_max.redis_cmds_per_op)" 1)"
+    row "Machine: time waiting for a CPU (s per s) feedcached / Redis, and CPU pressure (% of the time some task waited for one; /proc/pressure/cpu): reads at max throughput; at half of max; the publish run" \
+        "$(cpu_waits read_max); $(cpu_waits read_half); $(cpu_waits publish)"
     row "Cached reads: celebrity windows served from feedcached's copy (celebrity_cache_ms, % of the windows merged)" \
         "$(fmt "$(val read_max.celeb_cached_pct)" 1)"
     PIPES=$(val read_rt.redis_reads_per_op)
@@ -1047,17 +1054,18 @@ ov_errs() {
 ov_bad() { calc "$(ov "$1" unavailable) + $(ov "$1" other_errors) + $(ov "$1" dropped)"; }
 
 print_overload() {
-    printf '| phase (x capacity) | offered (reads/s; / capacity) | goodput (reads/s) | goodput / capacity | p99 of served reads (ms) | p99 / unloaded p99 | onset: p99 / max of the reads due in its first 0.25 s (ms) | errors: OVERLOADED / UNAVAILABLE / other / dropped by the client | feedcached log lines/s | CPU cores: feedcached / feedbench |\n'
-    printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+    printf '| phase (x capacity) | offered (reads/s; / capacity) | goodput (reads/s) | goodput / capacity | p99 of served reads (ms) | p99 / unloaded p99 | onset: p99 / max of the reads due in its first 0.25 s (ms) | errors: OVERLOADED / UNAVAILABLE / other / dropped by the client | feedcached log lines/s | CPU cores: feedcached / feedbench | CPU pressure (%% of the time some task waited for a CPU) / feedcached waiting for a CPU (s per s) |\n'
+    printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
     local i names=("0.5x (unloaded)" "1.5x" "4x" "0.5x (recovery)")
     for i in 1 2 3 4; do
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' "${names[i - 1]}" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n' "${names[i - 1]}" \
             "$(fmt "$(ov $i offered_per_s)") ($(fmt "$(calc "$(ov $i offered_per_s) / $OV_CAP")" 2)x)" \
             "$(fmt "$(ov $i goodput)")" "$(pct "$(ov_goodput $i)")" \
             "$(fmt "$(ov $i p99_ms)" 2)" "$(fmt "$(ov_p99x $i)" 2)x" \
             "$(fmt "$(ov $i onset_p99_ms)" 2) / $(fmt "$(ov $i onset_max_ms)" 2)" "$(ov_errs $i)" \
             "$(fmt "$(ov $i log_lines_per_s)" 1)" "$(fmt "$(ov $i daemon_cpu_cores)" 2)" \
-            "$(fmt "$(ov $i client_cpu_cores)" 2)"
+            "$(fmt "$(ov $i client_cpu_cores)" 2)" "$(fmt "$(ov $i cpu_pressure_pct)")%" \
+            "$(fmt "$(ov $i daemon_cpu_wait)" 2)"
     done
     echo
     echo "| offered load (x measured capacity) | goodput: goal | measured | p99 of served reads: goal | measured | errors while backends are healthy: goal | measured (OVERLOADED / UNAVAILABLE / other / dropped) | met |"
