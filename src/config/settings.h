@@ -33,7 +33,7 @@
             "and post cache misses (rebuilds and follower counts stay on pg); empty: none") \
     SETTING(celebrity_threshold, UINT, "10000", 1, INT64_MAX, none, \
             "followers at which an author's posts are merged at read time, not fanned out") \
-    SETTING(celebrity_cache_ms,  UINT, "100", 0, 1000, none, \
+    SETTING(celebrity_cache_ms,  UINT, "250", 0, 1000, none, \
             "milliseconds a celebrity's newest posts, read from Redis, are reused by this " \
             "instance's reads (its own publishes and deletes show at once; others' within " \
             "this); 0: every read asks Redis") \

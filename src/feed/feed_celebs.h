@@ -5,9 +5,14 @@
  * Why. Most cached reads merge a few celebrities (a popular account is
  * followed by many), and every read asked Redis for each one's window: two
  * ZRANGEs of the same few keys, thousands of times a second, about a third
- * of Redis' CPU per read (bench/RESULTS.md, "Read cost"). Kept here for a
- * tenth of a second, they are asked for about ten times a second per
- * celebrity instead.
+ * of Redis' CPU per read (bench/RESULTS.md, "Read cost"). Kept here for
+ * celebrity_cache_ms (250 by default), they are asked for about four times
+ * a second per celebrity instead. The default was 100 until 2026-12-06:
+ * on the full bench graph (500 celebrities, ~13 merged per read) the
+ * windows refetched as they expired were most of what still reached Redis,
+ * about one command per read (bench/RESULTS.md, "celebrity windows"); a
+ * quarter of the second the contract gives a post to reach its followers
+ * still leaves the fan-out most of it.
  *
  * Why it is safe. A cached window is a true state of the set at the time it
  * was read, no older than celebrity_cache_ms. The contract lets a post show
