@@ -32,7 +32,8 @@
  * a slot with another and the two evicted each other at every read, so
  * 10-11% of the windows merged came from Redis instead of 1-3%
  * (bench/RESULTS.md, "celebrity windows"). With four ways, 500 authors
- * spread by the hash overflow a set about once in three tables.
+ * spread by the hash fill a set past its four in about one table of six
+ * (Poisson, 1,024 sets), and then only one window is lost.
  * Pure, no I/O: the caller passes the time. */
 #ifndef FC_FEED_FEED_CELEBS_H
 #define FC_FEED_FEED_CELEBS_H
