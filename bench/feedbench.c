@@ -507,6 +507,15 @@ static double rate_of(double before, double after, double secs)
     return before >= 0 && after >= 0 && secs > 0 ? (after - before) / secs : -1;
 }
 
+/* v printed with fmt, or "n/a" when it is unknown (< 0). */
+static const char *known(char *buf, size_t size, const char *fmt, double v)
+{
+    if (v < 0)
+        return "n/a";
+    snprintf(buf, size, fmt, v);
+    return buf;
+}
+
 static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *res,
                           const phase_mark_t *m)
 {
@@ -537,9 +546,10 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
         kv(rep, PKEY("early_due"), "%" PRIu64, ph->early_due);
         kv(rep, PKEY("early_ok"), "%" PRIu64, ph->early_ok);
         kv(rep, PKEY("client_cpu_cores"), "%.3f", (m[i + 1].client_cpu - m[i].client_cpu) / secs);
-        if (m[i].daemon_cpu >= 0 && m[i + 1].daemon_cpu >= 0)
-            kv(rep, PKEY("daemon_cpu_cores"), "%.3f",
-               (m[i + 1].daemon_cpu - m[i].daemon_cpu) / secs);
+        double cores = rate_of(m[i].daemon_cpu, m[i + 1].daemon_cpu, secs);
+        if (cores >= 0)
+            kv(rep, PKEY("daemon_cpu_cores"), "%.3f", cores);
+        char pbuf[16], wbuf[16];
         double wait = rate_of(m[i].daemon_wait, m[i + 1].daemon_wait, secs);
         double pressure = rate_of(m[i].pressure, m[i + 1].pressure, secs);
         if (wait >= 0)
@@ -556,14 +566,16 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
                "(due in the first %.2f s: p99 %.3f ms); "
                "OVERLOADED %" PRIu64 ", UNAVAILABLE %" PRIu64 ", other %" PRIu64 ", dropped %" PRIu64
                "; last failure at %.2f s; due in the first %.0f s: %" PRIu64 " of %" PRIu64
-               " served; client %.2f cores; log %.1f lines/s; CPU pressure %.0f%%, feedcached"
-               " waited %.2f s per s for a CPU\n",
+               " served; client %.2f cores; log %.1f lines/s; CPU pressure %s, feedcached"
+               " waited %s s per s for a CPU\n",
                i + 1, (double)ph->scheduled / secs, secs, (double)ok / secs,
                ms(hist_percentile(&ph->served, 50)), ms(hist_percentile(&ph->served, 99)),
                FB_PHASE_ONSET_S, ms(hist_percentile(&ph->onset, 99)),
                ph->codes[FB_CODE_OVERLOADED], ph->codes[FB_CODE_UNAVAILABLE], ph->codes[FB_CODE_OTHER], ph->dropped, ph->last_fail, FB_PHASE_EARLY_S,
                ph->early_ok, ph->early_due, (m[i + 1].client_cpu - m[i].client_cpu) / secs,
-               lines >= 0 ? lines / secs : -1, 100 * pressure, wait);
+               lines >= 0 ? lines / secs : -1,
+               known(pbuf, sizeof pbuf, "%.0f%%", pressure < 0 ? -1 : 100 * pressure),
+               known(wbuf, sizeof wbuf, "%.2f", wait));
     }
 #undef PKEY
 }
@@ -745,9 +757,12 @@ static int run_load(const fb_opts_t *o, report_t *rep)
             kv(rep, "redis_cpu_wait", "%.3f", rw);
         if (pressure >= 0)
             kv(rep, "cpu_pressure_pct", "%.1f", 100 * pressure);
+        char db[16], rb[16], pb[16];
         if (dw >= 0 || rw >= 0 || pressure >= 0)
-            printf("  waiting for a CPU (s per s): feedcached %.2f, Redis %.2f; CPU pressure "
-                   "(some task waiting) %.0f%% of the time\n", dw, rw, 100 * pressure);
+            printf("  waiting for a CPU (s per s): feedcached %s, Redis %s; CPU pressure "
+                   "(some task waiting) %s of the time\n", known(db, sizeof db, "%.2f", dw),
+                   known(rb, sizeof rb, "%.2f", rw),
+                   known(pb, sizeof pb, "%.0f%%", pressure < 0 ? -1 : 100 * pressure));
     }
     if (before.stats.ok && after.stats.ok) {
         const probe_stats_t *a = &before.stats, *b = has_publish && drained.stats.ok
