@@ -53,7 +53,7 @@ uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a)
 bool rpc_admit_may_hold(const rpc_admit_t *a, uint64_t now_ns, uint64_t held_since_ns,
                         uint64_t oldest_hold_ns)
 {
-    if (!a->adaptive || rpc_admit_overloaded(a, now_ns))
+    if (!a->adaptive || rpc_admit_shedding(a, now_ns))
         return false;
     uint64_t max = rpc_admit_hold_max_ns(a);
     if (held_since_ns != 0 && now_ns - held_since_ns >= max)

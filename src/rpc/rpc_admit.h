@@ -83,8 +83,16 @@
  * 7.0-11.0 ms, but one of four unloaded phases shed a burst (161 reads);
  * at the floor of 128 the queue itself is 8-10 ms.
  * (An earlier series in which 10 ms shed late in a recovery phase had a
- * load generator whose connections sent in step after a spike.) */
-#define RPC_ADMIT_HOLD_MIN_MS 10
+ * load generator whose connections sent in step after a spike.)
+ * 25 ms since 2026-12-06: unpinned, the machine stalls feedcached and Redis
+ * for 25-50 ms at light load (each waits ~0.2 s per s for a CPU), and a
+ * stall's backlog, which drains once they run again, outlasted 10 ms and
+ * was shed: quick overload runs alternated, reads shed at 0.5x load with
+ * 10 ms 102 / 0 / 75 / 212 / 0 / 390 / 0 / 0, with 25 ms (and holds
+ * refused only while shedding is sustained, rpc_admit_may_hold) 0 in
+ * seven runs (an eighth, while another load held the machine at 74% CPU
+ * pressure, shed 6,562). */
+#define RPC_ADMIT_HOLD_MIN_MS 25
 #define RPC_ADMIT_HOLD_NORMALS 8
 
 typedef enum {
@@ -155,11 +163,14 @@ uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a);
  * machine that let a few hundred requests pile up) turns a few ms of delay
  * into errors and retries; a sustained overload is another matter, and
  * holding would only make every served call wait. So: only with the
- * adaptive limit, only while nothing was shed in the last
- * RPC_ADMIT_OVERLOADED_MS, only while the connection held longest
- * (oldest_hold_ns, 0 = none) and this one (held_since_ns, 0 = not held)
- * have waited less than rpc_admit_hold_max_ns. A hold that runs out is
- * shed, which ends holding until the overload is over. */
+ * adaptive limit, only while calls are not being shed as a matter of
+ * course (rpc_admit_shedding; a burst shed now and then, or one hold that
+ * ran out, does not stop the next burst from being held), only while the
+ * connection held longest (oldest_hold_ns, 0 = none) and this one
+ * (held_since_ns, 0 = not held) have waited less than
+ * rpc_admit_hold_max_ns. A hold that runs out is shed; once the sheds are
+ * an eighth of what is offered, holding stops until the overload is
+ * over. */
 bool rpc_admit_may_hold(const rpc_admit_t *a, uint64_t now_ns, uint64_t held_since_ns,
                         uint64_t oldest_hold_ns);
 

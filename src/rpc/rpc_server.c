@@ -898,9 +898,11 @@ static void hold_resume_next(rpc_server_t *s)
         hold_leave(list_entry(list_first(&s->held), rpc_conn_t, hold_link));
 }
 
-/* The oldest hold ran past its bound: this is no burst but an overload.
- * Every held connection goes on now, to be admitted or shed as the
- * overload's rules say (its first shed ends holding until it is over):
+/* The oldest hold ran past its bound: this is no burst but an overload,
+ * or a stall longer than the bound. Every held connection goes on now, to
+ * be admitted or shed as the overload's rules say (a connection whose own
+ * hold ran out is not held again; sustained shedding ends holding until
+ * the overload is over, rpc_admit_may_hold):
  * calls held longer would only be served late, at the p99's expense
  * (measured at the onset of bench/run.sh's 1.5x phase: ~5 ms more when the
  * younger holds waited out their own bound). */
@@ -915,7 +917,7 @@ static void on_hold_timer(uv_timer_t *t)
         hold_arm_timer(s);       /* the bound moved with the normal latency */
         return;
     }
-    rpc_admit_note_overload(&s->admit, now);   /* so that none of them is held again */
+    rpc_admit_note_overload(&s->admit, now);   /* background work keeps yielding */
     while (!list_empty(&s->held))
         hold_leave(list_entry(list_first(&s->held), rpc_conn_t, hold_link));
 }

@@ -82,14 +82,29 @@ static void a_burst_is_held_until_overload(void **state)
     assert_false(rpc_admit_may_hold(&a, now + max, now, now));       /* its own ran out */
     assert_false(rpc_admit_may_hold(&a, now + max, 0, now));         /* the oldest ran out */
     assert_true(rpc_admit_may_hold(&a, now + max, 0, now + 1));
-    /* A hold that ran out counts as a shed: nothing is held after it. */
+    /* A hold that ran out (a stall's backlog, say) or a shed now and then
+     * does not stop the next burst from being held; this connection's own
+     * hold, once run out, is not renewed. */
     rpc_admit_t b = a;
     rpc_admit_note_overload(&b, now + max);
-    assert_false(rpc_admit_may_hold(&b, now + max, 0, 0));
-    /* A shed means overload: nothing is held for a while after it. */
+    assert_true(rpc_admit_overloaded(&b, now + max));
+    assert_true(rpc_admit_may_hold(&b, now + max, 0, 0));
+    assert_false(rpc_admit_may_hold(&b, now + max, now, 0));
     assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+    assert_true(rpc_admit_may_hold(&a, now + 1, 0, 0));
+    /* Shedding as a matter of course (an eighth of what is offered) is an
+     * overload: nothing is held until it is over. */
+    size_t shed = 1;
+    while (!rpc_admit_shedding(&a, now) && shed < 10 * limit) {
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+        shed++;
+    }
+    assert_true(shed >= RPC_ADMIT_SHEDDING_MIN);
+    assert_true(shed * RPC_ADMIT_SHEDDING_DIV >= shed + limit);
+    assert_true(rpc_admit_shedding(&a, now + 1));
     assert_false(rpc_admit_may_hold(&a, now + 1, 0, 0));
     uint64_t later = now + RPC_ADMIT_OVERLOADED_MS * MS;
+    assert_false(rpc_admit_shedding(&a, later));
     assert_true(rpc_admit_may_hold(&a, later, 0, 0));
     /* A fixed limit is the operator's: shed, never held. */
     rpc_admit_t f;
