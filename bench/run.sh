@@ -76,7 +76,9 @@
 # FC_BENCH_FEEDCACHED runs another feedcached binary (e.g. an older
 # commit's) with this tree's tools, so the same harness measures both;
 # FC_BENCH_DAEMON_ARGS adds flags to feedcached's command line (e.g.
-# "--max-inflight 2000"), to compare settings.
+# "--max-inflight 2000"), to compare settings; FC_BENCH_CAPTURE=DIR saves
+# the publish run's Redis data set and commands for
+# bench/micro/fanout_replay.py (MONITOR slows that run).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -164,10 +166,12 @@ WORK=
 STATE=
 DAEMON_PID=
 PERF_PID=
+CAPTURE_PID=
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    [ -z "$CAPTURE_PID" ] || kill "$CAPTURE_PID" 2>/dev/null || true
     if [ -n "$PERF_PID" ] && kill -0 "$PERF_PID" 2>/dev/null; then
         kill -INT "$PERF_PID" 2>/dev/null || true
         wait "$PERF_PID" 2>/dev/null || true
@@ -192,6 +196,7 @@ MICRO_ENTRIES= MICRO_CHECK= MICRO_PUSH= MICRO_HEAD= MICRO_READ_PCT=
 MICRO_ENTRIES_D= MICRO_CHECK_D= MICRO_PUSH_D= MICRO_HEAD_D=
 MICRO_CHECK_S= MICRO_PUSH_S= MICRO_HEAD_S= MICRO_CHECK_DS= MICRO_PUSH_DS= MICRO_HEAD_DS=
 MICRO_SLOW_ALONE= MICRO_SLOW_HOGS= MICRO_SLOW_FIFO=
+MICRO_RAND= MICRO_RAND_S= RAND_F= RAND_D=
 stop_micro_redis() {
     if [ -n "$MICRO_PIDFILE" ] && [ -s "$MICRO_PIDFILE" ]; then
         kill -TERM "$(cat "$MICRO_PIDFILE")" 2>/dev/null || true
@@ -349,6 +354,32 @@ cpu_waits() {
     echo "$(fmt "$(val "$1.daemon_cpu_wait")" 2) / $(fmt "$(val "$1.redis_cpu_wait")" 2), $(fmt "$(val "$1.cpu_pressure_pct")")%"
 }
 
+# FC_BENCH_CAPTURE=DIR: the publish run's Redis traffic for
+# bench/micro/fanout_replay.py: the data set just before it (DIR/snapshot.rdb)
+# and every command during it (DIR/monitor.txt, from MONITOR, which costs
+# Redis CPU: that run's figures do not compare with others).
+capture_start() {
+    mkdir -p "$FC_BENCH_CAPTURE"
+    rcli --rdb "$FC_BENCH_CAPTURE/snapshot.rdb" >/dev/null 2>&1 || die "redis-cli --rdb failed"
+    # --rdb connects as a replica, for which Redis keeps a replication
+    # backlog from then on: every write would be copied into it (8.6% of
+    # Redis's instructions in a replay). Let it expire now.
+    rcli CONFIG SET repl-backlog-ttl 1 >/dev/null
+    local i
+    for ((i = 0; i < 40; i++)); do
+        rcli INFO replication | grep -q '^repl_backlog_active:0' && break
+        sleep 0.25
+    done
+    redis-cli -h 127.0.0.1 -p "$RPORT" MONITOR >"$FC_BENCH_CAPTURE/monitor.txt" &
+    CAPTURE_PID=$!
+    sleep 0.2
+    log "capturing the publish run's Redis traffic into $FC_BENCH_CAPTURE (MONITOR)"
+}
+capture_stop() {
+    kill "$CAPTURE_PID" 2>/dev/null || true
+    wait "$CAPTURE_PID" 2>/dev/null || true
+    CAPTURE_PID=
+}
 run_fb() {
     local label=$1
     shift
@@ -574,7 +605,9 @@ if [ -z "$ONLY" ]; then
     rcli CONFIG SET slowlog-log-slower-than 1000 >/dev/null
     rcli CONFIG SET slowlog-max-len 4096 >/dev/null
     rcli SLOWLOG RESET >/dev/null
+    [ -n "${FC_BENCH_CAPTURE:-}" ] && capture_start
     run_fb publish --workload publish --conns 4 --depth 16 --duration "$PUB_DUR"
+    [ -n "${FC_BENCH_CAPTURE:-}" ] && capture_stop
     read -r SLOW_N SLOW_US SLOW_CMD SLOW_MED SLOW_BY < <(slowlog_longest)
     rcli CONFIG SET slowlog-log-slower-than 10000 >/dev/null
     rcli CONFIG SET slowlog-max-len 128 >/dev/null
@@ -669,6 +702,19 @@ if [ -z "$ONLY" ]; then
     # ever adds time.
     (cd bench/micro && RPORT=$MICRO_PORT R=3 NS="$MICRO_ENTRIES $MICRO_ENTRIES_D" HS=128 V='check push head' \
         CEIL_N=$CEIL_N CEIL_R=$USERS python3 push_floor.py) >"$WORK/push_floor.txt" 2>&1 || log "push_floor.py failed"
+    # The same FEED_PUSH as the service reaches feeds: each post to its
+    # deliveries per post at random over as many feeds as the graph has
+    # (at most 10,000: already more than the CPU's last-level cache), so
+    # that each delivery reads its feed from memory, where the 1,000 feeds
+    # above, in order, stay in the cache (bench/RESULTS.md, 2026-12-06
+    # morning: 47.9 against 0.002 memory reads per delivery).
+    RAND_F=$(calc "int($FEEDS < 10000 ? $FEEDS : 10000)")
+    RAND_D=$(calc "int($(val publish.deliveries_per_post) + 0.5)")
+    [ "$RAND_D" -ge 1 ] 2>/dev/null || RAND_D=27
+    RAND_P=$(calc "int(27000 / $RAND_D) + 1")
+    (cd bench/micro && RPORT=$MICRO_PORT R=3 F=$RAND_F D=$RAND_D P=$RAND_P NS="$MICRO_ENTRIES_D" V='push' \
+        CEIL_N=$CEIL_N CEIL_R=$USERS python3 push_floor.py) >"$WORK/push_floor_rand.txt" 2>&1 ||
+        log "push_floor.py (at random) failed"
     (cd bench/micro && RPORT=$MICRO_PORT R=1 ENTRIES=$MICRO_ENTRIES python3 read_floor.py) \
         >"$WORK/read_floor.txt" 2>&1 || log "read_floor.py failed"
     # Whether a script's SLOWLOG entries over 1 ms are its work or its wait
@@ -679,16 +725,19 @@ if [ -z "$ONLY" ]; then
         V='alone hogs fifo' python3 slowlog_sched.py) >"$WORK/slowlog_sched.txt" 2>&1 ||
         log "slowlog_sched.py failed"
     stop_micro_redis
-    sed 's/^/    /' "$WORK/push_floor.txt" "$WORK/read_floor.txt" "$WORK/slowlog_sched.txt" >&2
+    sed 's/^/    /' "$WORK/push_floor.txt" "$WORK/push_floor_rand.txt" "$WORK/read_floor.txt" \
+        "$WORK/slowlog_sched.txt" >&2
     # micro_us N VARIANT: the variant's least us per delivery into N-entry
     # feeds over the rounds; micro_share N VARIANT: its highest share of
     # the ZADD ceiling timed in the same round.
     micro_us() {
-        grep "^N= *$1 " "$WORK/push_floor.txt" | sed -n "s/.* $2 *\([0-9.]*\) (.*/\1/p" | sort -g | head -1
+        grep "^N= *$1 " "${3:-$WORK/push_floor.txt}" | sed -n "s/.* $2 *\([0-9.]*\) (.*/\1/p" | sort -g | head -1
     }
     micro_share() {
-        grep "^N= *$1 " "$WORK/push_floor.txt" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g | tail -1
+        grep "^N= *$1 " "${3:-$WORK/push_floor.txt}" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g | tail -1
     }
+    MICRO_RAND=$(micro_us "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt")
+    MICRO_RAND_S=$(micro_share "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt")
     # MICRO_{CHECK,PUSH,HEAD}: into the average feed; _D: into the feed a
     # delivery meets; _S, _DS: their shares.
     for v in CHECK:check PUSH:push 'HEAD:head H=128'; do
@@ -981,7 +1030,7 @@ if [ -z "$ONLY" ]; then
             echo "into $7-entry feeds: FEED_PUSH (calls of 16) $(fmt "$3" 2) us of Redis CPU per delivery, at most $(fmt "$4" 2) of the ceiling; the least a delivery to a feed that must exist costs (one ZADD NX of the sentinel and the entry) $(fmt "$1" 2) us, at most $(fmt "$2" 2); a head set in front of the feed at its cheapest (H = 128) $(fmt "$5" 2) us, at most $(fmt "$6" 2)"
         }
         limit "Fan-out deliveries/s / ZADD ceiling (>= 0.35)" \
-            "$(floor_text "$MICRO_CHECK" "$MICRO_CHECK_S" "$MICRO_PUSH" "$MICRO_PUSH_S" "$MICRO_HEAD" "$MICRO_HEAD_S" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_CHECK_DS" "$MICRO_PUSH_D" "$MICRO_PUSH_DS" "$MICRO_HEAD_D" "$MICRO_HEAD_DS" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does)" \
+            "$(floor_text "$MICRO_CHECK" "$MICRO_CHECK_S" "$MICRO_PUSH" "$MICRO_PUSH_S" "$MICRO_HEAD" "$MICRO_HEAD_S" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_CHECK_DS" "$MICRO_PUSH_D" "$MICRO_PUSH_DS" "$MICRO_HEAD_D" "$MICRO_HEAD_DS" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does); all of these into 1,000 feeds in order, which stay in the CPU's cache; FEED_PUSH as the service reaches feeds ($RAND_D per post at random over $RAND_F feeds of $MICRO_ENTRIES_D entries, read from memory at each delivery): $(fmt "$MICRO_RAND" 2) us, at most $(fmt "$MICRO_RAND_S" 2) of the ceiling" \
             "$(fmt "$(val publish.fanout_redis_cpu_us_per_delivery)" 1) us per delivery, publishing included, Redis at $(fmt "$(val publish.fanout_redis_cpu_cores)" 2) cores: $(fmt "$FAN_RATIO" 3); by command (commandstats, us per delivery): $(val publish.fanout_usec_top), the scripts' own at least $(fmt "$(val publish.fanout_script_own_us_per_delivery)" 2)"
         limit "Redis calls per delivery to a full feed (<= 2)" \
             "a delivery to a feed that must exist is one call in the script (FEED_PUSH: a ZADD NX of the sentinel, the fast markers and the entry), plus its shares of the script call (1/16 or more), of the size check (1 delivery in 8) and of the trims (4 calls per trim, one per slack (feed_max / 4, at most 64) + 8 deliveries or more: at most 0.12 at --feed-max 100, 0.06 at 800, more while feeds come down from their old size); a delivery to a guarded feed (its owner unfollowed someone in the last 10 minutes: the follow scenario just before) goes the slow way, 4 calls (ZADD NX, ZSCORE, SISMEMBER, ZREM of the fast markers)" \

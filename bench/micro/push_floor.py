@@ -7,8 +7,13 @@ FLUSHALL!):
 Feeds are newest-first listpacks as feedcached writes them (integer members,
 scores 2^53 - created_at, the sentinel of a complete feed, an epoch marker
 and the fast markers at the head), F feeds (1000) of N entries (NS="1 275
-800"), P posts (20) each, sent with redis-cli --pipe. Per N, Redis CPU per
-delivery (INFO cpu) of (V="zadd lua check push head", the variants to run):
+800"), P posts (20) each, sent with redis-cli --pipe; with D > 0, each post
+goes to D feeds drawn at random instead of all F in order, as a service's
+posts reach their authors' followers (F=10000 D=27 P=1000: the quick graph;
+feeds that do not fit the CPU's last-level cache are then read from memory
+at each delivery, where F=1000 in order stays in the cache). Per N, Redis
+CPU per delivery (INFO cpu) of (V="zadd lua check push head", the variants
+to run):
   zadd   bare pipelined ZADDs (no condition: the ceiling's command)
   lua    EVALSHA of C feeds (16) whose script only ZADDs each
   check  EVALSHA of C feeds whose script adds to a feed that exists in one
@@ -31,7 +36,7 @@ Each round first times bench/run.sh's ceiling on the same Redis
 the ceiling, so that the ratio is of two figures taken seconds apart:
 on this shared machine the speed of everything can change by half between
 one minute and the next (bench/RESULTS.md, "2026-12-05 evening")."""
-import os, sys
+import os, random, sys
 from redis_pipe import resp, pipe, cli, measured_pipe, bench_rps
 from feed_push_ab import script   # FEED_PUSH's text, compiled from the C source
 BASE = 2 ** 53
@@ -65,12 +70,18 @@ def setup(F, N, how):
         if len(args) > 2:
             buf.append(resp(*args))
     pipe(b''.join(buf))
-def deliveries(F, P, C, how, sha, H):
-    buf = []
+def targets(F, P, D):
+    """Each post's feeds: all F in order (D = 0), or D distinct feeds drawn
+    at random, as a service's posts reach their authors' followers."""
+    rnd = random.Random(1)
     for p in range(P):
+        yield p, list(range(1, F + 1)) if D == 0 else sorted(rnd.sample(range(1, F + 1), D))
+def deliveries(F, P, C, how, sha, H, D=0):
+    buf = []
+    for p, feeds in targets(F, P, D):
         score, member = BASE - (1765000000000 + p), pid(10 ** 6 + p)
-        for c in range(1, F + 1, C):
-            us = range(c, min(c + C, F + 1))
+        for c in range(0, len(feeds), C):
+            us = feeds[c:c + C]
             if how == 'zadd':
                 buf += [resp('ZADD', 'fc:home:{%d}' % u, score, member) for u in us]
             elif how == 'head':
@@ -87,17 +98,18 @@ def deliveries(F, P, C, how, sha, H):
                 keys = ['fc:home:{%d}' % u for u in us]
                 buf.append(resp('EVALSHA', sha, len(keys), *keys, member, score))
     return b''.join(buf)
-def run(F, N, P, C, H, how):
+def run(F, N, P, C, H, how, D=0):
     if how == 'head':
         P = 2 * (H + 1)
     setup(F, N, how)
     text = {'lua': LUA_ONLY, 'check': LUA_CHECK, 'push': script(None), 'head': LUA_HEAD}.get(how)
     sha = cli('SCRIPT', 'LOAD', text).strip() if text else None
-    secs, st = measured_pipe(deliveries(F, P, C, how, sha, H))
-    n = F * P
+    secs, st = measured_pipe(deliveries(F, P, C, how, sha, H, D))
+    n = sum(len(feeds) for _, feeds in targets(F, P, D))
+    got = sum(1 in feeds for _, feeds in targets(F, P, D))
     card = sum(int(cli('ZCARD', k)) for k in ('fc:home:{1}', 'fc:tail:{1}'))
-    if card != N + 3 + P:
-        sys.exit(f'{how}: feed 1 holds {card} members, expected {N + 3 + P}')
+    if card != N + 3 + got:
+        sys.exit(f'{how}: feed 1 holds {card} members, expected {N + 3 + got}')
     key = 'fc:tail:{1}' if how == 'head' and N > 1 else 'fc:home:{1}'
     enc = cli('OBJECT', 'ENCODING', key).strip()
     if enc != 'listpack':
@@ -105,6 +117,7 @@ def run(F, N, P, C, H, how):
     return secs * 1e6 / n
 if __name__ == '__main__':
     F, P, C = int(os.environ.get('F', 1000)), int(os.environ.get('P', 20)), int(os.environ.get('C', 16))
+    D = int(os.environ.get('D', 0))   # 0: every post to all F feeds, in order
     R, HS = int(os.environ.get('R', 2)), [int(h) for h in os.environ.get('HS', '32 64 128').split()]
     V = os.environ.get('V', 'zadd lua check push head').split()   # the variants to run
     CEIL_N, CEIL_R = int(os.environ.get('CEIL_N', 500000)), int(os.environ.get('CEIL_R', 10000))
@@ -113,9 +126,9 @@ if __name__ == '__main__':
             cli('FLUSHALL')
             ceil = 1e6 / bench_rps('ZADD', 'fc:ceil:{__rand_int__}', '__rand_int__',
                                    '__rand_int__', n=CEIL_N, r=CEIL_R)
-            row = {how: run(F, N, P, C, 0, how) for how in ('zadd', 'lua', 'check', 'push')
+            row = {how: run(F, N, P, C, 0, how, D) for how in ('zadd', 'lua', 'check', 'push')
                    if how in V}
-            row.update({f'head H={h}': run(F, N, P, C, h, 'head') for h in HS if 'head' in V})
+            row.update({f'head H={h}': run(F, N, P, C, h, 'head', D) for h in HS if 'head' in V})
             print(f"N={N:4d} round {r}: ZADD ceiling {ceil:5.2f} us; Redis CPU per delivery "
                   "(us, and the ceiling's share): "
                   + ', '.join(f'{k} {v:5.2f} ({ceil / v:.2f})' for k, v in row.items()),
