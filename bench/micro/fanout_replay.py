@@ -11,7 +11,10 @@ and the load generator). Capture, then replay:
 push (the default) replays only the FEED_PUSH calls (deliveries, the
 author's own feed); all replays every command of the clients but the
 blocking XREADGROUP and XAUTOCLAIM. A replay changes the data: restart the
-Redis from the snapshot before each.
+Redis from the snapshot before each. The snapshot's keys keep the expiry
+times they had (run.sh gives feeds 2 h): replay within them, or the feeds
+are gone and FEED_PUSH only creates and deletes empty keys (DEL in the
+commandstats says so).
 
 A Redis that loads an RDB written with replication information (redis-cli
 --rdb writes one) keeps a replication backlog and copies every write into
@@ -21,27 +24,9 @@ the replay pays for it (8.6% of Redis's instructions, measured).
 The scripts are loaded from src/feed/feed_scripts.c (compiled), so that the
 EVALSHAs of the capture find them; a capture made by another commit's
 feedcached needs that commit's scripts."""
-import hashlib, os, re, subprocess, sys, tempfile
+import hashlib, sys
 from redis_pipe import resp, cli, measured_pipe
-
-ROOT = subprocess.run(['git', 'rev-parse', '--show-toplevel'], capture_output=True,
-                      text=True).stdout.strip()
-
-def scripts():
-    """{name: text} of every script src/feed/feed_scripts.h declares."""
-    hdr = open(ROOT + '/src/feed/feed_scripts.h').read()
-    names = re.findall(r'extern const char (feed_script_\w+)\[\];', hdr)
-    d = tempfile.mkdtemp()
-    os.makedirs(d + '/feed')
-    for f in ('feed_scripts.c', 'feed_scripts.h'):
-        open(d + '/feed/' + f, 'w').write(open(ROOT + '/src/feed/' + f).read())
-    body = ''.join('fputs(%s, stdout); fputc(0, stdout);\n' % n for n in names)
-    open(d + '/p.c', 'w').write('#include <stdio.h>\n#include "feed/feed_scripts.h"\n'
-                                'int main(void) {\n%s return 0; }\n' % body)
-    subprocess.run(['cc', '-I', d, '-o', d + '/p', d + '/p.c', d + '/feed/feed_scripts.c', '-lm'],
-                   check=True)
-    out = subprocess.run([d + '/p'], capture_output=True, check=True).stdout.split(b'\0')[:-1]
-    return dict(zip(names, out))
+from feed_push_ab import scripts   # compiled from src/feed/feed_scripts.c
 
 # MONITOR quotes each argument as sdscatrepr does.
 ESC = {'n': b'\n', 'r': b'\r', 't': b'\t', 'a': b'\a', 'b': b'\b', '"': b'"', '\\': b'\\'}
@@ -80,9 +65,9 @@ def main():
     path = sys.argv[1]
     only = sys.argv[2] if len(sys.argv) > 2 else 'push'
     texts = scripts()
-    by_sha = {hashlib.sha1(t).hexdigest(): n for n, t in texts.items()}
+    by_sha = {hashlib.sha1(t.encode()).hexdigest(): n for n, t in texts.items()}
     for t in texts.values():
-        cli('SCRIPT', 'LOAD', t.decode())
+        cli('SCRIPT', 'LOAD', t)
     cmds, deliveries, calls = [], 0, {}
     for line in open(path, encoding='latin-1'):
         # A script's own calls are logged as "[0 lua]": the script replays them.

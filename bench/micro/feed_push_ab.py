@@ -73,20 +73,29 @@ def run(script, F, N, P, C, slack, present):
                 slowmax=int(slow[1]), enc=enc, card=card,
                 detail={k: (round(v[0] / d, 3), round(v[1] / d, 2)) for k, v in st.items()
                         if k not in ('evalsha', 'eval', 'config|resetstat', 'info', 'echo', 'script|load')})
-def script(rev):
-    import tempfile
+def scripts(rev=None):
+    """{name: text} of every script src/feed/feed_scripts.h declares, at
+    revision rev (None: the working tree), compiled from the C source."""
+    import re, tempfile
     root = subprocess.run(['git', 'rev-parse', '--show-toplevel'], capture_output=True, text=True).stdout.strip()
     d = tempfile.mkdtemp()
     os.makedirs(d + '/feed')
+    src = {}
     for f in ('feed_scripts.c', 'feed_scripts.h'):
-        src = open(root + '/src/feed/' + f).read() if rev is None else subprocess.run(
+        src[f] = open(root + '/src/feed/' + f).read() if rev is None else subprocess.run(
             ['git', 'show', '%s:src/feed/%s' % (rev, f)], capture_output=True, text=True, check=True).stdout
-        open(d + '/feed/' + f, 'w').write(src)
+        open(d + '/feed/' + f, 'w').write(src[f])
+    names = re.findall(r'extern const char (feed_script_\w+)\[\];', src['feed_scripts.h'])
+    body = ''.join('fputs(%s, stdout); fputc(0, stdout);\n' % n for n in names)
     open(d + '/p.c', 'w').write('#include <stdio.h>\n#include "feed/feed_scripts.h"\n'
-                                'int main(void) { fputs(feed_script_push, stdout); return 0; }\n')
+                                'int main(void) {\n%s return 0; }\n' % body)
     subprocess.run(['cc', '-I', d, '-o', d + '/p', d + '/p.c', d + '/feed/feed_scripts.c', '-lm'],
                    check=True)
-    return subprocess.run([d + '/p'], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([d + '/p'], capture_output=True, check=True).stdout.split(b'\0')[:-1]
+    return {n: t.decode() for n, t in zip(names, out)}
+def script(rev):
+    """FEED_PUSH's text at revision rev (None: the working tree)."""
+    return scripts(rev)['feed_script_push']
 if __name__ == '__main__':
     old, new = script(sys.argv[1]), script(sys.argv[2] if len(sys.argv) > 2 else None)
     F, P, rounds = int(os.environ.get('F', 1000)), int(os.environ.get('P', 40)), int(os.environ.get('R', 2))

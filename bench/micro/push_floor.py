@@ -76,9 +76,9 @@ def targets(F, P, D):
     rnd = random.Random(1)
     for p in range(P):
         yield p, list(range(1, F + 1)) if D == 0 else sorted(rnd.sample(range(1, F + 1), D))
-def deliveries(F, P, C, how, sha, H, D=0):
+def deliveries(plan, C, how, sha, H):
     buf = []
-    for p, feeds in targets(F, P, D):
+    for p, feeds in plan:
         score, member = BASE - (1765000000000 + p), pid(10 ** 6 + p)
         for c in range(0, len(feeds), C):
             us = feeds[c:c + C]
@@ -104,9 +104,10 @@ def run(F, N, P, C, H, how, D=0):
     setup(F, N, how)
     text = {'lua': LUA_ONLY, 'check': LUA_CHECK, 'push': script(None), 'head': LUA_HEAD}.get(how)
     sha = cli('SCRIPT', 'LOAD', text).strip() if text else None
-    secs, st = measured_pipe(deliveries(F, P, C, how, sha, H, D))
-    n = sum(len(feeds) for _, feeds in targets(F, P, D))
-    got = sum(1 in feeds for _, feeds in targets(F, P, D))
+    plan = list(targets(F, P, D))
+    secs, st = measured_pipe(deliveries(plan, C, how, sha, H))
+    n = sum(len(feeds) for _, feeds in plan)
+    got = sum(1 in feeds for _, feeds in plan)
     card = sum(int(cli('ZCARD', k)) for k in ('fc:home:{1}', 'fc:tail:{1}'))
     if card != N + 3 + got:
         sys.exit(f'{how}: feed 1 holds {card} members, expected {N + 3 + got}')

@@ -24,7 +24,7 @@ Per condition: SLOWLOG entries over 1 ms (slowlog-log-slower-than 1000),
 the longest, Redis CPU per delivery, and the CPUs' steal time meanwhile."""
 import json, os, subprocess, time
 from redis_pipe import cli, measured_pipe
-from push_floor import setup, deliveries
+from push_floor import setup, targets, deliveries
 from feed_push_ab import script
 def steal():
     f = open('/proc/stat').readline().split()
@@ -49,7 +49,7 @@ def one(F, N, P, C, how, rpid, nhogs):
     try:
         setup(F, N, 'push')
         sha = cli('SCRIPT', 'LOAD', script(None)).strip()
-        data = deliveries(F, P, C, 'push', sha, 0)
+        data = deliveries(list(targets(F, P, 0)), C, 'push', sha, 0)
         cli('CONFIG', 'SET', 'slowlog-log-slower-than', '1000')
         cli('CONFIG', 'SET', 'slowlog-max-len', '100000')
         cli('SLOWLOG', 'RESET')
