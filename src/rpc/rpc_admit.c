@@ -43,11 +43,46 @@ bool rpc_admit_would_shed(const rpc_admit_t *a, size_t conn_admitted)
     return a->inflight >= limit || (conn_admitted > 0 && a->inflight >= busy_from(limit));
 }
 
-uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a)
+/* Ends the stall windows that have passed by now. */
+static void roll_stalls(rpc_admit_t *a, uint64_t now_ns)
+{
+    uint64_t window = RPC_ADMIT_STALL_WINDOW_MS * NS_PER_MS;
+    if (now_ns - a->stall_window_ns < window)
+        return;
+    a->stall_prev_ns = now_ns - a->stall_window_ns < 2 * window ? a->stall_cur_ns : 0;
+    a->stall_cur_ns = 0;
+    a->stall_window_ns = now_ns;
+}
+
+/* Calls were in progress from progress_ns to now_ns with none ending. */
+static void note_stall(rpc_admit_t *a, uint64_t now_ns)
+{
+    roll_stalls(a, now_ns);
+    uint64_t gap = now_ns > a->progress_ns ? now_ns - a->progress_ns : 0;
+    if (gap > a->stall_cur_ns)
+        a->stall_cur_ns = gap;
+}
+
+uint64_t rpc_admit_stall_ns(const rpc_admit_t *a, uint64_t now_ns)
+{
+    uint64_t window = RPC_ADMIT_STALL_WINDOW_MS * NS_PER_MS;
+    uint64_t age = now_ns - a->stall_window_ns;
+    uint64_t stall = age < window ? (a->stall_cur_ns > a->stall_prev_ns ? a->stall_cur_ns
+                                                                       : a->stall_prev_ns)
+                     : age < 2 * window ? a->stall_cur_ns : 0;
+    if (a->inflight > 0 && now_ns > a->progress_ns && now_ns - a->progress_ns > stall)
+        stall = now_ns - a->progress_ns;
+    uint64_t max = RPC_ADMIT_STALL_MAX_MS * NS_PER_MS;
+    return stall < max ? stall : max;
+}
+
+uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a, uint64_t now_ns)
 {
     uint64_t max = RPC_ADMIT_HOLD_MIN_MS * NS_PER_MS;
     double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_HOLD_NORMALS;
-    return normal > (double)max ? (uint64_t)normal : max;
+    if (normal > (double)max)
+        max = (uint64_t)normal;
+    return max + RPC_ADMIT_STALL_FACTOR * rpc_admit_stall_ns(a, now_ns);
 }
 
 bool rpc_admit_may_hold(const rpc_admit_t *a, uint64_t now_ns, uint64_t held_since_ns,
@@ -55,7 +90,7 @@ bool rpc_admit_may_hold(const rpc_admit_t *a, uint64_t now_ns, uint64_t held_sin
 {
     if (!a->adaptive || rpc_admit_shedding(a, now_ns))
         return false;
-    uint64_t max = rpc_admit_hold_max_ns(a);
+    uint64_t max = rpc_admit_hold_max_ns(a, now_ns);
     if (held_since_ns != 0 && now_ns - held_since_ns >= max)
         return false;
     return oldest_hold_ns == 0 || now_ns - oldest_hold_ns < max;
@@ -92,11 +127,16 @@ static void roll_period(rpc_admit_t *a, uint64_t now_ns)
         a->retry_ms = RPC_ADMIT_RETRY_BASE_MS;
     if (a->retry_ms > RPC_ADMIT_RETRY_MAX_MS)
         a->retry_ms = RPC_ADMIT_RETRY_MAX_MS;
+    /* The share of what was offered that was shed, into its moving average
+     * (about a second, as the pressure's): rpc_admit_shedding. */
+    double shed = offered == 0 ? 0 : (double)a->period_shed / (double)offered;
+    a->shed_share += (shed - a->shed_share) * PRESSURE_WEIGHT;
     /* Idle for a second or more: nothing is known about pressure. */
     bool idle = now_ns - a->period_start_ns >= 10 * PERIOD_NS;
     if (idle) {
         a->pressure = 1;
         a->retry_ms = RPC_ADMIT_RETRY_BASE_MS;
+        a->shed_share = shed;
     }
     a->period_start_ns = now_ns;
     a->prev_admitted = idle ? 0 : a->period_admitted;
@@ -121,6 +161,7 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
     double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_QUEUE_NORMALS;
     if (normal > (double)queue_max)
         queue_max = (uint64_t)normal;
+    queue_max += RPC_ADMIT_STALL_FACTOR * rpc_admit_stall_ns(a, now_ns);
     size_t busy = busy_from(limit);
     if (queued_ns > queue_max && a->inflight >= busy)
         return shed(a, now_ns, RPC_ADMIT_SHED_QUEUE);
@@ -128,6 +169,8 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
         return shed(a, now_ns, RPC_ADMIT_SHED_LIMIT);
     if (conn_inflight > 0 && a->inflight >= busy)
         return shed(a, now_ns, RPC_ADMIT_SHED_RESERVE);
+    if (a->inflight == 0)
+        a->progress_ns = now_ns;   /* a stall is counted from here */
     a->inflight++;
     a->period_admitted++;
     *inflight_at_start = a->inflight;
@@ -137,8 +180,12 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
 bool rpc_admit_done(rpc_admit_t *a, uint64_t now_ns, uint64_t latency_ns,
                     size_t inflight_at_start, bool measured)
 {
-    if (a->inflight > 0)
+    roll_period(a, now_ns);
+    if (a->inflight > 0) {
+        note_stall(a, now_ns);
+        a->progress_ns = now_ns;
         a->inflight--;
+    }
     return measured && a->adaptive &&
            rpc_limit_sample(&a->limit, now_ns, latency_ns, inflight_at_start);
 }
@@ -164,6 +211,8 @@ bool rpc_admit_shedding(const rpc_admit_t *a, uint64_t now_ns)
         return false;
     if (a->prev_shed * RPC_ADMIT_SHEDDING_DIV >= a->prev_shed + a->prev_admitted &&
         a->prev_shed > 0)
+        return true;
+    if (a->shed_share * RPC_ADMIT_SHEDDING_DIV >= 1)
         return true;
     return a->period_shed >= RPC_ADMIT_SHEDDING_MIN &&
            a->period_shed * RPC_ADMIT_SHEDDING_DIV >= a->period_shed + a->period_admitted;

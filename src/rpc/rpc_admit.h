@@ -4,8 +4,9 @@
  * Two rules, in order:
  *   - queue time (CoDel's idea): while the service is busy (all but the
  *     reserve of the limit in progress), a request that waited in feedcached longer than
- *     max(RPC_ADMIT_QUEUE_MIN_MS, RPC_ADMIT_QUEUE_NORMALS x the normal p99)
- *     before its turn came (its connection was paused by its output
+ *     max(RPC_ADMIT_QUEUE_MIN_MS, RPC_ADMIT_QUEUE_NORMALS x the normal p99),
+ *     plus RPC_ADMIT_STALL_FACTOR x the stall seen lately
+ *     (rpc_admit_stall_ns), before its turn came (its connection was paused by its output
  *     budget, say) is shed: its caller has likely given up, and serving it
  *     would only make the calls behind it late too. (A deep pipeline that
  *     waits on its own budget while the service is not busy is served.)
@@ -94,6 +95,29 @@
  * pressure, shed 6,562). */
 #define RPC_ADMIT_HOLD_MIN_MS 25
 #define RPC_ADMIT_HOLD_NORMALS 8
+/* A stall (calls in progress, none ending: feedcached or Redis waiting for
+ * a CPU, say) lengthens the bounds on holds and on queue time by
+ * RPC_ADMIT_STALL_FACTOR x the longest seen lately (rpc_admit_stall_ns),
+ * counted up to this much: what piled up while nothing moved drains only
+ * once things move again, and it is no overload. The full graph's
+ * half-load phase stalls for 20-90 ms (feedcache_rpc_stall_seconds, sampled
+ * through bench/run.sh's overload scenario, 2026-12-06, with the machine at
+ * 60-65% CPU pressure); the cap keeps a real overload's onset, whose first
+ * reads wait out the bound before sheds tell it for one, within ~225 ms. */
+#define RPC_ADMIT_STALL_MAX_MS 100
+/* A stall of S at half capacity leaves a backlog that takes another S to
+ * drain once things move (arrivals go on at half the rate served), and on
+ * a shared machine the service's rate after a stall is lower still. In
+ * bench/run.sh's full overload scenario (one run each, 2026-12-06), reads
+ * shed in the 0.5x phase / the recovery phase's last failure: no allowance
+ * 6,687 and 7,169 / 14.97 and 14.70 s in; x1 1,534 / 5.74 s; x2 838 /
+ * 2.25 s; x2 with the shedding average of rpc_admit_shedding (this code)
+ * 0 / 10.03 s (175 reads shed in that phase). */
+#define RPC_ADMIT_STALL_FACTOR 2
+/* "Lately": the longest stall of the current and the previous window of
+ * this length. Long enough to cover a stall's drain; short enough that one
+ * bad second does not set the bounds for the next minute. */
+#define RPC_ADMIT_STALL_WINDOW_MS 1000
 
 typedef enum {
     RPC_ADMIT_OK = 0,
@@ -114,9 +138,15 @@ typedef struct {
     uint64_t period_admitted, period_shed;
     uint64_t prev_admitted, prev_shed;   /* the last full period's */
     double pressure;             /* offered / admitted, moving average, >= 1 */
+    double shed_share;           /* shed / offered, moving average over ~1 s */
     double retry_ms;             /* retry_after_ms before jitter */
     uint64_t last_shed_ns;       /* 0: never */
     uint64_t last_hold_ns;       /* 0: never (rpc_admit_note_hold) */
+    /* stalls: the longest time without a call ending while calls were in
+     * progress, per window (rpc_admit_stall_ns) */
+    uint64_t progress_ns;        /* the last call's end, or the start that ended idleness */
+    uint64_t stall_window_ns;    /* the current window's start */
+    uint64_t stall_cur_ns, stall_prev_ns;   /* the current and the previous window's longest */
     rng_t rng;
 } rpc_admit_t;
 
@@ -153,9 +183,16 @@ bool rpc_admit_conn_should_wait(const rpc_admit_t *a, size_t conn_admitted);
  * aside). */
 bool rpc_admit_would_shed(const rpc_admit_t *a, size_t conn_admitted);
 
-/* How long a burst may be held (RPC_ADMIT_HOLD_MIN_MS, or
- * RPC_ADMIT_HOLD_NORMALS x the normal latency). */
-uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a);
+/* The longest stall seen lately, at most RPC_ADMIT_STALL_MAX_MS: the
+ * longest time without a call ending while calls were in progress, in this
+ * window or the previous one (RPC_ADMIT_STALL_WINDOW_MS), or the current
+ * one if longer (nothing has ended for that long now). */
+uint64_t rpc_admit_stall_ns(const rpc_admit_t *a, uint64_t now_ns);
+
+/* How long a burst may be held: RPC_ADMIT_HOLD_MIN_MS, or
+ * RPC_ADMIT_HOLD_NORMALS x the normal latency if longer, plus
+ * RPC_ADMIT_STALL_FACTOR x the stall seen lately (rpc_admit_stall_ns). */
+uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a, uint64_t now_ns);
 
 /* Whether a connection whose next call would be shed may be held instead:
  * not read until a slot frees, as if the call were queued. Shedding a
@@ -168,9 +205,9 @@ uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a);
  * ran out, does not stop the next burst from being held), only while the
  * connection held longest (oldest_hold_ns, 0 = none) and this one
  * (held_since_ns, 0 = not held) have waited less than
- * rpc_admit_hold_max_ns. A hold that runs out is shed; once the sheds are
- * an eighth of what is offered, holding stops until the overload is
- * over. */
+ * rpc_admit_hold_max_ns (which a stall lengthens). A hold that runs out
+ * is shed; once the sheds are an eighth of what is offered, holding stops
+ * until the overload is over. */
 bool rpc_admit_may_hold(const rpc_admit_t *a, uint64_t now_ns, uint64_t held_since_ns,
                         uint64_t oldest_hold_ns);
 
@@ -184,9 +221,15 @@ int64_t rpc_admit_retry_after_ms(rpc_admit_t *a, uint64_t now_ns);
 bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns);
 
 /* Whether calls are being shed as a matter of course, not just a burst
- * now and then: at least 1/RPC_ADMIT_SHEDDING_DIV of what was offered in
- * the last full period (or, once RPC_ADMIT_SHEDDING_MIN calls were shed,
- * in the current one), and a call shed within RPC_ADMIT_OVERLOADED_MS. */
+ * now and then: a call shed within RPC_ADMIT_OVERLOADED_MS, and at least
+ * 1/RPC_ADMIT_SHEDDING_DIV of what was offered shed in the last full
+ * period (or, once RPC_ADMIT_SHEDDING_MIN calls were shed, in the current
+ * one), or on average over the last second or so. The average keeps an
+ * overload one when a period sheds little: holding masks shedding (held
+ * connections are not read, so they offer less), and holds that a stall's
+ * allowance makes long would come back and serve the overload's reads
+ * late (bench/run.sh, full graph, 1.3x offered: p99 178 ms, against
+ * 45-61 ms without the allowance). */
 bool rpc_admit_shedding(const rpc_admit_t *a, uint64_t now_ns);
 
 /* A hold ran past its bound: from now on the service counts as overloaded

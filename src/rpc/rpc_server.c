@@ -56,6 +56,10 @@
            "control calls (ping, stats, auth, ops) are not counted") \
     ACTION(rpc_latency_normal_seconds, METRIC_GAUGE, \
            "the call latency the adaptive limit takes as normal (no queueing)") \
+    ACTION(rpc_stall_seconds, METRIC_GAUGE, \
+           "the longest time lately (1-2 s) that calls were in progress with none ending, " \
+           "at most 0.1; lengthens how long a burst is held and a request may wait " \
+           "before it is shed") \
     ACTION(rpc_connections_paused, METRIC_GAUGE, \
            "RPC connections not read because their output and calls passed max_output, " \
            "or because they hold half of a busy adaptive concurrency limit") \
@@ -374,6 +378,7 @@ static void call_finish(rpc_call_t *call)
         if (rpc_admit_done(&s->admit, now, now - call->start_ns, call->admit_place, measured)) {
             metric_set(s->m.rpc_concurrency_limit, (double)rpc_admit_limit(&s->admit));
             metric_set(s->m.rpc_latency_normal_seconds, rpc_admit_normal_seconds(&s->admit));
+            metric_set(s->m.rpc_stall_seconds, (double)rpc_admit_stall_ns(&s->admit, now) / 1e9);
         }
     }
     c->last_active_ms = uv_now(s->loop);
@@ -832,7 +837,7 @@ static void hold_arm_timer(rpc_server_t *s)
     }
     rpc_conn_t *first = list_entry(list_first(&s->held), rpc_conn_t, hold_link);
     uint64_t now = uv_hrtime();
-    uint64_t due = first->hold_since_ns + rpc_admit_hold_max_ns(&s->admit);
+    uint64_t due = first->hold_since_ns + rpc_admit_hold_max_ns(&s->admit, now);
     uint64_t ms = due > now ? (due - now + 999999) / 1000000 : 0;
     uv_timer_start(&s->hold_timer, on_hold_timer, ms, 0);
 }
@@ -913,8 +918,8 @@ static void on_hold_timer(uv_timer_t *t)
         return;
     rpc_conn_t *first = list_entry(list_first(&s->held), rpc_conn_t, hold_link);
     uint64_t now = uv_hrtime();
-    if (now - first->hold_since_ns < rpc_admit_hold_max_ns(&s->admit)) {
-        hold_arm_timer(s);       /* the bound moved with the normal latency */
+    if (now - first->hold_since_ns < rpc_admit_hold_max_ns(&s->admit, now)) {
+        hold_arm_timer(s);       /* the bound moved with the normal latency or a stall */
         return;
     }
     rpc_admit_note_overload(&s->admit, now);   /* background work keeps yielding */

@@ -55,14 +55,25 @@ static void a_connection_holding_a_busy_limit_waits(void **state)
     assert_false(rpc_admit_conn_should_wait(&f, 7));
 }
 
+/* The service moves: from `from` to `to`, one call ends and another starts
+ * every ms (the calls in progress stay as many). Returns `to`. */
+static uint64_t keep_moving(rpc_admit_t *a, uint64_t from, uint64_t to)
+{
+    size_t place;
+    for (uint64_t t = from; t <= to; t += MS) {
+        rpc_admit_done(a, t, MS, a->inflight, false);
+        assert_int_equal(rpc_admit_try(a, t, 0, 0, &place), RPC_ADMIT_OK);
+    }
+    return to;
+}
+
 static void a_burst_is_held_until_overload(void **state)
 {
     (void)state;
     rpc_admit_t a;
     rpc_admit_init(&a, true, 1000);
     size_t limit = rpc_admit_limit(&a), place;
-    uint64_t now = 1000 * MS, max = rpc_admit_hold_max_ns(&a);
-    assert_true(max >= RPC_ADMIT_HOLD_MIN_MS * MS);
+    uint64_t now = 1000 * MS;
     for (size_t i = 0; i < limit - limit / RPC_ADMIT_RESERVE_DIV; i++)
         assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
     /* Busy: a connection with calls in progress would be shed (reserve),
@@ -78,20 +89,27 @@ static void a_burst_is_held_until_overload(void **state)
     rpc_admit_note_hold(&a, now);                     /* background work yields to a hold */
     assert_true(rpc_admit_busy(&a, now + 1));
     assert_false(rpc_admit_busy(&a, now + RPC_ADMIT_OVERLOADED_MS * MS));
-    assert_true(rpc_admit_may_hold(&a, now + max - 1, now, now));
-    assert_false(rpc_admit_may_hold(&a, now + max, now, now));       /* its own ran out */
-    assert_false(rpc_admit_may_hold(&a, now + max, 0, now));         /* the oldest ran out */
-    assert_true(rpc_admit_may_hold(&a, now + max, 0, now + 1));
+    /* Calls end every ms meanwhile (no stall): the bound is the minimum
+     * plus that ms's allowance. */
+    uint64_t held = now;
+    uint64_t max = RPC_ADMIT_HOLD_MIN_MS * MS + RPC_ADMIT_STALL_FACTOR * MS;
+    now = keep_moving(&a, now, held + max - MS);
+    assert_int_equal(rpc_admit_hold_max_ns(&a, now), max);
+    assert_true(rpc_admit_may_hold(&a, now, held, held));
+    now = keep_moving(&a, now, held + max);
+    assert_false(rpc_admit_may_hold(&a, now, held, held));       /* its own ran out */
+    assert_false(rpc_admit_may_hold(&a, now, 0, held));          /* the oldest ran out */
+    assert_true(rpc_admit_may_hold(&a, now, 0, held + MS));
     /* A hold that ran out (a stall's backlog, say) or a shed now and then
      * does not stop the next burst from being held; this connection's own
      * hold, once run out, is not renewed. */
     rpc_admit_t b = a;
-    rpc_admit_note_overload(&b, now + max);
-    assert_true(rpc_admit_overloaded(&b, now + max));
-    assert_true(rpc_admit_may_hold(&b, now + max, 0, 0));
-    assert_false(rpc_admit_may_hold(&b, now + max, now, 0));
+    rpc_admit_note_overload(&b, now);
+    assert_true(rpc_admit_overloaded(&b, now));
+    assert_true(rpc_admit_may_hold(&b, now, 0, 0));
+    assert_false(rpc_admit_may_hold(&b, now, held, 0));
     assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
-    assert_true(rpc_admit_may_hold(&a, now + 1, 0, 0));
+    assert_true(rpc_admit_may_hold(&a, now, 0, 0));
     /* Shedding as a matter of course (an eighth of what is offered) is an
      * overload: nothing is held until it is over. */
     size_t shed = 1;
@@ -100,16 +118,119 @@ static void a_burst_is_held_until_overload(void **state)
         shed++;
     }
     assert_true(shed >= RPC_ADMIT_SHEDDING_MIN);
-    assert_true(shed * RPC_ADMIT_SHEDDING_DIV >= shed + limit);
-    assert_true(rpc_admit_shedding(&a, now + 1));
-    assert_false(rpc_admit_may_hold(&a, now + 1, 0, 0));
-    uint64_t later = now + RPC_ADMIT_OVERLOADED_MS * MS;
+    assert_true(shed * RPC_ADMIT_SHEDDING_DIV >= shed + limit + max / MS);
+    assert_false(rpc_admit_may_hold(&a, now, 0, 0));
+    uint64_t later = keep_moving(&a, now, now + RPC_ADMIT_OVERLOADED_MS * MS);
     assert_false(rpc_admit_shedding(&a, later));
     assert_true(rpc_admit_may_hold(&a, later, 0, 0));
     /* A fixed limit is the operator's: shed, never held. */
     rpc_admit_t f;
     rpc_admit_init(&f, false, 8);
     assert_false(rpc_admit_may_hold(&f, now, 0, 0));
+}
+
+/* An overload in which a period sheds little (its connections held, so
+ * they offer less) is still one: the share shed over the last second
+ * keeps holds off. */
+static void an_overload_stays_one_when_a_period_sheds_little(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, true, 1000);
+    size_t limit = rpc_admit_limit(&a), place;
+    uint64_t now = 1000 * MS;
+    while (a.inflight < limit)
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+    /* A second at 1.5x: per 10 ms, 10 calls end and start, 5 are shed. */
+    for (int tick = 0; tick < 100; tick++) {
+        for (int i = 0; i < 10; i++) {
+            rpc_admit_done(&a, now, MS, a.inflight, false);
+            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+        }
+        for (int i = 0; i < 5; i++)
+            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+        now += 10 * MS;
+    }
+    assert_true(rpc_admit_shedding(&a, now));
+    /* Then periods in which one call is shed in 20 (the rest held): still
+     * an overload. */
+    for (int tick = 0; tick < 20; tick++) {
+        for (int i = 0; i < 10; i++) {
+            rpc_admit_done(&a, now, MS, a.inflight, false);
+            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+        }
+        if (tick % 2 == 0)
+            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+        now += 10 * MS;
+    }
+    assert_true(a.prev_shed * RPC_ADMIT_SHEDDING_DIV < a.prev_shed + a.prev_admitted);
+    assert_true(rpc_admit_shedding(&a, now));
+    assert_false(rpc_admit_may_hold(&a, now, 0, 0));
+    /* A second with a shed in 20 calls: over. */
+    for (int tick = 0; tick < 100; tick++) {
+        for (int i = 0; i < 10; i++) {
+            rpc_admit_done(&a, now, MS, a.inflight, false);
+            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+        }
+        if (tick % 2 == 0)
+            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+        now += 10 * MS;
+    }
+    assert_false(rpc_admit_shedding(&a, now));
+    assert_true(rpc_admit_may_hold(&a, now, 0, 0));
+}
+
+/* Calls in progress and none ending (feedcached or Redis waiting for a CPU)
+ * is a stall, not an overload: what piles up meanwhile is held, and may
+ * wait in the queue, longer by the stall seen lately (capped), and the
+ * allowance fades a window or two after the service moves again. */
+static void a_stall_lengthens_the_bounds(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, true, 1000);
+    size_t limit = rpc_admit_limit(&a), place;
+    uint64_t now = 1000 * MS, base = RPC_ADMIT_HOLD_MIN_MS * MS;
+    assert_int_equal(rpc_admit_stall_ns(&a, now), 0);
+    assert_int_equal(rpc_admit_hold_max_ns(&a, now), base);
+    while (a.inflight < limit)
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+    now = keep_moving(&a, now, now + 10 * MS);
+    assert_int_equal(rpc_admit_stall_ns(&a, now), MS);
+    /* Nothing ends for 40 ms: a hold begun with the stall outlives the
+     * minimum bound. */
+    uint64_t held = now, allowance = RPC_ADMIT_STALL_FACTOR * 40 * MS;
+    now += 40 * MS;
+    assert_int_equal(rpc_admit_stall_ns(&a, now), 40 * MS);
+    assert_int_equal(rpc_admit_hold_max_ns(&a, now), base + allowance);
+    assert_true(rpc_admit_may_hold(&a, now, held, held));
+    /* The service moves again: the backlog may drain for the rest of the
+     * allowance and the minimum before its holds run out. */
+    now = keep_moving(&a, now, held + base + allowance - MS);
+    assert_int_equal(rpc_admit_stall_ns(&a, now), 40 * MS);
+    assert_true(rpc_admit_may_hold(&a, now, held, held));
+    now = keep_moving(&a, now, held + base + allowance);
+    assert_false(rpc_admit_may_hold(&a, now, held, held));
+    /* So may a request wait in the queue while the service is busy. */
+    uint64_t queue_max = RPC_ADMIT_QUEUE_MIN_MS * MS + allowance;
+    rpc_admit_done(&a, now, MS, a.inflight, false);
+    assert_int_equal(rpc_admit_try(&a, now, queue_max, 0, &place), RPC_ADMIT_OK);
+    rpc_admit_done(&a, now, MS, a.inflight, false);
+    assert_int_equal(rpc_admit_try(&a, now, queue_max + 1, 0, &place), RPC_ADMIT_SHED_QUEUE);
+    /* A stall longer than the cap counts as the cap. */
+    now += 10 * RPC_ADMIT_STALL_MAX_MS * MS;
+    assert_int_equal(rpc_admit_stall_ns(&a, now), RPC_ADMIT_STALL_MAX_MS * MS);
+    /* It is forgotten two windows after the service moves again. */
+    now = keep_moving(&a, now, now + 2 * RPC_ADMIT_STALL_WINDOW_MS * MS + MS);
+    assert_int_equal(rpc_admit_stall_ns(&a, now), MS);
+    /* Idle (nothing in progress) is no stall, however long. */
+    while (a.inflight > 0)
+        rpc_admit_done(&a, now, MS, a.inflight, false);
+    now += 3 * RPC_ADMIT_STALL_WINDOW_MS * MS;
+    assert_int_equal(rpc_admit_stall_ns(&a, now), 0);
+    assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+    rpc_admit_done(&a, now + 5 * MS, 5 * MS, place, false);
+    assert_int_equal(rpc_admit_stall_ns(&a, now + 5 * MS), 5 * MS);
 }
 
 static void waited_too_long_is_shed(void **state)
@@ -250,6 +371,8 @@ int main(void)
         cmocka_unit_test(fixed_limit_and_reserve),
         cmocka_unit_test(a_connection_holding_a_busy_limit_waits),
         cmocka_unit_test(a_burst_is_held_until_overload),
+        cmocka_unit_test(a_stall_lengthens_the_bounds),
+        cmocka_unit_test(an_overload_stays_one_when_a_period_sheds_little),
         cmocka_unit_test(waited_too_long_is_shed),
         cmocka_unit_test(retry_after_follows_pressure),
         cmocka_unit_test(shedding_is_a_share_not_one_shed),
