@@ -129,6 +129,22 @@ static void a_burst_is_held_until_overload(void **state)
     assert_false(rpc_admit_may_hold(&f, now, 0, 0));
 }
 
+/* ticks of 10 ms from `now`: in each, 10 calls end and 10 start; in every
+ * other one, sheds_per_two calls are shed. Returns the time after them. */
+static uint64_t shed_per_tick(rpc_admit_t *a, uint64_t now, int ticks, int sheds_per_two)
+{
+    size_t place;
+    for (int tick = 0; tick < ticks; tick++, now += 10 * MS) {
+        for (int i = 0; i < 10; i++) {
+            rpc_admit_done(a, now, MS, a->inflight, false);
+            assert_int_equal(rpc_admit_try(a, now, 0, 0, &place), RPC_ADMIT_OK);
+        }
+        for (int i = 0; tick % 2 == 0 && i < sheds_per_two; i++)
+            assert_int_equal(rpc_admit_try(a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
+    }
+    return now;
+}
+
 /* An overload in which a period sheds little (its connections held, so
  * they offer less) is still one: the share shed over the last second
  * keeps holds off. */
@@ -141,41 +157,17 @@ static void an_overload_stays_one_when_a_period_sheds_little(void **state)
     uint64_t now = 1000 * MS;
     while (a.inflight < limit)
         assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
-    /* A second at 1.5x: per 10 ms, 10 calls end and start, 5 are shed. */
-    for (int tick = 0; tick < 100; tick++) {
-        for (int i = 0; i < 10; i++) {
-            rpc_admit_done(&a, now, MS, a.inflight, false);
-            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
-        }
-        for (int i = 0; i < 5; i++)
-            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
-        now += 10 * MS;
-    }
+    /* A second at 1.5x: per 20 ms, 20 calls end and start, 10 are shed. */
+    now = shed_per_tick(&a, now, 100, 10);
     assert_true(rpc_admit_shedding(&a, now));
     /* Then periods in which one call is shed in 20 (the rest held): still
      * an overload. */
-    for (int tick = 0; tick < 20; tick++) {
-        for (int i = 0; i < 10; i++) {
-            rpc_admit_done(&a, now, MS, a.inflight, false);
-            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
-        }
-        if (tick % 2 == 0)
-            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
-        now += 10 * MS;
-    }
+    now = shed_per_tick(&a, now, 20, 1);
     assert_true(a.prev_shed * RPC_ADMIT_SHEDDING_DIV < a.prev_shed + a.prev_admitted);
     assert_true(rpc_admit_shedding(&a, now));
     assert_false(rpc_admit_may_hold(&a, now, 0, 0));
     /* A second with a shed in 20 calls: over. */
-    for (int tick = 0; tick < 100; tick++) {
-        for (int i = 0; i < 10; i++) {
-            rpc_admit_done(&a, now, MS, a.inflight, false);
-            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
-        }
-        if (tick % 2 == 0)
-            assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_SHED_LIMIT);
-        now += 10 * MS;
-    }
+    now = shed_per_tick(&a, now, 100, 1);
     assert_false(rpc_admit_shedding(&a, now));
     assert_true(rpc_admit_may_hold(&a, now, 0, 0));
 }
