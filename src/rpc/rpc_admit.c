@@ -65,24 +65,36 @@ static void note_stall(rpc_admit_t *a, uint64_t now_ns)
 
 uint64_t rpc_admit_stall_ns(const rpc_admit_t *a, uint64_t now_ns)
 {
+    /* As roll_stalls would leave the windows by now, without rolling them. */
     uint64_t window = RPC_ADMIT_STALL_WINDOW_MS * NS_PER_MS;
     uint64_t age = now_ns - a->stall_window_ns;
-    uint64_t stall = age < window ? (a->stall_cur_ns > a->stall_prev_ns ? a->stall_cur_ns
-                                                                       : a->stall_prev_ns)
-                     : age < 2 * window ? a->stall_cur_ns : 0;
+    uint64_t stall = 0;
+    if (age < window)
+        stall = a->stall_cur_ns > a->stall_prev_ns ? a->stall_cur_ns : a->stall_prev_ns;
+    else if (age < 2 * window)
+        stall = a->stall_cur_ns;   /* the current window becomes the previous */
     if (a->inflight > 0 && now_ns > a->progress_ns && now_ns - a->progress_ns > stall)
         stall = now_ns - a->progress_ns;
     uint64_t max = RPC_ADMIT_STALL_MAX_MS * NS_PER_MS;
     return stall < max ? stall : max;
 }
 
+/* A bound on waiting (a hold's, the queue's): min_ms, or normals x the
+ * normal latency if longer, plus RPC_ADMIT_STALL_FACTOR x the stall seen
+ * lately. */
+static uint64_t wait_bound_ns(const rpc_admit_t *a, uint64_t now_ns, uint64_t min_ms,
+                              double normals)
+{
+    uint64_t bound = min_ms * NS_PER_MS;
+    double normal = rpc_limit_normal_ns(&a->limit) * normals;
+    if (normal > (double)bound)
+        bound = (uint64_t)normal;
+    return bound + RPC_ADMIT_STALL_FACTOR * rpc_admit_stall_ns(a, now_ns);
+}
+
 uint64_t rpc_admit_hold_max_ns(const rpc_admit_t *a, uint64_t now_ns)
 {
-    uint64_t max = RPC_ADMIT_HOLD_MIN_MS * NS_PER_MS;
-    double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_HOLD_NORMALS;
-    if (normal > (double)max)
-        max = (uint64_t)normal;
-    return max + RPC_ADMIT_STALL_FACTOR * rpc_admit_stall_ns(a, now_ns);
+    return wait_bound_ns(a, now_ns, RPC_ADMIT_HOLD_MIN_MS, RPC_ADMIT_HOLD_NORMALS);
 }
 
 bool rpc_admit_may_hold(const rpc_admit_t *a, uint64_t now_ns, uint64_t held_since_ns,
@@ -157,13 +169,9 @@ rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queue
 {
     roll_period(a, now_ns);
     size_t limit = rpc_admit_limit(a);
-    uint64_t queue_max = RPC_ADMIT_QUEUE_MIN_MS * NS_PER_MS;
-    double normal = rpc_limit_normal_ns(&a->limit) * RPC_ADMIT_QUEUE_NORMALS;
-    if (normal > (double)queue_max)
-        queue_max = (uint64_t)normal;
-    queue_max += RPC_ADMIT_STALL_FACTOR * rpc_admit_stall_ns(a, now_ns);
     size_t busy = busy_from(limit);
-    if (queued_ns > queue_max && a->inflight >= busy)
+    if (a->inflight >= busy &&
+        queued_ns > wait_bound_ns(a, now_ns, RPC_ADMIT_QUEUE_MIN_MS, RPC_ADMIT_QUEUE_NORMALS))
         return shed(a, now_ns, RPC_ADMIT_SHED_QUEUE);
     if (a->inflight >= limit)
         return shed(a, now_ns, RPC_ADMIT_SHED_LIMIT);
