@@ -41,7 +41,7 @@
 #define RPC_OVERLOAD_READ_MS 5
 /* ...but once 1/RPC_EARLY_RESUME_DIV of the limit is free, a batched
  * connection is read at once (batch_resume_early). */
-#define RPC_EARLY_RESUME_DIV 4
+#define RPC_EARLY_RESUME_DIV 2
 
 #define RPC_METRICS(ACTION) \
     ACTION(rpc_connections, METRIC_GAUGE, "open RPC connections") \
@@ -802,14 +802,22 @@ static void on_batch_timer(uv_timer_t *t)
     }
 }
 
-/* A slot freed while batched connections wait: once a quarter of the limit
+/* A slot freed while batched connections wait: once half of the limit
  * is free, the connection stopped longest ago is read now rather than at
  * its batch time. Batching saves a read per request while every slot is
  * busy; waiting for the batch timer while slots stand idle would cap
  * goodput at what the limit serves in RPC_OVERLOAD_READ_MS. Measured in
  * the faults suite's overload test (16,384 in flight), a limit of 64
  * served 12,700-13,200 reads/s before this and 16,500-21,000 after; at
- * 128, 19,900 before and 21,400-21,800 after (same quiet hour). */
+ * 128, 19,900 before and 21,400-21,800 after (same quiet hour).
+ * How early (2026-12-06, the binaries alternated, bench/RESULTS.md):
+ * reading a connection as soon as 1/8 or 1/16 of the limit was free
+ * served less than at 1/4 (bench/run.sh --quick, 4x load: 56-63% and
+ * 36-69% of capacity against 68-92% in the same rounds). At 1/2, the
+ * faults test's first attempts reached 81-101% of its reference against
+ * 64-84% at 1/4, and the bench's 4x phase did better in 5 rounds of 6;
+ * reading early only once no call is in progress, the faults test fell
+ * to 64-65%. */
 static void batch_resume_early(rpc_server_t *s)
 {
     size_t limit = rpc_admit_limit(&s->admit);
