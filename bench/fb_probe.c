@@ -421,6 +421,16 @@ static bool is_local_redis(int pid)
     return ok;
 }
 
+int probe_redis_local_pid(const char *hostport)
+{
+    probe_redis_t r;
+    char err[512];
+    memset(&r, 0, sizeof r);
+    if (!hostport || redis_info(hostport, &r, err, sizeof err) != 0 || r.pid <= 0)
+        return 0;
+    return is_local_redis((int)r.pid) ? (int)r.pid : 0;
+}
+
 /* ---- all of them -------------------------------------------------------------- */
 
 void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)

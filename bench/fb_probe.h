@@ -88,6 +88,10 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s);
 /* CPU seconds (user + system) of a process, or -1. */
 double probe_proc_cpu(int pid);
 
+/* The pid of the Redis at hostport when it runs on this machine (its CPU
+ * can then be read from /proc), else 0. */
+int probe_redis_local_pid(const char *hostport);
+
 /* Seconds the threads of a process have spent runnable but waiting for a
  * CPU (the second field of /proc/PID/task/TID/schedstat), or -1. On this
  * shared 2-CPU machine that is where a latency tail can go without any

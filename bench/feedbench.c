@@ -489,14 +489,17 @@ static double self_cpu(void)
 typedef struct {
     long long log_lines;        /* -1: unknown */
     double client_cpu, daemon_cpu;
+    double redis_cpu;           /* -1: unknown (a Redis of another machine) */
     double daemon_wait, pressure; /* fb_probe.h; -1: unknown */
 } phase_mark_t;
 
-static void phase_mark(const fb_opts_t *o, phase_mark_t *m)
+/* redis_pid: a local Redis's (probe_redis_local_pid), or 0. */
+static void phase_mark(const fb_opts_t *o, int redis_pid, phase_mark_t *m)
 {
     m->log_lines = o->daemon_log ? count_lines(o->daemon_log) : -1;
     m->client_cpu = self_cpu();
     m->daemon_cpu = o->pid ? probe_proc_cpu(o->pid) : -1;
+    m->redis_cpu = redis_pid ? probe_proc_cpu(redis_pid) : -1;
     m->daemon_wait = o->pid ? probe_proc_cpu_wait(o->pid) : -1;
     m->pressure = probe_cpu_pressure();
 }
@@ -549,6 +552,17 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
         double cores = rate_of(m[i].daemon_cpu, m[i + 1].daemon_cpu, secs);
         if (cores >= 0)
             kv(rep, PKEY("daemon_cpu_cores"), "%.3f", cores);
+        /* The service's CPU (feedcached's and Redis's) per served read: how
+         * much of a phase's goodput the CPU it got explains, and how much
+         * the work per read (sheds included) does. */
+        double rcores = rate_of(m[i].redis_cpu, m[i + 1].redis_cpu, secs);
+        char rbuf[16];
+        if (rcores >= 0) {
+            kv(rep, PKEY("redis_cpu_cores"), "%.3f", rcores);
+            if (cores >= 0 && ok > 0)
+                kv(rep, PKEY("service_cpu_us_per_read"), "%.2f",
+                   (cores + rcores) / ((double)ok / secs) * 1e6);
+        }
         char pbuf[16], wbuf[16];
         double wait = rate_of(m[i].daemon_wait, m[i + 1].daemon_wait, secs);
         double pressure = rate_of(m[i].pressure, m[i + 1].pressure, secs);
@@ -566,14 +580,14 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
                "(due in the first %.2f s: p99 %.3f ms); "
                "OVERLOADED %" PRIu64 ", UNAVAILABLE %" PRIu64 ", other %" PRIu64 ", dropped %" PRIu64
                "; last failure at %.2f s; due in the first %.0f s: %" PRIu64 " of %" PRIu64
-               " served; client %.2f cores; log %.1f lines/s; CPU pressure %s, feedcached"
-               " waited %s s per s for a CPU\n",
+               " served; client %.2f cores, Redis %s; log %.1f lines/s; CPU pressure %s,"
+               " feedcached waited %s s per s for a CPU\n",
                i + 1, (double)ph->scheduled / secs, secs, (double)ok / secs,
                ms(hist_percentile(&ph->served, 50)), ms(hist_percentile(&ph->served, 99)),
                FB_PHASE_ONSET_S, ms(hist_percentile(&ph->onset, 99)),
                ph->codes[FB_CODE_OVERLOADED], ph->codes[FB_CODE_UNAVAILABLE], ph->codes[FB_CODE_OTHER], ph->dropped, ph->last_fail, FB_PHASE_EARLY_S,
                ph->early_ok, ph->early_due, (m[i + 1].client_cpu - m[i].client_cpu) / secs,
-               lines >= 0 ? lines / secs : -1,
+               known(rbuf, sizeof rbuf, "%.2f", rcores), lines >= 0 ? lines / secs : -1,
                known(pbuf, sizeof pbuf, "%.0f%%", pressure < 0 ? -1 : 100 * pressure),
                known(wbuf, sizeof wbuf, "%.2f", wait));
     }
@@ -603,6 +617,7 @@ static int run_load(const fb_opts_t *o, report_t *rep)
     }
     fc_client_set_timeout(rpc, STATS_TIMEOUT_MS);
     probe_cfg_t cfg = { .pid = o->pid, .redis = o->redis, .metrics = o->metrics, .rpc = rpc };
+    int redis_pid = o->phases.n ? probe_redis_local_pid(o->redis) : 0;   /* phase marks */
     probe_snap_t before, after, drained;
     memset(&drained, 0, sizeof drained);
     bool counted = o->requests > 0;
@@ -622,18 +637,18 @@ static int run_load(const fb_opts_t *o, report_t *rep)
     int nmarks = o->phases.n ? o->phases.n : 1;
     if (!counted) {
         sleep_until(t0);
-        phase_mark(o, &marks[0]);
+        phase_mark(o, redis_pid, &marks[0]);
         probe_take(&cfg, &before);
         for (int i = 1; i <= nmarks; i++) {
             sleep_until(o->phases.n ? fb_phases_start(&o->phases, t0, i) : t1);
-            phase_mark(o, &marks[i]);
+            phase_mark(o, redis_pid, &marks[i]);
         }
         probe_take(&cfg, &after);
         fb_load_join(l, res);
     } else {
-        phase_mark(o, &marks[0]);
+        phase_mark(o, redis_pid, &marks[0]);
         fb_load_join(l, res);
-        phase_mark(o, &marks[1]);
+        phase_mark(o, redis_pid, &marks[1]);
         probe_take(&cfg, &after);
     }
     double secs = counted ? after.t - before.t : t1 - t0;

@@ -1102,20 +1102,62 @@ ov_errs() {
 # Errors other than OVERLOADED (drops by the client included).
 ov_bad() { calc "$(ov "$1" unavailable) + $(ov "$1" other_errors) + $(ov "$1" dropped)"; }
 
+# The service's CPU (feedcached + Redis) in the capacity run that sets
+# OV_CAP (the best of three), cores and us per read; empty when unknown.
+ov_cap_cores() {
+    local d r
+    d=$(val ov_cap.daemon_cpu_cores) r=$(val ov_cap.redis_cpu_cores)
+    [ -n "$d" ] && [ -n "$r" ] && calc "$d + $r"
+}
+ov_cap_us() {
+    local d r
+    d=$(val ov_cap.daemon_cpu_us_per_op) r=$(val ov_cap.redis_cpu_us_per_op)
+    [ -n "$d" ] && [ -n "$r" ] && calc "$d + $r"
+}
+ov_cores() {
+    local d r
+    d=$(ov "$1" daemon_cpu_cores) r=$(ov "$1" redis_cpu_cores)
+    [ -n "$d" ] && [ -n "$r" ] && calc "$d + $r"
+}
+# goodput / capacity of phase $1 split in two factors whose product it is:
+# the service's CPU in the phase against the capacity run's (the CPU the
+# machine left it: feedbench, PostgreSQL and other tenants take the rest
+# of the two CPUs) and the capacity run's CPU per read against the phase's
+# (what serving under overload costs per read, its sheds included).
+ov_split() {
+    local cc cu pc pu
+    cc=$(ov_cap_cores) cu=$(ov_cap_us) pc=$(ov_cores "$1") pu=$(ov "$1" service_cpu_us_per_read)
+    if [ -z "$cc" ] || [ -z "$cu" ] || [ -z "$pc" ] || [ -z "$pu" ] || [ -n "${FC_BENCH_CAPACITY:-}" ]; then
+        echo "n/a"
+        return 0
+    fi
+    echo "$(pct "$(ov_goodput "$1")") = $(pct "$(calc "$pc / $cc")") (the service's CPU: $(fmt "$pc" 2) cores," \
+        "feedbench $(fmt "$(ov "$1" client_cpu_cores)" 2), against $(fmt "$cc" 2) and" \
+        "$(fmt "$(val ov_cap.client_cpu_cores)" 2)) x $(pct "$(calc "$cu / $pu")") (its CPU per read:" \
+        "$(fmt "$cu" 1) us against $(fmt "$pu" 1))"
+}
+
 print_overload() {
-    printf '| phase (x capacity) | offered (reads/s; / capacity) | goodput (reads/s) | goodput / capacity | p99 of served reads (ms) | p99 / unloaded p99 | onset: p99 / max of the reads due in its first 0.25 s (ms) | errors: OVERLOADED / UNAVAILABLE / other / dropped by the client | feedcached log lines/s | CPU cores: feedcached / feedbench | CPU pressure (%% of the time some task waited for a CPU) / feedcached waiting for a CPU (s per s) |\n'
-    printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+    printf '| phase (x capacity) | offered (reads/s; / capacity) | goodput (reads/s) | goodput / capacity | p99 of served reads (ms) | p99 / unloaded p99 | onset: p99 / max of the reads due in its first 0.25 s (ms) | errors: OVERLOADED / UNAVAILABLE / other / dropped by the client | feedcached log lines/s | CPU cores: feedcached / Redis / feedbench | service CPU per served read (feedcached + Redis, us) | CPU pressure (%% of the time some task waited for a CPU) / feedcached waiting for a CPU (s per s) |\n'
+    printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
     local i names=("0.5x (unloaded)" "1.5x" "4x" "0.5x (recovery)")
     for i in 1 2 3 4; do
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n' "${names[i - 1]}" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s / %s |\n' "${names[i - 1]}" \
             "$(fmt "$(ov $i offered_per_s)") ($(fmt "$(calc "$(ov $i offered_per_s) / $OV_CAP")" 2)x)" \
             "$(fmt "$(ov $i goodput)")" "$(pct "$(ov_goodput $i)")" \
             "$(fmt "$(ov $i p99_ms)" 2)" "$(fmt "$(ov_p99x $i)" 2)x" \
             "$(fmt "$(ov $i onset_p99_ms)" 2) / $(fmt "$(ov $i onset_max_ms)" 2)" "$(ov_errs $i)" \
             "$(fmt "$(ov $i log_lines_per_s)" 1)" "$(fmt "$(ov $i daemon_cpu_cores)" 2)" \
-            "$(fmt "$(ov $i client_cpu_cores)" 2)" "$(fmt "$(ov $i cpu_pressure_pct)")%" \
+            "$(fmt "$(ov $i redis_cpu_cores)" 2)" "$(fmt "$(ov $i client_cpu_cores)" 2)" \
+            "$(fmt "$(ov $i service_cpu_us_per_read)" 1)" "$(fmt "$(ov $i cpu_pressure_pct)")%" \
             "$(fmt "$(ov $i daemon_cpu_wait)" 2)"
     done
+    echo
+    echo "The capacity run that sets it (the best): feedcached + Redis $(fmt "$(ov_cap_cores)" 2) cores," \
+        "$(fmt "$(ov_cap_us)" 1) us per read; feedbench $(fmt "$(val ov_cap.client_cpu_cores)" 2) cores."
+    echo "Goodput / capacity = the service's CPU in the phase / in that run (what the machine left it)" \
+        "x that run's CPU per read / the phase's (what serving under overload costs): 1.5x: $(ov_split 2);" \
+        "4x: $(ov_split 3)."
     echo
     echo "| offered load (x measured capacity) | goodput: goal | measured | p99 of served reads: goal | measured | errors while backends are healthy: goal | measured (OVERLOADED / UNAVAILABLE / other / dropped) | met |"
     echo "|---|---|---|---|---|---|---|---|"
