@@ -1102,23 +1102,13 @@ ov_errs() {
 # Errors other than OVERLOADED (drops by the client included).
 ov_bad() { calc "$(ov "$1" unavailable) + $(ov "$1" other_errors) + $(ov "$1" dropped)"; }
 
+# The sum of two figures, empty when either is unknown.
+sum_known() { [ -n "$1" ] && [ -n "$2" ] && calc "$1 + $2"; }
 # The service's CPU (feedcached + Redis) in the capacity run that sets
-# OV_CAP (the best of three), cores and us per read; empty when unknown.
-ov_cap_cores() {
-    local d r
-    d=$(val ov_cap.daemon_cpu_cores) r=$(val ov_cap.redis_cpu_cores)
-    [ -n "$d" ] && [ -n "$r" ] && calc "$d + $r"
-}
-ov_cap_us() {
-    local d r
-    d=$(val ov_cap.daemon_cpu_us_per_op) r=$(val ov_cap.redis_cpu_us_per_op)
-    [ -n "$d" ] && [ -n "$r" ] && calc "$d + $r"
-}
-ov_cores() {
-    local d r
-    d=$(ov "$1" daemon_cpu_cores) r=$(ov "$1" redis_cpu_cores)
-    [ -n "$d" ] && [ -n "$r" ] && calc "$d + $r"
-}
+# OV_CAP (the best of three), cores and us per read, and in phase $1.
+ov_cap_cores() { sum_known "$(val ov_cap.daemon_cpu_cores)" "$(val ov_cap.redis_cpu_cores)"; }
+ov_cap_us() { sum_known "$(val ov_cap.daemon_cpu_us_per_op)" "$(val ov_cap.redis_cpu_us_per_op)"; }
+ov_cores() { sum_known "$(ov "$1" daemon_cpu_cores)" "$(ov "$1" redis_cpu_cores)"; }
 # goodput / capacity of phase $1 split in two factors whose product it is:
 # the service's CPU in the phase against the capacity run's (the CPU the
 # machine left it: feedbench, PostgreSQL and other tenants take the rest
@@ -1127,7 +1117,7 @@ ov_cores() {
 ov_split() {
     local cc cu pc pu
     cc=$(ov_cap_cores) cu=$(ov_cap_us) pc=$(ov_cores "$1") pu=$(ov "$1" service_cpu_us_per_read)
-    if [ -z "$cc" ] || [ -z "$cu" ] || [ -z "$pc" ] || [ -z "$pu" ] || [ -n "${FC_BENCH_CAPACITY:-}" ]; then
+    if [ -z "$cc" ] || [ -z "$cu" ] || [ -z "$pc" ] || [ -z "$pu" ]; then
         echo "n/a"
         return 0
     fi
@@ -1153,11 +1143,14 @@ print_overload() {
             "$(fmt "$(ov $i daemon_cpu_wait)" 2)"
     done
     echo
-    echo "The capacity run that sets it (the best): feedcached + Redis $(fmt "$(ov_cap_cores)" 2) cores," \
-        "$(fmt "$(ov_cap_us)" 1) us per read; feedbench $(fmt "$(val ov_cap.client_cpu_cores)" 2) cores."
-    echo "Goodput / capacity = the service's CPU in the phase / in that run (what the machine left it)" \
-        "x that run's CPU per read / the phase's (what serving under overload costs): 1.5x: $(ov_split 2);" \
-        "4x: $(ov_split 3)."
+    if [ -z "${FC_BENCH_CAPACITY:-}" ]; then
+        echo "The capacity run that sets it (the best): feedcached + Redis $(fmt "$(ov_cap_cores)" 2) cores," \
+            "$(fmt "$(ov_cap_us)" 1) us per read; feedbench $(fmt "$(val ov_cap.client_cpu_cores)" 2) cores."
+        echo "Goodput / capacity = the service's CPU in the phase / in that run (what the machine left it)" \
+            "x that run's CPU per read / the phase's (what serving under overload costs): 1.5x: $(ov_split 2);" \
+            "4x: $(ov_split 3)."
+        echo
+    fi
     echo
     echo "| offered load (x measured capacity) | goodput: goal | measured | p99 of served reads: goal | measured | errors while backends are healthy: goal | measured (OVERLOADED / UNAVAILABLE / other / dropped) | met |"
     echo "|---|---|---|---|---|---|---|---|"
