@@ -322,7 +322,7 @@ static void slow_readers_memory_is_bounded(void **state)
  * below the 112 the reserve leaves), timed just before each burst, says
  * how fast the machine serves one just then. The calls past the limit
  * (about as many) are held until as many calls have finished; a hold
- * lasts at most 25 ms on an idle service (max(25 ms, 8 x the normal p99),
+ * lasts at most 10 ms on an idle service (max(10 ms, 8 x the normal p99),
  * docs/PROTOCOL.md). When the machine needs longer than
  * BURST_PROBE_MAX_MS for the probe, the burst's excess may not be served
  * within the hold, and the design sheds it: seen on a slow 2-CPU machine
