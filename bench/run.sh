@@ -724,9 +724,19 @@ if [ -z "$ONLY" ]; then
     (cd bench/micro && RPORT=$MICRO_PORT RPID=$(cat "$MICRO_PIDFILE") R=1 H=4 N=$MICRO_ENTRIES_D \
         V='alone hogs fifo' python3 slowlog_sched.py) >"$WORK/slowlog_sched.txt" 2>&1 ||
         log "slowlog_sched.py failed"
+    # post.publish's floor while fan-out runs: its two round trips to Redis
+    # (the publish state, then the write) timed on this Redis behind
+    # FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at
+    # the deliveries/s of the run that timed post.publish, alone and with
+    # four busy loops competing for the two CPUs.
+    PUBF_RATE=$(calc "int($(val pub_fan.deliveries_per_s) + 0.5)")
+    PUBF_I=$(calc "1000 / ($PF_RATE > 0 ? $PF_RATE : 1000)")
+    (cd bench/micro && RPORT=$MICRO_PORT R=1 H=4 F=$RAND_F D=$RAND_D N=$MICRO_ENTRIES_D \
+        RATE=$PUBF_RATE I=$PUBF_I V='alone hogs' python3 publish_floor.py) \
+        >"$WORK/publish_floor.txt" 2>&1 || log "publish_floor.py failed"
     stop_micro_redis
     sed 's/^/    /' "$WORK/push_floor.txt" "$WORK/push_floor_rand.txt" "$WORK/read_floor.txt" \
-        "$WORK/slowlog_sched.txt" >&2
+        "$WORK/slowlog_sched.txt" "$WORK/publish_floor.txt" >&2
     # micro_us N VARIANT: the variant's least us per delivery into N-entry
     # feeds over the rounds; micro_share N VARIANT: its highest share of
     # the ZADD ceiling timed in the same round.
@@ -755,6 +765,13 @@ if [ -z "$ONLY" ]; then
     MICRO_SLOW_HOGS=$(sched_text hogs)
     MICRO_SLOW_FIFO=$(sched_text fifo)
     MICRO_READ_PCT=$(sed -n 's/.*at most \([0-9.]*\)% of the ceiling.*/\1/p' "$WORK/read_floor.txt" | tail -1)
+    # pubf_text CONDITION: "P50 / P99 ms" from publish_floor.py.
+    pubf_text() {
+        sed -n "s/^round 0 $1 *: .*round trips p50 \([0-9.]*\) \/ p99 \([0-9.]*\) .*/\1 \/ \2 ms/p" \
+            "$WORK/publish_floor.txt"
+    }
+    MICRO_PUBF_ALONE=$(pubf_text alone)
+    MICRO_PUBF_HOGS=$(pubf_text hogs)
 fi
 
 # --- 7b. overload (issue 15) -------------------------------------------------------------
@@ -1046,6 +1063,11 @@ if [ -z "$ONLY" ]; then
         limit "Longest command in the fan-out path (none over 1 ms)" \
             "a call of 16 deliveries: $(fmt "$(calc "16 * $MICRO_PUSH_D")") us of Redis CPU (SLOWLOG times wall time, which a CPU shared with other processes stretches); plain commands over 1 ms in the same log, each microseconds of work: $SLOW_PLAIN$SLOW_MICRO" \
             "$(slow_text)"
+    fi
+    if [ -n "$MICRO_PUBF_ALONE" ]; then
+        limit "post.publish p99 while fan-out runs (<= 2 ms)" \
+            "its two round trips to Redis alone (the publish state, then the write; nothing of feedcached's own time, no PostgreSQL), on a Redis of its own (bench/micro/publish_floor.py) behind FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at this run's $(fmt "$PUBF_RATE") deliveries/s into $MICRO_ENTRIES_D-entry feeds, p50 / p99: $MICRO_PUBF_ALONE alone, ${MICRO_PUBF_HOGS:-?} with four busy loops competing for the two CPUs" \
+            "$(fmt "$(val pub_fan.publish_rpc_p50_ms)" 2) / $(fmt "$(val pub_fan.publish_rpc_p99_ms)" 2) ms"
     fi
     MR_INS=$(calc "$(val mixed_ins.read_p99_ms) / $(val read_half.read_p99_ms)")
     # What the mix asks of Redis at the fan-out floors: its deliveries/s

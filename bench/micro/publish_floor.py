@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The floor under post.publish's p99 while fan-out runs: how long a
+publish's own Redis work waits behind the fan-out calls that Redis is
+running, on a Redis that does nothing else. On a throwaway Redis (it runs
+FLUSHALL!) whose pid is RPID:
+  RPORT=PORT RPID=PID python3 bench/micro/publish_floor.py
+F feeds (1000) of N entries (300) as feedcached writes them; one process
+keeps W calls (8: FANOUT_PUSH_ROUNDS) of FEED_PUSH to C feeds each (16:
+FANOUT_CHUNK), to D random feeds per post (27), in flight on its own
+connection, as feedcached's fan-out does under a backlog, at most RATE
+deliveries/s (0: as many as the calls in flight allow); another times
+publishes, one every I ms (1.0), for S seconds (3): a publish is the two
+round trips post.publish makes to Redis (src/feed/feed_write.c): the
+publish state (two SISMEMBER and an XLEN), then the write (the post's
+value, the author's recent set, FEED_PUSH into the author's own feed, the
+fan-out job's XADD). Nothing of feedcached's own time is in it, nor any
+PostgreSQL: what is left is Redis's queue and the machine's CPUs.
+Conditions (V="alone hogs"):
+  alone   nothing else runs but Redis and the two client processes
+  hogs    H busy loops (4) compete for the CPUs, as the bench's own
+          processes (feedcached, PostgreSQL, feedbench) do
+Per condition: publishes timed, their round trips' p50 / p99 / max (ms),
+and the fan-out deliveries/s meanwhile."""
+import multiprocessing as mp, os, random, socket, subprocess, time
+from redis_pipe import resp, cli
+from push_floor import setup
+from feed_push_ab import script
+BASE = 2 ** 53
+
+
+def connect(port):
+    s = socket.create_connection(('127.0.0.1', port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+class Replies:
+    """Counts whole RESP replies off a socket (integers, simple strings,
+    bulk strings, errors: what these commands answer)."""
+    def __init__(self, s):
+        self.s, self.buf = s, b''
+
+    def line(self):
+        while b'\r\n' not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError('Redis closed the connection')
+            self.buf += chunk
+        line, self.buf = self.buf.split(b'\r\n', 1)
+        return line
+
+    def one(self):
+        line = self.line()
+        if line[:1] == b'-':
+            raise RuntimeError(line.decode())
+        if line[:1] == b'$' and int(line[1:]) >= 0:
+            n = int(line[1:]) + 2
+            while len(self.buf) < n:
+                self.buf += self.s.recv(65536)
+            self.buf = self.buf[n:]
+
+
+def fanout(port, sha, F, C, D, W, rate, stop, delivered):
+    """Keeps up to W FEED_PUSH calls in flight until stop is set, at most
+    rate deliveries/s (0: as many as W allows)."""
+    s, rnd, post, sent, done = connect(port), random.Random(2), 0, 0, 0
+    t0 = time.perf_counter()
+    r = Replies(s)
+    calls = []
+    def more():
+        nonlocal post
+        while not calls:
+            post += 1
+            feeds = rnd.sample(range(1, F + 1), D)
+            score, member = BASE - (1766000000000 + post), 800000000000000000 + post
+            for c in range(0, D, C):
+                keys = []
+                for u in feeds[c:c + C]:
+                    keys += ['fc:home:{%d}' % u, 'fc:unf:{%d}' % u]
+                calls.append((resp('EVALSHA', sha, len(keys), *keys, member, score, 800,
+                                   424242, 2, 1, 64, '0' * (len(keys) // 2)), len(keys) // 2))
+        return calls.pop(0)
+    inflight = []
+    while not stop.is_set():
+        while len(inflight) < W:
+            if rate and sent > rate * (time.perf_counter() - t0):
+                break                         # ahead of the rate
+            data, n = more()
+            s.sendall(data)
+            inflight.append(n)
+            sent += n
+        if not inflight:
+            time.sleep(0.0002)
+            continue
+        r.one()
+        done += inflight.pop(0)
+    for _ in inflight:
+        r.one()
+    delivered.value = done
+
+
+def publish_once(s, r, i):
+    u = 1 + i % 1000
+    t0 = time.perf_counter()
+    s.sendall(resp('SISMEMBER', 'fc:celebs', u) + resp('SISMEMBER', 'fc:celebs:marked', u)
+              + resp('XLEN', 'fc:{fanout}'))
+    for _ in range(3):
+        r.one()
+    post = 900000000000000000 + i
+    s.sendall(resp('SET', 'fc:post:{%d}' % post, 'x' * 120, 'EX', 86400)
+              + resp('ZADD', 'fc:recent:{%d}' % u, 1766000000000 + i, post)
+              + resp('EVALSHA', publish_once.sha, 2, 'fc:home:{%d}' % u, 'fc:unf:{%d}' % u, post,
+                     BASE - (1766000000000 + i), 800, u, 2, 1, 64, '0')
+              + resp('XADD', 'fc:{fanout}', 'MAXLEN', '~', 10000, '*', 'j', 'p:%d' % post))
+    for _ in range(4):
+        r.one()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def condition(port, sha, how, F, C, D, W, rate, I, S, H):
+    hogs = [] if how == 'alone' else [subprocess.Popen(['python3', '-c', 'while True: pass'])
+                                      for _ in range(H)]
+    stop, delivered = mp.Event(), mp.Value('q', 0)
+    p = mp.Process(target=fanout, args=(port, sha, F, C, D, W, rate, stop, delivered))
+    try:
+        p.start()
+        time.sleep(0.3)                       # fan-out running
+        s = connect(port)
+        r = Replies(s)
+        publish_once.sha = sha
+        lat, i, t_start = [], 0, time.perf_counter()
+        next_t = t_start
+        while time.perf_counter() - t_start < S:
+            lat.append(publish_once(s, r, i))
+            i += 1
+            next_t += I / 1e3
+            pause = next_t - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        secs = time.perf_counter() - t_start
+        stop.set()
+        p.join()
+        s.close()
+    finally:
+        for h in hogs:
+            h.kill()
+    lat.sort()
+    q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
+    return (f"{how:5s}: {len(lat)} publishes, round trips p50 {q(0.5):.2f} / p99 {q(0.99):.2f}"
+            f" / max {lat[-1]:.2f} ms; fan-out {delivered.value / (secs + 0.3):.0f} deliveries/s"
+            f" meanwhile")
+
+
+if __name__ == '__main__':
+    port = int(os.environ['RPORT'])
+    F, N = int(os.environ.get('F', 1000)), int(os.environ.get('N', 300))
+    C, D, W = int(os.environ.get('C', 16)), int(os.environ.get('D', 27)), int(os.environ.get('W', 8))
+    I, S, H = float(os.environ.get('I', 1.0)), float(os.environ.get('S', 3)), int(os.environ.get('H', 4))
+    rate = float(os.environ.get('RATE', 0))
+    setup(F, N, 'push')
+    sha = cli('SCRIPT', 'LOAD', script(None)).strip()
+    for r in range(int(os.environ.get('R', 1))):
+        for how in os.environ.get('V', 'alone hogs').split():
+            print(f"round {r} " + condition(port, sha, how, F, C, D, W, rate, I, S, H), flush=True)
