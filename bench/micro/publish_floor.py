@@ -99,7 +99,7 @@ def fanout(port, sha, F, C, D, W, rate, stop, delivered):
     delivered.value = done
 
 
-def publish_once(s, r, i):
+def publish_once(s, r, sha, i):
     u = 1 + i % 1000
     t0 = time.perf_counter()
     s.sendall(resp('SISMEMBER', 'fc:celebs', u) + resp('SISMEMBER', 'fc:celebs:marked', u)
@@ -109,7 +109,7 @@ def publish_once(s, r, i):
     post = 900000000000000000 + i
     s.sendall(resp('SET', 'fc:post:{%d}' % post, 'x' * 120, 'EX', 86400)
               + resp('ZADD', 'fc:recent:{%d}' % u, 1766000000000 + i, post)
-              + resp('EVALSHA', publish_once.sha, 2, 'fc:home:{%d}' % u, 'fc:unf:{%d}' % u, post,
+              + resp('EVALSHA', sha, 2, 'fc:home:{%d}' % u, 'fc:unf:{%d}' % u, post,
                      BASE - (1766000000000 + i), 800, u, 2, 1, 64, '0')
               + resp('XADD', 'fc:{fanout}', 'MAXLEN', '~', 10000, '*', 'j', 'p:%d' % post))
     for _ in range(4):
@@ -127,11 +127,10 @@ def condition(port, sha, how, F, C, D, W, rate, I, S, H):
         time.sleep(0.3)                       # fan-out running
         s = connect(port)
         r = Replies(s)
-        publish_once.sha = sha
         lat, i, t_start = [], 0, time.perf_counter()
         next_t = t_start
         while time.perf_counter() - t_start < S:
-            lat.append(publish_once(s, r, i))
+            lat.append(publish_once(s, r, sha, i))
             i += 1
             next_t += I / 1e3
             pause = next_t - time.perf_counter()
