@@ -730,7 +730,7 @@ if [ -z "$ONLY" ]; then
     # the deliveries/s of the run that timed post.publish, alone and with
     # four busy loops competing for the two CPUs.
     PUBF_RATE=$(calc "int($(val pub_fan.deliveries_per_s) + 0.5)")
-    PUBF_I=$(calc "1000 / ($PF_RATE > 0 ? $PF_RATE : 1000)")
+    PUBF_I=$(calc "1000 / $PF_RATE")   # PF_RATE is at least 10
     (cd bench/micro && RPORT=$MICRO_PORT R=1 H=4 F=$RAND_F D=$RAND_D N=$MICRO_ENTRIES_D \
         RATE=$PUBF_RATE I=$PUBF_I V='alone hogs' python3 publish_floor.py) \
         >"$WORK/publish_floor.txt" 2>&1 || log "publish_floor.py failed"
@@ -1173,7 +1173,6 @@ print_overload() {
             "4x: $(ov_split 3)."
         echo
     fi
-    echo
     echo "| offered load (x measured capacity) | goodput: goal | measured | p99 of served reads: goal | measured | errors while backends are healthy: goal | measured (OVERLOADED / UNAVAILABLE / other / dropped) | met |"
     echo "|---|---|---|---|---|---|---|---|"
     local g1 g2 rec last

@@ -21,8 +21,8 @@ Conditions (V="alone hogs"):
           processes (feedcached, PostgreSQL, feedbench) do
 Per condition: publishes timed, their round trips' p50 / p99 / max (ms),
 and the fan-out deliveries/s meanwhile."""
-import multiprocessing as mp, os, random, socket, subprocess, time
-from redis_pipe import resp, cli
+import multiprocessing as mp, os, random, socket, time
+from redis_pipe import resp, cli, busy_loops
 from push_floor import setup
 from feed_push_ab import script
 BASE = 2 ** 53
@@ -118,8 +118,7 @@ def publish_once(s, r, sha, i):
 
 
 def condition(port, sha, how, F, C, D, W, rate, I, S, H):
-    hogs = [] if how == 'alone' else [subprocess.Popen(['python3', '-c', 'while True: pass'])
-                                      for _ in range(H)]
+    hogs = [] if how == 'alone' else busy_loops(H)
     stop, delivered = mp.Event(), mp.Value('q', 0)
     p = mp.Process(target=fanout, args=(port, sha, F, C, D, W, rate, stop, delivered))
     try:

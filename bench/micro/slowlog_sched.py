@@ -23,7 +23,7 @@ second. P = 100, two rounds: H = 2 hogs 2 / 2 (4.7-4.8 ms), H = 4 hogs 8 /
 Per condition: SLOWLOG entries over 1 ms (slowlog-log-slower-than 1000),
 the longest, Redis CPU per delivery, and the CPUs' steal time meanwhile."""
 import json, os, subprocess, time
-from redis_pipe import cli, measured_pipe
+from redis_pipe import cli, measured_pipe, busy_loops
 from push_floor import setup, targets, deliveries
 from feed_push_ab import script
 def steal():
@@ -44,8 +44,7 @@ def one(F, N, P, C, how, rpid, nhogs):
     if not sched(rpid, how):
         sched(rpid, 'alone')
         return None
-    hogs = [] if how == 'alone' else [subprocess.Popen(['python3', '-c', 'while True: pass'])
-                                      for _ in range(nhogs)]
+    hogs = [] if how == 'alone' else busy_loops(nhogs)
     try:
         setup(F, N, 'push')
         sha = cli('SCRIPT', 'LOAD', script(None)).strip()
