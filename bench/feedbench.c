@@ -361,21 +361,24 @@ static bool is_script_cmd(const char *name)
     return false;
 }
 
-/* Redis calls between two samples per delivery (issue 12), from INFO
- * commandstats: every command, those a script makes with redis.call()
- * included, and the scripts themselves; only the probes' own INFO is left
- * out. Also the scripts per delivery and the eight commands called most;
- * and where Redis's time went: usec per delivery of the eight commands
- * that took most (a script's includes the commands it called), and the
- * scripts' own time (Lua, redis.call's argument and reply conversions):
- * their usec less that of every other command, a lower bound, since some
- * of those (XREADGROUP, XADD...) are sent outside scripts. */
-static void report_calls(report_t *rep, const probe_redis_t *a, const probe_redis_t *b,
-                         int64_t deliveries)
+/* Redis calls between two samples per unit of work (issue 12: a delivery
+ * in a publish run, an operation in the others), from INFO commandstats:
+ * every command, those a script makes with redis.call() included, and the
+ * scripts themselves; only the probes' own INFO is left out. Also the
+ * scripts per unit and the eight commands called most; and where Redis's
+ * time went: usec per unit of the eight commands that took most (a
+ * script's includes the commands it called), and the scripts' own time
+ * (Lua, redis.call's argument and reply conversions): their usec less that
+ * of every other command, a lower bound, since some of those (XREADGROUP,
+ * XADD...) are sent outside scripts. Keys are "<prefix>_calls_per_<unit_key>"
+ * and the like. */
+static void report_calls(report_t *rep, const char *prefix, const char *unit,
+                         const char *unit_key, const probe_redis_t *a, const probe_redis_t *b,
+                         double units)
 {
-    if (!a->ok || !b->ok || b->ncmds == 0 || deliveries <= 0)
+    if (!a->ok || !b->ok || b->ncmds == 0 || units <= 0)
         return;
-    double d = (double)deliveries, total = 0, nscripts = 0, script_us = 0, other_us = 0;
+    double d = units, total = 0, nscripts = 0, script_us = 0, other_us = 0;
     double calls[PROBE_MAX_CMDS], usec[PROBE_MAX_CMDS];
     for (int i = 0; i < b->ncmds; i++) {
         uint64_t before = probe_cmd_calls(a, b->cmd_name[i]);
@@ -393,21 +396,31 @@ static void report_calls(report_t *rep, const probe_redis_t *a, const probe_redi
         }
     }
     double script_own = script_us > other_us ? script_us - other_us : 0;
-    kv(rep, "fanout_calls", "%.0f", total);
-    kv(rep, "fanout_calls_per_delivery", "%.3f", total / d);
-    kv(rep, "fanout_scripts_per_delivery", "%.4f", nscripts / d);
+    char key[64];
+#define CALLS_KV(suffix, ...)                                                    \
+    do {                                                                         \
+        snprintf(key, sizeof key, "%s_" suffix, prefix, unit_key);               \
+        kv(rep, key, __VA_ARGS__);                                               \
+    } while (0)
+    snprintf(key, sizeof key, "%s_calls", prefix);
+    kv(rep, key, "%.0f", total);
+    CALLS_KV("calls_per_%s", "%.3f", total / d);
+    CALLS_KV("scripts_per_%s", "%.4f", nscripts / d);
     char top[512], top_us[512];
     format_top(top, sizeof top, b, calls, d, 2);
     format_top(top_us, sizeof top_us, b, usec, d, 2);
-    kv(rep, "fanout_calls_top", "%s", top);
-    kv(rep, "fanout_usec_top", "%s", top_us);
-    kv(rep, "fanout_script_own_us_per_delivery", "%.2f", script_own / d);
-    printf("  Redis calls (INFO commandstats, inside scripts included): %.2f per delivery, "
-           "%.4f scripts per delivery; per delivery: %s\n",
-           total / d, nscripts / d, top);
-    printf("  Redis time per delivery (commandstats usec; a script's includes the commands it "
+    snprintf(key, sizeof key, "%s_calls_top", prefix);
+    kv(rep, key, "%s", top);
+    snprintf(key, sizeof key, "%s_usec_top", prefix);
+    kv(rep, key, "%s", top_us);
+    CALLS_KV("script_own_us_per_%s", "%.2f", script_own / d);
+#undef CALLS_KV
+    printf("  Redis calls (INFO commandstats, inside scripts included): %.2f per %s, "
+           "%.4f scripts per %s; per %s: %s\n",
+           total / d, unit, nscripts / d, unit, unit, top);
+    printf("  Redis time per %s (commandstats usec; a script's includes the commands it "
            "called): %s; the scripts' own (Lua, call overhead): at least %.2f us\n",
-           top_us, script_own / d);
+           unit, top_us, script_own / d);
 }
 
 /* The drain: from the end of the publish window to the empty queue, when
@@ -759,6 +772,10 @@ static int run_load(const fb_opts_t *o, report_t *rep)
             printf("  Redis: %.2f cores, %.1f us, %.2f commands and %.2f read events per operation "
                    "(%.0f commands/s)\n",
                    cpu, cpu / op_rate * 1e6, cmds / op_rate, rds_reads / op_rate, cmds);
+            /* By command (a publish run reports them per delivery below). */
+            if (!has_publish)
+                report_calls(rep, "cmd", "operation", "op", &before.redis, &after.redis,
+                             op_rate * probe_secs);
         }
     }
     if (probe_secs > 0) {
@@ -827,8 +844,8 @@ static int run_load(const fb_opts_t *o, report_t *rep)
                        "(%.1f us of Redis CPU per delivery, publishing included)\n",
                        dc, rc, deliveries > 0 ? rc * fsecs / (double)deliveries * 1e6 : 0);
             }
-            report_calls(rep, &before.redis, drained.stats.ok ? &drained.redis : &after.redis,
-                         deliveries);
+            report_calls(rep, "fanout", "delivery", "delivery", &before.redis,
+                         drained.stats.ok ? &drained.redis : &after.redis, (double)deliveries);
             report_drain(rep, &after, &drained);
         }
     }

@@ -926,6 +926,8 @@ if [ -z "$ONLY" ]; then
     row "Cached reads: feedcached CPU per read (us)" "$(fmt "$(val read_max.daemon_cpu_us_per_op)" 1)"
     row "Cached reads: Redis CPU per read (us)" "$(fmt "$(val read_max.redis_cpu_us_per_op)" 1)"
     row "Cached reads: Redis commands per read" "$(fmt "$(val read_max.redis_cmds_per_op)" 1)"
+    row "Cached reads: Redis calls and time per read by command (INFO commandstats over the run at max throughput; calls inside scripts included; time in us, a script's includes the commands it called): calls $(val read_max.cmd_calls_top); time $(val read_max.cmd_usec_top)" \
+        "$(fmt "$(val read_max.cmd_calls_per_op)" 2)"
     row "Machine: time waiting for a CPU (s per s) feedcached / Redis, and CPU pressure (% of the time some task waited for one; /proc/pressure/cpu): reads at max throughput; at half of max; the publish run" \
         "$(cpu_waits read_max); $(cpu_waits read_half); $(cpu_waits publish)"
     row "Cached reads: celebrity windows served from feedcached's copy (celebrity_cache_ms, % of the windows merged)" \
