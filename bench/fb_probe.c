@@ -365,6 +365,38 @@ double probe_counter(const char *page, const char *name, const char *match)
     return counter_sum(page, name, match, NULL);
 }
 
+const char *const probe_shed_names[PROBE_SHED__REASONS] = { "queue_time", "concurrency_limit",
+                                                            "reserve" };
+
+int probe_admission(const char *metrics, probe_admit_t *a)
+{
+    a->holds = a->limit = -1;
+    for (int r = 0; r < PROBE_SHED__REASONS; r++)
+        a->shed[r] = -1;
+    if (!metrics)
+        return -1;
+    char err[256];
+    buf_t page;
+    buf_init(&page);
+    int rc = http_get(metrics, "/metrics", &page, err, sizeof err);
+    if (rc == 0 && page.len > 0) {
+        /* Once the family is there, a reason not (yet) on the page is 0. */
+        bool family = probe_counter(page.data, "feedcache_rpc_shed_total", NULL) >= 0;
+        for (int r = 0; r < PROBE_SHED__REASONS; r++) {
+            char want[64];
+            snprintf(want, sizeof want, "reason=\"%s\"", probe_shed_names[r]);
+            double v = probe_counter(page.data, "feedcache_rpc_shed_total", want);
+            a->shed[r] = v < 0 && family ? 0 : v;
+        }
+        a->holds = probe_counter(page.data, "feedcache_rpc_holds_total", NULL);
+        a->limit = probe_counter(page.data, "feedcache_rpc_concurrency_limit", NULL);
+    } else {
+        rc = -1;
+    }
+    buf_free(&page);
+    return rc;
+}
+
 const char *const probe_fu_op_names[PROBE_FU__OPS] = { "follow", "unfollow" };
 const char *const probe_fu_path_names[PROBE_FU__PATHS] = {
     "in_place", "rebuild", "no_feed", "celebrity",

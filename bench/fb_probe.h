@@ -114,6 +114,21 @@ double probe_hist_quantile(const probe_hist_t *before, const probe_hist_t *after
  * labels contain `match` (every series if NULL), or -1 when there is none. */
 double probe_counter(const char *page, const char *name, const char *match);
 
+/* Admission (issue 15) from /metrics at one moment: requests shed by
+ * reason (feedcache_rpc_shed_total{reason}), bursts held instead of shed
+ * (feedcache_rpc_holds_total) and the concurrency limit (the gauge); each
+ * -1 when not on the page. */
+typedef enum { PROBE_SHED_QUEUE, PROBE_SHED_LIMIT, PROBE_SHED_RESERVE, PROBE_SHED__REASONS } probe_shed_t;
+extern const char *const probe_shed_names[PROBE_SHED__REASONS];
+typedef struct {
+    double shed[PROBE_SHED__REASONS];
+    double holds;
+    double limit;
+} probe_admit_t;
+
+/* Fills a (all -1 first); -1 when /metrics could not be read. */
+int probe_admission(const char *metrics, probe_admit_t *a);
+
 /* Calls of command `name` in a commandstats sample (0 when absent). */
 uint64_t probe_cmd_calls(const probe_redis_t *r, const char *name);
 /* A command's usec in r (0 when absent). */

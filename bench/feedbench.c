@@ -504,6 +504,7 @@ typedef struct {
     double client_cpu, daemon_cpu;
     double redis_cpu;           /* -1: unknown (a Redis of another machine) */
     double daemon_wait, pressure; /* fb_probe.h; -1: unknown */
+    probe_admit_t admit;        /* sheds by reason, holds, the limit; -1: unknown */
 } phase_mark_t;
 
 /* redis_pid: a local Redis's (probe_redis_local_pid), or 0. */
@@ -515,6 +516,7 @@ static void phase_mark(const fb_opts_t *o, int redis_pid, phase_mark_t *m)
     m->redis_cpu = redis_pid ? probe_proc_cpu(redis_pid) : -1;
     m->daemon_wait = o->pid ? probe_proc_cpu_wait(o->pid) : -1;
     m->pressure = probe_cpu_pressure();
+    probe_admission(o->metrics, &m->admit);
 }
 
 /* The rate of a counter between two samples, or -1 when either is unknown. */
@@ -589,12 +591,35 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
             kv(rep, PKEY("log_lines"), "%.0f", lines);
             kv(rep, PKEY("log_lines_per_s"), "%.1f", lines / secs);
         }
+        /* Why it shed (issue 15): each reason's sheds, the holds, and the
+         * concurrency limit at the phase's end. */
+        char admit[256] = "";
+        size_t alen = 0;
+        for (int r = 0; r < PROBE_SHED__REASONS; r++) {
+            double d = m[i + 1].admit.shed[r] - m[i].admit.shed[r];
+            if (m[i].admit.shed[r] < 0 || m[i + 1].admit.shed[r] < 0)
+                continue;
+            snprintf(key, sizeof key, "p%d.shed_%s", i + 1, probe_shed_names[r]);
+            kv(rep, key, "%.0f", d);
+            alen += (size_t)snprintf(admit + alen, sizeof admit - alen, "%s%s %.0f",
+                                     alen ? ", " : "; shed by reason: ", probe_shed_names[r], d);
+        }
+        if (m[i].admit.holds >= 0 && m[i + 1].admit.holds >= 0) {
+            double d = m[i + 1].admit.holds - m[i].admit.holds;
+            kv(rep, PKEY("holds"), "%.0f", d);
+            alen += (size_t)snprintf(admit + alen, sizeof admit - alen, "; held %.0f", d);
+        }
+        if (m[i + 1].admit.limit >= 0) {
+            kv(rep, PKEY("limit_end"), "%.0f", m[i + 1].admit.limit);
+            snprintf(admit + alen, sizeof admit - alen, "; limit at its end %.0f",
+                     m[i + 1].admit.limit);
+        }
         printf("  phase %d: offered %.0f/s for %.1f s: goodput %.0f/s, p50 %.3f ms p99 %.3f ms "
                "(due in the first %.2f s: p99 %.3f ms); "
                "OVERLOADED %" PRIu64 ", UNAVAILABLE %" PRIu64 ", other %" PRIu64 ", dropped %" PRIu64
                "; last failure at %.2f s; due in the first %.0f s: %" PRIu64 " of %" PRIu64
                " served; client %.2f cores, Redis %s; log %.1f lines/s; CPU pressure %s,"
-               " feedcached waited %s s per s for a CPU\n",
+               " feedcached waited %s s per s for a CPU%s\n",
                i + 1, (double)ph->scheduled / secs, secs, (double)ok / secs,
                ms(hist_percentile(&ph->served, 50)), ms(hist_percentile(&ph->served, 99)),
                FB_PHASE_ONSET_S, ms(hist_percentile(&ph->onset, 99)),
@@ -602,7 +627,7 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
                ph->early_ok, ph->early_due, (m[i + 1].client_cpu - m[i].client_cpu) / secs,
                known(rbuf, sizeof rbuf, "%.2f", rcores), lines >= 0 ? lines / secs : -1,
                known(pbuf, sizeof pbuf, "%.0f%%", pressure < 0 ? -1 : 100 * pressure),
-               known(wbuf, sizeof wbuf, "%.2f", wait));
+               known(wbuf, sizeof wbuf, "%.2f", wait), admit);
     }
 #undef PKEY
 }

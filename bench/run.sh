@@ -1167,6 +1167,18 @@ print_overload() {
             "$(fmt "$(ov $i daemon_cpu_wait)" 2)"
     done
     echo
+    # Why each phase shed (feedcache_rpc_shed_total by reason), what it held
+    # instead, and where the adaptive limit ended: a recovery that keeps
+    # shedding says here whether the limit or the queue time did it.
+    if [ -n "$(ov 1 shed_queue_time)" ]; then
+        local adm="" sep=""
+        for i in 1 2 3 4; do
+            adm+="$sep${names[i - 1]}: $(ov $i shed_queue_time) / $(ov $i shed_concurrency_limit) / $(ov $i shed_reserve); $(ov $i holds); $(ov $i limit_end)"
+            sep=", "
+        done
+        echo "Sheds by reason (feedcache_rpc_shed_total: queue_time / concurrency_limit / reserve), bursts held instead (feedcache_rpc_holds_total) and the concurrency limit at the phase's end: $adm."
+        echo
+    fi
     if [ -z "${FC_BENCH_CAPACITY:-}" ]; then
         echo "The capacity run that sets it (the best): feedcached + Redis $(fmt "$(ov_cap_cores)" 2) cores," \
             "$(fmt "$(ov_cap_us)" 1) us per read; feedbench $(fmt "$(val ov_cap.client_cpu_cores)" 2) cores."
