@@ -24,7 +24,7 @@ on the ceiling's own terms (one command, its reply formatted alike).
 Measured 2026-12-05 (this machine, Redis 7.0.15): see bench/RESULTS.md,
 "Read cost (issue 12), 2026-12-05"."""
 import os, random
-from redis_pipe import resp, pipe, cli, bench_rps
+from redis_pipe import resp, pipe, cli, bench_rps, bench_cpu
 
 USERS = int(os.environ.get('USERS', 10000))
 ENTRIES = int(os.environ.get('ENTRIES', 275))
@@ -65,24 +65,37 @@ def load():
     pipe(b''.join(out))
 
 
-def rps(*cmd, r=USERS):
-    return bench_rps(*cmd, n=N, r=r)
+CPU_US = {}   # Redis CPU per request (us) of each command timed, by name
+
+
+def rps(*cmd, r=USERS, name=None):
+    rate, us = bench_cpu(*cmd, n=N, r=r)
+    if name:
+        CPU_US[name] = us
+    return rate
 
 
 load()
 print(f'{USERS} feeds of {ENTRIES} entries + 6 meta, {POSTS} post values; '
       f'encoding {cli("OBJECT", "ENCODING", "fc:home:{%012d}" % 0).strip()}')
 for _ in range(R):
-    ceil = rps('ZREVRANGE', 'fc:ceil:{__rand_int__}', 0, 19, 'WITHSCORES')
-    meta = rps('ZRANGE', 'fc:home:{__rand_int__}', '-inf', '(0', 'BYSCORE', 'WITHSCORES')
+    ceil = rps('ZREVRANGE', 'fc:ceil:{__rand_int__}', 0, 19, 'WITHSCORES', name='ceil')
+    meta = rps('ZRANGE', 'fc:home:{__rand_int__}', '-inf', '(0', 'BYSCORE', 'WITHSCORES',
+               name='meta')
     win = rps('ZRANGE', 'fc:home:{__rand_int__}', 0, '+inf', 'BYSCORE', 'LIMIT', 0, 24,
-              'WITHSCORES')
+              'WITHSCORES', name='win')
     win_bare = rps('ZRANGE', 'fc:home:{__rand_int__}', 0, '+inf', 'BYSCORE', 'LIMIT', 0, 24)
-    mget = rps('MGET', *['fc:pc:{__rand_int__}'] * 20, r=POSTS)
+    mget = rps('MGET', *['fc:pc:{__rand_int__}'] * 20, r=POSTS, name='mget')
     us = lambda x: 1e6 / x
     read_us = us(meta) + us(win) + us(mget)
     print(f'ceiling ZREVRANGE 0 19 WITHSCORES {ceil:9.0f}/s ({us(ceil):5.2f} us); '
           f'meta {us(meta):5.2f} us, window {us(win):5.2f} us (without scores {us(win_bare):5.2f}), '
           f'MGET of 20 {us(mget):5.2f} us; a read >= {read_us:5.2f} us of Redis: '
           f'at most {ceil and 100 * us(ceil) / read_us:4.1f}% of the ceiling')
+    # The same in Redis's own CPU time (INFO used_cpu), which a slow client
+    # or minute does not stretch: the floor of a read's Redis CPU.
+    c = CPU_US
+    print(f'Redis CPU per request (INFO used_cpu): ceiling {c["ceil"]:5.2f} us; meta {c["meta"]:5.2f} us, '
+          f'window {c["win"]:5.2f} us, MGET of 20 {c["mget"]:5.2f} us; '
+          f'a read >= {c["meta"] + c["win"] + c["mget"]:5.2f} us of Redis CPU')
 cli('FLUSHALL')

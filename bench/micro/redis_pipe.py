@@ -1,7 +1,7 @@
 """Helpers of the micro-benchmarks in this directory: RESP encoding, a
 redis-cli --pipe of many commands, one redis-cli call, Redis's CPU time
 (INFO cpu: time the process was not running does not count), a measured
-pipe, a redis-benchmark rate, and busy loops that compete for the CPUs. The port is RPORT from the environment."""
+pipe, a redis-benchmark rate (and Redis's CPU per request), and busy loops that compete for the CPUs. The port is RPORT from the environment."""
 import os, re, subprocess, sys
 port = os.environ['RPORT']
 def resp(*args):
@@ -38,6 +38,13 @@ def bench_rps(*cmd, n=200000, r=10000):
                        capture_output=True, text=True, check=True)
     line = [l for l in p.stdout.splitlines() if l and not l.startswith('"test"')][-1]
     return float(line.split(',')[1].strip('"'))
+def bench_cpu(*cmd, n=200000, r=10000):
+    """bench_rps, and Redis's CPU time per request (us): what the command
+    costs Redis itself, whatever the rate (which the client or a slow
+    minute of the machine can bound)."""
+    c0 = cpu()
+    rps = bench_rps(*cmd, n=n, r=r)
+    return rps, (cpu() - c0) / n * 1e6
 def busy_loops(n):
     """n processes that only spin, competing for the CPUs (kill() each)."""
     return [subprocess.Popen(['python3', '-c', 'while True: pass']) for _ in range(n)]
