@@ -593,26 +593,25 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
         }
         /* Why it shed (issue 15): each reason's sheds, the holds, and the
          * concurrency limit at the phase's end. */
-        char admit[256] = "";
-        size_t alen = 0;
+        buf_t admit;
+        buf_init(&admit);
         for (int r = 0; r < PROBE_SHED__REASONS; r++) {
             double d = m[i + 1].admit.shed[r] - m[i].admit.shed[r];
             if (m[i].admit.shed[r] < 0 || m[i + 1].admit.shed[r] < 0)
                 continue;
             snprintf(key, sizeof key, "p%d.shed_%s", i + 1, probe_shed_names[r]);
             kv(rep, key, "%.0f", d);
-            alen += (size_t)snprintf(admit + alen, sizeof admit - alen, "%s%s %.0f",
-                                     alen ? ", " : "; shed by reason: ", probe_shed_names[r], d);
+            buf_printf(&admit, "%s%s %.0f", admit.len ? ", " : "; shed by reason: ",
+                       probe_shed_names[r], d);
         }
         if (m[i].admit.holds >= 0 && m[i + 1].admit.holds >= 0) {
             double d = m[i + 1].admit.holds - m[i].admit.holds;
             kv(rep, PKEY("holds"), "%.0f", d);
-            alen += (size_t)snprintf(admit + alen, sizeof admit - alen, "; held %.0f", d);
+            buf_printf(&admit, "; held %.0f", d);
         }
         if (m[i + 1].admit.limit >= 0) {
             kv(rep, PKEY("limit_end"), "%.0f", m[i + 1].admit.limit);
-            snprintf(admit + alen, sizeof admit - alen, "; limit at its end %.0f",
-                     m[i + 1].admit.limit);
+            buf_printf(&admit, "; limit at its end %.0f", m[i + 1].admit.limit);
         }
         printf("  phase %d: offered %.0f/s for %.1f s: goodput %.0f/s, p50 %.3f ms p99 %.3f ms "
                "(due in the first %.2f s: p99 %.3f ms); "
@@ -627,7 +626,8 @@ static void report_phases(const fb_opts_t *o, report_t *rep, const fb_result_t *
                ph->early_ok, ph->early_due, (m[i + 1].client_cpu - m[i].client_cpu) / secs,
                known(rbuf, sizeof rbuf, "%.2f", rcores), lines >= 0 ? lines / secs : -1,
                known(pbuf, sizeof pbuf, "%.0f%%", pressure < 0 ? -1 : 100 * pressure),
-               known(wbuf, sizeof wbuf, "%.2f", wait), admit);
+               known(wbuf, sizeof wbuf, "%.2f", wait), admit.len ? admit.data : "");
+        buf_free(&admit);
     }
 #undef PKEY
 }
