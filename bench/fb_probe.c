@@ -365,6 +365,26 @@ double probe_counter(const char *page, const char *name, const char *match)
     return counter_sum(page, name, match, NULL);
 }
 
+/* feedcached's /metrics page into page (NUL-terminated); -1 with err when it
+ * cannot be read or is empty. */
+static int metrics_page(const char *hostport, buf_t *page, char *err, size_t errlen)
+{
+    if (http_get(hostport, "/metrics", page, err, errlen) != 0)
+        return -1;
+    if (page->len == 0) {
+        snprintf(err, errlen, "empty /metrics page");
+        return -1;
+    }
+    return 0;
+}
+
+/* A series' value (-1: not on the page) as a counter to subtract: once its
+ * family is on the page, a series not (yet) there is 0. */
+static double series_or_zero(double v, bool family)
+{
+    return v < 0 && family ? 0 : v;
+}
+
 const char *const probe_shed_names[PROBE_SHED__REASONS] = { "queue_time", "concurrency_limit",
                                                             "reserve" };
 
@@ -378,20 +398,17 @@ int probe_admission(const char *metrics, probe_admit_t *a)
     char err[256];
     buf_t page;
     buf_init(&page);
-    int rc = http_get(metrics, "/metrics", &page, err, sizeof err);
-    if (rc == 0 && page.len > 0) {
-        /* Once the family is there, a reason not (yet) on the page is 0. */
+    int rc = metrics_page(metrics, &page, err, sizeof err);
+    if (rc == 0) {
         bool family = probe_counter(page.data, "feedcache_rpc_shed_total", NULL) >= 0;
         for (int r = 0; r < PROBE_SHED__REASONS; r++) {
             char want[64];
             snprintf(want, sizeof want, "reason=\"%s\"", probe_shed_names[r]);
-            double v = probe_counter(page.data, "feedcache_rpc_shed_total", want);
-            a->shed[r] = v < 0 && family ? 0 : v;
+            a->shed[r] = series_or_zero(probe_counter(page.data, "feedcache_rpc_shed_total", want),
+                                        family);
         }
         a->holds = probe_counter(page.data, "feedcache_rpc_holds_total", NULL);
         a->limit = probe_counter(page.data, "feedcache_rpc_concurrency_limit", NULL);
-    } else {
-        rc = -1;
     }
     buf_free(&page);
     return rc;
@@ -496,12 +513,7 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
     if (cfg->metrics) {
         buf_t page;
         buf_init(&page);
-        int rc = http_get(cfg->metrics, "/metrics", &page, err, sizeof err);
-        if (rc == 0 && page.len == 0) {
-            snprintf(err, sizeof err, "empty /metrics page");
-            rc = -1;
-        }
-        if (rc == 0) {
+        if (metrics_page(cfg->metrics, &page, err, sizeof err) == 0) {
             parse_hist(page.data, "feedcache_fanout_lag_seconds", NULL, &s->lag);
             parse_hist(page.data, "feedcache_feed_rebuild_duration_seconds", NULL, &s->rebuild);
             parse_hist(page.data, "feedcache_rpc_duration_seconds", "method=\"timeline.get\"",
@@ -512,13 +524,11 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
                 probe_counter(page.data, "feedcache_celebrity_merges_total", NULL);
             s->celeb_cache_hits_total =
                 probe_counter(page.data, "feedcache_celebrity_cache_hits_total", NULL);
-            /* Once the family is there, a series not (yet) on the page is 0. */
             bool family = probe_counter(page.data, "feedcache_follow_updates_total", NULL) >= 0;
             for (int op = 0; op < PROBE_FU__OPS; op++)
-                for (int path = 0; path < PROBE_FU__PATHS; path++) {
-                    double v = follow_updates(page.data, op, path);
-                    s->follow_updates[op][path] = v < 0 && family ? 0 : v;
-                }
+                for (int path = 0; path < PROBE_FU__PATHS; path++)
+                    s->follow_updates[op][path] =
+                        series_or_zero(follow_updates(page.data, op, path), family);
         } else {
             warn_once(&said_metrics, "/metrics", err);
         }

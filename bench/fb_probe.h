@@ -118,7 +118,9 @@ double probe_counter(const char *page, const char *name, const char *match);
  * reason (feedcache_rpc_shed_total{reason}), bursts held instead of shed
  * (feedcache_rpc_holds_total) and the concurrency limit (the gauge); each
  * -1 when not on the page. */
-typedef enum { PROBE_SHED_QUEUE, PROBE_SHED_LIMIT, PROBE_SHED_RESERVE, PROBE_SHED__REASONS } probe_shed_t;
+typedef enum {
+    PROBE_SHED_QUEUE, PROBE_SHED_LIMIT, PROBE_SHED_RESERVE, PROBE_SHED__REASONS
+} probe_shed_t;
 extern const char *const probe_shed_names[PROBE_SHED__REASONS];
 typedef struct {
     double shed[PROBE_SHED__REASONS];

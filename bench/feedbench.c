@@ -361,6 +361,17 @@ static bool is_script_cmd(const char *name)
     return false;
 }
 
+/* report_calls' key "PREFIX_WHAT", or "PREFIX_WHAT_per_PER" when per is set. */
+static const char *calls_key(char *key, size_t size, const char *prefix, const char *what,
+                             const char *per)
+{
+    if (per)
+        snprintf(key, size, "%s_%s_per_%s", prefix, what, per);
+    else
+        snprintf(key, size, "%s_%s", prefix, what);
+    return key;
+}
+
 /* Redis calls between two samples per unit of work (issue 12: a delivery
  * in a publish run, an operation in the others), from INFO commandstats:
  * every command, those a script makes with redis.call() included, and the
@@ -370,8 +381,7 @@ static bool is_script_cmd(const char *name)
  * script's includes the commands it called), and the scripts' own time
  * (Lua, redis.call's argument and reply conversions): their usec less that
  * of every other command, a lower bound, since some of those (XREADGROUP,
- * XADD...) are sent outside scripts. Keys are "<prefix>_calls_per_<unit_key>"
- * and the like. */
+ * XADD...) are sent outside scripts. Keys: calls_key. */
 static void report_calls(report_t *rep, const char *prefix, const char *unit,
                          const char *unit_key, const probe_redis_t *a, const probe_redis_t *b,
                          double units)
@@ -397,24 +407,16 @@ static void report_calls(report_t *rep, const char *prefix, const char *unit,
     }
     double script_own = script_us > other_us ? script_us - other_us : 0;
     char key[64];
-#define CALLS_KV(suffix, ...)                                                    \
-    do {                                                                         \
-        snprintf(key, sizeof key, "%s_" suffix, prefix, unit_key);               \
-        kv(rep, key, __VA_ARGS__);                                               \
-    } while (0)
-    snprintf(key, sizeof key, "%s_calls", prefix);
-    kv(rep, key, "%.0f", total);
-    CALLS_KV("calls_per_%s", "%.3f", total / d);
-    CALLS_KV("scripts_per_%s", "%.4f", nscripts / d);
+    kv(rep, calls_key(key, sizeof key, prefix, "calls", NULL), "%.0f", total);
+    kv(rep, calls_key(key, sizeof key, prefix, "calls", unit_key), "%.3f", total / d);
+    kv(rep, calls_key(key, sizeof key, prefix, "scripts", unit_key), "%.4f", nscripts / d);
     char top[512], top_us[512];
     format_top(top, sizeof top, b, calls, d, 2);
     format_top(top_us, sizeof top_us, b, usec, d, 2);
-    snprintf(key, sizeof key, "%s_calls_top", prefix);
-    kv(rep, key, "%s", top);
-    snprintf(key, sizeof key, "%s_usec_top", prefix);
-    kv(rep, key, "%s", top_us);
-    CALLS_KV("script_own_us_per_%s", "%.2f", script_own / d);
-#undef CALLS_KV
+    kv(rep, calls_key(key, sizeof key, prefix, "calls_top", NULL), "%s", top);
+    kv(rep, calls_key(key, sizeof key, prefix, "usec_top", NULL), "%s", top_us);
+    kv(rep, calls_key(key, sizeof key, prefix, "script_own_us", unit_key), "%.2f",
+       script_own / d);
     printf("  Redis calls (INFO commandstats, inside scripts included): %.2f per %s, "
            "%.4f scripts per %s; per %s: %s\n",
            total / d, unit, nscripts / d, unit, unit, top);

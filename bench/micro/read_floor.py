@@ -92,8 +92,11 @@ for _ in range(R):
           f'meta {us(meta):5.2f} us, window {us(win):5.2f} us (without scores {us(win_bare):5.2f}), '
           f'MGET of 20 {us(mget):5.2f} us; a read >= {read_us:5.2f} us of Redis: '
           f'at most {ceil and 100 * us(ceil) / read_us:4.1f}% of the ceiling')
-    # The same in Redis's own CPU time (INFO used_cpu), which a slow client
-    # or minute does not stretch: the floor of a read's Redis CPU.
+    # The same in Redis's own CPU time (INFO used_cpu). Where the two agree,
+    # redis-benchmark kept Redis at a full CPU, so a ceiling's time per
+    # request (run.sh's) is Redis's CPU per request. Not a floor of the
+    # service's reads: their posts are recent ones that many pages share,
+    # where this MGET takes random keys (bench/RESULTS.md, 2026-12-06 night).
     c = CPU_US
     print(f'Redis CPU per request (INFO used_cpu): ceiling {c["ceil"]:5.2f} us; meta {c["meta"]:5.2f} us, '
           f'window {c["win"]:5.2f} us, MGET of 20 {c["mget"]:5.2f} us; '

@@ -1,7 +1,8 @@
 """Helpers of the micro-benchmarks in this directory: RESP encoding, a
 redis-cli --pipe of many commands, one redis-cli call, Redis's CPU time
 (INFO cpu: time the process was not running does not count), a measured
-pipe, a redis-benchmark rate (and Redis's CPU per request), and busy loops that compete for the CPUs. The port is RPORT from the environment."""
+pipe, a redis-benchmark rate (and Redis's CPU per request), and busy
+loops that compete for the CPUs. The port is RPORT from the environment."""
 import os, re, subprocess, sys
 port = os.environ['RPORT']
 def resp(*args):
