@@ -60,6 +60,16 @@
 #   FC_BENCH_FEEDCACHED=build-old/src/feedcached/feedcached FC_BENCH_RATE=N \
 #       bench/run.sh --quick --only follow
 #
+# --only reads compares two feedcached binaries' cached reads on one loaded
+# graph: after the warm passes it restarts feedcached with each binary in
+# turn, A B B A A B ... (FC_BENCH_AB_ROUNDS pairs, 2 by default), runs the
+# closed-loop 8x8 read workload of step 7 against each, and prints a table
+# of reads/s, CPU per read (feedcached, Redis), Redis commands per read by
+# command and the celebrity windows from the copy (RESULTS.md untouched).
+# A is FC_BENCH_FEEDCACHED (or this build's), B FC_BENCH_FEEDCACHED_B (or A:
+# the harness's own noise):
+#   FC_BENCH_FEEDCACHED_B=build-old/src/feedcached/feedcached bench/run.sh --only reads
+#
 # Knobs (environment): FC_BUILD_DIR [build-bench], FC_BENCH_KEEP=1 keeps
 # the temporary directory (logs, raw report) for inspection, FC_BENCH_RATE
 # sets the open-loop rate of the read-alone and mixed runs (default: half
@@ -96,8 +106,8 @@ while [ $# -gt 0 ]; do
         --only | --only=*)
             if [ "$arg" = --only ]; then ONLY=${1:-}; shift || true; else ONLY=${arg#--only=}; fi
             case "$ONLY" in
-                overload | follow) ;;
-                *) echo "run.sh: --only takes 'overload' or 'follow'" >&2; exit 2 ;;
+                overload | follow | reads) ;;
+                *) echo "run.sh: --only takes 'overload', 'follow' or 'reads'" >&2; exit 2 ;;
             esac
             ;;
         -h | --help)
@@ -560,6 +570,41 @@ for i in 1 2 3 4; do
     log "rewarm pass $i: $(val rewarm.src_db) pages came from PostgreSQL in the last pass"
     fb --workload warm --conns 4 --depth 2 --label rewarm >"$WORK/rewarm.txt"
 done
+
+# --- 7a. two binaries' reads (--only reads) -----------------------------------------------
+
+if [ "$ONLY" = reads ]; then
+    BIN_A=$FEEDCACHED
+    BIN_B=${FC_BENCH_FEEDCACHED_B:-$FEEDCACHED}
+    [ -x "$BIN_B" ] || die "FC_BENCH_FEEDCACHED_B: $BIN_B is not an executable"
+    AB_ROUNDS=${FC_BENCH_AB_ROUNDS:-2}
+    [[ $AB_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "FC_BENCH_AB_ROUNDS must be a count, e.g. 2"
+    AB_ROWS=()
+    # Restarted for every run, A's as B's: each starts with empty caches of
+    # celebrity windows and guesses, which the warm-up fills.
+    ab_run() {
+        local name=$1 label=$2
+        FEEDCACHED=$([ "$name" = A ] && echo "$BIN_A" || echo "$BIN_B")
+        stop_daemon
+        start_daemon "$FEED_MAX"
+        run_fb "$label" --workload read --conns 8 --depth 8
+        AB_ROWS+=("| $((${#AB_ROWS[@]} / 2 + 1)) | $name | $(fmt "$(val "$label.read_per_s")") | $(fmt "$(val "$label.daemon_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cmds_per_op")" 2) | $(val "$label.cmd_calls_top") | $(val "$label.cmd_usec_top") | $(fmt "$(val "$label.celeb_cached_pct")" 1) |")
+    }
+    for ((r = 1; r <= AB_ROUNDS; r++)); do
+        if ((r % 2)); then order="A B"; else order="B A"; fi
+        for name in $order; do
+            ab_run "$name" "ab_${name}$r"
+        done
+    done
+    echo "Cached reads, two binaries on one graph ($MODE; closed loop 8x8, $DUR s each after $WARMUP s; feedcached restarted for each run)"
+    echo "A: $BIN_A"
+    echo "B: $BIN_B"
+    echo
+    echo "| pair | binary | reads/s | feedcached CPU per read (us) | Redis CPU per read (us) | Redis commands per read | calls per read by command | Redis time per read by command (us) | celebrity windows from the copy (%) |"
+    echo "|---|---|---:|---:|---:|---:|---|---|---:|"
+    printf '%s\n' "${AB_ROWS[@]}"
+    exit 0
+fi
 
 # --- 7. workloads ------------------------------------------------------------------------
 if [ -z "$ONLY" ]; then

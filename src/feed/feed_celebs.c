@@ -8,6 +8,7 @@
 typedef struct {
     int64_t author;              /* 0: empty */
     int64_t stored_ms;
+    int64_t refresh_ms;          /* when a read claimed its refresh; INT64_MIN: none */
     bool whole;                  /* items are the whole set */
     bool partial;
     feed_key_t floor;
@@ -110,6 +111,7 @@ void feed_celebs_store(feed_celebs_t *c, int64_t author, int64_t now_ms, uint64_
     s->n = n;
     s->author = author;
     s->stored_ms = now_ms;
+    s->refresh_ms = INT64_MIN;
     s->whole = whole;
     s->partial = partial;
     s->floor = floor;
@@ -156,6 +158,22 @@ bool feed_celebs_serve(const feed_celebs_t *c, int64_t author, int64_t now_ms,
     out->n = n;
     feed_source_prepare(out, after, !s->whole, s->partial, s->floor);
     *full = !s->whole;
+    return true;
+}
+
+bool feed_celebs_refresh_due(feed_celebs_t *c, int64_t author, int64_t now_ms)
+{
+    if (!c->sets || author == 0)
+        return false;
+    slot_t *s = way_of(set_of(c, author), author);
+    if (!s || now_ms < s->stored_ms)
+        return false;
+    int64_t quarter = c->fresh_ms / 4;
+    if (now_ms - s->stored_ms < c->fresh_ms - quarter)
+        return false;            /* young enough: nobody fetches it */
+    if (s->refresh_ms != INT64_MIN && now_ms - s->refresh_ms < quarter)
+        return false;            /* another read is fetching it */
+    s->refresh_ms = now_ms;
     return true;
 }
 

@@ -34,6 +34,17 @@
  * (bench/RESULTS.md, "celebrity windows"). With four ways, 500 authors
  * spread by the hash fill a set past its four in about one table of six
  * (Poisson, 1,024 sets), and then only one window is lost.
+ * Refreshed ahead of expiry. When a window expired, every read of this
+ * instance that merged the author asked Redis for it until the first reply
+ * was stored (the full bench graph merges each celebrity ~450 times a
+ * second, and a round trip takes a few ms at full load). So
+ * the first first-page read past three quarters of a window's life claims
+ * its refresh (feed_celebs_refresh_due) and fetches it along with its own
+ * commands, while the other reads go on with the copy, which is still
+ * within celebrity_cache_ms: one fetch per window's life, and none of the
+ * reads in between waits for Redis. A claim whose reply never came back
+ * (Redis failed, the read's guess was wrong) lapses after a quarter of the
+ * life; the copy then expires as before.
  * Pure, no I/O: the caller passes the time. */
 #ifndef FC_FEED_FEED_CELEBS_H
 #define FC_FEED_FEED_CELEBS_H
@@ -82,6 +93,13 @@ bool feed_celebs_serve(const feed_celebs_t *c, int64_t author, int64_t now_ms,
 /* Whether feed_celebs_serve would serve these arguments. */
 bool feed_celebs_covers(const feed_celebs_t *c, int64_t author, int64_t now_ms,
                         const feed_key_t *after, int64_t window);
+
+/* Whether a first-page read that the copy serves should fetch author's
+ * window all the same, to refresh it: the copy has lived three quarters of
+ * fresh_ms and no read has claimed its refresh within the last quarter.
+ * Claims it when it says yes; the next feed_celebs_store of the author
+ * clears the claim. */
+bool feed_celebs_refresh_due(feed_celebs_t *c, int64_t author, int64_t now_ms);
 
 /* Drops author's window (a publish or delete of theirs, a deleted post
  * found in a page) and raises the epoch. */

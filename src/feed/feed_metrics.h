@@ -39,6 +39,9 @@
     ACTION(celebrity_cache_hits_total, METRIC_COUNTER, \
            "celebrity recent-post windows this instance served from its own copy, read " \
            "from Redis less than celebrity_cache_ms before, instead of asking Redis") \
+    ACTION(celebrity_cache_refreshes_total, METRIC_COUNTER, \
+           "celebrity recent-post windows fetched from Redis before their copy expired, by " \
+           "one read while the others go on with the copy") \
     ACTION(read_window_grown_total, METRIC_COUNTER, \
            "timeline reads that started over with larger windows because a window of the " \
            "home feed or of a celebrity's set was too small for the page") \

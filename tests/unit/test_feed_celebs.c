@@ -253,6 +253,34 @@ static void a_partial_set_keeps_its_floor(void **state)
     feed_celebs_free(c);
 }
 
+/* FRESH 100: the refresh falls due at 75 ms, to one read at a time, a
+ * claim lapses after 25 ms, and a store clears it. */
+static void one_read_refreshes_a_window_past_three_quarters_of_its_life(void **state)
+{
+    (void)state;
+    feed_celebs_t *c = feed_celebs_new(FRESH);
+    assert_false(feed_celebs_refresh_due(c, AUTHOR, 0));        /* nothing stored */
+    store(c, 1000, feed_celebs_epoch(c), 5, true);
+    assert_false(feed_celebs_refresh_due(c, AUTHOR, 1000));
+    assert_false(feed_celebs_refresh_due(c, AUTHOR, 1074));
+    assert_false(feed_celebs_refresh_due(c, AUTHOR + 1, 1080)); /* another author */
+    assert_true(feed_celebs_refresh_due(c, AUTHOR, 1075));      /* this read claims it */
+    assert_false(feed_celebs_refresh_due(c, AUTHOR, 1076));     /* the others do not */
+    assert_false(feed_celebs_refresh_due(c, AUTHOR, 1099));
+    expect_served(c, 1099, NULL, 8, 5, 1, false);               /* and go on with the copy */
+    assert_true(feed_celebs_refresh_due(c, AUTHOR, 1100));      /* the claim lapsed */
+    expect_missed(c, 1100, NULL, 8);                            /* expired all the same */
+    /* The refreshed window clears the claim and starts a new life. */
+    store(c, 1090, feed_celebs_epoch(c), 6, true);
+    expect_served(c, 1100, NULL, 8, 6, 1, false);
+    assert_false(feed_celebs_refresh_due(c, AUTHOR, 1164));
+    assert_true(feed_celebs_refresh_due(c, AUTHOR, 1165));
+    assert_false(feed_celebs_refresh_due(c, AUTHOR, 1089));     /* a clock going back */
+    feed_celebs_forget(c, AUTHOR);
+    assert_false(feed_celebs_refresh_due(c, AUTHOR, 1170));     /* forgotten: a plain miss */
+    feed_celebs_free(c);
+}
+
 static void a_cache_of_zero_ms_stores_nothing(void **state)
 {
     (void)state;
@@ -274,6 +302,7 @@ int main(void)
         cmocka_unit_test(five_hundred_celebrities_are_nearly_all_kept),
         cmocka_unit_test(an_oversized_window_is_cut_and_no_longer_whole),
         cmocka_unit_test(a_partial_set_keeps_its_floor),
+        cmocka_unit_test(one_read_refreshes_a_window_past_three_quarters_of_its_life),
         cmocka_unit_test(a_cache_of_zero_ms_stores_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
