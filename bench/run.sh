@@ -65,7 +65,8 @@
 # turn, A B B A A B ... (FC_BENCH_AB_ROUNDS pairs, 2 by default), runs the
 # closed-loop 8x8 read workload of step 7 against each, and prints a table
 # of reads/s, CPU per read (feedcached, Redis), Redis commands per read by
-# command and the celebrity windows from the copy (RESULTS.md untouched).
+# command and the celebrity windows from the copy, then the cold reads of
+# step 7 (rebuild times and CPU per rebuild) (RESULTS.md untouched).
 # A is FC_BENCH_FEEDCACHED (or this build's), B FC_BENCH_FEEDCACHED_B (or A:
 # the harness's own noise):
 #   FC_BENCH_FEEDCACHED_B=build-old/src/feedcached/feedcached bench/run.sh --only reads
@@ -588,7 +589,8 @@ if [ "$ONLY" = reads ]; then
         stop_daemon
         start_daemon "$FEED_MAX"
         run_fb "$label" --workload read --conns 8 --depth 8
-        AB_ROWS+=("| $((${#AB_ROWS[@]} / 2 + 1)) | $name | $(fmt "$(val "$label.read_per_s")") | $(fmt "$(val "$label.daemon_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cmds_per_op")" 2) | $(val "$label.cmd_calls_top") | $(val "$label.cmd_usec_top") | $(fmt "$(val "$label.celeb_cached_pct")" 1) |")
+        run_fb "${label}_cold" --workload read-cold --conns 2 --depth 1
+        AB_ROWS+=("| $((${#AB_ROWS[@]} / 2 + 1)) | $name | $(fmt "$(val "$label.read_per_s")") | $(fmt "$(val "$label.daemon_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cmds_per_op")" 2) | $(val "$label.cmd_calls_top") | $(val "$label.cmd_usec_top") | $(fmt "$(val "$label.celeb_cached_pct")" 1) | $(fmt "$(val "${label}_cold.rebuild_p50_ms")" 2) / $(fmt "$(val "${label}_cold.rebuild_p99_ms")" 2) | $(fmt "$(val "${label}_cold.daemon_cpu_us_per_op")") / $(fmt "$(val "${label}_cold.redis_cpu_us_per_op")") |")
     }
     for ((r = 1; r <= AB_ROUNDS; r++)); do
         if ((r % 2)); then order="A B"; else order="B A"; fi
@@ -600,8 +602,8 @@ if [ "$ONLY" = reads ]; then
     echo "A: $BIN_A"
     echo "B: $BIN_B"
     echo
-    echo "| pair | binary | reads/s | feedcached CPU per read (us) | Redis CPU per read (us) | Redis commands per read | calls per read by command | Redis time per read by command (us) | celebrity windows from the copy (%) |"
-    echo "|---|---|---:|---:|---:|---:|---|---|---:|"
+    echo "| pair | binary | reads/s | feedcached CPU per read (us) | Redis CPU per read (us) | Redis commands per read | calls per read by command | Redis time per read by command (us) | celebrity windows from the copy (%) | cold reads: rebuild p50 / p99 in feedcached (ms) | cold reads: feedcached / Redis CPU per rebuild (us) |"
+    echo "|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|"
     printf '%s\n' "${AB_ROWS[@]}"
     exit 0
 fi
