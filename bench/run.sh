@@ -1143,7 +1143,7 @@ if [ -z "$ONLY" ]; then
     fi
     if [ -n "$MICRO_READ_PCT" ]; then
         limit "Cached reads/s / ZREVRANGE ceiling (>= 30%)" \
-            "a cached read's three commands (meta, window with scores, MGET of 20) timed alone: at most ${MICRO_READ_PCT}% of the ceiling, whatever feedcached and the client cost$READ_BOUND" \
+            "a cached read's commands (its sentinel and meta names, window with scores, MGET of 20) timed alone: at most ${MICRO_READ_PCT}% of the ceiling, whatever feedcached and the client cost$READ_BOUND" \
             "$(ratio "$READ_MAX" "$CEIL_ZREV")"
     fi
     print_limits() {
