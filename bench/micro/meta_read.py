@@ -11,21 +11,19 @@ formats every score it returns with snprintf("%.17g"), so the old command
 cost grows with the markers a feed carries: 6.4 per feed on average on
 the bench's quick graph, 16.3 on its full graph.
 
-Feeds laid out as feedcached lays them out (src/feed/feed_scripts.h):
-USERS feeds of ENTRIES entries newest first (scores 2^53 - created_at),
-the fast markers (-7), an epoch (-6), MARKERS celebrity markers (-5) and
-the sentinel (-1). Each command is timed alone with redis-benchmark
+Feeds laid out as feedcached lays them out (redis_pipe.home_feed): USERS
+feeds of ENTRIES entries newest first, the fast markers, an epoch,
+MARKERS celebrity markers and the sentinel. Each command is timed alone with redis-benchmark
 (-P 32 -c 50, random keys) as bench/run.sh times its ceilings, and
 Redis's own CPU per request (INFO used_cpu) is printed beside it; R
 rounds, the commands alternated within each."""
 import os, random
-from redis_pipe import resp, pipe, cli, bench_cpu
+from redis_pipe import pipe, cli, bench_cpu, home_feed
 
 USERS = int(os.environ.get('USERS', 10000))
 ENTRIES = int(os.environ.get('ENTRIES', 300))
 N = int(os.environ.get('N', 200000))
 R = int(os.environ.get('R', 3))
-HOME_BASE = 2 ** 53
 rnd = random.Random(1)
 
 
@@ -33,16 +31,8 @@ def load(markers):
     """Keys named as redis-benchmark's __rand_int__ names them (12 digits)."""
     cli('FLUSHALL')
     cli('CONFIG', 'SET', 'zset-max-listpack-entries', '1024')
-    out = []
-    now = 1764000000000
-    for u in range(USERS):
-        a = ['ZADD', b'fc:home:{%012d}' % u, -1, 's', -6, 'e:1a2b3c4d', -7, 'f:1', -7, 'f:2']
-        for c in rnd.sample(range(100000), markers):
-            a += [-5, 'c:%d' % c]
-        for i in range(ENTRIES):
-            a += [HOME_BASE - (now - i * 60000 - rnd.randrange(60000)), rnd.randrange(10 ** 6)]
-        out.append(resp(*a))
-    pipe(b''.join(out))
+    pipe(b''.join(home_feed(b'fc:home:{%012d}' % u, rnd, rnd.sample(range(100000), markers),
+                            ENTRIES, 10 ** 6) for u in range(USERS)))
 
 
 for markers in (int(m) for m in os.environ.get('MARKERS', '6 16').split()):

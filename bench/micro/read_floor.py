@@ -13,8 +13,8 @@ celebrities' windows come from feedcached's copy (99% of them in the
 bench). Each is timed alone with redis-benchmark, as run.sh times the
 ceiling (-P 32 -c 50, random keys), against the same Redis, on data laid
 out as feedcached lays it out: USERS home feeds of ENTRIES entries newest
-first behind six meta members (the sentinel, an epoch, four celebrity
-markers), POSTS post values of 80-200 bytes. A read then costs Redis at
+first behind eight meta members (the sentinel, an epoch, the two fast
+markers, four celebrity markers: redis_pipe.home_feed), POSTS post values of 80-200 bytes. A read then costs Redis at
 least the sum of the commands' times, so reads/s / ceiling is at most
 
     (1 / ceiling) / (1 / meta + 1 / window + 1 / mget).
@@ -26,14 +26,13 @@ on the ceiling's own terms (one command, its reply formatted alike).
 Measured 2026-12-05 (this machine, Redis 7.0.15): see bench/RESULTS.md,
 "Read cost (issue 12), 2026-12-05"."""
 import os, random
-from redis_pipe import resp, pipe, cli, bench_rps, bench_cpu
+from redis_pipe import resp, pipe, cli, bench_cpu, home_feed
 
 USERS = int(os.environ.get('USERS', 10000))
 ENTRIES = int(os.environ.get('ENTRIES', 275))
 POSTS = int(os.environ.get('POSTS', 100000))
 N = int(os.environ.get('N', 200000))
 R = int(os.environ.get('R', 2))
-HOME_BASE = 2 ** 53
 rnd = random.Random(1)
 WORDS = 'the a new today feed coffee morning launch great team release cache timeline'.split()
 
@@ -50,13 +49,8 @@ def load():
     cli('FLUSHALL')
     cli('CONFIG', 'SET', 'zset-max-listpack-entries', '1024')
     out = []
-    now = 1764000000000
     for u in range(USERS):
-        a = ['ZADD', b'fc:home:{%012d}' % u, -1, 's', -6, 'e:abc']
-        a += sum(([-5, 'c:%d' % c] for c in range(4)), [])
-        for i in range(ENTRIES):
-            a += [HOME_BASE - (now - i * 60000 - rnd.randrange(60000)), rnd.randrange(POSTS)]
-        out.append(resp(*a))
+        out.append(home_feed(b'fc:home:{%012d}' % u, rnd, range(4), ENTRIES, POSTS))
         # The ceiling's keys, as run.sh makes them: ~50 random members.
         z = ['ZADD', b'fc:ceil:{%012d}' % u]
         for _ in range(50):
@@ -78,7 +72,7 @@ def rps(*cmd, r=USERS, name=None):
 
 
 load()
-print(f'{USERS} feeds of {ENTRIES} entries + 6 meta, {POSTS} post values; '
+print(f'{USERS} feeds of {ENTRIES} entries + 8 meta, {POSTS} post values; '
       f'encoding {cli("OBJECT", "ENCODING", "fc:home:{%012d}" % 0).strip()}')
 for _ in range(R):
     ceil = rps('ZREVRANGE', 'fc:ceil:{__rand_int__}', 0, 19, 'WITHSCORES', name='ceil')

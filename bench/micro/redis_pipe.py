@@ -1,8 +1,9 @@
 """Helpers of the micro-benchmarks in this directory: RESP encoding, a
 redis-cli --pipe of many commands, one redis-cli call, Redis's CPU time
 (INFO cpu: time the process was not running does not count), a measured
-pipe, a redis-benchmark rate (and Redis's CPU per request), and busy
-loops that compete for the CPUs. The port is RPORT from the environment."""
+pipe, a redis-benchmark rate (and Redis's CPU per request), a home feed
+laid out as feedcached lays it out, and busy loops that compete for the
+CPUs. The port is RPORT from the environment."""
 import os, re, subprocess, sys
 port = os.environ['RPORT']
 def resp(*args):
@@ -46,6 +47,19 @@ def bench_cpu(*cmd, n=200000, r=10000):
     c0 = cpu()
     rps = bench_rps(*cmd, n=n, r=r)
     return rps, (cpu() - c0) / n * 1e6
+HOME_BASE = 2 ** 53    # a home feed entry's score: HOME_BASE - created_at (feed_scripts.h)
+def home_feed(key, rnd, markers, entries, ids, now=1764000000000):
+    """RESP of a ZADD that lays a home feed out as feedcached does
+    (src/feed/feed_scripts.h): the sentinel (complete, -1), an epoch (-6),
+    the fast markers (-7), celebrity markers c:<id> (-5) for each id in
+    markers, then `entries` entries newest first, one a minute or so, each
+    a random post id below ids."""
+    a = ['ZADD', key, -1, 's', -6, 'e:0123456789abcdef', -7, 'f:1', -7, 'f:2']
+    for c in markers:
+        a += [-5, 'c:%d' % c]
+    for i in range(entries):
+        a += [HOME_BASE - (now - i * 60000 - rnd.randrange(60000)), rnd.randrange(ids)]
+    return resp(*a)
 def busy_loops(n):
     """n processes that only spin, competing for the CPUs (kill() each)."""
     return [subprocess.Popen(['python3', '-c', 'while True: pass']) for _ in range(n)]

@@ -868,15 +868,14 @@ static void on_feed(rds_batch_t *b, void *arg)
 }
 
 /* Whether RT1 can leave celebrity celeb to the cache of windows: a fresh
- * window serves this read, and its refresh is not due (or not this read's
- * to make: a page after a cursor is not stored). */
-static bool celeb_cached(read_t *r, int64_t celeb)
+ * window serves this read (after: its cursor, NULL for a first page), and
+ * its refresh is not due (or not this read's to make: a page after a
+ * cursor is not stored). */
+static bool celeb_cached(read_t *r, int64_t celeb, int64_t now, const feed_key_t *after)
 {
-    int64_t now = (int64_t)uv_now(r->e->loop);
-    const feed_key_t *after = r->req.has_cursor ? &r->req.after : NULL;
     if (!feed_celebs_covers(r->e->celebs, celeb, now, after, r->celeb_n))
         return false;
-    if (r->req.has_cursor)
+    if (after)
         return true;
     if (feed_celebs_refresh_due(r->e->celebs, celeb, now)) {
         metric_inc(feed_metrics.celebrity_cache_refreshes_total);
@@ -925,9 +924,12 @@ static void read_start(read_t *r)
      * falls to this read; one that expires before RT1 is answered goes to
      * RT2. */
     r->celebs_epoch = feed_celebs_epoch(r->e->celebs);
+    int64_t now = (int64_t)uv_now(r->e->loop);
+    const feed_key_t *after = r->req.has_cursor ? &r->req.after : NULL;
     for (size_t k = 0; k < r->nguess; k++)
-        r->guess_at[k] = celeb_cached(r, r->guess[k]) ? READ_NOT_ASKED
-                                                      : add_celeb_commands(r, r->guess[k]);
+        r->guess_at[k] = celeb_cached(r, r->guess[k], now, after)
+                             ? READ_NOT_ASKED
+                             : add_celeb_commands(r, r->guess[k]);
     rds_batch_wait(r->batch, on_feed, r);
 }
 
