@@ -53,7 +53,7 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
 int64_t feed_engine_ttl_margin_ms(const feed_engine_t *e)
 {
     int64_t margin = e->feed_ttl_ms / 16;
-    return margin < 60000 ? margin : 60000;
+    return margin < FEED_TTL_MARGIN_MAX_MS ? margin : FEED_TTL_MARGIN_MAX_MS;
 }
 
 int64_t feed_engine_ttl_set_ms(const feed_engine_t *e)

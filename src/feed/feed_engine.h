@@ -97,11 +97,19 @@ feed_engine_t *feed_engine_create(uv_loop_t *loop, rds_pool_t *redis, pg_pool_t 
 void feed_engine_free(feed_engine_t *e);
 
 /* The TTL every writer of a home feed sets (a rebuild, a warm, a read's
- * slide): feed_ttl plus feed_ttl/16, at most a minute more. A read asks
- * Redis for the feed's PTTL only once what it last saw could have fallen
- * below feed_ttl (feed_read.c); this margin, set by every writer, is what
- * makes that safe: a feed rebuilt after the PTTL was seen still lives
- * feed_ttl after every read until the next look. */
+ * slide): feed_ttl plus feed_ttl/16, at most FEED_TTL_MARGIN_MAX_MS more. A
+ * read asks Redis for the feed's PTTL only once what it last saw could have
+ * fallen below feed_ttl (feed_read.c); this margin, set by every writer, is
+ * what makes that safe: a feed rebuilt after the PTTL was seen still lives
+ * feed_ttl after every read until the next look.
+ *
+ * A feed read all the time slides, and asks for its PTTL, once per margin.
+ * The cap was a minute: with a feed_ttl of two hours (the bench's), a busy
+ * feed then slid every minute, 0.12 slide scripts and 0.39 PTTLs per read
+ * on the full bench graph. Ten minutes keeps a sixteenth up to a feed_ttl of
+ * 160 minutes; past it an idle feed lives at most ten minutes over its
+ * feed_ttl, and a TTL shortened by hand in Redis is seen at most that late. */
+#define FEED_TTL_MARGIN_MAX_MS 600000
 int64_t feed_engine_ttl_set_ms(const feed_engine_t *e);
 
 /* How much longer than feed_ttl feed_engine_ttl_set_ms is. */

@@ -7,14 +7,20 @@
 
 typedef struct {
     int64_t user_id;             /* 0: empty */
+    uint64_t stored;             /* the cache's store count at this user's last store */
     uint32_t n, cap;
     uint32_t window;             /* feed_guess_window */
     int64_t ttl_until;           /* feed_guess_ttl_until */
     int64_t *celebs;             /* sorted */
 } slot_t;
 
+typedef struct {
+    slot_t way[FEED_GUESS_WAYS];
+} set_t;
+
 struct feed_guess {
-    slot_t *slots;               /* FEED_GUESS_SLOTS, allocated on the first store */
+    uint64_t stores;
+    set_t *sets;                 /* FEED_GUESS_SETS, allocated on the first store */
 };
 
 feed_guess_t *feed_guess_new(void)
@@ -26,27 +32,51 @@ void feed_guess_free(feed_guess_t *g)
 {
     if (!g)
         return;
-    if (g->slots)
-        for (size_t i = 0; i < FEED_GUESS_SLOTS; i++)
-            free(g->slots[i].celebs);
-    free(g->slots);
+    if (g->sets)
+        for (size_t i = 0; i < FEED_GUESS_SETS; i++)
+            for (size_t w = 0; w < FEED_GUESS_WAYS; w++)
+                free(g->sets[i].way[w].celebs);
+    free(g->sets);
     free(g);
 }
 
-static size_t slot_of(int64_t user)
+static set_t *set_of(const feed_guess_t *g, int64_t user)
 {
     uint64_t h = (uint64_t)user * 0x9E3779B97F4A7C15ULL;
-    return (size_t)(h >> 48) % FEED_GUESS_SLOTS;
+    return &g->sets[(h >> 48) % FEED_GUESS_SETS];
 }
 
 /* user's slot, or NULL when user holds none (nothing stored yet, user 0,
- * or another user took it over). */
+ * or other users took it over). */
 static slot_t *slot_for(const feed_guess_t *g, int64_t user)
 {
-    if (!g->slots || user == 0)
+    if (!g->sets || user == 0)
         return NULL;
-    slot_t *s = &g->slots[slot_of(user)];
-    return s->user_id == user ? s : NULL;
+    set_t *set = set_of(g, user);
+    for (size_t w = 0; w < FEED_GUESS_WAYS; w++)
+        if (set->way[w].user_id == user)
+            return &set->way[w];
+    return NULL;
+}
+
+/* Where user goes: its own slot, else an empty one, else the one whose
+ * user stored longest ago (the reader least recently seen: every read
+ * stores). */
+static slot_t *slot_to_take(feed_guess_t *g, int64_t user)
+{
+    slot_t *s = slot_for(g, user);
+    if (s)
+        return s;
+    set_t *set = set_of(g, user);
+    s = &set->way[0];
+    for (size_t w = 0; w < FEED_GUESS_WAYS; w++) {
+        slot_t *t = &set->way[w];
+        if (t->user_id == 0)
+            return t;
+        if (t->stored < s->stored)
+            s = t;
+    }
+    return s;
 }
 
 size_t feed_guess_get(const feed_guess_t *g, int64_t user, const int64_t **celebs)
@@ -66,13 +96,18 @@ void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n)
 {
     if (n)
         qsort(celebs, n, sizeof *celebs, cmp_i64);
-    if (!g->slots)
-        g->slots = fc_xcalloc(FEED_GUESS_SLOTS, sizeof *g->slots);
-    slot_t *s = &g->slots[slot_of(user)];
+    if (user == 0)
+        return;                  /* 0 marks an empty slot */
+    if (!g->sets)
+        g->sets = fc_xcalloc(FEED_GUESS_SETS, sizeof *g->sets);
     if (n > FEED_GUESS_MAX) {
-        s->user_id = 0;          /* too many to guess: always a second round trip */
+        /* Too many to guess: always a second round trip. */
+        slot_t *own = slot_for(g, user);
+        if (own)
+            own->user_id = 0;
         return;
     }
+    slot_t *s = slot_to_take(g, user);
     if (n > s->cap) {
         s->cap = (uint32_t)n;
         s->celebs = fc_xrealloc(s->celebs, n * sizeof *s->celebs);
@@ -82,6 +117,7 @@ void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n)
         s->ttl_until = 0;
     }
     s->user_id = user;
+    s->stored = ++g->stores;
     s->n = (uint32_t)n;
     if (n)
         memcpy(s->celebs, celebs, n * sizeof *celebs);

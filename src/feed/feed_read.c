@@ -12,7 +12,7 @@
  *        FEED_SLIDE, which slides the TTL of a complete feed (never of a
  *        building placeholder), is sent (without waiting for it) only when
  *        less than feed_ttl is left, setting feed_engine_ttl_set_ms (feed_ttl
- *        plus a sixteenth, at most a minute). A feed thus lives at least
+ *        plus a sixteenth, at most ten minutes). A feed thus lives at least
  *        feed_ttl after every read, whoever set its TTL last (a warm, a
  *        rebuild, another instance), and a busy feed runs the script at most
  *        every sixteenth of feed_ttl instead of at every read. The PTTL is

@@ -9,22 +9,33 @@
 
 #include "feed/feed_guess.h"
 
-/* The slot a user maps to, as feed_guess.c computes it. The collision test
- * below checks that the module agrees: two users found here must evict
- * each other there. */
-static size_t slot_of(int64_t user)
+/* The set a user maps to, as feed_guess.c computes it. The eviction tests
+ * below check that the module agrees: users found here must compete for
+ * one set's slots there. */
+static size_t set_of(int64_t user)
 {
-    return (size_t)(((uint64_t)user * 0x9E3779B97F4A7C15ULL) >> 48) % FEED_GUESS_SLOTS;
+    return (size_t)(((uint64_t)user * 0x9E3779B97F4A7C15ULL) >> 48) % FEED_GUESS_SETS;
 }
 
-/* The smallest id above `user` in the same slot (a few 65536 tries). */
+/* The smallest id above `user` in the same set (a few 65536 tries). */
 static int64_t colliding_user(int64_t user)
 {
     for (int64_t id = user + 1; id < user + (1 << 24); id++)
-        if (slot_of(id) == slot_of(user))
+        if (set_of(id) == set_of(user))
             return id;
     fail_msg("no id colliding with %lld", (long long)user);
     return 0;
+}
+
+/* Stores FEED_GUESS_WAYS other users of user's set, each after the last:
+ * user, stored before them, is then the one that gave its slot up. */
+static void crowd_out(feed_guess_t *g, int64_t user)
+{
+    int64_t other = user, none[1] = { 0 };
+    for (int w = 0; w < FEED_GUESS_WAYS; w++) {
+        other = colliding_user(other);
+        feed_guess_store(g, other, none, 0);
+    }
 }
 
 /* What got holds before a get: get must overwrite it. */
@@ -76,7 +87,7 @@ static void store_then_get_returns_the_sorted_list(void **state)
     memset(celebs, 0, sizeof celebs);
     expect(g, 42, want, 6);
     /* Another user, another slot: both are remembered. */
-    assert_true(slot_of(43) != slot_of(42));
+    assert_true(set_of(43) != set_of(42));
     int64_t other[] = { 5 };
     feed_guess_store(g, 43, other, 1);
     expect(g, 43, other, 1);
@@ -106,8 +117,8 @@ static void store_sorts_in_place_even_when_forgetting(void **state)
     feed_guess_free(g);
 }
 
-/* "Follows no celebrity" is a fact worth remembering: the user takes the
- * slot over (a colliding user is evicted) and gets 0 back. */
+/* "Follows no celebrity" is a fact worth remembering: the user keeps or
+ * takes a slot and gets 0 back. */
 static void zero_celebrities_are_remembered_as_zero(void **state)
 {
     (void)state;
@@ -118,14 +129,8 @@ static void zero_celebrities_are_remembered_as_zero(void **state)
     feed_guess_store(g, 9, NULL, 0);
     const int64_t *got;
     assert_int_equal(feed_guess_get(g, 9, &got), 0);
-
-    int64_t b = colliding_user(9);
-    int64_t c2[] = { 5, 4 }, want2[] = { 4, 5 };
-    feed_guess_store(g, b, c2, 2);
-    expect(g, b, want2, 2);
-    feed_guess_store(g, 9, c, 0);       /* 9 follows none now: takes the slot */
-    expect_nothing(g, b);
-    assert_int_equal(feed_guess_get(g, 9, &got), 0);
+    feed_guess_set_ttl_until(g, 9, 1234);           /* still holds its slot */
+    assert_int_equal(feed_guess_ttl_until(g, 9), 1234);
     /* And then a list again, into the storage kept in the slot. */
     int64_t c3[] = { 8, 6, 7 }, want3[] = { 6, 7, 8 };
     feed_guess_store(g, 9, c3, 3);
@@ -161,49 +166,78 @@ static void more_than_max_forgets_the_user(void **state)
     feed_guess_store(g, 12, c, FEED_GUESS_MAX + 1);
     expect_nothing(g, 12);
     expect(g, 11, small, 1);
-    /* What the code does: the slot is cleared, so a colliding user in it
-     * is forgotten too (a newer user took the slot, as with any store). */
+    /* Too many for a user of the same set takes no one's slot. */
     int64_t b = colliding_user(11);
     feed_guess_store(g, b, c, FEED_GUESS_MAX + 1);
     expect_nothing(g, b);
-    expect_nothing(g, 11);
+    expect(g, 11, small, 1);
     free(c);
     free(want);
     feed_guess_free(g);
 }
 
-static void a_colliding_user_takes_the_slot_over(void **state)
+/* A set holds FEED_GUESS_WAYS users; one more takes the slot of the user
+ * whose last store is the oldest, whoever stored first. */
+static void the_least_recently_stored_user_gives_its_slot_up(void **state)
 {
     (void)state;
     feed_guess_t *g = feed_guess_new();
-    int64_t a = 1000, b = colliding_user(a);
-    assert_true(b != a);
-    int64_t ca[] = { 3, 1, 2 }, wa[] = { 1, 2, 3 };
-    int64_t cb[] = { 9, 8 }, wb[] = { 8, 9 };
-    feed_guess_store(g, a, ca, 3);
-    expect(g, a, wa, 3);
-    expect_nothing(g, b);               /* same slot, another user */
-    feed_guess_store(g, b, cb, 2);
-    expect(g, b, wb, 2);
-    expect_nothing(g, a);               /* evicted */
-    /* And back. */
-    int64_t ca2[] = { 3, 1, 2 };
-    feed_guess_store(g, a, ca2, 3);
-    expect(g, a, wa, 3);
-    expect_nothing(g, b);
+    int64_t users[FEED_GUESS_WAYS + 1];
+    users[0] = 1000;
+    for (int i = 1; i <= FEED_GUESS_WAYS; i++)
+        users[i] = colliding_user(users[i - 1]);
+    int64_t c[FEED_GUESS_WAYS + 1][1];
+    for (int i = 0; i < FEED_GUESS_WAYS; i++) {
+        c[i][0] = 100 + i;
+        feed_guess_store(g, users[i], c[i], 1);
+    }
+    for (int i = 0; i < FEED_GUESS_WAYS; i++)
+        expect(g, users[i], c[i], 1);               /* a full set, all known */
+    expect_nothing(g, users[FEED_GUESS_WAYS]);
+    /* users[0] reads again: users[1] is now the one seen longest ago. */
+    feed_guess_store(g, users[0], c[0], 1);
+    c[FEED_GUESS_WAYS][0] = 999;
+    feed_guess_store(g, users[FEED_GUESS_WAYS], c[FEED_GUESS_WAYS], 1);
+    expect(g, users[FEED_GUESS_WAYS], c[FEED_GUESS_WAYS], 1);
+    expect_nothing(g, users[1]);
+    expect(g, users[0], c[0], 1);
+    for (int i = 2; i < FEED_GUESS_WAYS; i++)
+        expect(g, users[i], c[i], 1);
+    /* Getting is not reading: only a store counts. users[2] is next. */
+    const int64_t *got;
+    feed_guess_get(g, users[2], &got);
+    feed_guess_store(g, users[1], c[1], 1);
+    expect(g, users[1], c[1], 1);
+    expect_nothing(g, users[2]);
     /* Negative and large ids collide the same way. */
-    int64_t big = INT64_MAX - (1 << 25), big2 = colliding_user(big);
-    feed_guess_store(g, big, cb, 2);
-    expect(g, big, wb, 2);
-    feed_guess_store(g, big2, ca2, 3);
-    expect(g, big2, wa, 3);
+    int64_t big = INT64_MAX - (1 << 25);
+    feed_guess_store(g, big, c[0], 1);
+    expect(g, big, c[0], 1);
+    crowd_out(g, big);
     expect_nothing(g, big);
-    int64_t neg = -5000, neg2 = colliding_user(neg);
-    feed_guess_store(g, neg, cb, 2);
-    expect(g, neg, wb, 2);
-    feed_guess_store(g, neg2, ca2, 3);
+    int64_t neg = -5000;
+    feed_guess_store(g, neg, c[1], 1);
+    expect(g, neg, c[1], 1);
+    crowd_out(g, neg);
     expect_nothing(g, neg);
-    expect(g, neg2, wa, 3);
+    feed_guess_free(g);
+}
+
+/* Users of other sets never take each other's slots, however many. */
+static void users_of_other_sets_keep_theirs(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    int64_t mine[] = { 3, 4 };
+    feed_guess_store(g, 7, mine, 2);
+    int64_t one[] = { 1 };
+    size_t stored = 0;
+    for (int64_t u = 8; stored < 4 * FEED_GUESS_WAYS; u++)
+        if (set_of(u) != set_of(7)) {
+            feed_guess_store(g, u, one, 1);
+            stored++;
+        }
+    expect(g, 7, mine, 2);
     feed_guess_free(g);
 }
 
@@ -216,11 +250,15 @@ static void shrinking_and_growing_reuse_storage(void **state)
     feed_guess_t *g = feed_guess_new();
     static const size_t sizes[] = { 5, 2, 0, 1, 8, 8, 3, FEED_GUESS_MAX, 1, FEED_GUESS_MAX,
                                     FEED_GUESS_MAX + 1, 4, 17 };
-    int64_t a = 77, b = colliding_user(a);
+    /* One user more than a set holds, in turn: the slots change hands. */
+    int64_t users[FEED_GUESS_WAYS + 1];
+    users[0] = 77;
+    for (int i = 1; i <= FEED_GUESS_WAYS; i++)
+        users[i] = colliding_user(users[i - 1]);
     int64_t c[FEED_GUESS_MAX + 1], want[FEED_GUESS_MAX + 1];
-    for (size_t r = 0; r < sizeof sizes / sizeof sizes[0]; r++) {
-        size_t n = sizes[r];
-        int64_t user = r % 3 == 2 ? b : a;  /* the slot changes hands too */
+    for (size_t r = 0; r < 3 * sizeof sizes / sizeof sizes[0]; r++) {
+        size_t n = sizes[r % (sizeof sizes / sizeof sizes[0])];
+        int64_t user = users[r % (FEED_GUESS_WAYS + 1)];
         for (size_t i = 0; i < n; i++) {
             c[i] = (int64_t)((n - i) * 100 + r);
             want[n - 1 - i] = c[i];
@@ -234,7 +272,6 @@ static void shrinking_and_growing_reuse_storage(void **state)
         assert_int_equal(feed_guess_get(g, user, &got), n);
         if (n)
             assert_memory_equal(got, want, n * sizeof *want);
-        expect_nothing(g, user == a ? b : a);
     }
     feed_guess_free(g);
 }
@@ -245,7 +282,7 @@ static void user_zero_is_never_known(void **state)
     (void)state;
     feed_guess_t *g = feed_guess_new();
     int64_t c[] = { 1, 2 };
-    assert_true(slot_of(5) != slot_of(0));
+    assert_true(set_of(5) != set_of(0));
     feed_guess_store(g, 0, c, 2);
     expect_nothing(g, 0);
     /* Users elsewhere are unaffected. */
@@ -256,7 +293,7 @@ static void user_zero_is_never_known(void **state)
 }
 
 /* The window hint belongs to the user in the slot: set only after a
- * store, kept by the same user's next store, gone when another user takes
+ * store, kept by the same user's next store, gone when other users take
  * the slot over. */
 static void window_hint_follows_the_slots_user(void **state)
 {
@@ -276,8 +313,12 @@ static void window_hint_follows_the_slots_user(void **state)
     feed_guess_set_window(g, other, 9);              /* not its slot: ignored */
     assert_int_equal(feed_guess_window(g, 42), 7);
     assert_int_equal(feed_guess_window(g, other), 0);
-    feed_guess_store(g, other, celebs, 2);           /* takes the slot over */
+    feed_guess_store(g, other, celebs, 2);           /* a slot of its own */
     assert_int_equal(feed_guess_window(g, other), 0);
+    assert_int_equal(feed_guess_window(g, 42), 7);
+    crowd_out(g, 42);                                /* 42's slot taken over */
+    assert_int_equal(feed_guess_window(g, 42), 0);
+    feed_guess_store(g, 42, celebs, 2);              /* back: the old hint is gone */
     assert_int_equal(feed_guess_window(g, 42), 0);
     feed_guess_set_window(g, 0, 3);
     assert_int_equal(feed_guess_window(g, 0), 0);
@@ -285,7 +326,7 @@ static void window_hint_follows_the_slots_user(void **state)
 }
 
 /* The TTL hint likewise: set only for the slot's user, kept across its
- * stores, gone when another user takes the slot; an unknown user reads 0,
+ * stores, gone when other users take the slot; an unknown user reads 0,
  * which makes a read ask for the PTTL. */
 static void ttl_hint_follows_the_slots_user(void **state)
 {
@@ -304,8 +345,10 @@ static void ttl_hint_follows_the_slots_user(void **state)
     feed_guess_set_ttl_until(g, other, 9000);         /* not its slot: ignored */
     assert_int_equal(feed_guess_ttl_until(g, 42), 5000);
     assert_int_equal(feed_guess_ttl_until(g, other), 0);
-    feed_guess_store(g, other, celebs, 2);            /* takes the slot over */
+    feed_guess_store(g, other, celebs, 2);            /* a slot of its own */
     assert_int_equal(feed_guess_ttl_until(g, other), 0);
+    assert_int_equal(feed_guess_ttl_until(g, 42), 5000);
+    crowd_out(g, 42);                                 /* 42's slot taken over */
     assert_int_equal(feed_guess_ttl_until(g, 42), 0);
     feed_guess_store(g, 42, celebs, 2);               /* back: the old hint is gone */
     assert_int_equal(feed_guess_ttl_until(g, 42), 0);
@@ -320,7 +363,8 @@ int main(void)
         cmocka_unit_test(store_sorts_in_place_even_when_forgetting),
         cmocka_unit_test(zero_celebrities_are_remembered_as_zero),
         cmocka_unit_test(more_than_max_forgets_the_user),
-        cmocka_unit_test(a_colliding_user_takes_the_slot_over),
+        cmocka_unit_test(the_least_recently_stored_user_gives_its_slot_up),
+        cmocka_unit_test(users_of_other_sets_keep_theirs),
         cmocka_unit_test(shrinking_and_growing_reuse_storage),
         cmocka_unit_test(user_zero_is_never_known),
         cmocka_unit_test(window_hint_follows_the_slots_user),
