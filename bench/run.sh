@@ -70,6 +70,10 @@
 # A is FC_BENCH_FEEDCACHED (or this build's), B FC_BENCH_FEEDCACHED_B (or A:
 # the harness's own noise):
 #   FC_BENCH_FEEDCACHED_B=build-old/src/feedcached/feedcached bench/run.sh --only reads
+# FC_BENCH_AB_RATE=N adds an open-loop run at N reads/s (8 connections, as
+# the half-rate runs of step 7) after the closed-loop one, and a table of
+# its CPU per read and Redis round trips per read: what reads cost when
+# they come one at a time rather than in batches.
 #
 # Knobs (environment): FC_BUILD_DIR [build-bench], FC_BENCH_KEEP=1 keeps
 # the temporary directory (logs, raw report) for inspection, FC_BENCH_RATE
@@ -580,7 +584,11 @@ if [ "$ONLY" = reads ]; then
     [ -x "$BIN_B" ] || die "FC_BENCH_FEEDCACHED_B: $BIN_B is not an executable"
     AB_ROUNDS=${FC_BENCH_AB_ROUNDS:-2}
     [[ $AB_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "FC_BENCH_AB_ROUNDS must be a count, e.g. 2"
+    AB_RATE=${FC_BENCH_AB_RATE:-}
+    [ -z "$AB_RATE" ] || [[ $AB_RATE =~ ^[1-9][0-9]*$ ]] ||
+        die "FC_BENCH_AB_RATE must be a rate in reads/s, e.g. 8000"
     AB_ROWS=()
+    AB_OPEN=()
     # Restarted for every run, A's as B's: each starts with empty caches of
     # celebrity windows and guesses, which the warm-up fills.
     ab_run() {
@@ -589,6 +597,10 @@ if [ "$ONLY" = reads ]; then
         stop_daemon
         start_daemon "$FEED_MAX"
         run_fb "$label" --workload read --conns 8 --depth 8
+        if [ -n "$AB_RATE" ]; then
+            run_fb "${label}_open" --workload read --rate "$AB_RATE" --conns 8
+            AB_OPEN+=("| $((${#AB_OPEN[@]} / 2 + 1)) | $name | $(fmt "$(val "${label}_open.read_per_s")") | $(fmt "$(val "${label}_open.read_p50_ms")" 2) / $(fmt "$(val "${label}_open.read_p99_ms")" 2) | $(fmt "$(val "${label}_open.daemon_cpu_us_per_op")" 1) | $(fmt "$(val "${label}_open.redis_cpu_us_per_op")" 1) | $(fmt "$(val "${label}_open.redis_reads_per_op")" 2) | $(val "${label}_open.cmd_calls_top") |")
+        fi
         run_fb "${label}_cold" --workload read-cold --conns 2 --depth 1
         AB_ROWS+=("| $((${#AB_ROWS[@]} / 2 + 1)) | $name | $(fmt "$(val "$label.read_per_s")") | $(fmt "$(val "$label.daemon_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cmds_per_op")" 2) | $(val "$label.cmd_calls_top") | $(val "$label.cmd_usec_top") | $(fmt "$(val "$label.celeb_cached_pct")" 1) | $(fmt "$(val "${label}_cold.rebuild_p50_ms")" 2) / $(fmt "$(val "${label}_cold.rebuild_p99_ms")" 2) | $(fmt "$(val "${label}_cold.daemon_cpu_us_per_op")") / $(fmt "$(val "${label}_cold.redis_cpu_us_per_op")") |")
     }
@@ -605,6 +617,14 @@ if [ "$ONLY" = reads ]; then
     echo "| pair | binary | reads/s | feedcached CPU per read (us) | Redis CPU per read (us) | Redis commands per read | calls per read by command | Redis time per read by command (us) | celebrity windows from the copy (%) | cold reads: rebuild p50 / p99 in feedcached (ms) | cold reads: feedcached / Redis CPU per rebuild (us) |"
     echo "|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|"
     printf '%s\n' "${AB_ROWS[@]}"
+    if [ -n "$AB_RATE" ]; then
+        echo
+        echo "Cached reads in open loop at $AB_RATE reads/s (8 connections, $DUR s each after $WARMUP s; right after the closed-loop run of the same binary)"
+        echo
+        echo "| pair | binary | reads/s | p50 / p99 (ms) | feedcached CPU per read (us) | Redis CPU per read (us) | Redis read events per read (its pipelines) | calls per read by command |"
+        echo "|---|---|---:|---:|---:|---:|---:|---|"
+        printf '%s\n' "${AB_OPEN[@]}"
+    fi
     exit 0
 fi
 

@@ -12,6 +12,8 @@ typedef struct {
     uint32_t window;             /* feed_guess_window */
     int64_t ttl_until;           /* feed_guess_ttl_until */
     int64_t *celebs;             /* sorted */
+    uint32_t npage, page_cap;
+    int64_t *page;               /* feed_guess_page */
 } slot_t;
 
 typedef struct {
@@ -34,8 +36,10 @@ void feed_guess_free(feed_guess_t *g)
         return;
     if (g->sets)
         for (size_t i = 0; i < FEED_GUESS_SETS; i++)
-            for (size_t w = 0; w < FEED_GUESS_WAYS; w++)
+            for (size_t w = 0; w < FEED_GUESS_WAYS; w++) {
                 free(g->sets[i].way[w].celebs);
+                free(g->sets[i].way[w].page);
+            }
     free(g->sets);
     free(g);
 }
@@ -115,6 +119,7 @@ void feed_guess_store(feed_guess_t *g, int64_t user, int64_t *celebs, size_t n)
     if (s->user_id != user) {
         s->window = 0;
         s->ttl_until = 0;
+        s->npage = 0;
     }
     s->user_id = user;
     s->stored = ++g->stores;
@@ -147,4 +152,27 @@ void feed_guess_set_ttl_until(feed_guess_t *g, int64_t user, int64_t until_ms)
     slot_t *s = slot_for(g, user);
     if (s)
         s->ttl_until = until_ms;
+}
+
+size_t feed_guess_page(const feed_guess_t *g, int64_t user, const int64_t **ids)
+{
+    const slot_t *s = slot_for(g, user);
+    *ids = s && s->npage ? s->page : NULL;
+    return s ? s->npage : 0;
+}
+
+void feed_guess_set_page(feed_guess_t *g, int64_t user, const int64_t *ids, size_t n)
+{
+    slot_t *s = slot_for(g, user);
+    if (!s)
+        return;
+    if (n > FEED_GUESS_PAGE_MAX)
+        n = 0;
+    if (n > s->page_cap) {
+        s->page_cap = (uint32_t)n;
+        s->page = fc_xrealloc(s->page, n * sizeof *s->page);
+    }
+    s->npage = (uint32_t)n;
+    if (n)
+        memcpy(s->page, ids, n * sizeof *ids);
 }

@@ -9,14 +9,18 @@
  * for the sets of the guessed celebrities; when its markers say the same,
  * those replies are used and the read needs no second one. A guess never
  * decides what is shown: the markers read in the same round trip do, so a
- * wrong or lost guess costs a round trip, never correctness. Pure, no I/O. */
+ * wrong or lost guess costs a round trip, never correctness. The same goes
+ * for the page hint (the posts of the user's last first page, below): it
+ * only decides which cached post values are read early. Pure, no I/O. */
 #ifndef FC_FEED_FEED_GUESS_H
 #define FC_FEED_FEED_GUESS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* 262,144 users (about 10 MB of slots, touched as they fill). Before, one
+/* 262,144 users: 16 MB of slots, touched as they fill, plus each user's
+ * lists (a page hint of 20 posts is 160 B; about 60 MB when every slot
+ * holds a user who follows a few celebrities). Before, one
  * slot per hash, 65,536 of them: 100,000 readers read at random (the full
  * bench graph) kept about half their slots (computed), and each read that
  * found its slot lost asked Redis for a PTTL and missed its guess (0.39
@@ -25,6 +29,7 @@
 #define FEED_GUESS_WAYS 4
 #define FEED_GUESS_SETS 65536
 #define FEED_GUESS_MAX 256       /* users following more are never guessed */
+#define FEED_GUESS_PAGE_MAX 40   /* a longer first page is not remembered */
 
 typedef struct feed_guess feed_guess_t;
 
@@ -57,5 +62,16 @@ int64_t feed_guess_ttl_until(const feed_guess_t *g, int64_t user);
 
 /* Sets user's TTL hint; ignored unless the user has a slot. */
 void feed_guess_set_ttl_until(feed_guess_t *g, int64_t user, int64_t until_ms);
+
+/* The page hint: the post ids of the user's last first page, whose cached
+ * values the next first page asks for in its first round trip, before it
+ * knows its page (feed_read.c): a timeline changes little between two
+ * reads, and each page that needs no post lookup after its window saves a
+ * round trip. Valid until the next set; 0 when unknown. */
+size_t feed_guess_page(const feed_guess_t *g, int64_t user, const int64_t **ids);
+
+/* Sets user's page hint (more than FEED_GUESS_PAGE_MAX ids: forgets it);
+ * ignored unless the user has a slot. */
+void feed_guess_set_page(feed_guess_t *g, int64_t user, const int64_t *ids, size_t n);
 
 #endif

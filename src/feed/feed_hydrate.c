@@ -125,6 +125,20 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
     hydrate_end(h, 0, true);
 }
 
+bool feed_hydrate_take(feed_hpost_t *p, const char *value, size_t len, bool bodies)
+{
+    feed_postval_t v = value ? feed_postval_parse(value, len)
+                             : (feed_postval_t){ .kind = FEED_POSTVAL_MISS };
+    p->deleted = v.kind == FEED_POSTVAL_DELETED;
+    p->found = v.kind == FEED_POSTVAL_POST;
+    if (p->found) {
+        p->author_id = v.author_id;
+        if (bodies)
+            p->body = fc_xstrndup(v.body, v.body_len);
+    }
+    return p->found || p->deleted;
+}
+
 static void on_values(rds_batch_t *b, void *arg)
 {
     hydrate_t *h = arg;
@@ -137,17 +151,9 @@ static void on_values(rds_batch_t *b, void *arg)
         for (size_t j = 0; j < n; j++) {
             feed_hpost_t *p = &h->posts[h->order[from + j]];
             const redisReply *e = ok ? r->element[j] : NULL;
-            feed_postval_t v = e && e->type == REDIS_REPLY_STRING
-                                   ? feed_postval_parse(e->str, e->len)
-                                   : (feed_postval_t){ .kind = FEED_POSTVAL_MISS };
-            p->deleted = v.kind == FEED_POSTVAL_DELETED;
-            p->found = v.kind == FEED_POSTVAL_POST;
-            if (p->found) {
-                p->author_id = v.author_id;
-                if (h->bodies)
-                    p->body = fc_xstrndup(v.body, v.body_len);
-            }
-            bool hit = p->found || p->deleted;
+            bool string = e && e->type == REDIS_REPLY_STRING;
+            bool hit = feed_hydrate_take(p, string ? e->str : NULL, string ? e->len : 0,
+                                         h->bodies);
             if (h->counted)
                 metric_inc(hit ? feed_metrics.post_hits : feed_metrics.post_misses);
             misses += !hit;
@@ -166,30 +172,36 @@ static void on_values(rds_batch_t *b, void *arg)
     query_misses(h, feed_engine_pg_lagging(h->e));
 }
 
-/* Groups the posts into MGETs: one per HYDRATE_MGET_MAX posts on a single
+/* Groups the posts not known yet into MGETs (returns how many posts): one per HYDRATE_MGET_MAX posts on a single
  * Redis; on a cluster one per slot (a multi-key command must stay in one
  * slot), which for a page is about one per post. */
-static void plan_gets(hydrate_t *h)
+static size_t plan_gets(hydrate_t *h)
 {
-    size_t n = h->n;
-    h->order = fc_xmalloc((n ? n : 1) * sizeof *h->order);
-    h->first = fc_xmalloc((n + 1) * sizeof *h->first);
+    h->order = fc_xmalloc((h->n ? h->n : 1) * sizeof *h->order);
+    h->first = fc_xmalloc((h->n + 1) * sizeof *h->first);
+    size_t n = 0;              /* the posts not known yet (feed_hydrate_take) */
+    for (size_t i = 0; i < h->n; i++)
+        if (!h->posts[i].found && !h->posts[i].deleted)
+            h->order[n++] = i;
     unsigned *slots = fc_xcalloc(n ? n : 1, sizeof *slots);
     if (rds_pool_is_cluster(h->e->redis)) {
         int64_t *ids = fc_xmalloc((n ? n : 1) * sizeof *ids);
-        for (size_t i = 0; i < n; i++)
-            ids[i] = h->posts[i].id;
-        feed_slots_order(ids, h->order, slots, n, h->e->prefix, rds_key_post);
+        size_t *at = fc_xmalloc((n ? n : 1) * sizeof *at);
+        for (size_t k = 0; k < n; k++)
+            ids[k] = h->posts[h->order[k]].id;
+        feed_slots_order(ids, at, slots, n, h->e->prefix, rds_key_post);
+        for (size_t k = 0; k < n; k++)
+            at[k] = h->order[at[k]];
+        memcpy(h->order, at, n * sizeof *at);
+        free(at);
         free(ids);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            h->order[i] = i;       /* slots stay 0: one run, cut at the maximum */
     }
     size_t c = 0;
     for (size_t k = 0; k < n; k += feed_slots_run(slots + k, n - k, HYDRATE_MGET_MAX))
         h->first[c++] = k;
     h->first[c] = n;
     free(slots);
+    return n;
 }
 
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
@@ -208,8 +220,8 @@ void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size
     h->batch = rds_batch_new(e->redis, affinity);
     rds_args_init(&h->args);
     buf_init(&h->value);
-    plan_gets(h);
-    for (size_t c = 0; h->first[c] < n; c++) {
+    size_t todo = plan_gets(h);
+    for (size_t c = 0; h->first[c] < todo; c++) {
         rds_args_reset(&h->args);
         rds_args_str(&h->args, "MGET");
         for (size_t k = h->first[c]; k < h->first[c + 1]; k++)

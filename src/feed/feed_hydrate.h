@@ -31,8 +31,15 @@ enum {
     FEED_HYDRATE_UNCOUNTED = 2,   /* not a read: leave the post cache hit ratio alone (warming) */
 };
 
-/* posts must stay valid until cb runs (always later, from the loop). */
+/* posts must stay valid until cb runs (always later, from the loop). Posts
+ * already found or deleted (feed_hydrate_take) are left as they are and not
+ * counted; at least one must be neither. */
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
                   unsigned flags, feed_hydrate_fn *cb, void *arg);
+
+/* Fills p from a cached value the caller read itself (value NULL: a nil
+ * reply), as feed_hydrate does with its MGET's; returns whether it was a
+ * hit (found or deleted). Counts nothing. */
+bool feed_hydrate_take(feed_hpost_t *p, const char *value, size_t len, bool bodies);
 
 #endif

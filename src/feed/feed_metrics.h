@@ -42,6 +42,12 @@
     ACTION(celebrity_cache_refreshes_total, METRIC_COUNTER, \
            "celebrity recent-post windows fetched from Redis before their copy expired, by " \
            "one read while the others go on with the copy") \
+    ACTION(read_page_prefetches_total, METRIC_COUNTER, \
+           "first-page timeline reads that asked, with their first round trip, for the " \
+           "cached posts of the user's last first page read through this instance") \
+    ACTION(read_page_prefetch_whole_total, METRIC_COUNTER, \
+           "of those, the reads whose page was wholly among those posts, so that no round " \
+           "trip for posts followed the window") \
     ACTION(read_window_grown_total, METRIC_COUNTER, \
            "timeline reads that started over with larger windows because a window of the " \
            "home feed or of a celebrity's set was too small for the page") \

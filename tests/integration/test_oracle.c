@@ -389,6 +389,19 @@ static void world_large(void **state)
     if (reused <= 0)
         fail_msg("no celebrity window was served from the cache "
                  "(feedcache_celebrity_cache_hits_total %.0f)", reused);
+    /* And first pages came with the posts of the user's last first page
+     * (the page hint), most of them whole, while the pages above, after
+     * deletes and edits among them, matched the oracle. */
+    double prefetched = harness_metric(f->d->metrics_addr, "feedcache_read_page_prefetches_total",
+                                       err, sizeof err);
+    double whole = harness_metric(f->d->metrics_addr, "feedcache_read_page_prefetch_whole_total",
+                                  err, sizeof err);
+    fprintf(stderr, "first pages that prefetched their last page's posts: %.0f, of which whole: "
+            "%.0f\n", prefetched, whole);
+    if (prefetched <= 0 || whole <= 0)
+        fail_msg("no page was served from its prefetched posts "
+                 "(feedcache_read_page_prefetches_total %.0f, _whole_total %.0f)", prefetched,
+                 whole);
     f->finished = true;
 }
 

@@ -355,6 +355,50 @@ static void ttl_hint_follows_the_slots_user(void **state)
     feed_guess_free(g);
 }
 
+/* The page hint: kept as given (not sorted: a page's order), for the
+ * slot's user only, across its stores; a longer page than
+ * FEED_GUESS_PAGE_MAX forgets it; gone with the slot. */
+static void page_hint_follows_the_slots_user(void **state)
+{
+    (void)state;
+    feed_guess_t *g = feed_guess_new();
+    const int64_t *ids = poison;
+    int64_t page[] = { 30, 10, 20 };
+    feed_guess_set_page(g, 42, page, 3);             /* no slot yet: ignored */
+    assert_int_equal(feed_guess_page(g, 42, &ids), 0);
+    int64_t celebs[] = { 5 };
+    feed_guess_store(g, 42, celebs, 1);
+    assert_int_equal(feed_guess_page(g, 42, &ids), 0);
+    feed_guess_set_page(g, 42, page, 3);
+    assert_int_equal(feed_guess_page(g, 42, &ids), 3);
+    assert_memory_equal(ids, page, sizeof page);
+    page[0] = 99;                                    /* a copy was kept */
+    assert_int_equal(feed_guess_page(g, 42, &ids), 3);
+    assert_int_equal(ids[0], 30);
+    feed_guess_store(g, 42, celebs, 1);              /* same user: kept */
+    assert_int_equal(feed_guess_page(g, 42, &ids), 3);
+    int64_t other = colliding_user(42);
+    feed_guess_set_page(g, other, page, 3);          /* not its slot: ignored */
+    assert_int_equal(feed_guess_page(g, other, &ids), 0);
+    /* Longer pages grow the storage; too long a page forgets. */
+    int64_t big[FEED_GUESS_PAGE_MAX + 1];
+    for (size_t i = 0; i < FEED_GUESS_PAGE_MAX + 1; i++)
+        big[i] = (int64_t)(1000 - i);
+    feed_guess_set_page(g, 42, big, FEED_GUESS_PAGE_MAX);
+    assert_int_equal(feed_guess_page(g, 42, &ids), FEED_GUESS_PAGE_MAX);
+    assert_memory_equal(ids, big, FEED_GUESS_PAGE_MAX * sizeof *big);
+    feed_guess_set_page(g, 42, big, FEED_GUESS_PAGE_MAX + 1);
+    assert_int_equal(feed_guess_page(g, 42, &ids), 0);
+    assert_null(ids);
+    feed_guess_set_page(g, 42, page, 2);
+    assert_int_equal(feed_guess_page(g, 42, &ids), 2);
+    crowd_out(g, 42);                                /* 42's slot taken over */
+    assert_int_equal(feed_guess_page(g, 42, &ids), 0);
+    feed_guess_store(g, 42, celebs, 1);              /* back: the old page is gone */
+    assert_int_equal(feed_guess_page(g, 42, &ids), 0);
+    feed_guess_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +413,7 @@ int main(void)
         cmocka_unit_test(user_zero_is_never_known),
         cmocka_unit_test(window_hint_follows_the_slots_user),
         cmocka_unit_test(ttl_hint_follows_the_slots_user),
+        cmocka_unit_test(page_hint_follows_the_slots_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
