@@ -65,22 +65,19 @@ static slot_t *slot_for(const feed_guess_t *g, int64_t user)
 
 /* Where user goes: its own slot, else an empty one, else the one whose
  * user stored longest ago (the reader least recently seen: every read
- * stores). */
+ * stores). One pass over the set. */
 static slot_t *slot_to_take(feed_guess_t *g, int64_t user)
 {
-    slot_t *s = slot_for(g, user);
-    if (s)
-        return s;
     set_t *set = set_of(g, user);
-    s = &set->way[0];
+    slot_t *take = &set->way[0];
     for (size_t w = 0; w < FEED_GUESS_WAYS; w++) {
         slot_t *t = &set->way[w];
-        if (t->user_id == 0)
+        if (t->user_id == user)
             return t;
-        if (t->stored < s->stored)
-            s = t;
+        if (take->user_id != 0 && (t->user_id == 0 || t->stored < take->stored))
+            take = t;
     }
-    return s;
+    return take;
 }
 
 size_t feed_guess_get(const feed_guess_t *g, int64_t user, const int64_t **celebs)
