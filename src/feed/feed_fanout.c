@@ -16,6 +16,7 @@
 #include "util/backoff.h"
 #include "util/list.h"
 #include "util/log.h"
+#include "util/num.h"
 
 typedef struct fanout_job fanout_job_t;
 
@@ -586,7 +587,7 @@ static void on_followers(pg_status_t status, PGresult *res, const char *errmsg, 
     if (j->pos == 0)
         j->ids[n++] = j->job.author;   /* the author's own home feed, with the first page */
     for (int i = 0; i < rows; i++)
-        j->ids[n++] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        j->ids[n++] = fc_i64(PQgetvalue(res, i, 0));
     j->page_end = rows == FANOUT_PAGE ? j->ids[n - 1] : -1;
     j->nids = n;
     j->next = 0;

@@ -35,6 +35,7 @@
 #include "rpc/rpc_reply.h"
 #include "store/pg/pg.h"
 #include "store/redis/rds_keys.h"
+#include "util/num.h"
 
 /* A partial feed left with fewer than feed_max / UNFOLLOW_MIN_KEEP_DIV
  * entries after an unfollow is rebuilt rather than kept: most pages of it
@@ -216,8 +217,8 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
     int rows = PQntuples(res);
     f->posts = fc_xcalloc(rows > 0 ? (size_t)rows : 1, sizeof *f->posts);
     for (int i = 0; i < rows; i++) {
-        f->posts[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        f->posts[i].ts = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        f->posts[i].id = fc_i64(PQgetvalue(res, i, 0));
+        f->posts[i].ts = fc_i64(PQgetvalue(res, i, 1));
     }
     f->nposts = (size_t)rows;
     f->complete = rows <= f->e->feed_max;

@@ -12,6 +12,7 @@
 #include "feed/feed_scripts.h"
 #include "metrics/metrics.h"
 #include "util/log.h"
+#include "util/num.h"
 
 #define REBUILD_POLL_MS 20
 #define REBUILD_MAX_POLLS 150       /* 3 s of waiting for another rebuilder */
@@ -23,6 +24,7 @@ typedef struct {
     char token[32];
     rds_batch_t *batch;
     rds_args_t args;
+    rds_args_t rows;           /* the scratch key's ZADD (apply_rows) */
     int polls;
     uv_timer_t *poll_timer;
     list_t poll_link;          /* in e->rebuild_polls while the timer is armed */
@@ -73,6 +75,7 @@ static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
     int64_t id = r->id;
     rds_batch_free(r->batch);
     rds_args_free(&r->args);
+    rds_args_free(&r->rows);
     free(r->markers);
     free(r->authors);
     free(r->hint);
@@ -95,16 +98,26 @@ static void rebuild_abort(rebuild_t *r, const char *why)
 
 static int64_t cell_int(const PGresult *res, int row, int col)
 {
-    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+    return fc_i64(PQgetvalue(res, row, col));     /* PostgreSQL's text of an int8 */
 }
 
 /* ---- step 3: apply ----------------------------------------------------- */
 
+/* The scratch key's safety net: it lives only from its ZADD to the
+ * REBUILD_APPLY right behind it, which deletes it. */
+#define REBUILD_TMP_TTL_MS 60000
+
+/* Batch replies of apply_send: the scratch key's ZADD, its PEXPIRE, then
+ * REBUILD_APPLY. */
+enum { APPLY_ROWS, APPLY_TTL, APPLY_SCRIPT };
+
 static void on_applied(rds_batch_t *b, void *arg)
 {
     rebuild_t *r = arg;
+    const redisReply *rows = rds_batch_reply(b, APPLY_ROWS);
     int64_t v;
-    if (rds_reply_int(rds_batch_reply(b, 0), &v) != 0) {
+    if (!rows || rows->type == REDIS_REPLY_ERROR ||
+        rds_reply_int(rds_batch_reply(b, APPLY_SCRIPT), &v) != 0) {
         rebuild_abort(r, "Redis did not take the rebuilt feed");
         return;
     }
@@ -117,10 +130,16 @@ static void on_applied(rds_batch_t *b, void *arg)
     rebuild_end(r, FEED_REBUILD_OK);
 }
 
-/* Starts REBUILD_APPLY in r->args with the rows of res that have an id
- * (column 0 not NULL): all of them, or, when there are more than feed_max
- * (the query asks for one more), all but the oldest, and the feed is
- * partial. The epoch and the markers follow (apply_send). */
+static size_t tmp_key(const rebuild_t *r, char *out, size_t cap)
+{
+    return rds_key_rebuild_tmp(out, cap, r->e->prefix, r->id, r->token);
+}
+
+/* Builds the scratch key's ZADD in r->rows from the rows of res that have
+ * an id (column 0 not NULL): all of them, or, when there are more than
+ * feed_max (the query asks for one more), all but the oldest, and the
+ * feed is partial. Then starts REBUILD_APPLY in r->args; the epoch and the
+ * markers follow (apply_send). */
 static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
 {
     int n = PQntuples(res), posts = 0, oldest = -1;
@@ -140,18 +159,33 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
             }
         }
     }
+    bool home = r->kind == FEED_FLIGHT_HOME;
+    char tmp[RDS_KEY_MAX], pad[FEED_REBUILD_PAD_LEN];
+    size_t tlen = tmp_key(r, tmp, sizeof tmp);
+    memset(pad, '-', sizeof pad);
+    rds_args_reset(&r->rows);
+    rds_args_str(&r->rows, "ZADD");
+    rds_args_add(&r->rows, tmp, tlen);
+    rds_args_str(&r->rows, "0");
+    rds_args_add(&r->rows, pad, sizeof pad);
+    /* PostgreSQL's text of an int8 is already the decimal Redis wants. */
+    for (int i = 0; i < n; i++) {
+        if (i == oldest || PQgetisnull(res, i, 0))
+            continue;
+        if (home)
+            rds_args_int(&r->rows, feed_home_score(cell_int(res, i, ts_col)));
+        else
+            rds_args_add(&r->rows, PQgetvalue(res, i, ts_col),
+                         (size_t)PQgetlength(res, i, ts_col));
+        rds_args_add(&r->rows, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+    }
     feed_args_eval(&r->args, feed_script_rebuild_apply, 2);
     args_key(r);
-    char tmp[RDS_KEY_MAX];
-    size_t tlen = rds_key_rebuild_tmp(tmp, sizeof tmp, r->e->prefix, r->id);
     rds_args_add(&r->args, tmp, tlen);
     rds_args_str(&r->args, r->token);
     rds_args_int(&r->args, r->e->feed_max);
-    rds_args_int(&r->args, r->kind == FEED_FLIGHT_HOME ? feed_engine_ttl_set_ms(r->e)
-                                                       : r->e->post_ttl_s * 1000);
+    rds_args_int(&r->args, home ? feed_engine_ttl_set_ms(r->e) : r->e->post_ttl_s * 1000);
     rds_args_int(&r->args, partial);
-    rds_args_int(&r->args, 2 * (int64_t)(posts - partial));
-    bool home = r->kind == FEED_FLIGHT_HOME;
     rds_args_str(&r->args, home ? "1" : "0");      /* a home feed is newest first */
     /* The coverage floor: no row left out is newer than the one the query
      * returned beyond feed_max, so the partial feed holds every post
@@ -159,20 +193,11 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
      * newer post: one call fewer per delivery to the partial feeds that
      * rebuilds make (feed_scripts.h, "The sentinel's fraction"). */
     rds_args_int(&r->args, partial && home ? ots : 0);
-    /* PostgreSQL's text of an int8 is already the decimal Redis wants. */
-    for (int i = 0; i < n; i++) {
-        if (i == oldest || PQgetisnull(res, i, 0))
-            continue;
-        if (home)
-            rds_args_int(&r->args, feed_home_score(cell_int(res, i, ts_col)));
-        else
-            rds_args_add(&r->args, PQgetvalue(res, i, ts_col),
-                         (size_t)PQgetlength(res, i, ts_col));
-        rds_args_add(&r->args, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
-    }
 }
 
-/* Ends REBUILD_APPLY (the epoch, the markers) and sends it. */
+/* Ends REBUILD_APPLY (the epoch, the markers) and sends it behind the
+ * scratch key's ZADD and PEXPIRE, one pipeline on one connection, so that
+ * they reach Redis in that order. */
 static void apply_send(rebuild_t *r)
 {
     /* The epoch of the master this is written to: read under another one
@@ -186,8 +211,18 @@ static void apply_send(rebuild_t *r)
         rds_args_str(&r->args, "");
     for (size_t i = 0; i < r->nmarkers; i++)
         rds_args_addf(&r->args, FEED_MEMBER_CELEB "%" PRId64, r->markers[i]);
+    rds_args_t ttl;
+    rds_args_init(&ttl);
+    rds_args_str(&ttl, "PEXPIRE");
+    size_t tlen = tmp_key(r, key, sizeof key);
+    rds_args_add(&ttl, key, tlen);
+    rds_args_int(&ttl, REBUILD_TMP_TTL_MS);
     rds_batch_clear(r->batch);
+    rds_batch_add(r->batch, &r->rows);
+    rds_batch_add(r->batch, &ttl);
     rds_batch_add(r->batch, &r->args);
+    rds_args_free(&ttl);
+    rds_args_reset(&r->rows);
     rds_batch_wait(r->batch, on_applied, r);
 }
 
@@ -494,6 +529,7 @@ static void rebuild_start(feed_engine_t *e, feed_flight_kind_t kind, int64_t id,
     snprintf(r->token, sizeof r->token, "%" PRIx64, ++e->next_token);
     r->batch = rds_batch_new(e->redis, feed_affinity(id));
     rds_args_init(&r->args);
+    rds_args_init(&r->rows);
     rebuild_begin(r);
 }
 

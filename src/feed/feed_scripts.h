@@ -102,6 +102,11 @@
 #define FEED_SCORE_EPOCH (-6)
 #define FEED_SCORE_FAST (-7)
 
+/* The first member of a rebuild's scratch key (REBUILD_APPLY): FEED_REBUILD_PAD_LEN
+ * dashes, longer than any zset-max-listpack-value in use (64 by default). */
+#define FEED_REBUILD_PAD_LEN 256
+#define FEED_REBUILD_PAD_LEN_STR "256"
+
 /* The sentinel's member and the prefixes of the other meta members. */
 #define FEED_MEMBER_STATE "s"
 #define FEED_MEMBER_TOKEN "b:"
@@ -220,16 +225,22 @@ extern const char feed_script_push[];
 extern const char feed_script_rebuild_begin[];
 
 /* REBUILD_APPLY: KEYS[1] the feed or author set, KEYS[2] its scratch key
- * (rds_key_rebuild_tmp, same slot); ARGV token, feed_max, ttl_ms, partial
- * (0/1), n, layout ("1" newest first), the coverage floor of a partial
- * home feed (created_at in ms; 0: unknown), then n arguments: score/member
- * pairs, then the epoch member
- * ("e:<epoch>", or "" when the epoch is unknown), then marker members. Builds everything in
- * the scratch key (a skiplist), stores its union with the placeholder (which
- * may already hold fan-out deliveries, so nothing racing the rebuild is
- * lost) into the key, deletes the scratch key, trims, and sets the sentinel.
- * Returns 1, or 0 when the placeholder is gone or owned by another token
- * (invalidated meanwhile: nothing is written). */
+ * (rds_key_rebuild_tmp of this rebuild's token, same slot), which the
+ * rebuilder fills just before, in the same pipeline: ZADD of the member
+ * FEED_REBUILD_PAD (score 0) first, which makes the key a skiplist, then
+ * the rows as score/member pairs; then PEXPIRE (a safety net should the
+ * script never come). ARGV token, feed_max, ttl_ms, partial (0/1), layout
+ * ("1" newest first), the coverage floor of a partial home feed
+ * (created_at in ms; 0: unknown), the epoch member ("e:<epoch>", or ""
+ * when the epoch is unknown), then marker members. Adds the sentinel, the
+ * epoch and the markers to the scratch key, stores its union with the
+ * placeholder (which may already hold fan-out deliveries, so nothing
+ * racing the rebuild is lost) into the key, deletes the scratch key, trims,
+ * and sets the sentinel.
+ * Returns 1; 0 when the placeholder is gone or owned by another token
+ * (invalidated meanwhile: nothing is written, the scratch key is deleted);
+ * an error when the scratch key is missing (it expired, or its ZADD
+ * failed). */
 extern const char feed_script_rebuild_apply[];
 
 /* POST_FILL: KEYS[1] a post's value (feed_postval.h); ARGV ttl_s, the

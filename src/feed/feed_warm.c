@@ -25,6 +25,7 @@
 #include "feed/feed_warm_job.h"
 #include "rpc/rpc_reply.h"
 #include "util/log.h"
+#include "util/num.h"
 #include "util/window.h"
 
 #define WARM_TICK_MS 1000          /* longest sleep of a job: window, heartbeat */
@@ -461,7 +462,7 @@ static void on_page(pg_status_t status, PGresult *res, const char *errmsg, void 
         } else {
             int rows = PQntuples(res);
             for (int i = 0; i < rows; i++)
-                feed_warm_job_push(&j->st, strtoll(PQgetvalue(res, i, 0), NULL, 10), 0);
+                feed_warm_job_push(&j->st, fc_i64(PQgetvalue(res, i, 0)), 0);
             if (rows > 0) {
                 j->last_id = strtoll(PQgetvalue(res, rows - 1, 0), NULL, 10);
                 j->last_us = strtoll(PQgetvalue(res, rows - 1, 1), NULL, 10);

@@ -118,6 +118,20 @@ static long long cmd_int(rdirect_t *r, const char *fmt, ...)
     return v;
 }
 
+/* The scratch key of a rebuild as the rebuilder fills it before
+ * REBUILD_APPLY: the pad first (a skiplist), then n rows, score/id pairs. */
+static void scratch_rows(fixture_t *f, const char *tmp, int n, const int64_t *rows)
+{
+    char pad[FEED_REBUILD_PAD_LEN + 1];
+    memset(pad, '-', FEED_REBUILD_PAD_LEN);
+    pad[FEED_REBUILD_PAD_LEN] = '\0';
+    freeReplyObject(cmd(f->r, "DEL %s", tmp));
+    freeReplyObject(cmd(f->r, "ZADD %s 0 %s", tmp, pad));
+    for (int i = 0; i < n; i++)
+        freeReplyObject(cmd(f->r, "ZADD %s %" PRId64 " %" PRId64, tmp, rows[2 * i],
+                            rows[2 * i + 1]));
+}
+
 /* Empty complete home feeds (the sentinel only) for users lo..hi. */
 static void make_feeds(fixture_t *f, const char *prefix, int64_t lo, int64_t hi)
 {
@@ -1380,8 +1394,9 @@ static void push_unfollow_guard(void **state)
     assert_int_equal(push_guarded(f, k, unf, 6, t0 + 6000, 7), 0);
     assert_int_equal(push_guarded(f, k, unf, 7, t0 + 7000, 6), 1);
     /* ... and stays so once built (complete: the rows and the delivery). */
-    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 2 1 0 %" PRId64 " 1 %s",
-                             feed_script_rebuild_apply, k, tmp, feed_home_score(t0 + 1000), ""),
+    scratch_rows(f, tmp, 1, (int64_t[]){ feed_home_score(t0 + 1000), 1 });
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 1 0 %s",
+                             feed_script_rebuild_apply, k, tmp, ""),
                      1);
     assert_string_equal(sentinel_of(f, k, st, sizeof st), "-1.5");
     entries_of(f, k, got, sizeof got);
@@ -1427,11 +1442,11 @@ static void push_unfollow_guard(void **state)
 static long long apply_partial(fixture_t *f, const char *k, const char *tmp, int max,
                                int64_t t0, int64_t cover)
 {
-    return cmd_int(f->r,
-                   "EVAL %s 2 %s %s tok %d 60000 1 6 1 %" PRId64 " %" PRId64 " 4 %" PRId64
-                   " 3 %" PRId64 " 2 %s",
-                   feed_script_rebuild_apply, k, tmp, max, cover, feed_home_score(t0 + 4000),
-                   feed_home_score(t0 + 3000), feed_home_score(t0 + 2000), "");
+    scratch_rows(f, tmp, 3, (int64_t[]){ feed_home_score(t0 + 4000), 4,
+                                         feed_home_score(t0 + 3000), 3,
+                                         feed_home_score(t0 + 2000), 2 });
+    return cmd_int(f->r, "EVAL %s 2 %s %s tok %d 60000 1 1 %" PRId64 " %s",
+                   feed_script_rebuild_apply, k, tmp, max, cover, "");
 }
 
 /* A rebuild that finds more than feed_max posts writes a coverage floor: the
@@ -1442,7 +1457,7 @@ static long long apply_partial(fixture_t *f, const char *k, const char *tmp, int
 static void rebuild_writes_coverage_floor(void **state)
 {
     fixture_t *f = *state;
-    char k[160], tmp[160], unf[160], got[128];
+    char k[160], tmp[160], unf[160], got[128], st[32];
     const int64_t t0 = 1700000000000;
     key_of(f->prefix, k, sizeof k, "home", 79);
     key_of(f->prefix, tmp, sizeof tmp, "rebuild", 79);
@@ -1489,12 +1504,33 @@ static void rebuild_writes_coverage_floor(void **state)
     freeReplyObject(cmd(f->r, "DEL %s", k));
     assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k, unf),
                      1);
-    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 2 1 %" PRId64 " %" PRId64 " 1 %s",
-                             feed_script_rebuild_apply, k, tmp, t0 + 500,
-                             feed_home_score(t0 + 1000), ""),
+    scratch_rows(f, tmp, 1, (int64_t[]){ feed_home_score(t0 + 1000), 1 });
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 8 60000 0 1 %" PRId64 " %s",
+                             feed_script_rebuild_apply, k, tmp, t0 + 500, ""),
                      1);
     assert_true(sentinel_score(f, k) == -1);
     assert_true(has_fast_markers(f, k));
+    assert_int_equal(cmd_int(f->r, "EXISTS %s", tmp), 0);          /* deleted */
+
+    /* A placeholder owned by another token: nothing is written, and the
+     * scratch key goes. */
+    freeReplyObject(cmd(f->r, "DEL %s", k));
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s tok 60000", feed_script_rebuild_begin, k, unf),
+                     1);
+    scratch_rows(f, tmp, 1, (int64_t[]){ feed_home_score(t0 + 1000), 1 });
+    assert_int_equal(cmd_int(f->r, "EVAL %s 2 %s %s other 8 60000 0 1 0 %s",
+                             feed_script_rebuild_apply, k, tmp, ""),
+                     0);
+    assert_int_equal(cmd_int(f->r, "EXISTS %s", tmp), 0);
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-3");
+    /* No scratch key (it expired, or its ZADD failed): an error, and the
+     * placeholder stays as it was, for the rebuilder to drop. */
+    redisReply *rep = cmd(f->r, "EVAL %s 2 %s %s tok 8 60000 0 1 0 %s",
+                          feed_script_rebuild_apply, k, tmp, "");
+    assert_int_equal(rep->type, REDIS_REPLY_ERROR);
+    freeReplyObject(rep);
+    assert_string_equal(sentinel_of(f, k, st, sizeof st), "-3");
+    assert_int_equal(cmd_int(f->r, "ZCARD %s", k), 4);    /* s, b:tok, f:1, f:2 */
     /* A missing feed is not made by a delivery. */
     freeReplyObject(cmd(f->r, "DEL %s", k));
     assert_int_equal(push_one(f, k, 9, feed_home_score(t0 + 1500), 8, true, 0), 0);

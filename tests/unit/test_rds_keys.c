@@ -17,8 +17,12 @@ static void every_key_has_its_shape(void **state)
     assert_string_equal(k, "fc:home:{42}");
     rds_key_posts(k, sizeof k, "fc:", 7);
     assert_string_equal(k, "fc:posts:{7}");
-    rds_key_rebuild_tmp(k, sizeof k, "fc:", 7);
-    assert_string_equal(k, "fc:rebuild:{7}");
+    rds_key_rebuild_tmp(k, sizeof k, "fc:", 7, "1f3a");
+    assert_string_equal(k, "fc:rebuild:{7}:1f3a");
+    /* A token that would move the hash tag, or none, builds no key. */
+    assert_int_equal(rds_key_rebuild_tmp(k, sizeof k, "fc:", 7, "a}b"), 0);
+    assert_string_equal(k, "");
+    assert_int_equal(rds_key_rebuild_tmp(k, sizeof k, "fc:", 7, ""), 0);
     rds_key_post(k, sizeof k, "fc:", 123456789012345678LL);
     assert_string_equal(k, "fc:pc:{123456789012345678}");
     rds_key_unfollowed(k, sizeof k, "fc:", 42);
@@ -139,7 +143,7 @@ static void slots_follow_the_hash_tag(void **state)
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(b, lb));
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(c, lc));
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(d, ld));
-    ld = rds_key_rebuild_tmp(d, sizeof d, "fc:", 4242);
+    ld = rds_key_rebuild_tmp(d, sizeof d, "fc:", 4242, "ffffffffffffffff");
     assert_int_equal(rds_key_slot(a, la), rds_key_slot(d, ld));
     assert_int_equal(rds_key_slot(a, la), slot_of("4242"));
     size_t lf = rds_key_fanout(a, sizeof a, "fc:", 0);

@@ -87,9 +87,19 @@ size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_i
     return build_id(out, cap, prefix, "posts:", author_id);
 }
 
-size_t rds_key_rebuild_tmp(char *out, size_t cap, const char *prefix, int64_t id)
+size_t rds_key_rebuild_tmp(char *out, size_t cap, const char *prefix, int64_t id,
+                           const char *token)
 {
-    return build_id(out, cap, prefix, "rebuild:", id);
+    char tag[FC_I64_CHARS], suffix[RDS_KEY_TOKEN_MAX + 2];
+    if (!token_ok(token, RDS_KEY_TOKEN_MAX)) {
+        if (cap > 0)
+            out[0] = '\0';
+        return 0;
+    }
+    suffix[0] = ':';
+    strcpy(suffix + 1, token);
+    fc_i64_format(tag, id);
+    return build_suffix(out, cap, prefix, "rebuild:", tag, suffix);
 }
 
 size_t rds_key_post(char *out, size_t cap, const char *prefix, int64_t post_id)

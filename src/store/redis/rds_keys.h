@@ -50,13 +50,20 @@
 
 #define RDS_KEY_PREFIX_MAX 64
 #define RDS_KEY_JOB_MAX 64
+#define RDS_KEY_TOKEN_MAX 32
 /* prefix + "celebrities" or "warm:" + "{" + 20 digits or a job id + "}" + NUL */
 #define RDS_KEY_MAX 160
 
 size_t rds_key_feed(char *out, size_t cap, const char *prefix, int64_t user_id);
 size_t rds_key_posts(char *out, size_t cap, const char *prefix, int64_t author_id);
-/* In the slot of rds_key_feed and rds_key_posts of the same id. */
-size_t rds_key_rebuild_tmp(char *out, size_t cap, const char *prefix, int64_t id);
+/* A rebuild's scratch key, "rebuild:{I}:TOKEN": in the slot of rds_key_feed
+ * and rds_key_posts of the same id, and one per rebuild (a home feed and an
+ * author set of the same id may rebuild at once; a rebuilder whose
+ * placeholder was taken over must not write into its successor's). TOKEN:
+ * printable, no space or braces, at most RDS_KEY_TOKEN_MAX characters
+ * (else 0 and ""). */
+size_t rds_key_rebuild_tmp(char *out, size_t cap, const char *prefix, int64_t id,
+                           const char *token);
 /* A post's cached value (feed/feed_postval.h), "pc:{P}". Until 2026-12-04
  * posts were hashes at "post:{P}": the new name keeps the two versions from
  * reading each other's keys (docs/OPERATIONS.md, "Upgrading"). */
