@@ -207,7 +207,7 @@ cleanup() {
 }
 # Stops the micro-benchmarks' Redis (step 7), by its PID.
 MICRO_PIDFILE=
-MICRO_ENTRIES= MICRO_CHECK= MICRO_PUSH= MICRO_HEAD= MICRO_READ_PCT=
+MICRO_ENTRIES= MICRO_CHECK= MICRO_PUSH= MICRO_HEAD= MICRO_READ_PCT= MICRO_APPLY_US= RQ_MS=
 MICRO_ENTRIES_D= MICRO_CHECK_D= MICRO_PUSH_D= MICRO_HEAD_D=
 MICRO_CHECK_S= MICRO_PUSH_S= MICRO_HEAD_S= MICRO_CHECK_DS= MICRO_PUSH_DS= MICRO_HEAD_DS=
 MICRO_SLOW_ALONE= MICRO_SLOW_HOGS= MICRO_SLOW_FIFO=
@@ -740,8 +740,20 @@ if [ -z "$ONLY" ]; then
           CROSS JOIN LATERAL (SELECT id FROM posts WHERE author_id = a.id AND deleted_at IS NULL
             ORDER BY created_at DESC, id DESC LIMIT 801) p" >"$WORK/explain.txt"
     EX_SEQSCAN=$(grep -c 'Seq Scan on posts' "$WORK/explain.txt" || true)
+    # The statement as feedcached sends it (feed_rebuild_all, prepared, the
+    # celebrities as its array parameter), for random users, one client:
+    # its latency is what a rebuild waits for PostgreSQL, where EXPLAIN
+    # ANALYZE's instrumentation costs more than the query (3.2 against 0.9
+    # ms for one user of the full graph, 2026-12-07).
+    EX_CELEBS=$(psql_q -c "SELECT '{' || coalesce(string_agg(followee_id::text, ','), '') || '}'
+        FROM (SELECT followee_id FROM follows GROUP BY followee_id HAVING count(*) >= $THRESH) s")
+    printf '%s\n' '\set u random(1, '"$USERS"')' \
+        "WITH f AS MATERIALIZED (SELECT followee_id FROM follows WHERE follower_id = :u) SELECT NULL::int8, followee_id, NULL::int8 FROM f UNION ALL (SELECT p.id, p.author_id, (extract(epoch FROM p.created_at) * 1000)::int8 FROM (SELECT :u::int8 AS id UNION ALL SELECT followee_id FROM f) a CROSS JOIN LATERAL (SELECT id, author_id, created_at FROM posts WHERE author_id = a.id AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $((FEED_MAX + 1))) p WHERE a.id <> ALL(:celebs::int8[]) ORDER BY p.created_at DESC, p.id DESC LIMIT $((FEED_MAX + 1)));" \
+        >"$WORK/rebuild_query.sql"
+    RQ_MS=$("$PG_BIN/pgbench" -n -M prepared -c 1 -T 3 -D celebs="$EX_CELEBS" -f "$WORK/rebuild_query.sql" "$PGC" 2>&1 |
+        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' || true)
     log "user $EX_USER: $EX_POSTS posts from $(tr -cd ',' <<<"$EX_AUTHORS" | wc -c) authors;" \
-        "rebuild query median $EX_MEDIAN ms (${EX_TIMES[*]})"
+        "rebuild query median $EX_MEDIAN ms (${EX_TIMES[*]}); feed_rebuild_all by pgbench, random users: ${RQ_MS:-?} ms"
 
     DAEMON_WARNINGS=$(grep -c -E ' (warn|error) ' "$WORK/feedcached.log" || true)
 
@@ -801,9 +813,14 @@ if [ -z "$ONLY" ]; then
     (cd bench/micro && RPORT=$MICRO_PORT R=1 H=4 F=$RAND_F D=$RAND_D N=$MICRO_ENTRIES_D \
         RATE=$PUBF_RATE I=$PUBF_I V='alone hogs' python3 publish_floor.py) \
         >"$WORK/publish_floor.txt" 2>&1 || log "publish_floor.py failed"
+    # A rebuild's write alone (its scratch key's ZADD, the union): Redis's
+    # CPU per rebuild of a feed of this graph's average size.
+    (cd bench/micro && RPORT=$MICRO_PORT R=2 K=200 ROWS=$MICRO_ENTRIES python3 rebuild_apply.py) \
+        >"$WORK/rebuild_apply.txt" 2>&1 || log "rebuild_apply.py failed"
+    MICRO_APPLY_US=$(sed -n 's/.* zadd \([0-9]*\) us$/\1/p' "$WORK/rebuild_apply.txt" | tail -1)
     stop_micro_redis
     sed 's/^/    /' "$WORK/push_floor.txt" "$WORK/push_floor_rand.txt" "$WORK/read_floor.txt" \
-        "$WORK/slowlog_sched.txt" "$WORK/publish_floor.txt" >&2
+        "$WORK/slowlog_sched.txt" "$WORK/publish_floor.txt" "$WORK/rebuild_apply.txt" >&2
     # micro_us N VARIANT: the variant's least us per delivery into N-entry
     # feeds over the rounds; micro_share N VARIANT: its highest share of
     # the ZADD ceiling timed in the same round.
@@ -1013,6 +1030,8 @@ if [ -z "$ONLY" ]; then
         "$(fmt "$(val read_cold.daemon_cpu_us_per_op)") / $(fmt "$(val read_cold.redis_cpu_us_per_op)")"
     row "Cold reads: rebuild query, EXPLAIN ANALYZE median ($EX_POSTS posts of user $EX_USER; $([ "$EX_SEQSCAN" = 0 ] && echo 'no Seq Scan' || echo 'SEQ SCAN on posts')) (ms)" \
         "$(fmt "$EX_MEDIAN" 2)"
+    row "Cold reads: the rebuild's statement as feedcached sends it (feed_rebuild_all, prepared, random users), pgbench latency, one client (ms; EXPLAIN ANALYZE's instrumentation costs more than the query)" \
+        "$(fmt "${RQ_MS:-0}" 2)"
     row "Mixed ${MIX//,//} (% reads/publishes/follows) at $HALF ops/s: read p50 / p99 (ms; better of 2 runs, p99 $(fmt "$(val mixed1.read_p99_ms)" 2) / $(fmt "$(val mixed2.read_p99_ms)" 2))" \
         "$(fmt "$(val mixed.read_p50_ms)" 2) / $(fmt "$(val mixed.read_p99_ms)" 2)" \
         "$(fmt "$(val read_half.read_p99_ms)" 2) ms read alone" \
@@ -1165,6 +1184,11 @@ if [ -z "$ONLY" ]; then
         limit "Cached reads/s / ZREVRANGE ceiling (>= 30%)" \
             "a cached read's commands (its sentinel and meta names, window with scores, MGET of 20) timed alone: at most ${MICRO_READ_PCT}% of the ceiling, whatever feedcached and the client cost$READ_BOUND" \
             "$(ratio "$READ_MAX" "$CEIL_ZREV")"
+    fi
+    if [ -n "$RQ_MS" ] && [ -n "$MICRO_APPLY_US" ]; then
+        limit "Median rebuild of a feed (<= 5 ms)" \
+            "its statement alone (feed_rebuild_all as feedcached sends it, prepared, random users, one pgbench client; PostgreSQL alone on the machine) $(fmt "$RQ_MS" 2) ms, plus its write alone (the scratch key's ZADD and the union, ${MICRO_ENTRIES} rows, bench/micro/rebuild_apply.py: Redis CPU) $(fmt "$(calc "$MICRO_APPLY_US / 1000")" 2) ms: $(fmt "$(calc "$RQ_MS + $MICRO_APPLY_US / 1000")" 2) ms before its four round trips and feedcached's own work, with nothing else on the CPUs (the cold reads run two at a time)" \
+            "$(fmt "$(val read_cold.rebuild_p50_ms)" 2) ms"
     fi
     print_limits() {
         local r a b c

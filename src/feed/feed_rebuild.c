@@ -30,10 +30,10 @@ typedef struct {
     list_t poll_link;          /* in e->rebuild_polls while the timer is armed */
     int64_t *markers;          /* celebrity authors (home feeds) */
     size_t nmarkers;
-    int64_t *authors;          /* authors whose posts go in */
-    size_t nauthors;
     int64_t *hint;             /* the celebrities the query left out (sorted) */
     size_t nhint;
+    int64_t *checked;          /* the user and the followees, whose flags the */
+    size_t nchecked;           /* apply's SMISMEMBER reads (home feeds) */
     uint64_t start_ns;
 } rebuild_t;
 
@@ -77,8 +77,8 @@ static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
     rds_args_free(&r->args);
     rds_args_free(&r->rows);
     free(r->markers);
-    free(r->authors);
     free(r->hint);
+    free(r->checked);
     free(r);
     feed_flight_finish(e->flights, kind, id, (int)status);
 }
@@ -107,17 +107,88 @@ static int64_t cell_int(const PGresult *res, int row, int col)
  * REBUILD_APPLY right behind it, which deletes it. */
 #define REBUILD_TMP_TTL_MS 60000
 
-/* Batch replies of apply_send: the scratch key's ZADD, its PEXPIRE, then
- * REBUILD_APPLY. */
-enum { APPLY_ROWS, APPLY_TTL, APPLY_SCRIPT };
+static void known_celeb_update(feed_engine_t *e, int64_t id, bool flagged);
+static bool in_sorted(const int64_t *set, size_t n, int64_t id);
+
+static void on_marked(rds_batch_t *b, void *arg)
+{
+    rebuild_t *r = arg;
+    if (rds_batch_failed(b)) {
+        rebuild_abort(r, "cannot mark the celebrities flagged meanwhile");
+        return;
+    }
+    metric_inc(feed_metrics.feed_rebuilds_total);
+    rebuild_end(r, FEED_REBUILD_OK);
+}
+
+/* Home feeds: the flags the apply's SMISMEMBER read against what the
+ * statement left out (the hint). Nearly always they agree. An author
+ * flagged that the hint did not have (another instance flagged it since
+ * this one last looked) had its posts written, and gets its marker now
+ * (FOLLOW_CELEB, as its marker job would have, had the feed existed). An
+ * author in the hint that is not flagged (Redis lost the set) has a marker
+ * but no posts in the feed: the feed is dropped and read again, with the
+ * hint now right. Returns whether the rebuild went on from here. */
+static bool check_flags(rebuild_t *r, const redisReply *rep)
+{
+    char key[RDS_KEY_MAX];
+    size_t klen = rebuild_key(r, key, sizeof key);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != r->nchecked) {
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "DEL");
+        rds_args_add(&r->args, key, klen);
+        rds_send(r->e->redis, feed_affinity(r->id), &r->args, NULL, NULL);
+        rebuild_end(r, FEED_REBUILD_UNAVAILABLE);
+        return true;
+    }
+    /* rep lives in r->batch: read it whole before the batch is reused. */
+    int64_t *late = fc_xmalloc(r->nchecked * sizeof *late);
+    size_t nlate = 0;
+    bool stale = false;
+    for (size_t i = 0; i < r->nchecked; i++) {
+        int64_t id = r->checked[i];
+        bool flagged = rep->element[i]->type == REDIS_REPLY_INTEGER &&
+                       rep->element[i]->integer == 1;
+        bool hinted = in_sorted(r->hint, r->nhint, id);
+        known_celeb_update(r->e, id, flagged);
+        if (flagged && !hinted)
+            late[nlate++] = id;
+        else if (!flagged && hinted)
+            stale = true;
+    }
+    rds_batch_clear(r->batch);
+    for (size_t i = 0; i < nlate && !stale; i++) {
+        feed_args_eval(&r->args, feed_script_follow_celeb, 1);
+        rds_args_add(&r->args, key, klen);
+        rds_args_addf(&r->args, FEED_MEMBER_CELEB "%" PRId64, late[i]);
+        rds_batch_add(r->batch, &r->args);
+    }
+    free(late);
+    if (stale) {
+        rds_args_reset(&r->args);
+        rds_args_str(&r->args, "DEL");
+        rds_args_add(&r->args, key, klen);
+        rds_send(r->e->redis, feed_affinity(r->id), &r->args, NULL, NULL);
+        rebuild_end(r, FEED_REBUILD_RETRY);
+        return true;
+    }
+    if (nlate) {
+        rds_batch_wait(r->batch, on_marked, r);
+        return true;
+    }
+    return false;
+}
 
 static void on_applied(rds_batch_t *b, void *arg)
 {
     rebuild_t *r = arg;
-    const redisReply *rows = rds_batch_reply(b, APPLY_ROWS);
+    /* apply_send's commands: the flags (home feeds), the scratch key's
+     * ZADD and PEXPIRE, REBUILD_APPLY. */
+    size_t first = r->checked ? 1 : 0;
+    const redisReply *rows = rds_batch_reply(b, first);
     int64_t v;
     if (!rows || rows->type == REDIS_REPLY_ERROR ||
-        rds_reply_int(rds_batch_reply(b, APPLY_SCRIPT), &v) != 0) {
+        rds_reply_int(rds_batch_reply(b, first + 2), &v) != 0) {
         rebuild_abort(r, "Redis did not take the rebuilt feed");
         return;
     }
@@ -125,6 +196,8 @@ static void on_applied(rds_batch_t *b, void *arg)
         rebuild_end(r, FEED_REBUILD_RETRY);
         return;
     }
+    if (r->checked && check_flags(r, rds_batch_reply(b, 0)))
+        return;
     if (r->kind == FEED_FLIGHT_HOME)
         metric_inc(feed_metrics.feed_rebuilds_total);
     rebuild_end(r, FEED_REBUILD_OK);
@@ -197,7 +270,11 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
 
 /* Ends REBUILD_APPLY (the epoch, the markers) and sends it behind the
  * scratch key's ZADD and PEXPIRE, one pipeline on one connection, so that
- * they reach Redis in that order. */
+ * they reach Redis in that order. A home feed's flags go first (on a
+ * cluster to their own node, at the same time): read after the placeholder
+ * exists, so that a celebrity flagged later sends its marker job after
+ * that, and the job's marker lands in the placeholder or the feed; what
+ * was flagged before is checked in check_flags. */
 static void apply_send(rebuild_t *r)
 {
     /* The epoch of the master this is written to: read under another one
@@ -211,23 +288,29 @@ static void apply_send(rebuild_t *r)
         rds_args_str(&r->args, "");
     for (size_t i = 0; i < r->nmarkers; i++)
         rds_args_addf(&r->args, FEED_MEMBER_CELEB "%" PRId64, r->markers[i]);
-    rds_args_t ttl;
-    rds_args_init(&ttl);
-    rds_args_str(&ttl, "PEXPIRE");
-    size_t tlen = tmp_key(r, key, sizeof key);
-    rds_args_add(&ttl, key, tlen);
-    rds_args_int(&ttl, REBUILD_TMP_TTL_MS);
     rds_batch_clear(r->batch);
+    rds_args_t cmd;
+    rds_args_init(&cmd);
+    if (r->checked) {
+        rds_args_str(&cmd, "SMISMEMBER");
+        rds_args_add(&cmd, key, rds_key_celebrities(key, sizeof key, r->e->prefix));
+        for (size_t i = 0; i < r->nchecked; i++)
+            rds_args_int(&cmd, r->checked[i]);
+        rds_batch_add(r->batch, &cmd);
+        rds_args_reset(&cmd);
+    }
     rds_batch_add(r->batch, &r->rows);
-    rds_batch_add(r->batch, &ttl);
+    rds_args_str(&cmd, "PEXPIRE");
+    rds_args_add(&cmd, key, tmp_key(r, key, sizeof key));
+    rds_args_int(&cmd, REBUILD_TMP_TTL_MS);
+    rds_batch_add(r->batch, &cmd);
     rds_batch_add(r->batch, &r->args);
-    rds_args_free(&ttl);
+    rds_args_free(&cmd);
     rds_args_reset(&r->rows);
     rds_batch_wait(r->batch, on_applied, r);
 }
 
-/* The rows of an author set, or of a home feed whose first query left out
- * other celebrities than Redis flags (feed_rebuild). */
+/* The rows of an author set. */
 static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
 {
     rebuild_t *r = arg;
@@ -235,20 +318,15 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
         rebuild_abort(r, errmsg ? errmsg : "PostgreSQL failed");
         return;
     }
-    apply_rows(r, res, r->kind == FEED_FLIGHT_HOME ? 2 : 1);
+    apply_rows(r, res, 1);
     apply_send(r);
 }
 
 static void query_rows(rebuild_t *r)
 {
     /* One more than fits: more rows than feed_max means older ones exist. */
-    int64_t limit = r->e->feed_max + 1;
-    if (r->kind == FEED_FLIGHT_HOME) {
-        pg_query_ids(r->e->pg, PGQ_feed_rebuild, r->authors, r->nauthors, &limit, on_rows, r);
-    } else {
-        const int64_t params[] = { r->id, limit };
-        pg_query_i64(r->e->pg, PGQ_author_posts, params, on_rows, r);
-    }
+    const int64_t params[] = { r->id, r->e->feed_max + 1 };
+    pg_query_i64(r->e->pg, PGQ_author_posts, params, on_rows, r);
 }
 
 /* ---- step 2: followees, rows, celebrity flags (home feeds) -------------- */
@@ -292,42 +370,10 @@ static void known_celeb_update(feed_engine_t *e, int64_t id, bool flagged)
     }
 }
 
-static void on_flags(rds_batch_t *b, void *arg)
-{
-    rebuild_t *r = arg;
-    const redisReply *rep = rds_batch_reply(b, 0);
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != r->nauthors) {
-        rebuild_abort(r, "cannot read the celebrity flags");
-        return;
-    }
-    /* authors[] holds the user and the followees; flagged ones move to
-     * markers[], the rest stay. The rows already read are right when the
-     * query left out exactly the flagged ones. */
-    r->markers = fc_xcalloc(r->nauthors ? r->nauthors : 1, sizeof *r->markers);
-    size_t kept = 0;
-    bool same = true;
-    for (size_t i = 0; i < r->nauthors; i++) {
-        bool flagged = rep->element[i]->type == REDIS_REPLY_INTEGER &&
-                       rep->element[i]->integer == 1;
-        if (flagged != in_sorted(r->hint, r->nhint, r->authors[i]))
-            same = false;
-        known_celeb_update(r->e, r->authors[i], flagged);
-        if (flagged)
-            r->markers[r->nmarkers++] = r->authors[i];
-        else
-            r->authors[kept++] = r->authors[i];
-    }
-    r->nauthors = kept;
-    if (same)
-        apply_send(r);
-    else
-        query_rows(r);
-}
-
 /* Whom the user follows, and the rows of them all but the celebrities known
- * so far, in one statement (feed_rebuild_all); then the flags (SMISMEMBER,
- * after the placeholder exists: a celebrity flagged later sends its marker
- * job after that, and the job's marker lands in the placeholder). */
+ * so far (the hint), in one statement (feed_rebuild_all); the hint's
+ * authors among them become markers. The flags go with the apply
+ * (apply_send, check_flags). */
 static void on_all(pg_status_t status, PGresult *res, const char *errmsg, void *arg)
 {
     rebuild_t *r = arg;
@@ -336,24 +382,17 @@ static void on_all(pg_status_t status, PGresult *res, const char *errmsg, void *
         return;
     }
     int rows = PQntuples(res);
-    r->authors = fc_xmalloc(((size_t)rows + 1) * sizeof *r->authors);
-    r->authors[r->nauthors++] = r->id;
+    r->checked = fc_xmalloc(((size_t)rows + 1) * sizeof *r->checked);
+    r->checked[r->nchecked++] = r->id;
     for (int i = 0; i < rows; i++)
         if (PQgetisnull(res, i, 0))
-            r->authors[r->nauthors++] = cell_int(res, i, 1);
+            r->checked[r->nchecked++] = cell_int(res, i, 1);
+    r->markers = fc_xmalloc(r->nchecked * sizeof *r->markers);
+    for (size_t i = 0; i < r->nchecked; i++)
+        if (in_sorted(r->hint, r->nhint, r->checked[i]))
+            r->markers[r->nmarkers++] = r->checked[i];
     apply_rows(r, res, 2);
-    char key[RDS_KEY_MAX];
-    size_t n = rds_key_celebrities(key, sizeof key, r->e->prefix);
-    rds_args_t flags;
-    rds_args_init(&flags);
-    rds_args_str(&flags, "SMISMEMBER");
-    rds_args_add(&flags, key, n);
-    for (size_t i = 0; i < r->nauthors; i++)
-        rds_args_int(&flags, r->authors[i]);
-    rds_batch_clear(r->batch);
-    rds_batch_add(r->batch, &flags);
-    rds_args_free(&flags);
-    rds_batch_wait(r->batch, on_flags, r);
+    apply_send(r);
 }
 
 static void query_all(rebuild_t *r)

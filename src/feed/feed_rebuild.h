@@ -8,17 +8,19 @@
  *      while we query PostgreSQL is lost.
  *   2. Home feeds: one statement reads the followees and the newest
  *      feed_max + 1 live posts of the user and the followees, leaving out
- *      the celebrities this instance knows (e->known_celebs); then Redis
- *      says which authors are flagged celebrities (SMISMEMBER): those are
- *      merged at read time, so they become markers and their posts stay out
- *      of the feed. When the flags differ from what the statement left out,
- *      the posts of the unflagged authors are read again (one more query).
- *      Author sets: the newest feed_max + 1 posts of the author. More than
- *      feed_max rows means older ones exist: the feed is partial.
+ *      the celebrities this instance knows (e->known_celebs): those become
+ *      markers, merged at read time. Author sets: the newest feed_max + 1
+ *      posts of the author. More than feed_max rows means older ones
+ *      exist: the feed is partial.
  *   3. REBUILD_APPLY adds the rows to the placeholder and marks it complete or
  *      partial, unless the placeholder was invalidated meanwhile (a DEL by
  *      timeline.invalidate, follow or unfollow): then nothing is written and
- *      the waiters read again.
+ *      the waiters read again. A home feed's celebrity flags (SMISMEMBER)
+ *      are read in the same round trip, after the placeholder exists. When
+ *      they differ from what the statement left out, an author flagged
+ *      since this instance last looked gets its marker (its posts are
+ *      already in), and when one it left out is no longer flagged (Redis
+ *      lost the set) the feed is dropped and read again.
  * Concurrent callers for one key share one run (feed_flight). At most
  * max_rebuilds runs go on at once (a cold-start stampede must not turn into
  * a PostgreSQL stampede): a caller that would start one more gets

@@ -774,6 +774,71 @@ static void late_post_below_floor(void **state)
     f->finished = true;
 }
 
+/* --- a rebuild that learns of a celebrity, or finds one gone ----------------------------- */
+
+/* Whether F's feed holds member m (an entry id, or a marker "c:<id>"). */
+static bool feed_has(ctx_t *x, size_t user, const char *m)
+{
+    redisReply *rep = redis_cmd(x, "ZSCORE %shome:{%" PRId64 "} %s", x->f->prefix,
+                                x->w.users[user], m);
+    bool has = rep->type == REDIS_REPLY_STRING;
+    freeReplyObject(rep);
+    return has;
+}
+
+/* A rebuild leaves out the posts of the celebrities its instance knows and
+ * reads the flags with its write (src/feed/feed_rebuild.c, check_flags).
+ * A fresh daemon knows none: F's first rebuild writes C's posts and then
+ * gives the feed C's marker. The next knows C: no post of C, the marker.
+ * Then C's flag goes (Redis lost it): the rebuild that still left C out
+ * drops the feed and reads again, now with C's posts and no marker. Every
+ * state reads exactly the SQL timeline. */
+static void rebuild_under_changed_flags(void **state)
+{
+    fixture_t *f = *state;
+    ctx_t x = { .f = f };
+    char err[8192], marker[32], post[32];
+    odb_world_init(&x.w, f->pg, f->c, seed, THRESHOLD);
+    build_world(&x);
+    snprintf(marker, sizeof marker, "c:%" PRId64, x.w.users[C]);
+    odb_posts_t tl = { 0 };
+    STEP(odb_pg_timeline(x.w.pg, x.w.users[F], &tl, err, sizeof err));
+    post[0] = '\0';
+    for (size_t k = 0; k < tl.n && !post[0]; k++)    /* newest first: C's at T0+155s */
+        if (tl.v[k].author_id == x.w.users[C])
+            snprintf(post, sizeof post, "%" PRId64, tl.v[k].id);
+    odb_posts_free(&tl);
+    assert_true(post[0] != '\0');
+
+    cached_feed(&x, F, "first rebuild");
+    if (!feed_has(&x, F, marker) || !feed_has(&x, F, post))
+        fail_msg("first rebuild (C flagged, not known yet): marker %s, C's post %s",
+                 feed_has(&x, F, marker) ? "there" : "missing",
+                 feed_has(&x, F, post) ? "there" : "missing");
+    compare(&x, F, "first rebuild: C's posts written, its marker added after");
+
+    fresh_feed(&x, F, -2, FEED_MAX, "second rebuild");
+    if (!feed_has(&x, F, marker) || feed_has(&x, F, post))
+        fail_msg("second rebuild (C known): marker %s, C's post %s",
+                 feed_has(&x, F, marker) ? "there" : "missing",
+                 feed_has(&x, F, post) ? "there" : "missing");
+    compare(&x, F, "second rebuild: C's marker, none of its posts");
+
+    freeReplyObject(redis_cmd(&x, "SREM %s{celebrities} %" PRId64, f->prefix, x.w.users[C]));
+    STEP(odb_rpc_invalidate(x.w.c, x.w.users[F], err, sizeof err));
+    cached_feed(&x, F, "third rebuild");
+    if (feed_has(&x, F, marker) || !feed_has(&x, F, post))
+        fail_msg("third rebuild (C's flag gone): marker %s, C's post %s",
+                 feed_has(&x, F, marker) ? "there" : "missing",
+                 feed_has(&x, F, post) ? "there" : "missing");
+    compare(&x, F, "third rebuild: C's flag gone, its posts written, no marker");
+    size_t failed = x.failed;
+    odb_world_free(&x.w);
+    if (failed)
+        fail_msg("seed %" PRIu64 ": %zu walks failed (see FOLLOW MISMATCH above)", seed, failed);
+    f->finished = true;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -781,6 +846,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(changes_during_fanout, start_slow_daemon,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(late_post_below_floor, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(rebuild_under_changed_flags, fixture_setup,
+                                        fixture_teardown),
     };
     /* e.g. FEEDCACHE_TEST_FILTER=changes_during_fanout */
     if (getenv("FEEDCACHE_TEST_FILTER"))

@@ -429,7 +429,7 @@ static void full_queue_refuses(void **state)
     pg_query_i64(pool, (pg_stmt_t)PGQ__COUNT, &one, on_result, &bad[0]);
     pg_query_i64(pool, PGQ_follower_count, NULL, on_result, &bad[1]);
     pg_query_ids(pool, PGQ_ping, &one, 1, NULL, on_result, &bad[2]);
-    pg_query_ids(pool, PGQ_feed_rebuild, &one, 1, NULL, on_result, &bad[3]);
+    pg_query_ids(pool, PGQ_feed_rebuild_all, &one, 1, NULL, on_result, &bad[3]);
     assert_int_equal(nbad, 0);
     assert_true(run_until_count(e, &nbad, 4, 1000));
     for (int i = 0; i < 4; i++) {
@@ -835,10 +835,10 @@ static void typed_parameters_reach_the_statements(void **state)
         pg_query_i64(pool, PGQ_follower_count, p3, on_table, &t[3]);
         pg_query_i64(pool, PGQ_followees, p4, on_table, &t[4]);
         int64_t authors[] = { 9002, 9003, INT64_MAX };
-        int64_t limit10[] = { 10 }, limit2[] = { 2 };
-        pg_query_ids(pool, PGQ_feed_rebuild, authors, 3, limit10, on_table, &t[5]);
-        pg_query_ids(pool, PGQ_feed_rebuild, authors, 3, limit2, on_table, &t[6]);
-        pg_query_ids(pool, PGQ_feed_rebuild, NULL, 0, limit10, on_table, &t[7]);
+        int64_t user_limit2[] = { 9001, 2 }, nobody_limit10[] = { 424242, 10 };
+        pg_query_ids(pool, PGQ_feed_rebuild_all, NULL, 0, user_limit2, on_table, &t[5]);
+        pg_query_ids(pool, PGQ_feed_rebuild_all, authors, 3, user_limit2, on_table, &t[6]);
+        pg_query_ids(pool, PGQ_feed_rebuild_all, NULL, 0, nobody_limit10, on_table, &t[7]);
         int64_t ids[] = { 90004, 90001, -5 };
         pg_query_ids(pool, PGQ_posts_by_ids, ids, 3, NULL, on_table, &t[8]);
         pg_query_ids(pool, PGQ_posts_by_ids, ids, 0, NULL, on_table, &t[9]);
@@ -861,9 +861,12 @@ static void typed_parameters_reach_the_statements(void **state)
     assert_string_equal(t[2].rows, "9004");
     assert_string_equal(t[3].rows, "0");
     assert_true(strcmp(t[4].rows, "9002;9003") == 0 || strcmp(t[4].rows, "9003;9002") == 0);
-    /* Newest first, the deleted post left out; ms since the epoch. */
-    assert_string_equal(t[5].rows, "90003|9002|3000;90002|9003|2000;90001|9002|1000");
-    assert_string_equal(t[6].rows, "90003|9002|3000;90002|9003|2000");
+    /* Newest first, the deleted post left out, at most the limit; ms since
+     * the epoch. Every author left out: the followees alone. Nobody
+     * followed, nothing posted: no row. */
+    assert_true(strcmp(t[5].rows, "|9002|;|9003|;90003|9002|3000;90002|9003|2000") == 0 ||
+                strcmp(t[5].rows, "|9003|;|9002|;90003|9002|3000;90002|9003|2000") == 0);
+    assert_true(strcmp(t[6].rows, "|9002|;|9003|") == 0 || strcmp(t[6].rows, "|9003|;|9002|") == 0);
     assert_string_equal(t[7].rows, "");
     /* By id, deleted ones too (the last column says so). */
     assert_true(strstr(t[8].rows, "90001|9002|1000|p1|f") != NULL);

@@ -100,7 +100,7 @@ unsigned pg_pool_queued(const pg_pool_t *pool);
 void pg_query_i64(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *params, pg_result_fn *cb,
                   void *privdata);
 
-/* Same for a statement whose $1 is an int8[] (feed_rebuild, posts_by_ids):
+/* Same for a statement whose $1 is an int8[] (feed_rebuild_all, posts_by_ids):
  * $1 holds ids[0 .. nids-1] (nids may be 0: an empty array), and $2..$n are
  * rest[0 .. n-2] (rest may be NULL when n is 1). */
 void pg_query_ids(pg_pool_t *pool, pg_stmt_t stmt, const int64_t *ids, size_t nids,

@@ -22,18 +22,11 @@
       "ORDER BY follower_id LIMIT $3") \
     /* Rebuild: whom $1 follows. The primary key (follower_id, followee_id). */ \
     Q(followees, 1, "SELECT followee_id FROM follows WHERE follower_id = $1") \
-    /* Rebuild: the newest $2 live posts of the authors in $1, one index range \
-     * scan per author (posts_author_created_idx) merged by a top-N sort. */ \
-    Q(feed_rebuild, 2, \
-      "SELECT p.id, p.author_id, " PG_MS("p.created_at") " FROM unnest($1::int8[]) AS a(id) " \
-      "CROSS JOIN LATERAL (SELECT id, author_id, created_at FROM posts " \
-      "WHERE author_id = a.id AND deleted_at IS NULL " \
-      "ORDER BY created_at DESC, id DESC LIMIT $2) p " \
-      "ORDER BY p.created_at DESC, p.id DESC LIMIT $2") \
     /* Rebuild in one round trip: whom $2 follows (rows with a NULL id: \
      * followee_id in the author column), then the newest $3 live posts of $2 \
      * and its followees but the authors in $1 (the celebrities known so far), \
-     * as feed_rebuild. The primary key of follows, then posts_author_created_idx. */ \
+     * one index range scan per author merged by a top-N sort. The primary key \
+     * of follows, then posts_author_created_idx. */ \
     Q(feed_rebuild_all, 3, \
       "WITH f AS MATERIALIZED (SELECT followee_id FROM follows WHERE follower_id = $2) " \
       "SELECT NULL::int8, followee_id, NULL::int8 FROM f UNION ALL " \
