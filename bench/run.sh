@@ -1187,7 +1187,7 @@ if [ -z "$ONLY" ]; then
     fi
     if [ -n "$RQ_MS" ] && [ -n "$MICRO_APPLY_US" ]; then
         limit "Median rebuild of a feed (<= 5 ms)" \
-            "its statement alone (feed_rebuild_all as feedcached sends it, prepared, random users, one pgbench client; PostgreSQL alone on the machine) $(fmt "$RQ_MS" 2) ms, plus its write alone (the scratch key's ZADD and the union, ${MICRO_ENTRIES} rows, bench/micro/rebuild_apply.py: Redis CPU) $(fmt "$(calc "$MICRO_APPLY_US / 1000")" 2) ms: $(fmt "$(calc "$RQ_MS + $MICRO_APPLY_US / 1000")" 2) ms before its four round trips and feedcached's own work, with nothing else on the CPUs (the cold reads run two at a time)" \
+            "its statement alone (feed_rebuild_all as feedcached sends it, prepared, random users, one pgbench client; PostgreSQL alone on the machine) $(fmt "$RQ_MS" 2) ms, plus its write alone (the scratch key's ZADD and the union, ${MICRO_ENTRIES} rows, bench/micro/rebuild_apply.py: Redis CPU) $(fmt "$(calc "$MICRO_APPLY_US / 1000")" 2) ms: $(fmt "$(calc "$RQ_MS + $MICRO_APPLY_US / 1000")" 2) ms before its three round trips (REBUILD_BEGIN, the statement, the apply with its flags) and feedcached's own work, with nothing else on the CPUs (the cold reads run two at a time)" \
             "$(fmt "$(val read_cold.rebuild_p50_ms)" 2) ms"
     fi
     print_limits() {
