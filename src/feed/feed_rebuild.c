@@ -121,6 +121,16 @@ static void on_marked(rds_batch_t *b, void *arg)
     rebuild_end(r, FEED_REBUILD_OK);
 }
 
+/* Deletes the feed just written (fire and forget) and ends the rebuild. */
+static void drop_feed(rebuild_t *r, const char *key, size_t klen, feed_rebuild_status_t status)
+{
+    rds_args_reset(&r->args);
+    rds_args_str(&r->args, "DEL");
+    rds_args_add(&r->args, key, klen);
+    rds_send(r->e->redis, feed_affinity(r->id), &r->args, NULL, NULL);
+    rebuild_end(r, status);
+}
+
 /* Home feeds: the flags the apply's SMISMEMBER read against what the
  * statement left out (the hint). Nearly always they agree. An author
  * flagged that the hint did not have (another instance flagged it since
@@ -134,11 +144,7 @@ static bool check_flags(rebuild_t *r, const redisReply *rep)
     char key[RDS_KEY_MAX];
     size_t klen = rebuild_key(r, key, sizeof key);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != r->nchecked) {
-        rds_args_reset(&r->args);
-        rds_args_str(&r->args, "DEL");
-        rds_args_add(&r->args, key, klen);
-        rds_send(r->e->redis, feed_affinity(r->id), &r->args, NULL, NULL);
-        rebuild_end(r, FEED_REBUILD_UNAVAILABLE);
+        drop_feed(r, key, klen, FEED_REBUILD_UNAVAILABLE);
         return true;
     }
     /* rep lives in r->batch: read it whole before the batch is reused. */
@@ -165,11 +171,7 @@ static bool check_flags(rebuild_t *r, const redisReply *rep)
     }
     free(late);
     if (stale) {
-        rds_args_reset(&r->args);
-        rds_args_str(&r->args, "DEL");
-        rds_args_add(&r->args, key, klen);
-        rds_send(r->e->redis, feed_affinity(r->id), &r->args, NULL, NULL);
-        rebuild_end(r, FEED_REBUILD_RETRY);
+        drop_feed(r, key, klen, FEED_REBUILD_RETRY);
         return true;
     }
     if (nlate) {
