@@ -24,7 +24,6 @@ typedef struct {
     char token[32];
     rds_batch_t *batch;
     rds_args_t args;
-    rds_args_t rows;           /* the scratch key's ZADD (apply_rows) */
     int polls;
     uv_timer_t *poll_timer;
     list_t poll_link;          /* in e->rebuild_polls while the timer is armed */
@@ -75,7 +74,6 @@ static void rebuild_end(rebuild_t *r, feed_rebuild_status_t status)
     int64_t id = r->id;
     rds_batch_free(r->batch);
     rds_args_free(&r->args);
-    rds_args_free(&r->rows);
     free(r->markers);
     free(r->hint);
     free(r->checked);
@@ -210,11 +208,12 @@ static size_t tmp_key(const rebuild_t *r, char *out, size_t cap)
     return rds_key_rebuild_tmp(out, cap, r->e->prefix, r->id, r->token);
 }
 
-/* Builds the scratch key's ZADD in r->rows from the rows of res that have
+static void apply_send(rebuild_t *r, rds_args_t *rows);
+
+/* Builds the scratch key's ZADD from the rows of res that have
  * an id (column 0 not NULL): all of them, or, when there are more than
  * feed_max (the query asks for one more), all but the oldest, and the
- * feed is partial. Then starts REBUILD_APPLY in r->args; the epoch and the
- * markers follow (apply_send). */
+ * feed is partial, and REBUILD_APPLY in r->args, and sends them (apply_send). */
 static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
 {
     int n = PQntuples(res), posts = 0, oldest = -1;
@@ -238,21 +237,22 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
     char tmp[RDS_KEY_MAX], pad[FEED_REBUILD_PAD_LEN];
     size_t tlen = tmp_key(r, tmp, sizeof tmp);
     memset(pad, '-', sizeof pad);
-    rds_args_reset(&r->rows);
-    rds_args_str(&r->rows, "ZADD");
-    rds_args_add(&r->rows, tmp, tlen);
-    rds_args_str(&r->rows, "0");
-    rds_args_add(&r->rows, pad, sizeof pad);
+    rds_args_t rows;
+    rds_args_init(&rows);
+    rds_args_str(&rows, "ZADD");
+    rds_args_add(&rows, tmp, tlen);
+    rds_args_str(&rows, "0");
+    rds_args_add(&rows, pad, sizeof pad);
     /* PostgreSQL's text of an int8 is already the decimal Redis wants. */
     for (int i = 0; i < n; i++) {
         if (i == oldest || PQgetisnull(res, i, 0))
             continue;
         if (home)
-            rds_args_int(&r->rows, feed_home_score(cell_int(res, i, ts_col)));
+            rds_args_int(&rows, feed_home_score(cell_int(res, i, ts_col)));
         else
-            rds_args_add(&r->rows, PQgetvalue(res, i, ts_col),
+            rds_args_add(&rows, PQgetvalue(res, i, ts_col),
                          (size_t)PQgetlength(res, i, ts_col));
-        rds_args_add(&r->rows, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+        rds_args_add(&rows, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
     }
     feed_args_eval(&r->args, feed_script_rebuild_apply, 2);
     args_key(r);
@@ -268,6 +268,8 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
      * newer post: one call fewer per delivery to the partial feeds that
      * rebuilds make (feed_scripts.h, "The sentinel's fraction"). */
     rds_args_int(&r->args, partial && home ? ots : 0);
+    apply_send(r, &rows);
+    rds_args_free(&rows);
 }
 
 /* Ends REBUILD_APPLY (the epoch, the markers) and sends it behind the
@@ -277,7 +279,7 @@ static void apply_rows(rebuild_t *r, const PGresult *res, int ts_col)
  * exists, so that a celebrity flagged later sends its marker job after
  * that, and the job's marker lands in the placeholder or the feed; what
  * was flagged before is checked in check_flags. */
-static void apply_send(rebuild_t *r)
+static void apply_send(rebuild_t *r, rds_args_t *rows)
 {
     /* The epoch of the master this is written to: read under another one
      * (a failover since), the feed is rebuilt rather than trusted. */
@@ -301,14 +303,13 @@ static void apply_send(rebuild_t *r)
         rds_batch_add(r->batch, &cmd);
         rds_args_reset(&cmd);
     }
-    rds_batch_add(r->batch, &r->rows);
+    rds_batch_add(r->batch, rows);
     rds_args_str(&cmd, "PEXPIRE");
     rds_args_add(&cmd, key, tmp_key(r, key, sizeof key));
     rds_args_int(&cmd, REBUILD_TMP_TTL_MS);
     rds_batch_add(r->batch, &cmd);
     rds_batch_add(r->batch, &r->args);
     rds_args_free(&cmd);
-    rds_args_reset(&r->rows);
     rds_batch_wait(r->batch, on_applied, r);
 }
 
@@ -321,7 +322,6 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
         return;
     }
     apply_rows(r, res, 1);
-    apply_send(r);
 }
 
 static void query_rows(rebuild_t *r)
@@ -394,7 +394,6 @@ static void on_all(pg_status_t status, PGresult *res, const char *errmsg, void *
         if (in_sorted(r->hint, r->nhint, r->checked[i]))
             r->markers[r->nmarkers++] = r->checked[i];
     apply_rows(r, res, 2);
-    apply_send(r);
 }
 
 static void query_all(rebuild_t *r)
@@ -570,7 +569,6 @@ static void rebuild_start(feed_engine_t *e, feed_flight_kind_t kind, int64_t id,
     snprintf(r->token, sizeof r->token, "%" PRIx64, ++e->next_token);
     r->batch = rds_batch_new(e->redis, feed_affinity(id));
     rds_args_init(&r->args);
-    rds_args_init(&r->rows);
     rebuild_begin(r);
 }
 
