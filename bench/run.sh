@@ -93,7 +93,10 @@
 # FC_BENCH_DAEMON_ARGS adds flags to feedcached's command line (e.g.
 # "--max-inflight 2000"), to compare settings; FC_BENCH_CAPTURE=DIR saves
 # the publish run's Redis data set and commands for
-# bench/micro/fanout_replay.py (MONITOR slows that run).
+# bench/micro/fanout_replay.py (MONITOR slows that run); FC_REDIS_THP=1
+# starts Redis with its heap in transparent huge pages (scripts/services.sh),
+# to compare with 4 KB pages on a host that stalls a large Redis
+# (bench/micro/redis_stall.py).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -211,6 +214,7 @@ MICRO_ENTRIES= MICRO_CHECK= MICRO_PUSH= MICRO_HEAD= MICRO_READ_PCT= MICRO_APPLY_
 MICRO_ENTRIES_D= MICRO_CHECK_D= MICRO_PUSH_D= MICRO_HEAD_D=
 MICRO_CHECK_S= MICRO_PUSH_S= MICRO_HEAD_S= MICRO_CHECK_DS= MICRO_PUSH_DS= MICRO_HEAD_DS=
 MICRO_SLOW_ALONE= MICRO_SLOW_HOGS= MICRO_SLOW_FIFO=
+STALL_FLOOR= STALL_SLOW=
 MICRO_RAND= MICRO_RAND_S= RAND_F= RAND_D=
 stop_micro_redis() {
     if [ -n "$MICRO_PIDFILE" ] && [ -s "$MICRO_PIDFILE" ]; then
@@ -255,6 +259,19 @@ used_memory() { rcli INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { p
 
 fb() { "${PIN_CLIENT[@]}" "$FB" --addr "127.0.0.1:$RPC_PORT" --pg "$PGC" --pid "$DAEMON_PID" \
     --redis "127.0.0.1:$RPORT" --metrics "127.0.0.1:$MET_PORT" --report "$REPORT" "$@"; }
+
+# stall_probe LABEL PORT: bench/micro/redis_stall.py against an idle Redis
+# (a PING every 2 ms for 5 s) into $WORK/stall_LABEL.txt; stall_text LABEL
+# is its figures as a phrase for the tables.
+stall_probe() {
+    (cd bench/micro && RPORT=$2 D=5 python3 redis_stall.py) >"$WORK/stall_$1.txt" 2>&1 ||
+        log "redis_stall.py ($1) failed"
+    log "idle Redis ($1): $(head -1 "$WORK/stall_$1.txt")"
+}
+stall_text() {
+    sed -n 's/^stall: rss_mb \([0-9]*\) .* max \([0-9.]*\) ms; over 2 ms: \([0-9]*\) (every ~\([0-9.-]*\) s); stalled \([0-9.]*\)% of the time; a call at a random time waits \([0-9.]*\) ms at p99$/\1 MB resident: stalled \5% of the time, \3 stalls over 2 ms (every ~\4 s), the longest \2 ms; a call at a random time waits \6 ms at p99/p' \
+        "$WORK/stall_$1.txt" 2>/dev/null | sed 's/ (every ~- s)//'
+}
 
 # One redis-benchmark ceiling (requests/s), pipelined 32 deep, 50 clients,
 # random keys, in db 9 (feedcached uses db 0).
@@ -665,6 +682,11 @@ if [ -z "$ONLY" ]; then
         >"$WORK/read_rt.txt"
     run_fb read_zipf --workload read --dist zipf --conns 8 --depth 8
     run_fb read_cold --workload read-cold --conns 2 --depth 1
+    # How long this machine stalls the run's Redis while it is idle (no
+    # load: the reads are over, the fan-out queue is empty): a floor under
+    # the p99 of any call that needs Redis (bench/micro/redis_stall.py; the
+    # same on an empty Redis in step 7's micro-benchmarks).
+    stall_probe main "$RPORT"
     # Fan-out at its maximum (closed loop, then until the queue is empty).
     # Redis logs every command or script slower than 1 ms meanwhile
     # (SLOWLOG); feedbench counts the Redis calls per delivery (INFO
@@ -775,6 +797,7 @@ if [ -z "$ONLY" ]; then
         redis-cli -p "$MICRO_PORT" PING >/dev/null 2>&1 && break
         sleep 0.1
     done
+    stall_probe empty "$MICRO_PORT"
     # Three rounds, each with the ZADD ceiling timed beside it on the same
     # Redis (the machine's speed can change by half within minutes): the
     # least time and the highest share of the ceiling count, as noise only
@@ -1140,6 +1163,15 @@ if [ -z "$ONLY" ]; then
         limit "Redis calls per delivery to a full feed (<= 2)" \
             "a delivery to a feed that must exist is one call in the script (FEED_PUSH: a ZADD NX of the sentinel, the fast markers and the entry), plus its shares of the script call (1/16 or more), of the size check (1 delivery in 8) and of the trims (4 calls per trim, one per slack (feed_max / 4, at most 64) + 8 deliveries or more: at most 0.12 at --feed-max 100, 0.06 at 800, more while feeds come down from their old size); a delivery to a guarded feed (its owner unfollowed someone in the last 10 minutes: the follow scenario just before) goes the slow way, 4 calls (ZADD NX, ZSCORE, SISMEMBER, ZREM of the fast markers)" \
             "$(fmt "$CALLS" 2)"
+        # The machine's own stalls of an idle Redis (stall_probe), the run's
+        # and an empty one: what no call to Redis escapes on this machine.
+
+        if [ -n "$(stall_text main)" ]; then
+            STALL_FLOOR="; and under any call to Redis, the machine's stalls of an idle Redis (bench/micro/redis_stall.py, a PING every 2 ms for 5 s, before the publish run): this run's Redis, $(stall_text main); an empty Redis, $(stall_text empty || true)"
+            DAMON_LINE=$(sed -n 's/^damon: //p' "$WORK/stall_main.txt")
+            [ -z "$DAMON_LINE" ] || STALL_FLOOR="$STALL_FLOOR (the kernel's DAMON: $DAMON_LINE)"
+            STALL_SLOW="; the same machine stops an idle Redis of this run's size, doing nothing: $(stall_text main)"
+        fi
         # The same log's entries of plain commands (not scripts): they cost
         # microseconds, so a time over 1 ms is the machine's, not their work.
         SLOW_PLAIN=$(echo "${SLOW_BY:-}" | tr ',' '\n' | sed 's/^_//' |
@@ -1149,12 +1181,12 @@ if [ -z "$ONLY" ]; then
         [ -z "$MICRO_SLOW_HOGS" ] ||
             SLOW_MICRO="; the same calls on a Redis of its own (bench/micro/slowlog_sched.py), entries over 1 ms: alone ${MICRO_SLOW_ALONE:-?}, with four busy loops competing for the two CPUs ${MICRO_SLOW_HOGS}, with those loops but Redis under SCHED_FIFO (nothing preempts it) ${MICRO_SLOW_FIFO:-not permitted}"
         limit "Longest command in the fan-out path (none over 1 ms)" \
-            "a call of 16 deliveries: $(fmt "$(calc "16 * $MICRO_PUSH_D")") us of Redis CPU (SLOWLOG times wall time, which a CPU shared with other processes stretches); plain commands over 1 ms in the same log, each microseconds of work: $SLOW_PLAIN$SLOW_MICRO" \
+            "a call of 16 deliveries: $(fmt "$(calc "16 * $MICRO_PUSH_D")") us of Redis CPU (SLOWLOG times wall time, which a CPU shared with other processes stretches); plain commands over 1 ms in the same log, each microseconds of work: $SLOW_PLAIN$SLOW_MICRO$STALL_SLOW" \
             "$(slow_text)"
     fi
     if [ -n "$MICRO_PUBF_ALONE" ]; then
         limit "post.publish p99 while fan-out runs (<= 2 ms)" \
-            "its two round trips to Redis alone (the publish state, then the write; nothing of feedcached's own time, no PostgreSQL), on a Redis of its own (bench/micro/publish_floor.py) behind FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at this run's $(fmt "$PUBF_RATE") deliveries/s into $MICRO_ENTRIES_D-entry feeds, p50 / p99: $MICRO_PUBF_ALONE alone, ${MICRO_PUBF_HOGS:-?} with four busy loops competing for the two CPUs" \
+            "its two round trips to Redis alone (the publish state, then the write; nothing of feedcached's own time, no PostgreSQL), on a Redis of its own (bench/micro/publish_floor.py) behind FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at this run's $(fmt "$PUBF_RATE") deliveries/s into $MICRO_ENTRIES_D-entry feeds, p50 / p99: $MICRO_PUBF_ALONE alone, ${MICRO_PUBF_HOGS:-?} with four busy loops competing for the two CPUs$STALL_FLOOR" \
             "$(fmt "$(val pub_fan.publish_rpc_p50_ms)" 2) / $(fmt "$(val pub_fan.publish_rpc_p99_ms)" 2) ms"
     fi
     MR_INS=$(calc "$(val mixed_ins.read_p99_ms) / $(val read_half.read_p99_ms)")
@@ -1415,6 +1447,8 @@ section() {
     [ -z "${FC_BENCH_FEEDCACHED:-}" ] || echo "- feedcached binary: \`$FC_BENCH_FEEDCACHED\`"
     [ -z "${FC_BENCH_PIN:-}" ] ||
         echo "- pinned (FC_BENCH_PIN): Redis, PostgreSQL and feedcached on CPUs ${FC_BENCH_PIN%%:*}, feedbench on ${FC_BENCH_PIN##*:}"
+    [ "${FC_REDIS_THP:-}" != 1 ] ||
+        echo "- Redis's heap in transparent huge pages (FC_REDIS_THP=1: jemalloc thp:always, disable-thp no)"
     [ -z "${FC_BENCH_REDIS_SCHED:-}" ] ||
         echo "- Redis scheduled as $FC_BENCH_REDIS_SCHED (FC_BENCH_REDIS_SCHED): with fifo, no other process of this machine preempts it"
     echo "- load average (1/5/15 min) at start $LOAD_START, at end $LOAD_END: the machine is" \

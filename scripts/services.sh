@@ -172,10 +172,17 @@ start_redis() {
         # hash-max-listpack-value 1024: for builds before 2026-12-04, which
         # cached posts as hashes (benchmarks compare them with this one); a
         # post is one string now.
-        redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+        # FC_REDIS_THP=1: Redis's heap in transparent huge pages (jemalloc
+        # asks for them; Redis's own disable-thp is turned off), for hosts
+        # that stop a process in proportion to its 4 KB pages
+        # (bench/micro/redis_stall.py; docs/OPERATIONS.md, "Deploying").
+        local thp=()
+        [ "${FC_REDIS_THP:-}" = 1 ] && thp=(env MALLOC_CONF=thp:always,metadata_thp:always)
+        "${thp[@]}" redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
             --daemonize yes --pidfile "$REDIS_PIDFILE" --logfile "$REDIS_LOG" \
             --dir "$REDIS_DIR" --zset-max-listpack-entries 1024 \
             --hash-max-listpack-value 1024 \
+            ${thp[@]:+--disable-thp no} \
             || { show_log "$REDIS_LOG"; die "redis-server failed to start"; }
         # Ready when our own process (by PID) answers on the port.
         for ((i = 0; i < 100; i++)); do
