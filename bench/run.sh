@@ -268,10 +268,7 @@ stall_probe() {
         log "redis_stall.py ($1) failed"
     log "idle Redis ($1): $(head -1 "$WORK/stall_$1.txt")"
 }
-stall_text() {
-    sed -n 's/^stall: rss_mb \([0-9]*\) .* max \([0-9.]*\) ms; over 2 ms: \([0-9]*\) (every ~\([0-9.-]*\) s); stalled \([0-9.]*\)% of the time; a call at a random time waits \([0-9.]*\) ms at p99$/\1 MB resident: stalled \5% of the time, \3 stalls over 2 ms (every ~\4 s), the longest \2 ms; a call at a random time waits \6 ms at p99/p' \
-        "$WORK/stall_$1.txt" 2>/dev/null | sed 's/ (every ~- s)//'
-}
+stall_text() { sed -n 's/^stall: //p' "$WORK/stall_$1.txt" 2>/dev/null; }
 
 # One redis-benchmark ceiling (requests/s), pipelined 32 deep, 50 clients,
 # random keys, in db 9 (feedcached uses db 0).
@@ -1151,6 +1148,15 @@ if [ -z "$ONLY" ]; then
     # nothing else would leave.
     LROWS=()
     limit() { LROWS+=("$1|$2|$3"); }
+    # The machine's own stalls of an idle Redis (stall_probe), the run's
+    # and an empty one: what no call to Redis escapes on this machine.
+    STALL_MAIN=$(stall_text main)
+    if [ -n "$STALL_MAIN" ]; then
+        STALL_FLOOR="; and under any call to Redis, the machine's stalls of an idle Redis (bench/micro/redis_stall.py, a PING every 2 ms for 5 s, before the publish run): this run's Redis, $STALL_MAIN; an empty Redis, $(stall_text empty)"
+        DAMON_LINE=$(sed -n 's/^damon: //p' "$WORK/stall_main.txt")
+        [ -z "$DAMON_LINE" ] || STALL_FLOOR="$STALL_FLOOR (the kernel's DAMON: $DAMON_LINE)"
+        STALL_SLOW="; the same machine stops an idle Redis of this run's size, doing nothing: $STALL_MAIN"
+    fi
     if [ -n "$MICRO_PUSH" ]; then
         # floor_text CHECK CHECK_SHARE PUSH PUSH_SHARE HEAD HEAD_SHARE N: the
         # fan-out floors into N-entry feeds.
@@ -1163,15 +1169,6 @@ if [ -z "$ONLY" ]; then
         limit "Redis calls per delivery to a full feed (<= 2)" \
             "a delivery to a feed that must exist is one call in the script (FEED_PUSH: a ZADD NX of the sentinel, the fast markers and the entry), plus its shares of the script call (1/16 or more), of the size check (1 delivery in 8) and of the trims (4 calls per trim, one per slack (feed_max / 4, at most 64) + 8 deliveries or more: at most 0.12 at --feed-max 100, 0.06 at 800, more while feeds come down from their old size); a delivery to a guarded feed (its owner unfollowed someone in the last 10 minutes: the follow scenario just before) goes the slow way, 4 calls (ZADD NX, ZSCORE, SISMEMBER, ZREM of the fast markers)" \
             "$(fmt "$CALLS" 2)"
-        # The machine's own stalls of an idle Redis (stall_probe), the run's
-        # and an empty one: what no call to Redis escapes on this machine.
-
-        if [ -n "$(stall_text main)" ]; then
-            STALL_FLOOR="; and under any call to Redis, the machine's stalls of an idle Redis (bench/micro/redis_stall.py, a PING every 2 ms for 5 s, before the publish run): this run's Redis, $(stall_text main); an empty Redis, $(stall_text empty || true)"
-            DAMON_LINE=$(sed -n 's/^damon: //p' "$WORK/stall_main.txt")
-            [ -z "$DAMON_LINE" ] || STALL_FLOOR="$STALL_FLOOR (the kernel's DAMON: $DAMON_LINE)"
-            STALL_SLOW="; the same machine stops an idle Redis of this run's size, doing nothing: $(stall_text main)"
-        fi
         # The same log's entries of plain commands (not scripts): they cost
         # microseconds, so a time over 1 ms is the machine's, not their work.
         SLOW_PLAIN=$(echo "${SLOW_BY:-}" | tr ',' '\n' | sed 's/^_//' |

@@ -5,11 +5,13 @@ Nothing else is asked of Redis, so a slow PING is time Redis (or this
 client) could not run, not work:
   RPORT=PORT python3 bench/micro/redis_stall.py
 Prints one line:
-  stall: rss_mb R pings N p50 A p99 B max C ms; over T ms: K (every ~P s);
-  stalled S% of the time; a call at a random time waits W ms at p99
+  stall: R MB resident: stalled S% of the time, K stalls over T ms (every
+  ~P s), the longest L ms; a call at a random time waits W ms at p99
+(as run.sh puts it into its tables), then the PINGs' own percentiles:
+  pings: N, p50 A ms, p99 B ms
 where R is Redis's resident set (INFO memory), K the PINGs slower than T
 ms (2), and P the median time between the starts of stalls (slow PINGs
-less than 100 ms apart are one stall), '-' with fewer than three. A PING
+less than 100 ms apart are one stall; left out with fewer than three). A PING
 is sent only after the last answer, so one that met a stall stands for
 the whole of it: S is the slow PINGs' time over the run's, and W what a
 call arriving at a random moment (as a request does) would wait at its
@@ -27,6 +29,7 @@ pages' access bits) and stretch Redis's own run time. Every round trip to
 such a Redis can meet one: it is a floor under any p99 of a call that
 needs Redis, whatever the service does."""
 import glob, os, socket, time
+from redis_pipe import cli
 
 def stalls_summary(samples, over_ms):
     """samples: (t seconds, latency ms). Returns (count over, period s or None)."""
@@ -57,15 +60,8 @@ def random_arrival_p99(samples, over_ms, dur_s):
 def pct(sorted_ms, p):
     return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * p))]
 
-def rss_mb(s):
-    s.sendall(b'*2\r\n$4\r\nINFO\r\n$6\r\nmemory\r\n')
-    data = b''
-    while True:
-        data += s.recv(65536)
-        head, _, body = data.partition(b'\r\n')
-        if head.startswith(b'$') and len(body) >= int(head[1:]):
-            break
-    for line in body.decode().splitlines():
+def rss_mb():
+    for line in cli('INFO', 'memory').splitlines():
         if line.startswith('used_memory_rss:'):
             return int(line.split(':')[1]) / 1e6
     return 0.0
@@ -87,11 +83,11 @@ def damon():
 def main():
     port = int(os.environ['RPORT'])
     dur = float(os.environ.get('D', '5'))
-    every = float(os.environ.get('I', '2')) / 1000
+    interval = float(os.environ.get('I', '2')) / 1000
     over = float(os.environ.get('T', '2'))
     s = socket.create_connection(('127.0.0.1', port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    rss = rss_mb(s)
+    rss = rss_mb()
     samples = []
     t0 = time.monotonic()
     while time.monotonic() - t0 < dur:
@@ -102,16 +98,16 @@ def main():
             got += s.recv(64)
         b = time.monotonic()
         samples.append((a - t0, (b - a) * 1000))
-        time.sleep(every)
+        time.sleep(interval)
     took = time.monotonic() - t0
     ms = sorted(x[1] for x in samples)
     k, period = stalls_summary(samples, over)
     stalled = sum(x for x in ms if x > over) / (took * 1000)
-    print('stall: rss_mb %.0f pings %d p50 %.2f p99 %.2f max %.2f ms; over %g ms: %d (every ~%s s);'
-          ' stalled %.1f%% of the time; a call at a random time waits %.2f ms at p99'
-          % (rss, len(ms), pct(ms, 0.5), pct(ms, 0.99), ms[-1], over, k,
-             '%.2f' % period if period else '-', 100 * stalled,
-             random_arrival_p99(samples, over, took)))
+    often = ' (every ~%.2f s)' % period if period else ''
+    print('stall: %.0f MB resident: stalled %.1f%% of the time, %d stalls over %g ms%s,'
+          ' the longest %.2f ms; a call at a random time waits %.2f ms at p99'
+          % (rss, 100 * stalled, k, over, often, ms[-1], random_arrival_p99(samples, over, took)))
+    print('pings: %d, p50 %.2f ms, p99 %.2f ms' % (len(ms), pct(ms, 0.5), pct(ms, 0.99)))
     d = damon()
     if d:
         print('damon: ' + d)
