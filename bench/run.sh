@@ -215,7 +215,7 @@ MICRO_ENTRIES_D= MICRO_CHECK_D= MICRO_PUSH_D= MICRO_HEAD_D=
 MICRO_CHECK_S= MICRO_PUSH_S= MICRO_HEAD_S= MICRO_CHECK_DS= MICRO_PUSH_DS= MICRO_HEAD_DS=
 MICRO_SLOW_ALONE= MICRO_SLOW_HOGS= MICRO_SLOW_FIFO=
 STALL_FLOOR= STALL_SLOW=
-MICRO_RAND= MICRO_RAND_S= RAND_F= RAND_D=
+MICRO_RAND= MICRO_RAND_S= MICRO_RAND_RANGE= RAND_F= RAND_D=
 stop_micro_redis() {
     if [ -n "$MICRO_PIDFILE" ] && [ -s "$MICRO_PIDFILE" ]; then
         kill -TERM "$(cat "$MICRO_PIDFILE")" 2>/dev/null || true
@@ -802,16 +802,22 @@ if [ -z "$ONLY" ]; then
     (cd bench/micro && RPORT=$MICRO_PORT R=3 NS="$MICRO_ENTRIES $MICRO_ENTRIES_D" HS=128 V='check push head' \
         CEIL_N=$CEIL_N CEIL_R=$USERS python3 push_floor.py) >"$WORK/push_floor.txt" 2>&1 || log "push_floor.py failed"
     # The same FEED_PUSH as the service reaches feeds: each post to its
-    # deliveries per post at random over as many feeds as the graph has
-    # (at most 10,000: already more than the CPU's last-level cache), so
-    # that each delivery reads its feed from memory, where the 1,000 feeds
-    # above, in order, stay in the cache (bench/RESULTS.md, 2026-12-06
-    # morning: 47.9 against 0.002 memory reads per delivery).
-    RAND_F=$(calc "int($FEEDS < 10000 ? $FEEDS : 10000)")
+    # deliveries per post at random over as many feeds as the graph has,
+    # so that each delivery reads its feed from memory, where the 1,000
+    # feeds above, in order, stay in the cache (bench/RESULTS.md,
+    # 2026-12-06 morning: 47.9 against 0.002 memory reads per delivery).
+    # The floor the fan-out target is judged by, so it is timed longer
+    # than the others (~100,000 deliveries, about a second of Redis's CPU,
+    # per round) and in five rounds, whose median share of the ceiling
+    # counts: the share of one round is of two short timings, and the
+    # highest of them is that of the round whose ceiling the machine
+    # slowed most (bench/RESULTS.md, 2026-12-07 midday: 0.14-0.44 over
+    # rounds of one sitting).
+    RAND_F=$FEEDS
     RAND_D=$(calc "int($(val publish.deliveries_per_post) + 0.5)")
     [ "$RAND_D" -ge 1 ] 2>/dev/null || RAND_D=27
-    RAND_P=$(calc "int(27000 / $RAND_D) + 1")
-    (cd bench/micro && RPORT=$MICRO_PORT R=3 F=$RAND_F D=$RAND_D P=$RAND_P NS="$MICRO_ENTRIES_D" V='push' \
+    RAND_P=$(calc "int(100000 / $RAND_D) + 1")
+    (cd bench/micro && RPORT=$MICRO_PORT R=5 F=$RAND_F D=$RAND_D P=$RAND_P NS="$MICRO_ENTRIES_D" V='push' \
         CEIL_N=$CEIL_N CEIL_R=$USERS python3 push_floor.py) >"$WORK/push_floor_rand.txt" 2>&1 ||
         log "push_floor.py (at random) failed"
     (cd bench/micro && RPORT=$MICRO_PORT R=1 ENTRIES=$MICRO_ENTRIES python3 read_floor.py) \
@@ -850,8 +856,16 @@ if [ -z "$ONLY" ]; then
     micro_share() {
         grep "^N= *$1 " "${3:-$WORK/push_floor.txt}" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g | tail -1
     }
+    # micro_shares N VARIANT FILE: the variant's shares of the ceiling, one
+    # per round, lowest first.
+    micro_shares() {
+        grep "^N= *$1 " "$3" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g
+    }
     MICRO_RAND=$(micro_us "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt")
-    MICRO_RAND_S=$(micro_share "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt")
+    MICRO_RAND_S=$(micro_shares "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt" |
+        awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+    MICRO_RAND_RANGE=$(micro_shares "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt" |
+        awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%d rounds, %s-%s", NR, lo, hi }')
     # MICRO_{CHECK,PUSH,HEAD}: into the average feed; _D: into the feed a
     # delivery meets; _S, _DS: their shares.
     for v in CHECK:check PUSH:push 'HEAD:head H=128'; do
@@ -1164,7 +1178,7 @@ if [ -z "$ONLY" ]; then
             echo "into $7-entry feeds: FEED_PUSH (calls of 16) $(fmt "$3" 2) us of Redis CPU per delivery, at most $(fmt "$4" 2) of the ceiling; the least a delivery to a feed that must exist costs (one ZADD NX of the sentinel and the entry) $(fmt "$1" 2) us, at most $(fmt "$2" 2); a head set in front of the feed at its cheapest (H = 128) $(fmt "$5" 2) us, at most $(fmt "$6" 2)"
         }
         limit "Fan-out deliveries/s / ZADD ceiling (>= 0.35)" \
-            "$(floor_text "$MICRO_CHECK" "$MICRO_CHECK_S" "$MICRO_PUSH" "$MICRO_PUSH_S" "$MICRO_HEAD" "$MICRO_HEAD_S" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_CHECK_DS" "$MICRO_PUSH_D" "$MICRO_PUSH_DS" "$MICRO_HEAD_D" "$MICRO_HEAD_DS" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does); all of these into 1,000 feeds in order, which stay in the CPU's cache; FEED_PUSH as the service reaches feeds ($RAND_D per post at random over $RAND_F feeds of $MICRO_ENTRIES_D entries, read from memory at each delivery): $(fmt "$MICRO_RAND" 2) us, at most $(fmt "$MICRO_RAND_S" 2) of the ceiling" \
+            "$(floor_text "$MICRO_CHECK" "$MICRO_CHECK_S" "$MICRO_PUSH" "$MICRO_PUSH_S" "$MICRO_HEAD" "$MICRO_HEAD_S" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_CHECK_DS" "$MICRO_PUSH_D" "$MICRO_PUSH_DS" "$MICRO_HEAD_D" "$MICRO_HEAD_DS" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does); all of these into 1,000 feeds in order, which stay in the CPU's cache; FEED_PUSH as the service reaches feeds ($RAND_D per post at random over the graph's $RAND_F feeds, of $MICRO_ENTRIES_D entries, read from memory at each delivery): $(fmt "$MICRO_RAND" 2) us at the least, $(fmt "$MICRO_RAND_S" 2) of the ceiling timed beside it (the median round; $MICRO_RAND_RANGE)" \
             "$(fmt "$(val publish.fanout_redis_cpu_us_per_delivery)" 1) us per delivery, publishing included, Redis at $(fmt "$(val publish.fanout_redis_cpu_cores)" 2) cores: $(fmt "$FAN_RATIO" 3); by command (commandstats, us per delivery): $(val publish.fanout_usec_top), the scripts' own at least $(fmt "$(val publish.fanout_script_own_us_per_delivery)" 2)"
         limit "Redis calls per delivery to a full feed (<= 2)" \
             "a delivery to a feed that must exist is one call in the script (FEED_PUSH: a ZADD NX of the sentinel, the fast markers and the entry), plus its shares of the script call (1/16 or more), of the size check (1 delivery in 8) and of the trims (4 calls per trim, one per slack (feed_max / 4, at most 64) + 8 deliveries or more: at most 0.12 at --feed-max 100, 0.06 at 800, more while feeds come down from their old size); a delivery to a guarded feed (its owner unfollowed someone in the last 10 minutes: the follow scenario just before) goes the slow way, 4 calls (ZADD NX, ZSCORE, SISMEMBER, ZREM of the fast markers)" \

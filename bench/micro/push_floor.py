@@ -7,7 +7,8 @@ FLUSHALL!):
 Feeds are newest-first listpacks as feedcached writes them (integer members,
 scores 2^53 - created_at, the sentinel of a complete feed, an epoch marker
 and the fast markers at the head), F feeds (1000) of N entries (NS="1 275
-800"), P posts (20) each, sent with redis-cli --pipe; with D > 0, each post
+800"; one written, the others COPYs of it), P posts (20) each, sent with
+redis-cli --pipe; with D > 0, each post
 goes to D feeds drawn at random instead of all F in order, as a service's
 posts reach their authors' followers (F=10000 D=27 P=1000: the quick graph;
 feeds that do not fit the CPU's last-level cache are then read from memory
@@ -56,20 +57,24 @@ def setup(F, N, how):
     cli('FLUSHALL')
     # Listpacks throughout, the head's merged tails included (N + 2 (H + 1)).
     cli('CONFIG', 'SET', 'zset-max-listpack-entries', '4096')
-    buf = []
-    for u in range(1, F + 1):
-        # The sentinel, an epoch and the fast markers (a feed FEED_PUSH adds
-        # to in one ZADD NX).
-        args = ['ZADD', 'fc:home:{%d}' % u, -1, 's', -6, 'e:0123456789abcdef', -7, 'f:1',
-                -7, 'f:2']
-        if how == 'head':   # the meta members live in the head
-            buf.append(resp(*args))
-            args = ['ZADD', 'fc:tail:{%d}' % u]
-        for i in range(1, N):
-            args += [BASE - (1764000000000 + i * 1000 + u), pid(i * 7 + u)]
-        if len(args) > 2:
-            buf.append(resp(*args))
-    pipe(b''.join(buf))
+    # Feed 1 is written as feedcached writes one; the others are COPYs of it
+    # (a listpack is copied in one allocation), since a ZADD of N members
+    # into a listpack looks each up in it: building 63,000 feeds of 742
+    # entries one ZADD each took minutes, and a floor at the full graph's
+    # number of feeds needs them (bench/RESULTS.md, 2026-12-07 midday).
+    # The sentinel, an epoch and the fast markers (a feed FEED_PUSH adds to
+    # in one ZADD NX).
+    args = ['ZADD', 'fc:home:{1}', -1, 's', -6, 'e:0123456789abcdef', -7, 'f:1', -7, 'f:2']
+    keys = ['fc:home:{%d}']
+    if how == 'head':   # the meta members live in the head
+        cli(*[str(a) for a in args])
+        args = ['ZADD', 'fc:tail:{1}']
+        keys.append('fc:tail:{%d}')
+    for i in range(1, N):
+        args += [BASE - (1764000000000 + i * 1000), pid(i * 7)]
+    if len(args) > 2:
+        pipe(resp(*args))
+    pipe(b''.join(resp('COPY', k % 1, k % u) for u in range(2, F + 1) for k in keys))
 def targets(F, P, D):
     """Each post's feeds: all F in order (D = 0), or D distinct feeds drawn
     at random, as a service's posts reach their authors' followers."""
