@@ -100,6 +100,23 @@ double probe_cpu_pressure(void)
     return found ? (double)total / 1e6 : -1;
 }
 
+double probe_machine_busy(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    /* cpu  user nice system idle iowait irq softirq steal guest guest_nice:
+     * guest time is already counted in user and nice. */
+    unsigned long long v[8] = { 0 };
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n != 8)
+        return -1;
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
 double probe_info_value(const char *info, const char *key)
 {
     size_t klen = strlen(key);
@@ -508,6 +525,7 @@ void probe_take(const probe_cfg_t *cfg, probe_snap_t *s)
     if (s->redis.ok && s->redis.pid > 0 && is_local_redis((int)s->redis.pid))
         s->redis_wait_s = probe_proc_cpu_wait((int)s->redis.pid);
     s->pressure_s = probe_cpu_pressure();
+    s->machine_busy_s = probe_machine_busy();
     if (cfg->rpc && get_stats(cfg->rpc, &s->stats, err, sizeof err) != 0)
         warn_once(&said_stats, "feedcached stats", err);
     if (cfg->metrics) {

@@ -60,6 +60,7 @@ typedef struct {
     double daemon_wait_s;               /* probe_proc_cpu_wait; < 0: unknown */
     double redis_wait_s;                /* likewise, of Redis (a local one) */
     double pressure_s;                  /* probe_cpu_pressure; < 0: unknown */
+    double machine_busy_s;              /* probe_machine_busy; < 0: unknown */
     probe_redis_t redis;
     probe_stats_t stats;
     probe_hist_t lag, rebuild, read_rpc;
@@ -102,6 +103,12 @@ double probe_proc_cpu_wait(int pid);
  * waited for a CPU (/proc/pressure/cpu, "some" total), or -1. Over a
  * window, its rate is the share of the time a wake-up could be late. */
 double probe_cpu_pressure(void);
+
+/* CPU seconds the whole machine has spent busy, every CPU and every
+ * process (/proc/stat: all but idle and iowait), or -1. Over a window, the
+ * cores in use: less what feedcached, Redis and the load generator used,
+ * PostgreSQL's share and the kernel's own. */
+double probe_machine_busy(void);
 
 /* Quantile q (0..1) of the observations between two samples of a
  * histogram, interpolated linearly within the bucket as Prometheus'

@@ -822,6 +822,24 @@ static int run_load(const fb_opts_t *o, report_t *rep)
                    "(some task waiting) %s of the time\n", known(db, sizeof db, "%.2f", dw),
                    known(rb, sizeof rb, "%.2f", rw),
                    known(pb, sizeof pb, "%.0f%%", pressure < 0 ? -1 : 100 * pressure));
+        /* The whole machine, and what is not feedcached, Redis or feedbench:
+         * mostly PostgreSQL (the caller's writes, the fan-out's follower
+         * pages), whose processes come and go. */
+        double busy = rate_of(before.machine_busy_s, after.machine_busy_s, probe_secs);
+        double dc = rate_of(before.daemon_cpu_s, after.daemon_cpu_s, probe_secs);
+        double rc = before.redis.ok && after.redis.ok
+                        ? rate_of(before.redis.cpu_s, after.redis.cpu_s, probe_secs) : -1;
+        if (busy >= 0) {
+            kv(rep, "machine_busy_cores", "%.3f", busy);
+            printf("  machine: %.2f of %ld CPUs busy", busy, sysconf(_SC_NPROCESSORS_ONLN));
+            if (dc >= 0 && rc >= 0) {
+                double others = busy - dc - rc - client_cores;
+                kv(rep, "other_cpu_cores", "%.3f", others);
+                printf("; besides feedcached, Redis and feedbench: %.2f cores (PostgreSQL, the "
+                       "kernel's own)", others);
+            }
+            printf("\n");
+        }
     }
     if (before.stats.ok && after.stats.ok) {
         const probe_stats_t *a = &before.stats, *b = has_publish && drained.stats.ok

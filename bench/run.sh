@@ -1048,6 +1048,12 @@ if [ -z "$ONLY" ]; then
         "$(fmt "$(val read_max.cmd_calls_per_op)" 2)"
     row "Machine: time waiting for a CPU (s per s) feedcached / Redis, and CPU pressure (% of the time some task waited for one; /proc/pressure/cpu): reads at max throughput; at half of max; the publish run" \
         "$(cpu_waits read_max); $(cpu_waits read_half); $(cpu_waits publish)"
+    # machine_cpu WORKLOAD: "busy / of it not feedcached, Redis or feedbench".
+    machine_cpu() {
+        echo "$(fmt "$(val "$1.machine_busy_cores")" 2) / $(fmt "$(val "$1.other_cpu_cores")" 2)"
+    }
+    row "Machine: cores busy (of $(nproc); /proc/stat, every process) / of them neither feedcached, Redis nor feedbench (PostgreSQL, the kernel): reads at max throughput; at half of max; mixed; mixed with INSERTs alone; the publish run" \
+        "$(machine_cpu read_max); $(machine_cpu read_half); $(machine_cpu mixed); $(machine_cpu mixed_ins); $(machine_cpu publish)"
     row "Cached reads: celebrity windows served from feedcached's copy (celebrity_cache_ms, % of the windows merged)" \
         "$(fmt "$(val read_max.celeb_cached_pct)" 1)"
     PIPES=$(val read_rt.redis_reads_per_op)
@@ -1212,8 +1218,27 @@ if [ -z "$ONLY" ]; then
         mix_need() { calc "($MIX_DPS * $1 + $(val mixed.read_per_s) * $RCPU) / 1e6"; }
         MIX_NEED="; what the mix asks of Redis at the floors ($(fmt "$(val mixed.publish_per_s)") publishes/s x $(fmt "$(val mixed.deliveries_per_post)" 1) deliveries at the cost of one into $MICRO_ENTRIES_D-entry feeds, plus $(fmt "$(val mixed.read_per_s)") reads/s x $(fmt "$RCPU" 1) us): $(fmt "$(mix_need "$MICRO_PUSH_D")" 2) cores of Redis with FEED_PUSH, $(fmt "$(mix_need "$MICRO_HEAD_D")" 2) with a head set at its cheapest; one Redis thread has at most 1 (beyond it fan-out falls behind or reads queue: here the fan-out lag p99 was $(fmt "$(calc "$(val mixed.lag_p99_ms) / 1000")" 2) s)"
     fi
+    # What the mix asks of the whole machine at the least: its reads as the
+    # read-alone run at this rate used the machine (feedcached, Redis and
+    # feedbench; scaled to the mix's reads/s), the caller's INSERTs as the
+    # insert-only run added to what is neither of those (PostgreSQL), and
+    # the deliveries at the floor at random, Redis's part alone (nothing
+    # for feedcached's share of the fan-out or its follower pages). At or
+    # past the CPUs the machine has, nothing bounds the reads' wait for
+    # one (the CPUs were already 80-85% busy with the reads alone).
+    MIX_MACHINE=
+    if [ -n "$MICRO_RAND" ] && [ -n "$(val read_half.machine_busy_cores)" ] &&
+        [ -n "$(val mixed_ins.other_cpu_cores)" ] && [ -n "${MIX_DPS:-}" ]; then
+        # The offered mix, not what was served: a shed read costs little.
+        MIX_RPCT=${MIX%%,*} MIX_PPCT=$(echo "$MIX" | cut -d, -f2)
+        MIX_R=$(calc "$(val read_half.machine_busy_cores) * $MIX_RPCT / 100")
+        MIX_I=$(calc "$(val mixed_ins.other_cpu_cores) - $(val read_half.other_cpu_cores)")
+        MIX_I=$(calc "$MIX_I > 0 ? $MIX_I : 0")
+        MIX_F=$(calc "$HALF * $MIX_PPCT / 100 * $(val mixed.deliveries_per_post) * $MICRO_RAND / 1e6")
+        MIX_MACHINE="; what the mix offered asks of the whole machine at the least: its reads as the read-alone run at $HALF reads/s used it, scaled to $MIX_RPCT% ($(fmt "$MIX_R" 2) cores), the caller's INSERTs in PostgreSQL as the insert-only run added them ($(fmt "$MIX_I" 2)), $MIX_PPCT% publishes' deliveries at the floor at random, Redis alone ($(fmt "$MIX_F" 2)): $(fmt "$(calc "$MIX_R + $MIX_I + $MIX_F")" 2) of the $(nproc) CPUs (the mixed run kept $(fmt "$(val mixed.machine_busy_cores)" 2) busy and shed $(fmt "$(val mixed.overloaded)") requests)"
+    fi
     limit "Read p99 with 10% publishes / read-only p99 (<= 1.5x)" \
-        "not on a Redis of its own: the same mixed run with every publish its INSERT INTO posts alone (feedbench --insert-only: no post.publish, no fan-out, nothing of feedcache's but the reads; PostgreSQL shares the two CPUs), best of 2 (p99 $(fmt "$(val mixed_ins1.read_p99_ms)" 2) / $(fmt "$(val mixed_ins2.read_p99_ms)" 2) ms): $(fmt "$MR_INS" 2)x ($(fmt "$(val mixed_ins.read_p99_ms)" 2) / $(fmt "$(val read_half.read_p99_ms)" 2) ms)$MIX_NEED" \
+        "not on a Redis of its own: the same mixed run with every publish its INSERT INTO posts alone (feedbench --insert-only: no post.publish, no fan-out, nothing of feedcache's but the reads; PostgreSQL shares the two CPUs), best of 2 (p99 $(fmt "$(val mixed_ins1.read_p99_ms)" 2) / $(fmt "$(val mixed_ins2.read_p99_ms)" 2) ms): $(fmt "$MR_INS" 2)x ($(fmt "$(val mixed_ins.read_p99_ms)" 2) / $(fmt "$(val read_half.read_p99_ms)" 2) ms)$MIX_NEED$MIX_MACHINE" \
         "$(fmt "$MR" 2)x"
     # The same bound from this run's own figures: the ceiling's Redis time
     # per ZREVRANGE (redis-benchmark keeps Redis at a full CPU: its time per
