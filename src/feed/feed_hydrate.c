@@ -21,7 +21,7 @@ typedef struct {
     unsigned affinity;
     feed_hpost_t *posts;
     size_t n;
-    bool bodies;
+    buf_t *bodies;             /* the caller's, or NULL */
     bool counted;
     feed_hydrate_fn *cb;
     void *arg;
@@ -63,6 +63,13 @@ static void fill_post(hydrate_t *h, const feed_hpost_t *p, const char *body, siz
 }
 
 static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void *arg);
+
+static void take_body(feed_hpost_t *p, buf_t *bodies, const char *body, size_t len)
+{
+    p->body_off = bodies->len;
+    p->body_len = len;
+    buf_append(bodies, body, len);
+}
 
 /* Looks the posts still missing up on pool. */
 static void query_misses(hydrate_t *h, pg_pool_t *pool)
@@ -112,7 +119,7 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
             const char *body = PQgetvalue(res, row, 3);
             size_t len = (size_t)PQgetlength(res, row, 3);
             if (h->bodies && !p->deleted)
-                p->body = fc_xstrndup(body, len);
+                take_body(p, h->bodies, body, len);
             fill_post(h, p, body, len);
             break;
         }
@@ -125,7 +132,7 @@ static void on_rows(pg_status_t status, PGresult *res, const char *errmsg, void 
     hydrate_end(h, 0, true);
 }
 
-bool feed_hydrate_take(feed_hpost_t *p, const char *value, size_t len, bool bodies)
+bool feed_hydrate_take(feed_hpost_t *p, const char *value, size_t len, buf_t *bodies)
 {
     feed_postval_t v = value ? feed_postval_parse(value, len)
                              : (feed_postval_t){ .kind = FEED_POSTVAL_MISS };
@@ -134,7 +141,7 @@ bool feed_hydrate_take(feed_hpost_t *p, const char *value, size_t len, bool bodi
     if (p->found) {
         p->author_id = v.author_id;
         if (bodies)
-            p->body = fc_xstrndup(v.body, v.body_len);
+            take_body(p, bodies, v.body, v.body_len);
     }
     return p->found || p->deleted;
 }
@@ -205,9 +212,8 @@ static size_t plan_gets(hydrate_t *h)
 }
 
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
-                  unsigned flags, feed_hydrate_fn *cb, void *arg)
+                  buf_t *bodies, unsigned flags, feed_hydrate_fn *cb, void *arg)
 {
-    bool bodies = flags & FEED_HYDRATE_BODIES;
     hydrate_t *h = fc_xcalloc(1, sizeof *h);
     h->e = e;
     h->affinity = affinity;

@@ -12,12 +12,14 @@
 #include <stdint.h>
 
 #include "feed/feed_engine.h"
+#include "util/buf.h"
 
 typedef struct {
     int64_t id;            /* in: the post */
     int64_t ts;            /* in: created_at from the feed; out: from PostgreSQL on a miss */
     int64_t author_id;     /* out (0 = unknown) */
-    char *body;            /* out, when bodies were asked for (free it) */
+    size_t body_off;       /* out, when bodies were asked for: the body is */
+    size_t body_len;       /* body_len bytes at body_off in the caller's buffer */
     bool found;            /* out: the post exists (hash or PostgreSQL) */
     bool deleted;          /* out: deleted, or unknown to PostgreSQL */
 } feed_hpost_t;
@@ -27,19 +29,22 @@ typedef struct {
 typedef void feed_hydrate_fn(int status, bool pg_used, void *arg);
 
 enum {
-    FEED_HYDRATE_BODIES = 1,      /* fetch bodies too */
     FEED_HYDRATE_UNCOUNTED = 2,   /* not a read: leave the post cache hit ratio alone (warming) */
 };
 
 /* posts must stay valid until cb runs (always later, from the loop). Posts
  * already found or deleted (feed_hydrate_take) are left as they are and not
- * counted; at least one must be neither. */
+ * counted; at least one must be neither. bodies, when not NULL, gets the
+ * bodies of the posts found appended (one buffer for a page: a copy of
+ * each body in its own allocation was 40 of a cached read's ~150 malloc
+ * and free calls, callgrind); it too must stay valid until cb runs. */
 void feed_hydrate(feed_engine_t *e, unsigned affinity, feed_hpost_t *posts, size_t n,
-                  unsigned flags, feed_hydrate_fn *cb, void *arg);
+                  buf_t *bodies, unsigned flags, feed_hydrate_fn *cb, void *arg);
 
 /* Fills p from a cached value the caller read itself (value NULL: a nil
- * reply), as feed_hydrate does with its MGET's; returns whether it was a
- * hit (found or deleted). Counts nothing. */
-bool feed_hydrate_take(feed_hpost_t *p, const char *value, size_t len, bool bodies);
+ * reply), as feed_hydrate does with its MGET's, appending its body to
+ * bodies unless NULL; returns whether it was a hit (found or deleted).
+ * Counts nothing. */
+bool feed_hydrate_take(feed_hpost_t *p, const char *value, size_t len, buf_t *bodies);
 
 #endif

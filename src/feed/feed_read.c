@@ -81,6 +81,10 @@
 #define READ_SLACK 4
 /* The smallest celebrity window; feed_read.c's header says why it is small. */
 #define READ_CELEB_MIN 8
+/* Bytes reserved per post of a hydrated page for the bodies, so that the
+ * page's one buffer is allocated once (a body is a few hundred bytes; a
+ * longer one grows it). */
+#define READ_BODY_GUESS 256
 /* When the first page starts at the newest post: a timestamp beyond any post
  * (9999-12-31) and the largest id. */
 #define READ_TS_MAX INT64_C(253402300799999)
@@ -151,6 +155,7 @@ typedef struct {
     size_t npage;
     bool more;
     feed_hpost_t *posts;        /* one per page item */
+    buf_t bodies;               /* their bodies (feed_hpost_t.body_off) */
 } read_t;
 
 static void read_start(read_t *r);
@@ -185,11 +190,9 @@ static void free_pre(read_t *r)
 
 static void free_posts(read_t *r)
 {
-    if (r->posts)
-        for (size_t i = 0; i < r->npage; i++)
-            free(r->posts[i].body);
     free(r->posts);
     r->posts = NULL;
+    buf_reset(&r->bodies);
     free(r->page);
     r->page = NULL;
     r->npage = 0;
@@ -202,6 +205,7 @@ static void read_free(read_t *r)
     free_pre(r);
     free_sources(r);
     free_posts(r);
+    buf_free(&r->bodies);
     rds_batch_free(r->batch);
     rds_args_free(&r->args);
     free(r);
@@ -291,7 +295,8 @@ static void reply_page(read_t *r)
     for (size_t i = 0; i < r->npage; i++) {
         const feed_hpost_t *p = &r->posts[i];
         if (p->found && !p->deleted)
-            pack_post(pk, p->id, p->author_id, p->ts, p->body, p->body ? strlen(p->body) : 0,
+            pack_post(pk, p->id, p->author_id, p->ts,
+                      p->body_len ? r->bodies.data + p->body_off : "", p->body_len,
                       r->req.hydrate);
     }
     feed_key_t last = { 0, 0 };
@@ -438,6 +443,9 @@ static void hydrate(read_t *r)
         return;
     }
     r->posts = fc_xcalloc(r->npage, sizeof *r->posts);
+    buf_t *bodies = r->req.hydrate ? &r->bodies : NULL;
+    if (bodies)
+        buf_reserve(bodies, r->npage * READ_BODY_GUESS);
     int64_t *ids = r->req.has_cursor ? NULL : fc_xmalloc(r->npage * sizeof *ids);
     size_t known = 0;
     for (size_t i = 0; i < r->npage; i++) {
@@ -452,7 +460,7 @@ static void hydrate(read_t *r)
             if (r->pre[k].id != p->id)
                 continue;
             if (r->pre[k].value &&
-                feed_hydrate_take(p, r->pre[k].value, r->pre[k].len, r->req.hydrate)) {
+                feed_hydrate_take(p, r->pre[k].value, r->pre[k].len, bodies)) {
                 metric_inc(feed_metrics.post_hits);
                 known++;
             }
@@ -469,8 +477,7 @@ static void hydrate(read_t *r)
         on_hydrated(0, false, r);
         return;
     }
-    feed_hydrate(r->e, r->affinity, r->posts, r->npage,
-                 r->req.hydrate ? FEED_HYDRATE_BODIES : 0, on_hydrated, r);
+    feed_hydrate(r->e, r->affinity, r->posts, r->npage, bodies, 0, on_hydrated, r);
 }
 
 /* ---- merge ------------------------------------------------------------- */
@@ -1077,5 +1084,6 @@ void feed_timeline_get(feed_engine_t *e, rpc_call_t *call, const feed_read_req_t
     r->celeb_n = celeb_window(feed_guess_window(e->guess, req->user_id), r->fetch_n);
     r->batch = rds_batch_new(e->redis, r->affinity);
     rds_args_init(&r->args);
+    buf_init(&r->bodies);
     read_start(r);
 }

@@ -271,9 +271,6 @@ static void on_written(feed_warm_job_t *st, bool ok)
 
 static void user_free(warm_user_t *u)
 {
-    if (u->posts)
-        for (size_t i = 0; i < u->nposts; i++)
-            free(u->posts[i].body);
     free(u->posts);
     rds_batch_free(u->batch);
     rds_args_free(&u->args);
@@ -405,7 +402,7 @@ static void on_touched(rds_batch_t *b, void *arg)
         return;
     }
     feed_hydrate(u->j->w->e, feed_affinity(u->item.id), u->posts, u->nposts,
-                 FEED_HYDRATE_BODIES | FEED_HYDRATE_UNCOUNTED, on_hydrated, u);
+                 NULL, FEED_HYDRATE_UNCOUNTED, on_hydrated, u);
 }
 
 static void on_rebuilt(int status, void *arg)
