@@ -1,7 +1,8 @@
 /* Integration tests for the Redis pool (rds.h) against real redis-servers.
  *
- * This program starts its own throwaway servers (redis-server from PATH,
- * loopback ports 16400..16419, data in a temp dir, daemonized with a pidfile)
+ * This program starts its own throwaway servers (redis-server from PATH, on
+ * loopback ports free when it starts, data in a temp dir, daemonized with a
+ * pidfile)
  * because it kills, stops and restarts them; it ignores FEEDCACHE_TEST_*.
  * Every server is stopped by PID in the group teardown, even after a failure.
  * FEEDCACHE_TEST_LOG=debug shows the pool's debug logs. */
@@ -28,18 +29,19 @@
 #include "store/redis/rds.h"
 #include "store/redis/rds_script.h"
 #include "util/log.h"
+#include "harness.h"
 #include "redis_direct.h"
 
 extern char **environ;
 
-enum {
-    PORT_PLAIN = 16400,   /* also serves a unix socket */
-    PORT_AUTH = 16401,    /* --requirepass */
-    PORT_KILL = 16402,
-    PORT_SLOW = 16403,
-    PORT_LATE = 16404,
-    PORT_CLOSE = 16405,
-};
+/* Chosen free at start (pick_ports): fixed ones clashed with another run
+ * of this program on the same machine. */
+static int PORT_PLAIN;   /* also serves a unix socket */
+static int PORT_AUTH;    /* --requirepass */
+static int PORT_KILL;
+static int PORT_SLOW;
+static int PORT_LATE;
+static int PORT_CLOSE;
 #define PASSWORD "s3cret pass"
 
 /* --- throwaway servers --------------------------------------------------- */
@@ -1048,7 +1050,9 @@ static void two_pools_share_metrics(void **state)
     uv_loop_init(&loop);
     char url[64];
     rds_pool_t *a = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 2, 1000);
-    rds_pool_t *b = make_pool(&loop, "redis://localhost:16400/1", 1, 1000);
+    char url_b[64];
+    snprintf(url_b, sizeof url_b, "redis://localhost:%d/1", PORT_PLAIN);
+    rds_pool_t *b = make_pool(&loop, url_b, 1, 1000);
     assert_true(wait_ready(&loop, a, 2, 5000));
     assert_true(wait_ready(&loop, b, 1, 5000));
     assert_int_equal(gauge("feedcache_redis_connections"), 3);
@@ -1222,6 +1226,28 @@ static void scripts_go_by_digest(void **state)
 
 /* --- setup ---------------------------------------------------------------- */
 
+/* Six distinct free ports. */
+static int pick_ports(void)
+{
+    int *ports[] = { &PORT_PLAIN, &PORT_AUTH, &PORT_KILL, &PORT_SLOW, &PORT_LATE, &PORT_CLOSE };
+    size_t n = sizeof ports / sizeof ports[0];
+    for (size_t i = 0; i < n; i++) {
+        for (int tries = 0;; tries++) {
+            int p = harness_free_port();
+            bool taken = false;
+            for (size_t j = 0; j < i; j++)
+                taken |= *ports[j] == p;
+            if (p > 0 && !taken) {
+                *ports[i] = p;
+                break;
+            }
+            if (tries == 100)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -1233,6 +1259,10 @@ static int group_setup(void **state)
     snprintf(tmpdir, sizeof tmpdir, "/tmp/fc-rds-XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
+        return -1;
+    }
+    if (pick_ports() != 0) {
+        fprintf(stderr, "no free loopback ports\n");
         return -1;
     }
     if (server_start(PORT_PLAIN, 0) != 0 || server_start(PORT_AUTH, 1) != 0)
