@@ -775,19 +775,21 @@ static int run_load(const fb_opts_t *o, report_t *rep)
     /* Costs per operation: rates over the probe window, so that the time
      * the probes themselves take does not skew them. */
     double op_rate = secs > 0 ? (double)ops / secs : 0;
+    /* Cores used over the probe window (< 0: unknown). */
+    double daemon_cores = rate_of(before.daemon_cpu_s, after.daemon_cpu_s, probe_secs);
+    double redis_cores = before.redis.ok && after.redis.ok
+                             ? rate_of(before.redis.cpu_s, after.redis.cpu_s, probe_secs) : -1;
     if (op_rate > 0 && probe_secs > 0) {
-        if (before.daemon_cpu_s >= 0 && after.daemon_cpu_s >= 0) {
-            double cpu = (after.daemon_cpu_s - before.daemon_cpu_s) / probe_secs;
-            kv(rep, "daemon_cpu_cores", "%.3f", cpu);
-            kv(rep, "daemon_cpu_us_per_op", "%.2f", cpu / op_rate * 1e6);
-            printf("  feedcached CPU: %.2f cores, %.1f us per operation\n", cpu,
-                   cpu / op_rate * 1e6);
+        if (daemon_cores >= 0) {
+            kv(rep, "daemon_cpu_cores", "%.3f", daemon_cores);
+            kv(rep, "daemon_cpu_us_per_op", "%.2f", daemon_cores / op_rate * 1e6);
+            printf("  feedcached CPU: %.2f cores, %.1f us per operation\n", daemon_cores,
+                   daemon_cores / op_rate * 1e6);
         }
-        if (before.redis.ok && after.redis.ok) {
-            double cpu = (after.redis.cpu_s - before.redis.cpu_s) / probe_secs;
+        if (redis_cores >= 0) {
             double cmds = (double)(after.redis.commands - before.redis.commands) / probe_secs;
-            kv(rep, "redis_cpu_cores", "%.3f", cpu);
-            kv(rep, "redis_cpu_us_per_op", "%.2f", cpu / op_rate * 1e6);
+            kv(rep, "redis_cpu_cores", "%.3f", redis_cores);
+            kv(rep, "redis_cpu_us_per_op", "%.2f", redis_cores / op_rate * 1e6);
             kv(rep, "redis_cmds_per_s", "%.0f", cmds);
             kv(rep, "redis_cmds_per_op", "%.2f", cmds / op_rate);
             /* Read events in Redis: with one operation in flight at a time,
@@ -798,7 +800,8 @@ static int run_load(const fb_opts_t *o, report_t *rep)
             kv(rep, "redis_reads_per_op", "%.2f", rds_reads / op_rate);
             printf("  Redis: %.2f cores, %.1f us, %.2f commands and %.2f read events per operation "
                    "(%.0f commands/s)\n",
-                   cpu, cpu / op_rate * 1e6, cmds / op_rate, rds_reads / op_rate, cmds);
+                   redis_cores, redis_cores / op_rate * 1e6, cmds / op_rate, rds_reads / op_rate,
+                   cmds);
             /* By command (a publish run reports them per delivery below). */
             if (!has_publish)
                 report_calls(rep, "cmd", "operation", "op", &before.redis, &after.redis,
@@ -826,14 +829,11 @@ static int run_load(const fb_opts_t *o, report_t *rep)
          * mostly PostgreSQL (the caller's writes, the fan-out's follower
          * pages), whose processes come and go. */
         double busy = rate_of(before.machine_busy_s, after.machine_busy_s, probe_secs);
-        double dc = rate_of(before.daemon_cpu_s, after.daemon_cpu_s, probe_secs);
-        double rc = before.redis.ok && after.redis.ok
-                        ? rate_of(before.redis.cpu_s, after.redis.cpu_s, probe_secs) : -1;
         if (busy >= 0) {
             kv(rep, "machine_busy_cores", "%.3f", busy);
             printf("  machine: %.2f of %ld CPUs busy", busy, sysconf(_SC_NPROCESSORS_ONLN));
-            if (dc >= 0 && rc >= 0) {
-                double others = busy - dc - rc - client_cores;
+            if (daemon_cores >= 0 && redis_cores >= 0) {
+                double others = busy - daemon_cores - redis_cores - client_cores;
                 kv(rep, "other_cpu_cores", "%.3f", others);
                 printf("; besides feedcached, Redis and feedbench: %.2f cores (PostgreSQL, the "
                        "kernel's own)", others);

@@ -853,19 +853,16 @@ if [ -z "$ONLY" ]; then
     micro_us() {
         grep "^N= *$1 " "${3:-$WORK/push_floor.txt}" | sed -n "s/.* $2 *\([0-9.]*\) (.*/\1/p" | sort -g | head -1
     }
-    micro_share() {
-        grep "^N= *$1 " "${3:-$WORK/push_floor.txt}" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g | tail -1
-    }
-    # micro_shares N VARIANT FILE: the variant's shares of the ceiling, one
-    # per round, lowest first.
+    # micro_shares N VARIANT [FILE]: its shares of the ceiling, one per
+    # round, lowest first.
     micro_shares() {
-        grep "^N= *$1 " "$3" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g
+        grep "^N= *$1 " "${3:-$WORK/push_floor.txt}" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g
     }
+    micro_share() { micro_shares "$@" | tail -1; }
     MICRO_RAND=$(micro_us "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt")
-    MICRO_RAND_S=$(micro_shares "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt" |
-        awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
-    MICRO_RAND_RANGE=$(micro_shares "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt" |
-        awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%d rounds, %s-%s", NR, lo, hi }')
+    # The floor at random: the median round's share, and the range.
+    read -r MICRO_RAND_S MICRO_RAND_RANGE < <(micro_shares "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt" |
+        awk '{ v[NR] = $1 } END { if (NR) printf "%s %d rounds, %s-%s\n", v[int((NR + 1) / 2)], NR, v[1], v[NR] }') || true
     # MICRO_{CHECK,PUSH,HEAD}: into the average feed; _D: into the feed a
     # delivery meets; _S, _DS: their shares.
     for v in CHECK:check PUSH:push 'HEAD:head H=128'; do
@@ -1220,7 +1217,7 @@ if [ -z "$ONLY" ]; then
     fi
     # What the mix asks of the whole machine at the least: its reads as the
     # read-alone run at this rate used the machine (feedcached, Redis and
-    # feedbench; scaled to the mix's reads/s), the caller's INSERTs as the
+    # feedbench; scaled to the mix's share of reads), the caller's INSERTs as the
     # insert-only run added to what is neither of those (PostgreSQL), and
     # the deliveries at the floor at random, Redis's part alone (nothing
     # for feedcached's share of the fan-out or its follower pages). At or
@@ -1228,9 +1225,9 @@ if [ -z "$ONLY" ]; then
     # one (the CPUs were already 80-85% busy with the reads alone).
     MIX_MACHINE=
     if [ -n "$MICRO_RAND" ] && [ -n "$(val read_half.machine_busy_cores)" ] &&
-        [ -n "$(val mixed_ins.other_cpu_cores)" ] && [ -n "${MIX_DPS:-}" ]; then
+        [ -n "$(val mixed_ins.other_cpu_cores)" ] && [ -n "$(val mixed.deliveries_per_post)" ]; then
         # The offered mix, not what was served: a shed read costs little.
-        MIX_RPCT=${MIX%%,*} MIX_PPCT=$(echo "$MIX" | cut -d, -f2)
+        IFS=, read -r MIX_RPCT MIX_PPCT _ <<<"$MIX"
         MIX_R=$(calc "$(val read_half.machine_busy_cores) * $MIX_RPCT / 100")
         MIX_I=$(calc "$(val mixed_ins.other_cpu_cores) - $(val read_half.other_cpu_cores)")
         MIX_I=$(calc "$MIX_I > 0 ? $MIX_I : 0")

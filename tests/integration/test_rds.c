@@ -36,12 +36,12 @@ extern char **environ;
 
 /* Chosen free at start (pick_ports): fixed ones clashed with another run
  * of this program on the same machine. */
-static int PORT_PLAIN;   /* also serves a unix socket */
-static int PORT_AUTH;    /* --requirepass */
-static int PORT_KILL;
-static int PORT_SLOW;
-static int PORT_LATE;
-static int PORT_CLOSE;
+static int port_plain;   /* also serves a unix socket */
+static int port_auth;    /* --requirepass */
+static int port_kill;
+static int port_slow;
+static int port_late;
+static int port_close;
 #define PASSWORD "s3cret pass"
 
 /* --- throwaway servers --------------------------------------------------- */
@@ -391,7 +391,7 @@ static void commands_and_binary_safety(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 2, 1000);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_plain, url, sizeof url), 2, 1000);
     assert_non_null(pool);
     assert_true(wait_ready(&loop, pool, 2, 5000));
     uint64_t cmds0 = counter("feedcache_redis_commands_total");
@@ -488,7 +488,7 @@ static void pipelined_incrs_in_order(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 4, 2000);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_plain, url, sizeof url), 4, 2000);
     assert_true(wait_ready(&loop, pool, 4, 5000));
     roundtrip_line(&loop, pool, "DEL incr:counter");
 
@@ -519,7 +519,7 @@ static void auth_and_select(void **state)
     uv_loop_init(&loop);
     char url[128];
     /* The password has a space: %20 in the URL. */
-    snprintf(url, sizeof url, "redis://:s3cret%%20pass@127.0.0.1:%d/3", PORT_AUTH);
+    snprintf(url, sizeof url, "redis://:s3cret%%20pass@127.0.0.1:%d/3", port_auth);
     rds_pool_t *pool = make_pool(&loop, url, 2, 1000);
     assert_true(wait_ready(&loop, pool, 2, 5000));
 
@@ -534,7 +534,7 @@ static void auth_and_select(void **state)
     finish(&loop, pool);
 
     /* The key really is in db 3 (checked with a plain blocking client). */
-    redisContext *c = redisConnect("127.0.0.1", PORT_AUTH);
+    redisContext *c = redisConnect("127.0.0.1", port_auth);
     assert_non_null(c);
     assert_int_equal(c->err, 0);
     redisReply *rep = redisCommand(c, "AUTH %s", PASSWORD);
@@ -555,7 +555,7 @@ static void auth_and_select(void **state)
     const char *fmts[] = { "redis://:wrong@127.0.0.1:%d/3", "redis://127.0.0.1:%d" };
     for (int i = 0; i < 2; i++) {
         uv_loop_init(&loop);
-        snprintf(url, sizeof url, fmts[i], PORT_AUTH);
+        snprintf(url, sizeof url, fmts[i], port_auth);
         pool = make_pool(&loop, url, 2, 1000);
         run_for(&loop, 600);
         assert_int_equal(rds_pool_ready(pool), 0);
@@ -578,7 +578,7 @@ static void first_connect_waits(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[128];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 2, 1000);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_plain, url, sizeof url), 2, 1000);
     assert_int_equal(rds_pool_ready(pool), 0);
     rec_t r[3];
     memset(r, 0, sizeof r);
@@ -603,7 +603,7 @@ static void first_connect_waits(void **state)
 static void acl_user(void **state)
 {
     (void)state;
-    redisContext *c = redisConnect("127.0.0.1", PORT_PLAIN);
+    redisContext *c = redisConnect("127.0.0.1", port_plain);
     assert_non_null(c);
     assert_int_equal(c->err, 0);
     redisReply *rep = redisCommand(c, "ACL SETUSER fcacl on >acl%%pw ~* &* +@all");
@@ -613,7 +613,7 @@ static void acl_user(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[128];
-    snprintf(url, sizeof url, "redis://fcacl:acl%%25pw@127.0.0.1:%d", PORT_PLAIN);
+    snprintf(url, sizeof url, "redis://fcacl:acl%%25pw@127.0.0.1:%d", port_plain);
     rds_pool_t *pool = make_pool(&loop, url, 1, 1000);
     assert_true(wait_ready(&loop, pool, 1, 5000));
     rec_t who = roundtrip_line(&loop, pool, "ACL WHOAMI");
@@ -621,7 +621,7 @@ static void acl_user(void **state)
     finish(&loop, pool);
 
     uv_loop_init(&loop);
-    snprintf(url, sizeof url, "redis://fcacl:wrong@127.0.0.1:%d", PORT_PLAIN);
+    snprintf(url, sizeof url, "redis://fcacl:wrong@127.0.0.1:%d", port_plain);
     pool = make_pool(&loop, url, 1, 1000);
     run_for(&loop, 600);
     assert_int_equal(rds_pool_ready(pool), 0);
@@ -638,7 +638,7 @@ static void unix_socket_with_db(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[160];
-    snprintf(url, sizeof url, "unix://%s/redis-%d.sock?db=2", tmpdir, PORT_PLAIN);
+    snprintf(url, sizeof url, "unix://%s/redis-%d.sock?db=2", tmpdir, port_plain);
     rds_pool_t *pool = make_pool(&loop, url, 1, 1000);
     assert_true(wait_ready(&loop, pool, 1, 5000));
     rec_t ci = roundtrip_line(&loop, pool, "CLIENT INFO");
@@ -678,17 +678,17 @@ static int retrier_done(void *arg)
 static void killed_server_fails_everything_then_reconnects(void **state)
 {
     (void)state;
-    assert_int_equal(server_start(PORT_KILL, 0), 0);
+    assert_int_equal(server_start(port_kill, 0), 0);
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_KILL, url, sizeof url), 2, 3000);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_kill, url, sizeof url), 2, 3000);
     assert_true(wait_ready(&loop, pool, 2, 5000));
     uint64_t timeouts0 = counter("feedcache_redis_timeouts_total");
     uint64_t reconnects0 = counter("feedcache_redis_reconnects_total");
 
     /* Stopped: the commands are written but never answered. */
-    server_signal(PORT_KILL, SIGSTOP);
+    server_signal(port_kill, SIGSTOP);
     retrier_t rt = { .pool = pool, .max_retries = 200 };
     rds_args_t get;
     rds_args_init(&get);
@@ -701,7 +701,7 @@ static void killed_server_fails_everything_then_reconnects(void **state)
     assert_int_equal(rt.calls, 0);
     assert_int_equal(rds_pool_pending(pool), 200);
 
-    server_stop(PORT_KILL, SIGKILL);
+    server_stop(port_kill, SIGKILL);
     uint64_t t0 = now_ms();
     assert_true(run_until(&loop, retrier_done, &rt, 2500));
     fprintf(stderr, "# killed: %d callbacks, all NULL: %d, re-sent from callbacks: %d\n",
@@ -721,7 +721,7 @@ static void killed_server_fails_everything_then_reconnects(void **state)
     /* Down for a while (backoff grows), then back: the pool heals itself. */
     run_for(&loop, 700);
     assert_int_equal(rds_pool_ready(pool), 0);
-    assert_int_equal(server_start(PORT_KILL, 0), 0);
+    assert_int_equal(server_start(port_kill, 0), 0);
     t0 = now_ms();
     assert_true(wait_ready(&loop, pool, 2, 10000));
     fprintf(stderr, "# reconnected %llu ms after the restart\n",
@@ -731,17 +731,17 @@ static void killed_server_fails_everything_then_reconnects(void **state)
     assert_string_equal(ok.str, "OK");
     rds_args_free(&get);
     finish(&loop, pool);
-    server_stop(PORT_KILL, SIGTERM);
+    server_stop(port_kill, SIGTERM);
 }
 
 static void command_timeout_drops_and_recovers(void **state)
 {
     (void)state;
-    assert_int_equal(server_start(PORT_SLOW, 0), 0);
+    assert_int_equal(server_start(port_slow, 0), 0);
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_SLOW, url, sizeof url), 1, 300);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_slow, url, sizeof url), 1, 300);
     assert_true(wait_ready(&loop, pool, 1, 5000));
     uint64_t timeouts0 = counter("feedcache_redis_timeouts_total");
 
@@ -764,7 +764,7 @@ static void command_timeout_drops_and_recovers(void **state)
     assert_string_equal(ok.str, "OK");
 
     /* Same with a stopped process. */
-    server_signal(PORT_SLOW, SIGSTOP);
+    server_signal(port_slow, SIGSTOP);
     rec_t st = { 0 };
     send_line(pool, 5, rec_cb, &st, "GET k");
     t0 = now_ms();
@@ -775,12 +775,12 @@ static void command_timeout_drops_and_recovers(void **state)
     assert_true(took >= 250 && took < 1000);
     run_for(&loop, 500);
     assert_int_equal(rds_pool_ready(pool), 0);   /* handshake cannot finish */
-    server_signal(PORT_SLOW, SIGCONT);
+    server_signal(port_slow, SIGCONT);
     assert_true(wait_ready(&loop, pool, 1, 8000));
     ok = roundtrip_line(&loop, pool, "GET k");
     assert_string_equal(ok.str, "after");
     finish(&loop, pool);
-    server_stop(PORT_SLOW, SIGTERM);
+    server_stop(port_slow, SIGTERM);
 }
 
 static void server_down_at_start(void **state)
@@ -789,7 +789,7 @@ static void server_down_at_start(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_LATE, url, sizeof url), 2, 500);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_late, url, sizeof url), 2, 500);
     assert_non_null(pool);
     run_for(&loop, 400);
     assert_int_equal(rds_pool_ready(pool), 0);
@@ -798,12 +798,12 @@ static void server_down_at_start(void **state)
     assert_int_equal(rec.calls, 0);
     assert_true(wait_calls(&loop, &rec, 1, 1000));
     assert_int_equal(rec.nulls, 1);
-    assert_int_equal(server_start(PORT_LATE, 0), 0);
+    assert_int_equal(server_start(port_late, 0), 0);
     assert_true(wait_ready(&loop, pool, 2, 10000));
     rec = roundtrip_line(&loop, pool, "PING");
     assert_string_equal(rec.str, "PONG");
     finish(&loop, pool);
-    server_stop(PORT_LATE, SIGTERM);
+    server_stop(port_late, SIGTERM);
 }
 
 /* A host name is resolved on the thread pool (here from /etc/hosts), and
@@ -815,7 +815,7 @@ static void host_name_resolves(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    snprintf(url, sizeof url, "redis://localhost:%d", PORT_PLAIN);
+    snprintf(url, sizeof url, "redis://localhost:%d", port_plain);
     rds_pool_t *pool = make_pool(&loop, url, 2, 1000);
     assert_non_null(pool);
     assert_int_equal(rds_pool_ready(pool), 0);
@@ -871,8 +871,8 @@ static void not_connected_calls_back_later_with_null(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    /* Nothing listens on PORT_LATE now: the pool never gets a connection. */
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_LATE, url, sizeof url), 2, 500);
+    /* Nothing listens on port_late now: the pool never gets a connection. */
+    rds_pool_t *pool = make_pool(&loop, url_of(port_late, url, sizeof url), 2, 500);
     run_for(&loop, 100);
     assert_int_equal(rds_pool_ready(pool), 0);
     uint64_t errs0 = counter("feedcache_redis_errors_total");
@@ -914,7 +914,7 @@ static void close_runs_deferred_failures(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_LATE, url, sizeof url), 1, 500);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_late, url, sizeof url), 1, 500);
     run_for(&loop, 50);
     assert_int_equal(rds_pool_ready(pool), 0);
 
@@ -962,7 +962,7 @@ static void close_from_a_deferred_callback(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_LATE, url, sizeof url), 1, 500);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_late, url, sizeof url), 1, 500);
     run_for(&loop, 50);
     defer_closer_t d = { .pool = pool };
     for (int i = 0; i < 4; i++)
@@ -978,13 +978,13 @@ static void close_from_a_deferred_callback(void **state)
 static void close_runs_outstanding_callbacks(void **state)
 {
     (void)state;
-    assert_int_equal(server_start(PORT_CLOSE, 0), 0);
+    assert_int_equal(server_start(port_close, 0), 0);
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_CLOSE, url, sizeof url), 2, 5000);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_close, url, sizeof url), 2, 5000);
     assert_true(wait_ready(&loop, pool, 2, 5000));
-    server_signal(PORT_CLOSE, SIGSTOP);
+    server_signal(port_close, SIGSTOP);
     rec_t rec = { 0 };
     for (unsigned i = 0; i < 50; i++)
         send_line(pool, i, rec_cb, &rec, "GET k%u", i);
@@ -999,7 +999,7 @@ static void close_runs_outstanding_callbacks(void **state)
     finish(&loop, NULL);
     assert_int_equal(rec.calls, 51);
     assert_int_equal(rec.nulls, 51);
-    server_signal(PORT_CLOSE, SIGCONT);
+    server_signal(port_close, SIGCONT);
 }
 
 typedef struct {
@@ -1024,7 +1024,7 @@ static void close_from_inside_a_callback(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_CLOSE, url, sizeof url), 2, 5000);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_close, url, sizeof url), 2, 5000);
     assert_true(wait_ready(&loop, pool, 2, 5000));
     closer_t c = { .pool = pool };
     for (int i = 0; i < 10; i++)
@@ -1040,7 +1040,7 @@ static void close_from_inside_a_callback(void **state)
     assert_int_equal(c.late.nulls, 1);
     assert_int_equal(other.calls, 1);
     assert_int_equal(other.nulls, 1);
-    server_stop(PORT_CLOSE, SIGTERM);
+    server_stop(port_close, SIGTERM);
 }
 
 static void two_pools_share_metrics(void **state)
@@ -1049,9 +1049,9 @@ static void two_pools_share_metrics(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *a = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 2, 1000);
+    rds_pool_t *a = make_pool(&loop, url_of(port_plain, url, sizeof url), 2, 1000);
     char url_b[64];
-    snprintf(url_b, sizeof url_b, "redis://localhost:%d/1", PORT_PLAIN);
+    snprintf(url_b, sizeof url_b, "redis://localhost:%d/1", port_plain);
     rds_pool_t *b = make_pool(&loop, url_b, 1, 1000);
     assert_true(wait_ready(&loop, a, 2, 5000));
     assert_true(wait_ready(&loop, b, 1, 5000));
@@ -1133,7 +1133,7 @@ static void direct_ok(redisContext *c, const char *line)
 static void scripts_go_by_digest(void **state)
 {
     (void)state;
-    redisContext *c = redisConnect("127.0.0.1", PORT_PLAIN);
+    redisContext *c = redisConnect("127.0.0.1", port_plain);
     assert_non_null(c);
     assert_int_equal(c->err, 0);
     /* Our digest is Redis's. */
@@ -1148,7 +1148,7 @@ static void scripts_go_by_digest(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     char url[64];
-    rds_pool_t *pool = make_pool(&loop, url_of(PORT_PLAIN, url, sizeof url), 1, 1000);
+    rds_pool_t *pool = make_pool(&loop, url_of(port_plain, url, sizeof url), 1, 1000);
     assert_true(wait_ready(&loop, pool, 1, 5000));
     uint64_t loads0 = counter("feedcache_redis_script_loads_total");
     uint64_t noscript0 = counter("feedcache_redis_noscript_total");
@@ -1229,7 +1229,7 @@ static void scripts_go_by_digest(void **state)
 /* Six distinct free ports. */
 static int pick_ports(void)
 {
-    int *ports[] = { &PORT_PLAIN, &PORT_AUTH, &PORT_KILL, &PORT_SLOW, &PORT_LATE, &PORT_CLOSE };
+    int *ports[] = { &port_plain, &port_auth, &port_kill, &port_slow, &port_late, &port_close };
     size_t n = sizeof ports / sizeof ports[0];
     for (size_t i = 0; i < n; i++) {
         for (int tries = 0;; tries++) {
@@ -1265,7 +1265,7 @@ static int group_setup(void **state)
         fprintf(stderr, "no free loopback ports\n");
         return -1;
     }
-    if (server_start(PORT_PLAIN, 0) != 0 || server_start(PORT_AUTH, 1) != 0)
+    if (server_start(port_plain, 0) != 0 || server_start(port_auth, 1) != 0)
         return -1;
     return 0;
 }
