@@ -215,7 +215,8 @@ MICRO_ENTRIES_D= MICRO_CHECK_D= MICRO_PUSH_D= MICRO_HEAD_D=
 MICRO_CHECK_S= MICRO_PUSH_S= MICRO_HEAD_S= MICRO_CHECK_DS= MICRO_PUSH_DS= MICRO_HEAD_DS=
 MICRO_SLOW_ALONE= MICRO_SLOW_HOGS= MICRO_SLOW_FIFO=
 STALL_FLOOR= STALL_SLOW=
-MICRO_RAND= MICRO_RAND_S= MICRO_RAND_RANGE= RAND_F= RAND_D=
+MICRO_RAND= MICRO_RAND_CEIL= MICRO_RAND_S= MICRO_RAND_RANGE= RAND_F= RAND_D=
+MICRO_PUBF_ALONE= MICRO_PUBF_HOGS= MICRO_PUBF_INS= MICRO_PUBF_INS_RATE=
 stop_micro_redis() {
     if [ -n "$MICRO_PIDFILE" ] && [ -s "$MICRO_PIDFILE" ]; then
         kill -TERM "$(cat "$MICRO_PIDFILE")" 2>/dev/null || true
@@ -832,12 +833,16 @@ if [ -z "$ONLY" ]; then
     # post.publish's floor while fan-out runs: its two round trips to Redis
     # (the publish state, then the write) timed on this Redis behind
     # FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at
-    # the deliveries/s of the run that timed post.publish, alone and with
-    # four busy loops competing for the two CPUs.
+    # the deliveries/s of the run that timed post.publish: alone; with the
+    # caller's own INSERTs at the publishes' rate beside it (pgbench into
+    # this run's PostgreSQL, as the publish run's feedbench INSERTs before
+    # each publish: the run's real neighbour); and with four busy loops
+    # competing for the two CPUs.
     PUBF_RATE=$(calc "int($(val pub_fan.deliveries_per_s) + 0.5)")
     PUBF_I=$(calc "1000 / $PF_RATE")   # PF_RATE is at least 10
     (cd bench/micro && RPORT=$MICRO_PORT R=1 H=4 F=$RAND_F D=$RAND_D N=$MICRO_ENTRIES_D \
-        RATE=$PUBF_RATE I=$PUBF_I V='alone hogs' python3 publish_floor.py) \
+        RATE=$PUBF_RATE I=$PUBF_I PG="$PGC" PGBENCH="$PG_BIN/pgbench" PSQL="$PG_BIN/psql" \
+        USERS=$USERS V='alone inserts hogs' python3 publish_floor.py) \
         >"$WORK/publish_floor.txt" 2>&1 || log "publish_floor.py failed"
     # A rebuild's write alone (its scratch key's ZADD, the union): Redis's
     # CPU per rebuild of a feed of this graph's average size.
@@ -847,22 +852,37 @@ if [ -z "$ONLY" ]; then
     stop_micro_redis
     sed 's/^/    /' "$WORK/push_floor.txt" "$WORK/push_floor_rand.txt" "$WORK/read_floor.txt" \
         "$WORK/slowlog_sched.txt" "$WORK/publish_floor.txt" "$WORK/rebuild_apply.txt" >&2
-    # micro_us N VARIANT: the variant's least us per delivery into N-entry
-    # feeds over the rounds; micro_share N VARIANT: its highest share of
-    # the ZADD ceiling timed in the same round.
+    # micro_us N VARIANT [FILE]: the variant's least us per delivery into
+    # N-entry feeds over the rounds; micro_ceil N [FILE]: the least us per
+    # ZADD of the ceilings timed in those rounds; micro_share: the one
+    # over the other, the share of the ceiling the variant reaches at most.
+    # Each is the least of its rounds because noise only ever adds time,
+    # and the two timings of a round are seconds apart: the shares of
+    # single rounds, one timing over the other, ranged 0.17-0.52 in one
+    # sitting (2026-12-07, the floor at random), where the least over the
+    # least gave 0.25-0.29 in all six runs of that day (bench/RESULTS.md,
+    # 2026-12-07 afternoon).
     micro_us() {
         grep "^N= *$1 " "${3:-$WORK/push_floor.txt}" | sed -n "s/.* $2 *\([0-9.]*\) (.*/\1/p" | sort -g | head -1
     }
-    # micro_shares N VARIANT [FILE]: its shares of the ceiling, one per
-    # round, lowest first.
+    micro_ceil() {
+        grep "^N= *$1 " "${2:-$WORK/push_floor.txt}" | sed -n 's/.*ZADD ceiling *\([0-9.]*\) us;.*/\1/p' | sort -g | head -1
+    }
+    micro_share() {
+        local us ceil
+        us=$(micro_us "$@") ceil=$(micro_ceil "$1" "${3:-}")
+        [ -n "$us" ] && [ -n "$ceil" ] && calc "$ceil / $us"
+    }
+    # micro_shares N VARIANT [FILE]: the rounds' own shares, lowest first.
     micro_shares() {
         grep "^N= *$1 " "${3:-$WORK/push_floor.txt}" | sed -n "s/.* $2 *[0-9.]* (\([0-9.]*\)).*/\1/p" | sort -g
     }
-    micro_share() { micro_shares "$@" | tail -1; }
     MICRO_RAND=$(micro_us "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt")
-    # The floor at random: the median round's share, and the range.
-    read -r MICRO_RAND_S MICRO_RAND_RANGE < <(micro_shares "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt" |
-        awk '{ v[NR] = $1 } END { if (NR) printf "%s %d rounds, %s-%s\n", v[int((NR + 1) / 2)], NR, v[1], v[NR] }') || true
+    MICRO_RAND_CEIL=$(micro_ceil "$MICRO_ENTRIES_D" "$WORK/push_floor_rand.txt")
+    MICRO_RAND_S=$(micro_share "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt")
+    # The rounds' own shares: their median and range, for the record.
+    MICRO_RAND_RANGE=$(micro_shares "$MICRO_ENTRIES_D" push "$WORK/push_floor_rand.txt" |
+        awk '{ v[NR] = $1 } END { if (NR) printf "%d rounds; one round'"'"'s timing over the other'"'"'s: median %s, %s-%s\n", NR, v[int((NR + 1) / 2)], v[1], v[NR] }') || true
     # MICRO_{CHECK,PUSH,HEAD}: into the average feed; _D: into the feed a
     # delivery meets; _S, _DS: their shares.
     for v in CHECK:check PUSH:push 'HEAD:head H=128'; do
@@ -887,6 +907,8 @@ if [ -z "$ONLY" ]; then
     }
     MICRO_PUBF_ALONE=$(pubf_text alone)
     MICRO_PUBF_HOGS=$(pubf_text hogs)
+    MICRO_PUBF_INS=$(pubf_text inserts)
+    MICRO_PUBF_INS_RATE=$(sed -n 's/^round 0 inserts *: .*; \([0-9]*\) INSERTs\/s$/\1/p' "$WORK/publish_floor.txt")
 fi
 
 # --- 7b. overload (issue 15) -------------------------------------------------------------
@@ -1181,7 +1203,7 @@ if [ -z "$ONLY" ]; then
             echo "into $7-entry feeds: FEED_PUSH (calls of 16) $(fmt "$3" 2) us of Redis CPU per delivery, at most $(fmt "$4" 2) of the ceiling; the least a delivery to a feed that must exist costs (one ZADD NX of the sentinel and the entry) $(fmt "$1" 2) us, at most $(fmt "$2" 2); a head set in front of the feed at its cheapest (H = 128) $(fmt "$5" 2) us, at most $(fmt "$6" 2)"
         }
         limit "Fan-out deliveries/s / ZADD ceiling (>= 0.35)" \
-            "$(floor_text "$MICRO_CHECK" "$MICRO_CHECK_S" "$MICRO_PUSH" "$MICRO_PUSH_S" "$MICRO_HEAD" "$MICRO_HEAD_S" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_CHECK_DS" "$MICRO_PUSH_D" "$MICRO_PUSH_DS" "$MICRO_HEAD_D" "$MICRO_HEAD_DS" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does); all of these into 1,000 feeds in order, which stay in the CPU's cache; FEED_PUSH as the service reaches feeds ($RAND_D per post at random over the graph's $RAND_F feeds, of $MICRO_ENTRIES_D entries, read from memory at each delivery): $(fmt "$MICRO_RAND" 2) us at the least, $(fmt "$MICRO_RAND_S" 2) of the ceiling timed beside it (the median round; $MICRO_RAND_RANGE)" \
+            "$(floor_text "$MICRO_CHECK" "$MICRO_CHECK_S" "$MICRO_PUSH" "$MICRO_PUSH_S" "$MICRO_HEAD" "$MICRO_HEAD_S" "$MICRO_ENTRIES") (the average feed); $(floor_text "$MICRO_CHECK_D" "$MICRO_CHECK_DS" "$MICRO_PUSH_D" "$MICRO_PUSH_DS" "$MICRO_HEAD_D" "$MICRO_HEAD_DS" "$MICRO_ENTRIES_D") (the feed a delivery meets on average: a feed's deliveries grow with its followees, as its size does); all of these into 1,000 feeds in order, which stay in the CPU's cache; FEED_PUSH as the service reaches feeds ($RAND_D per post at random over the graph's $RAND_F feeds, of $MICRO_ENTRIES_D entries, read from memory at each delivery): $(fmt "$MICRO_RAND" 2) us at the least, against $(fmt "$MICRO_RAND_CEIL" 2) us per ZADD at the least of the ceilings timed beside it: at most $(fmt "$MICRO_RAND_S" 2) of the ceiling ($MICRO_RAND_RANGE)" \
             "$(fmt "$(val publish.fanout_redis_cpu_us_per_delivery)" 1) us per delivery, publishing included, Redis at $(fmt "$(val publish.fanout_redis_cpu_cores)" 2) cores: $(fmt "$FAN_RATIO" 3); by command (commandstats, us per delivery): $(val publish.fanout_usec_top), the scripts' own at least $(fmt "$(val publish.fanout_script_own_us_per_delivery)" 2)"
         limit "Redis calls per delivery to a full feed (<= 2)" \
             "a delivery to a feed that must exist is one call in the script (FEED_PUSH: a ZADD NX of the sentinel, the fast markers and the entry), plus its shares of the script call (1/16 or more), of the size check (1 delivery in 8) and of the trims (4 calls per trim, one per slack (feed_max / 4, at most 64) + 8 deliveries or more: at most 0.12 at --feed-max 100, 0.06 at 800, more while feeds come down from their old size); a delivery to a guarded feed (its owner unfollowed someone in the last 10 minutes: the follow scenario just before) goes the slow way, 4 calls (ZADD NX, ZSCORE, SISMEMBER, ZREM of the fast markers)" \
@@ -1200,7 +1222,7 @@ if [ -z "$ONLY" ]; then
     fi
     if [ -n "$MICRO_PUBF_ALONE" ]; then
         limit "post.publish p99 while fan-out runs (<= 2 ms)" \
-            "its two round trips to Redis alone (the publish state, then the write; nothing of feedcached's own time, no PostgreSQL), on a Redis of its own (bench/micro/publish_floor.py) behind FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at this run's $(fmt "$PUBF_RATE") deliveries/s into $MICRO_ENTRIES_D-entry feeds, p50 / p99: $MICRO_PUBF_ALONE alone, ${MICRO_PUBF_HOGS:-?} with four busy loops competing for the two CPUs$STALL_FLOOR" \
+            "its two round trips to Redis alone (the publish state, then the write; nothing of feedcached's own time, no PostgreSQL), on a Redis of its own (bench/micro/publish_floor.py) behind FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at this run's $(fmt "$PUBF_RATE") deliveries/s into $MICRO_ENTRIES_D-entry feeds, p50 / p99: $MICRO_PUBF_ALONE alone, ${MICRO_PUBF_INS:-?} with the caller's own INSERTs beside it (pgbench, ${MICRO_PUBF_INS_RATE:-?} INSERT INTO posts/s into this run's PostgreSQL, as the publish run's caller makes before each publish), ${MICRO_PUBF_HOGS:-?} with four busy loops competing for the two CPUs$STALL_FLOOR" \
             "$(fmt "$(val pub_fan.publish_rpc_p50_ms)" 2) / $(fmt "$(val pub_fan.publish_rpc_p99_ms)" 2) ms"
     fi
     MR_INS=$(calc "$(val mixed_ins.read_p99_ms) / $(val read_half.read_p99_ms)")
@@ -1258,7 +1280,7 @@ if [ -z "$ONLY" ]; then
     print_limits() {
         local r a b c
         [ ${#LROWS[@]} -gt 0 ] || return 0
-        printf 'Floors of this design (issue 12), measured in this run: by bench/micro/push_floor.py and read_floor.py on a Redis of their own that does nothing else (warm caches, pipelined commands; a share of a ceiling is of the ceiling timed beside it on that Redis, the best of 3 rounds for deliveries); the read tail by a mixed run without feedcache'"'"'s part of the publishes:\n\n'
+        printf 'Floors of this design (issue 12), measured in this run: by bench/micro/push_floor.py and read_floor.py on a Redis of their own that does nothing else (warm caches, pipelined commands; a share of a ceiling is the least time per ZADD of the ceilings timed beside it on that Redis over the least time of the floor, over 3 rounds (5 for FEED_PUSH at random), as noise only ever adds time); the read tail by a mixed run without feedcache'"'"'s part of the publishes:\n\n'
         printf '| target (goal) | floor | this run |\n|---|---|---|\n'
         for r in "${LROWS[@]}"; do
             IFS='|' read -r a b c <<<"$r"

@@ -19,9 +19,15 @@ Conditions (V="alone hogs"):
   alone   nothing else runs but Redis and the two client processes
   hogs    H busy loops (4) compete for the CPUs, as the bench's own
           processes (feedcached, PostgreSQL, feedbench) do
+  inserts the caller's own writes run beside it, as in bench/run.sh's
+          publish run, where each publish follows its INSERT INTO posts:
+          pgbench (PGBENCH) INSERTs one post per transaction into PG (a
+          conninfo whose posts table has users 1..USERS) at INS_RATE/s
+          (the publishes' rate, 1000 / I) from 4 clients; the rows are
+          deleted afterwards
 Per condition: publishes timed, their round trips' p50 / p99 / max (ms),
 and the fan-out deliveries/s meanwhile."""
-import multiprocessing as mp, os, random, socket, time
+import multiprocessing as mp, os, random, re, socket, subprocess, tempfile, time
 from redis_pipe import resp, cli, busy_loops
 from push_floor import setup
 from feed_push_ab import script
@@ -117,8 +123,43 @@ def publish_once(s, r, sha, i):
     return (time.perf_counter() - t0) * 1e3
 
 
+# Post ids of the inserts condition: far above any the bench writes, and
+# random, so that the 4 clients need no shared counter.
+INS_ID_MIN = 10 ** 15
+
+
+def inserts(secs, I):
+    """pgbench INSERTing posts at the publishes' rate for secs (Popen)."""
+    users = int(os.environ.get('USERS', 1000))
+    f = tempfile.NamedTemporaryFile('w', suffix='.sql', delete=False)
+    f.write(f"\\set id random({INS_ID_MIN}, {2 * INS_ID_MIN})\n"
+            f"\\set a random(1, {users})\n"
+            "INSERT INTO posts (id, author_id, created_at, body) VALUES "
+            "(:id, :a, now(), repeat('feed ', 28));\n")
+    f.close()
+    rate = float(os.environ.get('INS_RATE', 1000 / I))
+    return subprocess.Popen([os.environ.get('PGBENCH', 'pgbench'), '-n', '-c', '4', '-j', '2',
+                             '-R', str(rate), '-T', str(int(secs + 1)), '-f', f.name,
+                             os.environ['PG']], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True), f.name, secs
+
+
+def inserts_done(p, path, secs):
+    """Waits for pgbench, deletes its rows; returns INSERTs/s."""
+    out, err = p.communicate()
+    os.unlink(path)
+    subprocess.run([os.environ.get('PSQL', 'psql'), '-q', '-c',
+                    f'DELETE FROM posts WHERE id >= {INS_ID_MIN}', os.environ['PG']],
+                   check=True, capture_output=True)
+    if p.returncode != 0:
+        raise RuntimeError('pgbench: ' + err.strip())
+    m = re.search(r'number of transactions actually processed: (\d+)', out)
+    return int(m.group(1)) / int(secs + 1) if m else 0
+
+
 def condition(port, sha, how, F, C, D, W, rate, I, S, H):
-    hogs = [] if how == 'alone' else busy_loops(H)
+    hogs = busy_loops(H) if how == 'hogs' else []
+    ins = inserts(S + 0.3, I) if how == 'inserts' else None
     stop, delivered = mp.Event(), mp.Value('q', 0)
     p = mp.Process(target=fanout, args=(port, sha, F, C, D, W, rate, stop, delivered))
     try:
@@ -142,11 +183,12 @@ def condition(port, sha, how, F, C, D, W, rate, I, S, H):
     finally:
         for h in hogs:
             h.kill()
+        ins_rate = inserts_done(*ins) if ins else 0
     lat.sort()
     q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
     return (f"{how:5s}: {len(lat)} publishes, round trips p50 {q(0.5):.2f} / p99 {q(0.99):.2f}"
             f" / max {lat[-1]:.2f} ms; fan-out {delivered.value / (secs + 0.3):.0f} deliveries/s"
-            f" meanwhile")
+            f" meanwhile" + (f"; {ins_rate:.0f} INSERTs/s" if ins else ""))
 
 
 if __name__ == '__main__':
