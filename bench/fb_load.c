@@ -55,8 +55,10 @@
  * edge, which does not matter to what is measured. */
 #include "feedbench.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -598,12 +600,32 @@ static int recv_one(worker_t *w, conn_t *cn, int timeout_ms)
     return rc < 0 ? -1 : 1;
 }
 
-/* Takes every answer that is already there. Returns how many, or -1. */
+/* Takes every answer that is already there: one poll() over the
+ * connections with operations in flight, then reads on the ready ones
+ * only. A poll of each connection in turn, most of them finding nothing,
+ * was ~1.3 system calls per request at 4x overload, and feedbench then
+ * used more of the two CPUs than in the capacity run it is compared with
+ * (0.61 cores against 0.42; 0.50 with this). Returns how many, or -1. */
 static int drain_ready(worker_t *w)
 {
-    int got = 0;
+    struct pollfd pfd[w->nconns];
+    int idx[w->nconns], n = 0, got = 0;
     for (int i = 0; i < w->nconns; i++) {
-        conn_t *cn = &w->conns[i];
+        if (w->conns[i].nfl > 0) {
+            pfd[n] = (struct pollfd){ .fd = fc_client_fd(w->conns[i].c), .events = POLLIN };
+            idx[n++] = i;
+        }
+    }
+    if (n == 0)
+        return 0;
+    int ready = poll(pfd, (nfds_t)n, 0);
+    if (ready < 0)
+        return errno == EINTR ? 0 : fail(w, "poll: %s", strerror(errno));
+    for (int k = 0; k < n && ready > 0; k++) {
+        if (!pfd[k].revents)
+            continue;
+        ready--;
+        conn_t *cn = &w->conns[idx[k]];
         while (cn->nfl > 0) {
             int rc = recv_one(w, cn, 0);
             if (rc < 0)
@@ -616,6 +638,11 @@ static int drain_ready(worker_t *w)
     return got;
 }
 
+/* The connection whose operation in flight is oldest: the thread blocks
+ * on it alone until its next send is due. Waking for an answer on any
+ * connection instead sent the next operations in smaller batches, one
+ * send each (a third more sends at 4x overload), which cost more than the
+ * polls it saved. */
 static conn_t *oldest_conn(worker_t *w)
 {
     conn_t *best = NULL;
