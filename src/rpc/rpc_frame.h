@@ -60,7 +60,8 @@ void rpc_framer_commit(rpc_framer_t *f, size_t n);
 void rpc_framer_feed(rpc_framer_t *f, const void *data, size_t len);
 
 /* Extracts the next message into *out (msgpack_unpacked_init'ed by the
- * caller; its zone is replaced on each success). */
+ * caller, who destroys it after the last message): the objects of each
+ * message live in out's zone, which the next call clears. */
 rpc_frame_result_t rpc_framer_next(rpc_framer_t *f, msgpack_unpacked *out);
 
 /* Bytes buffered but not yet returned as messages. */

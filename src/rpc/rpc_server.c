@@ -81,6 +81,7 @@ typedef struct { RPC_METRICS(METRIC_FIELD) } rpc_metrics_t;
 typedef struct {
     metric_t *requests[RPC_CODE__COUNT];
     metric_t *duration;
+    size_t name_len;             /* strlen of the method's name (find_method) */
 } rpc_method_metrics_t;
 
 typedef struct rpc_conn rpc_conn_t;
@@ -103,6 +104,8 @@ struct rpc_server {
     rpc_budget_t budget;         /* per connection: max_output, max_output_hard */
     rpc_admit_t admit;           /* which calls may start (rpc_admit.h) */
     metric_t *shed[RPC_ADMIT__COUNT];
+    uint64_t shed_logged_ns;     /* when the last "shedding" line was asked for */
+    uint64_t shed_unlogged;      /* sheds since */
     metric_t *queue_seconds;
     uv_timer_t idle_sweep;       /* closes idle and stuck connections */
     uint64_t sweep_every_ms;     /* its period */
@@ -529,12 +532,30 @@ void rpc_server_abort_inflight(rpc_server_t *s)
 static size_t find_method(const rpc_server_t *s, const char *name, size_t len)
 {
     for (size_t i = 0; i < s->opts.nmethods; i++) {
-        const char *m = s->opts.methods[i].name;
-        if (strlen(m) == len && memcmp(m, name, len) == 0)
+        if (s->method_metrics[i].name_len == len &&
+            memcmp(s->opts.methods[i].name, name, len) == 0)
             return i;
     }
     return s->opts.nmethods;
 }
+
+/* What a shed call is told, by reason. Fixed texts: a shed costs
+ * microseconds, and formatting the counts into each (vsnprintf) was a
+ * tenth of a shed's instructions; /metrics has the limit and the calls in
+ * progress. */
+static const char *const shed_texts[RPC_ADMIT__COUNT] = {
+    [RPC_ADMIT_SHED_QUEUE] = "overloaded: the request waited too long for its turn",
+    [RPC_ADMIT_SHED_LIMIT] = "overloaded: the limit of requests in progress is reached",
+    [RPC_ADMIT_SHED_RESERVE] = "overloaded: this connection has requests in progress, and the "
+                               "rest of the limit is kept for other connections",
+};
+
+/* At most one "shedding" line is asked of the log per this long, each
+ * with the count of sheds since the last: under overload a line per shed,
+ * even one the log's rate limit then drops, cost a lock and a clock read
+ * each (log_write). The log's default limit (LOG_BURST_DEFAULT lines per
+ * LOG_INTERVAL_MS_DEFAULT) lets all of these through, so the counts add up. */
+#define SHED_LOG_EVERY_NS (UINT64_C(1000000) * LOG_INTERVAL_MS_DEFAULT / LOG_BURST_DEFAULT)
 
 /* Sheds the call with OVERLOADED when the admission says so. */
 static bool admission_sheds(rpc_server_t *s, rpc_conn_t *c, rpc_call_t *call)
@@ -549,22 +570,16 @@ static bool admission_sheds(rpc_server_t *s, rpc_conn_t *c, rpc_call_t *call)
         return false;
     }
     metric_inc(s->shed[r]);
-    /* Rate-limited (log_limit.h): a few lines per 10 s, each with the count
-     * of sheds since the last. */
-    log_warn("rpc", "overloaded: shedding requests (limit %zu, %zu in progress)",
-             rpc_admit_limit(&s->admit), s->admit.inflight);
-    int64_t retry = rpc_admit_retry_after_ms(&s->admit, call->start_ns);
-    if (r == RPC_ADMIT_SHED_QUEUE)
-        rpc_reply_error(call, RPC_OVERLOADED, retry, "overloaded: the request waited %" PRIu64
-                        " ms for its turn", queued / 1000000);
-    else if (r == RPC_ADMIT_SHED_RESERVE)
-        rpc_reply_error(call, RPC_OVERLOADED, retry,
-                        "overloaded: %zu requests in progress, this connection's %zu included; "
-                        "the rest of the limit is kept for other connections",
-                        s->admit.inflight, c->admitted);
-    else
-        rpc_reply_error(call, RPC_OVERLOADED, retry,
-                        "overloaded: %zu requests in progress, the limit now", s->admit.inflight);
+    s->shed_unlogged++;
+    if (s->shed_logged_ns == 0 || call->start_ns - s->shed_logged_ns >= SHED_LOG_EVERY_NS) {
+        log_warn("rpc", "overloaded: shed %" PRIu64 " requests since the last line "
+                        "(limit %zu, %zu in progress)",
+                 s->shed_unlogged, rpc_admit_limit(&s->admit), s->admit.inflight);
+        s->shed_logged_ns = call->start_ns;
+        s->shed_unlogged = 0;
+    }
+    reply_error_text(call, RPC_OVERLOADED, rpc_admit_retry_after_ms(&s->admit, call->start_ns),
+                     shed_texts[r]);
     return true;
 }
 
@@ -1081,6 +1096,7 @@ static void register_metrics(rpc_server_t *s)
             s->method_metrics[i].requests[code] = metrics_series(req, 2, names, values);
         }
         s->method_metrics[i].duration = metrics_series(dur, 1, names, &method);
+        s->method_metrics[i].name_len = strlen(method);
     }
     metric_family_t *shed = metrics_family(
         "feedcache_rpc_shed_total",
