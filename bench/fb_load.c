@@ -22,9 +22,10 @@
  * Errors are never retried: an OVERLOADED answer is counted as shed, so
  * that goodput (successful operations per second) stays honest.
  *
- * Waiting: a thread drains whatever answers are already there (timeout 0),
- * then blocks on the connection with the oldest operation in flight, so an
- * answer is taken as soon as it arrives. In open loop it blocks at most until
+ * Waiting: a thread drains whatever answers are already there (one poll()
+ * over its connections, then reads on the ready ones), then blocks on the
+ * connection with the oldest operation in flight, so an answer is taken as
+ * soon as it arrives. In open loop it blocks at most until
  * the next scheduled send; as the client's timeouts are whole milliseconds,
  * an operation due within the next millisecond is sent at once, and then its
  * latency counts from when it was actually sent (never before it was).

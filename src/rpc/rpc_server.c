@@ -572,7 +572,7 @@ static bool admission_sheds(rpc_server_t *s, rpc_conn_t *c, rpc_call_t *call)
     metric_inc(s->shed[r]);
     s->shed_unlogged++;
     if (s->shed_logged_ns == 0 || call->start_ns - s->shed_logged_ns >= SHED_LOG_EVERY_NS) {
-        log_warn("rpc", "overloaded: shed %" PRIu64 " requests since the last line "
+        log_warn("rpc", "overloaded: shedding requests, %" PRIu64 " since the last such line "
                         "(limit %zu, %zu in progress)",
                  s->shed_unlogged, rpc_admit_limit(&s->admit), s->admit.inflight);
         s->shed_logged_ns = call->start_ns;
