@@ -278,6 +278,24 @@ rb() {
         awk -F'","' 'NR == 2 { print $2 }'
 }
 
+# The best of three ceilings (rb ARGS...), as "BEST A/B/C": noise on this
+# shared machine only ever slows a run, and one run's ceiling was found
+# 1.6x the time per ZADD of the least of those push_floor.py timed beside
+# its floors minutes later (bench/RESULTS.md, 2026-12-07 afternoon), which
+# makes a target's ratio to it look better than it is. BEFORE, if set, runs
+# before each (a ZADD ceiling starts from empty keys each time).
+rb_best() {
+    local best=0 v all=
+    for _ in 1 2 3; do
+        [ -z "${BEFORE:-}" ] || eval "$BEFORE"
+        v=$(rb "$@")
+        [ -n "$v" ] || return 0
+        all=${all:+$all / }$v
+        awk -v a="$v" -v b="$best" 'BEGIN { exit !(a > b) }' && best=$v
+    done
+    echo "$best $all"
+}
+
 # Totals over the keys matching a pattern, one SCAN step (COUNT 500) per
 # EVAL, so that Redis never stalls long enough for feedcached's commands to
 # time out. A step script gets pattern, cursor, how many keys may still be
@@ -532,11 +550,13 @@ start_daemon "$FEED_MAX"
 if [ -z "$ONLY" ]; then
     log "Redis ceilings (redis-benchmark -P 32 -c 50 -r $USERS, $CEIL_N requests each)"
     BODY=$(printf 'x%.0s' {1..140})
-    CEIL_ZADD=$(rb -n "$CEIL_N" -r "$USERS" ZADD 'fc:bench:feed:{__rand_int__}' __rand_int__ __rand_int__)
+    CEIL_ZADD= CEIL_ZREV= CEIL_HGETALL= CEIL_ZADD_ALL= CEIL_ZREV_ALL= CEIL_HGETALL_ALL=
+    read -r CEIL_ZADD CEIL_ZADD_ALL < <(BEFORE='rcli -n 9 FLUSHDB >/dev/null' \
+        rb_best -n "$CEIL_N" -r "$USERS" ZADD 'fc:bench:feed:{__rand_int__}' __rand_int__ __rand_int__) || true
     rb -n $((3 * USERS)) -r "$USERS" HSET 'fc:bench:post:{__rand_int__}' a 123456789 \
         t 1764000000000 b "$BODY" >/dev/null
-    CEIL_ZREV=$(rb -n "$CEIL_N" -r "$USERS" ZREVRANGE 'fc:bench:feed:{__rand_int__}' 0 19 WITHSCORES)
-    CEIL_HGETALL=$(rb -n "$CEIL_N" -r "$USERS" HGETALL 'fc:bench:post:{__rand_int__}')
+    read -r CEIL_ZREV CEIL_ZREV_ALL < <(rb_best -n "$CEIL_N" -r "$USERS" ZREVRANGE 'fc:bench:feed:{__rand_int__}' 0 19 WITHSCORES) || true
+    read -r CEIL_HGETALL CEIL_HGETALL_ALL < <(rb_best -n "$CEIL_N" -r "$USERS" HGETALL 'fc:bench:post:{__rand_int__}') || true
     BENCH_CARD=$(calc "$CEIL_N / $USERS")
     rcli -n 9 FLUSHDB >/dev/null
     [ -n "$CEIL_ZADD" ] && [ -n "$CEIL_ZREV" ] && [ -n "$CEIL_HGETALL" ] || die "redis-benchmark failed"
@@ -1033,9 +1053,9 @@ if [ -z "$ONLY" ]; then
     row() { ROWS+=("$1|$2|${3:--}|${4:--}"); }
 
     DELIV=$(val publish.deliveries_per_s)
-    row "Redis ceiling: pipelined ZADD to random feed keys (ops/s)" "$(fmt "$CEIL_ZADD")"
-    row "Redis ceiling: pipelined ZREVRANGE 0 19 WITHSCORES (ops/s, ~$(fmt "$BENCH_CARD") entries/key)" "$(fmt "$CEIL_ZREV")"
-    row "Redis ceiling: pipelined HGETALL of a post hash (ops/s)" "$(fmt "$CEIL_HGETALL")"
+    row "Redis ceiling: pipelined ZADD to random feed keys (ops/s; best of 3: $CEIL_ZADD_ALL)" "$(fmt "$CEIL_ZADD")"
+    row "Redis ceiling: pipelined ZREVRANGE 0 19 WITHSCORES (ops/s, ~$(fmt "$BENCH_CARD") entries/key; best of 3: $CEIL_ZREV_ALL)" "$(fmt "$CEIL_ZREV")"
+    row "Redis ceiling: pipelined HGETALL of a post hash (ops/s; best of 3: $CEIL_HGETALL_ALL)" "$(fmt "$CEIL_HGETALL")"
     row "Fan-out: delivered feed entries/s (publish run, until the queue drained)" "$(fmt "$DELIV")" \
         "$(fmt "$CEIL_ZADD") ZADD/s" "$(ratio "$DELIV" "$CEIL_ZADD")"
     DRAIN=$(val publish.drain_deliveries_per_s)
