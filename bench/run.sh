@@ -278,16 +278,18 @@ rb() {
         awk -F'","' 'NR == 2 { print $2 }'
 }
 
-# The best of three ceilings (rb ARGS...), as "BEST A/B/C": noise on this
-# shared machine only ever slows a run, and one run's ceiling was found
-# 1.6x the time per ZADD of the least of those push_floor.py timed beside
-# its floors minutes later (bench/RESULTS.md, 2026-12-07 afternoon), which
-# makes a target's ratio to it look better than it is. BEFORE, if set, runs
-# before each (a ZADD ceiling starts from empty keys each time).
+# The best of three ceilings (rb_best [--fresh] ARGS...), as "BEST A/B/C":
+# noise on this shared machine only ever slows a run, and one run's
+# ceiling was found 1.6x the time per ZADD of the least of those
+# push_floor.py timed beside its floors minutes later (bench/RESULTS.md,
+# 2026-12-07 afternoon), which makes a target's ratio to it look better
+# than it is. --fresh empties db 9 before each (a ZADD ceiling starts from
+# empty keys each time).
 rb_best() {
-    local best=0 v all=
+    local fresh= best=0 v all=
+    [ "$1" = --fresh ] && { fresh=1; shift; }
     for _ in 1 2 3; do
-        [ -z "${BEFORE:-}" ] || eval "$BEFORE"
+        [ -z "$fresh" ] || rcli -n 9 FLUSHDB >/dev/null
         v=$(rb "$@")
         [ -n "$v" ] || return 0
         all=${all:+$all / }$v
@@ -551,8 +553,8 @@ if [ -z "$ONLY" ]; then
     log "Redis ceilings (redis-benchmark -P 32 -c 50 -r $USERS, $CEIL_N requests each)"
     BODY=$(printf 'x%.0s' {1..140})
     CEIL_ZADD= CEIL_ZREV= CEIL_HGETALL= CEIL_ZADD_ALL= CEIL_ZREV_ALL= CEIL_HGETALL_ALL=
-    read -r CEIL_ZADD CEIL_ZADD_ALL < <(BEFORE='rcli -n 9 FLUSHDB >/dev/null' \
-        rb_best -n "$CEIL_N" -r "$USERS" ZADD 'fc:bench:feed:{__rand_int__}' __rand_int__ __rand_int__) || true
+    read -r CEIL_ZADD CEIL_ZADD_ALL < <(rb_best --fresh \
+        -n "$CEIL_N" -r "$USERS" ZADD 'fc:bench:feed:{__rand_int__}' __rand_int__ __rand_int__) || true
     rb -n $((3 * USERS)) -r "$USERS" HSET 'fc:bench:post:{__rand_int__}' a 123456789 \
         t 1764000000000 b "$BODY" >/dev/null
     read -r CEIL_ZREV CEIL_ZREV_ALL < <(rb_best -n "$CEIL_N" -r "$USERS" ZREVRANGE 'fc:bench:feed:{__rand_int__}' 0 19 WITHSCORES) || true
