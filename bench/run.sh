@@ -70,6 +70,12 @@
 # A is FC_BENCH_FEEDCACHED (or this build's), B FC_BENCH_FEEDCACHED_B (or A:
 # the harness's own noise):
 #   FC_BENCH_FEEDCACHED_B=build-old/src/feedcached/feedcached bench/run.sh --only reads
+# --only publish compares two binaries' post.publish while fan-out runs
+# the same way (A and B as for --only reads): the open-loop publish run
+# of step 7 at FC_BENCH_PUB_RATE publishes/s (default 1600, about the
+# quick run's), feedcached restarted for each, and a table of the RPC's
+# p50 / p99 / max and the deliveries/s (RESULTS.md untouched):
+#   FC_BENCH_FEEDCACHED_B=build-old/src/feedcached/feedcached bench/run.sh --quick --only publish
 # FC_BENCH_AB_RATE=N adds an open-loop run at N reads/s (8 connections, as
 # the half-rate runs of step 7) after the closed-loop one, and a table of
 # its CPU per read and Redis round trips per read: what reads cost when
@@ -114,8 +120,8 @@ while [ $# -gt 0 ]; do
         --only | --only=*)
             if [ "$arg" = --only ]; then ONLY=${1:-}; shift || true; else ONLY=${arg#--only=}; fi
             case "$ONLY" in
-                overload | follow | reads) ;;
-                *) echo "run.sh: --only takes 'overload', 'follow' or 'reads'" >&2; exit 2 ;;
+                overload | follow | reads | publish) ;;
+                *) echo "run.sh: --only takes 'overload', 'follow', 'reads' or 'publish'" >&2; exit 2 ;;
             esac
             ;;
         -h | --help)
@@ -662,6 +668,42 @@ if [ "$ONLY" = reads ]; then
         echo "|---|---|---:|---:|---:|---:|---:|---|"
         printf '%s\n' "${AB_OPEN[@]}"
     fi
+    exit 0
+fi
+
+# --- 7b. two binaries' post.publish while fan-out runs (--only publish) -------------------
+
+if [ "$ONLY" = publish ]; then
+    BIN_A=$FEEDCACHED
+    BIN_B=${FC_BENCH_FEEDCACHED_B:-$FEEDCACHED}
+    [ -x "$BIN_B" ] || die "FC_BENCH_FEEDCACHED_B: $BIN_B is not an executable"
+    AB_ROUNDS=${FC_BENCH_AB_ROUNDS:-2}
+    [[ $AB_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "FC_BENCH_AB_ROUNDS must be a count, e.g. 2"
+    PF_RATE=${FC_BENCH_PUB_RATE:-1600}
+    [[ $PF_RATE =~ ^[1-9][0-9]*$ ]] || die "FC_BENCH_PUB_RATE must be a rate in publishes/s"
+    AB_ROWS=()
+    # A first run, not counted: the first publishes after the warm passes
+    # found PostgreSQL's and Redis's caches colder (p99 7.8 ms where the
+    # same binary's later runs gave 2.3-2.5).
+    run_fb pab_warm --workload publish --rate "$PF_RATE" --conns 4 >/dev/null 2>&1
+    for ((r = 1; r <= AB_ROUNDS; r++)); do
+        if ((r % 2)); then order="A B"; else order="B A"; fi
+        for name in $order; do
+            FEEDCACHED=$([ "$name" = A ] && echo "$BIN_A" || echo "$BIN_B")
+            stop_daemon
+            start_daemon "$FEED_MAX"
+            label="pab_${name}$r"
+            run_fb "$label" --workload publish --rate "$PF_RATE" --conns 4
+            AB_ROWS+=("| $r | $name | $(fmt "$(val "$label.publish_per_s")") | $(fmt "$(val "$label.deliveries_per_s")") | $(fmt "$(val "$label.publish_rpc_p50_ms")" 2) / $(fmt "$(val "$label.publish_rpc_p99_ms")" 2) / $(fmt "$(val "$label.publish_rpc_max_ms")" 2) | $(fmt "$(val "$label.publish_p99_ms")" 2) |")
+        done
+    done
+    echo "post.publish while fan-out runs, two binaries on one graph ($MODE; open loop $PF_RATE/s, 4 connections, $DUR s each after $WARMUP s; feedcached restarted for each run)"
+    echo "A: $BIN_A"
+    echo "B: $BIN_B"
+    echo
+    echo "| round | binary | publishes/s | deliveries/s | RPC p50 / p99 / max (ms, from its send) | with the INSERT p99 (ms) |"
+    echo "|---|---|---:|---:|---:|---:|"
+    printf '%s\n' "${AB_ROWS[@]}"
     exit 0
 fi
 

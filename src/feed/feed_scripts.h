@@ -251,6 +251,18 @@ extern const char feed_script_rebuild_apply[];
  * is set either way. Returns 1 when it wrote, else 0. */
 extern const char feed_script_post_fill[];
 
+/* PUBLISH_JOB (single Redis only: its keys are in different slots):
+ * KEYS[1] the author's cached follower count, KEYS[2] the celebrity flags,
+ * KEYS[3] the celebrity marker records, KEYS[4..] every shard's fan-out
+ * stream; ARGV author, celebrity_threshold, fanout_queue_max, the author's
+ * shard (1 for KEYS[4]), then the job's fields for XADD (feed_job.h).
+ * Reads what post.publish decides by and, when it decides a plain fan-out
+ * (a count cached below the threshold, the queue below its maximum),
+ * queues the job: post.publish in one round trip (feed_write.c). Returns
+ * {count cached (0/1), count, flagged (0/1), marked (0/1), queue length
+ * (every shard's), job queued (0/1)}. */
+extern const char feed_script_publish_job[];
+
 /* POST_UPDATE: KEYS[1] a post's value; ARGV ttl_s, the new body. A post
  * gets the body (its author kept); a missing value becomes 'u<body>', for
  * readers to complete from PostgreSQL; a tombstone stays. Returns 1 when it

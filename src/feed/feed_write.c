@@ -6,7 +6,10 @@
  *                  fan-out job (XADD) or, for a celebrity, the celebrity
  *                  flag and, once per author, a marker job (recorded as
  *                  queued only after it is) — decided by the cached follower
- *                  count at publish time; OVERLOADED past fanout_queue_max;
+ *                  count at publish time; OVERLOADED past fanout_queue_max.
+ *                  On a single Redis one round trip when the count is
+ *                  cached and the author no new celebrity; else two (the
+ *                  state, then the writes that depend on it);
  *   post.update    the new body into the post's value (feed_postval.h);
  *   post.delete    a tombstone as the post's value (reads skip tombstones), the
  *                  post out of the author's set and own feed, and a job that
@@ -39,6 +42,8 @@ typedef struct {
     bool celebrity;            /* publish: the author is a celebrity now */
     bool flagged;              /* publish: the author's celebrity flag was set */
     bool marked;               /* publish: the author's marker job was queued before */
+    bool written;              /* publish: the post's value and the author's sets are written */
+    size_t state_reply;        /* publish at once: index of PUBLISH_JOB's reply */
     int64_t queued;            /* publish: fan-out jobs queued */
     size_t first_wait;         /* publish: index of the first WAIT in the batch */
     rds_batch_t *batch;
@@ -245,12 +250,11 @@ static void on_published(rds_batch_t *b, void *arg)
     reply_published(w);
 }
 
-static void publish_write(write_t *w)
+/* What every publish writes, whatever its mode. */
+static void add_post_writes(write_t *w)
 {
     const feed_post_t *p = &w->post;
-    feed_engine_t *e = w->e;
     rds_args_t *a = &w->args;
-    rds_batch_clear(w->batch);
     if (w->body) {
         /* Through POST_FILL: an update or delete of this post that
          * overtook the publish (pipelined behind it, on another connection)
@@ -259,8 +263,8 @@ static void publish_write(write_t *w)
         buf_init(&value);
         feed_postval_post(&value, p->author_id, w->body, p->body_len);
         feed_args_eval(a, feed_script_post_fill, 1);
-        rds_args_key(a, rds_key_post, e->prefix, p->id);
-        rds_args_int(a, e->post_ttl_s);
+        rds_args_key(a, rds_key_post, w->e->prefix, p->id);
+        rds_args_int(a, w->e->post_ttl_s);
         rds_args_add(a, value.data, value.len);
         rds_batch_add(w->batch, a);
         buf_free(&value);
@@ -269,6 +273,16 @@ static void publish_write(write_t *w)
     /* Read-your-writes: the author's own feed gets the post now, not
      * behind the fan-out queue (the job delivers it again, harmlessly). */
     add_push(w, true, p->id, p->created_at, p->author_id);
+}
+
+static void publish_write(write_t *w)
+{
+    const feed_post_t *p = &w->post;
+    feed_engine_t *e = w->e;
+    rds_args_t *a = &w->args;
+    rds_batch_clear(w->batch);
+    if (!w->written)
+        add_post_writes(w);
     if (w->celebrity) {
         /* No fan-out: followers merge the author's set at read time, once
          * their feeds carry the author's marker. The flag makes rebuilds
@@ -290,6 +304,13 @@ static void publish_write(write_t *w)
     } else {
         add_job(w, FEED_JOB_POST, p->id, p->author_id, p->created_at);
     }
+    if (rds_batch_count(w->batch) == 0) {
+        /* Written in the first round trip (publish_at_once), and a
+         * celebrity flagged and marked before: nothing depends on the
+         * mode. */
+        reply_published(w);
+        return;
+    }
     add_waits(w);
     rds_batch_wait(w->batch, on_published, w);
 }
@@ -299,8 +320,10 @@ static void decide_mode(write_t *w, int64_t followers)
     w->celebrity = followers >= w->e->celebrity_threshold;
     if (!w->celebrity && w->queued >= w->e->fanout_queue_max) {
         /* The worker is behind by fanout_queue_max jobs: queueing more
-         * would only grow the stream until Redis evicts feeds. Nothing is
-         * written; the caller retries. */
+         * would only grow the stream until Redis evicts feeds. No job is
+         * queued (on a single Redis the post's value and the author's own
+         * sets may be written: publishing again rewrites them, harmlessly);
+         * the caller retries. */
         metric_inc(feed_metrics.publishes_shed_total);
         rpc_reply_overloaded(w->call, "the fan-out queue is full (fanout_queue_max jobs)");
         write_free(w);
@@ -361,6 +384,94 @@ static void on_publish_state(rds_batch_t *b, void *arg)
     pg_query_i64(w->e->pg, PGQ_follower_count, &w->post.author_id, on_follower_count, w);
 }
 
+/* The reply of PUBLISH_JOB (feed_scripts.h) into w; false if it is not
+ * one. */
+static bool read_publish_job(write_t *w, const redisReply *r, bool *has_count, int64_t *count,
+                             bool *job)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 6)
+        return false;
+    int64_t v[6];
+    for (size_t i = 0; i < 6; i++)
+        if (rds_reply_int(r->element[i], &v[i]) != 0)
+            return false;
+    *has_count = v[0] == 1;
+    *count = v[1];
+    w->flagged = v[2] == 1;
+    w->marked = v[3] == 1;
+    w->queued = v[4];
+    *job = v[5] == 1;
+    return true;
+}
+
+static void on_published_at_once(rds_batch_t *b, void *arg)
+{
+    write_t *w = arg;
+    feed_celebs_forget(w->e->celebs, w->post.author_id);
+    if (!feed_batch_ok(b)) {
+        reply_unavailable(w);
+        return;
+    }
+    char why[256];
+    if (!waits_ok(w, why, sizeof why)) {
+        metric_inc(feed_metrics.publish_unreplicated_total);
+        rpc_reply_unavailable(w->call, why);
+        write_free(w);
+        return;
+    }
+    bool has_count, job;
+    int64_t count;
+    if (!read_publish_job(w, rds_batch_reply(b, w->state_reply), &has_count, &count, &job)) {
+        log_warn("feed", "publish of %" PRId64 ": unexpected answer of the publish script",
+                 w->post.id);
+        reply_unavailable(w);
+        return;
+    }
+    if (job) {
+        metric_gauge_add(feed_metrics.fanout_queue_depth, 1);
+        reply_published(w);
+        return;
+    }
+    /* A celebrity, a full queue, or a count not cached: the rest as in two
+     * round trips, without writing the post again. */
+    if (has_count) {
+        decide_mode(w, count);
+        return;
+    }
+    pg_query_i64(w->e->pg, PGQ_follower_count, &w->post.author_id, on_follower_count, w);
+}
+
+/* On a single Redis every key is on one server, so one round trip can
+ * carry it all: the writes every publish makes, then PUBLISH_JOB, which
+ * reads the state the mode depends on and queues the fan-out job when that
+ * is the mode (nearly every publish). A cluster cannot run it (its keys
+ * are in several slots): there the state is read first. */
+static void publish_at_once(write_t *w)
+{
+    feed_engine_t *e = w->e;
+    rds_args_t *a = &w->args;
+    char key[RDS_KEY_MAX];
+    add_post_writes(w);
+    w->written = true;
+    w->state_reply = rds_batch_count(w->batch);
+    feed_args_eval(a, feed_script_publish_job, 3 + (int)e->fanout_shards);
+    rds_args_key(a, rds_key_fcount, e->prefix, w->post.author_id);
+    rds_args_add(a, key, rds_key_celebrities(key, sizeof key, e->prefix));
+    rds_args_add(a, key, rds_key_celebrities_marked(key, sizeof key, e->prefix));
+    for (unsigned s = 0; s < e->fanout_shards; s++)
+        rds_args_add(a, key, rds_key_fanout(key, sizeof key, e->prefix, s));
+    rds_args_int(a, w->post.author_id);
+    rds_args_int(a, e->celebrity_threshold);
+    rds_args_int(a, e->fanout_queue_max);
+    rds_args_int(a, feed_shard_of(w->post.author_id, e->fanout_shards) + 1);
+    feed_job_t job = { FEED_JOB_POST, w->post.id, w->post.author_id, w->post.created_at,
+                       feed_now_ms() };
+    feed_job_encode(&job, a);
+    add(w);
+    add_waits(w);
+    rds_batch_wait(w->batch, on_published_at_once, w);
+}
+
 void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
 {
     write_t *w = write_new(e, call, post->author_id);
@@ -368,6 +479,10 @@ void feed_publish(feed_engine_t *e, rpc_call_t *call, const feed_post_t *post)
     if (post->body) {
         w->body = fc_xstrndup(post->body, post->body_len);
         w->post.body = w->body;
+    }
+    if (!rds_pool_is_cluster(e->redis)) {
+        publish_at_once(w);
+        return;
     }
     char key[RDS_KEY_MAX];
     cmd(w, "GET", rds_key_fcount, post->author_id);
