@@ -894,8 +894,8 @@ if [ -z "$ONLY" ]; then
     (cd bench/micro && RPORT=$MICRO_PORT RPID=$(cat "$MICRO_PIDFILE") R=1 H=4 N=$MICRO_ENTRIES_D \
         V='alone hogs fifo' python3 slowlog_sched.py) >"$WORK/slowlog_sched.txt" 2>&1 ||
         log "slowlog_sched.py failed"
-    # post.publish's floor while fan-out runs: its two round trips to Redis
-    # (the publish state, then the write) timed on this Redis behind
+    # post.publish's floor while fan-out runs: its one round trip to Redis
+    # (the writes, then PUBLISH_JOB) timed on this Redis behind
     # FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at
     # the deliveries/s of the run that timed post.publish: alone; with the
     # caller's own INSERTs at the publishes' rate beside it (pgbench into
@@ -1286,7 +1286,7 @@ if [ -z "$ONLY" ]; then
     fi
     if [ -n "$MICRO_PUBF_ALONE" ]; then
         limit "post.publish p99 while fan-out runs (<= 2 ms)" \
-            "its two round trips to Redis alone (the publish state, then the write; nothing of feedcached's own time, no PostgreSQL), on a Redis of its own (bench/micro/publish_floor.py) behind FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at this run's $(fmt "$PUBF_RATE") deliveries/s into $MICRO_ENTRIES_D-entry feeds, p50 / p99: $MICRO_PUBF_ALONE alone, ${MICRO_PUBF_INS:-?} with the caller's own INSERTs beside it (pgbench, ${MICRO_PUBF_INS_RATE:-?} INSERT INTO posts/s into this run's PostgreSQL, as the publish run's caller makes before each publish), ${MICRO_PUBF_HOGS:-?} with four busy loops competing for the two CPUs$STALL_FLOOR" \
+            "its one round trip to Redis alone (the writes, then PUBLISH_JOB: the publish state and the job; nothing of feedcached's own time, no PostgreSQL), on a Redis of its own (bench/micro/publish_floor.py) behind FEED_PUSH calls of 16 (up to 8 in flight, as the service's rounds) at this run's $(fmt "$PUBF_RATE") deliveries/s into $MICRO_ENTRIES_D-entry feeds, p50 / p99: $MICRO_PUBF_ALONE alone, ${MICRO_PUBF_INS:-?} with the caller's own INSERTs beside it (pgbench, ${MICRO_PUBF_INS_RATE:-?} INSERT INTO posts/s into this run's PostgreSQL, as the publish run's caller makes before each publish), ${MICRO_PUBF_HOGS:-?} with four busy loops competing for the two CPUs$STALL_FLOOR" \
             "$(fmt "$(val pub_fan.publish_rpc_p50_ms)" 2) / $(fmt "$(val pub_fan.publish_rpc_p99_ms)" 2) ms"
     fi
     MR_INS=$(calc "$(val mixed_ins.read_p99_ms) / $(val read_half.read_p99_ms)")
