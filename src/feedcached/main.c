@@ -343,9 +343,9 @@ static unsigned fit_connections(const settings_t *st)
     }
     /* Each backend connection may briefly have a replacement open. The
      * fan-out worker blocks on one connection per shard (auto: at most
-     * FEED_SHARDS_CLUSTER). */
+     * FEED_SHARDS_CLUSTER) and delivers on one more. */
     unsigned long shards = st->fanout_shards ? st->fanout_shards : FEED_SHARDS_CLUSTER;
-    unsigned long reserve = FD_RESERVE_FIXED + 2 * (st->redis_pool + shards + st->pg_pool);
+    unsigned long reserve = FD_RESERVE_FIXED + 2 * (st->redis_pool + shards + 1 + st->pg_pool);
     unsigned fit = fdlimit_max_connections(fl.now, reserve, wanted);
     if (fit < wanted)
         log_warn("main", "max_connections lowered from %u to %u: RLIMIT_NOFILE is %lu "
