@@ -210,23 +210,32 @@ static void on_flagged(rds_batch_t *b, void *arg)
     reply_published(w);
 }
 
-static void on_published(rds_batch_t *b, void *arg)
+/* The writes of a publish are answered: whether they all succeeded and
+ * reached their replicas. If not, answers the call (and frees w). */
+static bool publish_written(write_t *w, rds_batch_t *b)
 {
-    write_t *w = arg;
     /* This instance's cached window of the author's set is older than the
      * post: the next read here must see it (feed_celebs.h). */
     feed_celebs_forget(w->e->celebs, w->post.author_id);
     if (!feed_batch_ok(b)) {
         reply_unavailable(w);
-        return;
+        return false;
     }
     char why[256];
     if (!waits_ok(w, why, sizeof why)) {
         metric_inc(feed_metrics.publish_unreplicated_total);
         rpc_reply_unavailable(w->call, why);
         write_free(w);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void on_published(rds_batch_t *b, void *arg)
+{
+    write_t *w = arg;
+    if (!publish_written(w, b))
+        return;
     if (w->celebrity && !w->marked) {
         /* The marker job is queued: only now is the author recorded as
          * marked. A crash before this SADD leaves it unrecorded, so the next
@@ -342,7 +351,9 @@ static void on_follower_count(pg_status_t status, PGresult *res, const char *err
             return;
         }
         /* A fan-out decided on a guess could be millions of deliveries for
-         * a big author: refuse instead (nothing is written yet). */
+         * a big author: refuse instead (no job is queued; on a single Redis
+         * the post's value and the author's own sets may be written, which
+         * a publish again rewrites). */
         log_warn("feed", "follower count of %" PRId64 " unavailable (%s): publish refused",
                  w->post.author_id, errmsg ? errmsg : "?");
         rpc_reply_unavailable(w->call, "PostgreSQL is unavailable (the author's follower count "
@@ -407,18 +418,8 @@ static bool read_publish_job(write_t *w, const redisReply *r, bool *has_count, i
 static void on_published_at_once(rds_batch_t *b, void *arg)
 {
     write_t *w = arg;
-    feed_celebs_forget(w->e->celebs, w->post.author_id);
-    if (!feed_batch_ok(b)) {
-        reply_unavailable(w);
+    if (!publish_written(w, b))
         return;
-    }
-    char why[256];
-    if (!waits_ok(w, why, sizeof why)) {
-        metric_inc(feed_metrics.publish_unreplicated_total);
-        rpc_reply_unavailable(w->call, why);
-        write_free(w);
-        return;
-    }
     bool has_count, job;
     int64_t count;
     if (!read_publish_job(w, rds_batch_reply(b, w->state_reply), &has_count, &count, &job)) {
