@@ -1,4 +1,4 @@
-/* Fault test: a missing follower count means full fan-out (issue 9, item 4).
+/* Fault test: a missing follower count never means a guessed fan-out (issue 9, item 4).
  *
  *   fcount_missing_no_guess   --celebrity-threshold 1000; author 1 has 2,000
  *        followers (rows in follows), 20 of them with feeds. A first publish
