@@ -251,17 +251,17 @@ const char feed_script_post_fill[] =
 
 const char feed_script_publish_job[] =
     "local author = ARGV[1]\n"
-    "local count = redis.call('GET', KEYS[1])\n"
+    "local count = tonumber(redis.call('GET', KEYS[1]) or '')\n"
     "local flagged = redis.call('SISMEMBER', KEYS[2], author)\n"
     "local marked = redis.call('SISMEMBER', KEYS[3], author)\n"
     "local queued = 0\n"
     "for i = 4, #KEYS do queued = queued + redis.call('XLEN', KEYS[i]) end\n"
     "local job = 0\n"
-    "if count and tonumber(count) < tonumber(ARGV[2]) and queued < tonumber(ARGV[3]) then\n"
+    "if count and count < tonumber(ARGV[2]) and queued < tonumber(ARGV[3]) then\n"
     "  redis.call('XADD', KEYS[3 + tonumber(ARGV[4])], '*', unpack(ARGV, 5))\n"
     "  job = 1\n"
     "end\n"
-    "return {count and 1 or 0, tonumber(count or 0), flagged, marked, queued, job}\n";
+    "return {count and 1 or 0, count or 0, flagged, marked, queued, job}\n";
 
 const char feed_script_post_update[] =
     "local v = redis.call('GET', KEYS[1])\n"

@@ -258,7 +258,8 @@ extern const char feed_script_post_fill[];
  * shard (1 for KEYS[4]), then the job's fields for XADD (feed_job.h).
  * Reads what post.publish decides by and, when it decides a plain fan-out
  * (a count cached below the threshold, the queue below its maximum),
- * queues the job: post.publish in one round trip (feed_write.c). Returns
+ * queues the job: post.publish in one round trip (feed_write.c). A count
+ * that is not a number counts as not cached (the caller recounts). Returns
  * {count cached (0/1), count, flagged (0/1), marked (0/1), queue length
  * (every shard's), job queued (0/1)}. */
 extern const char feed_script_publish_job[];
