@@ -619,14 +619,39 @@ for i in 1 2 3 4; do
     fb --workload warm --conns 4 --depth 2 --label rewarm >"$WORK/rewarm.txt"
 done
 
-# --- 7a. two binaries' reads (--only reads) -----------------------------------------------
+# --- two binaries alternated (--only reads, --only publish) -------------------------------
 
-if [ "$ONLY" = reads ]; then
+# ab_binaries: BIN_A, BIN_B and AB_ROUNDS from the environment, checked.
+ab_binaries() {
     BIN_A=$FEEDCACHED
     BIN_B=${FC_BENCH_FEEDCACHED_B:-$FEEDCACHED}
     [ -x "$BIN_B" ] || die "FC_BENCH_FEEDCACHED_B: $BIN_B is not an executable"
     AB_ROUNDS=${FC_BENCH_AB_ROUNDS:-2}
     [[ $AB_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "FC_BENCH_AB_ROUNDS must be a count, e.g. 2"
+}
+
+# ab_rounds FN: FN NAME ROUND for A B, then B A, ... (AB_ROUNDS pairs).
+ab_rounds() {
+    local fn=$1 r name order
+    for ((r = 1; r <= AB_ROUNDS; r++)); do
+        if ((r % 2)); then order="A B"; else order="B A"; fi
+        for name in $order; do
+            "$fn" "$name" "$r"
+        done
+    done
+}
+
+# ab_restart NAME: feedcached restarted with binary NAME (A or B).
+ab_restart() {
+    FEEDCACHED=$([ "$1" = A ] && echo "$BIN_A" || echo "$BIN_B")
+    stop_daemon
+    start_daemon "$FEED_MAX"
+}
+
+# --- 7a. two binaries' reads (--only reads) -----------------------------------------------
+
+if [ "$ONLY" = reads ]; then
+    ab_binaries
     AB_RATE=${FC_BENCH_AB_RATE:-}
     [ -z "$AB_RATE" ] || [[ $AB_RATE =~ ^[1-9][0-9]*$ ]] ||
         die "FC_BENCH_AB_RATE must be a rate in reads/s, e.g. 8000"
@@ -635,10 +660,8 @@ if [ "$ONLY" = reads ]; then
     # Restarted for every run, A's as B's: each starts with empty caches of
     # celebrity windows and guesses, which the warm-up fills.
     ab_run() {
-        local name=$1 label=$2
-        FEEDCACHED=$([ "$name" = A ] && echo "$BIN_A" || echo "$BIN_B")
-        stop_daemon
-        start_daemon "$FEED_MAX"
+        local name=$1 label="ab_$1$2"
+        ab_restart "$name"
         run_fb "$label" --workload read --conns 8 --depth 8
         if [ -n "$AB_RATE" ]; then
             run_fb "${label}_open" --workload read --rate "$AB_RATE" --conns 8
@@ -647,12 +670,7 @@ if [ "$ONLY" = reads ]; then
         run_fb "${label}_cold" --workload read-cold --conns 2 --depth 1
         AB_ROWS+=("| $((${#AB_ROWS[@]} / 2 + 1)) | $name | $(fmt "$(val "$label.read_per_s")") | $(fmt "$(val "$label.daemon_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cpu_us_per_op")" 1) | $(fmt "$(val "$label.redis_cmds_per_op")" 2) | $(val "$label.cmd_calls_top") | $(val "$label.cmd_usec_top") | $(fmt "$(val "$label.celeb_cached_pct")" 1) | $(fmt "$(val "${label}_cold.rebuild_p50_ms")" 2) / $(fmt "$(val "${label}_cold.rebuild_p99_ms")" 2) | $(fmt "$(val "${label}_cold.daemon_cpu_us_per_op")") / $(fmt "$(val "${label}_cold.redis_cpu_us_per_op")") |")
     }
-    for ((r = 1; r <= AB_ROUNDS; r++)); do
-        if ((r % 2)); then order="A B"; else order="B A"; fi
-        for name in $order; do
-            ab_run "$name" "ab_${name}$r"
-        done
-    done
+    ab_rounds ab_run
     echo "Cached reads, two binaries on one graph ($MODE; closed loop 8x8, $DUR s each after $WARMUP s; feedcached restarted for each run)"
     echo "A: $BIN_A"
     echo "B: $BIN_B"
@@ -674,11 +692,7 @@ fi
 # --- 7b. two binaries' post.publish while fan-out runs (--only publish) -------------------
 
 if [ "$ONLY" = publish ]; then
-    BIN_A=$FEEDCACHED
-    BIN_B=${FC_BENCH_FEEDCACHED_B:-$FEEDCACHED}
-    [ -x "$BIN_B" ] || die "FC_BENCH_FEEDCACHED_B: $BIN_B is not an executable"
-    AB_ROUNDS=${FC_BENCH_AB_ROUNDS:-2}
-    [[ $AB_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "FC_BENCH_AB_ROUNDS must be a count, e.g. 2"
+    ab_binaries
     PF_RATE=${FC_BENCH_PUB_RATE:-1600}
     [[ $PF_RATE =~ ^[1-9][0-9]*$ ]] || die "FC_BENCH_PUB_RATE must be a rate in publishes/s"
     AB_ROWS=()
@@ -686,17 +700,13 @@ if [ "$ONLY" = publish ]; then
     # found PostgreSQL's and Redis's caches colder (p99 7.8 ms where the
     # same binary's later runs gave 2.3-2.5).
     run_fb pab_warm --workload publish --rate "$PF_RATE" --conns 4 >/dev/null 2>&1
-    for ((r = 1; r <= AB_ROUNDS; r++)); do
-        if ((r % 2)); then order="A B"; else order="B A"; fi
-        for name in $order; do
-            FEEDCACHED=$([ "$name" = A ] && echo "$BIN_A" || echo "$BIN_B")
-            stop_daemon
-            start_daemon "$FEED_MAX"
-            label="pab_${name}$r"
-            run_fb "$label" --workload publish --rate "$PF_RATE" --conns 4
-            AB_ROWS+=("| $r | $name | $(fmt "$(val "$label.publish_per_s")") | $(fmt "$(val "$label.deliveries_per_s")") | $(fmt "$(val "$label.publish_rpc_p50_ms")" 2) / $(fmt "$(val "$label.publish_rpc_p99_ms")" 2) / $(fmt "$(val "$label.publish_rpc_max_ms")" 2) | $(fmt "$(val "$label.publish_p99_ms")" 2) |")
-        done
-    done
+    pab_run() {
+        local name=$1 r=$2 label="pab_$1$2"
+        ab_restart "$name"
+        run_fb "$label" --workload publish --rate "$PF_RATE" --conns 4
+        AB_ROWS+=("| $r | $name | $(fmt "$(val "$label.publish_per_s")") | $(fmt "$(val "$label.deliveries_per_s")") | $(fmt "$(val "$label.publish_rpc_p50_ms")" 2) / $(fmt "$(val "$label.publish_rpc_p99_ms")" 2) / $(fmt "$(val "$label.publish_rpc_max_ms")" 2) | $(fmt "$(val "$label.publish_p99_ms")" 2) |")
+    }
+    ab_rounds pab_run
     echo "post.publish while fan-out runs, two binaries on one graph ($MODE; open loop $PF_RATE/s, 4 connections, $DUR s each after $WARMUP s; feedcached restarted for each run)"
     echo "A: $BIN_A"
     echo "B: $BIN_B"

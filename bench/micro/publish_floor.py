@@ -205,12 +205,12 @@ if __name__ == '__main__':
     job_sha = cli('SCRIPT', 'LOAD', texts['feed_script_publish_job']).strip()
     # The authors' follower counts cached (27 followers: no celebrity),
     # as for nearly every publish of the bench's runs.
-    s = connect(port)
-    s.sendall(b''.join(resp('SET', 'fc:fcount:{%d}' % u, 27) for u in range(1, 1001)))
-    r = Replies(s)
+    conn = connect(port)
+    conn.sendall(b''.join(resp('SET', 'fc:fcount:{%d}' % u, 27) for u in range(1, 1001)))
+    replies = Replies(conn)
     for _ in range(1000):
-        r.one()
-    s.close()
+        replies.one()
+    conn.close()
     for r in range(int(os.environ.get('R', 1))):
         for how in os.environ.get('V', 'alone hogs').split():
             print(f"round {r} " + condition(port, sha, job_sha, how, F, C, D, W, rate, I, S, H),

@@ -43,7 +43,6 @@ typedef struct {
     bool flagged;              /* publish: the author's celebrity flag was set */
     bool marked;               /* publish: the author's marker job was queued before */
     bool written;              /* publish: the post's value and the author's sets are written */
-    size_t state_reply;        /* publish at once: index of PUBLISH_JOB's reply */
     int64_t queued;            /* publish: fan-out jobs queued */
     size_t first_wait;         /* publish: index of the first WAIT in the batch */
     rds_batch_t *batch;
@@ -422,7 +421,9 @@ static void on_published_at_once(rds_batch_t *b, void *arg)
         return;
     bool has_count, job;
     int64_t count;
-    if (!read_publish_job(w, rds_batch_reply(b, w->state_reply), &has_count, &count, &job)) {
+    /* PUBLISH_JOB is the last command before the WAITs. */
+    const redisReply *state = rds_batch_reply(b, w->first_wait - 1);
+    if (!read_publish_job(w, state, &has_count, &count, &job)) {
         log_warn("feed", "publish of %" PRId64 ": unexpected answer of the publish script",
                  w->post.id);
         reply_unavailable(w);
@@ -454,7 +455,6 @@ static void publish_at_once(write_t *w)
     char key[RDS_KEY_MAX];
     add_post_writes(w);
     w->written = true;
-    w->state_reply = rds_batch_count(w->batch);
     feed_args_eval(a, feed_script_publish_job, 3 + (int)e->fanout_shards);
     rds_args_key(a, rds_key_fcount, e->prefix, w->post.author_id);
     rds_args_add(a, key, rds_key_celebrities(key, sizeof key, e->prefix));
