@@ -76,6 +76,12 @@
 # quick run's), feedcached restarted for each, and a table of the RPC's
 # p50 / p99 / max and the deliveries/s (RESULTS.md untouched):
 #   FC_BENCH_FEEDCACHED_B=build-old/src/feedcached/feedcached bench/run.sh --quick --only publish
+# --only mixed compares two binaries' read tail under the mixed workload
+# the same way: per run, feedcached restarted, then the open-loop runs of
+# step 7 at one rate (FC_BENCH_RATE, or half of a closed-loop maximum
+# measured first): reads alone, mixed 90/10/0, and mixed with every publish
+# its INSERT alone; a table of their read p50 / p99, the ratio, the
+# publishes' p99, the fan-out lag and what was shed (RESULTS.md untouched).
 # FC_BENCH_AB_RATE=N adds an open-loop run at N reads/s (8 connections, as
 # the half-rate runs of step 7) after the closed-loop one, and a table of
 # its CPU per read and Redis round trips per read: what reads cost when
@@ -120,8 +126,8 @@ while [ $# -gt 0 ]; do
         --only | --only=*)
             if [ "$arg" = --only ]; then ONLY=${1:-}; shift || true; else ONLY=${arg#--only=}; fi
             case "$ONLY" in
-                overload | follow | reads | publish) ;;
-                *) echo "run.sh: --only takes 'overload', 'follow', 'reads' or 'publish'" >&2; exit 2 ;;
+                overload | follow | reads | publish | mixed) ;;
+                *) echo "run.sh: --only takes 'overload', 'follow', 'reads', 'publish' or 'mixed'" >&2; exit 2 ;;
             esac
             ;;
         -h | --help)
@@ -713,6 +719,36 @@ if [ "$ONLY" = publish ]; then
     echo
     echo "| round | binary | publishes/s | deliveries/s | RPC p50 / p99 / max (ms, from its send) | with the INSERT p99 (ms) |"
     echo "|---|---|---:|---:|---:|---:|"
+    printf '%s\n' "${AB_ROWS[@]}"
+    exit 0
+fi
+
+# --- 7c. two binaries' read tail under the mixed workload (--only mixed) ------------------
+
+if [ "$ONLY" = mixed ]; then
+    ab_binaries
+    if [ -n "${FC_BENCH_RATE:-}" ]; then
+        MX_RATE=$FC_BENCH_RATE
+    else
+        run_fb mab_max --workload read --conns 8 --depth 8
+        MX_RATE=$(calc "int($(val mab_max.read_per_s) / 2)")
+    fi
+    AB_ROWS=()
+    mab_run() {
+        local name=$1 r=$2 label="mab_$1$2"
+        ab_restart "$name"
+        run_fb "${label}_alone" --workload read --rate "$MX_RATE" --conns 8
+        run_fb "$label" --workload mixed --mix "$MIX" --rate "$MX_RATE" --conns 8
+        run_fb "${label}_ins" --workload mixed --mix "$MIX" --rate "$MX_RATE" --conns 8 --insert-only
+        AB_ROWS+=("| $r | $name | $(fmt "$(val "${label}_alone.read_p50_ms")" 2) / $(fmt "$(val "${label}_alone.read_p99_ms")" 2) | $(fmt "$(val "$label.read_p50_ms")" 2) / $(fmt "$(val "$label.read_p99_ms")" 2) | $(fmt "$(calc "$(val "$label.read_p99_ms") / $(val "${label}_alone.read_p99_ms")")" 2)x | $(fmt "$(val "$label.publish_p99_ms")" 2) | $(fmt "$(val "$label.lag_p50_ms")") / $(fmt "$(val "$label.lag_p99_ms")") | $(fmt "$(val "$label.errors")") | $(fmt "$(val "$label.machine_busy_cores")" 2) | $(fmt "$(val "${label}_ins.read_p50_ms")" 2) / $(fmt "$(val "${label}_ins.read_p99_ms")" 2) |")
+    }
+    ab_rounds mab_run
+    echo "Reads under the mixed workload ($MIX % reads/publishes/follows), two binaries on one graph ($MODE; open loop $MX_RATE ops/s, 8 connections, $DUR s each after $WARMUP s; feedcached restarted for each pair of runs)"
+    echo "A: $BIN_A"
+    echo "B: $BIN_B"
+    echo
+    echo "| round | binary | reads alone p50 / p99 (ms) | mixed: read p50 / p99 (ms) | mixed / alone p99 | mixed: publish p99 (ms, INSERT included) | mixed: fan-out lag p50 / p99 (ms) | mixed: errors (shed) | mixed: CPUs busy (of 2) | INSERTs alone: read p50 / p99 (ms) |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${AB_ROWS[@]}"
     exit 0
 fi
