@@ -452,6 +452,17 @@ run_fb() {
     fb --label "$label" --duration "$DUR" --warmup "$WARMUP" "$@" | tee "$WORK/$label.txt" |
         sed 's/^/    /' >&2
 }
+# The open-loop runs that the read tail is judged by (8 connections):
+# run_read_open LABEL RATE, reads alone; run_mixed_open LABEL RATE [FLAGS],
+# the mix MIX (with --insert-only: every publish its INSERT alone).
+run_read_open() {
+    run_fb "$1" --workload read --rate "$2" --conns 8
+}
+run_mixed_open() {
+    local label=$1 rate=$2
+    shift 2
+    run_fb "$label" --workload mixed --mix "$MIX" --rate "$rate" --conns 8 "$@"
+}
 
 # Noise on a shared machine only ever makes the service look slower: where
 # it matters, a workload runs several times and the best run counts. This
@@ -628,7 +639,7 @@ for i in 1 2 3 4; do
     fb --workload warm --conns 4 --depth 2 --label rewarm >"$WORK/rewarm.txt"
 done
 
-# --- two binaries alternated (--only reads, --only publish) -------------------------------
+# --- two binaries alternated (--only reads, publish, mixed) -------------------------------
 
 # ab_binaries: BIN_A, BIN_B and AB_ROUNDS from the environment, checked.
 ab_binaries() {
@@ -740,13 +751,13 @@ if [ "$ONLY" = mixed ]; then
     mab_run() {
         local name=$1 r=$2 label="mab_$1$2"
         ab_restart "$name"
-        run_fb "${label}_alone" --workload read --rate "$MX_RATE" --conns 8
-        run_fb "$label" --workload mixed --mix "$MIX" --rate "$MX_RATE" --conns 8
-        run_fb "${label}_ins" --workload mixed --mix "$MIX" --rate "$MX_RATE" --conns 8 --insert-only
+        run_read_open "${label}_alone" "$MX_RATE"
+        run_mixed_open "$label" "$MX_RATE"
+        run_mixed_open "${label}_ins" "$MX_RATE" --insert-only
         AB_ROWS+=("| $r | $name | $(fmt "$(val "${label}_alone.read_p50_ms")" 2) / $(fmt "$(val "${label}_alone.read_p99_ms")" 2) | $(fmt "$(val "$label.read_p50_ms")" 2) / $(fmt "$(val "$label.read_p99_ms")" 2) | $(fmt "$(calc "$(val "$label.read_p99_ms") / $(val "${label}_alone.read_p99_ms")")" 2)x | $(fmt "$(val "$label.publish_p99_ms")" 2) | $(fmt "$(val "$label.lag_p50_ms")") / $(fmt "$(val "$label.lag_p99_ms")") | $(fmt "$(val "$label.errors")") | $(fmt "$(val "$label.machine_busy_cores")" 2) | $(fmt "$(val "${label}_ins.read_p50_ms")" 2) / $(fmt "$(val "${label}_ins.read_p99_ms")" 2) |")
     }
     ab_rounds mab_run
-    echo "Reads under the mixed workload ($MIX % reads/publishes/follows), two binaries on one graph ($MODE; open loop $MX_RATE ops/s, 8 connections, $DUR s each after $WARMUP s; feedcached restarted for each pair of runs)"
+    echo "Reads under the mixed workload ($MIX % reads/publishes/follows), two binaries on one graph ($MODE; open loop $MX_RATE ops/s, 8 connections, $DUR s each after $WARMUP s; feedcached restarted before each row's three runs)"
     echo "A: $BIN_A"
     echo "B: $BIN_B"
     echo
@@ -831,9 +842,9 @@ if [ -z "$ONLY" ]; then
     # reads on this machine, where PostgreSQL shares the two CPUs, the read
     # tail's floor (issue 12).
     for i in 1 2; do
-        run_fb "read_half$i" --workload read --rate "$HALF" --conns 8
-        run_fb "mixed$i" --workload mixed --mix "$MIX" --rate "$HALF" --conns 8
-        run_fb "mixed_ins$i" --workload mixed --mix "$MIX" --rate "$HALF" --conns 8 --insert-only
+        run_read_open "read_half$i" "$HALF"
+        run_mixed_open "mixed$i" "$HALF"
+        run_mixed_open "mixed_ins$i" "$HALF" --insert-only
     done
     best_of read_half read_p99_ms min 2 >/dev/null
     best_of mixed read_p99_ms min 2 >/dev/null
@@ -1035,13 +1046,15 @@ if [ -z "$ONLY" ]; then
     # the better of 2 of each.
     if [ -n "$MICRO_RAND" ] && [ -n "$(val mixed.deliveries_per_post)" ]; then
         IFS=, read -r _ HOG_PPCT _ <<<"$MIX"
+        # What the mix's deliveries cost Redis at the floor (also a term of
+        # the machine's need in the tables, MIX_MACHINE).
         HOG_CORES=$(calc "$HALF * $HOG_PPCT / 100 * $(val mixed.deliveries_per_post) * $MICRO_RAND / 1e6")
         log "the read tail beside the fan-out's floor CPU ($(fmt "$HOG_CORES" 2) cores, bench/micro/cpu_hog.py)"
         for i in 1 2; do
-            run_fb "read_hog_alone$i" --workload read --rate "$HALF" --conns 8
+            run_read_open "read_hog_alone$i" "$HALF"
             python3 bench/micro/cpu_hog.py "$HOG_CORES" $((DUR + WARMUP + 60)) >"$WORK/cpu_hog$i.txt" 2>&1 &
             HOG_PID=$!
-            run_fb "mixed_hog$i" --workload mixed --mix "$MIX" --rate "$HALF" --conns 8 --insert-only
+            run_mixed_open "mixed_hog$i" "$HALF" --insert-only
             kill "$HOG_PID" 2>/dev/null || true
             wait "$HOG_PID" 2>/dev/null || true
             HOG_PID=
@@ -1386,14 +1399,14 @@ if [ -z "$ONLY" ]; then
     # past the CPUs the machine has, nothing bounds the reads' wait for
     # one (the CPUs were already 80-85% busy with the reads alone).
     MIX_MACHINE=
-    if [ -n "$MICRO_RAND" ] && [ -n "$(val read_half.machine_busy_cores)" ] &&
-        [ -n "$(val mixed_ins.other_cpu_cores)" ] && [ -n "$(val mixed.deliveries_per_post)" ]; then
+    if [ -n "$HOG_CORES" ] && [ -n "$(val read_half.machine_busy_cores)" ] &&
+        [ -n "$(val mixed_ins.other_cpu_cores)" ]; then
         # The offered mix, not what was served: a shed read costs little.
         IFS=, read -r MIX_RPCT MIX_PPCT _ <<<"$MIX"
         MIX_R=$(calc "$(val read_half.machine_busy_cores) * $MIX_RPCT / 100")
         MIX_I=$(calc "$(val mixed_ins.other_cpu_cores) - $(val read_half.other_cpu_cores)")
         MIX_I=$(calc "$MIX_I > 0 ? $MIX_I : 0")
-        MIX_F=$(calc "$HALF * $MIX_PPCT / 100 * $(val mixed.deliveries_per_post) * $MICRO_RAND / 1e6")
+        MIX_F=$HOG_CORES
         MIX_MACHINE="; what the mix offered asks of the whole machine at the least: its reads as the read-alone run at $HALF reads/s used it, scaled to $MIX_RPCT% ($(fmt "$MIX_R" 2) cores), the caller's INSERTs in PostgreSQL as the insert-only run added them ($(fmt "$MIX_I" 2)), $MIX_PPCT% publishes' deliveries at the floor at random, Redis alone ($(fmt "$MIX_F" 2)): $(fmt "$(calc "$MIX_R + $MIX_I + $MIX_F")" 2) of the $(nproc) CPUs (the mixed run kept $(fmt "$(val mixed.machine_busy_cores)" 2) busy and shed $(fmt "$(val mixed.overloaded)") requests)"
     fi
     MIX_HOG=
