@@ -403,7 +403,7 @@ static double series_or_zero(double v, bool family)
 }
 
 const char *const probe_shed_names[PROBE_SHED__REASONS] = { "queue_time", "concurrency_limit",
-                                                            "reserve" };
+                                                            "reserve", "newer_first" };
 
 int probe_admission(const char *metrics, probe_admit_t *a)
 {

@@ -126,7 +126,7 @@ double probe_counter(const char *page, const char *name, const char *match);
  * (feedcache_rpc_holds_total) and the concurrency limit (the gauge); each
  * -1 when not on the page. */
 typedef enum {
-    PROBE_SHED_QUEUE, PROBE_SHED_LIMIT, PROBE_SHED_RESERVE, PROBE_SHED__REASONS
+    PROBE_SHED_QUEUE, PROBE_SHED_LIMIT, PROBE_SHED_RESERVE, PROBE_SHED_NEWER, PROBE_SHED__REASONS
 } probe_shed_t;
 extern const char *const probe_shed_names[PROBE_SHED__REASONS];
 typedef struct {

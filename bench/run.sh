@@ -82,6 +82,12 @@
 # measured first): reads alone, mixed 90/10/0, and mixed with every publish
 # its INSERT alone; a table of their read p50 / p99, the ratio, the
 # publishes' p99, the fan-out lag and what was shed (RESULTS.md untouched).
+# --only overload-ab compares two binaries under the overload scenario
+# the same way: capacity measured once (best of 2, with A; or
+# FC_BENCH_CAPACITY), then per run feedcached restarted and the scenario's
+# open-loop phases; a table of each phase's goodput / capacity, p50 / p99
+# and its ratio to that run's unloaded p99, the onset p99, the sheds and
+# the CPU per served read (RESULTS.md untouched).
 # FC_BENCH_AB_RATE=N adds an open-loop run at N reads/s (8 connections, as
 # the half-rate runs of step 7) after the closed-loop one, and a table of
 # its CPU per read and Redis round trips per read: what reads cost when
@@ -126,8 +132,8 @@ while [ $# -gt 0 ]; do
         --only | --only=*)
             if [ "$arg" = --only ]; then ONLY=${1:-}; shift || true; else ONLY=${arg#--only=}; fi
             case "$ONLY" in
-                overload | follow | reads | publish | mixed) ;;
-                *) echo "run.sh: --only takes 'overload', 'follow', 'reads', 'publish' or 'mixed'" >&2; exit 2 ;;
+                overload | overload-ab | follow | reads | publish | mixed) ;;
+                *) echo "run.sh: --only takes 'overload', 'overload-ab', 'follow', 'reads', 'publish' or 'mixed'" >&2; exit 2 ;;
             esac
             ;;
         -h | --help)
@@ -763,6 +769,44 @@ if [ "$ONLY" = mixed ]; then
     echo
     echo "| round | binary | reads alone p50 / p99 (ms) | mixed: read p50 / p99 (ms) | mixed / alone p99 | mixed: publish p99 (ms, INSERT included) | mixed: fan-out lag p50 / p99 (ms) | mixed: errors (shed) | mixed: CPUs busy (of 2) | INSERTs alone: read p50 / p99 (ms) |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${AB_ROWS[@]}"
+    exit 0
+fi
+
+# --- 7d. two binaries under the overload scenario (--only overload-ab) --------------------
+
+if [ "$ONLY" = overload-ab ]; then
+    ab_binaries
+    for i in 1 2; do
+        run_fb "oab_cap$i" --workload read --conns 8 --depth 8
+    done
+    best_of oab_cap read_per_s max 2 >/dev/null
+    OAB_CAP=${FC_BENCH_CAPACITY:-$(calc "int($(val oab_cap.read_per_s))")}
+    read -r -a OAB_MULT <<<"${FC_BENCH_OV_MULT:-0.5 1.5 4 0.5}"
+    OAB_PHASES=
+    for m in "${OAB_MULT[@]}"; do
+        OAB_PHASES+="${OAB_PHASES:+,}$(calc "int($OAB_CAP * $m)"):$OV_DUR"
+    done
+    AB_ROWS=()
+    oab_run() {
+        local name=$1 r=$2 label="oab_$1$2" p u
+        ab_restart "$name"
+        log "workload $label: overload phases $OAB_PHASES"
+        fb --label "$label" --workload read --conns 32 --threads 4 --max-inflight 512 --drop \
+            --warmup "$WARMUP" --phases "$OAB_PHASES" --daemon-log "$WORK/feedcached.log" \
+            >"$WORK/$label.txt" 2>&1
+        u=$(val "$label.p1.p99_ms")
+        for ((p = 1; p <= ${#OAB_MULT[@]}; p++)); do
+            AB_ROWS+=("| $r | $name | ${OAB_MULT[p - 1]}x | $(pct "$(calc "$(val "$label.p$p.goodput") / $OAB_CAP")") | $(fmt "$(val "$label.p$p.p50_ms")" 2) / $(fmt "$(val "$label.p$p.p99_ms")" 2) | $(fmt "$(calc "$(val "$label.p$p.p99_ms") / $u")" 1)x | $(fmt "$(val "$label.p$p.onset_p99_ms")" 2) | $(val "$label.p$p.overloaded") / $(val "$label.p$p.unavailable") / $(val "$label.p$p.other_errors") / $(val "$label.p$p.dropped") | $(val "$label.p$p.shed_queue_time") / $(val "$label.p$p.shed_concurrency_limit") / $(val "$label.p$p.shed_reserve") / $(val "$label.p$p.shed_newer_first") | $(fmt "$(val "$label.p$p.service_cpu_us_per_read")" 1) | $(fmt "$(val "$label.p$p.client_cpu_cores")" 2) |")
+        done
+    }
+    ab_rounds oab_run
+    echo "The overload scenario, two binaries on one graph ($MODE; capacity $OAB_CAP reads/s, phases (reads/s:seconds) $OAB_PHASES, open loop, 32 connections x at most 512 in flight; feedcached restarted for each run)"
+    echo "A: $BIN_A"
+    echo "B: $BIN_B"
+    echo
+    echo "| round | binary | phase | goodput / capacity | p50 / p99 (ms) | p99 / the run's first phase's | onset p99 (ms) | OVERLOADED / UNAVAILABLE / other / dropped | shed by reason: queue_time / concurrency_limit / reserve / newer_first | service CPU per served read (us) | feedbench cores |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${AB_ROWS[@]}"
     exit 0
 fi

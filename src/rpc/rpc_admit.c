@@ -31,16 +31,44 @@ static size_t busy_from(size_t limit)
     return limit - limit / RPC_ADMIT_RESERVE_DIV;
 }
 
+/* rpc_admit_conn_should_wait with `inflight` calls in progress. */
+static bool should_wait(const rpc_admit_t *a, size_t inflight, size_t conn_admitted)
+{
+    return a->adaptive && conn_admitted > 0 && inflight >= busy_from(rpc_admit_limit(a)) &&
+           2 * conn_admitted >= inflight;
+}
+
 bool rpc_admit_conn_should_wait(const rpc_admit_t *a, size_t conn_admitted)
 {
-    return a->adaptive && conn_admitted > 0 && a->inflight >= busy_from(rpc_admit_limit(a)) &&
-           2 * conn_admitted >= a->inflight;
+    return should_wait(a, a->inflight, conn_admitted);
 }
 
 bool rpc_admit_would_shed(const rpc_admit_t *a, size_t conn_admitted)
 {
     size_t limit = rpc_admit_limit(a);
     return a->inflight >= limit || (conn_admitted > 0 && a->inflight >= busy_from(limit));
+}
+
+size_t rpc_admit_room(const rpc_admit_t *a, size_t conn_admitted)
+{
+    size_t limit = rpc_admit_limit(a);
+    size_t busy = busy_from(limit);
+    if (a->inflight >= limit)
+        return 0;
+    if (conn_admitted == 0)   /* its first may use the reserve, the rest may not */
+        return 1 + (a->inflight + 1 < busy ? busy - (a->inflight + 1) : 0);
+    return a->inflight < busy ? busy - a->inflight : 0;
+}
+
+size_t rpc_admit_shed_first(const rpc_admit_t *a, uint64_t now_ns, size_t conn_admitted,
+                            size_t waiting)
+{
+    size_t room = rpc_admit_room(a, conn_admitted);
+    if (waiting <= room || !rpc_admit_shedding(a, now_ns))
+        return 0;
+    if (should_wait(a, a->inflight + room, conn_admitted + room))
+        return 0;
+    return waiting - room;
 }
 
 /* Ends the stall windows that have passed by now. */
@@ -162,6 +190,12 @@ static rpc_admit_result_t shed(rpc_admit_t *a, uint64_t now_ns, rpc_admit_result
     a->period_shed++;
     a->last_shed_ns = now_ns;
     return why;
+}
+
+rpc_admit_result_t rpc_admit_supersede(rpc_admit_t *a, uint64_t now_ns)
+{
+    roll_period(a, now_ns);
+    return shed(a, now_ns, RPC_ADMIT_SHED_NEWER);
 }
 
 rpc_admit_result_t rpc_admit_try(rpc_admit_t *a, uint64_t now_ns, uint64_t queued_ns,

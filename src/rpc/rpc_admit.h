@@ -18,6 +18,9 @@
  *     progress, so that a few clients
  *     pipelining hundreds of calls cannot take every slot from the others
  *     (a request/response client always finds room).
+ *   - newest first: while calls are shed as a matter of course, a backlog
+ *     read at once that does not fit sheds its oldest, and its newest get
+ *     the room (rpc_admit_room, rpc_admit_shed_first).
  *
  * retry_after_ms reflects the state: it starts at RPC_ADMIT_RETRY_BASE_MS
  * and is stretched by 15% every 100 ms while more than
@@ -137,6 +140,7 @@ typedef enum {
     RPC_ADMIT_SHED_QUEUE,        /* waited too long before its turn */
     RPC_ADMIT_SHED_LIMIT,        /* at the concurrency limit */
     RPC_ADMIT_SHED_RESERVE,      /* in the reserve, and its connection has calls in progress */
+    RPC_ADMIT_SHED_NEWER,        /* the room went to its connection's newer calls (rpc_admit_room) */
     RPC_ADMIT__COUNT,
 } rpc_admit_result_t;
 
@@ -190,6 +194,34 @@ size_t rpc_admit_limit(const rpc_admit_t *a);
  * at an idle service). The adaptive limit is feedcached's own estimate,
  * which no caller can know; a fixed one is the operator's and sheds. */
 bool rpc_admit_conn_should_wait(const rpc_admit_t *a, size_t conn_admitted);
+
+/* How many more calls a connection with conn_admitted calls in progress
+ * would have admitted now, one after the other, by the limit and its
+ * reserve (the queue-time rule aside).
+ *
+ * Newest first: while requests are shed as a matter of course, a
+ * connection read after its batch interval (or a hold) brings more
+ * requests than there is room for; they are taken in arrival order, but
+ * the oldest of them, past the room, are shed (rpc_admit_supersede) and
+ * the newest get the room. The oldest waited in the socket for the batch
+ * (up to RPC_OVERLOAD_READ_MS, or a hold's bound) and would be served
+ * that much late; the newest just came. Serving the newest of a backlog
+ * is what Facebook's adaptive LIFO does for the same reason (a caller
+ * still waits for them); the goodput is the same. */
+size_t rpc_admit_room(const rpc_admit_t *a, size_t conn_admitted);
+
+/* Of `waiting` calls a connection with conn_admitted calls in progress
+ * brings at once, how many to shed first so that the newest get the room:
+ * none while calls are not shed as a matter of course (rpc_admit_shedding:
+ * a burst is held instead), none if they all fit, and none if the
+ * connection, its room taken, would wait (rpc_admit_conn_should_wait)
+ * rather than be shed. */
+size_t rpc_admit_shed_first(const rpc_admit_t *a, uint64_t now_ns, size_t conn_admitted,
+                            size_t waiting);
+
+/* Sheds a call now because the room went to newer calls of its
+ * connection (rpc_admit_room): counted as a shed, as rpc_admit_try's. */
+rpc_admit_result_t rpc_admit_supersede(rpc_admit_t *a, uint64_t now_ns);
 
 /* Whether a call from a connection with conn_admitted calls in progress
  * would be shed now by the limit or its reserve (the queue-time rule

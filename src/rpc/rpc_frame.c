@@ -163,6 +163,20 @@ size_t rpc_framer_pending(const rpc_framer_t *f)
     return f->in.len - f->start;
 }
 
+size_t rpc_framer_count(const rpc_framer_t *f, size_t max)
+{
+    rpc_scan_t scan = f->scan;   /* the first message may be partly walked */
+    size_t off = f->start, n = 0, frame_len;
+    while (n < max && off < f->in.len &&
+           rpc_scan(&scan, (const uint8_t *)f->in.data + off, f->in.len - off, f->max_frame,
+                    &frame_len) == RPC_FRAME_OK) {
+        n++;
+        off += frame_len;
+        memset(&scan, 0, sizeof scan);
+    }
+    return n;
+}
+
 void rpc_framer_trim(rpc_framer_t *f)
 {
     if (rpc_framer_pending(f) == 0) {

@@ -67,6 +67,12 @@ rpc_frame_result_t rpc_framer_next(rpc_framer_t *f, msgpack_unpacked *out);
 /* Bytes buffered but not yet returned as messages. */
 size_t rpc_framer_pending(const rpc_framer_t *f);
 
+/* How many complete messages are buffered, counted up to max: their
+ * headers are walked (as rpc_framer_next will walk them again), nothing
+ * is unpacked or changed. Stops at an incomplete or bad message, which
+ * rpc_framer_next then reports. */
+size_t rpc_framer_count(const rpc_framer_t *f, size_t max);
+
 /* Input buffers kept between reads at most: a buffer grown for a large frame
  * is given back once that frame was handled. */
 #define RPC_FRAMER_KEEP (128 * 1024)

@@ -160,6 +160,7 @@ struct rpc_conn {
     list_t batch_link;           /* in the server's batched */
     bool held;                   /* in the server's held (not read) */
     uint64_t hold_since_ns;      /* uv_hrtime when its hold began; 0: none */
+    size_t shed_first;           /* calls to shed before admitting any (rpc_admit_shed_first) */
     list_t hold_link;
     bool is_dirty;
     bool resume_pending;         /* buffered frames wait for processing */
@@ -548,6 +549,7 @@ static const char *const shed_texts[RPC_ADMIT__COUNT] = {
     [RPC_ADMIT_SHED_LIMIT] = "overloaded: the limit of requests in progress is reached",
     [RPC_ADMIT_SHED_RESERVE] = "overloaded: this connection has requests in progress, and the "
                                "rest of the limit is kept for other connections",
+    [RPC_ADMIT_SHED_NEWER] = "overloaded: the room left went to newer requests of this connection",
 };
 
 /* At most one "shedding" line is asked of the log per this long, each
@@ -562,8 +564,13 @@ static bool admission_sheds(rpc_server_t *s, rpc_conn_t *c, rpc_call_t *call)
 {
     uint64_t queued = call->start_ns > c->read_ns ? call->start_ns - c->read_ns : 0;
     metric_observe(s->queue_seconds, (double)queued / 1e9);
-    rpc_admit_result_t r = rpc_admit_try(&s->admit, call->start_ns, queued, c->admitted,
-                                         &call->admit_place);
+    rpc_admit_result_t r;
+    if (c->shed_first > 0) {
+        c->shed_first--;
+        r = rpc_admit_supersede(&s->admit, call->start_ns);
+    } else {
+        r = rpc_admit_try(&s->admit, call->start_ns, queued, c->admitted, &call->admit_place);
+    }
     if (r == RPC_ADMIT_OK) {
         call->admitted = true;
         c->admitted++;
@@ -746,6 +753,14 @@ static void process_frames(rpc_conn_t *c)
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     c->refs++;                 /* handlers may close the connection */
+    rpc_admit_t *a = &c->server->admit;
+    size_t room = rpc_admit_room(a, c->admitted);
+    /* Newest first (rpc_admit_room): the count is only walked in full when
+     * more came than fits. */
+    c->shed_first = 0;
+    if (!c->held && rpc_framer_count(&c->framer, room + 1) > room)
+        c->shed_first = rpc_admit_shed_first(a, uv_hrtime(), c->admitted,
+                                             rpc_framer_count(&c->framer, SIZE_MAX));
     while (!c->closing && !c->close_when_flushed) {
         if (!conn_may_start(c)) {
             conn_pause(c);
@@ -786,6 +801,7 @@ static void process_frames(rpc_conn_t *c)
      * rule shed. */
     if (!c->held)
         c->hold_since_ns = 0;
+    c->shed_first = 0;
     if (!c->closing)
         rpc_framer_trim(&c->framer);
     msgpack_unpacked_destroy(&u);
@@ -1102,14 +1118,16 @@ static void register_metrics(rpc_server_t *s)
         "feedcache_rpc_shed_total",
         "RPC requests answered OVERLOADED at admission, before any work, by reason: "
         "concurrency_limit (calls in progress at the limit), reserve (in its last "
-        "eighth, kept for connections with nothing in progress) or queue_time (waited too long "
-        "for their turn)",
+        "eighth, kept for connections with nothing in progress), queue_time (waited too long "
+        "for their turn) or newer_first (the oldest of a backlog read at once, the room left "
+        "going to its newest)",
         METRIC_COUNTER, NULL, 0);
     const char *reason_name[] = { "reason" };
     const char *reasons[RPC_ADMIT__COUNT] = {
         [RPC_ADMIT_SHED_QUEUE] = "queue_time",
         [RPC_ADMIT_SHED_LIMIT] = "concurrency_limit",
         [RPC_ADMIT_SHED_RESERVE] = "reserve",
+        [RPC_ADMIT_SHED_NEWER] = "newer_first",
     };
     for (int r = RPC_ADMIT_SHED_QUEUE; r < RPC_ADMIT__COUNT; r++)
         s->shed[r] = metrics_series(shed, 1, reason_name, &reasons[r]);

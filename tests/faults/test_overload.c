@@ -516,7 +516,8 @@ static void overload(void **state)
     char why[1600] = "";
     size_t w = 0;
 #define WHY(...) (w += (size_t)snprintf(why + w, w < sizeof why ? sizeof why - w : 0, __VA_ARGS__))
-    static const char *const reasons[] = { "concurrency_limit", "reserve", "queue_time" };
+    static const char *const reasons[] = { "concurrency_limit", "reserve", "queue_time",
+                                           "newer_first" };
     enum { NREASONS = sizeof reasons / sizeof *reasons };
     double best = 0;
     for (int attempt = 1; attempt <= OVER_RUNS; attempt++) {

@@ -188,11 +188,20 @@ static int drain(rpc_framer_t *f, trace_t *t)
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     int rc = 0;
+    /* rpc_framer_count (the server's look-ahead, newest first) counts the
+     * whole messages that rpc_framer_next then returns: all of them when it
+     * ends wanting more, at least those before a failure. */
+    size_t whole = rpc_framer_count(f, SIZE_MAX), taken = 0;
     for (;;) {
         size_t before = rpc_framer_pending(f);
         rpc_frame_result_t r = rpc_framer_next(f, &u);
-        if (r == RPC_FRAME_NEED_MORE)
+        if (r == RPC_FRAME_NEED_MORE) {
+            FUZZ_CHECK(taken == whole);
             break;
+        }
+        if (r == RPC_FRAME_OK)
+            taken++;
+        FUZZ_CHECK(taken <= whole);
         if (r != RPC_FRAME_OK) {
             FUZZ_CHECK(r == RPC_FRAME_TOO_BIG || r == RPC_FRAME_BAD);
             record(t, r, 0, -1);

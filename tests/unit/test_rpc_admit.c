@@ -339,6 +339,84 @@ static void shedding_is_a_share_not_one_shed(void **state)
     assert_false(rpc_admit_shedding(&a, now));
 }
 
+/* rpc_admit_room is what rpc_admit_try would admit one after the other;
+ * rpc_admit_shed_first gives the rest of a backlog to be shed first, only
+ * while shedding as a matter of course and never for a connection that
+ * would wait instead. */
+static void room_and_newest_first(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, false, 16);   /* busy from 14 */
+    size_t place, places[16], n = 0;
+    uint64_t now = 1;
+    for (size_t conn = 0; conn <= 3; conn++) {
+        rpc_admit_t b = a;
+        size_t room = rpc_admit_room(&b, conn), got = 0;
+        while (rpc_admit_try(&b, now, 0, conn + got, &place) == RPC_ADMIT_OK)
+            got++;
+        assert_int_equal(room, got);
+    }
+    assert_int_equal(rpc_admit_room(&a, 0), 14);
+    assert_int_equal(rpc_admit_room(&a, 1), 14);
+    for (; n < 13; n++)
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[n]), RPC_ADMIT_OK);
+    assert_int_equal(rpc_admit_room(&a, 0), 1 + 0);   /* 13 + 1 reaches busy: the reserve's one */
+    assert_int_equal(rpc_admit_room(&a, 5), 1);
+    assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[n++]), RPC_ADMIT_OK);
+    assert_int_equal(rpc_admit_room(&a, 5), 0);     /* at busy: only an idle connection */
+    assert_int_equal(rpc_admit_room(&a, 0), 1);
+    assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[n++]), RPC_ADMIT_OK);
+    assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[n++]), RPC_ADMIT_OK);
+    assert_int_equal(rpc_admit_room(&a, 0), 0);     /* at the limit */
+
+    /* Not shedding as a matter of course: a backlog goes in order. */
+    assert_false(rpc_admit_shedding(&a, now));
+    assert_int_equal(rpc_admit_shed_first(&a, now, 1, 10), 0);
+    /* Shedding: everything past the room is shed first, counted as sheds. */
+    for (int i = 0; i < 2 * RPC_ADMIT_SHEDDING_MIN; i++)
+        assert_int_equal(rpc_admit_try(&a, now, 0, 1, &place), RPC_ADMIT_SHED_LIMIT);
+    assert_true(rpc_admit_shedding(&a, now));
+    assert_int_equal(rpc_admit_shed_first(&a, now, 1, 10), 10);
+    rpc_admit_done(&a, now, MS, places[--n], false);
+    rpc_admit_done(&a, now, MS, places[--n], false);
+    rpc_admit_done(&a, now, MS, places[--n], false);   /* 13 in progress */
+    assert_int_equal(rpc_admit_shed_first(&a, now, 1, 10), 9);
+    assert_int_equal(rpc_admit_shed_first(&a, now, 0, 10), 9);
+    assert_int_equal(rpc_admit_shed_first(&a, now, 1, 1), 0);
+    uint64_t shed_before = a.period_shed;
+    assert_int_equal(rpc_admit_supersede(&a, now), RPC_ADMIT_SHED_NEWER);
+    assert_int_equal(a.period_shed, shed_before + 1);
+    while (n > 0)
+        rpc_admit_done(&a, now, MS, places[--n], false);
+
+    /* Adaptive: a connection that would hold half of a busy limit waits
+     * (rpc_admit_conn_should_wait) rather than being shed, so nothing of
+     * its backlog is shed first; one that would not is shed as above. */
+    rpc_admit_t d;
+    rpc_admit_init(&d, true, 1000);
+    size_t limit = rpc_admit_limit(&d), busy = limit - limit / RPC_ADMIT_RESERVE_DIV;
+    for (int i = 0; i < 2 * RPC_ADMIT_SHEDDING_MIN; i++) {
+        assert_int_equal(rpc_admit_try(&d, now, 0, 0, &place), RPC_ADMIT_OK);
+        rpc_admit_done(&d, now, MS, place, false);
+    }
+    for (size_t i = 0; i < busy / 4; i++)
+        assert_int_equal(rpc_admit_try(&d, now, 0, 0, &place), RPC_ADMIT_OK);
+    for (size_t i = 0; i < 2 * RPC_ADMIT_SHEDDING_MIN; i++)
+        (void)rpc_admit_supersede(&d, now);
+    assert_true(rpc_admit_shedding(&d, now));
+    size_t room = rpc_admit_room(&d, 1);
+    assert_int_equal(room, busy - busy / 4);
+    /* It would end with room + 1 of the busy calls, over half: it waits. */
+    assert_int_equal(rpc_admit_shed_first(&d, now, 1, room + 50), 0);
+    /* Fewer of its own in progress than the others' by far: shed first. */
+    rpc_admit_t e = d;
+    for (size_t i = 0; i < busy / 2; i++)
+        assert_int_equal(rpc_admit_try(&e, now, 0, 0, &place), RPC_ADMIT_OK);
+    room = rpc_admit_room(&e, 1);
+    assert_int_equal(rpc_admit_shed_first(&e, now, 1, room + 50), 50);
+}
+
 static void failures_do_not_teach_the_limit(void **state)
 {
     (void)state;
@@ -368,6 +446,7 @@ int main(void)
         cmocka_unit_test(waited_too_long_is_shed),
         cmocka_unit_test(retry_after_follows_pressure),
         cmocka_unit_test(shedding_is_a_share_not_one_shed),
+        cmocka_unit_test(room_and_newest_first),
         cmocka_unit_test(failures_do_not_teach_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

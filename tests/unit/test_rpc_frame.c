@@ -322,6 +322,47 @@ static void several_frames_in_one_feed_in_order(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* rpc_framer_count: whole frames only, up to max, nothing consumed, and the
+ * same count when the first frame was partly walked by rpc_framer_next. */
+static void count_sees_whole_frames_only(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (uint32_t id = 1; id <= 4; id++)
+        pack_request(&sb, id);
+    size_t one = sb.size / 4;
+
+    rpc_framer_t f;
+    rpc_framer_init(&f, MAX_FRAME_DEFAULT);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    assert_int_equal(rpc_framer_count(&f, SIZE_MAX), 0);
+    rpc_framer_feed(&f, sb.data, one - 1);          /* a frame but one byte */
+    assert_int_equal(rpc_framer_next(&f, &up), RPC_FRAME_NEED_MORE);   /* walked in part */
+    assert_int_equal(rpc_framer_count(&f, SIZE_MAX), 0);
+    rpc_framer_feed(&f, sb.data + one - 1, 3 * one + 1 - 5);   /* 3 frames, 5 bytes short of 4 */
+    assert_int_equal(rpc_framer_count(&f, SIZE_MAX), 3);
+    assert_int_equal(rpc_framer_count(&f, 2), 2);
+    assert_int_equal(rpc_framer_count(&f, 0), 0);
+    assert_int_equal(rpc_framer_pending(&f), 4 * one - 5);
+    /* Counting changed nothing: the frames still come out in order. */
+    for (uint64_t id = 1; id <= 3; id++) {
+        assert_int_equal(rpc_framer_next(&f, &up), RPC_FRAME_OK);
+        assert_int_equal(msgid_of(&up.data), id);
+        assert_int_equal(rpc_framer_count(&f, SIZE_MAX), 3 - id);
+    }
+    rpc_framer_feed(&f, sb.data + 4 * one - 5, 5);
+    assert_int_equal(rpc_framer_count(&f, SIZE_MAX), 1);
+    /* A bad frame after a good one: counted up to it. */
+    static const uint8_t bad = 0xc1;
+    rpc_framer_feed(&f, &bad, 1);
+    assert_int_equal(rpc_framer_count(&f, SIZE_MAX), 1);
+    msgpack_unpacked_destroy(&up);
+    rpc_framer_free(&f);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* Two frames back to back, split into two feeds at every possible position,
  * come out as the same two objects. */
 static void split_at_every_position(void **state)
@@ -753,6 +794,7 @@ int main(void)
         cmocka_unit_test(large_elements_frame_to_exact_length),
         cmocka_unit_test(byte_by_byte_yields_one_message_at_the_end),
         cmocka_unit_test(several_frames_in_one_feed_in_order),
+        cmocka_unit_test(count_sees_whole_frames_only),
         cmocka_unit_test(split_at_every_position),
         cmocka_unit_test(space_and_commit),
         cmocka_unit_test(max_frame_is_per_frame),
