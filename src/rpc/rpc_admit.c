@@ -64,7 +64,9 @@ size_t rpc_admit_shed_first(const rpc_admit_t *a, uint64_t now_ns, size_t conn_a
                             size_t waiting)
 {
     size_t room = rpc_admit_room(a, conn_admitted);
-    if (waiting <= room || !rpc_admit_shedding(a, now_ns))
+    bool onset = a->hold_out_ns != 0 &&
+                 now_ns - a->hold_out_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
+    if (waiting <= room || !(onset || rpc_admit_shedding(a, now_ns)))
         return 0;
     if (should_wait(a, a->inflight + room, conn_admitted + room))
         return 0;
@@ -263,6 +265,7 @@ bool rpc_admit_shedding(const rpc_admit_t *a, uint64_t now_ns)
 void rpc_admit_note_overload(rpc_admit_t *a, uint64_t now_ns)
 {
     a->last_shed_ns = now_ns;
+    a->hold_out_ns = now_ns;
 }
 
 void rpc_admit_note_hold(rpc_admit_t *a, uint64_t now_ns)

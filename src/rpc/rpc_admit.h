@@ -159,6 +159,7 @@ typedef struct {
     double retry_ms;             /* retry_after_ms before jitter */
     uint64_t last_shed_ns;       /* 0: never */
     uint64_t last_hold_ns;       /* 0: never (rpc_admit_note_hold) */
+    uint64_t hold_out_ns;        /* a hold last ran past its bound; 0: never */
     /* stalls: the longest time without a call ending while calls were in
      * progress, per window (rpc_admit_stall_ns) */
     uint64_t progress_ns;        /* the last call's end, or the start that ended idleness */
@@ -212,8 +213,11 @@ size_t rpc_admit_room(const rpc_admit_t *a, size_t conn_admitted);
 
 /* Of `waiting` calls a connection with conn_admitted calls in progress
  * brings at once, how many to shed first so that the newest get the room:
- * none while calls are not shed as a matter of course (rpc_admit_shedding:
- * a burst is held instead), none if they all fit, and none if the
+ * none unless calls are shed as a matter of course (rpc_admit_shedding)
+ * or a hold ran past its bound within RPC_ADMIT_OVERLOADED_MS (an
+ * overload's onset: the held backlogs, released at once, are older than
+ * the bound; otherwise a burst is held instead), none if they all fit,
+ * and none if the
  * connection, its room taken, would wait (rpc_admit_conn_should_wait)
  * rather than be shed. */
 size_t rpc_admit_shed_first(const rpc_admit_t *a, uint64_t now_ns, size_t conn_admitted,

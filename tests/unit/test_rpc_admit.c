@@ -370,9 +370,17 @@ static void room_and_newest_first(void **state)
     assert_int_equal(rpc_admit_try(&a, now, 0, 0, &places[n++]), RPC_ADMIT_OK);
     assert_int_equal(rpc_admit_room(&a, 0), 0);     /* at the limit */
 
-    /* Not shedding as a matter of course: a backlog goes in order. */
+    /* Not shedding as a matter of course: a backlog goes in order... */
     assert_false(rpc_admit_shedding(&a, now));
     assert_int_equal(rpc_admit_shed_first(&a, now, 1, 10), 0);
+    /* ...unless a hold just ran past its bound (an overload's onset), for
+     * RPC_ADMIT_OVERLOADED_MS. */
+    rpc_admit_t o = a;
+    rpc_admit_note_overload(&o, now);
+    assert_false(rpc_admit_shedding(&o, now));
+    assert_int_equal(rpc_admit_shed_first(&o, now, 1, 10), 10);
+    assert_int_equal(rpc_admit_shed_first(&o, now + (RPC_ADMIT_OVERLOADED_MS - 1) * MS, 1, 10), 10);
+    assert_int_equal(rpc_admit_shed_first(&o, now + RPC_ADMIT_OVERLOADED_MS * MS, 1, 10), 0);
     /* Shedding: everything past the room is shed first, counted as sheds. */
     for (int i = 0; i < 2 * RPC_ADMIT_SHEDDING_MIN; i++)
         assert_int_equal(rpc_admit_try(&a, now, 0, 1, &place), RPC_ADMIT_SHED_LIMIT);
