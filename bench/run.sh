@@ -1560,10 +1560,10 @@ print_overload() {
     if [ -n "$(ov 1 shed_queue_time)" ]; then
         local adm="" sep=""
         for i in 1 2 3 4; do
-            adm+="$sep${names[i - 1]}: $(ov $i shed_queue_time) / $(ov $i shed_concurrency_limit) / $(ov $i shed_reserve); $(ov $i holds); $(ov $i limit_end)"
+            adm+="$sep${names[i - 1]}: $(ov $i shed_queue_time) / $(ov $i shed_concurrency_limit) / $(ov $i shed_reserve) / $(ov $i shed_newer_first); $(ov $i holds); $(ov $i limit_end)"
             sep=", "
         done
-        echo "Sheds by reason (feedcache_rpc_shed_total: queue_time / concurrency_limit / reserve), bursts held instead (feedcache_rpc_holds_total) and the concurrency limit at the phase's end: $adm."
+        echo "Sheds by reason (feedcache_rpc_shed_total: queue_time / concurrency_limit / reserve / newer_first), bursts held instead (feedcache_rpc_holds_total) and the concurrency limit at the phase's end: $adm."
         echo
     fi
     if [ -z "${FC_BENCH_CAPACITY:-}" ]; then
