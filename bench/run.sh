@@ -469,6 +469,37 @@ run_mixed_open() {
     shift 2
     run_fb "$label" --workload mixed --mix "$MIX" --rate "$rate" --conns 8 "$@"
 }
+# The overload scenario's shape (step 7b, --only overload-ab): its open-loop
+# run, OV_CONNS connections on OV_THREADS threads, at most OV_MAXIN reads in
+# flight per connection (--drop past it), phases at OV_MULT x capacity.
+OV_CONNS=32
+OV_THREADS=4
+OV_MAXIN=512
+read -r -a OV_MULT <<<"${FC_BENCH_OV_MULT:-0.5 1.5 4 0.5}"
+# ov_capacity LABEL: closed loop with 64 in flight (8 x 8) as LABEL1 and
+# LABEL2; prints the better's reads/s, or FC_BENCH_CAPACITY.
+ov_capacity() {
+    local i
+    for i in 1 2; do
+        run_fb "$1$i" --workload read --conns 8 --depth 8
+    done
+    best_of "$1" read_per_s max 2 >/dev/null
+    echo "${FC_BENCH_CAPACITY:-$(calc "int($(val "$1.read_per_s"))")}"
+}
+# ov_phases CAP: feedbench's --phases for OV_MULT x CAP, OV_DUR s each.
+ov_phases() {
+    local m phases=
+    for m in "${OV_MULT[@]}"; do
+        phases+="${phases:+,}$(calc "int($1 * $m)"):$OV_DUR"
+    done
+    echo "$phases"
+}
+# fb_overload LABEL PHASES: the scenario's open-loop run (report to stdout).
+fb_overload() {
+    fb --label "$1" --workload read --conns "$OV_CONNS" --threads "$OV_THREADS" \
+        --max-inflight "$OV_MAXIN" --drop --warmup "$WARMUP" --phases "$2" \
+        --daemon-log "$WORK/feedcached.log"
+}
 
 # Noise on a shared machine only ever makes the service look slower: where
 # it matters, a workload runs several times and the best run counts. This
@@ -777,31 +808,21 @@ fi
 
 if [ "$ONLY" = overload-ab ]; then
     ab_binaries
-    for i in 1 2; do
-        run_fb "oab_cap$i" --workload read --conns 8 --depth 8
-    done
-    best_of oab_cap read_per_s max 2 >/dev/null
-    OAB_CAP=${FC_BENCH_CAPACITY:-$(calc "int($(val oab_cap.read_per_s))")}
-    read -r -a OAB_MULT <<<"${FC_BENCH_OV_MULT:-0.5 1.5 4 0.5}"
-    OAB_PHASES=
-    for m in "${OAB_MULT[@]}"; do
-        OAB_PHASES+="${OAB_PHASES:+,}$(calc "int($OAB_CAP * $m)"):$OV_DUR"
-    done
+    OAB_CAP=$(ov_capacity oab_cap)
+    OAB_PHASES=$(ov_phases "$OAB_CAP")
     AB_ROWS=()
     oab_run() {
         local name=$1 r=$2 label="oab_$1$2" p u
         ab_restart "$name"
         log "workload $label: overload phases $OAB_PHASES"
-        fb --label "$label" --workload read --conns 32 --threads 4 --max-inflight 512 --drop \
-            --warmup "$WARMUP" --phases "$OAB_PHASES" --daemon-log "$WORK/feedcached.log" \
-            >"$WORK/$label.txt" 2>&1
+        fb_overload "$label" "$OAB_PHASES" >"$WORK/$label.txt" 2>&1
         u=$(val "$label.p1.p99_ms")
-        for ((p = 1; p <= ${#OAB_MULT[@]}; p++)); do
-            AB_ROWS+=("| $r | $name | ${OAB_MULT[p - 1]}x | $(pct "$(calc "$(val "$label.p$p.goodput") / $OAB_CAP")") | $(fmt "$(val "$label.p$p.p50_ms")" 2) / $(fmt "$(val "$label.p$p.p99_ms")" 2) | $(fmt "$(calc "$(val "$label.p$p.p99_ms") / $u")" 1)x | $(fmt "$(val "$label.p$p.onset_p99_ms")" 2) | $(val "$label.p$p.overloaded") / $(val "$label.p$p.unavailable") / $(val "$label.p$p.other_errors") / $(val "$label.p$p.dropped") | $(val "$label.p$p.shed_queue_time") / $(val "$label.p$p.shed_concurrency_limit") / $(val "$label.p$p.shed_reserve") / $(val "$label.p$p.shed_newer_first") | $(fmt "$(val "$label.p$p.service_cpu_us_per_read")" 1) | $(fmt "$(val "$label.p$p.client_cpu_cores")" 2) |")
+        for ((p = 1; p <= ${#OV_MULT[@]}; p++)); do
+            AB_ROWS+=("| $r | $name | ${OV_MULT[p - 1]}x | $(pct "$(calc "$(val "$label.p$p.goodput") / $OAB_CAP")") | $(fmt "$(val "$label.p$p.p50_ms")" 2) / $(fmt "$(val "$label.p$p.p99_ms")" 2) | $(fmt "$(calc "$(val "$label.p$p.p99_ms") / $u")" 1)x | $(fmt "$(val "$label.p$p.onset_p99_ms")" 2) | $(val "$label.p$p.overloaded") / $(val "$label.p$p.unavailable") / $(val "$label.p$p.other_errors") / $(val "$label.p$p.dropped") | $(val "$label.p$p.shed_queue_time") / $(val "$label.p$p.shed_concurrency_limit") / $(val "$label.p$p.shed_reserve") / $(val "$label.p$p.shed_newer_first") | $(fmt "$(val "$label.p$p.service_cpu_us_per_read")" 1) | $(fmt "$(val "$label.p$p.client_cpu_cores")" 2) |")
         done
     }
     ab_rounds oab_run
-    echo "The overload scenario, two binaries on one graph ($MODE; capacity $OAB_CAP reads/s, phases (reads/s:seconds) $OAB_PHASES, open loop, 32 connections x at most 512 in flight; feedcached restarted for each run)"
+    echo "The overload scenario, two binaries on one graph ($MODE; capacity $OAB_CAP reads/s, phases (reads/s:seconds) $OAB_PHASES, open loop, $OV_CONNS connections x at most $OV_MAXIN in flight; feedcached restarted for each run)"
     echo "A: $BIN_A"
     echo "B: $BIN_B"
     echo
@@ -1120,25 +1141,12 @@ fi
 # falls due while its connection already has OV_MAXIN in flight (--drop),
 # so the offered rate is what the table says; 32 connections x 512 let
 # 16,384 reads be in flight. Its 4 threads share the 2 CPUs with the
-# service: their CPU is in the table.
-OV_CONNS=32
-OV_THREADS=4
-OV_MAXIN=512
-read -r -a OV_MULT <<<"${FC_BENCH_OV_MULT:-0.5 1.5 4 0.5}"
+# service: their CPU is in the table. (OV_CONNS and the rest: fb_overload.)
 if [ "$ONLY" != follow ]; then
-for i in 1 2; do
-    run_fb "ov_cap$i" --workload read --conns 8 --depth 8
-done
-best_of ov_cap read_per_s max 2 >/dev/null
-OV_RATE_CAP=${FC_BENCH_CAPACITY:-$(calc "int($(val ov_cap.read_per_s))")}
-OV_PHASES=
-for m in "${OV_MULT[@]}"; do
-    OV_PHASES+="${OV_PHASES:+,}$(calc "int($OV_RATE_CAP * $m)"):$OV_DUR"
-done
+OV_RATE_CAP=$(ov_capacity ov_cap)
+OV_PHASES=$(ov_phases "$OV_RATE_CAP")
 log "workload overload: capacity $OV_RATE_CAP reads/s; phases (reads/s:seconds) $OV_PHASES"
-fb --label overload --workload read --conns "$OV_CONNS" --threads "$OV_THREADS" \
-    --max-inflight "$OV_MAXIN" --drop --warmup "$WARMUP" --phases "$OV_PHASES" \
-    --daemon-log "$WORK/feedcached.log" | tee "$WORK/overload.txt" | sed 's/^/    /' >&2
+fb_overload overload "$OV_PHASES" | tee "$WORK/overload.txt" | sed 's/^/    /' >&2
 run_fb ov_cap3 --workload read --conns 8 --depth 8
 best_of ov_cap read_per_s max 3 >/dev/null
 OV_CAP=${FC_BENCH_CAPACITY:-$(calc "int($(val ov_cap.read_per_s))")}

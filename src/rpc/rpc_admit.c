@@ -60,13 +60,18 @@ size_t rpc_admit_room(const rpc_admit_t *a, size_t conn_admitted)
     return a->inflight < busy ? busy - a->inflight : 0;
 }
 
+bool rpc_admit_newest_first(const rpc_admit_t *a, uint64_t now_ns)
+{
+    bool onset = a->hold_out_ns != 0 &&
+                 now_ns - a->hold_out_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
+    return onset || rpc_admit_shedding(a, now_ns);
+}
+
 size_t rpc_admit_shed_first(const rpc_admit_t *a, uint64_t now_ns, size_t conn_admitted,
                             size_t waiting)
 {
     size_t room = rpc_admit_room(a, conn_admitted);
-    bool onset = a->hold_out_ns != 0 &&
-                 now_ns - a->hold_out_ns < RPC_ADMIT_OVERLOADED_MS * NS_PER_MS;
-    if (waiting <= room || !(onset || rpc_admit_shedding(a, now_ns)))
+    if (waiting <= room || !rpc_admit_newest_first(a, now_ns))
         return 0;
     if (should_wait(a, a->inflight + room, conn_admitted + room))
         return 0;

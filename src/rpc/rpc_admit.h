@@ -211,13 +211,17 @@ bool rpc_admit_conn_should_wait(const rpc_admit_t *a, size_t conn_admitted);
  * still waits for them); the goodput is the same. */
 size_t rpc_admit_room(const rpc_admit_t *a, size_t conn_admitted);
 
+/* Whether a backlog's oldest may be shed first now: calls are shed as a
+ * matter of course (rpc_admit_shedding), or a hold ran past its bound
+ * within RPC_ADMIT_OVERLOADED_MS (an overload's onset: the held backlogs,
+ * released at once, are older than the bound). Otherwise a burst is held
+ * instead. Cheap: callers ask it before counting a backlog. */
+bool rpc_admit_newest_first(const rpc_admit_t *a, uint64_t now_ns);
+
 /* Of `waiting` calls a connection with conn_admitted calls in progress
  * brings at once, how many to shed first so that the newest get the room:
- * none unless calls are shed as a matter of course (rpc_admit_shedding)
- * or a hold ran past its bound within RPC_ADMIT_OVERLOADED_MS (an
- * overload's onset: the held backlogs, released at once, are older than
- * the bound; otherwise a burst is held instead), none if they all fit,
- * and none if the
+ * none unless rpc_admit_newest_first, none if they all fit, and none if
+ * the
  * connection, its room taken, would wait (rpc_admit_conn_should_wait)
  * rather than be shed. */
 size_t rpc_admit_shed_first(const rpc_admit_t *a, uint64_t now_ns, size_t conn_admitted,

@@ -753,13 +753,13 @@ static void process_frames(rpc_conn_t *c)
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     c->refs++;                 /* handlers may close the connection */
+    /* Newest first (rpc_admit_room): the backlog is only counted under
+     * overload. */
     rpc_admit_t *a = &c->server->admit;
-    size_t room = rpc_admit_room(a, c->admitted);
-    /* Newest first (rpc_admit_room): the count is only walked in full when
-     * more came than fits. */
+    uint64_t now = uv_hrtime();
     c->shed_first = 0;
-    if (!c->held && rpc_framer_count(&c->framer, room + 1) > room)
-        c->shed_first = rpc_admit_shed_first(a, uv_hrtime(), c->admitted,
+    if (!c->held && rpc_admit_newest_first(a, now))
+        c->shed_first = rpc_admit_shed_first(a, now, c->admitted,
                                              rpc_framer_count(&c->framer, SIZE_MAX));
     while (!c->closing && !c->close_when_flushed) {
         if (!conn_may_start(c)) {
@@ -801,7 +801,6 @@ static void process_frames(rpc_conn_t *c)
      * rule shed. */
     if (!c->held)
         c->hold_since_ns = 0;
-    c->shed_first = 0;
     if (!c->closing)
         rpc_framer_trim(&c->framer);
     msgpack_unpacked_destroy(&u);

@@ -372,12 +372,14 @@ static void room_and_newest_first(void **state)
 
     /* Not shedding as a matter of course: a backlog goes in order... */
     assert_false(rpc_admit_shedding(&a, now));
+    assert_false(rpc_admit_newest_first(&a, now));
     assert_int_equal(rpc_admit_shed_first(&a, now, 1, 10), 0);
     /* ...unless a hold just ran past its bound (an overload's onset), for
      * RPC_ADMIT_OVERLOADED_MS. */
     rpc_admit_t o = a;
     rpc_admit_note_overload(&o, now);
     assert_false(rpc_admit_shedding(&o, now));
+    assert_true(rpc_admit_newest_first(&o, now));
     assert_int_equal(rpc_admit_shed_first(&o, now, 1, 10), 10);
     assert_int_equal(rpc_admit_shed_first(&o, now + (RPC_ADMIT_OVERLOADED_MS - 1) * MS, 1, 10), 10);
     assert_int_equal(rpc_admit_shed_first(&o, now + RPC_ADMIT_OVERLOADED_MS * MS, 1, 10), 0);
