@@ -55,7 +55,7 @@
     SETTING(auth_tokens_file,    STR,  "", 0, 4095, auth_tokens_file, \
             "file of 'ROLE TOKEN' lines (read, write, admin); when set, callers must auth " \
             "first; re-read on SIGHUP. Empty: no authentication") \
-    SETTING(redis_pool,          UINT, "4", 1, 64, none, \
+    SETTING(redis_pool,          UINT, "2", 1, 64, none, \
             "Redis connections in the command pool") \
     SETTING(redis_timeout_ms,    UINT, "1000", 10, 600000, none, \
             "Redis command and connect timeout in milliseconds") \

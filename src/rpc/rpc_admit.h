@@ -72,9 +72,23 @@
  *     75-80% at 64 (p99 about the same); the bench's 4x phase 22,800 reads/s
  *     at 128, 21,600 at 64, 17,200-18,700 at 32.
  * The floor that is best depends on how the CPUs are shared; the goodput
- * targets weigh more, so it stays 128. */
-#define RPC_ADMIT_MIN_LIMIT 128
-#define RPC_ADMIT_INITIAL_LIMIT 128
+ * targets weighed more, so it stayed 128 until 2026-12-08.
+ * 64 since 2026-12-08, with redis_pool 2 instead of 4: what a low floor
+ * cost was mostly the Redis pool's, whose four connections each carried a
+ * quarter of the calls in progress, so that a round trip took a quarter of
+ * the pipeline and Redis and feedcached paid their read and write calls
+ * four times per batch. With two connections the floor of 64 keeps the
+ * goodput of 128 on four. bench/run.sh --quick --only overload-ab, HEAD
+ * e95a2fe (128, pool 4) alternated with this, 3 pairs each:
+ *   - pool 2: 4x p99 7.2-7.7 ms against 10.3-16.5, p50 3.3 against 5.0-5.9;
+ *     goodput 88-91% of capacity against 73-100%; at 1.5x 83-107% against
+ *     83-102%;
+ *   - pool 1: 4x p99 6.4-6.8 ms against 9.8-11.0, goodput 83-88% against
+ *     83-88%; but closed-loop reads (--only reads) 20,000-21,100/s against
+ *     21,700-26,900, so one connection is a bottleneck of its own, while two
+ *     served 32,100-33,700 against 27,400-32,600 with four. */
+#define RPC_ADMIT_MIN_LIMIT 64
+#define RPC_ADMIT_INITIAL_LIMIT 64
 #define RPC_ADMIT_RESERVE_DIV 8
 /* A burst that finds the limit full while nothing was shed lately is held
  * (its connection is not read) for up to this long, or
@@ -85,7 +99,7 @@
  * scenario, pinned, floor 64 (2026-12-04 night): 20 ms gave a 1.5x p99 of
  * ~24 ms (4x: 6-14 ms, after the onset); 10 ms 12.4 and 23.1 ms; 5 ms
  * 7.0-11.0 ms, but one of four unloaded phases shed a burst (161 reads);
- * at the floor of 128 the queue itself is 8-10 ms.
+ * at the floor of 128 (the floor then) the queue itself is 8-10 ms.
  * (An earlier series in which 10 ms shed late in a recovery phase had a
  * load generator whose connections sent in step after a spike.)
  * 25 ms since 2026-12-06: unpinned, the machine stalls feedcached and Redis
