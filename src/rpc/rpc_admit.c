@@ -267,6 +267,11 @@ bool rpc_admit_shedding(const rpc_admit_t *a, uint64_t now_ns)
            a->period_shed * RPC_ADMIT_SHEDDING_DIV >= a->period_shed + a->period_admitted;
 }
 
+bool rpc_admit_shedding_most(const rpc_admit_t *a, uint64_t now_ns)
+{
+    return rpc_admit_overloaded(a, now_ns) && a->shed_share >= RPC_ADMIT_MOST_SHARE;
+}
+
 void rpc_admit_note_overload(rpc_admit_t *a, uint64_t now_ns)
 {
     a->last_shed_ns = now_ns;

@@ -47,6 +47,9 @@
 #define RPC_ADMIT_RETRY_BASE_MS 100
 #define RPC_ADMIT_PRESSURE_TARGET 1.25
 #define RPC_ADMIT_RETRY_MAX_MS 5000
+/* Most of what is offered is shed (rpc_admit_shedding_most): this share,
+ * on average over about a second. */
+#define RPC_ADMIT_MOST_SHARE 0.5
 /* A shed within this long makes the service "overloaded" for background
  * work that should yield (rpc_admit_overloaded). */
 #define RPC_ADMIT_OVERLOADED_MS 250
@@ -298,6 +301,11 @@ bool rpc_admit_overloaded(const rpc_admit_t *a, uint64_t now_ns);
  * late (bench/run.sh, full graph, 1.3x offered: p99 178 ms, against
  * 45-61 ms without the allowance). */
 bool rpc_admit_shedding(const rpc_admit_t *a, uint64_t now_ns);
+
+/* Whether calls were shed within RPC_ADMIT_OVERLOADED_MS and at least
+ * RPC_ADMIT_MOST_SHARE of what was offered was shed, on average over about
+ * a second: an overload of twice what is served or more. */
+bool rpc_admit_shedding_most(const rpc_admit_t *a, uint64_t now_ns);
 
 /* A hold ran past its bound: from now on the service counts as overloaded
  * (rpc_admit_overloaded), as after a shed. */

@@ -172,6 +172,34 @@ static void an_overload_stays_one_when_a_period_sheds_little(void **state)
     assert_true(rpc_admit_may_hold(&a, now, 0, 0));
 }
 
+/* "Most shed" (answers written in ticks, rpc_server) takes half of what is
+ * offered shed over about a second: not a 1.5x overload, and not once the
+ * sheds stopped. */
+static void most_shed_is_half_or_more(void **state)
+{
+    (void)state;
+    rpc_admit_t a;
+    rpc_admit_init(&a, true, 1000);
+    size_t limit = rpc_admit_limit(&a), place;
+    uint64_t now = 1000 * MS;
+    assert_false(rpc_admit_shedding_most(&a, now));
+    while (a.inflight < limit)
+        assert_int_equal(rpc_admit_try(&a, now, 0, 0, &place), RPC_ADMIT_OK);
+    /* A second at 1.5x: a third shed. */
+    now = shed_per_tick(&a, now, 100, 10);
+    assert_true(rpc_admit_shedding(&a, now));
+    assert_false(rpc_admit_shedding_most(&a, now));
+    /* A second at 4x: three quarters shed. */
+    now = shed_per_tick(&a, now, 100, 60);
+    assert_true(rpc_admit_shedding_most(&a, now));
+    /* The share is an average: one period shedding little does not end it. */
+    now = shed_per_tick(&a, now, 10, 2);
+    assert_true(rpc_admit_shedding_most(&a, now));
+    /* Nothing shed for longer than RPC_ADMIT_OVERLOADED_MS: over. */
+    now = shed_per_tick(&a, now, RPC_ADMIT_OVERLOADED_MS / 10 + 1, 0);
+    assert_false(rpc_admit_shedding_most(&a, now));
+}
+
 /* Calls in progress and none ending (feedcached or Redis waiting for a CPU)
  * is a stall, not an overload: what piles up meanwhile is held, and may
  * wait in the queue, longer by the stall seen lately (capped), and the
@@ -453,6 +481,7 @@ int main(void)
         cmocka_unit_test(a_burst_is_held_until_overload),
         cmocka_unit_test(a_stall_lengthens_the_bounds),
         cmocka_unit_test(an_overload_stays_one_when_a_period_sheds_little),
+        cmocka_unit_test(most_shed_is_half_or_more),
         cmocka_unit_test(waited_too_long_is_shed),
         cmocka_unit_test(retry_after_follows_pressure),
         cmocka_unit_test(shedding_is_a_share_not_one_shed),
